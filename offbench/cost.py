@@ -1,0 +1,502 @@
+"""The one cost model of offbench: SPEC.md section 2, compiled with Numba.
+
+Everything that needs a cost calls this module: solvers, the MILP builder, tests, benchmarks. The
+formulas are applied exactly once, in :func:`build_tables`, which turns an :class:`Instance` into
+per-instance coefficient tables; every kernel then prices a decision by table lookups:
+
+* ``comp_t[l, k]``, ``comp_e[l, k]``: time and energy of layer ``l`` on tier ``k``;
+* ``tr_t[b, 3 * a + c]``, ``tr_e[b, 3 * a + c]``: time and energy of moving boundary ``b``'s bits
+  from tier ``a`` to tier ``c`` (zero when ``a == c``; the sum over the hops of the path);
+* ``comp_c`` and ``tr_c``: the same, already combined into the job's weighted linear cost
+  ``weight_i * (w.time * t + w.energy * e)``;
+* ``job_tw[i] = weight_i * w.tardiness`` (0 for a job without a deadline) and ``job_dl[i]``.
+
+Boundary ``b`` of layer ``l`` (job ``i``): ``b = l + i`` is the boundary *into* layer ``l`` and
+``b + 1`` the boundary out of it; the job's last boundary carries the result back to the device.
+
+The cost of a decision is then ``sum_i (sum of c-table entries) + job_tw[i] * max(0, T_i - d_i)``.
+
+Three kernels sit on these tables:
+
+* :func:`evaluate`: one decision, full report (per-job time, energy, tardiness, cost; loads);
+* :func:`evaluate_many`: a batch ``(m, n_layers)`` of ``int8`` decisions, in parallel over rows;
+* :func:`move_delta` / :func:`apply_move` (``njit``-callable, O(1)): the change in cost when one
+  layer moves to another tier, given per-job times and loads; exhaustive and local search step
+  on it. :class:`MoveState` wraps it for Python callers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from ._numba import jit, pjit, prange
+from .errors import DecisionError
+from .instance import Instance
+
+#: Relative tolerance of the capacity check (SPEC.md section 2).
+CAPACITY_RTOL = 1e-9
+
+N_TIERS = 3
+DEVICE, EDGE, CLOUD = 0, 1, 2
+TIER_NAMES = ("device", "edge", "cloud")
+
+
+class Tables(NamedTuple):
+    """Per-instance coefficient tables (see the module docstring). Read-only arrays."""
+
+    comp_t: np.ndarray      # (n_layers, 3)
+    comp_e: np.ndarray      # (n_layers, 3)
+    comp_c: np.ndarray      # (n_layers, 3)
+    tr_t: np.ndarray        # (n_boundaries, 9)
+    tr_e: np.ndarray        # (n_boundaries, 9)
+    tr_c: np.ndarray        # (n_boundaries, 9)
+    offsets: np.ndarray     # (n_jobs + 1,) int64
+    layer_job: np.ndarray   # (n_layers,) int64
+    job_tw: np.ndarray      # (n_jobs,) weight * w.tardiness, 0 without a deadline
+    job_dl: np.ndarray      # (n_jobs,) deadline, inf for none
+    ops: np.ndarray         # (n_layers,)
+    cap: np.ndarray         # (3,) [inf, edge capacity, cloud capacity] with the tolerance added
+
+
+def build_tables(inst: Instance) -> Tables:
+    """Apply SPEC.md section 2 once, per layer and per boundary (vectorized over the instance).
+
+    The result is cached on the instance; call :func:`tables` to get it.
+    """
+    nj, nl = inst.n_jobs, inst.n_layers
+    off = inst.layer_offsets
+    lj = inst.layer_job
+    dev_of_layer = inst.job_device[lj]
+
+    # Compute: time and energy of each layer on each tier.
+    c = inst.ops
+    sp = inst.dev_speed[dev_of_layer]
+    comp_t = np.empty((nl, 3))
+    comp_e = np.empty((nl, 3))
+    comp_t[:, 0] = c / sp
+    comp_e[:, 0] = inst.dev_power_compute[dev_of_layer] * c / sp
+    comp_t[:, 1] = c / inst.edge_speed
+    comp_e[:, 1] = inst.edge_energy_per_op * c
+    comp_t[:, 2] = c / inst.cloud_speed
+    comp_e[:, 2] = inst.cloud_energy_per_op * c
+
+    # Transfers: each boundary, each (from, to) pair, as the sum of the hops on its path.
+    boundary_job = np.repeat(np.arange(nj), inst.layers_per_job + 1)
+    d = inst.job_device[boundary_job]
+    b = inst.bits
+    up_t = b / inst.dev_rate_up[d] + inst.dev_latency[d]
+    up_e = inst.dev_power_tx[d] * b / inst.dev_rate_up[d]
+    dn_t = b / inst.dev_rate_down[d] + inst.dev_latency[d]
+    dn_e = inst.dev_power_rx[d] * b / inst.dev_rate_down[d]
+    bh_t = b / inst.backhaul_rate + inst.backhaul_latency
+    bh_e = inst.backhaul_energy_per_bit * b
+    hops = {  # (from, to) -> hops on the path
+        (0, 1): ((up_t, up_e),),
+        (1, 0): ((dn_t, dn_e),),
+        (1, 2): ((bh_t, bh_e),),
+        (2, 1): ((bh_t, bh_e),),
+        (0, 2): ((up_t, up_e), (bh_t, bh_e)),
+        (2, 0): ((bh_t, bh_e), (dn_t, dn_e)),
+    }
+    nb = b.size
+    tr_t = np.zeros((nb, 9))
+    tr_e = np.zeros((nb, 9))
+    for (a, z), path in hops.items():
+        for ht, he in path:
+            tr_t[:, 3 * a + z] += ht
+            tr_e[:, 3 * a + z] += he
+
+    wl = inst.job_weight[lj][:, None]
+    wb = inst.job_weight[boundary_job][:, None]
+    comp_c = wl * (inst.w_time * comp_t + inst.w_energy * comp_e)
+    tr_c = wb * (inst.w_time * tr_t + inst.w_energy * tr_e)
+    has_dl = np.isfinite(inst.deadline)
+    job_tw = np.where(has_dl, inst.job_weight * inst.w_tardiness, 0.0)
+    cap = np.array([math.inf,
+                    inst.edge_capacity * (1.0 + CAPACITY_RTOL),
+                    inst.cloud_capacity * (1.0 + CAPACITY_RTOL)])
+    arrays = (comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, off, lj, job_tw,
+              np.asarray(inst.deadline, dtype=np.float64), np.asarray(inst.ops), cap)
+    out = []
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        if a.flags.writeable:
+            a.setflags(write=False)
+        out.append(a)
+    return Tables(*out)
+
+
+def tables(inst: Instance) -> Tables:
+    """The coefficient tables of an instance, built once and cached on it."""
+    t = inst.__dict__.get("_offbench_tables")
+    if t is None:
+        t = build_tables(inst)
+        inst.__dict__["_offbench_tables"] = t
+    return t
+
+
+# ---------------------------------------------------------------------------------- kernels
+@jit
+def _eval_one(comp_t, comp_e, tr_t, tr_e, offsets, ops, x, job_T, job_E, load):
+    """Per-job time and energy, and per-tier load, of one decision. Returns the first bad
+    position (a value outside {0, 1, 2}) or -1."""
+    load[0] = 0.0
+    load[1] = 0.0
+    load[2] = 0.0
+    nj = offsets.size - 1
+    for i in range(nj):
+        T = 0.0
+        E = 0.0
+        prev = 0
+        b = offsets[i] + i
+        for l in range(offsets[i], offsets[i + 1]):
+            k = x[l]
+            if k < 0 or k > 2:
+                return l
+            T += tr_t[b, 3 * prev + k] + comp_t[l, k]
+            E += tr_e[b, 3 * prev + k] + comp_e[l, k]
+            load[k] += ops[l]
+            prev = k
+            b += 1
+        T += tr_t[b, 3 * prev]
+        E += tr_e[b, 3 * prev]
+        job_T[i] = T
+        job_E[i] = E
+    return -1
+
+
+@jit
+def _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, x):
+    """Cost, edge load and cloud load of one decision row; cost is NaN if a value is bad."""
+    nj = offsets.size - 1
+    total = 0.0
+    le = 0.0
+    lc = 0.0
+    for i in range(nj):
+        prev = 0
+        b = offsets[i] + i
+        acc = 0.0
+        if job_tw[i] > 0.0:
+            T = 0.0
+            for l in range(offsets[i], offsets[i + 1]):
+                k = x[l]
+                if k < 0 or k > 2:
+                    return np.nan, 0.0, 0.0
+                j = 3 * prev + k
+                acc += tr_c[b, j] + comp_c[l, k]
+                T += tr_t[b, j] + comp_t[l, k]
+                if k == 1:
+                    le += ops[l]
+                elif k == 2:
+                    lc += ops[l]
+                prev = k
+                b += 1
+            acc += tr_c[b, 3 * prev]
+            T += tr_t[b, 3 * prev]
+            if T > job_dl[i]:
+                acc += job_tw[i] * (T - job_dl[i])
+        else:
+            for l in range(offsets[i], offsets[i + 1]):
+                k = x[l]
+                if k < 0 or k > 2:
+                    return np.nan, 0.0, 0.0
+                acc += tr_c[b, 3 * prev + k] + comp_c[l, k]
+                if k == 1:
+                    le += ops[l]
+                elif k == 2:
+                    lc += ops[l]
+                prev = k
+                b += 1
+            acc += tr_c[b, 3 * prev]
+        total += acc
+    return total, le, lc
+
+
+@pjit
+def _eval_many(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, cap, X,
+               costs, feasible, loads):
+    m = X.shape[0]
+    for r in prange(m):
+        c, le, lc = _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, X[r])
+        costs[r] = c
+        loads[r, 0] = le
+        loads[r, 1] = lc
+        feasible[r] = le <= cap[1] and lc <= cap[2]
+
+
+@jit
+def _eval_many_serial(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, cap, X,
+                      costs, feasible, loads):
+    for r in range(X.shape[0]):
+        c, le, lc = _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, X[r])
+        costs[r] = c
+        loads[r, 0] = le
+        loads[r, 1] = lc
+        feasible[r] = le <= cap[1] and lc <= cap[2]
+
+
+@jit
+def move_delta(t, x, l, k, job_T):
+    """Change in cost when layer ``l`` moves from ``x[l]`` to tier ``k``; O(1).
+
+    ``t`` is the :class:`Tables` tuple, ``job_T`` the current per-job times (needed only for
+    tardiness). Returns ``(d_cost, d_time)``: ``d_time`` is the change of that job's time. The
+    change of load is ``ops[l]`` leaving tier ``x[l]`` and arriving on tier ``k``. Callable from
+    other Numba kernels.
+    """
+    old = x[l]
+    if old == k:
+        return 0.0, 0.0
+    i = t.layer_job[l]
+    prev = 0 if l == t.offsets[i] else x[l - 1]
+    nxt = 0 if l == t.offsets[i + 1] - 1 else x[l + 1]
+    b = l + i
+    d_lin = (t.comp_c[l, k] - t.comp_c[l, old]
+             + t.tr_c[b, 3 * prev + k] - t.tr_c[b, 3 * prev + old]
+             + t.tr_c[b + 1, 3 * k + nxt] - t.tr_c[b + 1, 3 * old + nxt])
+    d_T = (t.comp_t[l, k] - t.comp_t[l, old]
+           + t.tr_t[b, 3 * prev + k] - t.tr_t[b, 3 * prev + old]
+           + t.tr_t[b + 1, 3 * k + nxt] - t.tr_t[b + 1, 3 * old + nxt])
+    tw = t.job_tw[i]
+    if tw > 0.0:
+        T0 = job_T[i]
+        dl = t.job_dl[i]
+        d_lin += tw * (max(0.0, T0 + d_T - dl) - max(0.0, T0 - dl))
+    return d_lin, d_T
+
+
+@jit
+def apply_move(t, x, l, k, job_T, load):
+    """Move layer ``l`` to tier ``k`` in place (``x``, ``job_T``, ``load[3]``); return the
+    change in cost. Callable from other Numba kernels."""
+    d_cost, d_T = move_delta(t, x, l, k, job_T)
+    old = x[l]
+    if old != k:
+        job_T[t.layer_job[l]] += d_T
+        load[old] -= t.ops[l]
+        load[k] += t.ops[l]
+        x[l] = k
+    return d_cost
+
+
+@jit
+def job_times(t, x, job_T):
+    """Fill ``job_T`` with each job's time under decision ``x`` (all values assumed valid)."""
+    nj = t.offsets.size - 1
+    for i in range(nj):
+        T = 0.0
+        prev = 0
+        b = t.offsets[i] + i
+        for l in range(t.offsets[i], t.offsets[i + 1]):
+            k = x[l]
+            T += t.tr_t[b, 3 * prev + k] + t.comp_t[l, k]
+            prev = k
+            b += 1
+        job_T[i] = T + t.tr_t[b, 3 * prev]
+
+
+@jit
+def decision_cost(t, x):
+    """Cost of one valid decision (no checks); callable from other Numba kernels."""
+    c, le, lc = _row_cost(t.comp_c, t.tr_c, t.comp_t, t.tr_t, t.offsets, t.job_tw, t.job_dl,
+                          t.ops, x)
+    return c
+
+
+# ---------------------------------------------------------------------------------- wrappers
+@dataclasses.dataclass(frozen=True)
+class JobCost:
+    """One job's share of an evaluation."""
+
+    time: float
+    energy: float
+    tardiness: float
+    cost: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """The full evaluation of one decision (SPEC.md section 5, ``evaluate``)."""
+
+    cost: float
+    feasible: bool
+    load: dict
+    jobs: list
+
+    def to_dict(self) -> dict:
+        return {
+            "cost": self.cost,
+            "feasible": self.feasible,
+            "load": dict(self.load),
+            "jobs": [dataclasses.asdict(j) for j in self.jobs],
+        }
+
+
+def as_decision(inst: Instance, decision: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Check a decision against an instance and return it as a contiguous ``int8`` array.
+
+    Raises
+    ------
+    DecisionError
+        Wrong length, or a value outside ``{0, 1, 2}``; the message names the position.
+    """
+    try:
+        a = np.asarray(decision)
+    except (TypeError, ValueError) as e:
+        raise DecisionError(f"decision: not a list of tiers ({e})") from None
+    if a.ndim != 1:
+        raise DecisionError(f"decision: expected a flat list of tiers, got shape {a.shape}")
+    if a.size != inst.n_layers:
+        raise DecisionError(
+            f"decision: expected {inst.n_layers} values (one per layer: "
+            f"{', '.join(map(str, inst.layers_per_job[:8].tolist()))}"
+            f"{', ...' if inst.n_jobs > 8 else ''} layers per job), got {a.size}")
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            pos = int(np.argmax(~np.isfinite(a) | (a != np.round(a))))
+            raise DecisionError(f"decision[{pos}]: expected a tier in {{0, 1, 2}}, got {a[pos]!r}")
+    elif a.dtype.kind not in "iub":
+        raise DecisionError(f"decision: expected integers (tiers 0, 1, 2), got {a.dtype}")
+    bad = (a < 0) | (a > 2)
+    if np.any(bad):
+        pos = int(np.argmax(bad))
+        raise DecisionError(f"decision[{pos}]: expected a tier in {{0, 1, 2}}, got {a[pos]!r}")
+    return np.ascontiguousarray(a, dtype=np.int8)
+
+
+def evaluate(inst: Instance, decision: Sequence[int] | np.ndarray) -> Evaluation:
+    """Evaluate one decision exactly as SPEC.md section 2 says.
+
+    Parameters
+    ----------
+    inst : Instance
+    decision : sequence of int
+        One tier (0 device, 1 edge, 2 cloud) per layer, jobs in file order.
+
+    Returns
+    -------
+    Evaluation
+        ``cost``, ``feasible``, ``load`` (``{"edge", "cloud"}`` in ops) and per-job
+        ``time``, ``energy``, ``tardiness``, ``cost``.
+    """
+    x = as_decision(inst, decision)
+    t = tables(inst)
+    nj = inst.n_jobs
+    job_T = np.empty(nj)
+    job_E = np.empty(nj)
+    load = np.empty(3)
+    _eval_one(t.comp_t, t.comp_e, t.tr_t, t.tr_e, t.offsets, t.ops, x, job_T, job_E, load)
+    has_dl = np.isfinite(inst.deadline)
+    U = np.where(has_dl, np.maximum(0.0, job_T - np.where(has_dl, inst.deadline, 0.0)), 0.0)
+    job_cost = inst.job_weight * (inst.w_time * job_T + inst.w_energy * job_E + inst.w_tardiness * U)
+    feasible = bool(load[1] <= t.cap[1] and load[2] <= t.cap[2])
+    jobs = [JobCost(float(job_T[i]), float(job_E[i]), float(U[i]), float(job_cost[i])) for i in range(nj)]
+    return Evaluation(
+        cost=float(math.fsum(job_cost)),
+        feasible=feasible,
+        load={"edge": float(load[1]), "cloud": float(load[2])},
+        jobs=jobs,
+    )
+
+
+def _as_batch(inst: Instance, X) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != inst.n_layers:
+        raise DecisionError(
+            f"decisions: expected an array of shape (m, {inst.n_layers}) (one row per decision), "
+            f"got shape {X.shape}")
+    if X.dtype != np.int8:
+        if X.dtype.kind not in "iub":
+            raise DecisionError(f"decisions: expected an int8 array of tiers, got {X.dtype}")
+        bad = (X < 0) | (X > 2)
+        if np.any(bad):
+            r, c = np.argwhere(bad)[0]
+            raise DecisionError(f"decisions[{r}, {c}]: expected a tier in {{0, 1, 2}}, got {X[r, c]}")
+        X = X.astype(np.int8)
+    return np.ascontiguousarray(X)
+
+
+def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel: bool = True):
+    """Costs of a batch of decisions: the hot loop of learned solvers and benchmarks.
+
+    Parameters
+    ----------
+    inst : Instance
+    X : int8 array, shape (m, n_layers)
+        One decision per row. Other integer dtypes are checked and converted (a copy).
+    with_feasibility : bool
+        Also return feasibility and loads.
+    parallel : bool
+        Spread rows over Numba's threads (``offbench._numba.set_num_threads`` limits them).
+
+    Returns
+    -------
+    costs : float64 array, shape (m,)
+    feasible : bool array, shape (m,)
+        Only with ``with_feasibility``.
+    loads : float64 array, shape (m, 2)
+        Edge and cloud load, only with ``with_feasibility``.
+    """
+    X = _as_batch(inst, X)
+    t = tables(inst)
+    m = X.shape[0]
+    costs = np.empty(m)
+    feasible = np.empty(m, dtype=np.bool_)
+    loads = np.empty((m, 2))
+    kernel = _eval_many if parallel else _eval_many_serial
+    kernel(t.comp_c, t.tr_c, t.comp_t, t.tr_t, t.offsets, t.job_tw, t.job_dl, t.ops, t.cap, X,
+           costs, feasible, loads)
+    if X.dtype == np.int8 and m and np.isnan(costs).any():
+        r = int(np.argmax(np.isnan(costs)))
+        bad = (X[r] < 0) | (X[r] > 2)
+        if np.any(bad):
+            c = int(np.argmax(bad))
+            raise DecisionError(f"decisions[{r}, {c}]: expected a tier in {{0, 1, 2}}, got {X[r, c]}")
+    if with_feasibility:
+        return costs, feasible, loads
+    return costs
+
+
+def all_device_cost(inst: Instance) -> float:
+    """Cost of placing every layer on its device: always feasible (SPEC.md section 2)."""
+    return evaluate(inst, np.zeros(inst.n_layers, dtype=np.int8)).cost
+
+
+class MoveState:
+    """A decision with the bookkeeping that makes one-layer moves O(1), for Python callers.
+
+    Numba code calls :func:`move_delta` and :func:`apply_move` directly with ``tables(inst)``.
+    """
+
+    def __init__(self, inst: Instance, decision=None):
+        self.inst = inst
+        self.t = tables(inst)
+        self.x = (np.zeros(inst.n_layers, dtype=np.int8) if decision is None
+                  else as_decision(inst, decision).copy())
+        self.job_T = np.empty(inst.n_jobs)
+        job_times(self.t, self.x, self.job_T)
+        self.load = np.zeros(3)
+        np.add.at(self.load, self.x.astype(np.int64), self.t.ops)
+        self.cost = float(decision_cost(self.t, self.x))
+
+    @property
+    def feasible(self) -> bool:
+        return bool(self.load[1] <= self.t.cap[1] and self.load[2] <= self.t.cap[2])
+
+    def delta(self, layer: int, tier: int) -> tuple[float, float, float]:
+        """``(d_cost, d_edge_load, d_cloud_load)`` of moving ``layer`` to ``tier``."""
+        d_cost, _ = move_delta(self.t, self.x, layer, tier, self.job_T)
+        old = self.x[layer]
+        o = self.t.ops[layer]
+        return d_cost, o * ((tier == 1) - (old == 1)), o * ((tier == 2) - (old == 2))
+
+    def apply(self, layer: int, tier: int) -> float:
+        """Make the move; return the change in cost."""
+        d = apply_move(self.t, self.x, layer, tier, self.job_T, self.load)
+        self.cost += d
+        return d
