@@ -1,0 +1,45 @@
+"""Small helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from ..errors import UserError
+
+
+def print_json(obj) -> None:
+    """Print one JSON object for programs: no NaN or Infinity (they become null)."""
+    sys.stdout.write(json.dumps(_clean(obj), allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def _clean(v):
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise UserError(f"expected a number of seconds > 0, got {text!r}") from None
+    if not (v > 0) or not math.isfinite(v):
+        raise UserError(f"expected a number of seconds > 0, got {text!r}")
+    return v
+
+
+def seed_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise UserError(f"expected a seed: an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise UserError(f"expected a seed: an integer >= 0, got {text!r}")
+    return v

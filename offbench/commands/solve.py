@@ -1,0 +1,33 @@
+"""``offbench solve INSTANCE --solver NAME``: solve one instance; prints one JSON object."""
+
+from __future__ import annotations
+
+from ._util import positive_float, seed_int
+
+
+def add_parser(sub):
+    p = sub.add_parser("solve", help="solve one instance; prints one JSON object",
+                       description="Solve one instance with a solver (see `offbench solvers`).")
+    p.add_argument("instance", metavar="INSTANCE", help="instance file (.json or .npz)")
+    p.add_argument("--solver", required=True, help="solver ID (milp-v1) or name (milp: latest version)")
+    p.add_argument("--time-limit", type=positive_float, default=None, metavar="S", help="seconds")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a solver parameter (repeatable)")
+    p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
+                   help="also load solvers from the .py files of this folder (repeatable)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ..instance import load_instance
+    from ..solver import parse_params, resolve
+    from ._util import print_json
+
+    inst = load_instance(args.instance)
+    cls = resolve(args.solver, args.solvers_dir)
+    solver = cls(**parse_params(cls, args.param))
+    result = solver.solve(inst, time_limit=args.time_limit, seed=args.seed)
+    print_json(result.to_dict())
+    return 0

@@ -1,0 +1,47 @@
+"""``offbench solvers``: list the solvers found, with what they guarantee."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub):
+    p = sub.add_parser("solvers", help="list solvers and what they guarantee",
+                       description="List every solver found (built-in, --solvers-dir, entry points).")
+    p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ..solver import discover
+
+    entries = discover(args.solvers_dir)
+    if args.json:
+        out = []
+        for e in entries.values():
+            d = e.cls.describe() if e.cls else {"id": e.id}
+            d["origin"] = e.origin
+            if e.cls is not None and e.cls.missing_requirements():
+                d["problem"] = f"needs {', '.join(e.cls.missing_requirements())}"
+            elif e.problem:
+                d["problem"] = e.problem
+            out.append(d)
+        print(json.dumps(out, indent=1))
+        return 0
+    rows = []
+    for e in entries.values():
+        if e.cls is None:
+            rows.append((e.id, "-", "-", f"NOT LOADED: {e.problem}"))
+            continue
+        d = e.cls.describe()
+        missing = e.cls.missing_requirements()
+        note = d["summary"] + (f"  [needs {', '.join(missing)}]" if missing else "")
+        params = ", ".join(f"{p['name']}={p['default']}" for p in d["params"])
+        rows.append((e.id, d["guarantee"], ",".join(d["tracks"]), note + (f"  ({params})" if params else "")))
+    w = [max(len(r[i]) for r in rows + [("ID", "GUARANTEE", "TRACKS", "")]) for i in range(3)]
+    print(f"{'ID':<{w[0]}}  {'GUARANTEE':<{w[1]}}  {'TRACKS':<{w[2]}}  SUMMARY")
+    for r in rows:
+        print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    return 0

@@ -1,0 +1,113 @@
+"""A seeded random instance generator for tests and benchmarks.
+
+:func:`random_instance` draws instances over the whole space that SPEC.md allows, on realistic
+scales (ops 1e5..1e10, bits 1e2..1e8, rates 1e5..1e9 bit/s), with switches for capacities and
+deadlines and with zero-ops and zero-bits layers mixed in. It is not a benchmark family: the
+instance families of :mod:`offbench.families` model the literature's settings. The same arguments
+and seed give the same instance (the same digest) on every machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .instance import Instance
+
+
+def _loguniform(rng: np.random.Generator, lo: float, hi: float, size=None):
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
+
+
+def random_instance(
+    seed: int,
+    *,
+    n_devices: int = 3,
+    n_jobs: int = 4,
+    layers: tuple[int, int] = (1, 6),
+    capacities: bool = False,
+    deadlines: bool = False,
+    zero_fraction: float = 0.1,
+    energy_weight: float | None = None,
+    name: str | None = None,
+) -> Instance:
+    """Draw one random instance.
+
+    Parameters
+    ----------
+    seed : int
+        The only source of randomness.
+    n_devices, n_jobs : int
+        Sizes (each job picks a device at random).
+    layers : (int, int)
+        Inclusive range of layers per job.
+    capacities : bool
+        Give the edge and cloud capacities between 10% and 70% of the total ops, so that jobs
+        compete (with ``False`` both are unbounded).
+    deadlines : bool
+        Give each job a deadline between 0.2 and 1.2 times its all-device time (some jobs none)
+        and a tardiness weight.
+    zero_fraction : float
+        Probability that a layer's ops, or a boundary's bits, is exactly zero.
+    energy_weight : float, optional
+        ``weights.energy``; drawn when None.
+    name : str, optional
+        Defaults to ``random-<seed>``.
+    """
+    if not (isinstance(layers, tuple) and len(layers) == 2 and 1 <= layers[0] <= layers[1]):
+        raise ValueError(f"layers must be (lo, hi) with 1 <= lo <= hi, got {layers!r}")
+    if n_devices < 1 or n_jobs < 1:
+        raise ValueError("n_devices and n_jobs must be >= 1")
+    rng = np.random.default_rng(seed)
+    nd = n_devices
+    dev = dict(
+        dev_speed=_loguniform(rng, 1e8, 2e10, nd),
+        dev_power_compute=rng.uniform(0.5, 5.0, nd),
+        dev_power_tx=rng.uniform(0.1, 2.0, nd),
+        dev_power_rx=rng.uniform(0.05, 1.0, nd),
+        dev_rate_up=_loguniform(rng, 1e5, 1e8, nd),
+        dev_rate_down=_loguniform(rng, 5e5, 5e8, nd),
+        dev_latency=rng.uniform(0.0, 0.03, nd),
+    )
+    L = rng.integers(layers[0], layers[1] + 1, n_jobs)
+    offsets = np.concatenate([[0], np.cumsum(L)]).astype(np.int64)
+    ops = _loguniform(rng, 1e5, 1e10, int(L.sum()))
+    ops[rng.random(ops.size) < zero_fraction] = 0.0
+    bits = _loguniform(rng, 1e2, 1e8, int(L.sum()) + n_jobs)
+    bits[rng.random(bits.size) < zero_fraction] = 0.0
+    job_device = rng.integers(0, nd, n_jobs)
+    weight = rng.choice([0.5, 1.0, 1.0, 2.0], n_jobs)
+    edge_speed = float(_loguniform(rng, 5e10, 2e12))
+    cloud_speed = float(_loguniform(rng, 5e11, 2e13))
+    total = float(ops.sum())
+    edge_cap = float(total * rng.uniform(0.1, 0.7)) if capacities else np.inf
+    cloud_cap = float(total * rng.uniform(0.1, 0.7)) if capacities else np.inf
+    if deadlines:
+        local_time = np.add.reduceat(ops / dev["dev_speed"][np.repeat(job_device, L)], offsets[:-1])
+        deadline = local_time * rng.uniform(0.2, 1.2, n_jobs) + rng.uniform(0.0, 0.05, n_jobs)
+        deadline[rng.random(n_jobs) < 0.2] = np.inf
+        w_tard = float(rng.uniform(1.0, 20.0))
+    else:
+        deadline = np.full(n_jobs, np.inf)
+        w_tard = 0.0
+    return Instance(
+        w_time=1.0,
+        w_energy=float(rng.uniform(0.0, 1.0)) if energy_weight is None else float(energy_weight),
+        w_tardiness=w_tard,
+        edge_speed=edge_speed,
+        edge_energy_per_op=float(rng.choice([0.0, 1e-11])),
+        edge_capacity=edge_cap,
+        cloud_speed=cloud_speed,
+        cloud_energy_per_op=float(rng.choice([0.0, 1e-12])),
+        cloud_capacity=cloud_cap,
+        backhaul_rate=float(_loguniform(rng, 1e7, 1e10)),
+        backhaul_latency=float(rng.uniform(0.0, 0.05)),
+        backhaul_energy_per_bit=float(rng.choice([0.0, 1e-9])),
+        job_device=job_device,
+        layer_offsets=offsets,
+        ops=ops,
+        bits=bits,
+        deadline=deadline,
+        job_weight=weight,
+        name=name if name is not None else f"random-{seed}",
+        **dev,
+    )

@@ -1,0 +1,649 @@
+"""The solver interface, the result type, and the discovery of solvers.
+
+A solver is a subclass of :class:`Solver` in one file of ``solvers/`` (installed as the package
+``offbench_solvers``), found without editing any registry. Third-party solvers plug in the same
+way from a folder (``offbench solve --solvers-dir DIR``) or from an installed package's entry
+point in the group ``offbench.solvers`` (``name = "module:Class"``, loaded only when used).
+
+Writing a solver::
+
+    from offbench.solver import Solver, Param, Proposal
+
+    class Greedy(Solver):
+        '''One line that says what it does.'''
+        name = "greedy"
+        version = 1                      # ID "greedy-v1"; bump when its answers change
+        guarantee = "heuristic"          # exact | bounded | heuristic | learned
+        params = (Param("passes", int, 3, low=1, doc="sweeps over the layers"),)
+
+        def _solve(self, inst, ctx):
+            x = ...                      # int8 decision; ctx.rng, ctx.time_left(), ctx.evaluate_many()
+            return Proposal(x, status="feasible")
+
+:meth:`Solver.solve` (not ``_solve``) is what callers use: it times the call, prices the decision
+with the cost model (never trusting the solver's own number), checks the proposal against what
+the solver promises, and turns every failure into a :class:`Result` with status ``error``.
+
+Learning solvers (:class:`LearningSolver`) additionally see frames one after another:
+``start`` once per stream, ``decide`` per frame (timed: the decision latency), ``learn`` between
+frames (not timed). The tracks of SPEC.md section 6 drive them through these three methods.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import importlib.util
+import math
+import pkgutil
+import re
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+
+from .errors import UserError
+from .instance import Instance
+
+GUARANTEES = ("exact", "bounded", "heuristic", "learned")
+STATUSES = ("optimal", "feasible", "timeout", "error")
+TRACKS = ("static", "online", "generalization", "adaptation")
+ENTRY_POINT_GROUP = "offbench.solvers"
+
+#: Relative slack allowed between a proven bound and a cost before it is called a bug.
+BOUND_RTOL = 1e-6
+
+
+class SolverError(UserError):
+    """A bad solver name or parameter (a user's mistake)."""
+
+
+class Unsupported(Exception):
+    """Raised by a solver for an instance it does not handle (e.g. dp on a coupled one).
+
+    The result gets status ``error`` with this message as the reason: a refusal, not a wrong
+    answer.
+    """
+
+
+# ------------------------------------------------------------------------------ parameters
+_TYPE_NAMES = {int: "an int", float: "a float", bool: "a bool", str: "a str"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared solver parameter.
+
+    Parameters
+    ----------
+    name : str
+    type : type
+        ``int``, ``float``, ``bool`` or ``str``.
+    default : Any
+        Used when the parameter is not given; ``None`` means "not set" and must be allowed.
+    low, high : float, optional
+        Closed bounds for numbers.
+    choices : tuple, optional
+        The allowed values.
+    doc : str
+    allow_none : bool
+        Whether ``None`` is a valid value.
+    """
+
+    name: str
+    type: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    doc: str = ""
+    allow_none: bool = False
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return f"one of {{{', '.join(map(repr, self.choices))}}}"
+        t = _TYPE_NAMES[self.type]
+        if self.type in (int, float) and (self.low is not None or self.high is not None):
+            lo = "-inf" if self.low is None else self.low
+            hi = "inf" if self.high is None else self.high
+            lb = "(" if self.low is None else "["
+            rb = ")" if self.high is None else "]"
+            t += f" in {lb}{lo}, {hi}{rb}"
+        if self.allow_none:
+            t += " or None"
+        return t
+
+    def validate(self, owner: str, value: Any) -> Any:
+        """Return the value converted to the declared type, or raise :class:`SolverError`
+        ("The 'passes' parameter of solver greedy must be an int in [1, inf). Got 0.")."""
+        err = SolverError(
+            f"The {self.name!r} parameter of solver {owner} must be {self.describe()}. Got {value!r}.")
+        if value is None:
+            if self.allow_none:
+                return None
+            raise err
+        if self.type is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise err
+            value = bool(value)
+        elif self.type is int:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise err
+            value = int(value)
+        elif self.type is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise err
+            value = float(value)
+            if math.isnan(value):
+                raise err
+        elif self.type is str:
+            if not isinstance(value, str):
+                raise err
+        if self.choices is not None and value not in self.choices:
+            raise err
+        if self.low is not None and value < self.low:
+            raise err
+        if self.high is not None and value > self.high:
+            raise err
+        return value
+
+    def parse(self, owner: str, text: str) -> Any:
+        """Parse a command-line value (``--param name=text``) and validate it."""
+        t = text.strip()
+        if self.allow_none and t.lower() in ("none", "null"):
+            return None
+        try:
+            if self.type is bool:
+                low = t.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if self.type is int:
+                v = float(t) if re.fullmatch(r"[+-]?\d+(\.0*)?[eE][+-]?\d+", t) else int(t)
+                return self.validate(owner, int(v) if float(v).is_integer() else v)
+            if self.type is float:
+                return self.validate(owner, float(t))
+        except ValueError:
+            raise SolverError(
+                f"The {self.name!r} parameter of solver {owner} must be {self.describe()}. "
+                f"Got {text!r}.") from None
+        return self.validate(owner, t)
+
+
+# ------------------------------------------------------------------------------ results
+@dataclass
+class Proposal:
+    """What a solver's ``_solve`` returns: its decision and what it proved.
+
+    ``status`` is ``optimal`` (proven), ``feasible`` or ``timeout`` (the limit hit; the decision,
+    if any, is the best found). ``bound`` is a proven lower bound on the optimal cost, or None.
+    ``objective`` is the solver's own value of its decision, when it has one: it is compared with
+    the cost model's and a mismatch is reported in ``info`` (and is an error for exact solvers).
+    """
+
+    decision: Any
+    status: str = "feasible"
+    bound: float | None = None
+    objective: float | None = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """The outcome of one solve (SPEC.md section 5, ``solve``).
+
+    ``cost`` and ``feasible`` are always computed by the cost model from ``decision``.
+    """
+
+    solver: str
+    status: str
+    decision: np.ndarray | None
+    cost: float | None
+    feasible: bool | None
+    bound: float | None
+    wall_time: float
+    evaluations: int = 0
+    seed: int | None = None
+    params: dict = field(default_factory=dict)
+    error: str | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float | None:
+        """``(cost - bound) / cost`` (SPEC.md section 6), or None without a bound."""
+        if self.bound is None or self.cost is None:
+            return None
+        if self.cost == 0:
+            return 0.0
+        return max(0.0, (self.cost - self.bound) / abs(self.cost))
+
+    def to_dict(self) -> dict:
+        """The JSON of ``offbench solve`` (the six SPEC.md keys first, then extras)."""
+        return {
+            "solver": self.solver,
+            "status": self.status,
+            "decision": None if self.decision is None else [int(v) for v in self.decision],
+            "cost": self.cost,
+            "bound": self.bound,
+            "wall_time": self.wall_time,
+            "feasible": self.feasible,
+            "gap": self.gap,
+            "evaluations": self.evaluations,
+            "seed": self.seed,
+            "params": self.params,
+            "error": self.error,
+            "info": _jsonable(self.info),
+        }
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        v = float(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return v
+    return str(v)
+
+
+# ------------------------------------------------------------------------------ context
+class Context:
+    """What a solve call gives the solver: limits, randomness, and the charged cost model.
+
+    Attributes
+    ----------
+    time_limit : float or None
+        Seconds the solver may use (None: no limit). Solvers honour it themselves.
+    seed : int
+    rng : numpy.random.Generator
+        Seeded from ``seed``; the only source of randomness a solver should use.
+    evaluations : int
+        Cost-model evaluations charged so far.
+    """
+
+    def __init__(self, inst: Instance, time_limit: float | None, seed: int):
+        self.instance = inst
+        self.time_limit = time_limit
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.evaluations = 0
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def time_left(self) -> float:
+        """Seconds left before the time limit (``inf`` without one)."""
+        if self.time_limit is None:
+            return math.inf
+        return self.time_limit - self.elapsed()
+
+    def out_of_time(self) -> bool:
+        return self.time_left() <= 0
+
+    def charge(self, n: int) -> None:
+        """Count ``n`` evaluations that the solver made inside its own kernels."""
+        self.evaluations += int(n)
+
+    def evaluate_many(self, X, **kw):
+        """:func:`offbench.cost.evaluate_many`, charged one evaluation per row."""
+        from .cost import evaluate_many
+
+        out = evaluate_many(self.instance, X, **kw)
+        self.evaluations += int(np.shape(X)[0])
+        return out
+
+    def evaluate(self, decision):
+        """:func:`offbench.cost.evaluate`, charged one evaluation."""
+        from .cost import evaluate
+
+        self.evaluations += 1
+        return evaluate(self.instance, decision)
+
+
+# ------------------------------------------------------------------------------ solvers
+class Solver:
+    """Base class of every solver (see the module docstring).
+
+    Class attributes declare the solver: ``name``, ``version``, ``guarantee``, ``params``,
+    ``requires`` (importable modules it needs, e.g. ``("torch",)``), ``tracks``.
+    ``__init__`` only validates and stores parameters.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    guarantee: ClassVar[str] = "heuristic"
+    params: ClassVar[tuple[Param, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
+    tracks: ClassVar[tuple[str, ...]] = ("static",)
+
+    def __init__(self, **params: Any):
+        declared = {p.name: p for p in self.params}
+        unknown = [k for k in params if k not in declared]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], list(declared), n=1)
+            hint = (f" Did you mean {close[0]!r}?" if close else
+                    f" Its parameters are: {', '.join(declared) or 'none'}.")
+            raise SolverError(f"Solver {self.id} has no parameter {unknown[0]!r}.{hint}")
+        values = {}
+        for p in self.params:
+            values[p.name] = p.validate(self.id, params[p.name]) if p.name in params else p.default
+        self.param_values = values
+
+    def __getattr__(self, item):
+        # Parameters read as attributes: self.passes.
+        values = self.__dict__.get("param_values")
+        if values is not None and item in values:
+            return values[item]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {item!r}")
+
+    id: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.id = f"{cls.name}-v{cls.version}" if cls.name else ""
+
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        """Modules in ``requires`` that cannot be imported here."""
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    @classmethod
+    def describe(cls) -> dict:
+        doc = (cls.__doc__ or "").strip().splitlines()
+        return {
+            "id": cls.id, "name": cls.name, "version": cls.version, "guarantee": cls.guarantee,
+            "tracks": list(cls.tracks), "requires": list(cls.requires),
+            "summary": doc[0] if doc else "",
+            "params": [{"name": p.name, "type": p.type.__name__, "default": p.default,
+                        "allowed": p.describe(), "doc": p.doc} for p in cls.params],
+        }
+
+    # -- what subclasses write
+    def _solve(self, inst: Instance, ctx: Context) -> Proposal:
+        raise NotImplementedError(f"solver {self.id} does not implement _solve")
+
+    # -- what callers use
+    def solve(self, inst: Instance, *, time_limit: float | None = None, seed: int = 0) -> Result:
+        """Solve one instance; never raises for a solver's failure (status ``error``).
+
+        Parameters
+        ----------
+        inst : Instance
+        time_limit : float, optional
+            Seconds; the solver stops and reports ``timeout`` with its best decision.
+        seed : int
+            Seeds every random choice: the same seed gives the same result.
+        """
+        if time_limit is not None and not (time_limit > 0):
+            raise SolverError(f"time_limit must be a number > 0 or None. Got {time_limit!r}.")
+        ctx = Context(inst, time_limit, int(seed))
+        base = dict(solver=self.id, seed=int(seed), params=dict(self.param_values))
+        missing = self.missing_requirements()
+        if missing:
+            return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                          wall_time=0.0, error=f"{self.id} needs {', '.join(missing)}, which "
+                          f"is not installed (pip install 'offbench[torch]')", **base)
+        try:
+            prop = self._solve(inst, ctx)
+            wall = ctx.elapsed()
+        except Unsupported as e:
+            return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                          wall_time=ctx.elapsed(), evaluations=ctx.evaluations,
+                          error=f"unsupported: {e}", **base)
+        except Exception as e:  # a solver's crash is a result row, never a crash of the caller
+            return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                          wall_time=ctx.elapsed(), evaluations=ctx.evaluations,
+                          error=f"{type(e).__name__}: {e}",
+                          info={"traceback": traceback.format_exc(limit=20)}, **base)
+        return self._finish(inst, ctx, prop, wall, base)
+
+    def _finish(self, inst: Instance, ctx: Context, prop: Proposal, wall: float, base: dict) -> Result:
+        from .cost import as_decision, evaluate
+
+        info = dict(prop.info)
+        status = prop.status
+        if status not in ("optimal", "feasible", "timeout"):
+            return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                          wall_time=wall, evaluations=ctx.evaluations, info=info,
+                          error=f"solver returned an unknown status {status!r}", **base)
+        if prop.decision is None:
+            return Result(status="error" if status != "timeout" else "timeout", decision=None,
+                          cost=None, feasible=None, bound=_finite(prop.bound), wall_time=wall,
+                          evaluations=ctx.evaluations, info=info,
+                          error=None if status == "timeout" else "solver returned no decision",
+                          **base)
+        try:
+            x = as_decision(inst, prop.decision)
+        except UserError as e:
+            return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                          wall_time=wall, evaluations=ctx.evaluations, info=info,
+                          error=f"invalid decision: {e}", **base)
+        ev = evaluate(inst, x)
+        bound = _finite(prop.bound)
+        error = None
+        if status == "optimal" and bound is None:
+            bound = ev.cost
+        if prop.objective is not None:
+            info["objective"] = float(prop.objective)
+            diff = abs(prop.objective - ev.cost)
+            if diff > 1e-6 * max(1.0, abs(ev.cost)):
+                info["objective_mismatch"] = diff
+                if self.guarantee == "exact":
+                    error = (f"the solver's objective {prop.objective!r} differs from the cost "
+                             f"model's {ev.cost!r}: its model is wrong or badly scaled")
+        if bound is not None and bound > ev.cost + BOUND_RTOL * max(1.0, abs(ev.cost)):
+            error = f"claimed lower bound {bound!r} exceeds the cost {ev.cost!r} of its own decision"
+        if status == "optimal" and not ev.feasible:
+            error = "claimed optimal, but the decision is infeasible"
+        if error is not None:
+            status = "error"
+        return Result(status=status, decision=x, cost=ev.cost, feasible=ev.feasible, bound=bound,
+                      wall_time=wall, evaluations=ctx.evaluations, info=info, error=error, **base)
+
+
+def _finite(v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+class LearningSolver(Solver):
+    """A solver that learns from a stream of frames of one structure (same devices, jobs and
+    layer counts).
+
+    The tracks call ``start`` once per stream with the first frame (to size networks), then for
+    each frame ``decide`` (timed: decision latency; evaluations charged to ``ctx``) and ``learn``
+    (not timed) with the frame, the decision taken and its cost-model evaluation. A static solve
+    (``solve``) of a learning solver trains on the instance alone within the time limit; the
+    tracks are how learned solvers are scored.
+    """
+
+    guarantee: ClassVar[str] = "learned"
+    tracks: ClassVar[tuple[str, ...]] = ("online", "generalization", "adaptation")
+
+    def start(self, structure: Instance, seed: int) -> None:
+        raise NotImplementedError(f"solver {self.id} does not implement start")
+
+    def decide(self, frame: Instance, ctx: Context) -> Proposal:
+        raise NotImplementedError(f"solver {self.id} does not implement decide")
+
+    def learn(self, frame: Instance, decision: np.ndarray, ctx: Context) -> None:
+        raise NotImplementedError(f"solver {self.id} does not implement learn")
+
+
+# ------------------------------------------------------------------------------ discovery
+@dataclass
+class SolverEntry:
+    """A discovered solver: its class, or why it could not be loaded."""
+
+    id: str
+    origin: str
+    cls: type[Solver] | None = None
+    problem: str | None = None
+
+
+_ID_RE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_\-]*?)(?:-v(?P<version>\d+))?$")
+
+
+def _solver_classes(module) -> Iterable[type[Solver]]:
+    for obj in vars(module).values():
+        if (isinstance(obj, type) and issubclass(obj, Solver) and obj.__module__ == module.__name__
+                and obj.name and not obj.__dict__.get("abstract", False)):
+            yield obj
+
+
+def _load_file(path: Path):
+    modname = f"offbench_user_solvers.{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    if modname in sys.modules:
+        return sys.modules[modname]
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[modname]
+        raise
+    return mod
+
+
+def discover(solver_dirs: Sequence[str | Path] = (), *, entry_points: bool = True) -> dict[str, SolverEntry]:
+    """Every solver: built-in (``solvers/``), from ``solver_dirs``, and from entry points.
+
+    A module that fails to import is listed with the reason, not hidden. Returns a dict from
+    versioned ID to :class:`SolverEntry`.
+    """
+    found: dict[str, SolverEntry] = {}
+
+    def add(cls, origin):
+        if cls.guarantee not in GUARANTEES:
+            found[cls.id] = SolverEntry(cls.id, origin, problem=f"unknown guarantee {cls.guarantee!r}")
+            return
+        if cls.id in found and found[cls.id].cls is not cls:
+            raise SolverError(f"two solvers have the ID {cls.id}: {found[cls.id].origin} and {origin}")
+        found[cls.id] = SolverEntry(cls.id, origin, cls=cls)
+
+    import offbench_solvers
+
+    for m in sorted(pkgutil.iter_modules(offbench_solvers.__path__), key=lambda m: m.name):
+        if m.name.startswith("_"):
+            continue
+        modname = f"offbench_solvers.{m.name}"
+        try:
+            mod = importlib.import_module(modname)
+        except Exception as e:
+            found[f"({m.name})"] = SolverEntry(f"({m.name})", f"solvers/{m.name}.py",
+                                               problem=f"{type(e).__name__}: {e}")
+            continue
+        for cls in _solver_classes(mod):
+            add(cls, f"solvers/{m.name}.py")
+    for d in solver_dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise SolverError(f"--solvers-dir {d}: not a directory")
+        for f in sorted(d.glob("*.py")):
+            if f.name.startswith("_"):
+                continue
+            try:
+                mod = _load_file(f)
+            except Exception as e:
+                found[f"({f})"] = SolverEntry(f"({f})", str(f), problem=f"{type(e).__name__}: {e}")
+                continue
+            for cls in _solver_classes(mod):
+                add(cls, str(f))
+    if entry_points:
+        from importlib.metadata import entry_points as eps
+
+        for ep in eps(group=ENTRY_POINT_GROUP):
+            try:
+                cls = ep.load()
+            except Exception as e:
+                found[f"({ep.name})"] = SolverEntry(f"({ep.name})", f"entry point {ep.value}",
+                                                    problem=f"{type(e).__name__}: {e}")
+                continue
+            if not (isinstance(cls, type) and issubclass(cls, Solver)):
+                found[f"({ep.name})"] = SolverEntry(f"({ep.name})", f"entry point {ep.value}",
+                                                    problem="not a subclass of offbench.solver.Solver")
+                continue
+            add(cls, f"entry point {ep.value}")
+    return dict(sorted(found.items()))
+
+
+def resolve(name: str, solver_dirs: Sequence[str | Path] = ()) -> type[Solver]:
+    """The solver class for an ID (``milp-v1``) or a bare name (``milp``: the latest version).
+
+    Raises :class:`SolverError` with the closest names for an unknown one, or the reason a
+    known one cannot be loaded.
+    """
+    entries = discover(solver_dirs)
+    m = _ID_RE.match(name.strip().lower()) if isinstance(name, str) else None
+    if m is not None:
+        if m.group("version") is not None:
+            e = entries.get(f"{m.group('name')}-v{m.group('version')}")
+            candidates = [e] if e else []
+        else:
+            candidates = [e for e in entries.values() if e.cls is not None and e.cls.name == m.group("name")]
+            candidates.sort(key=lambda e: e.cls.version)
+            candidates = candidates[-1:]
+        if candidates:
+            e = candidates[0]
+            if e.cls is None:
+                raise SolverError(f"solver {name!r} cannot be loaded: {e.problem}")
+            return e.cls
+    names = sorted({e.cls.name for e in entries.values() if e.cls} | {i for i, e in entries.items() if e.cls})
+    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
+    broken = [f"{e.origin} ({e.problem})" for e in entries.values() if e.cls is None]
+    msg = f"unknown solver {name!r}."
+    msg += f" Did you mean {', '.join(close)}?" if close else f" Known: {', '.join(sorted({e.cls.name for e in entries.values() if e.cls}))}."
+    if broken:
+        msg += " Some solver files could not be loaded: " + "; ".join(broken)
+    raise SolverError(msg)
+
+
+def make_solver(name: str, params: dict | None = None, solver_dirs: Sequence[str | Path] = ()) -> Solver:
+    """Resolve a solver by ID or name and instantiate it with validated parameters."""
+    return resolve(name, solver_dirs)(**(params or {}))
+
+
+def parse_params(cls: type[Solver], pairs: Sequence[str]) -> dict:
+    """Parse ``["k=v", ...]`` from the command line against the solver's declared params."""
+    declared = {p.name: p for p in cls.params}
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SolverError(f"--param {pair!r}: expected NAME=VALUE")
+        k, v = pair.split("=", 1)
+        k = k.strip()
+        if k not in declared:
+            close = difflib.get_close_matches(k, list(declared), n=1)
+            hint = (f" Did you mean {close[0]!r}?" if close else
+                    f" Its parameters are: {', '.join(declared) or 'none'}.")
+            raise SolverError(f"Solver {cls.id} has no parameter {k!r}.{hint}")
+        out[k] = declared[k].parse(cls.id, v)
+    return out
+
+
+def solve(inst: Instance, solver: str = "milp", *, time_limit: float | None = None, seed: int = 0,
+          params: dict | None = None, solver_dirs: Sequence[str | Path] = ()) -> Result:
+    """Solve one instance with a solver given by ID or name (SPEC.md section 5)."""
+    return make_solver(solver, params, solver_dirs).solve(inst, time_limit=time_limit, seed=seed)
