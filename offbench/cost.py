@@ -359,13 +359,13 @@ def as_decision(inst: Instance, decision: Sequence[int] | np.ndarray) -> np.ndar
     if a.dtype.kind == "f":
         if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
             pos = int(np.argmax(~np.isfinite(a) | (a != np.round(a))))
-            raise DecisionError(f"decision[{pos}]: expected a tier in {{0, 1, 2}}, got {a[pos]!r}")
+            raise DecisionError(f"decision[{pos}]: expected a tier in {{0, 1, 2}}, got {a[pos].item()!r}")
     elif a.dtype.kind not in "iub":
         raise DecisionError(f"decision: expected integers (tiers 0, 1, 2), got {a.dtype}")
     bad = (a < 0) | (a > 2)
     if np.any(bad):
         pos = int(np.argmax(bad))
-        raise DecisionError(f"decision[{pos}]: expected a tier in {{0, 1, 2}}, got {a[pos]!r}")
+        raise DecisionError(f"decision[{pos}]: expected a tier in {{0, 1, 2}}, got {a[pos].item()!r}")
     return np.ascontiguousarray(a, dtype=np.int8)
 
 
@@ -416,7 +416,7 @@ def _as_batch(inst: Instance, X) -> np.ndarray:
         bad = (X < 0) | (X > 2)
         if np.any(bad):
             r, c = np.argwhere(bad)[0]
-            raise DecisionError(f"decisions[{r}, {c}]: expected a tier in {{0, 1, 2}}, got {X[r, c]}")
+            raise DecisionError(f"decisions[{r}, {c}]: expected a tier in {{0, 1, 2}}, got {X[r, c].item()}")
         X = X.astype(np.int8)
     return np.ascontiguousarray(X)
 
@@ -456,7 +456,7 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
         bad = (X[r] < 0) | (X[r] > 2)
         if np.any(bad):
             c = int(np.argmax(bad))
-            raise DecisionError(f"decisions[{r}, {c}]: expected a tier in {{0, 1, 2}}, got {X[r, c]}")
+            raise DecisionError(f"decisions[{r}, {c}]: expected a tier in {{0, 1, 2}}, got {X[r, c].item()}")
     if with_feasibility:
         return costs, feasible, loads
     return costs
@@ -491,9 +491,9 @@ class MoveState:
     def delta(self, layer: int, tier: int) -> tuple[float, float, float]:
         """``(d_cost, d_edge_load, d_cloud_load)`` of moving ``layer`` to ``tier``."""
         d_cost, _ = move_delta(self.t, self.x, layer, tier, self.job_T)
-        old = self.x[layer]
-        o = self.t.ops[layer]
-        return d_cost, o * ((tier == 1) - (old == 1)), o * ((tier == 2) - (old == 2))
+        old = int(self.x[layer])
+        o = float(self.t.ops[layer])
+        return d_cost, o * (int(tier == 1) - int(old == 1)), o * (int(tier == 2) - int(old == 2))
 
     def apply(self, layer: int, tier: int) -> float:
         """Make the move; return the change in cost."""
