@@ -61,6 +61,12 @@ class Tables(NamedTuple):
     job_dl: np.ndarray      # (n_jobs,) deadline, inf for none
     ops: np.ndarray         # (n_layers,)
     cap: np.ndarray         # (3,) [inf, edge capacity, cloud capacity] with the tolerance added
+    step_c: np.ndarray      # (n_layers, 9) comp_c[l, k] + tr_c[boundary into l, 3 * prev + k]
+    step_t: np.ndarray      # (n_layers, 9) the same for times
+    end_c: np.ndarray       # (n_jobs, 3) tr_c[job's last boundary, 3 * prev + 0]
+    end_t: np.ndarray       # (n_jobs, 3)
+    load_e: np.ndarray      # (n_layers, 3) ops[l] if k == 1 else 0
+    load_c: np.ndarray      # (n_layers, 3) ops[l] if k == 2 else 0
 
 
 def build_tables(inst: Instance) -> Tables:
@@ -120,8 +126,17 @@ def build_tables(inst: Instance) -> Tables:
     cap = np.array([math.inf,
                     inst.edge_capacity * (1.0 + CAPACITY_RTOL),
                     inst.cloud_capacity * (1.0 + CAPACITY_RTOL)])
+    # Fused per-step tables for the batch kernel: one lookup per layer instead of two.
+    b_in = np.arange(nl) + lj
+    b_last = off[1:] + np.arange(nj)
+    step_c = tr_c[b_in] + np.tile(comp_c, (1, 3))
+    step_t = tr_t[b_in] + np.tile(comp_t, (1, 3))
+    end_c = tr_c[b_last][:, 0::3]
+    end_t = tr_t[b_last][:, 0::3]
     arrays = (comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, off, lj, job_tw,
-              np.asarray(inst.deadline, dtype=np.float64), np.asarray(inst.ops), cap)
+              np.asarray(inst.deadline, dtype=np.float64), np.asarray(inst.ops), cap,
+              step_c, step_t, end_c, end_t,
+              np.outer(inst.ops, [0.0, 1.0, 0.0]), np.outer(inst.ops, [0.0, 0.0, 1.0]))
     out = []
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -171,7 +186,7 @@ def _eval_one(comp_t, comp_e, tr_t, tr_e, offsets, ops, x, job_T, job_E, load):
 
 
 @jit
-def _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, x):
+def _row_cost(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, x):
     """Cost, edge load and cloud load of one decision row; cost is NaN if a value is bad."""
     nj = offsets.size - 1
     total = 0.0
@@ -179,7 +194,6 @@ def _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, x):
     lc = 0.0
     for i in range(nj):
         prev = 0
-        b = offsets[i] + i
         acc = 0.0
         if job_tw[i] > 0.0:
             T = 0.0
@@ -188,16 +202,13 @@ def _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, x):
                 if k < 0 or k > 2:
                     return np.nan, 0.0, 0.0
                 j = 3 * prev + k
-                acc += tr_c[b, j] + comp_c[l, k]
-                T += tr_t[b, j] + comp_t[l, k]
-                if k == 1:
-                    le += ops[l]
-                elif k == 2:
-                    lc += ops[l]
+                acc += step_c[l, j]
+                T += step_t[l, j]
+                le += load_e[l, k]
+                lc += load_c[l, k]
                 prev = k
-                b += 1
-            acc += tr_c[b, 3 * prev]
-            T += tr_t[b, 3 * prev]
+            acc += end_c[i, prev]
+            T += end_t[i, prev]
             if T > job_dl[i]:
                 acc += job_tw[i] * (T - job_dl[i])
         else:
@@ -205,24 +216,21 @@ def _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, x):
                 k = x[l]
                 if k < 0 or k > 2:
                     return np.nan, 0.0, 0.0
-                acc += tr_c[b, 3 * prev + k] + comp_c[l, k]
-                if k == 1:
-                    le += ops[l]
-                elif k == 2:
-                    lc += ops[l]
+                acc += step_c[l, 3 * prev + k]
+                le += load_e[l, k]
+                lc += load_c[l, k]
                 prev = k
-                b += 1
-            acc += tr_c[b, 3 * prev]
+            acc += end_c[i, prev]
         total += acc
     return total, le, lc
 
 
 @pjit
-def _eval_many(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, cap, X,
+def _eval_many(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, cap, X,
                costs, feasible, loads):
     m = X.shape[0]
     for r in prange(m):
-        c, le, lc = _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, X[r])
+        c, le, lc = _row_cost(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, X[r])
         costs[r] = c
         loads[r, 0] = le
         loads[r, 1] = lc
@@ -230,10 +238,10 @@ def _eval_many(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, cap, X,
 
 
 @jit
-def _eval_many_serial(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, cap, X,
+def _eval_many_serial(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, cap, X,
                       costs, feasible, loads):
     for r in range(X.shape[0]):
-        c, le, lc = _row_cost(comp_c, tr_c, comp_t, tr_t, offsets, job_tw, job_dl, ops, X[r])
+        c, le, lc = _row_cost(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, X[r])
         costs[r] = c
         loads[r, 0] = le
         loads[r, 1] = lc
@@ -303,8 +311,8 @@ def job_times(t, x, job_T):
 @jit
 def decision_cost(t, x):
     """Cost of one valid decision (no checks); callable from other Numba kernels."""
-    c, le, lc = _row_cost(t.comp_c, t.tr_c, t.comp_t, t.tr_t, t.offsets, t.job_tw, t.job_dl,
-                          t.ops, x)
+    c, le, lc = _row_cost(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, t.job_tw, t.job_dl,
+                          t.load_e, t.load_c, x)
     return c
 
 
@@ -449,8 +457,8 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
     feasible = np.empty(m, dtype=np.bool_)
     loads = np.empty((m, 2))
     kernel = _eval_many if parallel else _eval_many_serial
-    kernel(t.comp_c, t.tr_c, t.comp_t, t.tr_t, t.offsets, t.job_tw, t.job_dl, t.ops, t.cap, X,
-           costs, feasible, loads)
+    kernel(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, t.job_tw, t.job_dl, t.load_e, t.load_c,
+           t.cap, X, costs, feasible, loads)
     if X.dtype == np.int8 and m and np.isnan(costs).any():
         r = int(np.argmax(np.isnan(costs)))
         bad = (X[r] < 0) | (X[r] > 2)
