@@ -334,6 +334,10 @@ class Solver:
     params: ClassVar[tuple[Param, ...]] = ()
     requires: ClassVar[tuple[str, ...]] = ()
     tracks: ClassVar[tuple[str, ...]] = ("static",)
+    #: Whether every decision returned with status optimal/feasible is feasible (checked by
+    #: ``offbench.testing.check_solver``). Learned solvers may propose infeasible decisions,
+    #: which the metrics score at the all-device cost.
+    promises_feasible: ClassVar[bool] = True
 
     def __init__(self, **params: Any):
         declared = {p.name: p for p in self.params}
@@ -372,6 +376,7 @@ class Solver:
         return {
             "id": cls.id, "name": cls.name, "version": cls.version, "guarantee": cls.guarantee,
             "tracks": list(cls.tracks), "requires": list(cls.requires),
+            "promises_feasible": cls.promises_feasible,
             "summary": doc[0] if doc else "",
             "params": [{"name": p.name, "type": p.type.__name__, "default": p.default,
                         "allowed": p.describe(), "doc": p.doc} for p in cls.params],
@@ -480,6 +485,7 @@ class LearningSolver(Solver):
 
     guarantee: ClassVar[str] = "learned"
     tracks: ClassVar[tuple[str, ...]] = ("online", "generalization", "adaptation")
+    promises_feasible: ClassVar[bool] = False
 
     def start(self, structure: Instance, seed: int) -> None:
         raise NotImplementedError(f"solver {self.id} does not implement start")
