@@ -1,0 +1,84 @@
+"""Generator of the ``dmro`` family: the setting of DMRO (Qu et al., IEEE TNSM 2021).
+
+IoT devices each run one DNN inference per frame, cut into a few fine-grained subtasks; every
+subtask runs on the device, the edge or the cloud; the cost weighs delay and energy. The wireless
+channel is DROO's (Huang et al., IEEE TMC 2020), on which DMRO builds: the mean gain of each
+device follows DROO's path-loss model and fades per frame (Rayleigh). Environments differ in the
+DNN the devices run and in the bandwidth of the wireless link. See ``instances/dmro.toml`` for
+the documentation of every number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import FParam
+from ._common import (DROO_N0, INPUT_ENCODINGS, MODELS, assemble, dnn_job, droo_mean_gain,
+                      loguniform, n_units, shannon_rate)
+
+PARAMS = (
+    FParam("n_devices", int, low=1, doc="IoT devices, one DNN job each (DROO's N = 10)"),
+    FParam("n_layers", int, low=1, doc="subtasks per job: the DNN's units merged into this many "
+                                       "groups of about equal FLOPs"),
+    FParam("model", str, choices=MODELS, doc="the DNN every device runs (a built-in profile)"),
+    FParam("input_encoding", str, choices=INPUT_ENCODINGS,
+           doc="input sent as a float32 tensor (fp32) or a compressed image (jpeg)"),
+    FParam("bandwidth_hz", float, low=1.0, doc="wireless bandwidth B of each device link, Hz"),
+    FParam("distance_m", "range", low=0.1, doc="device-to-access-point distance range, m (DROO)"),
+    FParam("tx_power", float, low=1e-6, doc="device radiated power in the rate formula, W"),
+    FParam("ap_power", float, low=1e-6, doc="access point radiated power (downlink), W (DROO: 3)"),
+    FParam("power_tx", float, low=0.0, doc="device power drawn while sending, W"),
+    FParam("power_rx", float, low=0.0, doc="device power drawn while receiving, W"),
+    FParam("link_latency", float, low=0.0, doc="one-way latency of a device link, s"),
+    FParam("device_speed", "range", low=1.0, doc="device speed range (log-uniform), FLOP/s"),
+    FParam("device_power", "range", low=0.0, doc="device compute power range (uniform), W"),
+    FParam("edge_speed", float, low=1.0, doc="edge server speed, FLOP/s"),
+    FParam("cloud_speed", float, low=1.0, doc="cloud speed, FLOP/s"),
+    FParam("backhaul_rate", float, low=1.0, doc="edge-cloud rate, bit/s"),
+    FParam("backhaul_latency", float, low=0.0, doc="edge-cloud one-way latency, s"),
+    FParam("w_time", float, low=0.0, doc="weight of delay (per second)"),
+    FParam("w_energy", float, low=0.0, doc="weight of energy (per joule)"),
+    FParam("alternate_weights", bool, doc="job weights 1.5, 1, 1.5, ... (DROO) instead of all 1"),
+)
+
+#: Parameters that fix the structure (a stream's environments may not change them).
+STRUCTURAL = frozenset({"n_devices", "n_layers"})
+
+def check(p) -> str | None:
+    """Cross-parameter checks; a message for the user, or None."""
+    units = n_units(p["model"])
+    if p["n_layers"] > units:
+        return (f"n_layers = {p['n_layers']} is more than the {units} units of {p['model']}; "
+                f"choose n_layers <= {min(n_units(m) for m in MODELS)} to fit every model")
+    return None
+
+
+def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
+    """The nominal instance and the per-device mean uplink SNR."""
+    nd = p["n_devices"]
+    # Physical devices: the same in every environment of one seed.
+    dist = rng_structure.uniform(p["distance_m"][0], p["distance_m"][1], nd)
+    speed = loguniform(rng_structure, p["device_speed"][0], p["device_speed"][1], nd)
+    power = rng_structure.uniform(p["device_power"][0], p["device_power"][1], nd)
+    h = droo_mean_gain(dist)
+    snr_up = p["tx_power"] * h / DROO_N0
+    snr_down = p["ap_power"] * h / DROO_N0
+    dev = {
+        "speed": speed,
+        "power_compute": power,
+        "power_tx": np.full(nd, p["power_tx"]),
+        "power_rx": np.full(nd, p["power_rx"]),
+        "rate_up": shannon_rate(p["bandwidth_hz"], snr_up),
+        "rate_down": shannon_rate(p["bandwidth_hz"], snr_down),
+        "latency": np.full(nd, p["link_latency"]),
+    }
+    ops, bits = dnn_job(p["model"], p["n_layers"], input_encoding=p["input_encoding"])
+    weight = np.where(np.arange(nd) % 2 == 0, 1.5, 1.0) if p["alternate_weights"] else np.ones(nd)
+    inst = assemble(
+        w_time=p["w_time"], w_energy=p["w_energy"], w_tardiness=0.0,
+        edge_speed=p["edge_speed"], cloud_speed=p["cloud_speed"],
+        edge_capacity=np.inf, cloud_capacity=np.inf, dev=dev,
+        job_device=np.arange(nd), job_ops=[ops] * nd, job_bits=[bits] * nd, weight=weight,
+        backhaul_rate=p["backhaul_rate"], backhaul_latency=p["backhaul_latency"],
+    )
+    return inst, snr_up

@@ -1,0 +1,370 @@
+"""Frame streams: one fixed structure whose parameters vary frame to frame.
+
+A learning solver (DROO, DDLO, DMRO, DQN) meets a *stream* of frames of one structure: the same
+devices, the same jobs on the same devices, the same number of layers per job; only the numbers
+change. This module holds the frame process that every family in :mod:`offbench.families` uses.
+
+A :class:`Scenario` is the fixed part: a *nominal* instance (mean channel, nominal task sizes,
+nominal weights), a per-device mean signal-to-noise ratio, and a :class:`Variation` that says how
+the frame parameters move. :class:`FrameProcess` draws the frames. Per frame:
+
+* **Channel fading** on each device's link. The channel power gain ``g`` (mean 1) is
+
+  - ``"rayleigh"``: ``g = |h|^2`` with ``h`` circular complex Gaussian of unit power (so ``g`` is
+    exponential with mean 1, as in DROO, Huang et al., IEEE TMC 2020, where the gain of every
+    wireless device is drawn afresh each frame);
+  - ``"lognormal"``: shadowing, ``10 log10 g ~ Normal(-sigma^2 ln(10) / 20, sigma)`` dB
+    (mean gain 1), ``sigma = Variation.shadowing_db``;
+  - ``"none"``: ``g = 1``.
+
+  ``h`` (or the Gaussian behind the shadowing) follows a first-order Gauss-Markov process,
+  ``h_t = rho h_{t-1} + sqrt(1 - rho^2) w_t``, so consecutive frames are correlated when
+  ``Variation.fading_correlation = rho > 0`` (Jakes-like); ``rho = 0`` (the default) gives
+  independent frames, as in DROO. The gain becomes a rate by Shannon's formula around the
+  nominal rate: ``rate = nominal * log2(1 + snr * g) / log2(1 + snr)``, where ``snr`` is the
+  device's mean SNR; the nominal rate is the rate at the mean gain. Uplink and downlink share the
+  gain (a reciprocal, TDD channel). Gains are floored at ``Variation.min_gain`` (an outage
+  floor, offbench's choice: -30 dB by default) so that every rate stays positive.
+* **Task sizes**: each job's operations and intermediate outputs are scaled by a factor drawn
+  uniformly from ``Variation.work_scale``, and its input by one from ``Variation.input_scale``.
+* **Background load**: each device runs other work that takes a fraction drawn from
+  ``Variation.device_load`` of its processor; the edge server is shared with other tenants, a
+  fraction from ``Variation.edge_load``.
+* **Devices switching off and on**: a two-state Markov chain per device (``p_off``: on to off,
+  ``p_on``: off to on), started from its stationary law. An off device's jobs are absent from the
+  frame: weight 0, zero operations and zero bits (they cost nothing wherever they are placed and
+  use no capacity), so the structure stays fixed. A frame always keeps at least one job: when
+  every device with a job would be off, the device of the first job stays on (a frame that costs
+  0 whatever is decided has no cost ratio). Static instances (``Family.generate``) are drawn with
+  every device on.
+* **Weights**: each frame, each job's weight is redrawn from ``Variation.weight_choices`` with
+  probability ``Variation.weight_redraw`` (otherwise it keeps its weight).
+
+**Drift.** :meth:`FrameProcess.switch` changes the scenario (a new environment of the same
+structure) from the next frame on, keeping the state of the chains (gains, on/off, weights): the
+frames before the switch are the same numbers as a stream that never switches.
+
+**Determinism.** Every frame draws the same count of random numbers from one
+:class:`numpy.random.Generator` whatever the options, and every float of a frame is rounded to
+:data:`SIGNIFICANT_DIGITS` significant decimal digits (by Python's correctly rounded formatting),
+so that the last-ulp differences of ``exp``/``log`` between CPUs and numpy builds cannot change a
+digest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .instance import Instance
+
+__all__ = ["SIGNIFICANT_DIGITS", "FADING_MODELS", "Variation", "Scenario", "FrameProcess",
+           "quantize"]
+
+#: Generated floats are rounded to this many significant decimal digits (see the module doc).
+SIGNIFICANT_DIGITS = 6
+
+FADING_MODELS = ("none", "rayleigh", "lognormal")
+
+_QFMT = f".{SIGNIFICANT_DIGITS}g"
+
+
+def quantize(values) -> np.ndarray:
+    """Round to :data:`SIGNIFICANT_DIGITS` significant digits, the same on every machine.
+
+    Parameters
+    ----------
+    values : array_like of float
+        Finite or infinite values (``inf`` stays ``inf``).
+
+    Returns
+    -------
+    numpy.ndarray of float64
+    """
+    a = np.asarray(values, dtype=np.float64)
+    flat = [float(format(v, _QFMT)) for v in a.ravel().tolist()]
+    return np.array(flat, dtype=np.float64).reshape(a.shape)
+
+
+def qfloat(value: float) -> float:
+    """:func:`quantize` for one number."""
+    return float(format(float(value), _QFMT))
+
+
+def _range(name: str, v, lo: float, hi: float | None) -> tuple[float, float]:
+    try:
+        a, b = (float(x) for x in v)
+    except (TypeError, ValueError):
+        raise ValueError(f"Variation.{name} must be a pair (low, high), got {v!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b) and lo <= a <= b and (hi is None or b <= hi)):
+        upper = "inf" if hi is None else hi
+        raise ValueError(f"Variation.{name} must be a pair low <= high within [{lo}, {upper}], "
+                         f"got {v!r}")
+    return a, b
+
+
+@dataclass(frozen=True)
+class Variation:
+    """How frame parameters vary around a scenario's nominal values (see the module docstring).
+
+    Parameters
+    ----------
+    fading : {"none", "rayleigh", "lognormal"}
+        Small-scale fading model of every device link.
+    fading_correlation : float
+        Gauss-Markov coefficient ``rho`` in [0, 1) between consecutive frames (0: independent).
+    shadowing_db : float
+        Standard deviation (dB) of the log-normal model.
+    min_gain : float
+        Floor of the channel power gain (relative to its mean).
+    work_scale : (float, float)
+        Range of the per-job, per-frame factor on operations and intermediate outputs.
+    input_scale : (float, float)
+        Range of the per-job, per-frame factor on the input size.
+    device_load : (float, float)
+        Range of the per-device, per-frame busy fraction of its processor, within [0, 1).
+    edge_load : (float, float)
+        Range of the per-frame busy fraction of the edge server, within [0, 1).
+    p_off, p_on : float
+        Per-frame probabilities that an on device switches off, and an off device on.
+    weight_choices : tuple of float
+        Values a job's weight is redrawn from; empty for fixed weights.
+    weight_redraw : float
+        Per-frame probability that a job's weight is redrawn.
+    """
+
+    fading: str = "rayleigh"
+    fading_correlation: float = 0.0
+    shadowing_db: float = 8.0
+    min_gain: float = 1e-3
+    work_scale: tuple[float, float] = (1.0, 1.0)
+    input_scale: tuple[float, float] = (1.0, 1.0)
+    device_load: tuple[float, float] = (0.0, 0.0)
+    edge_load: tuple[float, float] = (0.0, 0.0)
+    p_off: float = 0.0
+    p_on: float = 1.0
+    weight_choices: tuple[float, ...] = ()
+    weight_redraw: float = 0.0
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        if self.fading not in FADING_MODELS:
+            raise ValueError(f"Variation.fading must be one of {FADING_MODELS}, got {self.fading!r}")
+        for name, lo, hi in (("fading_correlation", 0.0, 1.0), ("p_off", 0.0, 1.0),
+                             ("p_on", 0.0, 1.0), ("weight_redraw", 0.0, 1.0)):
+            v = float(getattr(self, name))
+            if not (lo <= v <= hi) or (name == "fading_correlation" and v >= 1.0):
+                raise ValueError(f"Variation.{name} must be in [{lo}, {hi}"
+                                 f"{')' if name == 'fading_correlation' else ']'}, got {v!r}")
+            set_(name, v)
+        for name in ("shadowing_db", "min_gain"):
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"Variation.{name} must be a finite number >= 0, got {v!r}")
+            set_(name, v)
+        if self.min_gain <= 0:
+            raise ValueError(f"Variation.min_gain must be > 0, got {self.min_gain!r}")
+        set_("work_scale", _range("work_scale", self.work_scale, 0.0, None))
+        set_("input_scale", _range("input_scale", self.input_scale, 0.0, None))
+        set_("device_load", _range("device_load", self.device_load, 0.0, 0.999))
+        set_("edge_load", _range("edge_load", self.edge_load, 0.0, 0.999))
+        choices = tuple(float(w) for w in self.weight_choices)
+        if any(not (math.isfinite(w) and w >= 0) for w in choices):
+            raise ValueError(f"Variation.weight_choices must be finite numbers >= 0, got {choices!r}")
+        if self.weight_redraw > 0 and not choices:
+            raise ValueError("Variation.weight_redraw > 0 needs weight_choices")
+        set_("weight_choices", choices)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Variation":
+        """Build from a family definition's ``stream`` table (unknown keys are refused)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            import difflib
+
+            hints = [difflib.get_close_matches(k, names, n=1) for k in unknown]
+            said = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
+                             for k, h in zip(unknown, hints))
+            raise ValueError(f"unknown stream settings: {said}; known: {', '.join(sorted(names))}")
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+        return cls(**kw)
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """The fixed part of a stream: nominal instance, per-device mean SNR, variation.
+
+    Parameters
+    ----------
+    base : Instance
+        Nominal parameters: rates at the mean channel gain, nominal task sizes and weights.
+    snr : numpy.ndarray, shape (n_devices,)
+        Mean signal-to-noise ratio (linear) of each device's link, for the gain-to-rate map.
+    variation : Variation
+    environment : str
+        The name of the environment this scenario realizes.
+    """
+
+    base: Instance
+    snr: np.ndarray
+    variation: Variation = field(default_factory=Variation)
+    environment: str = "default"
+
+    def __post_init__(self) -> None:
+        snr = np.asarray(self.snr, dtype=np.float64)
+        if snr.shape != (self.base.n_devices,) or np.any(~np.isfinite(snr)) or np.any(snr <= 0):
+            raise ValueError(f"Scenario.snr must be {self.base.n_devices} finite values > 0")
+        object.__setattr__(self, "snr", snr)
+
+    def same_structure(self, other: "Scenario") -> bool:
+        """Whether frames of ``other`` have the shape of this one's (devices, jobs, layers)."""
+        a, b = self.base, other.base
+        return (a.n_devices == b.n_devices and np.array_equal(a.job_device, b.job_device)
+                and np.array_equal(a.layer_offsets, b.layer_offsets))
+
+
+class FrameProcess:
+    """Draws the frames of a stream, one after another (see the module docstring).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Where the stream starts.
+    rng : numpy.random.Generator
+        The only source of randomness; the process consumes a fixed count of draws per frame.
+    name : str
+        Frame ``t`` is named ``f"{name}/{t}"``.
+    switching : bool
+        With False, every device stays on (the on/off chain is still drawn, so the other numbers
+        are the same); static instances are drawn this way.
+    """
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator, name: str = "frame", *,
+                 switching: bool = True):
+        self.switching = bool(switching)
+        self.scenario = scenario
+        self.rng = rng
+        self.name = name
+        self.t = 0
+        nd = scenario.base.n_devices
+        nj = scenario.base.n_jobs
+        # Stationary start of every chain.
+        self._h = (rng.standard_normal(nd) + 1j * rng.standard_normal(nd)) / math.sqrt(2.0)
+        self._z = rng.standard_normal(nd)
+        v = scenario.variation
+        p_on_stat = 1.0 if v.p_off == 0 else v.p_on / (v.p_on + v.p_off)
+        self._on = rng.random(nd) < p_on_stat
+        self._keep_one_on()
+        self._w = np.array(scenario.base.job_weight, dtype=np.float64)
+        self._nj = nj
+
+    def switch(self, scenario: Scenario) -> None:
+        """From the next frame on, draw around ``scenario`` (same structure; chains go on)."""
+        if not self.scenario.same_structure(scenario):
+            raise ValueError("a stream can only switch to a scenario of the same structure "
+                             "(devices, jobs on devices, layers per job)")
+        self.scenario = scenario
+        self._w = np.array(scenario.base.job_weight, dtype=np.float64)
+
+    def _advance(self) -> None:
+        rng = self.rng
+        v = self.scenario.variation
+        nd = self._h.size
+        rho = v.fading_correlation
+        w = (rng.standard_normal(nd) + 1j * rng.standard_normal(nd)) / math.sqrt(2.0)
+        self._h = rho * self._h + math.sqrt(1.0 - rho * rho) * w
+        self._z = rho * self._z + math.sqrt(1.0 - rho * rho) * rng.standard_normal(nd)
+        u = rng.random(nd)
+        self._on = np.where(self._on, u >= v.p_off, u < v.p_on)
+        self._keep_one_on()
+
+    def _keep_one_on(self) -> None:
+        # A frame without a single present job would cost 0 whatever is decided (no cost ratio
+        # exists): the device of the first job then stays on.
+        if not self.switching:
+            self._on[:] = True
+        elif not np.any(self._on[self.scenario.base.job_device]):
+            self._on[self.scenario.base.job_device[0]] = True
+
+    def next(self) -> Instance:
+        """The next frame."""
+        if self.t > 0:
+            self._advance()
+        rng = self.rng
+        sc = self.scenario
+        v = sc.variation
+        b = sc.base
+        nd, nj = b.n_devices, b.n_jobs
+        # Draws of this frame, always the same count.
+        u_work = rng.random(nj)
+        u_input = rng.random(nj)
+        u_dev = rng.random(nd)
+        u_edge = rng.random()
+        u_redraw = rng.random(nj)
+        i_choice = rng.integers(0, 1 << 30, nj)
+
+        if v.fading == "rayleigh":
+            g = np.abs(self._h) ** 2
+        elif v.fading == "lognormal":
+            s = v.shadowing_db * math.log(10.0) / 10.0
+            g = np.exp(s * self._z - 0.5 * s * s)
+        else:
+            g = np.ones(nd)
+        g = np.maximum(g, v.min_gain)
+        factor = np.log2(1.0 + sc.snr * g) / np.log2(1.0 + sc.snr)
+        rate_up = b.dev_rate_up * factor
+        rate_down = b.dev_rate_down * factor
+
+        work = v.work_scale[0] + (v.work_scale[1] - v.work_scale[0]) * u_work
+        inp = v.input_scale[0] + (v.input_scale[1] - v.input_scale[0]) * u_input
+        dev_speed = b.dev_speed * (1.0 - (v.device_load[0] + (v.device_load[1] - v.device_load[0]) * u_dev))
+        edge_speed = b.edge_speed * (1.0 - (v.edge_load[0] + (v.edge_load[1] - v.edge_load[0]) * u_edge))
+
+        if v.weight_choices:
+            redraw = u_redraw < v.weight_redraw
+            choice = np.asarray(v.weight_choices)[i_choice % len(v.weight_choices)]
+            self._w = np.where(redraw, choice, self._w)
+        weight = self._w.copy()
+
+        lpj = b.layers_per_job
+        ops = b.ops * np.repeat(work, lpj)
+        bfac = np.repeat(work, lpj + 1)
+        first = b.layer_offsets[:-1] + np.arange(nj)       # input boundary of each job
+        bfac[first] = inp
+        bits = b.bits * bfac
+        off_jobs = ~self._on[b.job_device]
+        if np.any(off_jobs):
+            weight[off_jobs] = 0.0
+            ops[np.repeat(off_jobs, lpj)] = 0.0
+            bits[np.repeat(off_jobs, lpj + 1)] = 0.0
+
+        frame = b.replace(
+            dev_rate_up=quantize(rate_up),
+            dev_rate_down=quantize(rate_down),
+            dev_speed=quantize(dev_speed),
+            edge_speed=qfloat(edge_speed),
+            ops=quantize(ops),
+            bits=quantize(bits),
+            job_weight=quantize(weight),
+            name=f"{self.name}/{self.t}",
+        )
+        self.t += 1
+        return frame
+
+    @property
+    def devices_on(self) -> np.ndarray:
+        """Which devices are on in the last frame drawn (a copy)."""
+        return self._on.copy()
+
+    @property
+    def gains(self) -> np.ndarray:
+        """The fading state's power gains ``|h|^2`` (a copy; meaningful for ``"rayleigh"``)."""
+        return np.abs(self._h) ** 2
