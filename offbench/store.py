@@ -1,0 +1,669 @@
+"""The results store: an embedded SQLite file, append-only, written by one process.
+
+Every finished job of ``offbench run`` is one row of ``results``, keyed by
+
+    (instance digest, solver ID, parameter hash, seed, track, track config, offbench version)
+
+and written in one transaction together with its per-frame rows (``frames``, for the learning
+tracks). The key is a ``UNIQUE`` constraint, so a resumed run can never add a duplicate; triggers
+refuse ``UPDATE`` and ``DELETE`` on results and frames (append-only). The file is in WAL mode with
+``synchronous=NORMAL``: a transaction that has committed survives the writer being killed
+(``SIGKILL`` included) at any moment, and one that has not committed leaves no trace. Only power
+loss can lose the last commits (never half of one).
+
+One writer at a time: :meth:`Store.open` for writing takes an exclusive ``flock`` on
+``PATH.lock`` (released by the kernel if the writer dies), so a second ``offbench run`` on the same
+store is refused with a message instead of interleaving. Readers (``offbench leaderboard``) may
+read while a run writes.
+
+Tables
+------
+``runs``
+    One row per ``offbench run`` invocation: its spec (canonical JSON), the offbench version and
+    commit, machine and library versions, the executor. The provenance of every table.
+``sources`` / ``source_members``
+    Each instance source (a family draw, a frozen set, a random draw, a frame stream) by name and
+    digest, and the digests of its instances in order.
+``instances``
+    Each instance once, by content digest: sizes, its all-device cost, and the instance itself
+    (the columnar ``.npz`` bytes of :meth:`offbench.instance.Instance.to_npz_bytes`).
+``refs``
+    Each instance's reference (SPEC.md section 6), computed once and reused, with provenance.
+``results``
+    One row per job: status, cost, feasibility, reference cost and cost ratio, bound, gap, wall
+    time, evaluations, decision (one digit per layer), error text, extra info (JSON).
+``frames``
+    Per-frame rows of a learning-track job, keyed by (result row, frame index).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import UserError
+
+SCHEMA_VERSION = 1
+STORE_FORMAT = "offbench-results"
+
+#: The default store of ``offbench run`` and ``offbench leaderboard`` (relative to the working
+#: directory; ``/offbench-results/`` is git-ignored).
+DEFAULT_STORE = os.path.join("offbench-results", "results.sqlite")
+
+KEY_COLUMNS = ("instance_digest", "solver_id", "param_hash", "seed", "track", "track_config",
+               "offbench_version")
+
+#: Result columns that must be identical whichever executor ran a job, resumed or not.
+QUALITY_COLUMNS = ("status", "cost", "feasible", "ref_cost", "ratio", "counted_infeasible",
+                   "bound", "gap", "evaluations", "decision", "error")
+
+RESULT_COLUMNS = KEY_COLUMNS + (
+    "params", "status", "cost", "feasible", "ref_cost", "ratio", "counted_infeasible", "bound",
+    "gap", "wall_time", "evaluations", "decision", "error", "info", "run_id", "worker",
+    "finished_at",
+)
+
+FRAME_COLUMNS = ("frame", "instance_digest", "status", "cost", "feasible", "ref_cost", "ratio",
+                 "counted_infeasible", "wall_time", "evaluations", "decision", "error")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT,
+    spec TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    offbench_version TEXT NOT NULL,
+    offbench_commit TEXT,
+    machine TEXT NOT NULL,
+    libraries TEXT NOT NULL,
+    executor TEXT NOT NULL,
+    command TEXT
+);
+CREATE TABLE IF NOT EXISTS sources (
+    source_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    UNIQUE (name, digest)
+);
+CREATE TABLE IF NOT EXISTS source_members (
+    source_id INTEGER NOT NULL REFERENCES sources(source_id),
+    position INTEGER NOT NULL,
+    instance_digest TEXT NOT NULL,
+    PRIMARY KEY (source_id, position)
+);
+CREATE TABLE IF NOT EXISTS instances (
+    digest TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    n_devices INTEGER NOT NULL,
+    n_jobs INTEGER NOT NULL,
+    n_layers INTEGER NOT NULL,
+    has_capacities INTEGER NOT NULL,
+    has_deadlines INTEGER NOT NULL,
+    all_device_cost REAL NOT NULL,
+    npz BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refs (
+    instance_digest TEXT PRIMARY KEY,
+    cost REAL NOT NULL,
+    bound REAL,
+    provenance TEXT NOT NULL,
+    gap REAL,
+    solver TEXT,
+    wall_time REAL,
+    decision TEXT,
+    origin TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    offbench_version TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_digest TEXT NOT NULL,
+    solver_id TEXT NOT NULL,
+    param_hash TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    track TEXT NOT NULL,
+    track_config TEXT NOT NULL,
+    offbench_version TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('optimal', 'feasible', 'timeout', 'error')),
+    cost REAL,
+    feasible INTEGER,
+    ref_cost REAL,
+    ratio REAL,
+    counted_infeasible INTEGER,
+    bound REAL,
+    gap REAL,
+    wall_time REAL NOT NULL,
+    evaluations INTEGER NOT NULL,
+    decision TEXT,
+    error TEXT,
+    info TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    worker TEXT,
+    finished_at TEXT NOT NULL,
+    UNIQUE ({", ".join(KEY_COLUMNS)})
+);
+CREATE TABLE IF NOT EXISTS frames (
+    row_id INTEGER NOT NULL REFERENCES results(row_id),
+    frame INTEGER NOT NULL,
+    instance_digest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cost REAL,
+    feasible INTEGER,
+    ref_cost REAL,
+    ratio REAL,
+    counted_infeasible INTEGER,
+    wall_time REAL NOT NULL,
+    evaluations INTEGER NOT NULL,
+    decision TEXT,
+    error TEXT,
+    PRIMARY KEY (row_id, frame)
+);
+CREATE TRIGGER IF NOT EXISTS results_append_only_u BEFORE UPDATE ON results
+    BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS results_append_only_d BEFORE DELETE ON results
+    BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS frames_append_only_u BEFORE UPDATE ON frames
+    BEGIN SELECT RAISE(ABORT, 'frames are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS frames_append_only_d BEFORE DELETE ON frames
+    BEGIN SELECT RAISE(ABORT, 'frames are append-only'); END;
+"""
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def canonical_json(obj: Any) -> str:
+    """Compact JSON with sorted keys: the text that hashes and keys are made of."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _real(v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+class StoreError(UserError):
+    """A results store that cannot be opened or used (named by its path)."""
+
+
+class Store:
+    """An open results store.
+
+    Use :meth:`open` (write, one process at a time) or :meth:`open_readonly`.
+
+    Parameters
+    ----------
+    path : path-like
+        The SQLite file.
+    """
+
+    def __init__(self, path: str | os.PathLike, conn: sqlite3.Connection, *, writable: bool,
+                 lock_fd: int | None = None):
+        self.path = Path(path)
+        self.conn = conn
+        self.writable = writable
+        self._lock_fd = lock_fd
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Store":
+        """Open (creating if needed) a store for writing, holding its writer lock.
+
+        Raises
+        ------
+        StoreError
+            Another process is writing to it, the folder cannot be created, or the file is not an
+            offbench results store of this schema version.
+        """
+        p = Path(path)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"--store {p}: cannot create its folder ({e.strerror})") from None
+        if p.exists() and p.is_dir():
+            raise StoreError(f"--store {p}: is a directory; give a file path such as {p / 'results.sqlite'}")
+        lock_fd = _lock(p)
+        try:
+            conn = sqlite3.connect(str(p), isolation_level=None, timeout=30.0)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                store = cls(p, conn, writable=True, lock_fd=lock_fd)
+                store._init_schema()
+            except sqlite3.DatabaseError as e:
+                conn.close()
+                raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+        except BaseException:
+            _unlock(lock_fd)
+            raise
+        return store
+
+    @classmethod
+    def open_readonly(cls, path: str | os.PathLike) -> "Store":
+        """Open an existing store for reading (no lock; a run may be writing meanwhile)."""
+        p = Path(path)
+        if not p.is_file():
+            raise StoreError(f"--store {p}: no such results store (run `offbench run --store {p}` first)")
+        try:
+            conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, isolation_level=None,
+                                   timeout=30.0)
+            store = cls(p, conn, writable=False)
+            store._check_schema()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+        return store
+
+    def close(self) -> None:
+        """Close the connection and release the writer lock."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self._lock_fd is not None:
+            _unlock(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _init_schema(self) -> None:
+        c = self.conn
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise StoreError(f"--store {self.path}: an SQLite file, but not an offbench results store "
+                             f"(it has tables {', '.join(sorted(tables))})")
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _split_sql(_SCHEMA):
+                c.execute(stmt)
+            c.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (STORE_FORMAT,))
+            c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        try:
+            meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+        except sqlite3.OperationalError:
+            raise StoreError(f"--store {self.path}: not an offbench results store (no meta table)") from None
+        if meta.get("format") != STORE_FORMAT:
+            raise StoreError(f"--store {self.path}: not an offbench results store")
+        if meta.get("schema_version") != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"--store {self.path}: schema version {meta.get('schema_version')}, but this "
+                f"offbench reads version {SCHEMA_VERSION}; use a new store path")
+
+    def transaction(self):
+        """A context manager: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception)."""
+        return _Transaction(self.conn)
+
+    def _need_writable(self) -> None:
+        if not self.writable:
+            raise StoreError(f"--store {self.path}: opened read-only")
+
+    # ------------------------------------------------------------------ runs
+    def begin_run(self, *, spec: dict, spec_hash: str, offbench_version: str,
+                  offbench_commit: str | None, machine: dict, libraries: dict, executor: str,
+                  command: str | None) -> int:
+        """Record the start of a run; returns its ``run_id``."""
+        self._need_writable()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO runs (started_at, spec, spec_hash, offbench_version, offbench_commit, "
+                "machine, libraries, executor, command) VALUES (?,?,?,?,?,?,?,?,?)",
+                (now(), canonical_json(spec), spec_hash, offbench_version, offbench_commit,
+                 canonical_json(machine), canonical_json(libraries), executor, command))
+            return int(cur.lastrowid)
+
+    def end_run(self, run_id: int, outcome: str) -> None:
+        """Record how a run ended (``complete``, ``interrupted``, ``failed``)."""
+        self._need_writable()
+        with self.transaction():
+            self.conn.execute("UPDATE runs SET finished_at=?, outcome=? WHERE run_id=?",
+                              (now(), outcome, run_id))
+
+    def runs(self, run_ids: Iterable[int] | None = None) -> list[dict]:
+        """Run records (spec, machine, libraries decoded), by ``run_id``."""
+        q = "SELECT * FROM runs"
+        args: tuple = ()
+        if run_ids is not None:
+            ids = sorted(set(int(r) for r in run_ids))
+            if not ids:
+                return []
+            q += f" WHERE run_id IN ({','.join('?' * len(ids))})"
+            args = tuple(ids)
+        out = []
+        for r in self._dicts(q + " ORDER BY run_id", args):
+            for k in ("spec", "machine", "libraries"):
+                r[k] = json.loads(r[k])
+            out.append(r)
+        return out
+
+    # ------------------------------------------------------------------ sources and instances
+    def add_source(self, *, name: str, digest: str, kind: str, spec: dict,
+                   members: Sequence[str]) -> int:
+        """Record an instance source and its members (idempotent); returns its ``source_id``."""
+        self._need_writable()
+        with self.transaction():
+            row = self.conn.execute("SELECT source_id, size FROM sources WHERE name=? AND digest=?",
+                                    (name, digest)).fetchone()
+            if row is not None:
+                return int(row[0])
+            cur = self.conn.execute(
+                "INSERT INTO sources (name, digest, kind, spec, size) VALUES (?,?,?,?,?)",
+                (name, digest, kind, canonical_json(spec), len(members)))
+            sid = int(cur.lastrowid)
+            self.conn.executemany(
+                "INSERT INTO source_members VALUES (?,?,?)",
+                [(sid, i, d) for i, d in enumerate(members)])
+            return sid
+
+    def sources(self) -> list[dict]:
+        """Every source with its members (list of digests in order)."""
+        out = self._dicts("SELECT * FROM sources ORDER BY source_id")
+        for s in out:
+            s["spec"] = json.loads(s["spec"])
+            s["members"] = [r[0] for r in self.conn.execute(
+                "SELECT instance_digest FROM source_members WHERE source_id=? ORDER BY position",
+                (s["source_id"],))]
+        return out
+
+    def add_instances(self, items: Iterable[tuple[Any, float]]) -> int:
+        """Record instances (``(Instance, all_device_cost)`` pairs) not yet stored; returns how
+        many were new."""
+        self._need_writable()
+        new = 0
+        with self.transaction():
+            for inst, adc in items:
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO instances VALUES (?,?,?,?,?,?,?,?,?)",
+                    (inst.digest, inst.name, inst.n_devices, inst.n_jobs, inst.n_layers,
+                     int(inst.has_capacities), int(inst.has_deadlines), float(adc),
+                     sqlite3.Binary(inst.to_npz_bytes())))
+                new += cur.rowcount
+        return new
+
+    def known_instances(self, digests: Iterable[str]) -> set[str]:
+        """The subset of ``digests`` already in ``instances``."""
+        return self._present("SELECT digest FROM instances WHERE digest IN ({})", list(digests))
+
+    def instance(self, digest: str):
+        """The stored instance with this digest (an :class:`~offbench.instance.Instance`)."""
+        from .instance import Instance
+
+        row = self.conn.execute("SELECT npz FROM instances WHERE digest=?", (digest,)).fetchone()
+        if row is None:
+            raise StoreError(f"--store {self.path}: no instance with digest {digest[:12]}")
+        return Instance.from_npz_bytes(bytes(row[0]))
+
+    def instance_info(self) -> dict[str, dict]:
+        """Sizes, names and all-device costs of every stored instance, by digest."""
+        return {r["digest"]: r for r in self._dicts(
+            "SELECT digest, name, n_devices, n_jobs, n_layers, has_capacities, has_deadlines, "
+            "all_device_cost FROM instances")}
+
+    # ------------------------------------------------------------------ references
+    def add_reference(self, digest: str, ref: dict, *, origin: str, settings: dict,
+                      offbench_version: str) -> bool:
+        """Cache an instance's reference (first one wins); returns whether it was new.
+
+        ``ref`` has the keys of ``offbench.reference.Reference.to_dict()``: ``cost``, ``bound``,
+        ``provenance``, ``gap``, ``solver``, ``wall_time``, ``decision``.
+        """
+        self._need_writable()
+        dec = ref.get("decision")
+        if dec is not None and not isinstance(dec, str):
+            dec = "".join(str(int(v)) for v in dec)
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO refs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (digest, float(ref["cost"]), _real(ref.get("bound")), str(ref["provenance"]),
+                 _real(ref.get("gap")), ref.get("solver"), _real(ref.get("wall_time")), dec,
+                 origin, canonical_json(settings), offbench_version, now()))
+            return cur.rowcount == 1
+
+    def references(self, digests: Iterable[str] | None = None) -> dict[str, dict]:
+        """Cached references by instance digest."""
+        if digests is None:
+            rows = self._dicts("SELECT * FROM refs")
+        else:
+            ds = list(digests)
+            rows = []
+            for chunk in _chunks(ds, 500):
+                rows += self._dicts(
+                    f"SELECT * FROM refs WHERE instance_digest IN ({','.join('?' * len(chunk))})",
+                    tuple(chunk))
+        out = {}
+        for r in rows:
+            r["settings"] = json.loads(r["settings"])
+            out[r["instance_digest"]] = r
+        return out
+
+    # ------------------------------------------------------------------ results
+    def existing_keys(self, keys: Sequence[tuple]) -> set[tuple]:
+        """The subset of job keys (tuples in :data:`KEY_COLUMNS` order) already present."""
+        if not keys:
+            return set()
+        present = set()
+        # One indexed lookup per distinct (digest) keeps this fast for large runs.
+        wanted = set(keys)
+        digests = sorted({k[0] for k in keys})
+        cols = ", ".join(KEY_COLUMNS)
+        for chunk in _chunks(digests, 500):
+            for row in self.conn.execute(
+                    f"SELECT {cols} FROM results WHERE instance_digest IN ({','.join('?' * len(chunk))})",
+                    tuple(chunk)):
+                if row in wanted:
+                    present.add(row)
+        return present
+
+    def add_result(self, row: dict, frames: Sequence[dict] = ()) -> int:
+        """Append one job's row and its frames in one transaction; returns its ``row_id``.
+
+        Raises
+        ------
+        StoreError
+            A row with the same key is already present (a resumed run skips those first, so
+            this means two writers or a bug).
+        """
+        self._need_writable()
+        values = []
+        for c in RESULT_COLUMNS:
+            v = row.get(c)
+            if c in ("params", "info", "track_config") and not isinstance(v, str):
+                v = canonical_json(v if v is not None else {})
+            elif c in ("cost", "ref_cost", "ratio", "bound", "gap", "wall_time"):
+                v = _real(v)
+            elif c in ("feasible", "counted_infeasible") and v is not None:
+                v = int(bool(v))
+            values.append(v)
+        if values[RESULT_COLUMNS.index("wall_time")] is None:
+            values[RESULT_COLUMNS.index("wall_time")] = 0.0
+        if values[RESULT_COLUMNS.index("evaluations")] is None:
+            values[RESULT_COLUMNS.index("evaluations")] = 0
+        if values[RESULT_COLUMNS.index("finished_at")] is None:
+            values[RESULT_COLUMNS.index("finished_at")] = now()
+        try:
+            with self.transaction():
+                cur = self.conn.execute(
+                    f"INSERT INTO results ({', '.join(RESULT_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})", values)
+                rid = int(cur.lastrowid)
+                if frames:
+                    self.conn.executemany(
+                        f"INSERT INTO frames (row_id, {', '.join(FRAME_COLUMNS)}) "
+                        f"VALUES (?, {', '.join('?' * len(FRAME_COLUMNS))})",
+                        [(rid, *(_frame_value(c, f.get(c)) for c in FRAME_COLUMNS)) for f in frames])
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE constraint failed: results." in str(e):
+                key = tuple(row.get(c) for c in KEY_COLUMNS)
+                raise StoreError(f"--store {self.path}: a row with key {key} is already present "
+                                 "(is another process writing to this store?)") from None
+            raise
+        return rid
+
+    def results(self, *, offbench_version: str | None = None, track: str | None = None) -> list[dict]:
+        """Result rows as dicts, ordered by key (deterministic whatever order they were written in).
+
+        ``params``, ``info`` and ``track_config`` are decoded from JSON; ``feasible`` and
+        ``counted_infeasible`` are bools (or None).
+        """
+        q = "SELECT * FROM results"
+        cond, args = [], []
+        if offbench_version is not None:
+            cond.append("offbench_version = ?")
+            args.append(offbench_version)
+        if track is not None:
+            cond.append("track = ?")
+            args.append(track)
+        if cond:
+            q += " WHERE " + " AND ".join(cond)
+        q += " ORDER BY " + ", ".join(KEY_COLUMNS)
+        out = self._dicts(q, tuple(args))
+        for r in out:
+            for k in ("params", "info", "track_config"):
+                r[k] = json.loads(r[k])
+            for k in ("feasible", "counted_infeasible"):
+                if r[k] is not None:
+                    r[k] = bool(r[k])
+        return out
+
+    def frames(self, row_ids: Iterable[int] | None = None) -> dict[int, list[dict]]:
+        """Per-frame rows by result ``row_id``, each list in frame order."""
+        q = "SELECT * FROM frames"
+        args: tuple = ()
+        if row_ids is not None:
+            ids = sorted(set(int(r) for r in row_ids))
+            if not ids:
+                return {}
+            q += f" WHERE row_id IN ({','.join('?' * len(ids))})"
+            args = tuple(ids)
+        out: dict[int, list[dict]] = {}
+        for r in self._dicts(q + " ORDER BY row_id, frame", args):
+            for k in ("feasible", "counted_infeasible"):
+                if r[k] is not None:
+                    r[k] = bool(r[k])
+            out.setdefault(r["row_id"], []).append(r)
+        return out
+
+    def count_results(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def versions(self) -> list[str]:
+        """The offbench versions that have rows in this store."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT offbench_version FROM results ORDER BY offbench_version")]
+
+    # ------------------------------------------------------------------ helpers
+    def _dicts(self, q: str, args: tuple = ()) -> list[dict]:
+        cur = self.conn.execute(q, args)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def _present(self, q: str, values: list) -> set:
+        out = set()
+        for chunk in _chunks(values, 500):
+            out.update(r[0] for r in self.conn.execute(q.format(",".join("?" * len(chunk))), tuple(chunk)))
+        return out
+
+
+def _frame_value(c: str, v):
+    if c in ("cost", "ref_cost", "ratio", "wall_time"):
+        v = _real(v)
+        return 0.0 if (v is None and c == "wall_time") else v
+    if c in ("feasible", "counted_infeasible") and v is not None:
+        return int(bool(v))
+    if c == "evaluations":
+        return int(v or 0)
+    return v
+
+
+class _Transaction:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+        return False
+
+
+def _chunks(seq: Sequence, n: int):
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split the schema into statements (triggers contain ``;`` inside BEGIN ... END)."""
+    out, buf = [], []
+    for line in script.strip().splitlines():
+        buf.append(line)
+        text = "\n".join(buf).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            out.append(text)
+            buf = []
+    if "\n".join(buf).strip():
+        out.append("\n".join(buf))
+    return out
+
+
+def _lock(path: Path) -> int:
+    import fcntl
+
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        except OSError:
+            holder = ""
+        os.close(fd)
+        who = f" (pid {holder})" if holder else ""
+        raise StoreError(f"--store {path}: another offbench run is writing to it{who}; wait for it "
+                         "to finish or use another --store") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

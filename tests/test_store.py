@@ -1,0 +1,144 @@
+"""The results store: keys, append-only rows, one writer, frames, references, clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from offbench import __version__
+from offbench.generators import random_instance
+from offbench.store import KEY_COLUMNS, Store, StoreError
+
+
+def _row(digest: str, solver: str = "fx-zero-v1", seed: int = 0, **kw) -> dict:
+    row = {"instance_digest": digest, "solver_id": solver, "param_hash": "h" * 64, "seed": seed,
+           "track": "static", "track_config": {"time_limit": 1.0}, "offbench_version": __version__,
+           "params": {}, "status": "feasible", "cost": 1.5, "feasible": True, "ref_cost": 1.0,
+           "ratio": 1.5, "counted_infeasible": False, "bound": None, "gap": None,
+           "wall_time": 0.01, "evaluations": 3, "decision": "0120", "error": None, "info": {},
+           "run_id": 1, "worker": "test"}
+    row.update(kw)
+    return row
+
+
+def _begin(store: Store) -> int:
+    return store.begin_run(spec={"name": "t"}, spec_hash="s", offbench_version=__version__,
+                           offbench_commit=None, machine={}, libraries={}, executor="test",
+                           command=None)
+
+
+def test_rows_round_trip_in_key_order(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Store.open(path) as s:
+        assert _begin(s) == 1
+        for seed in (2, 0, 1):  # written out of order
+            s.add_result(_row("b" * 64, seed=seed))
+        s.add_result(_row("a" * 64, ratio=None, ref_cost=None, feasible=None, decision=None,
+                          status="error", error="boom", cost=None))
+    with Store.open_readonly(path) as s:
+        rows = s.results()
+        assert [(r["instance_digest"][0], r["seed"]) for r in rows] == [("a", 0), ("b", 0), ("b", 1), ("b", 2)]
+        assert rows[0]["status"] == "error" and rows[0]["error"] == "boom" and rows[0]["cost"] is None
+        assert rows[1]["feasible"] is True and rows[1]["track_config"] == {"time_limit": 1.0}
+        assert rows[1]["decision"] == "0120" and rows[1]["evaluations"] == 3
+
+
+def test_duplicate_key_is_refused_and_existing_keys_found(tmp_path):
+    with Store.open(tmp_path / "r.sqlite") as s:
+        _begin(s)
+        s.add_result(_row("a" * 64))
+        with pytest.raises(StoreError, match="already present"):
+            s.add_result(_row("a" * 64, cost=2.0))
+        key = tuple(_row("a" * 64)[c] for c in KEY_COLUMNS)
+        key = key[:5] + ('{"time_limit":1.0}',) + key[6:]
+        other = key[:3] + (9,) + key[4:]
+        assert s.existing_keys([key, other]) == {key}
+        assert s.count_results() == 1
+
+
+def test_results_are_append_only(tmp_path):
+    with Store.open(tmp_path / "r.sqlite") as s:
+        _begin(s)
+        s.add_result(_row("a" * 64), frames=[{"frame": 0, "instance_digest": "f", "status": "feasible",
+                                             "wall_time": 0.1, "evaluations": 1}])
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            s.conn.execute("UPDATE results SET cost = 0")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            s.conn.execute("DELETE FROM results")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            s.conn.execute("DELETE FROM frames")
+
+
+def test_frames_are_written_with_their_row(tmp_path):
+    with Store.open(tmp_path / "r.sqlite") as s:
+        _begin(s)
+        frames = [{"frame": k, "instance_digest": f"d{k}", "status": "feasible", "cost": float(k),
+                   "feasible": True, "ratio": 1.0 + k / 10, "counted_infeasible": False,
+                   "wall_time": 0.001, "evaluations": 2, "decision": "01"} for k in range(3)]
+        rid = s.add_result(_row("a" * 64, track="online"), frames)
+        got = s.frames([rid])[rid]
+        assert [f["frame"] for f in got] == [0, 1, 2]
+        assert got[2]["ratio"] == pytest.approx(1.2) and got[0]["feasible"] is True
+
+
+def test_a_failed_frame_insert_leaves_no_row(tmp_path):
+    """One transaction per job: the row and its frames are written together or not at all."""
+    with Store.open(tmp_path / "r.sqlite") as s:
+        _begin(s)
+        bad = [{"frame": 0, "instance_digest": "d", "status": "feasible", "wall_time": 0.0},
+               {"frame": 0, "instance_digest": "d", "status": "feasible", "wall_time": 0.0}]
+        with pytest.raises(sqlite3.IntegrityError):
+            s.add_result(_row("a" * 64, track="online"), bad)
+        assert s.count_results() == 0
+
+
+def test_one_writer_at_a_time(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Store.open(path):
+        with pytest.raises(StoreError, match="another offbench run is writing"):
+            Store.open(path)
+        with Store.open_readonly(path) as r:  # readers are welcome meanwhile
+            assert r.count_results() == 0
+    with Store.open(path):  # the lock went with the writer
+        pass
+
+
+def test_references_and_instances(tmp_path):
+    inst = random_instance(3, n_jobs=2)
+    with Store.open(tmp_path / "r.sqlite") as s:
+        assert s.add_instances([(inst, 7.0)]) == 1
+        assert s.add_instances([(inst, 7.0)]) == 0
+        assert s.known_instances([inst.digest, "x"]) == {inst.digest}
+        assert s.instance(inst.digest).digest == inst.digest
+        ref = {"cost": 2.0, "bound": 2.0, "provenance": "exhaustive", "gap": 0.0,
+               "solver": "exhaustive-v1", "wall_time": 0.1, "decision": [0, 1, 2]}
+        assert s.add_reference(inst.digest, ref, origin="computed", settings={"time_limit": 60},
+                               offbench_version=__version__)
+        assert not s.add_reference(inst.digest, {**ref, "cost": 1.0}, origin="computed",
+                                   settings={}, offbench_version=__version__)
+        got = s.references([inst.digest])[inst.digest]
+        assert got["cost"] == 2.0 and got["decision"] == "012" and got["provenance"] == "exhaustive"
+        sid = s.add_source(name="src", digest="d", kind="random", spec={"k": 1}, members=[inst.digest])
+        assert s.add_source(name="src", digest="d", kind="random", spec={"k": 1}, members=[inst.digest]) == sid
+        assert s.sources()[0]["members"] == [inst.digest]
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(StoreError, match="no such results store"):
+        Store.open_readonly(tmp_path / "missing.sqlite")
+    other = tmp_path / "other.sqlite"
+    c = sqlite3.connect(other)
+    c.execute("CREATE TABLE t (x)")
+    c.commit()
+    c.close()
+    with pytest.raises(StoreError, match="not an offbench results store"):
+        Store.open(other)
+    with pytest.raises(StoreError, match="not an offbench results store"):
+        Store.open_readonly(other)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not an offbench results store"):
+        Store.open(junk)
+    with pytest.raises(StoreError, match="is a directory"):
+        Store.open(tmp_path)
