@@ -1,0 +1,220 @@
+"""``offbench instances ...``: instance families, streams and frozen sets.
+
+::
+
+    offbench instances list [--json]                      the families (and frozen sets)
+    offbench instances show ID [--json]                   what a family models, sizes, sources
+    offbench instances generate ID --seed S --count N --out DIR [--start I] [--format json|npz]
+    offbench instances stream ID --seed S --frames N --out DIR [--environment E]
+                              [--switch-at T --switch-to E2]
+    offbench instances freeze [SET ...] [--all] [--force] [--no-references] [--time-limit S]
+    offbench instances verify-sets [SET ...] [--no-resolve] [--time-limit S]
+
+``verify-sets`` exits 1 (naming the set and the member) when a frozen set no longer matches its
+family (a digest changed) or the cost model (a reference decision's cost changed), or when a
+proven optimum recomputed differs; 0 when every set checked is sound.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ._util import positive_float, seed_int
+
+
+def _count(text: str) -> int:
+    from ..errors import UserError
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise UserError(f"expected a count: an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise UserError(f"expected a count: an integer >= 1, got {text!r}")
+    return v
+
+
+def add_parser(sub):
+    p = sub.add_parser("instances", help="instance families, frame streams and frozen sets",
+                       description="Instance families (instances/*.toml), frame streams and "
+                                   "frozen instance sets with reference optima.")
+    s = p.add_subparsers(dest="instances_command", metavar="ACTION", parser_class=type(p))
+
+    q = s.add_parser("list", help="list the families and the frozen sets")
+    q.add_argument("--json", action="store_true", help="one JSON object for programs")
+    q.set_defaults(func=run_list)
+
+    q = s.add_parser("show", help="what a family models, its sizes, sources and history")
+    q.add_argument("id", metavar="ID", help="family ID (dmro-v1), name (dmro) or preset (capacitated-v1:medium)")
+    q.add_argument("--json", action="store_true", help="one JSON object for programs")
+    q.set_defaults(func=run_show)
+
+    q = s.add_parser("generate", help="write instances of a family to a folder (with a manifest)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--seed", type=seed_int, required=True, metavar="S")
+    q.add_argument("--count", type=_count, required=True, metavar="N")
+    q.add_argument("--start", type=seed_int, default=0, metavar="I", help="first index (default 0)")
+    q.add_argument("--out", required=True, metavar="DIR")
+    q.add_argument("--format", choices=("json", "npz"), default="json")
+    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="change a generator parameter (repeatable); the family ID then says so")
+    q.add_argument("--force", action="store_true", help="replace a non-empty DIR")
+    q.set_defaults(func=run_generate)
+
+    q = s.add_parser("stream", help="write the frames of a stream to a folder (with a manifest)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--seed", type=seed_int, required=True, metavar="S")
+    q.add_argument("--frames", type=_count, required=True, metavar="N")
+    q.add_argument("--out", required=True, metavar="DIR")
+    q.add_argument("--environment", default=None, metavar="E")
+    q.add_argument("--switch-at", type=seed_int, default=None, metavar="T")
+    q.add_argument("--switch-to", default=None, metavar="E2")
+    q.add_argument("--format", choices=("json", "npz"), default="json")
+    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    q.add_argument("--force", action="store_true", help="replace a non-empty DIR")
+    q.set_defaults(func=run_stream)
+
+    q = s.add_parser("freeze", help="build frozen sets declared by the families, with references")
+    q.add_argument("sets", nargs="*", metavar="SET", help="set IDs (dmro-v1/test); none: every "
+                   "declared set not yet frozen")
+    q.add_argument("--force", action="store_true", help="rebuild sets that are already frozen")
+    q.add_argument("--no-references", action="store_true", help="write the sets without references")
+    q.add_argument("--time-limit", type=positive_float, default=None, metavar="S",
+                   help="seconds per reference (default: the set's declared limit)")
+    q.set_defaults(func=run_freeze)
+
+    q = s.add_parser("verify-sets", help="regenerate frozen sets and check digests and optima")
+    q.add_argument("sets", nargs="*", metavar="SET", help="set IDs or folders; none: every frozen set")
+    q.add_argument("--no-resolve", action="store_true",
+                   help="do not recompute proven optima (digests and reference costs only)")
+    q.add_argument("--time-limit", type=positive_float, default=None, metavar="S")
+    q.set_defaults(func=run_verify)
+
+    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
+    return p
+
+
+def _family(args):
+    from ..errors import UserError
+    from ..families import get_family
+
+    fam = get_family(args.id)
+    if getattr(args, "param", None):
+        declared = {prm.name: prm for prm in fam.module.PARAMS}
+        changes = {}
+        for pair in args.param:
+            if "=" not in pair:
+                raise UserError(f"--param {pair!r}: expected NAME=VALUE")
+            k, v = (x.strip() for x in pair.split("=", 1))
+            fam._check_known({k: v}, "--param")
+            changes[k] = declared[k].parse(fam.name, v)
+        fam = fam.with_params(**changes)
+    return fam
+
+
+def run_list(args) -> int:
+    from ..families import list_families
+    from ..instance_sets import list_sets
+
+    fams = list_families()
+    sets = list_sets()
+    if args.json:
+        out = {"families": [{"id": f.id, "name": f.name, "version": f.version,
+                             "latest": f.version == f.latest_version, "description": f.description,
+                             "presets": list(f.presets), "environments": list(f.environments)}
+                            for f in fams],
+               "sets": sets}
+        sys.stdout.write(json.dumps(out) + "\n")
+        return 0
+    width = max(len(f.id) for f in fams)
+    for f in fams:
+        extra = f" (presets: {', '.join(f.presets)})" if f.presets else ""
+        print(f"{f.id:<{width}}  {f.description}{extra}")
+    print()
+    print("Frozen sets: " + (", ".join(sets) if sets else "none (offbench instances freeze)"))
+    return 0
+
+
+def run_show(args) -> int:
+    fam = _family(args)
+    if args.json:
+        sys.stdout.write(json.dumps(fam.summary()) + "\n")
+    else:
+        print(fam.doc)
+    return 0
+
+
+def run_generate(args) -> int:
+    from pathlib import Path
+
+    from ..instance_sets import write_generated
+
+    fam = _family(args)
+    s = write_generated(fam, args.seed, args.count, Path(args.out), start=args.start,
+                        fmt=args.format, force=args.force)
+    print(f"wrote {len(s)} instances of {fam.id} (seed {args.seed}, indices {args.start}.."
+          f"{args.start + args.count - 1}) to {args.out}; set digest {s.digest}")
+    return 0
+
+
+def run_stream(args) -> int:
+    from pathlib import Path
+
+    from ..instance_sets import _manifest, write_set
+
+    fam = _family(args)
+    frames = list(fam.stream(args.seed, args.frames, environment=args.environment,
+                             switch_at=args.switch_at, switch_to=args.switch_to))
+    env = fam.environment(args.environment).name
+    man = _manifest(f"{fam.id}/s{args.seed}/stream", fam.id, None, 0, frames, args.format,
+                    stream={"seed": args.seed, "frames": args.frames, "environment": env,
+                            "switch_at": args.switch_at, "switch_to": args.switch_to},
+                    created_by=" ".join(["offbench", "instances", "stream", fam.id, "--seed",
+                                         str(args.seed), "--frames", str(args.frames)]),
+                    references={})
+    write_set(Path(args.out), frames, man, fmt=args.format, force=args.force)
+    print(f"wrote {len(frames)} frames of {fam.id} ({env}"
+          + (f", switching to {args.switch_to} at frame {args.switch_at}" if args.switch_at is not None else "")
+          + f") to {args.out}")
+    return 0
+
+
+def run_freeze(args) -> int:
+    from ..instance_sets import MANIFEST, declared_sets, freeze_set, set_path
+
+    targets = list(args.sets)
+    if not targets:
+        targets = [sid for sid, _, _ in declared_sets()
+                   if args.force or not (set_path(sid) / MANIFEST).exists()]
+        if not targets:
+            print("every declared set is frozen (use --force to rebuild them)")
+            return 0
+    for sid in targets:
+        s = freeze_set(sid, references=not args.no_references, time_limit=args.time_limit,
+                       force=args.force,
+                       progress=lambda line: print(line, flush=True))
+        print(f"froze {sid}: {len(s)} instances, {len(s.references)} references, digest {s.digest[:16]}")
+    return 0
+
+
+def run_verify(args) -> int:
+    from ..instance_sets import list_sets, verify_set
+
+    targets = list(args.sets) or list_sets()
+    if not targets:
+        print("no frozen sets to verify")
+        return 0
+    bad = 0
+    for sid in targets:
+        problems = verify_set(sid, resolve=not args.no_resolve, time_limit=args.time_limit)
+        if problems:
+            bad += 1
+            for line in problems:
+                print(f"FAIL {line}", file=sys.stderr)
+        else:
+            print(f"ok   {sid}")
+    if bad:
+        print(f"{bad} of {len(targets)} sets failed verification", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,201 @@
+"""Tests of offbench.instance_sets and ``offbench instances freeze / verify-sets``: the frozen
+sets on disk, loading by ID, folder or manifest, digests, and the failures that verification
+must catch (a changed file, a changed generator, a changed optimum)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from offbench.cli import main
+from offbench.cost import evaluate
+from offbench.families import get_family
+from offbench.instance import save_instance
+from offbench.instance_sets import (
+    MANIFEST, PROVEN, SetError, _manifest, declared_sets, freeze_set, list_sets, load_set,
+    set_digest, set_path, sets_dir, verify_set, write_set,
+)
+
+DECLARED = [sid for sid, _, _ in declared_sets()]
+
+
+def _copy_set(set_id, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(set_path(set_id), dst)
+    return dst
+
+
+# ------------------------------------------------------------------------------ the frozen sets
+def test_every_family_declares_a_frozen_set_and_it_is_on_disk():
+    fams = {sid.split("-v")[0] for sid in DECLARED}
+    assert fams >= {"dmro", "capacitated", "deadline", "zoo", "scale"}
+    assert set(DECLARED) <= set(list_sets())
+
+
+@pytest.mark.parametrize("set_id", DECLARED)
+def test_frozen_sets_load_and_match_their_family(set_id):
+    s = load_set(set_id)
+    sid, fam, spec = next(d for d in declared_sets() if d[0] == set_id)
+    assert s.name == set_id and len(s) == spec.count
+    assert s.digest == s.manifest["digest"] == set_digest([i.digest for i in s.instances])
+    assert [i.digest for i in s.instances] == [i.digest for i in fam.instances(spec.seed, spec.count)]
+    assert s.manifest["family"] == fam.id and s.manifest["seed"] == spec.seed
+    size = sum(p.stat().st_size for p in set_path(set_id).iterdir())
+    assert size < 400_000, "frozen sets stay small"
+
+
+@pytest.mark.parametrize("set_id", DECLARED)
+def test_frozen_references_are_sound(set_id):
+    s = load_set(set_id)
+    for inst in s.instances:
+        r = s.reference(inst)
+        if r is None:
+            continue
+        assert r["provenance"] in PROVEN + ("milp-gap", "heuristic")
+        assert r["bound"] is None or r["bound"] <= r["cost"] * (1 + 1e-9)
+        if r["provenance"] in PROVEN:
+            assert r["gap"] in (0, 0.0, None)
+        ev = evaluate(inst, np.asarray(r["decision"], dtype=np.int8))
+        assert ev.feasible and ev.cost == pytest.approx(r["cost"], rel=1e-9)
+
+
+@pytest.mark.parametrize("set_id", DECLARED)
+def test_frozen_sets_verify_without_resolving(set_id):
+    assert verify_set(set_id, resolve=False) == []
+
+
+# ------------------------------------------------------------------------------ loading
+def test_load_a_folder_of_files_and_a_single_file(tmp_path):
+    insts = get_family("zoo:single").instances(0, 3)
+    for k, inst in enumerate(insts):
+        save_instance(inst, tmp_path / f"{k:02d}.{'npz' if k % 2 else 'json'}")
+    s = load_set(tmp_path)
+    assert [i.digest for i in s] == [i.digest for i in insts] and s.references == {}
+    one = load_set(tmp_path / "00.json")
+    assert len(one) == 1 and one.instances[0].digest == insts[0].digest
+
+
+def test_load_by_manifest_path(tmp_path):
+    fam = get_family("dmro")
+    insts = fam.instances(9, 2)
+    write_set(tmp_path / "s", insts, _manifest("mine/x", fam.id, 9, 0, insts, "json"))
+    a = load_set(tmp_path / "s")
+    b = load_set(tmp_path / "s" / MANIFEST)
+    assert a.name == b.name == "mine/x" and a.digest == b.digest
+
+
+def test_unknown_set_suggests_the_closest():
+    with pytest.raises(SetError, match="no instance set 'dmro-v1/tset'.*Did you mean dmro-v1/test"):
+        load_set("dmro-v1/tset")
+    with pytest.raises(SetError, match="not a set ID|no instance set"):
+        load_set("nothing-here")
+
+
+def test_empty_folder_is_refused(tmp_path):
+    with pytest.raises(SetError, match="no instance files"):
+        load_set(tmp_path)
+
+
+def test_a_changed_member_file_is_caught(tmp_path):
+    folder = _copy_set(DECLARED[0], tmp_path)
+    man = json.loads((folder / MANIFEST).read_text())
+    f = folder / man["members"][1]["file"]
+    other = get_family("dmro").generate(123, 0)
+    save_instance(other, f)
+    with pytest.raises(SetError, match=rf"{man['members'][1]['file']}: content digest .* does not match"):
+        load_set(folder)
+    problems = verify_set(folder, resolve=False)
+    assert len(problems) == 1 and man["members"][1]["file"] in problems[0]
+
+
+def test_a_generator_change_is_caught(tmp_path):
+    """A set whose files match its manifest but which its family no longer regenerates."""
+    fam = get_family("dmro")
+    stale = fam.instances(2, 3)
+    man = _manifest("dmro-v1/fake", fam.id, 1, 0, stale, "json")   # claims seed 1
+    write_set(tmp_path / "s", stale, man)
+    problems = verify_set(tmp_path / "s", resolve=False)
+    assert len(problems) == 3
+    assert "set dmro-v1/fake: 000.json (dmro-v1/s2/0): digest changed" in problems[0]
+    assert "needs a new family version" in problems[0]
+
+
+def test_a_changed_reference_cost_is_caught(tmp_path):
+    fam = get_family("zoo:single")
+    insts = fam.instances(0, 2)
+    x = np.zeros(insts[0].n_layers, dtype=np.int8)
+    true_cost = evaluate(insts[0], x).cost
+    refs = {insts[0].digest: {"cost": true_cost * 1.01, "bound": None, "provenance": "heuristic",
+                              "gap": None, "solver": "test", "wall_time": 0.0,
+                              "decision": x.tolist()}}
+    man = _manifest("zoo-v1:single/fake", fam.id, 0, 0, insts, "json", references=refs)
+    write_set(tmp_path / "s", insts, man)
+    problems = verify_set(tmp_path / "s", resolve=False)
+    assert len(problems) == 1
+    assert "zoo-v1:single/s0/0: the reference decision now costs" in problems[0]
+
+
+def test_write_set_never_leaves_half_a_set(tmp_path):
+    fam = get_family("dmro")
+    insts = fam.instances(0, 2)
+    man = _manifest("x/y", fam.id, 0, 0, insts, "json")
+    write_set(tmp_path / "s", insts, man)
+    with pytest.raises(SetError, match="not empty"):
+        write_set(tmp_path / "s", insts, man)
+    bad = dict(man, members=man["members"] + [{"file": "002.json", "digest": "x"}])
+    bad["members"][0] = dict(bad["members"][0])
+    with pytest.raises(Exception):
+        write_set(tmp_path / "s", insts + [object()], bad, force=True)
+    assert load_set(tmp_path / "s").digest == set_digest([i.digest for i in insts])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_freeze_into_another_root_without_references(tmp_path):
+    sid = "zoo-v1:single/test"
+    s = freeze_set(sid, references=False, root=tmp_path)
+    assert (tmp_path / "zoo-v1" / "single" / "test" / MANIFEST).is_file()
+    assert s.manifest["references_note"].startswith("references not computed")
+    with pytest.raises(SetError, match="already frozen"):
+        freeze_set(sid, references=False, root=tmp_path)
+    with pytest.raises(SetError, match="no family declares a set 'zoo-v1:single/tst'.*Did you mean"):
+        freeze_set("zoo-v1:single/tst", references=False, root=tmp_path)
+    frozen = load_set(sid)
+    assert s.digest == frozen.digest
+
+
+# ------------------------------------------------------------------------------ command line
+def test_cli_verify_sets_ok_and_failure(tmp_path, capsys):
+    assert main(["instances", "verify-sets", "--no-resolve", DECLARED[0]]) == 0
+    assert f"ok   {DECLARED[0]}" in capsys.readouterr().out
+    folder = _copy_set(DECLARED[0], tmp_path)
+    man = json.loads((folder / MANIFEST).read_text())
+    man["members"][0]["digest"] = "0" * 64
+    (folder / MANIFEST).write_text(json.dumps(man))
+    assert main(["instances", "verify-sets", "--no-resolve", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "FAIL" in err and "000" in err and "1 of 1 sets failed" in err
+
+
+def test_cli_stream_writes_frames(tmp_path, capsys):
+    out = tmp_path / "st"
+    assert main(["instances", "stream", "dmro", "--seed", "1", "--frames", "4", "--out", str(out),
+                 "--environment", "alexnet-mid", "--switch-at", "2", "--switch-to", "vgg16-mid"]) == 0
+    s = load_set(out)
+    fam = get_family("dmro")
+    expect = list(fam.stream(1, 4, environment="alexnet-mid", switch_at=2, switch_to="vgg16-mid"))
+    assert [i.digest for i in s] == [i.digest for i in expect]
+    assert s.manifest["stream"]["switch_to"] == "vgg16-mid"
+
+
+def test_cli_stream_bad_environment_exits_2(tmp_path, capsys):
+    out = tmp_path / "st"
+    assert main(["instances", "stream", "dmro", "--seed", "1", "--frames", "4", "--out", str(out),
+                 "--switch-at", "2", "--switch-to", "vgg-mid"]) == 2
+    assert "Did you mean" in capsys.readouterr().err and not out.exists()
+
+
+def test_sets_dir_is_beside_the_definitions():
+    assert (sets_dir().parent / "dmro.toml").is_file()
