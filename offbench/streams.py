@@ -46,9 +46,9 @@ frames before the switch are the same numbers as a stream that never switches.
 
 **Determinism.** Every frame draws the same count of random numbers from one
 :class:`numpy.random.Generator` whatever the options, and every float of a frame is rounded to
-:data:`SIGNIFICANT_DIGITS` significant decimal digits (by Python's correctly rounded formatting),
-so that the last-ulp differences of ``exp``/``log`` between CPUs and numpy builds cannot change a
-digest.
+:data:`SIGNIFICANT_DIGITS` significant decimal digits (:func:`quantize`, with IEEE-exact
+operations only), so that the last-ulp differences of ``exp``/``log`` between CPUs and numpy
+builds cannot change a digest.
 """
 
 from __future__ import annotations
@@ -72,26 +72,51 @@ FADING_MODELS = ("none", "rayleigh", "lognormal")
 _QFMT = f".{SIGNIFICANT_DIGITS}g"
 
 
+#: Exact powers of ten (parsed, so correctly rounded; exact up to 1e22).
+_POW10 = np.array([float(f"1e{k}") for k in range(23)])
+
+
 def quantize(values) -> np.ndarray:
     """Round to :data:`SIGNIFICANT_DIGITS` significant digits, the same on every machine.
+
+    ``x`` becomes ``m / 10**j`` (or ``m * 10**-j``) with ``m = round(x * 10**j)`` an integer of
+    six digits and ``10**j`` an exact power of ten: only IEEE-exact operations (a product or a
+    quotient, correctly rounded), so two inputs that differ by an ulp give the same output
+    except at a rounding boundary, and the result is the double nearest to its decimal form (so
+    JSON shows ``1.23457e-07``). The exponent ``j`` comes from ``log10``; where ``log10`` could
+    round differently (within an ulp of a power of ten) both exponents give the same result.
 
     Parameters
     ----------
     values : array_like of float
-        Finite or infinite values (``inf`` stays ``inf``).
+        Finite or infinite values (``inf`` stays ``inf``, 0 stays 0).
 
     Returns
     -------
     numpy.ndarray of float64
     """
     a = np.asarray(values, dtype=np.float64)
-    flat = [float(format(v, _QFMT)) for v in a.ravel().tolist()]
-    return np.array(flat, dtype=np.float64).reshape(a.shape)
+    out = a.copy()
+    mask = np.isfinite(a) & (a != 0)
+    x = a[mask]
+    if x.size == 0:
+        return out
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        j = (SIGNIFICANT_DIGITS - 1) - np.floor(np.log10(np.abs(x))).astype(np.int64)
+    pos = j >= 0
+    p = _POW10[np.clip(np.abs(j), 0, 22)]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        y = np.where(pos, np.round(x * p) / p, np.round(x / p) * p)
+    rest = np.abs(j) > 22
+    if rest.any():  # beyond 1e22 either way: Python's correctly rounded formatting
+        y[rest] = [float(format(v, _QFMT)) for v in x[rest].tolist()]
+    out[mask] = y
+    return out
 
 
 def qfloat(value: float) -> float:
     """:func:`quantize` for one number."""
-    return float(format(float(value), _QFMT))
+    return float(quantize(np.array([float(value)]))[0])
 
 
 def _range(name: str, v, lo: float, hi: float | None) -> tuple[float, float]:
@@ -346,15 +371,11 @@ class FrameProcess:
             ops[np.repeat(off_jobs, lpj)] = 0.0
             bits[np.repeat(off_jobs, lpj + 1)] = 0.0
 
+        parts = (rate_up, rate_down, dev_speed, np.array([edge_speed]), ops, bits, weight)
+        q = np.split(quantize(np.concatenate(parts)), np.cumsum([p.size for p in parts])[:-1])
         frame = b.replace(
-            dev_rate_up=quantize(rate_up),
-            dev_rate_down=quantize(rate_down),
-            dev_speed=quantize(dev_speed),
-            edge_speed=qfloat(edge_speed),
-            ops=quantize(ops),
-            bits=quantize(bits),
-            job_weight=quantize(weight),
-            name=f"{self.name}/{self.t}",
+            dev_rate_up=q[0], dev_rate_down=q[1], dev_speed=q[2], edge_speed=float(q[3][0]),
+            ops=q[4], bits=q[5], job_weight=q[6], name=f"{self.name}/{self.t}",
         )
         self.t += 1
         return frame
