@@ -1,0 +1,453 @@
+"""Dynamic programming: exact when the jobs do not compete for capacity.
+
+Without capacities the jobs are independent (SPEC.md section 2) and each one is solved alone:
+
+* **No deadline** (or no tardiness weight): the job's cost is a sum of per-layer compute terms and
+  per-boundary transfer terms (the ``comp_c`` and ``tr_c`` tables of :mod:`offbench.cost`), i.e.
+  a shortest path through a layered graph of three tiers, from the device back to the device.
+  Viterbi (a backward pass over ``L x 3`` states with 9 transitions each) solves it exactly.
+* **With a deadline** the cost is ``C(x) + tw * max(0, T(x) - d)``, where ``C`` is the linear part
+  and ``T`` the job's time. This is not a shortest path (it is not additive), so the job is solved
+  by an exact label-setting DP over the Pareto labels ``(C, T)`` of each state ``(layer, tier)``.
+  A label ``(C1, T1)`` *dominates* ``(C2, T2)`` in the same state when ``C1 <= C2`` and
+  ``C1 + tw * T1' <= C2 + tw * T2'``, with ``T' = max(T, d - rmax)`` and ``rmax`` the longest
+  time any completion from that state can add. Proof that dropping a dominated label is safe:
+  fix any completion (cost ``c``, time ``r <= rmax``); with ``h(s) = max(0, s + r - d)`` (for
+  which replacing ``T`` by ``T'`` changes nothing, both being 0 below ``d - rmax``) the two final
+  costs are ``C_i + c + tw * h(T_i')``; ``h`` is non-decreasing and 1-Lipschitz, so if
+  ``T1' <= T2'`` the difference is ``<= C1 - C2 <= 0``, and otherwise it is
+  ``<= (C1 + tw T1') - (C2 + tw T2') <= 0``. Labels whose lower bound (``C`` plus the cheapest
+  completion, plus the tardiness of the fastest completion) exceeds a known upper bound are
+  dropped too. The upper bound and a fallback come from three Viterbi paths (least ``C``, least
+  ``T``, least ``C + tw * T``), each priced exactly; the answer is the cheapest of the label DP's
+  best and those three, so rounding in a bound can never lose the optimum.
+
+Capacities. When both capacities can hold every op of the instance, they can never bind and the
+jobs are still independent. Otherwise the jobs are solved without capacities (a relaxation): if
+that optimum happens to fit the capacities it is optimal for the real problem too (it is feasible,
+and no feasible decision can beat the relaxation's optimum); if it does not fit, dp refuses
+(status ``error``) rather than answer wrongly: the jobs are coupled and the problem is a knapsack
+(use milp or exhaustive). :func:`solve_uncoupled` gives that relaxation to callers that want it
+as a lower bound.
+
+Ties are broken toward the lower tier (device before edge before cloud), deterministically.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from numba import get_num_threads
+
+from offbench._numba import jit, pjit, prange
+from offbench.cost import tables
+from offbench.solver import Param, Proposal, Solver, Unsupported
+
+#: Initial sizes of the label buffers of the deadline DP (all labels of one job; candidates of
+#: one state); they grow by doubling when a job needs more.
+LABELS_START = 4096
+CANDIDATES_START = 1024
+#: Jobs per kernel call; the clock is checked between calls.
+JOBS_PER_CALL = 1 << 14
+
+
+# ------------------------------------------------------------------------------ per-job kernels
+@jit
+def _backward(t, i, mode, tw, maximize, V, arg):
+    """Backward Viterbi over job ``i``.
+
+    The weight of a step (the transfer into a layer plus its compute) is, by ``mode``: 0 its
+    linear cost, 1 its time, 2 its linear cost + ``tw`` * its time. ``V[p, k]`` is the best
+    (least, or greatest with ``maximize``) weight of the completion after layer ``p`` on tier
+    ``k`` (transfers out of ``p`` onwards, back to the device); ``arg[p, k]`` the tier of layer
+    ``p + 1`` on that completion (lowest tier on ties).
+    """
+    lo = t.offsets[i]
+    L = t.offsets[i + 1] - lo
+    A = t.tr_t if mode == 1 else t.tr_c
+    B = t.comp_t if mode == 1 else t.comp_c
+    both = mode == 2
+    blast = t.offsets[i + 1] + i          # the boundary that carries the result back
+    for k in range(3):
+        v = A[blast, 3 * k]
+        if both:
+            v += tw * t.tr_t[blast, 3 * k]
+        V[L - 1, k] = v
+        arg[L - 1, k] = 0
+    for p in range(L - 2, -1, -1):
+        l = lo + p + 1                    # the next layer
+        b = l + i                         # the boundary into it
+        for k in range(3):
+            best = 0.0
+            bk = -1
+            for k2 in range(3):
+                j = 3 * k + k2
+                v = A[b, j] + B[l, k2]
+                if both:
+                    v += tw * (t.tr_t[b, j] + t.comp_t[l, k2])
+                v += V[p + 1, k2]
+                if bk < 0 or (v > best if maximize else v < best):
+                    best = v
+                    bk = k2
+            V[p, k] = best
+            arg[p, k] = bk
+
+
+@jit
+def _start(t, i, mode, tw, maximize, V):
+    """Best weight of the whole job (from the device input) and the first layer's tier."""
+    l = t.offsets[i]
+    b = l + i
+    A = t.tr_t if mode == 1 else t.tr_c
+    B = t.comp_t if mode == 1 else t.comp_c
+    best = 0.0
+    bk = -1
+    for k in range(3):
+        v = A[b, k] + B[l, k]
+        if mode == 2:
+            v += tw * (t.tr_t[b, k] + t.comp_t[l, k])
+        v += V[0, k]
+        if bk < 0 or (v > best if maximize else v < best):
+            best = v
+            bk = k
+    return best, bk
+
+
+@jit
+def _follow(t, i, k0, arg, x):
+    """Write job ``i``'s path (first tier ``k0``, then ``arg``) into ``x``."""
+    lo = t.offsets[i]
+    L = t.offsets[i + 1] - lo
+    k = k0
+    for p in range(L):
+        x[lo + p] = k
+        k = arg[p, k]
+
+
+@jit
+def _job_value(t, i, x):
+    """``(C, T)`` of job ``i`` under ``x``, summed in the cost model's order."""
+    lo = t.offsets[i]
+    hi = t.offsets[i + 1]
+    prev = 0
+    b = lo + i
+    C = 0.0
+    T = 0.0
+    for l in range(lo, hi):
+        k = x[l]
+        j = 3 * prev + k
+        C += t.tr_c[b, j] + t.comp_c[l, k]
+        T += t.tr_t[b, j] + t.comp_t[l, k]
+        prev = k
+        b += 1
+    C += t.tr_c[b, 3 * prev]
+    T += t.tr_t[b, 3 * prev]
+    return C, T
+
+
+@jit
+def _tardy(C, T, tw, d):
+    if T > d:
+        return C + tw * (T - d)
+    return C
+
+
+@jit
+def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT, cpar, x):
+    """Exact label-setting DP of job ``i`` with a deadline (see the module docstring).
+
+    ``lC, lT, lpar, ltier`` hold the labels of all states (flat; ``flo[p, k]:fhi[p, k]`` is the
+    front of state ``(p, k)``); ``cu, cv, cC, cT, cpar`` are scratch for the candidates of one
+    state. Returns ``(best, n_labels)``: the least final cost found (``inf`` if every label was
+    pruned, when the upper bound is optimal) with the path written into ``x``; or ``(nan, s)``
+    when a buffer is too small: ``s > 0`` labels needed, ``-s`` candidates needed.
+    """
+    lo = t.offsets[i]
+    L = t.offsets[i + 1] - lo
+    tw = t.job_tw[i]
+    d = t.job_dl[i]
+    cap = lC.size
+    ccap = cu.size
+    limit = UB + 1e-12 * abs(UB)          # prune only what is strictly worse than the bound
+    n = 0
+    for p in range(L):
+        l = lo + p
+        b = l + i
+        for k in range(3):
+            m = 0
+            np_prev = 1 if p == 0 else 3
+            for kp in range(np_prev):
+                if p == 0:
+                    a0 = 0
+                    a1 = 1
+                else:
+                    a0 = flo[p - 1, kp]
+                    a1 = fhi[p - 1, kp]
+                j = 3 * kp + k
+                dc = t.tr_c[b, j] + t.comp_c[l, k]
+                dt = t.tr_t[b, j] + t.comp_t[l, k]
+                for s in range(a0, a1):
+                    if p == 0:
+                        C = dc
+                        T = dt
+                        par = -1
+                    else:
+                        C = lC[s] + dc
+                        T = lT[s] + dt
+                        par = s
+                    # lower bound on any completion of this label
+                    if _tardy(C + Cmin[p, k], T + Tmin[p, k], tw, d) > limit:
+                        continue
+                    if m >= ccap:
+                        return np.nan, -2 * ccap
+                    Tc = max(T, d - Tmax[p, k])
+                    cu[m] = C
+                    cv[m] = C + tw * Tc
+                    cC[m] = C
+                    cT[m] = T
+                    cpar[m] = par
+                    m += 1
+            flo[p, k] = n
+            if m > 0:
+                order = np.argsort(cu[:m], kind="mergesort")
+                vmin = np.inf
+                q = 0
+                while q < m:
+                    # a run of equal u: only its least v (first on ties) can survive
+                    r = order[q]
+                    bq = r
+                    q += 1
+                    while q < m and cu[order[q]] == cu[r]:
+                        if cv[order[q]] < cv[bq]:
+                            bq = order[q]
+                        q += 1
+                    if cv[bq] < vmin:
+                        vmin = cv[bq]
+                        if n >= cap:
+                            return np.nan, 2 * cap
+                        lC[n] = cC[bq]
+                        lT[n] = cT[bq]
+                        lpar[n] = cpar[bq]
+                        ltier[n] = k
+                        n += 1
+            fhi[p, k] = n
+    # close the chain: the result goes back to the device
+    blast = t.offsets[i + 1] + i
+    best = np.inf
+    bs = -1
+    for k in range(3):
+        for s in range(flo[L - 1, k], fhi[L - 1, k]):
+            f = _tardy(lC[s] + t.tr_c[blast, 3 * k], lT[s] + t.tr_t[blast, 3 * k], tw, d)
+            if f < best:
+                best = f
+                bs = s
+    if bs >= 0:
+        s = bs
+        for p in range(L - 1, -1, -1):
+            x[lo + p] = ltier[s]
+            s = lpar[s]
+    return best, n
+
+
+@jit
+def _solve_job(t, i, x, V, arg, bufs, scratch):
+    """Solve job ``i`` exactly into ``x``; returns ``(cost, labels)`` or ``(nan, needed)``."""
+    tw = t.job_tw[i]
+    lo = t.offsets[i]
+    L = t.offsets[i + 1] - lo
+    # least linear cost: optimal by itself when the job cannot be tardy at a cost
+    _backward(t, i, 0, 0.0, False, V[0], arg[0])
+    _, k0 = _start(t, i, 0, 0.0, False, V[0])
+    _follow(t, i, k0, arg[0], x)
+    C, T = _job_value(t, i, x)
+    if tw <= 0.0:
+        return C, 0
+    d = t.job_dl[i]
+    best = _tardy(C, T, tw, d)
+    if T <= d:
+        return best, 0                    # on time at the least linear cost: nothing beats it
+    Cmin = V[0]
+    # least time, greatest time, least C + tw * T: bounds and two more priced candidates
+    _backward(t, i, 1, 0.0, False, V[1], arg[1])
+    _backward(t, i, 1, 0.0, True, V[2], arg[2])
+    _backward(t, i, 2, tw, False, V[3], arg[3])
+    y = scratch[0]
+    for c in (1, 3):
+        _, k0 = _start(t, i, 2 if c == 3 else 1, tw, False, V[c])
+        _follow(t, i, k0, arg[c], y)
+        Cc, Tc = _job_value(t, i, y)
+        f = _tardy(Cc, Tc, tw, d)
+        if f < best:
+            best = f
+            for l in range(lo, lo + L):
+                x[l] = y[l]
+    lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT, cpar = bufs
+    f, nl = _pareto(t, i, best, Cmin, V[1], V[2], lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT,
+                    cpar, y)
+    if np.isnan(f):
+        return f, nl
+    if f < best:
+        best = f
+        for l in range(lo, lo + L):
+            x[l] = y[l]
+    return best, nl
+
+
+@jit
+def _alloc(Lmax, n_labels, n_cand, n_layers):
+    V = np.empty((4, Lmax, 3))
+    arg = np.empty((4, Lmax, 3), dtype=np.int8)
+    bufs = (np.empty(n_labels), np.empty(n_labels), np.empty(n_labels, dtype=np.int64),
+            np.empty(n_labels, dtype=np.int8), np.empty((Lmax, 3), dtype=np.int64),
+            np.empty((Lmax, 3), dtype=np.int64), np.empty(n_cand), np.empty(n_cand),
+            np.empty(n_cand), np.empty(n_cand), np.empty(n_cand, dtype=np.int64))
+    scratch = np.empty((1, n_layers), dtype=np.int8)
+    return V, arg, bufs, scratch
+
+
+@pjit
+def _solve_jobs(t, j0, j1, x, job_cost, job_labels, Lmax, n_chunks, labels_start, cand_start):
+    """Solve jobs ``j0 .. j1 - 1`` (chunks of jobs in parallel). A job whose labels outgrow the
+    buffers is retried with buffers twice as large. Returns the total number of labels made."""
+    nj = j1 - j0
+    per = (nj + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        a = j0 + c * per
+        z = min(j1, a + per)
+        if a >= z:
+            continue
+        n_labels = labels_start
+        n_cand = cand_start
+        V, arg, bufs, scratch = _alloc(Lmax, n_labels, n_cand, x.size)
+        for i in range(a, z):
+            while True:
+                f, nl = _solve_job(t, i, x, V, arg, bufs, scratch)
+                if not np.isnan(f):
+                    job_cost[i] = f
+                    job_labels[i] = nl
+                    break
+                if nl > 0:
+                    n_labels = max(2 * n_labels, nl)
+                else:
+                    n_cand = max(2 * n_cand, -nl)
+                V, arg, bufs, scratch = _alloc(Lmax, n_labels, n_cand, x.size)
+    total = 0
+    for i in range(j0, j1):
+        total += job_labels[i]
+    return total
+
+
+# ------------------------------------------------------------------------------ public function
+class Uncoupled(NamedTuple):
+    """The optimum of an instance with its capacities removed (see :func:`solve_uncoupled`)."""
+
+    decision: np.ndarray     # int8 (n_layers,)
+    cost: float              # sum of the exact per-job optima
+    complete: bool           # False when the time limit stopped it (then not an optimum)
+    jobs_solved: int
+    labels: int              # Pareto labels made by the deadline DP (0 without deadlines)
+    edge_load: float
+    cloud_load: float
+
+
+def solve_uncoupled(inst, *, deadline: float | None = None) -> Uncoupled:
+    """Solve every job alone, ignoring capacities: exact per job (see the module docstring).
+
+    Parameters
+    ----------
+    inst : Instance
+    deadline : float, optional
+        A ``time.perf_counter()`` value after which no further batch of jobs is started; the
+        jobs left unsolved get their least-linear-cost path and ``complete`` is False.
+
+    Returns
+    -------
+    Uncoupled
+        With ``complete``, ``cost`` is the optimum without capacities: a proven lower bound on
+        the optimum of the instance with its capacities.
+    """
+    import time
+
+    t = tables(inst)
+    nj = inst.n_jobs
+    x = np.zeros(inst.n_layers, dtype=np.int8)
+    job_cost = np.full(nj, np.nan)
+    job_labels = np.zeros(nj, dtype=np.int64)
+    Lmax = int(inst.layers_per_job.max())
+    n_chunks = max(1, min(nj, 4 * get_num_threads()))
+    labels = 0
+    j = 0
+    while j < nj:
+        if deadline is not None and j > 0 and time.perf_counter() >= deadline:
+            break
+        j1 = min(nj, j + JOBS_PER_CALL)
+        labels += _solve_jobs(t, j, j1, x, job_cost, job_labels, Lmax,
+                              max(1, min(n_chunks, j1 - j)), LABELS_START, CANDIDATES_START)
+        j = j1
+    complete = j >= nj
+    if not complete:
+        _least_linear(t, j, nj, x)
+    load = np.bincount(x, weights=inst.ops, minlength=3)
+    cost = float(math.fsum(job_cost[:j])) if complete else math.nan
+    return Uncoupled(x, cost, complete, j, int(labels), float(load[1]), float(load[2]))
+
+
+@jit
+def _least_linear(t, j0, j1, x):
+    Lmax = 1
+    for i in range(j0, j1):
+        Lmax = max(Lmax, t.offsets[i + 1] - t.offsets[i])
+    V = np.empty((Lmax, 3))
+    arg = np.empty((Lmax, 3), dtype=np.int8)
+    for i in range(j0, j1):
+        _backward(t, i, 0, 0.0, False, V, arg)
+        _, k0 = _start(t, i, 0, 0.0, False, V)
+        _follow(t, i, k0, arg, x)
+
+
+# ------------------------------------------------------------------------------ the solver
+class DP(Solver):
+    """Per-job dynamic programming (Viterbi; Pareto labels with deadlines); exact without
+    binding capacities, and refuses coupled instances.
+
+    See the module docstring for the method and the proof of exactness. On an instance whose
+    capacities bind (the per-job optima together do not fit) it returns status ``error`` with
+    the reason, never a decision it cannot prove optimal.
+    """
+
+    name = "dp"
+    version = 1
+    guarantee = "exact"
+    params = ()
+
+    def _solve(self, inst, ctx):
+        import time
+
+        t = tables(inst)
+        total_ops = float(np.sum(inst.ops))
+        binding = [nm for nm, c in (("edge", t.cap[1]), ("cloud", t.cap[2])) if total_ops > c]
+        left = ctx.time_left()
+        deadline = None if math.isinf(left) else time.perf_counter() + left
+        res = solve_uncoupled(inst, deadline=deadline)
+        info = {"labels": res.labels, "jobs_solved": res.jobs_solved}
+        if not res.complete:
+            info["note"] = ("time limit: jobs after the first "
+                            f"{res.jobs_solved} take their least-linear-cost path")
+            return Proposal(res.decision, status="timeout", info=info)
+        if binding:
+            over = []
+            if res.edge_load > t.cap[1]:
+                over.append(f"edge load {res.edge_load:.6g} > capacity {inst.edge_capacity:.6g}")
+            if res.cloud_load > t.cap[2]:
+                over.append(f"cloud load {res.cloud_load:.6g} > capacity {inst.cloud_capacity:.6g}")
+            if over:
+                raise Unsupported(
+                    f"the instance has {' and '.join(binding)} capacities that couple the jobs "
+                    f"(the per-job optima need {'; '.join(over)}); dp is exact only when "
+                    "capacities do not bind; use milp or exhaustive")
+            info["note"] = ("capacities bind in general, but the per-job optima fit them, so "
+                            "they are optimal")
+        return Proposal(res.decision, status="optimal", objective=res.cost, info=info)

@@ -1,0 +1,143 @@
+"""Exhaustive search: exact against plain enumeration, the Gray walk, refusals, timeouts."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from offbench.cost import evaluate, evaluate_many, tables
+from offbench.generators import random_instance
+from offbench.solver import SolverError, resolve
+
+exhaustive_mod = pytest.importorskip("offbench_solvers.exhaustive")
+
+
+def brute_force(inst):
+    """Least cost over every feasible placement, priced one batch by the cost model."""
+    X = np.array(list(itertools.product(range(3), repeat=inst.n_layers)), dtype=np.int8)
+    costs, feasible, _ = evaluate_many(inst, X, with_feasibility=True, parallel=False)
+    costs[~feasible] = np.inf
+    return float(costs.min())
+
+
+@pytest.fixture(scope="module")
+def solver():
+    return resolve("exhaustive")()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), capacities=st.booleans(), deadlines=st.booleans(),
+       zero=st.sampled_from([0.0, 0.3]))
+def test_agrees_with_plain_enumeration(solver, seed, capacities, deadlines, zero):
+    inst = random_instance(seed, n_devices=2, n_jobs=2, layers=(1, 4), capacities=capacities,
+                           deadlines=deadlines, zero_fraction=zero)
+    res = solver.solve(inst)
+    assert res.status == "optimal", res.error
+    assert res.feasible
+    best = brute_force(inst)
+    assert res.cost == pytest.approx(best, rel=1e-9, abs=1e-300)
+    assert res.bound == res.cost
+    n = inst.n_layers
+    assert res.info["placements"] == 3 ** n
+    assert res.evaluations >= 3 ** n
+
+
+def test_gray_walk_visits_every_placement_once_one_step_at_a_time():
+    inst = random_instance(3, n_jobs=2, layers=(2, 3))
+    t = tables(inst)
+    n = inst.n_layers
+    x = np.zeros(n, dtype=np.int8)
+    job_T = np.empty(inst.n_jobs)
+    load = np.zeros(3)
+    cur = np.array([exhaustive_mod._resync(t, x, job_T, load)])
+    best = cur.copy()
+    best_x = x.copy()
+    f = np.arange(n + 1, dtype=np.int64)
+    o = np.ones(n, dtype=np.int8)
+    seen = [tuple(x)]
+    done = False
+    while not done:
+        prev = x.copy()
+        steps, _, done = exhaustive_mod._gray_walk(t, x, job_T, load, f, o, cur, best, best_x, 1, 2)
+        if steps:
+            diff = np.flatnonzero(x != prev)
+            assert diff.size == 1 and abs(int(x[diff[0]]) - int(prev[diff[0]])) == 1
+            seen.append(tuple(x))
+            # the running state follows the cost model (resync every 3^2 steps keeps it close)
+            assert cur[0] == pytest.approx(evaluate(inst, x).cost, rel=1e-9)
+            assert load[1] == pytest.approx(evaluate(inst, x).load["edge"], rel=1e-9, abs=1e-6)
+    assert len(seen) == 3 ** n == len(set(seen))
+
+
+def test_ties_keep_the_first_placement_in_gray_order(solver):
+    # Nothing costs anything: every placement ties at 0, so the first one visited (all-device)
+    # is kept.
+    inst = random_instance(5, n_jobs=2, layers=(2, 3))
+    inst = inst.replace(ops=np.zeros_like(inst.ops), bits=np.zeros_like(inst.bits),
+                        dev_latency=np.zeros_like(inst.dev_latency), backhaul_latency=0.0)
+    res = solver.solve(inst)
+    assert res.status == "optimal" and res.cost == 0.0
+    assert not res.decision.any()
+
+
+def test_zero_capacity_tier_is_never_used_for_real_work(solver):
+    inst = random_instance(11, n_jobs=2, layers=(2, 3), zero_fraction=0.0)
+    inst = inst.replace(edge_capacity=0.0)
+    res = solver.solve(inst)
+    assert res.status == "optimal" and res.feasible
+    assert not np.any((res.decision == 1) & (inst.ops > 0))
+    assert res.cost == pytest.approx(brute_force(inst), rel=1e-9)
+
+
+def test_refuses_too_many_layers_with_a_clear_message():
+    inst = random_instance(1, n_jobs=3, layers=(4, 4))
+    res = resolve("exhaustive")(max_layers=10).solve(inst)
+    assert res.status == "error" and res.decision is None
+    assert "3^12" in res.error and "max_layers=10" in res.error
+
+
+def test_rejects_bad_parameters():
+    with pytest.raises(SolverError, match="max_layers"):
+        resolve("exhaustive")(max_layers=0)
+    with pytest.raises(SolverError, match="max_layers"):
+        resolve("exhaustive")(max_layers="big")
+
+
+def test_time_limit_gives_timeout_with_the_best_so_far(solver, monkeypatch):
+    monkeypatch.setattr(exhaustive_mod, "FIRST_CHUNK", 2000)
+    monkeypatch.setattr(exhaustive_mod, "CHUNK_SECONDS", 1e-4)
+    inst = random_instance(2, n_jobs=4, layers=(4, 4), capacities=True, deadlines=True)
+    res = solver.solve(inst, time_limit=0.02)
+    assert res.status == "timeout"
+    assert res.feasible and res.decision is not None
+    assert res.info["placements"] < 3 ** inst.n_layers
+    assert res.bound is None
+
+
+def test_deterministic(solver):
+    inst = random_instance(8, n_jobs=3, layers=(2, 3), capacities=True, deadlines=True)
+    a, b = solver.solve(inst, seed=0), solver.solve(inst, seed=5)
+    assert np.array_equal(a.decision, b.decision) and a.cost == b.cost
+
+
+def test_command_line(tmp_path, capsys):
+    from offbench.cli import main
+    from offbench.instance import save_instance
+
+    inst = random_instance(4, n_jobs=2, layers=(2, 3), capacities=True)
+    p = tmp_path / "x.json"
+    save_instance(inst, p)
+    assert main(["solve", str(p), "--solver", "exhaustive"]) == 0
+    out = capsys.readouterr().out
+    import json
+
+    d = json.loads(out)
+    assert d["status"] == "optimal"
+    assert d["cost"] == pytest.approx(brute_force(inst), rel=1e-9)
+    assert main(["solve", str(p), "--solver", "exhaustive", "--param", "max_layers=1"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["status"] == "error" and "max_layers=1" in d["error"]
