@@ -435,11 +435,19 @@ def verify_set(ref: str | os.PathLike, *, resolve: bool = True, time_limit: floa
         return [str(e)]
     man = s.manifest or {}
     name = s.name
-    if man.get("family") and man.get("seed") is not None:
+    stream = man.get("stream")
+    if man.get("family") and (man.get("seed") is not None or isinstance(stream, dict)):
         try:
             fam = get_family(man["family"])
-            regen = fam.instances(int(man["seed"]), int(man.get("count", len(s))), int(man.get("start", 0)))
-        except UserError as e:
+            if isinstance(stream, dict):
+                regen = list(fam.stream(int(stream["seed"]), int(stream["frames"]),
+                                        environment=stream.get("environment"),
+                                        switch_at=stream.get("switch_at"),
+                                        switch_to=stream.get("switch_to")))
+            else:
+                regen = fam.instances(int(man["seed"]), int(man.get("count", len(s))),
+                                      int(man.get("start", 0)))
+        except (UserError, KeyError, TypeError, ValueError) as e:
             problems.append(f"set {name}: cannot regenerate from family {man['family']}: {e}")
         else:
             members = man["members"]

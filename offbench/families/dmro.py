@@ -38,7 +38,9 @@ PARAMS = (
     FParam("backhaul_latency", float, low=0.0, doc="edge-cloud one-way latency, s"),
     FParam("w_time", float, low=0.0, doc="weight of delay (per second)"),
     FParam("w_energy", float, low=0.0, doc="weight of energy (per joule)"),
-    FParam("alternate_weights", bool, doc="job weights 1.5, 1, 1.5, ... (DROO) instead of all 1"),
+    FParam("job_weights", str, choices=("droo", "droo-swapped", "equal"),
+           doc="job weights 1, 1.5, 1, 1.5, ... (droo: DROO's default), 1.5, 1, ... (droo-swapped: "
+               "DROO's alternated-weights experiment) or all 1"),
 )
 
 #: Parameters that fix the structure (a stream's environments may not change them).
@@ -73,7 +75,9 @@ def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
         "latency": np.full(nd, p["link_latency"]),
     }
     ops, bits = dnn_job(p["model"], p["n_layers"], input_encoding=p["input_encoding"])
-    weight = np.where(np.arange(nd) % 2 == 0, 1.5, 1.0) if p["alternate_weights"] else np.ones(nd)
+    even = np.arange(nd) % 2 == 0
+    weight = {"droo": np.where(even, 1.0, 1.5), "droo-swapped": np.where(even, 1.5, 1.0),
+              "equal": np.ones(nd)}[p["job_weights"]]
     inst = assemble(
         w_time=p["w_time"], w_energy=p["w_energy"], w_tardiness=0.0,
         edge_speed=p["edge_speed"], cloud_speed=p["cloud_speed"],
