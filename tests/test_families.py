@@ -142,6 +142,8 @@ def test_bare_name_is_latest_version_and_ids_round_trip():
     assert odd.params["capacities"] is False
     assert get_family(odd.id).generate(0, 0).digest == odd.generate(0, 0).digest
     assert get_family("dmro", n_devices=3).id == "dmro-v1[n_devices=3]"
+    assert get_family("dmro", n_devices=10).id == "dmro-v1"          # the default: no change
+    assert get_family("scale:n1000", n_jobs=1000).id == "scale-v1:n1000"
     assert get_family("dmro").with_params(distance_m=(1, 2)).id == "dmro-v1[distance_m=1:2]"
 
 

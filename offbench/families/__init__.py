@@ -225,8 +225,13 @@ class FParam:
 
 
 def _fmt_num(v: float) -> str:
+    """The shortest %g form that reads back as the same float (``5e+11``, ``0.02``, ``3``)."""
     v = float(v)
-    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    for digits in range(1, 18):
+        text = f"{v:.{digits}g}"
+        if float(text) == v:
+            return text
+    return repr(v)
 
 
 def _fmt_bound(v: float) -> str:
@@ -449,7 +454,10 @@ class Family:
         self.overrides: dict[str, Any] = {}
         for k, v in (overrides or {}).items():
             self._check_known({k: v}, "the parameters given")
-            self.overrides[k] = declared[k].validate(self.name, v)
+            v = declared[k].validate(self.name, v)
+            if k in base and declared[k].validate(self.name, base[k]) == v:
+                continue  # not a change: the ID (and so the instances) stay the family's own
+            self.overrides[k] = v
         base.update(self.overrides)
         missing = [p.name for p in declared.values() if p.name not in base]
         if missing:
