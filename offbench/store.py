@@ -572,6 +572,23 @@ class Store:
             out.setdefault(r["row_id"], []).append(r)
         return out
 
+    def quality_snapshot(self) -> list[tuple]:
+        """Every row's key and quality columns (plus its frames' quality columns), in key order.
+
+        Two stores filled by the same spec on any executors, resumed or not, have equal
+        snapshots (wall times, workers and row ids are left out).
+        """
+        cols = ", ".join(KEY_COLUMNS + QUALITY_COLUMNS)
+        fcols = ("frame", "instance_digest", "status", "cost", "feasible", "ref_cost", "ratio",
+                 "counted_infeasible", "evaluations", "decision", "error")
+        out = []
+        for row in self.conn.execute(f"SELECT row_id, {cols} FROM results ORDER BY "
+                                     + ", ".join(KEY_COLUMNS)).fetchall():
+            frames = tuple(self.conn.execute(
+                f"SELECT {', '.join(fcols)} FROM frames WHERE row_id=? ORDER BY frame", (row[0],)))
+            out.append(tuple(row[1:]) + (frames,))
+        return out
+
     def count_results(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
 

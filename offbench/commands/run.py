@@ -1,0 +1,142 @@
+"""``offbench run [CONFIG]``: run a benchmark into the results store and print its leaderboard.
+
+With no CONFIG, runs the small built-in benchmark (``offbench/data/default_run.toml``). Options
+given here replace the matching part of the spec (``--solver`` replaces its solver list, and so
+on). Running the same command again resumes: jobs already in the store are skipped.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from ..errors import UserError
+from ._util import positive_float
+
+
+def add_parser(sub):
+    from ..store import DEFAULT_STORE
+
+    p = sub.add_parser(
+        "run", help="run a benchmark (default: the small built-in one) and print its leaderboard",
+        description="Run solvers over instance sources into the results store, then print the "
+                    "leaderboard of this run's jobs. Resumes: jobs already in the store are "
+                    "skipped. Options replace the matching part of CONFIG.")
+    p.add_argument("config", nargs="?", metavar="CONFIG",
+                   help="run spec (.toml, .yaml); default: the built-in benchmark")
+    p.add_argument("--store", default=DEFAULT_STORE, metavar="PATH",
+                   help="results store, an SQLite file (default: %(default)s)")
+    p.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                   help="worker processes (default: the number of CPUs; 0: run in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on Dask: tcp://host:port of a scheduler, or 'local' to start a local "
+                        "cluster of -j worker processes")
+    p.add_argument("--solver", action="append", default=[], metavar="NAME[:k=v,...]",
+                   help="solver to run, with parameters (repeatable; replaces the spec's solvers)")
+    p.add_argument("--family", action="append", default=[], metavar="ID[:seed=S,count=N]",
+                   help="instances from a family (repeatable; replaces the spec's sources)")
+    p.add_argument("--set", action="append", default=[], metavar="REF",
+                   help="a frozen instance set ID or folder (repeatable; replaces the spec's sources)")
+    p.add_argument("--instances", action="append", default=[], metavar="PATH",
+                   help="instance files or a folder of them (repeatable; replaces the spec's sources)")
+    p.add_argument("--seeds", type=_seeds, default=None, metavar="S,S,...",
+                   help="solver seeds (replaces the spec's seeds)")
+    p.add_argument("--time-limit", type=positive_float, default=None, metavar="S",
+                   help="seconds per solve (replaces the spec's time limits)")
+    p.add_argument("--track", action="append", default=[], choices=("static", "online",
+                   "generalization", "adaptation"), help="track (repeatable)")
+    p.add_argument("--reference", choices=("auto", "none"), default=None,
+                   help="compute references and cost ratios (auto) or not (none)")
+    p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
+                   help="also load solvers from the .py files of this folder (repeatable)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--quiet", action="store_true", help="print nothing but problems and the table")
+    out.add_argument("--jsonl", action="store_true",
+                     help="print one JSON object per finished job on stdout (no table)")
+    out.add_argument("--progress", action="store_true",
+                     help="show the progress bar even when stderr is not a terminal")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default="md",
+                   help="format of the leaderboard printed at the end (default: md)")
+    p.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (sources, solvers, job count) and stop")
+    p.set_defaults(func=run)
+    return p
+
+
+def _jobs(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise UserError(f"-j: expected a number of worker processes >= 0, got {text!r}") from None
+    if v < 0:
+        raise UserError(f"-j: expected a number of worker processes >= 0, got {text!r}")
+    return v
+
+
+def _seeds(text: str) -> list[int]:
+    out = []
+    for part in [t for t in text.replace(" ", "").split(",") if t]:
+        try:
+            v = int(part)
+        except ValueError:
+            raise UserError(f"--seeds: expected integers >= 0 separated by commas, got {text!r}") from None
+        if v < 0:
+            raise UserError(f"--seeds: expected integers >= 0, got {v}")
+        out.append(v)
+    if not out:
+        raise UserError(f"--seeds: expected at least one seed, got {text!r}")
+    return out
+
+
+def run(args) -> int:
+    from .. import runner
+    from ..progress import Progress
+
+    raw = runner.load_spec_file(args.config) if args.config else runner.default_spec()
+    raw = runner.apply_overrides(
+        raw, solvers=args.solver, families=args.family, sets=args.set,
+        instance_paths=args.instances, seeds=args.seeds, time_limit=args.time_limit,
+        tracks=args.track, solvers_dirs=args.solvers_dir, reference=args.reference)
+    spec = runner.parse_spec(raw, where=args.config or "built-in run spec")
+    plan = runner.plan(spec)
+    if args.dry_run:
+        print(_describe_plan(plan))
+        return 0
+    mode = "jsonl" if args.jsonl else "quiet" if args.quiet else "bar" if args.progress else "auto"
+    progress = Progress(mode)
+    executor = runner.make_executor(args.jobs, args.scheduler, threads=spec.threads_per_job)
+    command = "offbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        with executor:
+            summary = runner.run(spec, args.store, executor=executor, progress=progress,
+                                 command=command, plan_=plan)
+    except KeyboardInterrupt:
+        print(f"offbench run: interrupted; finished jobs are in {args.store}; run the same "
+              "command again to resume", file=sys.stderr)
+        return 130
+    if not args.jsonl and not args.no_leaderboard:
+        from ..leaderboard import build, render
+        from ..store import Store
+
+        with Store.open_readonly(args.store) as store:
+            board = build(store, keys=summary.keys,
+                          sources=[(s.name, s.digest) for s in plan.sources])
+        sys.stdout.write(render(board, args.format))
+        sys.stdout.flush()
+    return 0 if summary.ok and not summary.dropped else 1
+
+
+def _describe_plan(plan) -> str:
+    lines = [f"run spec {plan.spec.name!r}: {len(plan.jobs)} jobs"]
+    for s in plan.sources:
+        lines.append(f"  source {s.name} ({s.kind}): {len(s.instances)} "
+                     f"{'frames' if s.stream else 'instances'}, digest {s.digest[:12]}")
+    for sv in plan.spec.solvers:
+        params = ", ".join(f"{k}={v}" for k, v in sv.params.items())
+        lines.append(f"  solver {sv.id}({params}) seeds {list(sv.seeds)} time limit "
+                     f"{sv.time_limit if sv.time_limit is not None else 'none'}")
+    lines.append(f"  tracks {', '.join(plan.spec.tracks)}; references {plan.spec.reference['mode']}")
+    for s in plan.skipped:
+        lines.append(f"  left out: {s}")
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""Statistics of the leaderboards and plots (SPEC.md section 6), deterministic by construction.
+
+Every function here is a pure function of its arguments: resampling takes an explicit seed, and
+inputs are used in the order given (callers sort rows by their store key first).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+#: Shift of the shifted geometric mean of solve times, in seconds (stated in every table).
+SGM_SHIFT = 0.01
+
+#: Bootstrap settings of every confidence interval in offbench's tables.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
+
+#: Two costs within this relative tolerance tie (for wins and performance profiles).
+TIE_RTOL = 1e-9
+
+
+def bootstrap_mean_ci(values: Sequence[float], groups: Sequence | None = None, *,
+                      resamples: int = BOOTSTRAP_RESAMPLES, level: float = CONFIDENCE,
+                      seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+    """Mean with a percentile bootstrap confidence interval.
+
+    Parameters
+    ----------
+    values : sequence of float
+        One value per row.
+    groups : sequence, optional
+        A cluster label per value (the instance): whole clusters are resampled, so repeated
+        seeds on one instance do not narrow the interval falsely. Without it, values are
+        resampled one by one.
+    resamples, level, seed : int, float, int
+        Number of resamples, confidence level, and the seed of the resampling (fixed, so the
+        interval is the same on every run).
+
+    Returns
+    -------
+    (mean, low, high) : tuple of float
+        ``nan`` for no values; ``low == high == mean`` for a single cluster.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return (math.nan, math.nan, math.nan)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    mean = float(x.mean())
+    if groups is None:
+        sums = x
+        counts = np.ones_like(x)
+    else:
+        labels = list(groups)
+        if len(labels) != x.size:
+            raise ValueError(f"groups has {len(labels)} labels for {x.size} values")
+        order = {}
+        idx = np.array([order.setdefault(g, len(order)) for g in labels])
+        sums = np.bincount(idx, weights=x)
+        counts = np.bincount(idx).astype(np.float64)
+    k = sums.size
+    if k == 1:
+        return (mean, mean, mean)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, k, size=(resamples, k))
+    boot = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
+    return (mean, float(lo), float(hi))
+
+
+def shifted_geometric_mean(times: Sequence[float], shift: float = SGM_SHIFT) -> float:
+    """``exp(mean(log(t + shift))) - shift``: the usual summary of solve times (shift in seconds)."""
+    t = np.asarray(times, dtype=np.float64)
+    if t.size == 0:
+        return math.nan
+    if shift <= 0:
+        raise ValueError(f"shift must be > 0, got {shift!r}")
+    return float(np.exp(np.mean(np.log(np.maximum(t, 0.0) + shift))) - shift)
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (linear interpolation), ``nan`` for no values."""
+    x = np.asarray(values, dtype=np.float64)
+    return float(np.quantile(x, q)) if x.size else math.nan
+
+
+def moving_mean(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving mean: entry ``k`` is the mean of ``values[max(0, k - window + 1):k + 1]``."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window!r}")
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return x
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    k = np.arange(1, x.size + 1)
+    lo = np.maximum(0, k - window)
+    return (c[k] - c[lo]) / (k - lo)
+
+
+def frames_until_stays_below(ratios: Sequence[float], window: int, threshold: float) -> int | None:
+    """Frames until the trailing moving mean of ``ratios`` stays under ``threshold`` for good.
+
+    Returns the number of frames seen when the moving mean went under ``threshold`` for the last
+    time and never came back over (``k + 1`` for frame index ``k``), or None if the moving mean
+    of the last frame is not under it (SPEC.md section 6: "frames until the moving mean stays
+    under 1.01").
+    """
+    m = moving_mean(ratios, window)
+    if m.size == 0 or not m[-1] < threshold:
+        return None
+    above = np.nonzero(~(m < threshold))[0]
+    return int(above[-1] + 2) if above.size else 1
+
+
+def ecdf(values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The empirical CDF as step points: sorted values and the fraction ``<=`` each."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    return x, np.arange(1, x.size + 1) / max(x.size, 1)
+
+
+def best_mask(costs: np.ndarray, rtol: float = TIE_RTOL) -> np.ndarray:
+    """For a matrix (instances x solvers) of scored costs (``nan``: not run), which entries are
+    the best of their row (ties, within ``rtol``, count for all)."""
+    c = np.asarray(costs, dtype=np.float64)
+    best = np.nanmin(np.where(np.isnan(c), np.inf, c), axis=1, keepdims=True)
+    tol = rtol * np.maximum(1.0, np.abs(best))
+    return ~np.isnan(c) & (c <= best + tol)
+
+
+def performance_profile(costs: np.ndarray, taus: np.ndarray | None = None):
+    """Dolan-More performance profile of a matrix (instances x solvers) of scored costs.
+
+    The performance ratio of solver ``s`` on instance ``i`` is ``c[i, s] / min_s c[i, s]``
+    (``inf`` where it was not run); the profile is the fraction of instances with ratio ``<= tau``.
+
+    Returns
+    -------
+    taus : array
+        The breakpoints (all distinct finite ratios, from 1).
+    profile : array, shape (len(taus), n_solvers)
+    """
+    c = np.asarray(costs, dtype=np.float64)
+    c = np.where(np.isnan(c), np.inf, c)
+    best = c.min(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(best > 0, c / best, np.where(c <= best, 1.0, np.inf))
+    r = np.where(np.isclose(r, 1.0, rtol=TIE_RTOL, atol=0), 1.0, r)
+    if taus is None:
+        finite = r[np.isfinite(r)]
+        taus = np.unique(np.concatenate([[1.0], finite]))
+    profile = (r[None, :, :] <= taus[:, None, None]).mean(axis=1)
+    return taus, profile

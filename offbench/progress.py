@@ -1,0 +1,205 @@
+"""Progress of ``offbench run``: a bar for people, JSON lines for scripts, or silence.
+
+Modes
+-----
+``auto``
+    A bar on stderr when stderr is a terminal; otherwise the plan and the summary lines only.
+``bar``
+    The bar even when stderr is not a terminal (``--progress``).
+``quiet``
+    Nothing but problems (``--quiet``).
+``jsonl``
+    One JSON object per line on stdout (``--jsonl``): ``{"event": "plan", ...}`` first, then
+    ``{"event": "job", ...}`` for every finished job (``"kind": "reference"`` or ``"solve"``),
+    then ``{"event": "summary", ...}``. The bar and the tables stay off stdout.
+
+The bar shows jobs done, running and failed (status ``error`` or ``timeout``) and an ETA from the
+mean time per finished job so far.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+MODES = ("auto", "bar", "quiet", "jsonl")
+
+
+def _clean(v):
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _hms(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """Receives the run's events and shows them (see the module docstring).
+
+    Parameters
+    ----------
+    mode : {"auto", "bar", "quiet", "jsonl"}
+    err, out : file, optional
+        Where the bar and messages go (default ``sys.stderr``), and the JSON lines
+        (default ``sys.stdout``).
+    interval : float
+        Least seconds between two redraws of the bar.
+    """
+
+    def __init__(self, mode: str = "auto", *, err=None, out=None, interval: float = 0.2):
+        if mode not in MODES:
+            raise ValueError(f"progress mode must be one of {MODES}, got {mode!r}")
+        self.err = err or sys.stderr
+        self.out = out or sys.stdout
+        if mode == "auto":
+            isatty = getattr(self.err, "isatty", lambda: False)
+            mode = "bar" if isatty() else "lines"
+        self.mode = mode
+        self.interval = interval
+        self.total = 0
+        self.done = 0
+        self.failed = 0
+        self.running = 0
+        self.already = 0
+        self.t0 = time.monotonic()
+        self._last_draw = 0.0
+        self._drawn = False
+        self._last_label = ""
+        self._closed = False
+
+    # ------------------------------------------------------------------ events
+    def plan(self, *, total: int, already: int, plan, executor: str, references: int) -> None:
+        """The run is about to start ``total`` jobs (``references`` of them references)."""
+        self.total, self.already = total, already
+        self.t0 = time.monotonic()
+        n_inst = sum(len(s.instances) for s in plan.sources)
+        if self.mode == "jsonl":
+            self._json({"event": "plan", "jobs": len(plan.jobs), "to_run": total - references,
+                        "already_in_store": already, "references": references,
+                        "sources": [{"name": s.name, "kind": s.kind, "instances": len(s.instances),
+                                     "digest": s.digest} for s in plan.sources],
+                        "solvers": [s.id for s in plan.spec.solvers], "tracks": plan.spec.tracks,
+                        "executor": executor, "left_out": plan.skipped})
+            return
+        if self.mode == "quiet":
+            return
+        self._say(f"offbench run: {len(plan.jobs)} jobs ({n_inst} instances from "
+                  f"{len(plan.sources)} source{'s' if len(plan.sources) != 1 else ''}, "
+                  f"{len(plan.spec.solvers)} solvers, tracks {', '.join(plan.spec.tracks)}); "
+                  f"{already} already in the store; {references} references to compute; {executor}")
+        for s in plan.skipped:
+            self._say(f"  left out: {s}")
+
+    def started(self, job) -> None:
+        self.running += 1
+        self._last_label = job.label()
+        self._draw()
+
+    def finished(self, job, row: dict) -> None:
+        self.running = max(0, self.running - 1)
+        self.done += 1
+        status = row.get("status")
+        if status in ("error", "timeout"):
+            self.failed += 1
+        if self.mode == "jsonl":
+            if job.kind == "reference":
+                self._json({"event": "job", "kind": "reference", "source": job.source,
+                            "instance": job.digest, "status": "error" if status == "error" else "ok",
+                            "provenance": row.get("provenance"), "cost": row.get("cost"),
+                            "error": row.get("error")})
+            else:
+                self._json({"event": "job", "kind": "solve", "source": job.source,
+                            "instance": job.digest, "solver": job.solver_id, "params": job.params,
+                            "seed": job.seed, "track": job.track, "status": status,
+                            "cost": row.get("cost"), "ratio": row.get("ratio"),
+                            "feasible": row.get("feasible"), "wall_time": row.get("wall_time"),
+                            "evaluations": row.get("evaluations"), "error": row.get("error")})
+            return
+        if status in ("error", "timeout") and self.mode in ("bar", "lines"):
+            what = job.label()
+            err = (row.get("error") or "").splitlines()[0][:200] if row.get("error") else ""
+            self._say(f"  {status}: {what}: {err}")
+        self._draw()
+
+    def dropped(self, job) -> None:
+        """A job not run because its instance has no reference (the reference failed)."""
+        self.total = max(0, self.total - 1)
+        if self.mode in ("bar", "lines"):
+            self._say(f"  not run (no reference for its instance): {job.label()}")
+
+    def close(self, summary) -> None:
+        """The run ended: the summary line (or JSON object)."""
+        if self.mode == "jsonl":
+            self._json({"event": "summary", **summary.to_dict()})
+            return
+        self._clear()
+        self._closed = True
+        if self.mode == "quiet":
+            for f in summary.reference_failures:
+                self._say(f"offbench run: reference failed: {f}")
+            return
+        st = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items()))
+        msg = (f"offbench run: {summary.done} jobs run in {summary.wall_time:.1f} s"
+               f"{f' ({st})' if st else ''}; {summary.already} were already in the store; "
+               f"{summary.references_computed} references computed; store {summary.store}")
+        self._say(msg)
+        for f in summary.reference_failures:
+            self._say(f"  reference failed: {f}")
+        if summary.dropped:
+            self._say(f"  {summary.dropped} jobs not run for want of a reference; run the same "
+                      "command again to retry")
+
+    # ------------------------------------------------------------------ output
+    def bar_text(self, width: int = 24) -> str:
+        """The bar line (without redrawing)."""
+        total = max(self.total, 1)
+        frac = min(1.0, self.done / total)
+        filled = int(round(frac * width))
+        elapsed = time.monotonic() - self.t0
+        eta = (elapsed / self.done * (self.total - self.done)) if self.done else math.inf
+        return (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} done, "
+                f"{self.running} running, {self.failed} failed, "
+                f"elapsed {_hms(elapsed)}, ETA {_hms(eta) if self.done < self.total else '0:00'}")
+
+    def _draw(self, force: bool = False) -> None:
+        if self.mode != "bar" or self._closed:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < self.interval and self.done < self.total:
+            return
+        self._last_draw = now
+        line = self.bar_text()
+        label = self._last_label[:40]
+        self.err.write("\r\x1b[2K" + line + (f" | {label}" if label else ""))
+        self.err.flush()
+        self._drawn = True
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.err.write("\r\x1b[2K")
+            self.err.flush()
+            self._drawn = False
+
+    def _say(self, text: str) -> None:
+        self._clear()
+        self.err.write(text + "\n")
+        self.err.flush()
+        if self.mode == "bar":
+            self._draw(force=True)
+
+    def _json(self, obj: dict) -> None:
+        self.out.write(json.dumps(_clean(obj), allow_nan=False, sort_keys=False) + "\n")
+        self.out.flush()

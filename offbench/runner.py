@@ -1,0 +1,1595 @@
+"""``offbench run``: run specs, jobs, executors, and the run loop that fills the results store.
+
+A **run spec** (TOML or YAML, or :func:`default_spec`) names instance sources, solvers with their
+parameters, tracks, seeds and time limits. :func:`plan` expands it into **jobs**: pure functions
+of (instance or frame stream, solver ID, validated parameters, seed, track, track settings), each
+with a key that is unique in the store (:data:`offbench.store.KEY_COLUMNS`). :func:`run` then
+
+1. records the run (spec, versions, machine) and every instance in the store;
+2. computes the reference of each instance that still has jobs to do (SPEC.md section 6), once,
+   as jobs of their own, and caches it in the store (a frozen set's own references are used as
+   they are);
+3. runs the solver jobs not yet in the store on an executor and appends one row per finished job,
+   each in its own transaction, scored against its instance's reference.
+
+Executors (all give identical quality columns; only wall times differ):
+
+``in-process`` (``-j 0``)
+    Jobs run one after another in this process. A job over its hard limit (``kill_after``) is
+    interrupted by ``SIGALRM`` where that is possible (the main thread on POSIX), which stops
+    Python code but cannot stop a long call inside compiled code: **in-process cannot hard-kill**;
+    use the pool for untrusted solvers.
+``pool`` (default, ``-j N``)
+    N worker processes started by this one (``python -c ...``, fresh interpreters), each fed one
+    job at a time over a pipe. A job over its hard limit has its worker killed (``SIGKILL``) and
+    gets a ``timeout`` row; a worker that dies (a segfault, the OOM killer) gives an ``error`` row
+    and is replaced. Workers die with the runner (``PR_SET_PDEATHSIG`` on Linux, end of input
+    elsewhere).
+``dask`` (``--scheduler tcp://host:port``, or ``--scheduler local`` for a local cluster)
+    Each job is a Dask task; inside the Dask worker it runs in a sandbox process as in the pool,
+    so the hard limit holds there too. Workers must be able to import offbench (the same version)
+    and see the ``--solvers-dir`` folders at the same paths.
+
+Time limits: ``time_limit`` is given to the solver, which must stop by it; a solver that returns
+well after it (over ``1.5 * time_limit + 1 s``) gets status ``timeout``, keeping its decision.
+``kill_after`` (default ``2 * time_limit + 10 s``) is the hard wall-clock limit described above.
+
+Resuming: the store holds each finished job in one committed transaction. Killing the runner at
+any moment (``SIGINT``, ``SIGKILL``) loses only the jobs in flight; running the same command again
+skips every job whose key is present and does the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import glob
+import hashlib
+import math
+import os
+import pickle
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from .errors import UserError
+from .store import DEFAULT_STORE, KEY_COLUMNS, Store, canonical_json
+
+#: Tracks this version of offbench can run (SPEC.md section 6); see :mod:`offbench.tracks`.
+IMPLEMENTED_TRACKS = ("static", "online")
+ALL_TRACKS = ("static", "online", "generalization", "adaptation")
+
+#: A solver that returns later than ``OVERRUN_FACTOR * time_limit + OVERRUN_SLACK`` seconds gets
+#: status ``timeout``.
+OVERRUN_FACTOR = 1.5
+OVERRUN_SLACK = 1.0
+
+
+class SpecError(UserError):
+    """A run spec (config file or command line) that is wrong; the message names the key."""
+
+
+# ============================================================================== the run spec
+_TOP_KEYS = ("name", "sources", "solvers", "tracks", "seeds", "repetitions", "time_limit",
+             "kill_after", "reference", "online", "solvers_dirs", "threads_per_job")
+_SOLVER_KEYS = ("id", "params", "time_limit", "kill_after", "seeds", "sources")
+_REFERENCE_KEYS = ("mode", "time_limit", "kill_after")
+_ONLINE_KEYS = ("window",)
+_SOURCE_KEYS = {
+    "random": ("kind", "name", "seed", "count", "n_devices", "n_jobs", "layers", "capacities",
+               "deadlines", "zero_fraction", "energy_weight"),
+    "family": ("kind", "name", "family", "seed", "count"),
+    "set": ("kind", "name", "set"),
+    "files": ("kind", "name", "paths"),
+    "stream": ("kind", "name", "family", "random", "seed", "frames"),
+}
+_RANDOM_ARGS = ("n_devices", "n_jobs", "layers", "capacities", "deadlines", "zero_fraction",
+                "energy_weight")
+
+
+def _unknown(keys: Iterable[str], allowed: Sequence[str], where: str) -> None:
+    for k in keys:
+        if k not in allowed:
+            close = difflib.get_close_matches(k, list(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Allowed: {', '.join(allowed)}."
+            raise SpecError(f"{where}: unknown key {k!r}.{hint}")
+
+
+def _int(v, where: str, low: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            raise SpecError(f"{where}: expected an integer{'' if low is None else f' >= {low}'}, got {v!r}")
+    if low is not None and v < low:
+        raise SpecError(f"{where}: expected an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def _seconds(v, where: str, allow_none: bool = True) -> float | None:
+    if v is None or (isinstance(v, str) and v.lower() in ("none", "null")):
+        if allow_none:
+            return None
+        raise SpecError(f"{where}: expected a number of seconds > 0, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise SpecError(f"{where}: expected a number of seconds > 0{' or none' if allow_none else ''}, got {v!r}")
+    return float(v)
+
+
+def _str(v, where: str) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise SpecError(f"{where}: expected a non-empty string, got {v!r}")
+    return v.strip()
+
+
+def _bool(v, where: str) -> bool:
+    if not isinstance(v, bool):
+        raise SpecError(f"{where}: expected true or false, got {v!r}")
+    return v
+
+
+def _seeds(v, where: str) -> list[int]:
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = [v]
+    if not isinstance(v, list) or not v:
+        raise SpecError(f"{where}: expected a non-empty list of integer seeds >= 0, got {v!r}")
+    out = [_int(s, f"{where}[{i}]", 0) for i, s in enumerate(v)]
+    if len(set(out)) != len(out):
+        raise SpecError(f"{where}: seeds repeat: {out}")
+    return out
+
+
+def load_spec_file(path: str | os.PathLike) -> dict:
+    """Read a run spec from a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file.
+
+    Relative paths inside it (``files`` sources, ``solvers_dirs``) are taken relative to the
+    file's folder.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"{p}: no such run spec file")
+    text = p.read_bytes()
+    if p.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise SpecError(f"{p}: not valid TOML: {e}") from None
+    elif p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise SpecError(f"{p}: reading YAML needs PyYAML (pip install pyyaml), or write the "
+                            "spec as TOML") from None
+        try:
+            data = yaml.safe_load(text.decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise SpecError(f"{p}: not valid YAML: {e}") from None
+    else:
+        raise SpecError(f"{p}: expected a .toml, .yaml or .yml run spec, got {p.suffix or 'no suffix'!r}")
+    if not isinstance(data, dict):
+        raise SpecError(f"{p}: expected a table of keys at the top level")
+    return _absolutize(data, p.parent.resolve())
+
+
+def _absolutize(data: dict, base: Path) -> dict:
+    data = dict(data)
+    if isinstance(data.get("solvers_dirs"), list):
+        data["solvers_dirs"] = [str((base / d).resolve()) if isinstance(d, str) else d
+                                for d in data["solvers_dirs"]]
+    if isinstance(data.get("sources"), list):
+        srcs = []
+        for s in data["sources"]:
+            if isinstance(s, dict) and s.get("kind") == "files" and isinstance(s.get("paths"), list):
+                s = {**s, "paths": [str(base / q) if isinstance(q, str) and not os.path.isabs(q) else q
+                                    for q in s["paths"]]}
+            if isinstance(s, dict) and s.get("kind") == "set" and isinstance(s.get("set"), str):
+                cand = base / s["set"]
+                if not os.path.isabs(s["set"]) and cand.exists():
+                    s = {**s, "set": str(cand)}
+            srcs.append(s)
+        data["sources"] = srcs
+    return data
+
+
+def default_spec_path() -> Path:
+    """The built-in benchmark that ``offbench run`` runs with no arguments."""
+    return Path(__file__).parent / "data" / "default_run.toml"
+
+
+def default_spec() -> dict:
+    """The built-in benchmark as a raw spec dict."""
+    return load_spec_file(default_spec_path())
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """One solver entry of a spec, resolved: its versioned ID and complete validated params."""
+
+    id: str
+    params: dict
+    param_hash: str
+    time_limit: float | None
+    kill_after: float | None
+    seeds: tuple[int, ...]
+    tracks: tuple[str, ...]
+    learns: bool
+    sources: tuple[str, ...] | None = None
+
+
+@dataclass
+class RunSpec:
+    """A validated run spec (see :func:`parse_spec`); :meth:`to_dict` is its canonical form."""
+
+    name: str
+    sources: list[dict]
+    solvers: list[SolverSpec]
+    tracks: list[str]
+    seeds: list[int]
+    time_limit: float | None
+    kill_after: float | None
+    reference: dict
+    online: dict
+    solvers_dirs: list[str]
+    threads_per_job: int
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "sources": self.sources,
+            "solvers": [{"id": s.id, "params": s.params, "time_limit": s.time_limit,
+                         "kill_after": s.kill_after, "seeds": list(s.seeds),
+                         **({"sources": list(s.sources)} if s.sources is not None else {})}
+                        for s in self.solvers],
+            "tracks": self.tracks,
+            "seeds": self.seeds,
+            "time_limit": self.time_limit,
+            "kill_after": self.kill_after,
+            "reference": self.reference,
+            "online": self.online,
+            "solvers_dirs": self.solvers_dirs,
+            "threads_per_job": self.threads_per_job,
+        }
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
+
+
+def param_hash(params: dict) -> str:
+    """sha256 of the canonical JSON of a solver's validated parameters."""
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()
+
+
+def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
+    """Validate a raw spec (from a file, :func:`default_spec`, or the command line).
+
+    Solvers are resolved to their versioned IDs and their parameters validated (with defaults
+    filled in), so the canonical form pins exactly what runs.
+
+    Raises
+    ------
+    SpecError, offbench.solver.SolverError
+        With the key at fault (``run spec: solvers[2].params: ...``).
+    """
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a table of keys")
+    _unknown(raw, _TOP_KEYS, where)
+    name = _str(raw.get("name", "offbench-run"), f"{where}: name")
+    dirs = raw.get("solvers_dirs", [])
+    if isinstance(dirs, str):
+        dirs = [dirs]
+    if not isinstance(dirs, list):
+        raise SpecError(f"{where}: solvers_dirs: expected a list of folders, got {dirs!r}")
+    dirs = [str(Path(_str(d, f"{where}: solvers_dirs[{i}]")).resolve()) for i, d in enumerate(dirs)]
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise SpecError(f"{where}: solvers_dirs: {d}: not a directory")
+
+    if "seeds" in raw and "repetitions" in raw:
+        raise SpecError(f"{where}: give seeds or repetitions, not both")
+    if "repetitions" in raw:
+        seeds = list(range(_int(raw["repetitions"], f"{where}: repetitions", 1)))
+    else:
+        seeds = _seeds(raw.get("seeds", [0]), f"{where}: seeds")
+    time_limit = _seconds(raw.get("time_limit", 10.0), f"{where}: time_limit")
+    kill_after = _seconds(raw.get("kill_after"), f"{where}: kill_after")
+    threads = _int(raw.get("threads_per_job", 1), f"{where}: threads_per_job", 1)
+
+    tracks = raw.get("tracks", ["static"])
+    if isinstance(tracks, str):
+        tracks = [tracks]
+    if not isinstance(tracks, list) or not tracks:
+        raise SpecError(f"{where}: tracks: expected a non-empty list, got {tracks!r}")
+    for i, t in enumerate(tracks):
+        if t not in ALL_TRACKS:
+            close = difflib.get_close_matches(str(t), ALL_TRACKS, n=1)
+            raise SpecError(f"{where}: tracks[{i}]: unknown track {t!r}"
+                            + (f"; did you mean {close[0]!r}?" if close else f"; tracks: {', '.join(ALL_TRACKS)}"))
+        if t not in IMPLEMENTED_TRACKS:
+            raise SpecError(
+                f"{where}: tracks[{i}]: the {t!r} track (SPEC.md section 6) is not implemented in "
+                f"this version of offbench; implemented: {', '.join(IMPLEMENTED_TRACKS)}")
+    if len(set(tracks)) != len(tracks):
+        raise SpecError(f"{where}: tracks repeat: {tracks}")
+
+    ref = raw.get("reference", {})
+    if not isinstance(ref, dict):
+        raise SpecError(f"{where}: reference: expected a table, got {ref!r}")
+    _unknown(ref, _REFERENCE_KEYS, f"{where}: reference")
+    mode = ref.get("mode", "auto")
+    if mode not in ("auto", "none"):
+        raise SpecError(f"{where}: reference.mode: expected 'auto' (compute references, SPEC.md "
+                        f"section 6) or 'none' (no cost ratios), got {mode!r}")
+    ref_tl = _seconds(ref.get("time_limit", 60.0), f"{where}: reference.time_limit", allow_none=False)
+    ref_kill = _seconds(ref.get("kill_after"), f"{where}: reference.kill_after")
+    reference = {"mode": mode, "time_limit": ref_tl,
+                 "kill_after": ref_kill if ref_kill is not None else 2 * ref_tl + 30.0}
+
+    online = raw.get("online", {})
+    if not isinstance(online, dict):
+        raise SpecError(f"{where}: online: expected a table, got {online!r}")
+    _unknown(online, _ONLINE_KEYS, f"{where}: online")
+    online = {"window": _int(online.get("window", 50), f"{where}: online.window", 1)}
+
+    sources_raw = raw.get("sources")
+    if not isinstance(sources_raw, list) or not sources_raw:
+        raise SpecError(f"{where}: sources: expected a non-empty list of instance sources")
+    sources = [_parse_source(s, f"{where}: sources[{i}]") for i, s in enumerate(sources_raw)]
+    names = [s["name"] for s in sources]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SpecError(f"{where}: sources: two sources are named {dup[0]!r}; give each a distinct name")
+
+    solvers_raw = raw.get("solvers")
+    if not isinstance(solvers_raw, list) or not solvers_raw:
+        raise SpecError(f"{where}: solvers: expected a non-empty list of solvers")
+    solvers = []
+    for i, s in enumerate(solvers_raw):
+        solvers.append(_parse_solver(s, f"{where}: solvers[{i}]", dirs, time_limit, kill_after, seeds))
+    for i, sv in enumerate(solvers):
+        for name in sv.sources or ():
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                raise SpecError(f"{where}: solvers[{i}].sources: no source is named {name!r}"
+                                + (f"; did you mean {close[0]!r}?" if close else f"; sources: {', '.join(names)}"))
+    seen = {}
+    for i, s in enumerate(solvers):
+        k = (s.id, s.param_hash)
+        if k in seen:
+            raise SpecError(f"{where}: solvers[{i}]: the same solver and parameters as solvers[{seen[k]}] ({s.id})")
+        seen[k] = i
+    return RunSpec(name=name, sources=sources, solvers=solvers, tracks=list(tracks), seeds=seeds,
+                   time_limit=time_limit, kill_after=kill_after, reference=reference,
+                   online=online, solvers_dirs=dirs, threads_per_job=threads)
+
+
+def _parse_source(s, where: str) -> dict:
+    if not isinstance(s, dict):
+        raise SpecError(f"{where}: expected a table with a 'kind', got {s!r}")
+    kind = s.get("kind")
+    if kind not in _SOURCE_KEYS:
+        raise SpecError(f"{where}.kind: expected one of {', '.join(_SOURCE_KEYS)}, got {kind!r}")
+    _unknown(s, _SOURCE_KEYS[kind], where)
+    out: dict[str, Any] = {"kind": kind}
+    if kind == "random":
+        out["seed"] = _int(s.get("seed", 0), f"{where}.seed", 0)
+        out["count"] = _int(s.get("count", 10), f"{where}.count", 1)
+        out.update(_random_args(s, where))
+        out["name"] = _str(s.get("name", "random"), f"{where}.name")
+    elif kind == "family":
+        out["family"] = _str(s.get("family"), f"{where}.family")
+        out["seed"] = _int(s.get("seed", 0), f"{where}.seed", 0)
+        out["count"] = _int(s.get("count", 10), f"{where}.count", 1)
+        out["name"] = _str(s.get("name", out["family"]), f"{where}.name")
+    elif kind == "set":
+        out["set"] = _str(s.get("set"), f"{where}.set")
+        ref = out["set"]
+        default = Path(ref).name if (os.sep in ref and Path(ref).exists()) else ref
+        out["name"] = _str(s.get("name", default), f"{where}.name")
+    elif kind == "files":
+        paths = s.get("paths")
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not paths:
+            raise SpecError(f"{where}.paths: expected a list of instance files, folders or globs")
+        out["paths"] = [_str(p, f"{where}.paths[{i}]") for i, p in enumerate(paths)]
+        out["name"] = _str(s.get("name", Path(out["paths"][0]).name or "files"), f"{where}.name")
+    elif kind == "stream":
+        out["seed"] = _int(s.get("seed", 0), f"{where}.seed", 0)
+        out["frames"] = _int(s.get("frames", 100), f"{where}.frames", 1)
+        if ("family" in s) == ("random" in s):
+            raise SpecError(f"{where}: a stream comes from a 'family' (an ID such as 'dmro-v1') or "
+                            "from 'random' (a table of random_instance arguments with fixed sizes); give one")
+        if "family" in s:
+            out["family"] = _str(s["family"], f"{where}.family")
+            out["name"] = _str(s.get("name", f"{out['family']}/stream"), f"{where}.name")
+        else:
+            r = s["random"]
+            if not isinstance(r, dict):
+                raise SpecError(f"{where}.random: expected a table of random_instance arguments")
+            _unknown(r, _RANDOM_ARGS, f"{where}.random")
+            out["random"] = _random_args(r, f"{where}.random")
+            lo, hi = out["random"]["layers"]
+            if lo != hi:
+                raise SpecError(f"{where}.random.layers: a stream's frames share one structure, so "
+                                f"layers must be [L, L]; got [{lo}, {hi}]")
+            out["name"] = _str(s.get("name", "random/stream"), f"{where}.name")
+    return out
+
+
+def _random_args(s: dict, where: str) -> dict:
+    out = {
+        "n_devices": _int(s.get("n_devices", 3), f"{where}.n_devices", 1),
+        "n_jobs": _int(s.get("n_jobs", 4), f"{where}.n_jobs", 1),
+        "capacities": _bool(s.get("capacities", False), f"{where}.capacities"),
+        "deadlines": _bool(s.get("deadlines", False), f"{where}.deadlines"),
+    }
+    layers = s.get("layers", [1, 6])
+    if (not isinstance(layers, (list, tuple)) or len(layers) != 2):
+        raise SpecError(f"{where}.layers: expected [lo, hi] with 1 <= lo <= hi, got {layers!r}")
+    lo = _int(layers[0], f"{where}.layers[0]", 1)
+    hi = _int(layers[1], f"{where}.layers[1]", lo)
+    out["layers"] = [lo, hi]
+    zf = s.get("zero_fraction", 0.1)
+    if isinstance(zf, bool) or not isinstance(zf, (int, float)) or not 0 <= zf <= 1:
+        raise SpecError(f"{where}.zero_fraction: expected a number in [0, 1], got {zf!r}")
+    out["zero_fraction"] = float(zf)
+    ew = s.get("energy_weight")
+    if ew is not None and (isinstance(ew, bool) or not isinstance(ew, (int, float)) or ew < 0
+                           or not math.isfinite(ew)):
+        raise SpecError(f"{where}.energy_weight: expected a number >= 0, got {ew!r}")
+    out["energy_weight"] = None if ew is None else float(ew)
+    return out
+
+
+def _parse_solver(s, where: str, dirs: list[str], time_limit, kill_after, seeds) -> SolverSpec:
+    from .solver import LearningSolver, SolverError, resolve
+
+    if isinstance(s, str):
+        s = {"id": s}
+    if not isinstance(s, dict):
+        raise SpecError(f"{where}: expected a solver ID or a table with 'id', got {s!r}")
+    _unknown(s, _SOLVER_KEYS, where)
+    sid = _str(s.get("id"), f"{where}.id")
+    params = s.get("params", {})
+    if not isinstance(params, dict):
+        raise SpecError(f"{where}.params: expected a table of parameters, got {params!r}")
+    try:
+        cls = resolve(sid, dirs)
+        validated = cls(**params).param_values
+    except SolverError as e:
+        raise SpecError(f"{where}: {e}") from None
+    missing = cls.missing_requirements()
+    if missing:
+        raise SpecError(f"{where}: solver {cls.id} needs {', '.join(missing)}, which is not "
+                        "installed here (pip install 'offbench[torch]')")
+    validated = _jsonable_params(validated, f"{where}.params")
+    tl = _seconds(s["time_limit"], f"{where}.time_limit") if "time_limit" in s else time_limit
+    ka = _seconds(s["kill_after"], f"{where}.kill_after") if "kill_after" in s else kill_after
+    sd = tuple(_seeds(s["seeds"], f"{where}.seeds")) if "seeds" in s else tuple(seeds)
+    learns = issubclass(cls, LearningSolver)
+    only = None
+    if "sources" in s:
+        only = s["sources"]
+        if isinstance(only, str):
+            only = [only]
+        if not isinstance(only, list) or not only:
+            raise SpecError(f"{where}.sources: expected a list of source names, got {only!r}")
+        only = tuple(_str(x, f"{where}.sources[{i}]") for i, x in enumerate(only))
+    return SolverSpec(id=cls.id, params=validated, param_hash=param_hash(validated),
+                      time_limit=tl, kill_after=ka, seeds=sd, tracks=tuple(cls.tracks), learns=learns,
+                      sources=only)
+
+
+def _jsonable_params(params: dict, where: str) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SpecError(f"{where}.{k}: expected a finite number, got {v!r}")
+        if v is not None and not isinstance(v, (bool, int, float, str)):
+            raise SpecError(f"{where}.{k}: expected a number, string or bool, got {type(v).__name__}")
+        out[k] = v
+    return out
+
+
+def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequence[str] = (),
+                    sets: Sequence[str] = (), instance_paths: Sequence[str] = (),
+                    seeds: Sequence[int] | None = None, time_limit: float | None = None,
+                    tracks: Sequence[str] = (), solvers_dirs: Sequence[str] = (),
+                    reference: str | None = None) -> dict:
+    """Apply command-line options to a raw spec: each given option replaces its part of the spec.
+
+    ``solvers`` are ``NAME`` or ``NAME:key=value,key=value``; ``families`` are
+    ``ID`` or ``ID:seed=S,count=N``.
+    """
+    raw = dict(raw)
+    if solvers_dirs:
+        raw["solvers_dirs"] = list(raw.get("solvers_dirs", [])) + [str(Path(d).resolve()) for d in solvers_dirs]
+    if solvers:
+        dirs = raw.get("solvers_dirs", [])
+        raw["solvers"] = [_cli_solver(s, dirs if isinstance(dirs, list) else [dirs]) for s in solvers]
+    new_sources = []
+    for f in families:
+        fid, opts = _split_colon(f, "--family")
+        src = {"kind": "family", "family": fid}
+        for k, v in opts.items():
+            if k not in ("seed", "count", "name"):
+                raise SpecError(f"--family {f}: unknown option {k!r} (seed, count, name)")
+            src[k] = v if k == "name" else _cli_int(v, f"--family {f}: {k}")
+        new_sources.append(src)
+    new_sources += [{"kind": "set", "set": s} for s in sets]
+    for p in instance_paths:
+        new_sources.append({"kind": "files", "paths": [str(Path(p).resolve())],
+                            "name": Path(p).name or "files"})
+    if new_sources:
+        raw["sources"] = new_sources
+    if seeds is not None:
+        raw.pop("repetitions", None)
+        raw["seeds"] = list(seeds)
+    if time_limit is not None:
+        raw["time_limit"] = time_limit
+        raw["solvers"] = [({k: v for k, v in s.items() if k != "time_limit"} if isinstance(s, dict) else s)
+                          for s in raw.get("solvers", [])]
+    if tracks:
+        raw["tracks"] = list(tracks)
+    if reference is not None:
+        raw["reference"] = {**raw.get("reference", {}), "mode": reference}
+    return raw
+
+
+def _split_colon(text: str, opt: str) -> tuple[str, dict]:
+    head, _, rest = text.partition(":")
+    opts = {}
+    for part in [p for p in rest.split(",") if p.strip()]:
+        if "=" not in part:
+            raise SpecError(f"{opt} {text}: expected NAME:key=value,key=value")
+        k, v = part.split("=", 1)
+        opts[k.strip()] = v.strip()
+    if not head.strip():
+        raise SpecError(f"{opt} {text!r}: expected a name first")
+    return head.strip(), opts
+
+
+def _cli_int(v: str, where: str) -> int:
+    try:
+        return int(v)
+    except ValueError:
+        raise SpecError(f"{where}: expected an integer, got {v!r}") from None
+
+
+def _cli_solver(text: str, dirs: list[str]) -> dict:
+    """``NAME`` or ``NAME:key=value,...``, values parsed with the solver's declared types."""
+    from .solver import parse_params, resolve
+
+    name, opts = _split_colon(text, "--solver")
+    if not opts:
+        return {"id": name}
+    cls = resolve(name, dirs)
+    return {"id": name, "params": parse_params(cls, [f"{k}={v}" for k, v in opts.items()])}
+
+
+# ============================================================================== sources
+@dataclass
+class Source:
+    """An expanded instance source: its instances (or a stream's frames) in order."""
+
+    name: str
+    kind: str
+    spec: dict
+    instances: list
+    stream: bool
+    references: dict | None = None  # digest -> reference dict (frozen sets)
+    set_name: str | None = None
+
+    @property
+    def digests(self) -> list[str]:
+        return [i.digest for i in self.instances]
+
+    @property
+    def digest(self) -> str:
+        """sha256 over the kind and the member digests in order."""
+        text = ("stream:" if self.stream else "set:") + "\n".join(self.digests)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def expand_source(s: dict) -> Source:
+    """Build the instances of one parsed source (see :func:`parse_spec`)."""
+    kind = s["kind"]
+    where = f"source {s['name']!r}"
+    if kind == "random":
+        insts = [_random(s["seed"] + i, s, f"{s['name']}-{i}", where) for i in range(s["count"])]
+        return Source(s["name"], kind, s, insts, stream=False)
+    if kind == "family":
+        fam = _family(s["family"], where)
+        insts = list(fam.instances(s["seed"], s["count"]))
+        return Source(s["name"], kind, s, insts, stream=False)
+    if kind == "set":
+        try:
+            from .instance_sets import load_set
+        except ImportError as e:
+            raise SpecError(f"{where}: instance sets need offbench.instance_sets, which cannot be "
+                            f"imported here ({e})") from None
+        iset = load_set(s["set"])
+        refs = dict(getattr(iset, "references", None) or {})
+        return Source(s["name"], kind, s, list(iset.instances), stream=False, references=refs,
+                      set_name=iset.name)
+    if kind == "files":
+        from .instance import load_instance
+
+        files: list[Path] = []
+        for pat in s["paths"]:
+            p = Path(pat)
+            if p.is_dir():
+                found = sorted([*p.glob("*.json"), *p.glob("*.npz")])
+                if not found:
+                    raise SpecError(f"{where}: {p}: no .json or .npz instance files in this folder")
+                files += found
+            elif any(ch in pat for ch in "*?["):
+                found = sorted(Path(x) for x in glob.glob(pat))
+                if not found:
+                    raise SpecError(f"{where}: {pat}: matches no files")
+                files += found
+            elif p.is_file():
+                files.append(p)
+            else:
+                raise SpecError(f"{where}: {p}: no such file or folder")
+        insts = [load_instance(f) for f in files]
+        return Source(s["name"], kind, s, insts, stream=False)
+    if kind == "stream":
+        if "family" in s:
+            fam = _family(s["family"], where)
+            if not hasattr(fam, "stream"):
+                raise SpecError(f"{where}: family {s['family']} has no frame streams")
+            frames = list(fam.stream(s["seed"], s["frames"]))
+        else:
+            frames = [_random(s["seed"] + i, s["random"], f"{s['name']}-{i}", where)
+                      for i in range(s["frames"])]
+        if len(frames) != s["frames"]:
+            raise SpecError(f"{where}: asked for {s['frames']} frames, the stream gave {len(frames)}")
+        _check_structure(frames, where)
+        return Source(s["name"], kind, s, frames, stream=True)
+    raise SpecError(f"{where}: unknown kind {kind!r}")
+
+
+def _random(seed: int, args: dict, name: str, where: str):
+    from .generators import random_instance
+
+    kw = {k: args[k] for k in _RANDOM_ARGS if k in args}
+    kw["layers"] = tuple(kw.get("layers", (1, 6)))
+    try:
+        return random_instance(seed, name=name, **kw)
+    except ValueError as e:
+        raise SpecError(f"{where}: {e}") from None
+
+
+def _family(fid: str, where: str):
+    try:
+        from .families import get_family
+    except ImportError as e:
+        raise SpecError(f"{where}: instance families need offbench.families, which cannot be "
+                        f"imported here ({e})") from None
+    return get_family(fid)
+
+
+def _check_structure(frames: list, where: str) -> None:
+    import numpy as np
+
+    f0 = frames[0]
+    for k, f in enumerate(frames[1:], 1):
+        if f.n_devices != f0.n_devices or not np.array_equal(f.layers_per_job, f0.layers_per_job):
+            raise SpecError(f"{where}: frame {k} has another structure than frame 0 (devices, jobs "
+                            "or layers per job differ); a stream's frames share one structure")
+
+
+# ============================================================================== jobs and the plan
+@dataclass
+class Job:
+    """One unit of work: a pure function of its fields (see the module docstring).
+
+    ``kind`` is ``"solve"`` (one row in ``results``) or ``"reference"`` (one row in ``refs``).
+    """
+
+    kind: str
+    index: int
+    source: str
+    digest: str
+    track: str = "static"
+    solver_id: str | None = None
+    params: dict = field(default_factory=dict)
+    param_hash: str = ""
+    seed: int = 0
+    track_config: dict = field(default_factory=dict)
+    time_limit: float | None = None
+    kill_after: float | None = None
+    solver_dirs: tuple[str, ...] = ()
+    threads: int = 1
+    instance: Any = None
+    frames: tuple | None = None
+    reference: dict | None = None
+    frame_refs: tuple | None = None
+    score: bool = True
+
+    @property
+    def key(self) -> tuple:
+        """The store key (:data:`offbench.store.KEY_COLUMNS` order)."""
+        from . import __version__
+
+        return (self.digest, self.solver_id, self.param_hash, self.seed, self.track,
+                canonical_json(self.track_config), __version__)
+
+    def label(self) -> str:
+        if self.kind == "reference":
+            return f"reference {self.source}:{self.digest[:8]}"
+        return f"{self.solver_id} {self.track} {self.source}:{self.digest[:8]} seed {self.seed}"
+
+
+@dataclass
+class Plan:
+    """A spec expanded: its sources, every solve job, and the combinations left out (with why)."""
+
+    spec: RunSpec
+    sources: list[Source]
+    jobs: list[Job]
+    skipped: list[str]
+
+
+def plan(spec: RunSpec) -> Plan:
+    """Expand a spec into sources and solve jobs (references are planned by :func:`run`)."""
+    sources = [expand_source(s) for s in spec.sources]
+    jobs: list[Job] = []
+    skipped: list[str] = []
+    seen: set[tuple] = set()
+    score = spec.reference["mode"] == "auto"
+    for src in sources:
+        for track in spec.tracks:
+            if (track == "static") == src.stream:
+                continue
+            for sv in spec.solvers:
+                if sv.sources is not None and src.name not in sv.sources:
+                    continue
+                ok, why = _can_run(sv, track)
+                if not ok:
+                    skipped.append(f"{sv.id} on {track} track ({src.name}): {why}")
+                    continue
+                tc = {"time_limit": sv.time_limit, "reference": spec.reference["mode"]}
+                if track == "online":
+                    tc.update(frames=len(src.instances), window=spec.online["window"])
+                kill = sv.kill_after
+                if kill is None and sv.time_limit is not None:
+                    kill = 2 * sv.time_limit + 10.0
+                    if track == "online":
+                        kill = kill * len(src.instances) + 30.0
+                members = [None] if src.stream else src.instances
+                for inst in members:
+                    for seed in sv.seeds:
+                        job = Job(kind="solve", index=len(jobs), source=src.name,
+                                  digest=src.digest if src.stream else inst.digest, track=track,
+                                  solver_id=sv.id, params=sv.params, param_hash=sv.param_hash,
+                                  seed=seed, track_config=tc, time_limit=sv.time_limit,
+                                  kill_after=kill, solver_dirs=tuple(spec.solvers_dirs),
+                                  threads=spec.threads_per_job, score=score,
+                                  instance=None if src.stream else inst,
+                                  frames=tuple(src.instances) if src.stream else None)
+                        if job.key in seen:
+                            continue
+                        seen.add(job.key)
+                        jobs.append(job)
+    if not jobs:
+        raise SpecError("run spec: no jobs: no solver can run on any track of any source "
+                        + ("(" + "; ".join(skipped[:3]) + ")" if skipped else
+                           "(static tracks need instance sources; the online track needs a stream)"))
+    return Plan(spec, sources, jobs, skipped)
+
+
+def _can_run(sv: SolverSpec, track: str) -> tuple[bool, str]:
+    if track in sv.tracks:
+        return True, ""
+    if track == "online" and not sv.learns and "static" in sv.tracks:
+        return True, ""  # a static solver runs on a stream as a per-frame baseline
+    return False, f"its tracks are {', '.join(sv.tracks)}"
+
+
+# ============================================================================== executing one job
+_SOLVER_CACHE: dict[tuple, type] = {}
+_THREADS_SET: list[int] = []
+
+
+def solver_class(solver_id: str, solver_dirs: Sequence[str] = ()):
+    """The solver class for a versioned ID, resolved once per process."""
+    key = (solver_id, tuple(solver_dirs))
+    cls = _SOLVER_CACHE.get(key)
+    if cls is None:
+        from .solver import resolve
+
+        cls = resolve(solver_id, list(solver_dirs))
+        if cls.id != solver_id:
+            raise UserError(f"solver {solver_id} resolved to {cls.id}")
+        _SOLVER_CACHE[key] = cls
+    return cls
+
+
+def _apply_threads(n: int) -> None:
+    if _THREADS_SET and _THREADS_SET[-1] == n:
+        return
+    try:
+        import numba
+
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    except Exception:  # numba refuses while a parallel region is live; the env var still holds
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    _THREADS_SET.append(n)
+
+
+def _worker_name() -> str:
+    return f"{platform.node() or 'host'}:{os.getpid()}"
+
+
+def execute(job: Job, started: Callable[[], None] | None = None) -> dict:
+    """Run one job here and return its outcome (a dict of plain values; never raises for a
+    solver's failure or a runner error, which become ``status: error`` with the text).
+
+    ``started()`` is called once everything is imported and the solver is built, right before
+    the timed work: the hard limit counts from there.
+    """
+    _apply_threads(job.threads)
+    try:
+        if job.kind == "reference":
+            from .reference import compute_reference
+
+            if started is not None:
+                started()
+            ref = compute_reference(job.instance, time_limit=job.time_limit, seed=job.seed)
+            return {"kind": "reference", "reference": ref.to_dict(), "worker": _worker_name()}
+        from . import tracks
+
+        cls = solver_class(job.solver_id, job.solver_dirs)
+        out = tracks.run_job(job, cls, started=started)
+        out["worker"] = _worker_name()
+        return out
+    except Exception as e:  # a runner-side failure is recorded as the job's error, not raised
+        import traceback
+
+        text = f"{type(e).__name__}: {e}"
+        if job.kind == "reference":
+            return {"kind": "reference", "error": f"reference failed: {text}",
+                    "worker": _worker_name(), "traceback": traceback.format_exc(limit=20)}
+        return failed_outcome(job, "error", f"runner: {text}",
+                              info={"traceback": traceback.format_exc(limit=20)})
+
+
+def warm_up() -> None:
+    """Import the cost model and load its compiled kernels (what every job needs first)."""
+    import numpy as np
+
+    from . import cost, solver, tracks  # noqa: F401
+    from .generators import random_instance
+
+    inst = random_instance(0, n_devices=1, n_jobs=1, layers=(2, 2))
+    x = np.zeros((2, inst.n_layers), dtype=np.int8)
+    cost.evaluate(inst, x[0])
+    cost.evaluate_many(inst, x, with_feasibility=True, parallel=False)
+    cost.evaluate_many(inst, x, with_feasibility=True, parallel=True)
+    try:
+        from . import reference  # noqa: F401
+    except ImportError:
+        pass
+
+
+def failed_outcome(job: Job, status: str, error: str, *, wall_time: float = 0.0,
+                   info: dict | None = None) -> dict:
+    """The outcome of a job that produced no decision (killed, crashed, or failed to start)."""
+    if job.kind == "reference":
+        return {"kind": "reference", "error": error, "worker": None}
+    return {"kind": "solve", "status": status, "decision": None, "cost": None, "feasible": None,
+            "bound": None, "gap": None, "wall_time": wall_time, "evaluations": 0, "error": error,
+            "info": info or {}, "frames": [], "ratio": None, "ref_cost": None,
+            "counted_infeasible": None if job.track != "static" else (True if job.score else None),
+            "worker": None, "_score_missing": job.track == "static"}
+
+
+class _HardTimeout(BaseException):
+    """Raised by the in-process alarm; a BaseException so solvers' ``except Exception`` pass it."""
+
+
+def execute_with_alarm(job: Job) -> dict:
+    """:func:`execute` with the in-process hard limit (``SIGALRM``, best effort; see module doc)."""
+    limit = job.kill_after
+    if (limit is None or threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")):
+        return execute(job)
+
+    def _alarm(signum, frame):
+        raise _HardTimeout()
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    t0 = [time.perf_counter()]
+
+    def started():
+        t0[0] = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, limit)
+
+    try:
+        try:
+            return execute(job, started)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _HardTimeout:
+        elapsed = time.perf_counter() - t0[0]
+        return _killed(job, elapsed, "SIGALRM in the runner process (in-process executor)")
+    finally:
+        signal.signal(signal.SIGALRM, old)
+
+
+def _killed_text(job: Job) -> str:
+    """The error text of a job stopped at its hard limit: the same on every executor (the
+    measured time is the row's wall time; how it was stopped goes in ``info``)."""
+    tl = "no time limit" if job.time_limit is None else f"time limit {job.time_limit:g} s"
+    return f"stopped at the hard limit kill_after={job.kill_after:g} s ({tl}); no decision"
+
+
+def _killed(job: Job, elapsed: float, how: str) -> dict:
+    return failed_outcome(job, "timeout", _killed_text(job), wall_time=elapsed,
+                          info={"stopped_by": how})
+
+
+# ============================================================================== sandbox processes
+class Sandbox:
+    """One worker process that runs jobs sent over a pipe, and that can be killed.
+
+    The child is a fresh interpreter (``python -c``), so it imports solvers anew; its stdout goes
+    to the parent's stderr (solver chatter never mixes with ``--jsonl`` output).
+    """
+
+    def __init__(self, threads: int = 1, tag: str = ""):
+        from multiprocessing.connection import Connection
+
+        r_job, w_job = os.pipe()
+        r_res, w_res = os.pipe()
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            env.setdefault(var, str(threads))
+        env["OFFBENCH_WORKER"] = tag or "1"
+        src_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        code = "from offbench.runner import _worker_main; _worker_main()"
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, str(r_job), str(w_res), str(os.getpid())],
+                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env,
+                start_new_session=False)
+        finally:
+            os.close(r_job)
+            os.close(w_res)
+        self.to_child = Connection(w_job, readable=False)
+        self.from_child = Connection(r_res, writable=False)
+        self.job: Job | None = None
+        self.sent_at = 0.0
+        self.started_at: float | None = None
+
+    def send(self, job: Job) -> None:
+        self.job = job
+        self.sent_at = time.monotonic()
+        self.started_at = None
+        self.to_child.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def recv(self):
+        """The next message: ``("started",)`` or ``("done", outcome)``; EOFError if it died."""
+        return pickle.loads(self.from_child.recv_bytes())
+
+    def overdue(self, now: float) -> bool:
+        """Over its job's hard limit (counted from when the job started; generous before)."""
+        if self.job is None or self.job.kill_after is None:
+            return False
+        if self.started_at is None:
+            return now - self.sent_at > self.job.kill_after + 300.0
+        return now - self.started_at > self.job.kill_after
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self._close_pipes()
+
+    def close(self) -> None:
+        """Ask the child to exit (end of input); kill it if it does not within a few seconds."""
+        try:
+            self.to_child.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for c in (self.to_child, self.from_child):
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def died_text(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            self.proc.wait(timeout=5)
+            code = self.proc.returncode
+        sig = ""
+        if code is not None and code < 0:
+            try:
+                sig = f" ({signal.Signals(-code).name})"
+            except ValueError:
+                pass
+        return f"worker process died (exit status {code}{sig}) while running this job; no decision"
+
+    def run_blocking(self, job: Job) -> dict:
+        """Send one job and wait for its outcome, killing the child at the hard limit."""
+        self.send(job)
+        while True:
+            timeout = 1.0
+            if job.kill_after is not None:
+                ref = self.started_at if self.started_at is not None else self.sent_at
+                extra = 0.0 if self.started_at is not None else 300.0
+                timeout = max(0.01, min(1.0, ref + job.kill_after + extra - time.monotonic()))
+            if self.from_child.poll(timeout):
+                try:
+                    msg = self.recv()
+                except (EOFError, OSError):
+                    return failed_outcome(job, "error", self.died_text())
+                if msg[0] == "started":
+                    self.started_at = time.monotonic()
+                elif msg[0] == "done":
+                    self.job = None
+                    return msg[1]
+            elif self.overdue(time.monotonic()):
+                elapsed = time.monotonic() - (self.started_at or self.sent_at)
+                self.kill()
+                return _killed(job, elapsed, "SIGKILL of its worker process")
+
+
+def _worker_main() -> None:
+    """The loop of a sandbox child: read a job, announce it, run it, send the outcome."""
+    from multiprocessing.connection import Connection
+
+    fd_in, fd_out, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what an interrupt means
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(0)
+    cin = Connection(fd_in, writable=False)
+    cout = Connection(fd_out, readable=False)
+    warm_up()
+    started_msg = pickle.dumps(("started",))
+
+    def started():
+        cout.send_bytes(started_msg)
+
+    while True:
+        try:
+            data = cin.recv_bytes()
+        except (EOFError, OSError):
+            break
+        job = pickle.loads(data)
+        try:
+            out = execute(job, started)
+            cout.send_bytes(pickle.dumps(("done", out), protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            break
+    os._exit(0)
+
+
+# ============================================================================== executors
+class Executor:
+    """Runs jobs and yields ``(job, outcome)`` as they finish (in any order).
+
+    ``on_start(job)`` is called when a job starts running (for the progress display).
+    """
+
+    name = "executor"
+    workers = 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], None]) -> Iterator[tuple[Job, dict]]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name
+
+
+class InProcessExecutor(Executor):
+    """Jobs one after another in this process (hard limit: ``SIGALRM``, best effort)."""
+
+    name = "in-process"
+
+    def run(self, jobs, on_start):
+        for job in jobs:
+            on_start(job)
+            yield job, execute_with_alarm(job)
+
+
+class PoolExecutor(Executor):
+    """A pool of :class:`Sandbox` processes fed one job at a time (the default executor)."""
+
+    name = "pool"
+
+    def __init__(self, workers: int, threads: int = 1):
+        if workers < 1:
+            raise UserError(f"-j: expected a number of worker processes >= 1, got {workers}")
+        self.workers = workers
+        self.threads = threads
+        self._boxes: list[Sandbox] = []
+
+    def describe(self) -> str:
+        return f"pool of {self.workers} worker process{'es' if self.workers != 1 else ''}"
+
+    def close(self) -> None:
+        boxes, self._boxes = self._boxes, []
+        for b in boxes:
+            if b.job is not None:
+                b.kill()
+            else:
+                b.close()
+
+    def run(self, jobs, on_start):
+        from multiprocessing.connection import wait
+
+        pending = deque(jobs)
+        idle: list[Sandbox] = [b for b in self._boxes if b.job is None]
+        n_needed = min(self.workers, len(pending))
+        while len(self._boxes) < n_needed:
+            b = Sandbox(self.threads, tag=str(len(self._boxes)))
+            self._boxes.append(b)
+            idle.append(b)
+        busy: dict[Any, Sandbox] = {}
+        while pending or busy:
+            while pending and idle:
+                b = idle.pop()
+                job = pending.popleft()
+                try:
+                    b.send(job)
+                except (BrokenPipeError, OSError):
+                    yield job, failed_outcome(job, "error", b.died_text())
+                    b = self._replace(b)
+                    idle.append(b)
+                    continue
+                busy[b.from_child] = b
+            now = time.monotonic()
+            deadlines = [((b.started_at or b.sent_at) + b.job.kill_after
+                          + (0 if b.started_at else 300.0)) - now
+                         for b in busy.values() if b.job is not None and b.job.kill_after is not None]
+            timeout = max(0.0, min([0.5, *deadlines]))
+            ready = wait(list(busy), timeout=timeout)
+            for conn in ready:
+                b = busy[conn]
+                job = b.job
+                try:
+                    msg = b.recv()
+                except (EOFError, OSError):
+                    del busy[conn]
+                    text = b.died_text()
+                    yield job, failed_outcome(job, "error", text)
+                    idle.append(self._replace(b))
+                    continue
+                if msg[0] == "started":
+                    b.started_at = time.monotonic()
+                    on_start(job)
+                elif msg[0] == "done":
+                    del busy[conn]
+                    b.job = None
+                    idle.append(b)
+                    yield job, msg[1]
+            now = time.monotonic()
+            for conn, b in list(busy.items()):
+                if b.overdue(now):
+                    job = b.job
+                    elapsed = now - (b.started_at or b.sent_at)
+                    del busy[conn]
+                    b.kill()
+                    yield job, _killed(job, elapsed, "SIGKILL of its worker process")
+                    idle.append(self._replace(b))
+
+    def _replace(self, b: Sandbox) -> Sandbox:
+        try:
+            b.kill()
+        except Exception:
+            pass
+        nb = Sandbox(self.threads, tag=str(self._boxes.index(b)) if b in self._boxes else "x")
+        self._boxes = [nb if x is b else x for x in self._boxes]
+        return nb
+
+
+_DASK_BOXES: dict[int, Sandbox] = {}
+_DASK_LOCK = threading.Lock()
+
+
+def _dask_task(job: Job) -> dict:
+    """What a Dask worker runs: the job in this worker thread's sandbox (hard limit holds)."""
+    tid = threading.get_ident()
+    with _DASK_LOCK:
+        box = _DASK_BOXES.get(tid)
+        if box is None or box.proc.poll() is not None:
+            box = _DASK_BOXES[tid] = Sandbox(job.threads, tag=f"dask-{tid}")
+    out = box.run_blocking(job)
+    if box.proc.poll() is not None or box.job is not None:
+        with _DASK_LOCK:
+            _DASK_BOXES.pop(tid, None)
+    return out
+
+
+class DaskExecutor(Executor):
+    """Jobs as tasks on a Dask cluster: ``address`` ``tcp://host:port``, or ``local`` to start a
+    local cluster of ``workers`` processes (one thread each) on loopback."""
+
+    name = "dask"
+
+    def __init__(self, address: str, workers: int = 2):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as e:
+            raise UserError(f"--scheduler needs dask.distributed (pip install 'dask[distributed]'): {e}") from None
+        self.address = address
+        self.cluster = None
+        try:
+            if address == "local":
+                self.cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
+                                            processes=True, host="127.0.0.1",
+                                            dashboard_address=":0", silence_logs=40)
+                self.client = Client(self.cluster)
+            else:
+                self.client = Client(address, timeout="20s")
+        except (OSError, TimeoutError) as e:
+            if self.cluster is not None:
+                self.cluster.close()
+            raise UserError(f"--scheduler {address}: cannot connect ({e})") from None
+        info = self.client.scheduler_info()
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+
+    def describe(self) -> str:
+        where = "local Dask cluster" if self.cluster is not None else f"Dask scheduler {self.address}"
+        return f"{where} ({self.workers} worker thread{'s' if self.workers != 1 else ''})"
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+    def run(self, jobs, on_start):
+        from distributed import as_completed
+
+        import uuid
+
+        tag = uuid.uuid4().hex[:8]
+        futures = {}
+        for job in jobs:
+            fut = self.client.submit(_dask_task, job, key=f"offbench-{job.kind}-{job.index}-{tag}",
+                                     pure=False, retries=0)
+            futures[fut] = job
+        started = 0
+        for job in list(futures.values())[:self.workers]:
+            on_start(job)
+            started += 1
+        order = list(futures.values())
+        try:
+            for fut in as_completed(list(futures)):
+                job = futures.pop(fut)
+                try:
+                    out = fut.result()
+                except Exception as e:  # a lost worker, a failed transfer: recorded as the job's error
+                    out = failed_outcome(job, "error", f"dask: {type(e).__name__}: {e}")
+                if started < len(order):
+                    on_start(order[started])
+                    started += 1
+                yield job, out
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+def make_executor(jobs: int | None = None, scheduler: str | None = None,
+                  threads: int = 1) -> Executor:
+    """The executor for ``-j N`` (0: in-process) and ``--scheduler``."""
+    if scheduler:
+        return DaskExecutor(scheduler, workers=jobs or 2)
+    if jobs == 0:
+        return InProcessExecutor()
+    return PoolExecutor(jobs or (os.cpu_count() or 1), threads=threads)
+
+
+# ============================================================================== provenance
+def git_commit() -> str | None:
+    """The commit of the offbench source tree (``+dirty`` with uncommitted changes), or None."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no", "--", "offbench", "solvers"],
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def machine_info() -> dict:
+    """What the provenance says about the machine."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        pass
+    return {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
+            "cpu": cpu, "cpus": os.cpu_count(), "memory_bytes": mem,
+            "python": platform.python_version()}
+
+
+LIBRARIES = ("numpy", "numba", "scipy", "pandas", "ortools", "cvxpy", "highspy", "torch",
+             "dask", "distributed", "matplotlib")
+
+
+def library_versions() -> dict:
+    """Installed versions of the libraries results depend on (None where absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# ============================================================================== the run loop
+@dataclass
+class RunSummary:
+    """What a run did (counts and times), and the keys of every job of its plan."""
+
+    store: str
+    run_id: int
+    executor: str
+    planned: int
+    already: int
+    done: int = 0
+    failed: int = 0
+    statuses: dict = field(default_factory=dict)
+    references_computed: int = 0
+    reference_failures: list = field(default_factory=list)
+    dropped: int = 0
+    skipped: list = field(default_factory=list)
+    wall_time: float = 0.0
+    keys: list = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.reference_failures and not self.interrupted
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("keys")
+        return d
+
+
+def run(spec: RunSpec, store_path: str | os.PathLike = DEFAULT_STORE, *,
+        executor: Executor | None = None, progress=None, command: str | None = None,
+        plan_: Plan | None = None) -> RunSummary:
+    """Run a spec into a store (resuming: jobs already there are skipped).
+
+    Parameters
+    ----------
+    spec : RunSpec
+    store_path : path-like
+    executor : Executor, optional
+        Default: a pool of ``os.cpu_count()`` workers.
+    progress : offbench.progress.Progress, optional
+        Gets ``plan``, ``started``, ``finished`` and ``close`` calls.
+    command : str, optional
+        The command line, for the provenance.
+
+    Returns
+    -------
+    RunSummary
+    """
+    from . import __version__
+    from .progress import Progress
+
+    t0 = time.perf_counter()
+    pl = plan_ or plan(spec)
+    progress = progress or Progress(mode="quiet")
+    own_executor = executor is None
+    executor = executor or make_executor(None, threads=spec.threads_per_job)
+    store = Store.open(store_path)
+    summary = None
+    run_id = None
+    try:
+        run_id = store.begin_run(
+            spec=spec.to_dict(), spec_hash=spec.hash, offbench_version=__version__,
+            offbench_commit=git_commit(), machine=machine_info(), libraries=library_versions(),
+            executor=executor.describe(), command=command)
+        _record_sources(store, pl)
+        keys = [j.key for j in pl.jobs]
+        present = store.existing_keys(keys)
+        todo = [j for j in pl.jobs if j.key not in present]
+        summary = RunSummary(store=str(store_path), run_id=run_id, executor=executor.describe(),
+                             planned=len(pl.jobs), already=len(present), skipped=pl.skipped,
+                             keys=keys)
+        ref_jobs, refs = _reference_jobs(store, pl, todo, spec)
+        progress.plan(total=len(todo) + len(ref_jobs), already=len(present), plan=pl,
+                      executor=executor.describe(), references=len(ref_jobs))
+        if ref_jobs:
+            for job, out in executor.run(ref_jobs, progress.started):
+                if out.get("error"):
+                    summary.reference_failures.append(f"{job.source}:{job.digest[:12]}: {out['error']}")
+                    progress.finished(job, {"status": "error", "error": out["error"]})
+                    continue
+                store.add_reference(job.digest, out["reference"], origin="computed",
+                                    settings={"time_limit": job.time_limit, "seed": job.seed},
+                                    offbench_version=__version__)
+                refs[job.digest] = store.references([job.digest])[job.digest]
+                summary.references_computed += 1
+                progress.finished(job, {"status": "reference", **out["reference"]})
+        runnable = []
+        for job in todo:
+            if _attach_references(job, refs, spec):
+                runnable.append(job)
+            else:
+                summary.dropped += 1
+                progress.dropped(job)
+        for job, out in executor.run(runnable, progress.started):
+            row = _row(job, out, run_id, pl)
+            store.add_result(row, out.get("frames") or ())
+            summary.done += 1
+            summary.statuses[row["status"]] = summary.statuses.get(row["status"], 0) + 1
+            if row["status"] in ("error", "timeout"):
+                summary.failed += 1
+            progress.finished(job, row)
+        summary.wall_time = time.perf_counter() - t0
+        store.end_run(run_id, "complete" if summary.ok and not summary.dropped else "incomplete")
+        progress.close(summary)
+        return summary
+    except KeyboardInterrupt:
+        if summary is not None:
+            summary.interrupted = True
+            summary.wall_time = time.perf_counter() - t0
+        if run_id is not None:
+            try:
+                store.end_run(run_id, "interrupted")
+            except Exception:
+                pass
+        raise
+    finally:
+        try:
+            if own_executor:
+                executor.close()
+        finally:
+            store.close()
+
+
+def _record_sources(store: Store, pl: Plan) -> None:
+    from .cost import all_device_cost
+
+    all_insts = {}
+    for src in pl.sources:
+        for inst in src.instances:
+            all_insts.setdefault(inst.digest, inst)
+    known = store.known_instances(all_insts)
+    store.add_instances((inst, all_device_cost(inst)) for d, inst in all_insts.items() if d not in known)
+    for src in pl.sources:
+        store.add_source(name=src.name, digest=src.digest, kind=src.kind, spec=src.spec,
+                         members=src.digests)
+
+
+def _reference_jobs(store: Store, pl: Plan, todo: list[Job], spec: RunSpec):
+    """Reference jobs for instances that have work left and no cached reference."""
+    from . import __version__
+
+    if spec.reference["mode"] == "none":
+        return [], {}
+    needed: dict[str, Any] = {}
+    source_of: dict[str, str] = {}
+    for job in todo:
+        insts = job.frames if job.frames is not None else (job.instance,)
+        for inst in insts:
+            needed.setdefault(inst.digest, inst)
+            source_of.setdefault(inst.digest, job.source)
+    refs = store.references(needed)
+    # A frozen set's own references are used as they are (provenance kept).
+    for src in pl.sources:
+        if src.references:
+            for d, r in src.references.items():
+                if d in needed and d not in refs:
+                    ref = dict(r)
+                    ref.setdefault("wall_time", None)
+                    ref.setdefault("decision", None)
+                    store.add_reference(d, ref, origin=f"set:{src.set_name or src.name}",
+                                        settings={}, offbench_version=__version__)
+            refs.update(store.references([d for d in src.references if d in needed]))
+    jobs = []
+    for d, inst in needed.items():
+        if d in refs:
+            continue
+        jobs.append(Job(kind="reference", index=len(jobs), source=source_of[d], digest=d,
+                        instance=inst, seed=0, time_limit=spec.reference["time_limit"],
+                        kill_after=spec.reference["kill_after"], threads=spec.threads_per_job))
+    return jobs, refs
+
+
+_REF_FIELDS = ("cost", "bound", "provenance", "gap", "solver", "wall_time", "decision")
+
+
+def _attach_references(job: Job, refs: dict, spec: RunSpec) -> bool:
+    if spec.reference["mode"] == "none":
+        return True
+    if job.frames is not None:
+        try:
+            job.frame_refs = tuple({k: refs[f.digest][k] for k in _REF_FIELDS} for f in job.frames)
+        except KeyError:
+            return False
+        return True
+    r = refs.get(job.digest)
+    if r is None:
+        return False
+    job.reference = {k: r[k] for k in _REF_FIELDS}
+    return True
+
+
+def _row(job: Job, out: dict, run_id: int, pl: Plan) -> dict:
+    from . import __version__
+
+    if out.pop("_score_missing", False) and job.score and job.reference is not None:
+        from .tracks import score_outcome
+
+        score_outcome(job.instance, job.reference, out)
+    row = dict(zip(KEY_COLUMNS, job.key))
+    row.update({k: out.get(k) for k in ("status", "cost", "feasible", "ref_cost", "ratio",
+                                         "counted_infeasible", "bound", "gap", "wall_time",
+                                         "evaluations", "decision", "error", "worker")})
+    row["params"] = job.params
+    row["info"] = out.get("info") or {}
+    row["track_config"] = job.track_config
+    row["offbench_version"] = __version__
+    row["run_id"] = run_id
+    return row

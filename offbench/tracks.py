@@ -1,0 +1,246 @@
+"""The track protocols of SPEC.md section 6: how a job turns into result rows.
+
+Each protocol is a pure function of the job (instance or frame stream, solver class and
+parameters, seed, track settings) and returns an *outcome*: a dict of plain values that
+:mod:`offbench.runner` appends to the store as one ``results`` row plus, for the learning tracks,
+one ``frames`` row per frame.
+
+``static``
+    One instance, one :meth:`~offbench.solver.Solver.solve`, one row: the cost-model cost of the
+    decision, its cost ratio against the instance's reference (an infeasible or missing decision
+    is scored at the all-device cost and counted infeasible), the bound, wall time and
+    evaluations.
+``online``
+    A stream of frames of one structure. A learning solver (:class:`~offbench.solver.LearningSolver`)
+    starts untrained (``start`` with the first frame), then for each frame ``decide`` (timed:
+    the decision latency, evaluations charged) and ``learn`` from the frame and its decision (not
+    timed). A static solver runs as a per-frame baseline (``solve`` on each frame, nothing
+    learned). Every frame is scored against its own reference. The row reports the mean cost
+    ratio over the final window and, in ``info``, the frames until the moving mean stays under
+    1.01.
+``generalization``, ``adaptation``
+    Not implemented in this version: :func:`run_job` refuses them with a message, and
+    :func:`offbench.runner.parse_spec` refuses a spec that asks for them before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .errors import UserError
+
+#: The online track's convergence threshold (SPEC.md section 6).
+ONLINE_THRESHOLD = 1.01
+
+
+def run_job(job, solver_cls, started=None) -> dict:
+    """Run one solve job on its track; returns the outcome dict.
+
+    ``started()``, when given, is called right before the timed work begins (the runner's hard
+    limit counts from there).
+    """
+    if job.track == "static":
+        return static(job, solver_cls, started)
+    if job.track == "online":
+        return online(job, solver_cls, started)
+    raise UserError(f"the {job.track!r} track is not implemented in this version of offbench "
+                    "(implemented: static, online)")
+
+
+# ---------------------------------------------------------------------------------- scoring
+def _reference_object(ref: dict):
+    from .reference import Reference
+
+    d = dict(ref)
+    dec = d.get("decision")
+    if isinstance(dec, str):
+        d["decision"] = [int(c) for c in dec]
+    return Reference.from_dict(d)
+
+
+def score(inst, ref: dict, cost: float | None, feasible: bool | None) -> tuple[float, bool]:
+    """``(rho, counted_infeasible)`` of one decision against a reference dict, by
+    :func:`offbench.reference.score` (SPEC.md section 6)."""
+    from .reference import score as _score
+
+    rho, counted = _score(inst, cost, bool(feasible) if feasible is not None else False,
+                          _reference_object(ref))
+    return float(rho), bool(counted)
+
+
+def score_outcome(inst, ref: dict, out: dict) -> None:
+    """Fill ``ref_cost``, ``ratio`` and ``counted_infeasible`` of a static outcome in place."""
+    rho, counted = score(inst, ref, out.get("cost") if out.get("decision") is not None else None,
+                         out.get("feasible"))
+    out["ref_cost"] = float(ref["cost"])
+    out["ratio"] = rho
+    out["counted_infeasible"] = counted
+
+
+def _unscored_infeasible(out: dict) -> bool:
+    return not (out.get("decision") is not None and out.get("feasible"))
+
+
+# ---------------------------------------------------------------------------------- outcomes
+def decision_text(decision) -> str | None:
+    """A decision as one digit per layer (``"0120"``), the store's form."""
+    if decision is None:
+        return None
+    return "".join("012"[int(v)] for v in decision)
+
+
+def outcome_from_result(res) -> dict:
+    """The outcome fields of one :class:`~offbench.solver.Result`."""
+    from .solver import _jsonable
+
+    return {
+        "kind": "solve",
+        "status": res.status,
+        "cost": res.cost,
+        "feasible": res.feasible,
+        "bound": res.bound,
+        "gap": res.gap,
+        "wall_time": float(res.wall_time),
+        "evaluations": int(res.evaluations),
+        "decision": decision_text(res.decision),
+        "error": res.error,
+        "info": _jsonable(res.info),
+        "frames": [],
+        "ref_cost": None,
+        "ratio": None,
+        "counted_infeasible": None,
+    }
+
+
+def overrun(time_limit: float | None, wall_time: float) -> bool:
+    """Whether a solver returned so long after its time limit that its row must say ``timeout``."""
+    from .runner import OVERRUN_FACTOR, OVERRUN_SLACK
+
+    return time_limit is not None and wall_time > OVERRUN_FACTOR * time_limit + OVERRUN_SLACK
+
+
+def _mark_overrun(out: dict, time_limit: float | None) -> None:
+    if out["status"] in ("optimal", "feasible") and overrun(time_limit, out["wall_time"]):
+        from .runner import OVERRUN_FACTOR, OVERRUN_SLACK
+
+        out["status"] = "timeout"
+        out["error"] = (f"returned later than {OVERRUN_FACTOR:g} x its time limit of {time_limit:g} s "
+                        f"+ {OVERRUN_SLACK:g} s (a solver must stop by its limit); decision kept")
+        out.setdefault("info", {})["overrun_wall_time"] = out["wall_time"]
+
+
+# ---------------------------------------------------------------------------------- static
+def static(job, solver_cls, started=None) -> dict:
+    """The static track: one instance, one solve, one row."""
+    solver = solver_cls(**job.params)
+    if started is not None:
+        started()
+    res = solver.solve(job.instance, time_limit=job.time_limit, seed=job.seed)
+    out = outcome_from_result(res)
+    _mark_overrun(out, job.time_limit)
+    if job.score and job.reference is not None:
+        score_outcome(job.instance, job.reference, out)
+    elif not job.score:
+        out["counted_infeasible"] = _unscored_infeasible(out)
+    return out
+
+
+# ---------------------------------------------------------------------------------- online
+def frame_seed(seed: int, frame: int) -> int:
+    """The seed of one frame of a stream job: a pure function of (job seed, frame index)."""
+    return int(np.random.SeedSequence([int(seed), int(frame)]).generate_state(1)[0])
+
+
+def online(job, solver_cls, started=None) -> dict:
+    """The online track (see the module docstring)."""
+    from .metrics import frames_until_stays_below
+    from .solver import Context, LearningSolver, Result
+
+    frames = job.frames
+    refs = job.frame_refs
+    solver = solver_cls(**job.params)
+    learning = isinstance(solver, LearningSolver)
+    base = dict(solver=solver.id, seed=int(job.seed), params=dict(solver.param_values))
+    rows: list[dict] = []
+    learn_time = 0.0
+    learn_evals = 0
+    aborted = None
+    if started is not None:
+        started()
+    if learning:
+        try:
+            solver.start(frames[0], int(job.seed))
+        except Exception as e:
+            aborted = f"start failed: {type(e).__name__}: {e}"
+    for k, frame in enumerate(frames if aborted is None else ()):
+        fs = frame_seed(job.seed, k)
+        if learning:
+            ctx = Context(frame, job.time_limit, fs)
+            try:
+                prop = solver.decide(frame, ctx)
+                res = solver._finish(frame, ctx, prop, ctx.elapsed(), base)
+            except Exception as e:  # a failed decision is that frame's error; the stream goes on
+                res = Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                             wall_time=ctx.elapsed(), evaluations=ctx.evaluations,
+                             error=f"{type(e).__name__}: {e}", **base)
+        else:
+            res = solver.solve(frame, time_limit=job.time_limit, seed=fs)
+        fo = outcome_from_result(res)
+        _mark_overrun(fo, job.time_limit)
+        if job.score and refs is not None:
+            score_outcome(frame, refs[k], fo)
+        else:
+            fo["counted_infeasible"] = _unscored_infeasible(fo)
+        rows.append({"frame": k, "instance_digest": frame.digest, **{
+            c: fo[c] for c in ("status", "cost", "feasible", "ref_cost", "ratio",
+                               "counted_infeasible", "wall_time", "evaluations", "decision", "error")}})
+        if learning and res.decision is not None:
+            lctx = Context(frame, None, fs)
+            t0 = time.perf_counter()
+            try:
+                solver.learn(frame, res.decision, lctx)
+            except Exception as e:
+                aborted = f"learn failed at frame {k}: {type(e).__name__}: {e}"
+                break
+            learn_time += time.perf_counter() - t0
+            learn_evals += lctx.evaluations
+    n = len(rows)
+    window = min(int(job.track_config.get("window", 50)), max(n, 1))
+    ratios = [r["ratio"] for r in rows]
+    scored = n > 0 and all(r is not None for r in ratios)
+    final_mean = float(np.mean(ratios[-window:])) if scored else None
+    info = {
+        "frames": n,
+        "window": window,
+        "final_mean_ratio": final_mean,
+        "frames_to_threshold": (frames_until_stays_below(ratios, window, ONLINE_THRESHOLD)
+                                if scored else None),
+        "threshold": ONLINE_THRESHOLD,
+        "infeasible_frames": sum(1 for r in rows if r["counted_infeasible"]),
+        "error_frames": sum(1 for r in rows if r["status"] == "error"),
+        "timeout_frames": sum(1 for r in rows if r["status"] == "timeout"),
+        "learning": learning,
+        "learn_time": learn_time,
+        "learn_evaluations": learn_evals,
+    }
+    costs = [r["cost"] for r in rows[-window:]]
+    return {
+        "kind": "solve",
+        "status": "error" if aborted else "feasible",
+        "cost": (float(np.mean(costs)) if costs and all(c is not None for c in costs) else None),
+        "feasible": None,
+        "bound": None,
+        "gap": None,
+        "wall_time": float(sum(r["wall_time"] for r in rows)),
+        "evaluations": int(sum(r["evaluations"] for r in rows)),
+        "decision": None,
+        "error": aborted,
+        "info": info,
+        "frames": rows,
+        "ref_cost": None,
+        "ratio": final_mean,
+        "counted_infeasible": None,
+    }

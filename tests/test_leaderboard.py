@@ -1,0 +1,206 @@
+"""Leaderboard statistics, tables in three formats with provenance, verify, row export, plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from offbench import metrics
+from offbench.cli import main
+from offbench.leaderboard import (LeaderboardError, build, export_rows, read_table, render,
+                                  verify)
+from offbench.runner import InProcessExecutor, parse_spec, plan, run
+from offbench.store import Store
+
+FIXTURES = str(Path(__file__).parent / "fixtures_solvers")
+
+
+# ------------------------------------------------------------------------------ metrics
+def test_bootstrap_is_deterministic_and_brackets_the_mean():
+    rng = np.random.default_rng(1)
+    x = 1 + rng.exponential(0.1, 40)
+    a = metrics.bootstrap_mean_ci(x)
+    assert a == metrics.bootstrap_mean_ci(x)
+    mean, lo, hi = a
+    assert mean == pytest.approx(x.mean()) and lo < mean < hi
+    # Half the width shrinks roughly with sqrt(n): four times the data, about half the width.
+    m2, lo2, hi2 = metrics.bootstrap_mean_ci(np.tile(x, 4))
+    assert 0.3 < (hi2 - lo2) / (hi - lo) < 0.7
+    assert all(math.isnan(v) for v in metrics.bootstrap_mean_ci([]))
+    assert metrics.bootstrap_mean_ci([1.2]) == (1.2, 1.2, 1.2)
+
+
+def test_bootstrap_resamples_whole_clusters():
+    # Two instances, each repeated over 10 seeds with no spread: the interval is that of
+    # two values, not of twenty.
+    vals = [1.0] * 10 + [2.0] * 10
+    groups = ["a"] * 10 + ["b"] * 10
+    mean, lo, hi = metrics.bootstrap_mean_ci(vals, groups)
+    assert mean == 1.5 and lo == 1.0 and hi == 2.0
+    _, lo_rows, hi_rows = metrics.bootstrap_mean_ci(vals)
+    assert hi_rows - lo_rows < hi - lo
+    assert metrics.bootstrap_mean_ci([1.0, 1.0], ["a", "a"]) == (1.0, 1.0, 1.0)
+
+
+def test_shifted_geometric_mean_and_quantiles():
+    assert metrics.shifted_geometric_mean([0.0, 0.0]) == pytest.approx(0.0)
+    t = [0.09, 0.99]  # (0.1 * 1.0) ** 0.5 - 0.01
+    assert metrics.shifted_geometric_mean(t) == pytest.approx(math.sqrt(0.1) - 0.01)
+    assert metrics.shifted_geometric_mean([0.5] * 7) == pytest.approx(0.5)
+    assert metrics.quantile([1, 2, 3, 4], 0.5) == 2.5
+    assert math.isnan(metrics.quantile([], 0.5))
+
+
+def test_moving_mean_and_frames_until_stays_below():
+    assert metrics.moving_mean([1, 2, 3, 4], 2).tolist() == [1, 1.5, 2.5, 3.5]
+    r = [1.5, 1.2, 1.0, 1.0, 1.3, 1.0, 1.0, 1.0]
+    # window 1: last value above 1.01 is frame 4 (0-based), so it stays under from 6 frames on.
+    assert metrics.frames_until_stays_below(r, 1, 1.01) == 6
+    assert metrics.frames_until_stays_below([1.0] * 5, 3, 1.01) == 1
+    assert metrics.frames_until_stays_below([1.0, 1.0, 1.5], 1, 1.01) is None
+    assert metrics.frames_until_stays_below([], 3, 1.01) is None
+
+
+def test_best_mask_and_performance_profile():
+    c = np.array([[1.0, 1.0, 2.0], [3.0, np.nan, 1.5], [2.0, 4.0, 8.0]])
+    assert metrics.best_mask(c).tolist() == [[True, True, False], [False, False, True], [True, False, False]]
+    taus, prof = metrics.performance_profile(c)
+    assert taus[0] == 1.0
+    at1 = prof[0]
+    assert at1.tolist() == pytest.approx([2 / 3, 1 / 3, 1 / 3])
+    assert prof[-1].tolist() == pytest.approx([1.0, 2 / 3, 1.0])  # nan never counts
+
+
+def test_ecdf():
+    x, y = metrics.ecdf([3, 1, 2])
+    assert x.tolist() == [1, 2, 3] and y.tolist() == pytest.approx([1 / 3, 2 / 3, 1])
+
+
+# ------------------------------------------------------------------------------ tables
+SPEC = {
+    "name": "lb",
+    "solvers_dirs": [FIXTURES],
+    "time_limit": 5.0,
+    "seeds": [0, 1],
+    "reference": {"mode": "none"},
+    "sources": [{"kind": "random", "name": "tiny", "count": 4, "n_jobs": 2, "layers": [1, 3],
+                 "capacities": True}],
+    "solvers": ["fx-zero", {"id": "fx-random-best", "params": {"samples": 6}},
+                {"id": "fx-random-best", "params": {"samples": 2}, "seeds": [0]},
+                {"id": "fx-raise", "seeds": [0]}],
+}
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lb") / "r.sqlite"
+    spec = parse_spec(SPEC)
+    run(spec, path, executor=InProcessExecutor())
+    return path
+
+
+def test_tables_in_three_formats_carry_provenance(store_path):
+    with Store.open_readonly(store_path) as s:
+        board = build(s)
+    assert len(board.tables) == 1
+    t = board.tables[0]
+    labels = [e.label for e in t.entries]
+    # Two parameter sets of one solver are told apart by the parameter that differs.
+    assert "fx-random-best-v1[samples=6]" in labels and "fx-random-best-v1[samples=2]" in labels
+    raise_entry = next(e for e in t.entries if e.solver_id == "fx-raise-v1")
+    assert raise_entry.values["failed"] == 4 and raise_entry.values["infeasible"] == 1.0
+    assert raise_entry.values["wins"] == 0  # a failure never wins
+    zero = next(e for e in t.entries if e.solver_id == "fx-zero-v1")
+    assert zero.values["n"] == 8 and zero.values["evals"] == 0.0
+    for fmt in ("md", "csv", "latex"):
+        text = render(board, fmt)
+        got_fmt, prov, tables = read_table(text)
+        assert got_fmt == fmt
+        assert prov["seeds"] == [0, 1] and prov["offbench_version"]
+        assert prov["sources"][0]["digest"] == t.source_digest
+        assert {s["id"] for s in prov["solvers"]} == {"fx-zero-v1", "fx-random-best-v1", "fx-raise-v1"}
+        assert prov["statistics"]["sgm_shift_s"] == 0.01
+        assert prov["machines"][0]["cpus"] and prov["libraries"][0]["numpy"]
+        assert len(tables) == 1 and len(tables[0][2]) == 4
+    md = render(board, "md")
+    assert "shift 10 ms" in md and "| solver | n | ratio |" in md
+    latex = render(board, "latex")
+    assert "\\toprule" in latex and "fx-random-best-v1[samples=6]" in latex
+    rows = list(csv.reader(io.StringIO("\n".join(l for l in render(board, "csv").splitlines()
+                                                  if not l.startswith("#")))))
+    assert rows[0][:3] == ["source", "track", "solver"] and len(rows) == 5
+
+
+def test_leaderboard_is_identical_on_every_build(store_path):
+    with Store.open_readonly(store_path) as s:
+        a = render(build(s), "csv")
+        b = render(build(s), "csv")
+    strip = lambda t: [l for l in t.splitlines() if "p50" not in l]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+def test_verify_passes_and_catches_an_edited_number(store_path, tmp_path):
+    with Store.open_readonly(store_path) as s:
+        text = render(build(s), "md")
+    report = verify(text, executor=InProcessExecutor(), workdir=tmp_path)
+    assert report.ok, report.differences
+    assert report.rows == 4 and report.numbers > 20
+    # Edit the evaluations of one row by hand: verify must say where.
+    lines = text.splitlines()
+    i = next(k for k, l in enumerate(lines) if l.startswith("| fx-random-best-v1[samples=6]"))
+    cells = lines[i].split("|")
+    cells[9] = " 99.0 "
+    lines[i] = "|".join(cells)
+    (tmp_path / "v2").mkdir()
+    bad = verify("\n".join(lines), executor=InProcessExecutor(), workdir=tmp_path / "v2")
+    assert not bad.ok
+    assert any("evals" in d and "99.0" in d for d in bad.differences)
+
+
+def test_verify_refuses_text_without_provenance():
+    with pytest.raises(LeaderboardError, match="no offbench provenance"):
+        read_table("| solver | n |\n|---|---|\n| a | 1 |\n")
+
+
+def test_row_export(store_path, tmp_path):
+    with Store.open_readonly(store_path) as s:
+        n = export_rows(s, tmp_path / "rows.jsonl")
+        assert n == 4 * (2 + 2 + 1 + 1)
+        recs = [json.loads(l) for l in (tmp_path / "rows.jsonl").read_text().splitlines()]
+        assert {r["source"] for r in recs} == {"tiny"}
+        assert sum(r["status"] == "error" for r in recs) == 4
+        export_rows(s, tmp_path / "rows.csv")
+        text = (tmp_path / "rows.csv").read_text()
+        assert text.startswith("# offbench result rows") and text.count("\n") == n + 2
+        with pytest.raises(LeaderboardError, match=".csv or .jsonl"):
+            export_rows(s, tmp_path / "rows.txt")
+
+
+def test_leaderboard_cli(store_path, tmp_path, capsys):
+    out = tmp_path / "t.tex"
+    assert main(["leaderboard", "--store", str(store_path), "--format", "latex", "-o", str(out)]) == 0
+    assert read_table(out.read_text())[0] == "latex"
+    assert main(["leaderboard", "--store", str(tmp_path / "nope.sqlite")]) == 2
+    assert "no such results store" in capsys.readouterr().err
+    assert main(["leaderboard", "--store", str(store_path), "--offbench-version", "0.0.0"]) == 2
+    assert "no result rows for offbench 0.0.0" in capsys.readouterr().err
+
+
+def test_plots_write_png_and_pdf(store_path, tmp_path):
+    from offbench.plots import adaptation_curves_figure, write_plots
+
+    with Store.open_readonly(store_path) as s:
+        board = build(s)
+    files = write_plots(board, tmp_path / "plots")
+    names = sorted(p.name for p in files)
+    assert names == ["tiny-static-profile.pdf", "tiny-static-profile.png"]  # no ratios: no ECDF
+    assert all(p.stat().st_size > 1000 for p in files)
+    assert (tmp_path / "plots" / "tiny-static-profile.png").read_bytes()[:4] == b"\x89PNG"
+    fig = adaptation_curves_figure({"a": [[1.3, 1.2, 1.05, 1.01, 1.0]]}, switch_at=2, window=2)
+    assert fig.axes[0].get_xlabel().startswith("frames since")
