@@ -205,3 +205,59 @@ def test_cli_stream_bad_environment_exits_2(tmp_path, capsys):
 
 def test_sets_dir_is_beside_the_definitions():
     assert (sets_dir().parent / "dmro.toml").is_file()
+
+
+class _FakeReference:
+    """Stands in for offbench.reference in the freezing machinery's tests only (tmp folders):
+    the all-device decision, labelled for what it is (a heuristic), or with a chosen label."""
+
+    def __init__(self, provenance="heuristic", scale=1.0):
+        self.provenance = provenance
+        self.scale = scale
+        self.calls = 0
+
+    def compute_reference(self, inst, time_limit=None):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        x = np.zeros(inst.n_layers, dtype=np.int8)
+        cost = evaluate(inst, x).cost * self.scale
+        return SimpleNamespace(cost=cost, bound=None if self.provenance == "heuristic" else cost,
+                               provenance=self.provenance, gap=None if self.provenance == "heuristic" else 0.0,
+                               solver="fake", wall_time=0.0, decision=x)
+
+
+def test_freeze_with_references_and_catch_a_changed_optimum(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = _FakeReference("exhaustive")
+    mod = types.ModuleType("offbench.reference")
+    mod.compute_reference = fake.compute_reference
+    monkeypatch.setitem(sys.modules, "offbench.reference", mod)
+    sid = "zoo-v1:single/test"
+    s = freeze_set(sid, root=tmp_path, time_limit=1.0)
+    assert fake.calls == len(s) and len(s.references) == len(s)
+    r = s.reference(s.instances[0])
+    assert r["provenance"] == "exhaustive" and r["solver"] == "fake" and len(r["decision"]) == s.instances[0].n_layers
+    folder = set_path(sid, tmp_path)
+    assert verify_set(folder) == []                       # recomputed, same optimum
+    mod.compute_reference = _FakeReference("exhaustive", scale=0.5).compute_reference
+    problems = verify_set(folder)
+    assert len(problems) == len(s) and "optimum changed" in problems[0]
+    mod.compute_reference = _FakeReference("heuristic").compute_reference
+    problems = verify_set(folder)
+    assert "no longer proven" in problems[0]
+    assert verify_set(folder, resolve=False) == []
+
+
+def test_freeze_refuses_a_bad_provenance(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    mod = types.ModuleType("offbench.reference")
+    mod.compute_reference = _FakeReference("guess").compute_reference
+    monkeypatch.setitem(sys.modules, "offbench.reference", mod)
+    with pytest.raises(SetError, match="provenance 'guess'"):
+        freeze_set("zoo-v1:single/test", root=tmp_path)
+    assert not set_path("zoo-v1:single/test", tmp_path).exists()
