@@ -21,7 +21,7 @@ import numpy as np
 
 from offbench._numba import jit
 from offbench.cost import decision_cost, job_times, tables
-from offbench.solver import Param, Proposal, Solver
+from offbench.solver import Proposal, Solver
 from offbench_solvers.exhaustive import apply_move, move_delta
 
 
@@ -159,20 +159,16 @@ class AllCloud(Solver):
 class Random(Solver):
     """Each layer on a tier drawn uniformly at random (seeded), then capacity repair.
 
-    With ``repair=False`` the raw draw is returned as is, and is marked infeasible by the cost
-    model when it does not fit the capacities (the runner then scores it at the all-device cost).
+    Repair (see :func:`repair`): while a tier is overloaded, the layer on it whose move back to
+    its device costs the least per op freed goes back, until the loads fit; always feasible.
     """
 
     name = "random"
     version = 1
     guarantee = "heuristic"
-    params = (Param("repair", bool, True, doc="move layers back to devices until capacities fit"),)
 
     def _solve(self, inst, ctx):
         x = ctx.rng.integers(0, 3, inst.n_layers).astype(np.int8)
-        if not self.repair:
-            ctx.charge(1)
-            return Proposal(x, status="feasible")
         y, moves, priced = repair(inst, x)
         ctx.charge(priced + 1)
         return Proposal(y, status="feasible", info={"repair_moves": moves})

@@ -107,15 +107,6 @@ def test_zero_capacity_edge_repairs_all_edge_to_the_device():
     assert res.info["repair_moves"] == inst.n_layers
 
 
-def test_random_without_repair_is_marked_infeasible_not_hidden():
-    inst = random_instance(2, n_jobs=6, layers=(3, 6), capacities=True, zero_fraction=0.0)
-    inst = inst.replace(edge_capacity=0.0, cloud_capacity=0.0)
-    res = resolve("random")(repair=False).solve(inst, seed=0)
-    assert res.status == "feasible" and res.feasible is False
-    with pytest.raises(SolverError, match="repair"):
-        resolve("random")(repair="yes")
-
-
 def plain_greedy(inst):
     ms = MoveState(inst)
     cap = ms.t.cap
