@@ -354,6 +354,9 @@ def _reference_dict(ref) -> dict:
     dec = getattr(ref, "decision", None)
     if dec is not None:
         d["decision"] = [int(v) for v in np.asarray(dec).ravel()]
+    note = getattr(ref, "note", "")
+    if note:
+        d["note"] = str(note)
     if d["provenance"] not in PROVENANCES:
         raise SetError(f"reference provenance {d['provenance']!r} is not one of {PROVENANCES}")
     return d

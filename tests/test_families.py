@@ -23,12 +23,12 @@ from offbench.instance import Instance
 GOLDEN = {
     "dmro-v1": "34e5ddff9585aa042e60477ea9904b500d877190d3e54e371e145438f40aa01b",
     "capacitated-v1:small": "59e5413dcf33aeca817a259b7b886344d0242c163d415ed41d9406f6c355065c",
-    "capacitated-v1:medium": "968b96b48cdf3dc2bad63c2af686195ed208ac3f711109ebe8bcae40040ea6cc",
-    "deadline-v1:small": "36789c30962f09eac33d756da40c60f401c5c86e1d8bed5b45f8be12c2ef3759",
+    "capacitated-v1:medium": "07f7478ed79fc5b227c25f6109c82e404a1f866ce027b6275829ace1d6fcd513",
+    "deadline-v1:small": "04eb393548a0e10c083a1df9a39f1e67ebe86a5749e32bfde1807d9ea984c9ca",
     "zoo-v1:fleet": "a9ad6e29266d66ed00a1f0457235afe8ab93c386d6c391c9771f5f41d52233d6",
     "zoo-v1:single": "4fd4374dade1af2f080e789aca7f553cd9b27c607d39e7caf47313adaac0868f",
-    "scale-v1:n10": "3a440ed541ee1920e2716745dff5e619b78f705d59d4f488f8089c9d89896d66",
-    "scale-v1:n1": "c3a190602aa9a5c7fecd3df3113f8255622344b072c7811f83696e0ea576215a",
+    "scale-v1:n10": "4f5ab1d0c5c1acfd584039b6643bb3d44e5befd5c6ddb4f2bc4cddc98dd27849",
+    "scale-v1:n1": "0be40de6a682a4efa8918cf8d3300eb39457420310f424f21b20f4dd0f62f6e3",
 }
 
 FAMILIES = ["dmro", "capacitated", "deadline", "zoo", "scale"]
