@@ -261,3 +261,16 @@ def test_freeze_refuses_a_bad_provenance(tmp_path, monkeypatch):
     with pytest.raises(SetError, match="provenance 'guess'"):
         freeze_set("zoo-v1:single/test", root=tmp_path)
     assert not set_path("zoo-v1:single/test", tmp_path).exists()
+
+
+@pytest.mark.parametrize("set_id", ["zoo-v1:single/test", "capacitated-v1:small/test"])
+def test_frozen_optima_are_recomputed_equal(set_id):
+    s = load_set(set_id)
+    assert s.references, f"{set_id} has no references"
+    assert verify_set(set_id, resolve=True) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("set_id", DECLARED)
+def test_every_frozen_set_verifies_with_its_optima_recomputed(set_id):
+    assert verify_set(set_id, resolve=True) == []
