@@ -1264,6 +1264,7 @@ class DaskExecutor(Executor):
                                             dashboard_address=":0", silence_logs=40)
                 self.client = Client(self.cluster)
             else:
+                _probe(address)
                 self.client = Client(address, timeout="20s")
         except (OSError, TimeoutError) as e:
             if self.cluster is not None:
@@ -1313,6 +1314,26 @@ class DaskExecutor(Executor):
         finally:
             for fut in futures:
                 fut.cancel()
+
+
+def _probe(address: str) -> None:
+    """Fail fast, with a clear message, when nothing listens at a tcp:// scheduler address."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(address if "://" in address else f"tcp://{address}")
+    if u.scheme not in ("tcp", "tls"):
+        raise UserError(f"--scheduler {address}: expected tcp://host:port (or 'local')")
+    try:
+        host, port = u.hostname, u.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise UserError(f"--scheduler {address}: expected tcp://host:port (or 'local')")
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as e:
+        raise UserError(f"--scheduler {address}: cannot connect ({e.strerror or e})") from None
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None,

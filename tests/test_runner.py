@@ -26,14 +26,15 @@ SPEC = {
     "seeds": [0, 1],
     "reference": {"mode": REFERENCE, "time_limit": 20.0},
     "sources": [{"kind": "random", "name": "tiny", "count": 3, "n_devices": 2, "n_jobs": 2,
-                 "layers": [1, 3], "capacities": True}],
+                 "layers": [1, 3], "capacities": True},
+                {"kind": "random", "name": "one", "seed": 11, "count": 1, "n_jobs": 2}],
     "solvers": [
         "fx-zero",
         {"id": "fx-random-best", "params": {"samples": 5}},
         {"id": "fx-raise", "seeds": [0]},
         {"id": "fx-invalid", "seeds": [0]},
         {"id": "fx-all-edge", "seeds": [0]},
-        {"id": "fx-sleep", "params": {"seconds": 30.0}, "seeds": [0]},
+        {"id": "fx-sleep", "params": {"seconds": 30.0}, "seeds": [0], "sources": ["one"]},
     ],
 }
 
@@ -50,7 +51,7 @@ def _statuses(path) -> dict:
 def in_process_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("inproc") / "r.sqlite"
     summary = run(parse_spec(SPEC), path, executor=InProcessExecutor())
-    assert summary.done == summary.planned == 3 * (2 + 2 + 1 + 1 + 1 + 1)
+    assert summary.done == summary.planned == 4 * (2 + 2 + 1 + 1 + 1) + 1
     return path
 
 
@@ -69,31 +70,30 @@ def test_failures_become_rows_with_the_right_status(in_process_store):
     # A missing decision is counted infeasible whenever rows are scored.
     for sid in ("fx-raise-v1", "fx-invalid-v1"):
         assert rows[sid]["counted_infeasible"] is True
-    assert rows["fx-all-edge-v1"]["status"] == "feasible"  # a decision that is infeasible...
-    assert rows["fx-all-edge-v1"]["feasible"] is False      # ...is a row like any other
-    assert rows["fx-all-edge-v1"]["counted_infeasible"] is True
+    with Store.open_readonly(in_process_store) as s:
+        edge = [r for r in s.results() if r["solver_id"] == "fx-all-edge-v1"]
+    infeasible = [r for r in edge if r["feasible"] is False]
+    assert infeasible and all(r["status"] == "feasible" for r in edge)  # infeasible, still a row
+    assert all(r["counted_infeasible"] is True and r["decision"] == "1" * len(r["decision"])
+               for r in infeasible)
 
 
-def test_pool_gives_the_same_rows_and_kills_what_hangs(in_process_store, tmp_path):
+def test_pool_gives_the_same_rows_kills_what_hangs_and_replaces_dead_workers(in_process_store, tmp_path):
     path = tmp_path / "pool.sqlite"
+    die = parse_spec({**SPEC, "seeds": [0], "reference": {"mode": "none"},
+                      "sources": [{"kind": "random", "count": 1}], "solvers": ["fx-die", "fx-zero"]})
     with PoolExecutor(2) as ex:
         run(parse_spec(SPEC), path, executor=ex)
+        summary = run(die, tmp_path / "die.sqlite", executor=ex)  # the same, warm workers
     with Store.open_readonly(path) as a, Store.open_readonly(in_process_store) as b:
         assert a.quality_snapshot() == b.quality_snapshot()
         rows = {r["solver_id"]: r for r in a.results()}
     assert rows["fx-sleep-v1"]["status"] == "timeout"
     assert rows["fx-sleep-v1"]["info"]["stopped_by"] == "SIGKILL of its worker process"
-
-
-def test_a_worker_that_dies_is_an_error_row_and_is_replaced(tmp_path):
-    spec = parse_spec({**SPEC, "seeds": [0], "reference": {"mode": "none"},
-                       "solvers": ["fx-die", "fx-zero"]})
-    with PoolExecutor(1) as ex:
-        summary = run(spec, tmp_path / "r.sqlite", executor=ex)
-    assert summary.statuses == {"error": 3, "feasible": 3}
-    with Store.open_readonly(tmp_path / "r.sqlite") as s:
+    assert summary.statuses == {"error": 1, "feasible": 1}
+    with Store.open_readonly(tmp_path / "die.sqlite") as s:
         errs = [r["error"] for r in s.results() if r["solver_id"] == "fx-die-v1"]
-    assert all("worker process died" in e and "SIGKILL" in e for e in errs)
+    assert len(errs) == 1 and "worker process died" in errs[0] and "SIGKILL" in errs[0]
 
 
 def test_resume_skips_what_is_done_without_duplicates(in_process_store, tmp_path):
@@ -112,9 +112,9 @@ def test_resume_skips_what_is_done_without_duplicates(in_process_store, tmp_path
 def test_more_seeds_add_only_the_new_jobs(tmp_path):
     base = {**SPEC, "reference": {"mode": "none"}, "solvers": ["fx-zero"], "seeds": [0]}
     path = tmp_path / "r.sqlite"
-    assert run(parse_spec(base), path, executor=InProcessExecutor()).done == 3
+    assert run(parse_spec(base), path, executor=InProcessExecutor()).done == 4
     s2 = run(parse_spec({**base, "seeds": [0, 1]}), path, executor=InProcessExecutor())
-    assert (s2.done, s2.already) == (3, 3)
+    assert (s2.done, s2.already) == (4, 4)
 
 
 def test_spec_errors_name_the_key():
@@ -143,7 +143,7 @@ def test_cli_overrides_replace_parts_of_the_spec():
                           time_limit=2.0)
     spec = parse_spec(raw)
     assert [(s.id, s.params, s.seeds, s.time_limit) for s in spec.solvers] == [
-        ("fx-random-best-v1", {"samples": 3}, (4,), 2.0)]
+        ("fx-random-best-v1", {"samples": 3, "sleep": 0.0}, (4,), 2.0)]
 
 
 def test_cli_run_prints_the_table_and_refuses_bad_input(tmp_path, capsys):

@@ -31,9 +31,12 @@ class FxRandomBest(Solver):
 
     name = "fx-random-best"
     guarantee = "heuristic"
-    params = (Param("samples", int, 16, low=1, doc="random decisions drawn"),)
+    params = (Param("samples", int, 16, low=1, doc="random decisions drawn"),
+              Param("sleep", float, 0.0, low=0.0, doc="seconds to wait first (to slow a run down)"))
 
     def _solve(self, inst, ctx):
+        if self.sleep:
+            time.sleep(self.sleep)
         X = ctx.rng.integers(0, 3, size=(self.samples, inst.n_layers)).astype(np.int8)
         costs, feas, _ = ctx.evaluate_many(X, with_feasibility=True, parallel=False)
         costs = np.where(feas, costs, np.inf)
