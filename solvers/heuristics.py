@@ -7,10 +7,10 @@ All prices come from the cost model's O(1) move kernel (:func:`offbench.cost.mov
 **Capacity repair** (shared by all-edge, all-cloud and random; :func:`repair`). While the edge or
 the cloud holds more ops than its capacity, the layer on an overloaded tier whose move back to
 its device costs the least *per op freed* is moved to its device; prices are exact at every
-step (after a move, every layer of the moved layer's job is re-priced, since its neighbours and,
-with a deadline, its job time changed). Layers with zero ops free nothing and are left where
-they are. The device has no capacity, so repair always ends feasible; a decision that already
-fits is not touched.
+step (after a move, the neighbours of the moved layer in its chain are re-priced, and every
+layer of its job when the job's tardiness is priced, since the job's time changed). Layers with
+zero ops free nothing and are left where they are. The device has no capacity, so repair always
+ends feasible; a decision that already fits is not touched.
 """
 
 from __future__ import annotations
@@ -69,7 +69,14 @@ def _repair_kernel(t, x, job_T, load):
         moves += 1
         version[l] += 1
         i = t.layer_job[l]
-        for m in range(t.offsets[i], t.offsets[i + 1]):
+        # The move changed the transfers next to l and, with a deadline, the job's time: re-price
+        # the neighbours, or every layer of the job when its tardiness is priced.
+        a = t.offsets[i]
+        z = t.offsets[i + 1]
+        if t.job_tw[i] <= 0.0:
+            a = max(a, l - 1)
+            z = min(z, l + 2)
+        for m in range(a, z):
             if x[m] != 0 and t.ops[m] > 0.0:
                 version[m] += 1
                 d, _ = move_delta(t, x, m, 0, job_T)

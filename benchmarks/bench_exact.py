@@ -1,0 +1,235 @@
+"""Speed of the exact references: exhaustive search (placements per second) and dp (jobs x layers).
+
+Run:  python benchmarks/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--quick]
+
+Prints, with medians of the repeats measured in one run:
+
+* **exhaustive**, on one core (``offbench._numba.set_num_threads(1)``; the walk is serial), for
+  ``n`` layers in ``--sizes``, on an instance with capacities and deadlines (the full model:
+  every step updates loads and job times and prices tardiness): placements per second, from the
+  solver's own wall time (``Result.wall_time``: the whole ``_solve``, setup included) and the
+  ``3^n`` placements it visited. Two baselines in the same run, at the smallest size:
+  ``exhaustive/NRT`` is the same Gray walk calling :func:`offbench.cost.apply_move` as the cost
+  module compiles it (with Numba's reference counting on every call), and
+  ``evaluate_many/1`` prices every placement from scratch with the batch kernel on one thread
+  (what a naive enumeration costs). Ratios are to the exhaustive solver.
+* **dp** on 10^4 jobs x 50 layers, without deadlines, with the generator's deadlines, and with
+  tight deadlines (between 20% and 100% of each job's all-device time, heavy energy weight: the
+  regime where the Pareto labels work): ``solve_uncoupled`` (the kernels alone) on one thread
+  and on all of Numba's threads, and ``Solver.solve`` (which also prices the decision with the
+  cost model and checks it).
+
+Every answer is checked before it is timed: exhaustive against plain enumeration at the smallest
+size, dp's objective against the cost model and against exhaustive on single jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numba  # noqa: E402
+
+from offbench import cost  # noqa: E402
+from offbench._numba import jit, set_num_threads  # noqa: E402
+from offbench.cost import evaluate, evaluate_many, tables  # noqa: E402
+from offbench.generators import random_instance  # noqa: E402
+from offbench.solver import resolve  # noqa: E402
+
+
+def exhaustive_instance(n: int):
+    """``n`` layers in jobs of 4 (the last one shorter), with capacities and deadlines."""
+    nj = -(-n // 4)
+    inst = random_instance(n, n_devices=3, n_jobs=nj, layers=(4, 4), capacities=True,
+                           deadlines=True)
+    off = np.array(inst.layer_offsets)
+    off[-1] = n                                   # truncate the last job
+    inst = inst.replace(layer_offsets=off, ops=inst.ops[:n], bits=inst.bits[:n + nj])
+    assert inst.n_layers == n
+    return inst
+
+
+def brute_force_cost(inst) -> float:
+    X = np.array(list(itertools.product(range(3), repeat=inst.n_layers)), dtype=np.int8)
+    c, f, _ = evaluate_many(inst, X, with_feasibility=True, parallel=False)
+    c[~f] = np.inf
+    return float(c.min())
+
+
+def nrt_walk():
+    """The exhaustive Gray walk, but calling ``offbench.cost.apply_move`` as compiled there."""
+    from offbench_solvers import exhaustive
+
+    src = exhaustive._gray_walk.py_func
+    g = dict(src.__globals__)
+    g["apply_move"] = cost.apply_move
+    f = types.FunctionType(src.__code__, g, src.__name__, src.__defaults__, src.__closure__)
+    return jit(f, cache=False)
+
+
+def time_walk(walk, inst) -> float:
+    """Seconds of one full walk with the given kernel (state set up as the solver does)."""
+    from offbench_solvers import exhaustive as ex
+
+    t = tables(inst)
+    n = inst.n_layers
+    x = np.zeros(n, dtype=np.int8)
+    job_T = np.empty(inst.n_jobs)
+    load = np.zeros(3)
+    cur = np.array([ex._resync(t, x, job_T, load)])
+    best = cur.copy()
+    best_x = x.copy()
+    f = np.arange(n + 1, dtype=np.int64)
+    o = np.ones(n, dtype=np.int8)
+    t0 = time.perf_counter()
+    steps, _, done = walk(t, x, job_T, load, f, o, cur, best, best_x, 3 ** n, min(n, ex.RESYNC_DIGIT))
+    dt = time.perf_counter() - t0
+    assert done and steps == 3 ** n - 1
+    return dt
+
+
+def time_batch_enumeration(inst, rows: int = 1 << 18) -> float:
+    """Placements per second of pricing every placement from scratch (one thread)."""
+    n = inst.n_layers
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 3, (rows, n)).astype(np.int8)
+    evaluate_many(inst, X[:10], parallel=False)
+    t0 = time.perf_counter()
+    evaluate_many(inst, X, parallel=False)
+    return rows / (time.perf_counter() - t0)
+
+
+def tight(inst, seed: int):
+    rng = np.random.default_rng(seed)
+    ev = evaluate(inst, np.zeros(inst.n_layers, dtype=np.int8))
+    t_dev = np.array([j.time for j in ev.jobs])
+    return inst.replace(deadline=t_dev * rng.uniform(0.2, 1.0, inst.n_jobs),
+                        w_energy=float(rng.uniform(0.5, 5.0)),
+                        w_tardiness=float(rng.choice([1.0, 10.0, 100.0])))
+
+
+def single_job(inst, i: int):
+    lo, hi = int(inst.layer_offsets[i]), int(inst.layer_offsets[i + 1])
+    return inst.replace(job_device=inst.job_device[i:i + 1], layer_offsets=np.array([0, hi - lo]),
+                        ops=inst.ops[lo:hi], bits=inst.job_bits(i), deadline=inst.deadline[i:i + 1],
+                        job_weight=inst.job_weight[i:i + 1])
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--sizes", default="12,14,16", help="exhaustive sizes (layers)")
+    ap.add_argument("--jobs", type=int, default=10_000)
+    ap.add_argument("--layers", type=int, default=50)
+    ap.add_argument("--quick", action="store_true", help="3 repeats, sizes 12,14")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats = 3
+        args.sizes = "12,14"
+    sizes = [int(s) for s in args.sizes.split(",")]
+    threads = numba.get_num_threads()
+    rows = []
+
+    # ------------------------------------------------------------------ exhaustive
+    set_num_threads(1)
+    ex = resolve("exhaustive")(max_layers=max(sizes))
+    for n in sizes:
+        inst = exhaustive_instance(n)
+        res = ex.solve(inst)            # compiles on the first size; checked below
+        assert res.status == "optimal", res.error
+        if n == sizes[0]:
+            want = brute_force_cost(inst)
+            assert abs(res.cost - want) <= 1e-9 * want, (res.cost, want)
+        reps = args.repeats if n < 16 else max(3, args.repeats // 2)
+        walls = []
+        for _ in range(reps):
+            r = ex.solve(inst)
+            assert r.cost == res.cost and r.info["placements"] == 3 ** n
+            walls.append(r.wall_time)
+        rate = 3 ** n / median(walls)
+        rows.append(("exhaustive", f"n={n} (3^{n}={3 ** n:.3g})", median(walls), rate, "placements/s", 1.0))
+        if n == sizes[0]:
+            base = rate
+            walk = nrt_walk()
+            time_walk(walk, inst)       # compile
+            nrt = [time_walk(walk, inst) for _ in range(reps)]
+            r_nrt = 3 ** n / median(nrt)
+            rows.append(("exhaustive/NRT", f"n={n}", median(nrt), r_nrt, "placements/s", r_nrt / base))
+            r_batch = median([time_batch_enumeration(inst) for _ in range(reps)])
+            rows.append(("evaluate_many/1", f"n={n}", (3 ** n) / r_batch, r_batch, "placements/s",
+                         r_batch / base))
+
+    # ------------------------------------------------------------------ dp
+    from offbench_solvers.dp import solve_uncoupled
+
+    dp = resolve("dp")()
+    exs = resolve("exhaustive")()
+    nj, L = args.jobs, args.layers
+    cases = {
+        "no deadlines": random_instance(1, n_devices=20, n_jobs=nj, layers=(L, L)),
+        "deadlines": random_instance(2, n_devices=20, n_jobs=nj, layers=(L, L), deadlines=True),
+    }
+    cases["tight deadlines"] = tight(cases["deadlines"], 3)
+    for label, inst in cases.items():
+        tables(inst)
+        set_num_threads(threads)
+        res = dp.solve(inst)
+        assert res.status == "optimal", res.error
+        assert abs(res.info["objective"] - res.cost) <= 1e-9 * res.cost
+        # spot check: each job's part is its own optimum (single-job instances of 10 layers)
+        small = tight(random_instance(4, n_jobs=6, layers=(10, 10), deadlines=True), 5) \
+            if label == "tight deadlines" else random_instance(4, n_jobs=6, layers=(10, 10),
+                                                              deadlines=label != "no deadlines")
+        got = evaluate(small, dp.solve(small).decision)
+        for i in range(small.n_jobs):
+            assert abs(got.jobs[i].cost - exs.solve(single_job(small, i)).cost) <= 1e-9 * got.jobs[i].cost
+        labels = res.info["labels"]
+        for th in sorted({1, threads}):
+            set_num_threads(th)
+            solve_uncoupled(inst)
+            ts = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                solve_uncoupled(inst)
+                ts.append(time.perf_counter() - t0)
+            rows.append((f"dp kernels/{th}", f"{label} ({nj}x{L})", median(ts), nj * L / median(ts),
+                         "layers/s", None))
+        set_num_threads(threads)
+        walls, calls = [], []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            r = dp.solve(inst)
+            calls.append(time.perf_counter() - t0)
+            walls.append(r.wall_time)
+        rows.append((f"dp solve/{threads}", f"{label}: wall_time", median(walls), nj * L / median(walls),
+                     "layers/s", None))
+        rows.append((f"dp solve/{threads}", f"{label}: whole call", median(calls), nj * L / median(calls),
+                     f"layers/s ({labels} labels)", None))
+
+    # ------------------------------------------------------------------ table
+    print(f"offbench bench_exact: numba {numba.__version__}, {threads} thread(s) available, "
+          f"medians of {args.repeats} repeats (16+ layers: {max(3, args.repeats // 2)})")
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    print(f"{'what':<{w0}}  {'case':<{w1}}  {'median s':>10}  {'rate':>10}  unit  (ratio)")
+    for what, case, sec, rate, unit, ratio in rows:
+        rs = "" if ratio is None else f"  (x{ratio:.3f})"
+        print(f"{what:<{w0}}  {case:<{w1}}  {sec:>10.4f}  {rate:>10.3g}  {unit}{rs}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
