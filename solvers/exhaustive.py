@@ -54,7 +54,8 @@ def _refcount_free_move_kernels():
 
     The cost module compiles them with NRT on; every call from another kernel then increments
     and decrements the reference count of each of the 12 arrays of the ``Tables`` tuple (atomic
-    operations, ~150 ns a call), which is slower than the move itself by a factor of five or so.
+    operations, ~150 ns a call): the Gray walk ran 20 to 30 times slower that way (see
+    benchmarks/bench_exact.py, row exhaustive/NRT).
     The two functions allocate nothing, so they need no NRT. This compiles *the same Python
     code objects* (no copy of any formula) with ``_nrt=False``; once ``offbench.cost`` compiles
     them that way itself, its own dispatchers are used unchanged.

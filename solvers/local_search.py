@@ -4,9 +4,11 @@ A *move* puts one layer on another tier; it is priced in O(1) by the cost model'
 (:func:`offbench.cost.move_delta` / :func:`offbench.cost.apply_move`) and taken at once
 (first improvement) when it lowers the cost by more than a relative ``1e-12`` (so rounding
 noise cannot make it cycle) and keeps the decision feasible (the destination tier has room for
-the layer's ops; the device always has). The layers are scanned cyclically in a random order
-(drawn per restart from the seed), the two other tiers of a layer in increasing order; the
-descent ends at a local optimum: a full cycle over the layers without an improving move.
+the layer's ops; the device always has). The layers are scanned cyclically, job by job in a
+random order of the jobs (drawn per restart from the seed) and each job's layers in chain order
+(which keeps the coefficient tables in cache), the two other tiers of a layer in increasing
+order; the descent ends at a local optimum: a full cycle over the layers without an improving
+move.
 
 Restarts: the first descent starts from the greedy decision (:class:`offbench_solvers.heuristics.
 Greedy`), the second from all-device, and the others from random decisions made feasible by the
@@ -77,6 +79,13 @@ def _descend(t, x, job_T, load, order, state, cost, budget):
     return prices, moves, done
 
 
+def _job_order(offsets: np.ndarray, jobs: np.ndarray) -> np.ndarray:
+    """The layers of ``jobs`` (in that order), each job's layers in chain order."""
+    lens = np.diff(offsets)[jobs]
+    starts = np.repeat(offsets[:-1][jobs] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+    return (starts + np.arange(int(lens.sum()))).astype(np.int64)
+
+
 class LocalSearch(Solver):
     """First-improvement local search over single-layer moves, with seeded random restarts.
 
@@ -111,7 +120,7 @@ class LocalSearch(Solver):
                 x = np.zeros(n, dtype=np.int8)
             else:
                 x = ctx.rng.integers(0, 3, n).astype(np.int8)
-            order = ctx.rng.permutation(n).astype(np.int64)
+            order = _job_order(t.offsets, ctx.rng.permutation(nj))
             _state(t, x, job_T, load)
             if r >= 2:
                 _, priced = _repair_kernel(t, x, job_T, load)
