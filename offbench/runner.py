@@ -726,10 +726,33 @@ class Job:
         return (self.digest, self.solver_id, self.param_hash, self.seed, self.track,
                 canonical_json(self.track_config), __version__)
 
+    def __getstate__(self):
+        # Instances travel without what was cached on them here (cost tables and the like):
+        # only their fields (and digest), which is all a worker needs and much less to pickle.
+        state = dict(self.__dict__)
+        if self.instance is not None:
+            state["instance"] = _lean(self.instance)
+        if self.frames is not None:
+            state["frames"] = tuple(_lean(f) for f in self.frames)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
     def label(self) -> str:
         if self.kind == "reference":
             return f"reference {self.source}:{self.digest[:8]}"
         return f"{self.solver_id} {self.track} {self.source}:{self.digest[:8]} seed {self.seed}"
+
+
+def _lean(inst):
+    """A copy of an Instance with its fields only (and its digest), without re-validating."""
+    new = object.__new__(type(inst))
+    for f in dataclasses.fields(inst):
+        object.__setattr__(new, f.name, getattr(inst, f.name))
+    if "digest" in inst.__dict__:
+        new.__dict__["digest"] = inst.__dict__["digest"]
+    return new
 
 
 @dataclass
@@ -945,10 +968,11 @@ def _killed(job: Job, elapsed: float, how: str) -> dict:
 
 # ============================================================================== sandbox processes
 class Sandbox:
-    """One worker process that runs jobs sent over a pipe, and that can be killed.
+    """One worker process that runs jobs sent over a pipe, in order, and that can be killed.
 
     The child is a fresh interpreter (``python -c``), so it imports solvers anew; its stdout goes
-    to the parent's stderr (solver chatter never mixes with ``--jsonl`` output).
+    to the parent's stderr (solver chatter never mixes with ``--jsonl`` output). Jobs sent are
+    queued in :attr:`queue`; the head is the one running (or about to).
     """
 
     def __init__(self, threads: int = 1, tag: str = ""):
@@ -966,34 +990,58 @@ class Sandbox:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", code, str(r_job), str(w_res), str(os.getpid())],
-                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env,
-                start_new_session=False)
+                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env)
         finally:
             os.close(r_job)
             os.close(w_res)
         self.to_child = Connection(w_job, readable=False)
         self.from_child = Connection(r_res, writable=False)
-        self.job: Job | None = None
-        self.sent_at = 0.0
-        self.started_at: float | None = None
+        self.queue: deque[Job] = deque()
+        self.head_since = 0.0           # when the head job became the head
+        self.started_at: float | None = None  # when the head job started its timed work
+
+    @property
+    def job(self) -> Job | None:
+        """The job running (or next to run), None when idle."""
+        return self.queue[0] if self.queue else None
 
     def send(self, job: Job) -> None:
-        self.job = job
-        self.sent_at = time.monotonic()
-        self.started_at = None
+        if not self.queue:
+            self.head_since = time.monotonic()
+            self.started_at = None
+        self.queue.append(job)
         self.to_child.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
 
     def recv(self):
-        """The next message: ``("started",)`` or ``("done", outcome)``; EOFError if it died."""
-        return pickle.loads(self.from_child.recv_bytes())
+        """The next message: ``("started",)`` or ``("done", outcome)``; EOFError if it died.
+
+        Keeps :attr:`queue` and the clocks in step with the child.
+        """
+        msg = pickle.loads(self.from_child.recv_bytes())
+        if msg[0] == "started":
+            self.started_at = time.monotonic()
+        elif msg[0] == "done":
+            self.queue.popleft()
+            self.head_since = time.monotonic()
+            self.started_at = None
+        return msg
+
+    def deadline(self) -> float | None:
+        """When the head job goes over its hard limit (counted from its start; before it starts,
+        five minutes are allowed for imports), or None."""
+        job = self.job
+        if job is None or job.kill_after is None:
+            return None
+        if self.started_at is None:
+            return self.head_since + job.kill_after + 300.0
+        return self.started_at + job.kill_after
 
     def overdue(self, now: float) -> bool:
-        """Over its job's hard limit (counted from when the job started; generous before)."""
-        if self.job is None or self.job.kill_after is None:
-            return False
-        if self.started_at is None:
-            return now - self.sent_at > self.job.kill_after + 300.0
-        return now - self.started_at > self.job.kill_after
+        d = self.deadline()
+        return d is not None and now > d
+
+    def elapsed(self, now: float) -> float:
+        return now - (self.started_at if self.started_at is not None else self.head_since)
 
     def kill(self) -> None:
         try:
@@ -1026,7 +1074,11 @@ class Sandbox:
     def died_text(self) -> str:
         code = self.proc.poll()
         if code is None:
-            self.proc.wait(timeout=5)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
             code = self.proc.returncode
         sig = ""
         if code is not None and code < 0:
@@ -1038,25 +1090,22 @@ class Sandbox:
 
     def run_blocking(self, job: Job) -> dict:
         """Send one job and wait for its outcome, killing the child at the hard limit."""
-        self.send(job)
+        try:
+            self.send(job)
+        except (BrokenPipeError, OSError):
+            return failed_outcome(job, "error", self.died_text())
         while True:
-            timeout = 1.0
-            if job.kill_after is not None:
-                ref = self.started_at if self.started_at is not None else self.sent_at
-                extra = 0.0 if self.started_at is not None else 300.0
-                timeout = max(0.01, min(1.0, ref + job.kill_after + extra - time.monotonic()))
+            d = self.deadline()
+            timeout = 1.0 if d is None else max(0.01, min(1.0, d - time.monotonic()))
             if self.from_child.poll(timeout):
                 try:
                     msg = self.recv()
                 except (EOFError, OSError):
                     return failed_outcome(job, "error", self.died_text())
-                if msg[0] == "started":
-                    self.started_at = time.monotonic()
-                elif msg[0] == "done":
-                    self.job = None
+                if msg[0] == "done":
                     return msg[1]
             elif self.overdue(time.monotonic()):
-                elapsed = time.monotonic() - (self.started_at or self.sent_at)
+                elapsed = self.elapsed(time.monotonic())
                 self.kill()
                 return _killed(job, elapsed, "SIGKILL of its worker process")
 
@@ -1136,9 +1185,15 @@ class InProcessExecutor(Executor):
 
 
 class PoolExecutor(Executor):
-    """A pool of :class:`Sandbox` processes fed one job at a time (the default executor)."""
+    """A pool of :class:`Sandbox` processes (the default executor).
+
+    Each worker gets one job at a time; while recent jobs are short (under
+    :attr:`PREFETCH_BELOW` seconds on average) it gets a second one queued behind, so that it
+    never waits for this process to write a row. Long jobs are never queued behind others.
+    """
 
     name = "pool"
+    PREFETCH_BELOW = 0.05
 
     def __init__(self, workers: int, threads: int = 1):
         if workers < 1:
@@ -1146,6 +1201,7 @@ class PoolExecutor(Executor):
         self.workers = workers
         self.threads = threads
         self._boxes: list[Sandbox] = []
+        self._mean = math.inf  # moving mean of job durations (seconds)
 
     def describe(self) -> str:
         return f"pool of {self.workers} worker process{'es' if self.workers != 1 else ''}"
@@ -1153,7 +1209,7 @@ class PoolExecutor(Executor):
     def close(self) -> None:
         boxes, self._boxes = self._boxes, []
         for b in boxes:
-            if b.job is not None:
+            if b.queue:
                 b.kill()
             else:
                 b.close()
@@ -1162,68 +1218,68 @@ class PoolExecutor(Executor):
         from multiprocessing.connection import wait
 
         pending = deque(jobs)
-        idle: list[Sandbox] = [b for b in self._boxes if b.job is None]
-        n_needed = min(self.workers, len(pending))
-        while len(self._boxes) < n_needed:
-            b = Sandbox(self.threads, tag=str(len(self._boxes)))
-            self._boxes.append(b)
-            idle.append(b)
-        busy: dict[Any, Sandbox] = {}
-        while pending or busy:
-            while pending and idle:
-                b = idle.pop()
-                job = pending.popleft()
-                try:
-                    b.send(job)
-                except (BrokenPipeError, OSError):
-                    yield job, failed_outcome(job, "error", b.died_text())
-                    b = self._replace(b)
-                    idle.append(b)
-                    continue
-                busy[b.from_child] = b
+        while len(self._boxes) < min(self.workers, max(len(pending), 1)):
+            self._boxes.append(Sandbox(self.threads, tag=str(len(self._boxes))))
+        while pending or any(b.queue for b in self._boxes):
+            # Dispatch: idle workers first, then a second job where jobs are short.
+            depth = 2 if self._mean < self.PREFETCH_BELOW else 1
+            for want in range(1, depth + 1):
+                for i, b in enumerate(self._boxes):
+                    while pending and len(b.queue) < want:
+                        job = pending.popleft()
+                        try:
+                            b.send(job)
+                        except (BrokenPipeError, OSError):
+                            b.queue.pop()
+                            pending.appendleft(job)
+                            yield from self._fail_head(i, pending, died=True)
+                            break
+            busy = {b.from_child: i for i, b in enumerate(self._boxes) if b.queue}
             now = time.monotonic()
-            deadlines = [((b.started_at or b.sent_at) + b.job.kill_after
-                          + (0 if b.started_at else 300.0)) - now
-                         for b in busy.values() if b.job is not None and b.job.kill_after is not None]
+            deadlines = [d - now for b in self._boxes if (d := b.deadline()) is not None]
             timeout = max(0.0, min([0.5, *deadlines]))
-            ready = wait(list(busy), timeout=timeout)
-            for conn in ready:
-                b = busy[conn]
+            for conn in wait(list(busy), timeout=timeout):
+                i = busy[conn]
+                b = self._boxes[i]
                 job = b.job
                 try:
                     msg = b.recv()
                 except (EOFError, OSError):
-                    del busy[conn]
-                    text = b.died_text()
-                    yield job, failed_outcome(job, "error", text)
-                    idle.append(self._replace(b))
+                    yield from self._fail_head(i, pending, died=True)
                     continue
                 if msg[0] == "started":
-                    b.started_at = time.monotonic()
                     on_start(job)
                 elif msg[0] == "done":
-                    del busy[conn]
-                    b.job = None
-                    idle.append(b)
+                    dur = float(msg[1].get("wall_time") or 0.0)
+                    self._mean = dur if math.isinf(self._mean) else 0.8 * self._mean + 0.2 * dur
                     yield job, msg[1]
             now = time.monotonic()
-            for conn, b in list(busy.items()):
-                if b.overdue(now):
-                    job = b.job
-                    elapsed = now - (b.started_at or b.sent_at)
-                    del busy[conn]
-                    b.kill()
-                    yield job, _killed(job, elapsed, "SIGKILL of its worker process")
-                    idle.append(self._replace(b))
+            for i, b in enumerate(self._boxes):
+                if b.queue and b.overdue(now):
+                    yield from self._fail_head(i, pending, died=False)
 
-    def _replace(self, b: Sandbox) -> Sandbox:
+    def _fail_head(self, i: int, pending: deque, *, died: bool):
+        """The head job of worker ``i`` gets its row (killed or died); jobs queued behind it go
+        back to the front of ``pending``; the worker is replaced."""
+        b = self._boxes[i]
+        now = time.monotonic()
+        job = b.job
+        elapsed = b.elapsed(now)
+        if died:
+            out = failed_outcome(job, "error", b.died_text()) if job is not None else None
+        else:
+            b.kill()
+            out = _killed(job, elapsed, "SIGKILL of its worker process")
         try:
             b.kill()
         except Exception:
             pass
-        nb = Sandbox(self.threads, tag=str(self._boxes.index(b)) if b in self._boxes else "x")
-        self._boxes = [nb if x is b else x for x in self._boxes]
-        return nb
+        queued = list(b.queue)[1:]
+        for j in reversed(queued):
+            pending.appendleft(j)
+        self._boxes[i] = Sandbox(self.threads, tag=str(i))
+        if out is not None:
+            yield job, out
 
 
 _DASK_BOXES: dict[int, Sandbox] = {}

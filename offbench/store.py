@@ -26,7 +26,7 @@ Tables
     digest, and the digests of its instances in order.
 ``instances``
     Each instance once, by content digest: sizes, its all-device cost, and the instance itself
-    (the columnar ``.npz`` bytes of :meth:`offbench.instance.Instance.to_npz_bytes`).
+    (its instance file, SPEC.md section 3, zlib-compressed: lossless and never unpickled).
 ``refs``
     Each instance's reference (SPEC.md section 6), computed once and reused, with provenance.
 ``results``
@@ -42,6 +42,7 @@ import json
 import math
 import os
 import sqlite3
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -114,7 +115,7 @@ CREATE TABLE IF NOT EXISTS instances (
     has_capacities INTEGER NOT NULL,
     has_deadlines INTEGER NOT NULL,
     all_device_cost REAL NOT NULL,
-    npz BLOB NOT NULL
+    content BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS refs (
     instance_digest TEXT PRIMARY KEY,
@@ -405,7 +406,7 @@ class Store:
                     "INSERT OR IGNORE INTO instances VALUES (?,?,?,?,?,?,?,?,?)",
                     (inst.digest, inst.name, inst.n_devices, inst.n_jobs, inst.n_layers,
                      int(inst.has_capacities), int(inst.has_deadlines), float(adc),
-                     sqlite3.Binary(inst.to_npz_bytes())))
+                     sqlite3.Binary(zlib.compress(inst.to_json(indent=None).encode(), 6))))
                 new += cur.rowcount
         return new
 
@@ -417,10 +418,10 @@ class Store:
         """The stored instance with this digest (an :class:`~offbench.instance.Instance`)."""
         from .instance import Instance
 
-        row = self.conn.execute("SELECT npz FROM instances WHERE digest=?", (digest,)).fetchone()
+        row = self.conn.execute("SELECT content FROM instances WHERE digest=?", (digest,)).fetchone()
         if row is None:
             raise StoreError(f"--store {self.path}: no instance with digest {digest[:12]}")
-        return Instance.from_npz_bytes(bytes(row[0]))
+        return Instance.from_json(zlib.decompress(bytes(row[0])))
 
     def instance_info(self) -> dict[str, dict]:
         """Sizes, names and all-device costs of every stored instance, by digest."""
