@@ -777,12 +777,16 @@ class Family:
 
 def _quantize_instance(inst: Instance) -> Instance:
     """Round every float of an instance to 6 significant digits (see :mod:`offbench.streams`)."""
-    changes = {}
+    names, parts = [], []
     for f in dataclasses.fields(inst):
         if f.name in ("name", "job_device", "layer_offsets"):
             continue
-        v = getattr(inst, f.name)
-        changes[f.name] = quantize(v) if isinstance(v, np.ndarray) else qfloat(v)
+        names.append(f.name)
+        parts.append(np.atleast_1d(np.asarray(getattr(inst, f.name), dtype=np.float64)))
+    q = np.split(quantize(np.concatenate(parts)), np.cumsum([p.size for p in parts])[:-1])
+    changes = {}
+    for name, v in zip(names, q):
+        changes[name] = v if isinstance(getattr(inst, name), np.ndarray) else float(v[0])
     return inst.replace(**changes)
 
 
