@@ -150,6 +150,8 @@ class Progress:
         if self.mode == "quiet":
             for f in summary.reference_failures:
                 self._say(f"offbench run: reference failed: {f}")
+            for v in summary.violations:
+                self._say(f"offbench run: BUG: a cost below a proven optimum: {v}")
             return
         st = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items()))
         msg = (f"offbench run: {summary.done} jobs run in {summary.wall_time:.1f} s"
@@ -158,6 +160,8 @@ class Progress:
         self._say(msg)
         for f in summary.reference_failures:
             self._say(f"  reference failed: {f}")
+        for v in summary.violations:
+            self._say(f"  BUG: a cost below a proven optimum: {v}")
         if summary.dropped:
             self._say(f"  {summary.dropped} jobs not run for want of a reference; run the same "
                       "command again to retry")

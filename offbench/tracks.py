@@ -72,10 +72,26 @@ def score(inst, ref: dict, cost: float | None, feasible: bool | None) -> tuple[f
 
 
 def score_outcome(inst, ref: dict, out: dict) -> None:
-    """Fill ``ref_cost``, ``ratio`` and ``counted_infeasible`` of a static outcome in place."""
-    rho, counted = score(inst, ref, out.get("cost") if out.get("decision") is not None else None,
-                         out.get("feasible"))
+    """Fill ``ref_cost``, ``ratio`` and ``counted_infeasible`` of an outcome in place.
+
+    A feasible cost below a proven optimum (:class:`offbench.reference.ReferenceViolation`) is
+    a bug in a solver or the cost model, never a result: the row gets status ``error`` with the
+    violation as its error text (decision and cost kept), ``info.reference_violation`` is set,
+    and ``offbench run`` reports it and exits 1.
+    """
+    from .reference import ReferenceViolation
+
     out["ref_cost"] = float(ref["cost"])
+    try:
+        rho, counted = score(inst, ref, out.get("cost") if out.get("decision") is not None else None,
+                             out.get("feasible"))
+    except ReferenceViolation as e:
+        out["status"] = "error"
+        out["error"] = f"ReferenceViolation: {e}"
+        out["ratio"] = None
+        out["counted_infeasible"] = None
+        out.setdefault("info", {})["reference_violation"] = True
+        return
     out["ratio"] = rho
     out["counted_infeasible"] = counted
 
@@ -130,6 +146,29 @@ def _mark_overrun(out: dict, time_limit: float | None) -> None:
         out["error"] = (f"returned later than {OVERRUN_FACTOR:g} x its time limit of {time_limit:g} s "
                         f"+ {OVERRUN_SLACK:g} s (a solver must stop by its limit); decision kept")
         out.setdefault("info", {})["overrun_wall_time"] = out["wall_time"]
+
+
+# ---------------------------------------------------------------------------------- warm-up
+def warm_up(job, solver_cls) -> None:
+    """Solve the job's first instance once with a fresh solver and discard the answer.
+
+    The runner does this for the first job of each solver (ID and parameters) in each process,
+    so that imports and JIT compilation are not measured as decision latency or charged to the
+    time limit. Solvers are pure functions of (instance, parameters, seed), so the timed solve
+    that follows gives the answer it would have given cold.
+    """
+    from .solver import Context, LearningSolver
+
+    solver = solver_cls(**job.params)
+    inst = job.instance if job.instance is not None else job.frames[0]
+    try:
+        if isinstance(solver, LearningSolver) and job.track != "static":
+            solver.start(inst, int(job.seed))
+            solver.decide(inst, Context(inst, job.time_limit, int(job.seed)))
+        else:
+            solver.solve(inst, time_limit=job.time_limit, seed=job.seed)
+    except Exception:  # the timed run reports whatever goes wrong
+        pass
 
 
 # ---------------------------------------------------------------------------------- static
