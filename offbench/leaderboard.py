@@ -21,9 +21,11 @@ Columns of a static table, per solver (an ID and its parameters):
 ``wins``                instances where this solver's mean scored cost is the best among the
                         solvers whose decisions there were all feasible (ties count for all)
 
-Online tables report the mean ratio over each stream's final window, the frames until the moving
-mean stays under 1.01 (median over runs; ``never`` when most runs never do) and per-frame
-latency and evaluations. Quality columns (everything but the latency and time columns) are
+Learning-track tables report per-frame latency and evaluations over the scored frames and the
+summary ratio of :mod:`offbench.tracks`: online, the mean over each stream's final window and
+the frames until the moving mean stays under 1.01 (median over runs; ``never`` when most runs
+never do); generalization, the mean over the held-out frames; adaptation, the mean over the
+first frames after the switch and the frames until 1.02. Quality columns (everything but the latency and time columns) are
 identical whichever executor ran the jobs, resumed or not; rows are read in key order and the
 bootstrap has a fixed seed.
 """
@@ -51,12 +53,19 @@ STATIC_COLUMNS = ("solver", "n", "ratio", "95% CI", "infeasible", "failed", "p50
                   "evals", "SGM ms", "wins")
 ONLINE_COLUMNS = ("solver", "n", "final ratio", "95% CI", "frames to 1.01", "infeasible",
                   "failed frames", "p50 ms", "p95 ms", "evals", "SGM ms", "wins")
+GENERALIZATION_COLUMNS = ("solver", "n", "held-out ratio", "95% CI", "infeasible",
+                          "failed frames", "p50 ms", "p95 ms", "evals", "SGM ms", "wins")
+ADAPTATION_COLUMNS = ("solver", "n", "ratio after switch", "95% CI", "frames to 1.02",
+                      "infeasible", "failed frames", "p50 ms", "p95 ms", "evals", "SGM ms", "wins")
+TRACK_COLUMNS = {"static": STATIC_COLUMNS, "online": ONLINE_COLUMNS,
+                 "generalization": GENERALIZATION_COLUMNS, "adaptation": ADAPTATION_COLUMNS}
 #: Columns that measure time: they differ between runs and are left out of :func:`verify`.
 TIMING_COLUMNS = ("p50 ms", "p95 ms", "SGM ms")
 
 #: CSV column names (machine-friendly, unrounded values) for each displayed column.
 CSV_NAMES = {
     "solver": "solver", "n": "n", "ratio": "ratio_mean", "final ratio": "ratio_mean",
+    "held-out ratio": "ratio_mean", "ratio after switch": "ratio_mean", "frames to 1.02": "frames_to_threshold",
     "95% CI": "ratio_ci", "infeasible": "infeasible_rate", "failed": "failed",
     "failed frames": "failed", "frames to 1.01": "frames_to_threshold",
     "p50 ms": "latency_p50_s", "p95 ms": "latency_p95_s", "evals": "evaluations_per_decision",
@@ -101,12 +110,12 @@ class Table:
 
     @property
     def title(self) -> str:
-        unit = "streams" if self.track != "static" else "instances"
-        return f"{self.source} / {self.track} ({self.size} {unit if self.track == 'static' else 'frames per stream'})"
+        unit = "instances" if self.track == "static" else "frames per stream"
+        return f"{self.source} / {self.track} ({self.size} {unit})"
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return STATIC_COLUMNS if self.track == "static" else ONLINE_COLUMNS
+        return TRACK_COLUMNS[self.track]
 
 
 @dataclass
@@ -188,7 +197,7 @@ def build(store: Store, *, keys: Iterable[tuple] | None = None, offbench_version
             if track == "static":
                 tables.append(_static_table(name, s, trows, info))
             else:
-                tables.append(_online_table(name, s, trows, frames_by_row))
+                tables.append(_stream_table(name, s, trows, frames_by_row))
     if not tables:
         raise LeaderboardError(f"store {store.path}: no source has rows matching the selection")
     _label_entries(tables)
@@ -275,15 +284,21 @@ def _static_table(name: str, s: dict, rows: list[dict], info: dict) -> Table:
                  entries=entries, notes=notes, rows=groups)
 
 
-def _online_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> Table:
+def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> Table:
+    """A learning-track table: per solver, the rows' summary ratio (final window, held-out
+    frames, or the frames right after the switch), frames to the threshold, and per-frame
+    latency, evaluations and infeasibility over the scored frames."""
+    from .tracks import scored_frames
+
+    track = rows[0]["track"]
     groups = _entries(rows)
     order = list(groups)
     seeds = sorted({r["seed"] for r in rows})
-    # wins: per stream seed, the best final-window ratio (ties count for all).
+    # wins: per stream seed, the best summary ratio (ties count for all).
     mat = np.full((len(seeds), len(order)), np.nan)
     for j, k in enumerate(order):
         for r in groups[k]:
-            if r["ratio"] is not None:
+            if r["ratio"] is not None and r["status"] != "error":
                 mat[seeds.index(r["seed"]), j] = r["ratio"]
     wins = metrics.best_mask(mat).sum(axis=0)
     entries = []
@@ -292,11 +307,14 @@ def _online_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
         ratios = [r["ratio"] for r in g]
         scored = all(x is not None for x in ratios)
         mean, lo, hi = (metrics.bootstrap_mean_ci(ratios) if scored else (math.nan,) * 3)
-        fr = [f for r in g for f in frames_by_row.get(r["row_id"], [])]
+        fr = []
+        for r in g:
+            all_frames = frames_by_row.get(r["row_id"], [])
+            fr += [all_frames[i] for i in scored_frames(track, r["track_config"], len(all_frames))]
         wt = [f["wall_time"] for f in fr]
-        reach = [r["info"].get("frames_to_threshold") for r in g]
-        ft = [math.inf if x is None else x for x in reach]
-        med = float(np.median(ft)) if ft and scored else math.nan
+        ft = [math.inf if r["info"].get("frames_to_threshold") is None else r["info"]["frames_to_threshold"]
+              for r in g]
+        med = (float(np.median(ft)) if ft and scored and track != "generalization" else math.nan)
         vals = {
             "n": len(g),
             "ratio": mean, "ci_low": lo, "ci_high": hi,
@@ -312,9 +330,21 @@ def _online_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
         entries.append(Entry(label="", solver_id=k[0], param_hash=k[1], params=g[0]["params"], values=vals))
     entries.sort(key=lambda e: (_nan_last(e.values["ratio"]), e.solver_id, e.param_hash))
     cfg = rows[0]["track_config"]
-    notes = [f"final window: the last {cfg.get('window')} frames of each stream; frames to 1.01: "
-             "median over runs of the frames until the moving mean stays under 1.01"]
-    return Table(source=name, source_digest=s["digest"], track=rows[0]["track"],
+    if track == "online":
+        notes = [f"final ratio: mean over the last {cfg.get('window')} frames of each stream; "
+                 "frames to 1.01: median over runs of the frames until the moving mean stays "
+                 "under 1.01 (never: most runs never do)"]
+    elif track == "generalization":
+        notes = [f"trained (decide and learn) on the first {cfg.get('train_frames')} frames; "
+                 f"held-out ratio: mean over the other {cfg.get('frames', 0) - cfg.get('train_frames', 0)} "
+                 "frames, decided without learning; latency, evaluations and infeasibility over "
+                 "the held-out frames"]
+    else:
+        notes = [f"new environment from frame {cfg.get('switch_at')}; ratio after switch: mean over "
+                 f"its first {cfg.get('window')} frames; frames to 1.02: median over runs of the "
+                 "frames after the switch until the moving mean stays under 1.02; latency, "
+                 "evaluations and infeasibility over the frames after the switch"]
+    return Table(source=name, source_digest=s["digest"], track=track,
                  size=len(s["members"]), entries=entries, notes=notes, rows=groups,
                  frames={r["row_id"]: frames_by_row.get(r["row_id"], []) for r in rows})
 
@@ -409,7 +439,7 @@ def display_cells(t: Table, e: Entry) -> list[str]:
     ci = "n/a" if math.isnan(v["ci_low"]) else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]"
     common_tail = [_ms(v["p50"]), _ms(v["p95"]), _f(v["evals"], ".1f"), _ms(v["sgm"]), str(v["wins"])]
     inf = "n/a" if math.isnan(v["infeasible"]) else f"{100 * v['infeasible']:.1f}%"
-    if t.track == "static":
+    if t.track in ("static", "generalization"):
         return [e.label, str(v["n"]), _f(v["ratio"], ".4f"), ci, inf, str(v["failed"]), *common_tail]
     ft = v["frames_to_threshold"]
     fts = "n/a" if ft is None or math.isnan(ft) else "never" if math.isinf(ft) else f"{ft:g}"

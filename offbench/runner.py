@@ -66,7 +66,7 @@ from .errors import UserError
 from .store import DEFAULT_STORE, KEY_COLUMNS, Store, canonical_json
 
 #: Tracks this version of offbench can run (SPEC.md section 6); see :mod:`offbench.tracks`.
-IMPLEMENTED_TRACKS = ("static", "online")
+IMPLEMENTED_TRACKS = ("static", "online", "generalization", "adaptation")
 ALL_TRACKS = ("static", "online", "generalization", "adaptation")
 
 #: A solver that returns later than ``OVERRUN_FACTOR * time_limit + OVERRUN_SLACK`` seconds gets
@@ -81,17 +81,21 @@ class SpecError(UserError):
 
 # ============================================================================== the run spec
 _TOP_KEYS = ("name", "sources", "solvers", "tracks", "seeds", "repetitions", "time_limit",
-             "kill_after", "reference", "online", "solvers_dirs", "threads_per_job")
+             "kill_after", "reference", "online", "generalization", "adaptation", "solvers_dirs",
+             "threads_per_job")
 _SOLVER_KEYS = ("id", "params", "time_limit", "kill_after", "seeds", "sources")
 _REFERENCE_KEYS = ("mode", "time_limit", "kill_after")
 _ONLINE_KEYS = ("window",)
+_GENERALIZATION_KEYS = ("train_frames",)
+_ADAPTATION_KEYS = ("window",)
 _SOURCE_KEYS = {
     "random": ("kind", "name", "seed", "count", "n_devices", "n_jobs", "layers", "capacities",
                "deadlines", "zero_fraction", "energy_weight"),
     "family": ("kind", "name", "family", "seed", "count"),
     "set": ("kind", "name", "set"),
     "files": ("kind", "name", "paths"),
-    "stream": ("kind", "name", "family", "random", "seed", "frames"),
+    "stream": ("kind", "name", "family", "random", "seed", "frames", "environment", "switch_at",
+               "switch_to"),
 }
 _RANDOM_ARGS = ("n_devices", "n_jobs", "layers", "capacities", "deadlines", "zero_fraction",
                 "energy_weight")
@@ -241,6 +245,8 @@ class RunSpec:
     kill_after: float | None
     reference: dict
     online: dict
+    generalization: dict
+    adaptation: dict
     solvers_dirs: list[str]
     threads_per_job: int
 
@@ -258,6 +264,8 @@ class RunSpec:
             "kill_after": self.kill_after,
             "reference": self.reference,
             "online": self.online,
+            "generalization": self.generalization,
+            "adaptation": self.adaptation,
             "solvers_dirs": self.solvers_dirs,
             "threads_per_job": self.threads_per_job,
         }
@@ -342,6 +350,17 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
         raise SpecError(f"{where}: online: expected a table, got {online!r}")
     _unknown(online, _ONLINE_KEYS, f"{where}: online")
     online = {"window": _int(online.get("window", 50), f"{where}: online.window", 1)}
+    gen = raw.get("generalization", {})
+    if not isinstance(gen, dict):
+        raise SpecError(f"{where}: generalization: expected a table, got {gen!r}")
+    _unknown(gen, _GENERALIZATION_KEYS, f"{where}: generalization")
+    generalization = {"train_frames": _int(gen.get("train_frames", 100),
+                                           f"{where}: generalization.train_frames", 1)}
+    ada = raw.get("adaptation", {})
+    if not isinstance(ada, dict):
+        raise SpecError(f"{where}: adaptation: expected a table, got {ada!r}")
+    _unknown(ada, _ADAPTATION_KEYS, f"{where}: adaptation")
+    adaptation = {"window": _int(ada.get("window", 20), f"{where}: adaptation.window", 1)}
 
     sources_raw = raw.get("sources")
     if not isinstance(sources_raw, list) or not sources_raw:
@@ -372,7 +391,8 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
         seen[k] = i
     return RunSpec(name=name, sources=sources, solvers=solvers, tracks=list(tracks), seeds=seeds,
                    time_limit=time_limit, kill_after=kill_after, reference=reference,
-                   online=online, solvers_dirs=dirs, threads_per_job=threads)
+                   online=online, generalization=generalization, adaptation=adaptation,
+                   solvers_dirs=dirs, threads_per_job=threads)
 
 
 def _parse_source(s, where: str) -> dict:
@@ -414,8 +434,23 @@ def _parse_source(s, where: str) -> dict:
                             "from 'random' (a table of random_instance arguments with fixed sizes); give one")
         if "family" in s:
             out["family"] = _str(s["family"], f"{where}.family")
+            if "environment" in s:
+                out["environment"] = _str(s["environment"], f"{where}.environment")
+            if ("switch_at" in s) != ("switch_to" in s):
+                raise SpecError(f"{where}: switch_at and switch_to go together (the frame where the "
+                                "stream meets a new environment, and that environment)")
+            if "switch_at" in s:
+                out["switch_at"] = _int(s["switch_at"], f"{where}.switch_at", 1)
+                out["switch_to"] = _str(s["switch_to"], f"{where}.switch_to")
+                if out["switch_at"] >= out["frames"]:
+                    raise SpecError(f"{where}.switch_at: expected a frame before the last "
+                                    f"({out['frames']} frames), got {out['switch_at']}")
             out["name"] = _str(s.get("name", f"{out['family']}/stream"), f"{where}.name")
         else:
+            for k in ("environment", "switch_at", "switch_to"):
+                if k in s:
+                    raise SpecError(f"{where}.{k}: environments belong to family streams; a "
+                                    "random stream has none")
             r = s["random"]
             if not isinstance(r, dict):
                 raise SpecError(f"{where}.random: expected a table of random_instance arguments")
@@ -652,7 +687,8 @@ def expand_source(s: dict) -> Source:
             fam = _family(s["family"], where)
             if not hasattr(fam, "stream"):
                 raise SpecError(f"{where}: family {s['family']} has no frame streams")
-            frames = list(fam.stream(s["seed"], s["frames"]))
+            kw = {k: s[k] for k in ("environment", "switch_at", "switch_to") if k in s}
+            frames = list(fam.stream(s["seed"], s["frames"], **kw))
         else:
             frames = [_random(s["seed"] + i, s["random"], f"{s['name']}-{i}", where)
                       for i in range(s["frames"])]
@@ -779,6 +815,14 @@ def plan(spec: RunSpec) -> Plan:
         for track in spec.tracks:
             if (track == "static") == src.stream:
                 continue
+            n = len(src.instances)
+            if track == "generalization" and n <= spec.generalization["train_frames"]:
+                skipped.append(f"{track} track on {src.name}: the stream has {n} frames, not more "
+                               f"than generalization.train_frames = {spec.generalization['train_frames']}")
+                continue
+            if track == "adaptation" and "switch_at" not in src.spec:
+                skipped.append(f"{track} track on {src.name}: the stream has no switch_at/switch_to")
+                continue
             for sv in spec.solvers:
                 if sv.sources is not None and src.name not in sv.sources:
                     continue
@@ -788,12 +832,17 @@ def plan(spec: RunSpec) -> Plan:
                     continue
                 tc = {"time_limit": sv.time_limit, "reference": spec.reference["mode"]}
                 if track == "online":
-                    tc.update(frames=len(src.instances), window=spec.online["window"])
+                    tc.update(frames=n, window=spec.online["window"])
+                elif track == "generalization":
+                    tc.update(frames=n, train_frames=spec.generalization["train_frames"])
+                elif track == "adaptation":
+                    tc.update(frames=n, switch_at=src.spec["switch_at"],
+                              window=spec.adaptation["window"])
                 kill = sv.kill_after
                 if kill is None and sv.time_limit is not None:
                     kill = 2 * sv.time_limit + 10.0
-                    if track == "online":
-                        kill = kill * len(src.instances) + 30.0
+                    if track != "static":
+                        kill = kill * n + 30.0
                 members = [None] if src.stream else src.instances
                 for inst in members:
                     for seed in sv.seeds:
@@ -819,7 +868,7 @@ def plan(spec: RunSpec) -> Plan:
 def _can_run(sv: SolverSpec, track: str) -> tuple[bool, str]:
     if track in sv.tracks:
         return True, ""
-    if track == "online" and not sv.learns and "static" in sv.tracks:
+    if track != "static" and not sv.learns and "static" in sv.tracks:
         return True, ""  # a static solver runs on a stream as a per-frame baseline
     return False, f"its tracks are {', '.join(sv.tracks)}"
 

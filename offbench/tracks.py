@@ -14,13 +14,23 @@ one ``frames`` row per frame.
     A stream of frames of one structure. A learning solver (:class:`~offbench.solver.LearningSolver`)
     starts untrained (``start`` with the first frame), then for each frame ``decide`` (timed:
     the decision latency, evaluations charged) and ``learn`` from the frame and its decision (not
-    timed). A static solver runs as a per-frame baseline (``solve`` on each frame, nothing
-    learned). Every frame is scored against its own reference. The row reports the mean cost
+    timed). Every frame is scored against its own reference. The row reports the mean cost
     ratio over the final window and, in ``info``, the frames until the moving mean stays under
     1.01.
-``generalization``, ``adaptation``
-    Not implemented in this version: :func:`run_job` refuses them with a message, and
-    :func:`offbench.runner.parse_spec` refuses a spec that asks for them before anything runs.
+``generalization``
+    The same loop on one seed's stream, learning only on the first ``train_frames`` frames (the
+    training budget); the frames after them are held out (never seen in training) and decided
+    without learning. The row reports the mean ratio over the held-out frames.
+``adaptation``
+    A stream that starts in one environment (pretraining: decide and learn) and switches to
+    another at ``switch_at`` (the family's drift scenario; same structure). Learning goes on;
+    the row reports the mean ratio over the first ``window`` frames after the switch and the
+    frames after it until the moving mean stays under 1.02. Meta-training over several
+    environments is a solver's own business inside ``start``/``learn`` on the pretraining frames.
+
+A static solver on a learning track is a per-frame baseline: ``solve`` on each frame, nothing
+learned. Per-frame rows go to the store's ``frames`` table; which frames a row is scored on is
+:func:`scored_frames`.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ import numpy as np
 
 from .errors import UserError
 
-#: The online track's convergence threshold (SPEC.md section 6).
+#: Convergence thresholds of the online and adaptation tracks (SPEC.md section 6).
 ONLINE_THRESHOLD = 1.01
+ADAPTATION_THRESHOLD = 1.02
 
 
 def run_job(job, solver_cls, started=None) -> dict:
@@ -44,10 +55,9 @@ def run_job(job, solver_cls, started=None) -> dict:
     """
     if job.track == "static":
         return static(job, solver_cls, started)
-    if job.track == "online":
-        return online(job, solver_cls, started)
-    raise UserError(f"the {job.track!r} track is not implemented in this version of offbench "
-                    "(implemented: static, online)")
+    if job.track in ("online", "generalization", "adaptation"):
+        return _stream(job, solver_cls, started)
+    raise UserError(f"unknown track {job.track!r}")
 
 
 # ---------------------------------------------------------------------------------- scoring
@@ -193,16 +203,49 @@ def frame_seed(seed: int, frame: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(frame)]).generate_state(1)[0])
 
 
+def scored_frames(track: str, track_config: dict, n: int) -> range:
+    """The frames a learning-track row is scored on: all of them (online), the held-out ones
+    after ``train_frames`` (generalization), or those from ``switch_at`` on (adaptation)."""
+    if track == "generalization":
+        return range(min(int(track_config["train_frames"]), n), n)
+    if track == "adaptation":
+        return range(min(int(track_config["switch_at"]), n), n)
+    return range(n)
+
+
 def online(job, solver_cls, started=None) -> dict:
-    """The online track (see the module docstring)."""
+    """The online track: start untrained, decide and learn on every frame; the row reports the
+    mean ratio over the final window and the frames until the moving mean stays under 1.01."""
+    return _stream(job, solver_cls, started)
+
+
+def generalization(job, solver_cls, started=None) -> dict:
+    """The generalization track: decide and learn on the first ``train_frames`` frames of one
+    seed's stream (the training budget), then decide, no longer learning, on the rest (held out,
+    never seen); the row reports the mean ratio over the held-out frames."""
+    return _stream(job, solver_cls, started)
+
+
+def adaptation(job, solver_cls, started=None) -> dict:
+    """The adaptation track: pretrain online in one environment, then meet another at frame
+    ``switch_at`` (same structure) and keep deciding and learning; the row reports the mean ratio
+    over the first ``window`` frames after the switch and the frames until the moving mean stays
+    under 1.02."""
+    return _stream(job, solver_cls, started)
+
+
+def _stream(job, solver_cls, started=None) -> dict:
+    """The loop the learning tracks share (see the module docstring)."""
     from .metrics import frames_until_stays_below
     from .solver import Context, LearningSolver, Result
 
     frames = job.frames
     refs = job.frame_refs
+    cfg = job.track_config
     solver = solver_cls(**job.params)
     learning = isinstance(solver, LearningSolver)
     base = dict(solver=solver.id, seed=int(job.seed), params=dict(solver.param_values))
+    learn_until = int(cfg["train_frames"]) if job.track == "generalization" else len(frames)
     rows: list[dict] = []
     learn_time = 0.0
     learn_evals = 0
@@ -236,7 +279,7 @@ def online(job, solver_cls, started=None) -> dict:
         rows.append({"frame": k, "instance_digest": frame.digest, **{
             c: fo[c] for c in ("status", "cost", "feasible", "ref_cost", "ratio",
                                "counted_infeasible", "wall_time", "evaluations", "decision", "error")}})
-        if learning and res.decision is not None:
+        if learning and res.decision is not None and k < learn_until:
             lctx = Context(frame, None, fs)
             t0 = time.perf_counter()
             try:
@@ -247,25 +290,36 @@ def online(job, solver_cls, started=None) -> dict:
             learn_time += time.perf_counter() - t0
             learn_evals += lctx.evaluations
     n = len(rows)
-    window = min(int(job.track_config.get("window", 50)), max(n, 1))
-    ratios = [r["ratio"] for r in rows]
-    scored = n > 0 and all(r is not None for r in ratios)
-    final_mean = float(np.mean(ratios[-window:])) if scored else None
+    part = [rows[k] for k in scored_frames(job.track, cfg, n)]
+    ratios = [r["ratio"] for r in part]
+    scored = bool(part) and all(r is not None for r in ratios)
+    window = max(1, min(int(cfg.get("window", 50)), max(len(part), 1)))
+    threshold = {"online": ONLINE_THRESHOLD, "adaptation": ADAPTATION_THRESHOLD}.get(job.track)
+    if job.track == "online":
+        summary_rows = part[-window:]
+    elif job.track == "adaptation":
+        summary_rows = part[:window]
+    else:
+        summary_rows = part
+    mean = (float(np.mean([r["ratio"] for r in summary_rows])) if scored and summary_rows else None)
     info = {
         "frames": n,
-        "window": window,
-        "final_mean_ratio": final_mean,
-        "frames_to_threshold": (frames_until_stays_below(ratios, window, ONLINE_THRESHOLD)
-                                if scored else None),
-        "threshold": ONLINE_THRESHOLD,
-        "infeasible_frames": sum(1 for r in rows if r["counted_infeasible"]),
-        "error_frames": sum(1 for r in rows if r["status"] == "error"),
-        "timeout_frames": sum(1 for r in rows if r["status"] == "timeout"),
+        "scored_frames": len(part),
+        "window": window if job.track != "generalization" else None,
+        "mean_ratio": mean,
+        "frames_to_threshold": (frames_until_stays_below(ratios, window, threshold)
+                                if scored and threshold is not None else None),
+        "threshold": threshold,
+        "infeasible_frames": sum(1 for r in part if r["counted_infeasible"]),
+        "error_frames": sum(1 for r in part if r["status"] == "error"),
+        "timeout_frames": sum(1 for r in part if r["status"] == "timeout"),
         "learning": learning,
         "learn_time": learn_time,
         "learn_evaluations": learn_evals,
     }
-    costs = [r["cost"] for r in rows[-window:]]
+    if aborted is None and n < len(frames):
+        aborted = "the stream stopped early"
+    costs = [r["cost"] for r in summary_rows]
     return {
         "kind": "solve",
         "status": "error" if aborted else "feasible",
@@ -273,13 +327,13 @@ def online(job, solver_cls, started=None) -> dict:
         "feasible": None,
         "bound": None,
         "gap": None,
-        "wall_time": float(sum(r["wall_time"] for r in rows)),
-        "evaluations": int(sum(r["evaluations"] for r in rows)),
+        "wall_time": float(sum(r["wall_time"] for r in part)),
+        "evaluations": int(sum(r["evaluations"] for r in part)),
         "decision": None,
         "error": aborted,
         "info": info,
         "frames": rows,
         "ref_cost": None,
-        "ratio": final_mean,
+        "ratio": mean,
         "counted_infeasible": None,
     }

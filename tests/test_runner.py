@@ -122,8 +122,8 @@ def test_spec_errors_name_the_key():
         parse_spec({**SPEC, "seed": [1]})
     with pytest.raises(SpecError, match=r"tracks\[0\]: unknown track 'statc'; did you mean 'static'"):
         parse_spec({**SPEC, "tracks": ["statc"]})
-    with pytest.raises(SpecError, match="'adaptation' track .* is not implemented"):
-        parse_spec({**SPEC, "tracks": ["adaptation"]})
+    with pytest.raises(SpecError, match="switch_at and switch_to go together"):
+        parse_spec({**SPEC, "sources": [{"kind": "stream", "family": "dmro-v1", "switch_at": 3}]})
     with pytest.raises(SpecError, match=r"sources\[0\]\.count: expected an integer >= 1, got 0"):
         parse_spec({**SPEC, "sources": [{"kind": "random", "count": 0}]})
     with pytest.raises(SpecError, match=r"solvers\[0\]: unknown solver 'fx-zer0'"):
@@ -218,3 +218,41 @@ def test_default_spec_is_valid():
     except SpecError as e:  # a built-in solver it names is not written yet
         pytest.skip(f"default spec needs a solver that is not there yet: {e}")
     assert len(plan(spec).jobs) > 0
+
+
+def test_generalization_and_adaptation_tracks(tmp_path):
+    spec = parse_spec({
+        "name": "learning-tracks", "solvers_dirs": [FIXTURES], "time_limit": 5.0,
+        "tracks": ["generalization", "adaptation"], "seeds": [0], "reference": {"mode": REFERENCE},
+        "generalization": {"train_frames": 8}, "adaptation": {"window": 3},
+        "sources": [
+            {"kind": "stream", "name": "iid", "frames": 12,
+             "random": {"n_devices": 2, "n_jobs": 2, "layers": [3, 3]}},
+            {"kind": "stream", "name": "drift", "family": "deadline-v1:small", "frames": 10,
+             "switch_at": 6, "switch_to": "tight"},
+        ],
+        "solvers": ["fx-learner", "fx-zero"],
+    })
+    pl = plan(spec)
+    # generalization runs on both streams (both longer than 8 frames); adaptation only where
+    # the stream switches, and says so for the other.
+    assert sorted((j.track, j.source) for j in pl.jobs) == sorted(
+        [("generalization", "iid")] * 2 + [("generalization", "drift")] * 2 + [("adaptation", "drift")] * 2)
+    assert any("adaptation track on iid" in s and "no switch_at" in s for s in pl.skipped)
+    run(spec, tmp_path / "r.sqlite", executor=InProcessExecutor(), plan_=pl)
+    with Store.open_readonly(tmp_path / "r.sqlite") as s:
+        rows = {(r["solver_id"], r["track"], r["track_config"]["frames"]): r for r in s.results()}
+        frames = s.frames()
+        from offbench.leaderboard import build, render
+
+        text = render(build(s), "md")
+    gen = rows[("fx-learner-v1", "generalization", 12)]
+    assert gen["info"]["scored_frames"] == 4 and gen["evaluations"] == 4 * 3
+    assert len(frames[gen["row_id"]]) == 12
+    ada = rows[("fx-learner-v1", "adaptation", 10)]
+    assert ada["track_config"]["switch_at"] == 6 and ada["info"]["scored_frames"] == 4
+    assert "## drift / adaptation (10 frames per stream)" in text
+    assert "| solver | n | held-out ratio |" in text and "| solver | n | ratio after switch |" in text
+    if HAVE_REFERENCE:
+        fr = frames[ada["row_id"]]
+        assert ada["ratio"] == pytest.approx(sum(f["ratio"] for f in fr[6:9]) / 3)

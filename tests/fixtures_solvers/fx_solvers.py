@@ -98,7 +98,7 @@ class FxLearner(LearningSolver):
     """Keeps the best decision seen so far and tries one seeded mutation of it per frame."""
 
     name = "fx-learner"
-    tracks = ("online",)
+    tracks = ("online", "generalization", "adaptation")
     params = (Param("mutations", int, 2, low=1),)
 
     def start(self, structure, seed):
