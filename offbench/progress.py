@@ -59,6 +59,9 @@ class Progress:
         Least seconds between two redraws of the bar.
     """
 
+    #: Failed jobs shown one line each; beyond that, one line says more are in the store.
+    MAX_FAILURE_LINES = 20
+
     def __init__(self, mode: str = "auto", *, err=None, out=None, interval: float = 0.2):
         if mode not in MODES:
             raise ValueError(f"progress mode must be one of {MODES}, got {mode!r}")
@@ -129,9 +132,13 @@ class Progress:
                             "evaluations": row.get("evaluations"), "error": row.get("error")})
             return
         if status in ("error", "timeout") and self.mode in ("bar", "lines"):
-            what = job.label()
-            err = (row.get("error") or "").splitlines()[0][:200] if row.get("error") else ""
-            self._say(f"  {status}: {what}: {err}")
+            if self.failed <= self.MAX_FAILURE_LINES:
+                what = job.label()
+                err = (row.get("error") or "").splitlines()[0][:200] if row.get("error") else ""
+                self._say(f"  {status}: {what}: {err}")
+            elif self.failed == self.MAX_FAILURE_LINES + 1:
+                self._say("  (more failures are not shown; every one is a row in the store: "
+                          "offbench leaderboard --rows FILE lists them)")
         self._draw()
 
     def dropped(self, job) -> None:

@@ -256,3 +256,21 @@ def test_generalization_and_adaptation_tracks(tmp_path):
     if HAVE_REFERENCE:
         fr = frames[ada["row_id"]]
         assert ada["ratio"] == pytest.approx(sum(f["ratio"] for f in fr[6:9]) / 3)
+
+
+def test_yaml_spec_and_dry_run(tmp_path, capsys):
+    pytest.importorskip("yaml")
+    from offbench.runner import load_spec_file
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"name: yaml\nsolvers_dirs: [{FIXTURES}]\nseeds: [0, 1]\n"
+                   "sources:\n  - {kind: random, count: 2}\nsolvers:\n  - fx-zero\n"
+                   "  - {id: fx-random-best, params: {samples: 2}}\n")
+    spec = parse_spec(load_spec_file(cfg))
+    assert [s.id for s in spec.solvers] == ["fx-zero-v1", "fx-random-best-v1"]
+    assert main(["run", str(cfg), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "8 jobs" in out and "solver fx-random-best-v1(samples=2, sleep=0.0)" in out
+    (tmp_path / "bad.yaml").write_text("sources: [unclosed\n")
+    assert main(["run", str(tmp_path / "bad.yaml")]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
