@@ -1052,7 +1052,8 @@ class Sandbox:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", code, str(r_job), str(w_res), str(os.getpid())],
-                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env)
+                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env,
+                start_new_session=True)  # a terminal's Ctrl-C goes to the runner, not to workers
         finally:
             os.close(r_job)
             os.close(w_res)
