@@ -248,7 +248,10 @@ def _eval_many_serial(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, loa
         feasible[r] = le <= cap[1] and lc <= cap[2]
 
 
-@jit
+# The move kernels allocate nothing, so they are compiled without Numba's reference counting:
+# with it, every call from another kernel increfs and decrefs each array of the Tables tuple,
+# which made a Gray-code walk 20-30 times slower (benchmarks/bench_exact.py).
+@jit(_nrt=False)
 def move_delta(t, x, l, k, job_T):
     """Change in cost when layer ``l`` moves from ``x[l]`` to tier ``k``; O(1).
 
@@ -278,7 +281,7 @@ def move_delta(t, x, l, k, job_T):
     return d_lin, d_T
 
 
-@jit
+@jit(_nrt=False)
 def apply_move(t, x, l, k, job_T, load):
     """Move layer ``l`` to tier ``k`` in place (``x``, ``job_T``, ``load[3]``); return the
     change in cost. Callable from other Numba kernels."""
