@@ -62,15 +62,6 @@ TRACK_COLUMNS = {"static": STATIC_COLUMNS, "online": ONLINE_COLUMNS,
 #: Columns that measure time: they differ between runs and are left out of :func:`verify`.
 TIMING_COLUMNS = ("p50 ms", "p95 ms", "SGM ms")
 
-#: CSV column names (machine-friendly, unrounded values) for each displayed column.
-CSV_NAMES = {
-    "solver": "solver", "n": "n", "ratio": "ratio_mean", "final ratio": "ratio_mean",
-    "held-out ratio": "ratio_mean", "ratio after switch": "ratio_mean", "frames to 1.02": "frames_to_threshold",
-    "95% CI": "ratio_ci", "infeasible": "infeasible_rate", "failed": "failed",
-    "failed frames": "failed", "frames to 1.01": "frames_to_threshold",
-    "p50 ms": "latency_p50_s", "p95 ms": "latency_p95_s", "evals": "evaluations_per_decision",
-    "SGM ms": "sgm_time_s", "wins": "wins",
-}
 CSV_HEADER = ("source", "track", "solver", "solver_id", "param_hash", "n", "ratio_mean",
               "ratio_ci_low", "ratio_ci_high", "infeasible_rate", "failed", "frames_to_threshold",
               "latency_p50_s", "latency_p95_s", "evaluations_per_decision", "sgm_time_s", "wins")

@@ -35,7 +35,6 @@ learned. Per-frame rows go to the store's ``frames`` table; which frames a row i
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np

@@ -274,3 +274,19 @@ def test_yaml_spec_and_dry_run(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("sources: [unclosed\n")
     assert main(["run", str(tmp_path / "bad.yaml")]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_a_frozen_set_brings_its_own_references(tmp_path):
+    sets = pytest.importorskip("offbench.instance_sets")
+    if "deadline-v1:small/test" not in sets.list_sets():
+        pytest.skip("the frozen set deadline-v1:small/test is not there")
+    spec = parse_spec({"name": "set", "solvers_dirs": [FIXTURES], "seeds": [0],
+                       "sources": [{"kind": "set", "set": "deadline-v1:small/test"}],
+                       "solvers": ["fx-zero"]})
+    summary = run(spec, tmp_path / "r.sqlite", executor=InProcessExecutor())
+    assert summary.references_computed == 0 and summary.done == 8
+    with Store.open_readonly(tmp_path / "r.sqlite") as s:
+        refs = s.references()
+        rows = s.results()
+    assert {r["origin"] for r in refs.values()} == {"set:deadline-v1:small/test"}
+    assert all(r["ratio"] >= 1.0 and r["ref_cost"] == refs[r["instance_digest"]]["cost"] for r in rows)
