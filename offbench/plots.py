@@ -85,11 +85,13 @@ def ecdf_figure(ratios: Mapping[str, Sequence[float]], title: str = ""):
     return fig
 
 
-def _moving_band(curve: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trailing moving mean and moving standard deviation."""
+def _moving_band(curve: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trailing moving mean, and a band of one moving standard deviation around it, kept
+    within the range of the values (a ratio band never dips below the best ratio seen)."""
     m = metrics.moving_mean(curve, window)
     m2 = metrics.moving_mean(curve ** 2, window)
-    return m, np.sqrt(np.maximum(m2 - m ** 2, 0.0))
+    sd = np.sqrt(np.maximum(m2 - m ** 2, 0.0))
+    return m, np.maximum(m - sd, curve.min()), np.minimum(m + sd, curve.max())
 
 
 def learning_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], window: int,
@@ -113,10 +115,10 @@ def learning_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], wind
             continue
         n = min(len(r) for r in runs)
         mean = np.mean([r[:n] for r in runs], axis=0)
-        m, sd = _moving_band(mean, window)
+        m, lo, hi = _moving_band(mean, window)
         x = np.arange(1, n + 1)
         line, = ax.plot(x, m, label=f"{lab} (moving mean, {window} frames)")
-        ax.fill_between(x, m - sd, m + sd, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.plot(x, mean, color=line.get_color(), alpha=0.25, linewidth=0.6)
     if threshold is not None:
         ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"ratio {threshold:g}")
@@ -141,10 +143,10 @@ def adaptation_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], sw
             continue
         n = min(len(r) for r in runs)
         mean = np.mean([r[:n] for r in runs], axis=0)
-        m, sd = _moving_band(mean, window)
+        m, lo, hi = _moving_band(mean, window)
         x = np.arange(n) - switch_at
         line, = ax.plot(x, m, label=lab)
-        ax.fill_between(x, m - sd, m + sd, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"ratio {threshold:g}")
     ax.set_xlabel("frames since the new environment")
