@@ -204,3 +204,9 @@ def test_plots_write_png_and_pdf(store_path, tmp_path):
     assert (tmp_path / "plots" / "tiny-static-profile.png").read_bytes()[:4] == b"\x89PNG"
     fig = adaptation_curves_figure({"a": [[1.3, 1.2, 1.05, 1.01, 1.0]]}, switch_at=2, window=2)
     assert fig.axes[0].get_xlabel().startswith("frames since")
+    from offbench.plots import learning_curves_figure
+
+    fig = learning_curves_figure({"a": [[1.5, 1.2, 1.0, 1.0], [1.3, 1.1, 1.0, 1.0]]}, window=2)
+    ax = fig.axes[0]
+    lo = ax.collections[0].get_paths()[0].vertices[:, 1].min()
+    assert lo >= 1.0  # the band never dips below the best ratio
