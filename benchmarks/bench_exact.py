@@ -8,16 +8,15 @@ Prints, with medians of the repeats measured in one run:
   ``n`` layers in ``--sizes``, on an instance with capacities and deadlines (the full model:
   every step updates loads and job times and prices tardiness): placements per second, from the
   solver's own wall time (``Result.wall_time``: the whole ``_solve``, setup included) and the
-  ``3^n`` placements it visited. Two baselines in the same run, at the smallest size:
-  ``exhaustive/NRT`` is the same Gray walk calling :func:`offbench.cost.apply_move` as the cost
-  module compiles it (with Numba's reference counting on every call), and
-  ``evaluate_many/1`` prices every placement from scratch with the batch kernel on one thread
-  (what a naive enumeration costs). Ratios are to the exhaustive solver.
+  ``3^n`` placements it visited. A baseline in the same run, at the smallest size:
+  ``evaluate_many/1`` prices placements from scratch with the batch kernel on one thread (what a
+  naive enumeration costs); its ratio is to the exhaustive solver.
 * **dp** on 10^4 jobs x 50 layers, without deadlines, with the generator's deadlines, and with
   tight deadlines (between 20% and 100% of each job's all-device time, heavy energy weight: the
-  regime where the Pareto labels work): ``solve_uncoupled`` (the kernels alone) on one thread
-  and on all of Numba's threads, and ``Solver.solve`` (which also prices the decision with the
-  cost model and checks it).
+  regime where the Pareto labels work), on one core (dp is serial): ``solve_uncoupled`` (the
+  kernels alone); ``Solver.solve``'s ``wall_time`` (the solver's own work); and the whole
+  ``Solver.solve`` call, which also prices the decision with ``offbench.cost.evaluate`` (per-job
+  report included) and checks it.
 
 Every answer is checked before it is timed: exhaustive against plain enumeration at the smallest
 size, dp's objective against the cost model and against exhaustive on single jobs.
@@ -30,7 +29,6 @@ import itertools
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numba  # noqa: E402
 
-from offbench import cost  # noqa: E402
-from offbench._numba import jit, set_num_threads  # noqa: E402
+from offbench._numba import set_num_threads  # noqa: E402
 from offbench.cost import evaluate, evaluate_many, tables  # noqa: E402
 from offbench.generators import random_instance  # noqa: E402
 from offbench.solver import resolve  # noqa: E402
@@ -63,38 +60,6 @@ def brute_force_cost(inst) -> float:
     c, f, _ = evaluate_many(inst, X, with_feasibility=True, parallel=False)
     c[~f] = np.inf
     return float(c.min())
-
-
-def nrt_walk():
-    """The exhaustive Gray walk, but calling ``offbench.cost.apply_move`` as compiled there."""
-    from offbench_solvers import exhaustive
-
-    src = exhaustive._gray_walk.py_func
-    g = dict(src.__globals__)
-    g["apply_move"] = cost.apply_move
-    f = types.FunctionType(src.__code__, g, src.__name__, src.__defaults__, src.__closure__)
-    return jit(f, cache=False)
-
-
-def time_walk(walk, inst) -> float:
-    """Seconds of one full walk with the given kernel (state set up as the solver does)."""
-    from offbench_solvers import exhaustive as ex
-
-    t = tables(inst)
-    n = inst.n_layers
-    x = np.zeros(n, dtype=np.int8)
-    job_T = np.empty(inst.n_jobs)
-    load = np.zeros(3)
-    cur = np.array([ex._resync(t, x, job_T, load)])
-    best = cur.copy()
-    best_x = x.copy()
-    f = np.arange(n + 1, dtype=np.int64)
-    o = np.ones(n, dtype=np.int8)
-    t0 = time.perf_counter()
-    steps, _, done = walk(t, x, job_T, load, f, o, cur, best, best_x, 3 ** n, min(n, ex.RESYNC_DIGIT))
-    dt = time.perf_counter() - t0
-    assert done and steps == 3 ** n - 1
-    return dt
 
 
 def time_batch_enumeration(inst, rows: int = 1 << 18) -> float:
@@ -163,11 +128,6 @@ def main(argv=None) -> int:
         rows.append(("exhaustive", f"n={n} (3^{n}={3 ** n:.3g})", median(walls), rate, "placements/s", 1.0))
         if n == sizes[0]:
             base = rate
-            walk = nrt_walk()
-            time_walk(walk, inst)       # compile
-            nrt = [time_walk(walk, inst) for _ in range(reps)]
-            r_nrt = 3 ** n / median(nrt)
-            rows.append(("exhaustive/NRT", f"n={n}", median(nrt), r_nrt, "placements/s", r_nrt / base))
             r_batch = median([time_batch_enumeration(inst) for _ in range(reps)])
             rows.append(("evaluate_many/1", f"n={n}", (3 ** n) / r_batch, r_batch, "placements/s",
                          r_batch / base))
@@ -185,7 +145,6 @@ def main(argv=None) -> int:
     cases["tight deadlines"] = tight(cases["deadlines"], 3)
     for label, inst in cases.items():
         tables(inst)
-        set_num_threads(threads)
         res = dp.solve(inst)
         assert res.status == "optimal", res.error
         assert abs(res.info["objective"] - res.cost) <= 1e-9 * res.cost
@@ -197,30 +156,27 @@ def main(argv=None) -> int:
         for i in range(small.n_jobs):
             assert abs(got.jobs[i].cost - exs.solve(single_job(small, i)).cost) <= 1e-9 * got.jobs[i].cost
         labels = res.info["labels"]
-        for th in sorted({1, threads}):
-            set_num_threads(th)
+        solve_uncoupled(inst)
+        ts = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
             solve_uncoupled(inst)
-            ts = []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                solve_uncoupled(inst)
-                ts.append(time.perf_counter() - t0)
-            rows.append((f"dp kernels/{th}", f"{label} ({nj}x{L})", median(ts), nj * L / median(ts),
-                         "layers/s", None))
-        set_num_threads(threads)
+            ts.append(time.perf_counter() - t0)
+        rows.append(("dp kernels", f"{label} ({nj}x{L})", median(ts), nj * L / median(ts),
+                     "layers/s", None))
         walls, calls = [], []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             r = dp.solve(inst)
             calls.append(time.perf_counter() - t0)
             walls.append(r.wall_time)
-        rows.append((f"dp solve/{threads}", f"{label}: wall_time", median(walls), nj * L / median(walls),
+        rows.append(("dp solve", f"{label}: wall_time", median(walls), nj * L / median(walls),
                      "layers/s", None))
-        rows.append((f"dp solve/{threads}", f"{label}: whole call", median(calls), nj * L / median(calls),
+        rows.append(("dp solve", f"{label}: whole call", median(calls), nj * L / median(calls),
                      f"layers/s ({labels} labels)", None))
 
     # ------------------------------------------------------------------ table
-    print(f"offbench bench_exact: numba {numba.__version__}, {threads} thread(s) available, "
+    print(f"offbench bench_exact: numba {numba.__version__}, one thread (of {threads}), "
           f"medians of {args.repeats} repeats (16+ layers: {max(3, args.repeats // 2)})")
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)

@@ -3,7 +3,8 @@
 Without capacities the jobs are independent (SPEC.md section 2) and each one is solved alone:
 
 * **No deadline** (or no tardiness weight): the job's cost is a sum of per-layer compute terms and
-  per-boundary transfer terms (the ``comp_c`` and ``tr_c`` tables of :mod:`offbench.cost`), i.e.
+  per-boundary transfer terms (the fused ``step_c``/``end_c`` tables of :mod:`offbench.cost`: a
+  layer's compute plus the transfer into it, given the previous layer's tier), i.e.
   a shortest path through a layered graph of three tiers, from the device back to the device.
   Viterbi (a backward pass over ``L x 3`` states with 9 transitions each) solves it exactly.
 * **With a deadline** the cost is ``C(x) + tw * max(0, T(x) - d)``, where ``C`` is the linear part
@@ -40,11 +41,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from numba import get_num_threads
-
-from offbench._numba import jit, pjit, prange
+from offbench._numba import jit
 from offbench.cost import tables
-from offbench.solver import Param, Proposal, Solver, Unsupported
+from offbench.solver import Proposal, Solver, Unsupported
 
 #: Initial sizes of the label buffers of the deadline DP (all labels of one job; candidates of
 #: one state); they grow by doubling when a job needs more.
@@ -56,40 +55,26 @@ JOBS_PER_CALL = 1 << 14
 
 # ------------------------------------------------------------------------------ per-job kernels
 @jit
-def _backward(t, i, mode, tw, maximize, V, arg):
-    """Backward Viterbi over job ``i``.
+def _viterbi_lin(t, i, V, arg):
+    """Backward Viterbi over job ``i`` for the linear cost.
 
-    The weight of a step (the transfer into a layer plus its compute) is, by ``mode``: 0 its
-    linear cost, 1 its time, 2 its linear cost + ``tw`` * its time. ``V[p, k]`` is the best
-    (least, or greatest with ``maximize``) weight of the completion after layer ``p`` on tier
-    ``k`` (transfers out of ``p`` onwards, back to the device); ``arg[p, k]`` the tier of layer
-    ``p + 1`` on that completion (lowest tier on ties).
+    ``V[p, k]`` is the least linear cost of the completion after layer ``p`` on tier ``k``
+    (transfers out of ``p`` onwards, back to the device); ``arg[p, k]`` the tier of layer
+    ``p + 1`` on it (the lowest tier on ties).
     """
     lo = t.offsets[i]
     L = t.offsets[i + 1] - lo
-    A = t.tr_t if mode == 1 else t.tr_c
-    B = t.comp_t if mode == 1 else t.comp_c
-    both = mode == 2
-    blast = t.offsets[i + 1] + i          # the boundary that carries the result back
     for k in range(3):
-        v = A[blast, 3 * k]
-        if both:
-            v += tw * t.tr_t[blast, 3 * k]
-        V[L - 1, k] = v
+        V[L - 1, k] = t.end_c[i, k]       # the result goes back to the device
         arg[L - 1, k] = 0
     for p in range(L - 2, -1, -1):
         l = lo + p + 1                    # the next layer
-        b = l + i                         # the boundary into it
         for k in range(3):
             best = 0.0
             bk = -1
             for k2 in range(3):
-                j = 3 * k + k2
-                v = A[b, j] + B[l, k2]
-                if both:
-                    v += tw * (t.tr_t[b, j] + t.comp_t[l, k2])
-                v += V[p + 1, k2]
-                if bk < 0 or (v > best if maximize else v < best):
+                v = t.step_c[l, 3 * k + k2] + V[p + 1, k2]
+                if bk < 0 or v < best:
                     best = v
                     bk = k2
             V[p, k] = best
@@ -97,23 +82,68 @@ def _backward(t, i, mode, tw, maximize, V, arg):
 
 
 @jit
-def _start(t, i, mode, tw, maximize, V):
-    """Best weight of the whole job (from the device input) and the first layer's tier."""
+def _viterbi_time(t, i, tw, V, arg):
+    """Backward Viterbi over job ``i`` for three more weights, in one pass.
+
+    Fills ``V[1]`` (least completion time), ``V[2]`` (greatest completion time) and ``V[3]``
+    (least linear cost + ``tw`` * time), with their ``arg`` as in :func:`_viterbi_lin`.
+    """
+    lo = t.offsets[i]
+    L = t.offsets[i + 1] - lo
+    for k in range(3):
+        tt = t.end_t[i, k]
+        V[1, L - 1, k] = tt
+        V[2, L - 1, k] = tt
+        V[3, L - 1, k] = t.end_c[i, k] + tw * tt
+        arg[1, L - 1, k] = 0
+        arg[2, L - 1, k] = 0
+        arg[3, L - 1, k] = 0
+    for p in range(L - 2, -1, -1):
+        l = lo + p + 1
+        for k in range(3):
+            tmin = 0.0
+            tmax = 0.0
+            cmin = 0.0
+            a1 = -1
+            a2 = -1
+            a3 = -1
+            for k2 in range(3):
+                j = 3 * k + k2
+                st = t.step_t[l, j]
+                sc = t.step_c[l, j]
+                v1 = st + V[1, p + 1, k2]
+                v2 = st + V[2, p + 1, k2]
+                v3 = sc + tw * st + V[3, p + 1, k2]
+                if a1 < 0 or v1 < tmin:
+                    tmin = v1
+                    a1 = k2
+                if a2 < 0 or v2 > tmax:
+                    tmax = v2
+                    a2 = k2
+                if a3 < 0 or v3 < cmin:
+                    cmin = v3
+                    a3 = k2
+            V[1, p, k] = tmin
+            V[2, p, k] = tmax
+            V[3, p, k] = cmin
+            arg[1, p, k] = a1
+            arg[2, p, k] = a2
+            arg[3, p, k] = a3
+
+
+@jit
+def _start(t, i, wc, wt, V):
+    """First tier of the least-weight path of job ``i`` (weight ``wc`` * linear cost + ``wt`` *
+    time per step, ``V`` the completions for that weight); lowest tier on ties."""
     l = t.offsets[i]
-    b = l + i
-    A = t.tr_t if mode == 1 else t.tr_c
-    B = t.comp_t if mode == 1 else t.comp_c
     best = 0.0
     bk = -1
     for k in range(3):
-        v = A[b, k] + B[l, k]
-        if mode == 2:
-            v += tw * (t.tr_t[b, k] + t.comp_t[l, k])
-        v += V[0, k]
-        if bk < 0 or (v > best if maximize else v < best):
+        v = wc * t.step_c[l, k] + wt * t.step_t[l, k] + V[0, k]
+        if bk < 0 or v < best:
             best = v
             bk = k
-    return best, bk
+    return bk
 
 
 @jit
@@ -133,18 +163,16 @@ def _job_value(t, i, x):
     lo = t.offsets[i]
     hi = t.offsets[i + 1]
     prev = 0
-    b = lo + i
     C = 0.0
     T = 0.0
     for l in range(lo, hi):
         k = x[l]
         j = 3 * prev + k
-        C += t.tr_c[b, j] + t.comp_c[l, k]
-        T += t.tr_t[b, j] + t.comp_t[l, k]
+        C += t.step_c[l, j]
+        T += t.step_t[l, j]
         prev = k
-        b += 1
-    C += t.tr_c[b, 3 * prev]
-    T += t.tr_t[b, 3 * prev]
+    C += t.end_c[i, prev]
+    T += t.end_t[i, prev]
     return C, T
 
 
@@ -156,12 +184,47 @@ def _tardy(C, T, tw, d):
 
 
 @jit
-def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT, cpar, x):
+def _sort2(u, v, order, tmp, m):
+    """``order[:m]`` = indices ``0..m-1`` sorted by ``(u, v, index)``: a bottom-up merge sort
+    that allocates nothing (``tmp`` is scratch of the same size)."""
+    for q in range(m):
+        order[q] = q
+    width = 1
+    src = order
+    dst = tmp
+    in_tmp = False
+    while width < m:
+        lo = 0
+        while lo < m:
+            mid = min(lo + width, m)
+            hi = min(lo + 2 * width, m)
+            a = lo
+            b = mid
+            for q in range(lo, hi):
+                if a < mid and (b >= hi or u[src[a]] < u[src[b]]
+                                or (u[src[a]] == u[src[b]] and v[src[a]] <= v[src[b]])):
+                    dst[q] = src[a]
+                    a += 1
+                else:
+                    dst[q] = src[b]
+                    b += 1
+            lo = hi
+        src, dst = dst, src
+        in_tmp = not in_tmp
+        width *= 2
+    if in_tmp:
+        for q in range(m):
+            order[q] = tmp[q]
+
+
+@jit
+def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT, cpar,
+            order, otmp, x):
     """Exact label-setting DP of job ``i`` with a deadline (see the module docstring).
 
     ``lC, lT, lpar, ltier`` hold the labels of all states (flat; ``flo[p, k]:fhi[p, k]`` is the
-    front of state ``(p, k)``); ``cu, cv, cC, cT, cpar`` are scratch for the candidates of one
-    state. Returns ``(best, n_labels)``: the least final cost found (``inf`` if every label was
+    front of state ``(p, k)``); ``cu, cv, cC, cT, cpar, order, otmp`` are scratch for the
+    candidates of one state. Returns ``(best, n_labels)``: the least final cost found (``inf`` if every label was
     pruned, when the upper bound is optimal) with the path written into ``x``; or ``(nan, s)``
     when a buffer is too small: ``s > 0`` labels needed, ``-s`` candidates needed.
     """
@@ -175,7 +238,6 @@ def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, c
     n = 0
     for p in range(L):
         l = lo + p
-        b = l + i
         for k in range(3):
             m = 0
             np_prev = 1 if p == 0 else 3
@@ -187,8 +249,8 @@ def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, c
                     a0 = flo[p - 1, kp]
                     a1 = fhi[p - 1, kp]
                 j = 3 * kp + k
-                dc = t.tr_c[b, j] + t.comp_c[l, k]
-                dt = t.tr_t[b, j] + t.comp_t[l, k]
+                dc = t.step_c[l, j]
+                dt = t.step_t[l, j]
                 for s in range(a0, a1):
                     if p == 0:
                         C = dc
@@ -211,36 +273,28 @@ def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, c
                     cpar[m] = par
                     m += 1
             flo[p, k] = n
-            if m > 0:
-                order = np.argsort(cu[:m], kind="mergesort")
-                vmin = np.inf
-                q = 0
-                while q < m:
-                    # a run of equal u: only its least v (first on ties) can survive
-                    r = order[q]
-                    bq = r
-                    q += 1
-                    while q < m and cu[order[q]] == cu[r]:
-                        if cv[order[q]] < cv[bq]:
-                            bq = order[q]
-                        q += 1
-                    if cv[bq] < vmin:
-                        vmin = cv[bq]
-                        if n >= cap:
-                            return np.nan, 2 * cap
-                        lC[n] = cC[bq]
-                        lT[n] = cT[bq]
-                        lpar[n] = cpar[bq]
-                        ltier[n] = k
-                        n += 1
+            _sort2(cu, cv, order, otmp, m)
+            vmin = np.inf
+            for q in range(m):
+                # sorted by (u, v): the first of a run of equal u has the least v, so a label
+                # survives exactly when no other has u <= its u and v <= its v
+                r = order[q]
+                if cv[r] < vmin:
+                    vmin = cv[r]
+                    if n >= cap:
+                        return np.nan, 2 * cap
+                    lC[n] = cC[r]
+                    lT[n] = cT[r]
+                    lpar[n] = cpar[r]
+                    ltier[n] = k
+                    n += 1
             fhi[p, k] = n
     # close the chain: the result goes back to the device
-    blast = t.offsets[i + 1] + i
     best = np.inf
     bs = -1
     for k in range(3):
         for s in range(flo[L - 1, k], fhi[L - 1, k]):
-            f = _tardy(lC[s] + t.tr_c[blast, 3 * k], lT[s] + t.tr_t[blast, 3 * k], tw, d)
+            f = _tardy(lC[s] + t.end_c[i, k], lT[s] + t.end_t[i, k], tw, d)
             if f < best:
                 best = f
                 bs = s
@@ -259,8 +313,8 @@ def _solve_job(t, i, x, V, arg, bufs, scratch):
     lo = t.offsets[i]
     L = t.offsets[i + 1] - lo
     # least linear cost: optimal by itself when the job cannot be tardy at a cost
-    _backward(t, i, 0, 0.0, False, V[0], arg[0])
-    _, k0 = _start(t, i, 0, 0.0, False, V[0])
+    _viterbi_lin(t, i, V[0], arg[0])
+    k0 = _start(t, i, 1.0, 0.0, V[0])
     _follow(t, i, k0, arg[0], x)
     C, T = _job_value(t, i, x)
     if tw <= 0.0:
@@ -271,12 +325,10 @@ def _solve_job(t, i, x, V, arg, bufs, scratch):
         return best, 0                    # on time at the least linear cost: nothing beats it
     Cmin = V[0]
     # least time, greatest time, least C + tw * T: bounds and two more priced candidates
-    _backward(t, i, 1, 0.0, False, V[1], arg[1])
-    _backward(t, i, 1, 0.0, True, V[2], arg[2])
-    _backward(t, i, 2, tw, False, V[3], arg[3])
+    _viterbi_time(t, i, tw, V, arg)
     y = scratch[0]
     for c in (1, 3):
-        _, k0 = _start(t, i, 2 if c == 3 else 1, tw, False, V[c])
+        k0 = _start(t, i, 1.0 if c == 3 else 0.0, tw if c == 3 else 1.0, V[c])
         _follow(t, i, k0, arg[c], y)
         Cc, Tc = _job_value(t, i, y)
         f = _tardy(Cc, Tc, tw, d)
@@ -284,9 +336,9 @@ def _solve_job(t, i, x, V, arg, bufs, scratch):
             best = f
             for l in range(lo, lo + L):
                 x[l] = y[l]
-    lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT, cpar = bufs
+    lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT, cpar, order, otmp = bufs
     f, nl = _pareto(t, i, best, Cmin, V[1], V[2], lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT,
-                    cpar, y)
+                    cpar, order, otmp, y)
     if np.isnan(f):
         return f, nl
     if f < best:
@@ -303,40 +355,33 @@ def _alloc(Lmax, n_labels, n_cand, n_layers):
     bufs = (np.empty(n_labels), np.empty(n_labels), np.empty(n_labels, dtype=np.int64),
             np.empty(n_labels, dtype=np.int8), np.empty((Lmax, 3), dtype=np.int64),
             np.empty((Lmax, 3), dtype=np.int64), np.empty(n_cand), np.empty(n_cand),
-            np.empty(n_cand), np.empty(n_cand), np.empty(n_cand, dtype=np.int64))
+            np.empty(n_cand), np.empty(n_cand), np.empty(n_cand, dtype=np.int64),
+            np.empty(n_cand, dtype=np.int64), np.empty(n_cand, dtype=np.int64))
     scratch = np.empty((1, n_layers), dtype=np.int8)
     return V, arg, bufs, scratch
 
 
-@pjit
-def _solve_jobs(t, j0, j1, x, job_cost, job_labels, Lmax, n_chunks, labels_start, cand_start):
-    """Solve jobs ``j0 .. j1 - 1`` (chunks of jobs in parallel). A job whose labels outgrow the
-    buffers is retried with buffers twice as large. Returns the total number of labels made."""
-    nj = j1 - j0
-    per = (nj + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        a = j0 + c * per
-        z = min(j1, a + per)
-        if a >= z:
-            continue
-        n_labels = labels_start
-        n_cand = cand_start
-        V, arg, bufs, scratch = _alloc(Lmax, n_labels, n_cand, x.size)
-        for i in range(a, z):
-            while True:
-                f, nl = _solve_job(t, i, x, V, arg, bufs, scratch)
-                if not np.isnan(f):
-                    job_cost[i] = f
-                    job_labels[i] = nl
-                    break
-                if nl > 0:
-                    n_labels = max(2 * n_labels, nl)
-                else:
-                    n_cand = max(2 * n_cand, -nl)
-                V, arg, bufs, scratch = _alloc(Lmax, n_labels, n_cand, x.size)
+@jit
+def _solve_jobs(t, j0, j1, x, job_cost, job_labels, Lmax, labels_start, cand_start):
+    """Solve jobs ``j0 .. j1 - 1`` into ``x``. A job whose labels outgrow the buffers is solved
+    again with buffers twice as large. Returns the total number of labels made."""
+    n_labels = labels_start
+    n_cand = cand_start
+    V, arg, bufs, scratch = _alloc(Lmax, n_labels, n_cand, x.size)
     total = 0
     for i in range(j0, j1):
-        total += job_labels[i]
+        while True:
+            f, nl = _solve_job(t, i, x, V, arg, bufs, scratch)
+            if not np.isnan(f):
+                job_cost[i] = f
+                job_labels[i] = nl
+                total += nl
+                break
+            if nl > 0:
+                n_labels = max(2 * n_labels, nl)
+            else:
+                n_cand = max(2 * n_cand, -nl)
+            V, arg, bufs, scratch = _alloc(Lmax, n_labels, n_cand, x.size)
     return total
 
 
@@ -377,15 +422,14 @@ def solve_uncoupled(inst, *, deadline: float | None = None) -> Uncoupled:
     job_cost = np.full(nj, np.nan)
     job_labels = np.zeros(nj, dtype=np.int64)
     Lmax = int(inst.layers_per_job.max())
-    n_chunks = max(1, min(nj, 4 * get_num_threads()))
     labels = 0
     j = 0
     while j < nj:
         if deadline is not None and j > 0 and time.perf_counter() >= deadline:
             break
         j1 = min(nj, j + JOBS_PER_CALL)
-        labels += _solve_jobs(t, j, j1, x, job_cost, job_labels, Lmax,
-                              max(1, min(n_chunks, j1 - j)), LABELS_START, CANDIDATES_START)
+        labels += _solve_jobs(t, j, j1, x, job_cost, job_labels, Lmax, LABELS_START,
+                              CANDIDATES_START)
         j = j1
     complete = j >= nj
     if not complete:
@@ -403,8 +447,8 @@ def _least_linear(t, j0, j1, x):
     V = np.empty((Lmax, 3))
     arg = np.empty((Lmax, 3), dtype=np.int8)
     for i in range(j0, j1):
-        _backward(t, i, 0, 0.0, False, V, arg)
-        _, k0 = _start(t, i, 0, 0.0, False, V)
+        _viterbi_lin(t, i, V, arg)
+        k0 = _start(t, i, 1.0, 0.0, V)
         _follow(t, i, k0, arg, x)
 
 

@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import math
 import time
-import types
 
 import numpy as np
 
-from offbench import cost
 from offbench._numba import jit
-from offbench.cost import decision_cost, job_times, tables
+from offbench.cost import apply_move, decision_cost, job_times, tables
 from offbench.solver import Param, Proposal, Solver, Unsupported
 
 #: A Gray digit at or above this index triggers a full recomputation of the running state.
@@ -46,32 +44,6 @@ RESYNC_DIGIT = 7
 #: Steps of the first chunk; later chunks are sized to about ``CHUNK_SECONDS`` each.
 FIRST_CHUNK = 1 << 20
 CHUNK_SECONDS = 0.25
-
-
-def _refcount_free_move_kernels():
-    """:func:`offbench.cost.move_delta` and :func:`offbench.cost.apply_move`, compiled without
-    Numba's reference counting.
-
-    The cost module compiles them with NRT on; every call from another kernel then increments
-    and decrements the reference count of each of the 12 arrays of the ``Tables`` tuple (atomic
-    operations, ~150 ns a call): the Gray walk ran 20 to 30 times slower that way (see
-    benchmarks/bench_exact.py, row exhaustive/NRT).
-    The two functions allocate nothing, so they need no NRT. This compiles *the same Python
-    code objects* (no copy of any formula) with ``_nrt=False``; once ``offbench.cost`` compiles
-    them that way itself, its own dispatchers are used unchanged.
-    """
-    if cost.apply_move.targetoptions.get("_nrt", True) is False:
-        return cost.move_delta, cost.apply_move
-    md = jit(cost.move_delta.py_func, cache=False, _nrt=False)
-    src = cost.apply_move.py_func
-    g = dict(src.__globals__)
-    g["move_delta"] = md
-    am = jit(types.FunctionType(src.__code__, g, src.__name__, src.__defaults__, src.__closure__),
-             cache=False, _nrt=False)
-    return md, am
-
-
-move_delta, apply_move = _refcount_free_move_kernels()
 
 
 @jit
@@ -124,7 +96,8 @@ def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit)
             exact += 1
             if c < b:
                 b = c
-                best_x[:] = x
+                for q in range(n):          # (a loop: slice assignment compiles slowly)
+                    best_x[q] = x[q]
     cur[0] = c
     best[0] = b
     return steps, exact, done
@@ -182,7 +155,9 @@ class Exhaustive(Solver):
             exact += ex
             if steps and dt > 0:
                 rate = steps / dt
-                target = CHUNK_SECONDS if math.isinf(left) else min(CHUNK_SECONDS, max(left - dt, 0) / 2)
+                target = CHUNK_SECONDS
+                if not math.isinf(left):
+                    target = min(CHUNK_SECONDS, max(left - dt, 0.0) / 2)
                 chunk = int(min(max(rate * target, 1 << 14), 1 << 40))
         ctx.charge(visited + exact)
         info = {"placements": visited, "of": total, "exact_evaluations": exact}

@@ -20,9 +20,8 @@ import heapq
 import numpy as np
 
 from offbench._numba import jit
-from offbench.cost import decision_cost, job_times, tables
+from offbench.cost import apply_move, job_times, move_delta, tables
 from offbench.solver import Proposal, Solver
-from offbench_solvers.exhaustive import apply_move, move_delta
 
 
 # ------------------------------------------------------------------------------ shared kernels

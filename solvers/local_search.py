@@ -24,9 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from offbench._numba import jit
-from offbench.cost import decision_cost, tables
+from offbench.cost import apply_move, decision_cost, move_delta, tables
 from offbench.solver import Param, Proposal, Solver
-from offbench_solvers.exhaustive import apply_move, move_delta
 from offbench_solvers.heuristics import _repair_kernel, _state, greedy_decision
 
 #: Move prices per kernel call; the clock is checked between calls.
