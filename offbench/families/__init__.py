@@ -40,13 +40,13 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from ..errors import UserError
 from ..instance import Instance
-from ..streams import FrameProcess, Scenario, Variation, quantize, qfloat
+from ..streams import FrameProcess, Scenario, Variation, quantize
 
 if sys.version_info >= (3, 11):
     import tomllib
