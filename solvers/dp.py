@@ -224,9 +224,10 @@ def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, c
 
     ``lC, lT, lpar, ltier`` hold the labels of all states (flat; ``flo[p, k]:fhi[p, k]`` is the
     front of state ``(p, k)``); ``cu, cv, cC, cT, cpar, order, otmp`` are scratch for the
-    candidates of one state. Returns ``(best, n_labels)``: the least final cost found (``inf`` if every label was
-    pruned, when the upper bound is optimal) with the path written into ``x``; or ``(nan, s)``
-    when a buffer is too small: ``s > 0`` labels needed, ``-s`` candidates needed.
+    candidates of one state. Returns ``(best, n_labels)``: the least final cost found (``inf``
+    if every label was pruned, when the upper bound is optimal) with the path written into
+    ``x``; or ``(nan, s)`` when a buffer is too small: ``s > 0`` labels needed, ``-s``
+    candidates needed.
     """
     lo = t.offsets[i]
     L = t.offsets[i + 1] - lo
@@ -454,12 +455,11 @@ def _least_linear(t, j0, j1, x):
 
 # ------------------------------------------------------------------------------ the solver
 class DP(Solver):
-    """Per-job dynamic programming (Viterbi; Pareto labels with deadlines); exact without
-    binding capacities, and refuses coupled instances.
+    """Per-job dynamic programming (Viterbi, Pareto labels with deadlines); exact, refuses coupled.
 
-    See the module docstring for the method and the proof of exactness. On an instance whose
-    capacities bind (the per-job optima together do not fit) it returns status ``error`` with
-    the reason, never a decision it cannot prove optimal.
+    Exact when capacities do not bind (see the module docstring for the method and the proof
+    of exactness). On an instance whose capacities bind (the per-job optima together do not
+    fit) it returns status ``error`` with the reason, never a decision it cannot prove optimal.
     """
 
     name = "dp"

@@ -256,6 +256,7 @@ def _cut_table(t, x, job_T, load, delta, remote_ops):
         for p in range(L - 1, -1, -1):
             acc_ops += t.ops[lo + p]
             remote_ops[base + p] = acc_ops
+        T0 = job_T[i]
         for r in range(1, 3):
             delta[base + L, r - 1] = 0.0
             acc = 0.0
@@ -265,6 +266,7 @@ def _cut_table(t, x, job_T, load, delta, remote_ops):
                 delta[base + p, r - 1] = acc
             for p in range(L):
                 apply_move(t, x, lo + p, 0, job_T, load)
+            job_T[i] = T0                 # exactly, not up to the rounding of the moves back
     return priced
 
 
@@ -298,8 +300,7 @@ def _pick_cuts(t, delta, remote_ops, order, cut, tier):
 
 
 class Neurosurgeon(Solver):
-    """Neurosurgeon-style partitioning: per job, the best single cut (device prefix, then one
-    remote tier for the whole suffix).
+    """Neurosurgeon-style best single cut per job: a device prefix, then one remote tier.
 
     For every job, every cut point ``c = 0..L`` and remote tier (edge or cloud) is priced with
     the cost model (Kang et al., ASPLOS 2017, choose the split of a DNN between the mobile device
