@@ -314,7 +314,8 @@ def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0
         if cls is None:
             continue
         res = cls().solve(inst, time_limit=max(budget, 1e-3), seed=seed)
-        if res.decision is not None and res.feasible and (incumbent is None or res.cost < incumbent.cost):
+        better = incumbent is None or (res.cost is not None and res.cost < incumbent.cost)
+        if res.decision is not None and res.feasible and better:
             incumbent = res
     if incumbent is None:   # nothing found anything: all-device is always feasible
         incumbent = _solver("all-device")().solve(inst)

@@ -174,3 +174,16 @@ def test_deterministic(dp):
     inst = random_instance(5, n_jobs=30, layers=(1, 10), deadlines=True)
     a, b = dp.solve(inst, seed=1), dp.solve(inst, seed=2)
     assert np.array_equal(a.decision, b.decision)
+
+
+@pytest.mark.slow
+def test_agrees_with_exhaustive_thoroughly(dp, exhaustive):
+    for seed in range(400):
+        rng = np.random.default_rng(seed)
+        inst = random_instance(seed, n_devices=3, n_jobs=int(rng.integers(1, 4)), layers=(1, 5),
+                               deadlines=seed % 2 == 0, zero_fraction=float(rng.choice([0.0, 0.3])))
+        if seed % 4 == 0:
+            inst = tight_deadlines(inst, rng)
+        a, b = exhaustive.solve(inst), dp.solve(inst)
+        assert b.status == "optimal", (seed, b.error)
+        assert b.cost == pytest.approx(a.cost, rel=1e-6, abs=1e-300), seed

@@ -141,3 +141,17 @@ def test_command_line(tmp_path, capsys):
     assert main(["solve", str(p), "--solver", "exhaustive", "--param", "max_layers=1"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["status"] == "error" and "max_layers=1" in d["error"]
+
+
+@pytest.mark.slow
+def test_agrees_with_plain_enumeration_thoroughly(solver):
+    for seed in range(150):
+        rng = np.random.default_rng(seed)
+        inst = random_instance(seed, n_devices=3, n_jobs=int(rng.integers(1, 4)), layers=(1, 4),
+                               capacities=seed % 2 == 0, deadlines=seed % 3 == 0,
+                               zero_fraction=float(rng.choice([0.0, 0.3])))
+        if inst.n_layers > 10:
+            continue
+        res = solver.solve(inst)
+        assert res.status == "optimal"
+        assert res.cost == pytest.approx(brute_force(inst), rel=1e-9, abs=1e-300), seed

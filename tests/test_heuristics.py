@@ -206,3 +206,19 @@ def test_local_search_time_limit(monkeypatch):
 def test_local_search_rejects_bad_restarts():
     with pytest.raises(SolverError, match="restarts"):
         resolve("local-search")(restarts=0)
+
+
+@pytest.mark.slow
+def test_never_below_the_optimum_thoroughly(exhaustive):
+    solvers = [resolve(name)() for name in HEURISTICS]
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        inst = random_instance(seed, n_devices=3, n_jobs=int(rng.integers(1, 5)), layers=(1, 4),
+                               capacities=seed % 2 == 0, deadlines=seed % 3 == 0,
+                               zero_fraction=float(rng.choice([0.0, 0.3])))
+        if inst.n_layers > 12:
+            continue
+        opt = exhaustive.solve(inst).cost
+        for s in solvers:
+            res = s.solve(inst, seed=seed)
+            assert res.feasible and res.cost >= opt * (1 - 1e-9), (seed, s.id)
