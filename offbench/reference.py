@@ -239,7 +239,8 @@ def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0
     ReferenceViolation
         A solver contradicted a proven optimum (a bug).
     """
-    if not (isinstance(time_limit, (int, float)) and time_limit > 0 and math.isfinite(time_limit)):
+    if (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
+            or not (time_limit > 0 and math.isfinite(time_limit))):
         raise UserError(f"time_limit must be a number of seconds > 0, got {time_limit!r}")
     t0 = time.perf_counter()
     end = t0 + float(time_limit)
@@ -248,9 +249,8 @@ def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0
     def left() -> float:
         return max(end - time.perf_counter(), 1e-3)
 
-    def done(res, provenance, *, cost=None, bound=None, decision=None, solver=None) -> Reference:
-        cost = res.cost if cost is None else cost
-        decision = res.decision if decision is None else decision
+    def done(res, provenance, *, bound=None) -> Reference:
+        cost = res.cost
         gap = None
         if provenance in PROVEN:
             bound = cost
@@ -259,9 +259,9 @@ def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0
             bound = min(bound, cost)
             gap = 0.0 if cost == 0 else max(0.0, (cost - bound) / cost)
         return Reference(cost=float(cost), bound=None if bound is None else float(bound),
-                         provenance=provenance, gap=gap, solver=solver or res.solver,
+                         provenance=provenance, gap=gap, solver=res.solver,
                          wall_time=time.perf_counter() - t0,
-                         decision=tuple(int(v) for v in decision), digest=inst.digest,
+                         decision=tuple(int(v) for v in res.decision), digest=inst.digest,
                          note="; ".join(notes))
 
     def check_against(res, what: str) -> None:
