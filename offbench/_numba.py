@@ -6,11 +6,51 @@ the outer loop). ``cache=True`` writes compiled machine code beside the sources 
 the cost model must agree with the plain-Python reference of SPEC.md to 1e-12.
 
 Set ``NUMBA_DISABLE_JIT=1`` to run every kernel as plain Python (for coverage or debugging).
+
+Cache invalidation. Numba invalidates a cached kernel when *its own* source file changes, not
+when a kernel it calls does (a solver's kernel calling ``offbench.cost.apply_move`` would keep
+stale machine code after ``cost.py`` changes). So, unless ``NUMBA_CACHE_DIR`` is set, the cache
+lives in ``$XDG_CACHE_HOME/offbench/numba/<key>`` (default ``~/.cache``), where the key hashes the
+offbench version and the sources of ``offbench`` and ``solvers``: any change there starts a
+fresh cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
 import numba
+
+
+def _source_key() -> str:
+    h = hashlib.sha256()
+    roots = [Path(__file__).parent]
+    spec = importlib.util.find_spec("offbench_solvers")
+    if spec is not None and spec.submodule_search_locations:
+        roots += [Path(p) for p in spec.submodule_search_locations]
+    for root in roots:
+        for f in sorted(root.rglob("*.py")):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _configure_cache() -> None:
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base / "offbench" / "numba" / _source_key()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # unwritable home: Numba's default locations (beside the sources) are used
+    numba.config.CACHE_DIR = str(path)
+
+
+_configure_cache()
 
 OPTIONS = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}
 
