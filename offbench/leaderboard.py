@@ -752,7 +752,6 @@ def export_rows(store: Store, path, *, offbench_version: str | None = None) -> i
     from pathlib import Path
 
     from . import __version__
-    from .instance import atomic_write
 
     p = Path(path)
     if p.suffix not in (".csv", ".jsonl"):
@@ -787,12 +786,36 @@ def export_rows(store: Store, path, *, offbench_version: str | None = None) -> i
             w.writerow([canonical_json(v) if isinstance(v, (dict, list)) else _csv_value(v)
                         if isinstance(v, float) else ("" if v is None else v) for v in rec.values()])
         text = buf.getvalue()
+    write_output(p, text, "--rows")
+    return len(records)
+
+
+def write_output(path, text: str, what: str = "--output") -> None:
+    """Write a table or export to ``path``: atomically (whole file or nothing) for a regular
+    file; straight through for anything else that exists (``/dev/stdout``, a pipe), which must
+    never be replaced by a file."""
+    import os
+    import stat
+    from pathlib import Path
+
+    from .instance import atomic_write
+
+    p = Path(path)
     try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise LeaderboardError(f"{what} {p}: {e.strerror}") from None
+    try:
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(text)
+            return
         p.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(p, text.encode())
     except OSError as e:
-        raise LeaderboardError(f"--rows {p}: cannot write ({e.strerror})") from None
-    return len(records)
+        raise LeaderboardError(f"{what} {p}: cannot write ({e.strerror})") from None
 
 
 def _json_safe(v: Any):

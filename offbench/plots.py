@@ -32,13 +32,29 @@ def _figure(width: float = 6.4, height: float = 4.0):
 
 
 def _save(fig, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write the figure in each format, each file whole or not at all."""
+    import io
+
+    from .instance import atomic_write
+
     out = []
     for fmt in formats:
-        path = stem.with_suffix("." + fmt)
+        path = stem.with_name(stem.name + "." + fmt)
         meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-        fig.savefig(path, format=fmt, metadata=meta)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, metadata=meta)
+        atomic_write(path, buf.getvalue())
         out.append(path)
     return out
+
+
+def _ratio_axis(ax, top: float) -> None:
+    """A log2 x axis (plain tick labels) when ratios span more than a factor of 4."""
+    if top > 4:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def performance_profile_figure(costs: np.ndarray, labels: Sequence[str], title: str = ""):
@@ -52,11 +68,7 @@ def performance_profile_figure(costs: np.ndarray, labels: Sequence[str], title: 
         x = np.concatenate([taus, [max(tmax * 1.05, 1.0001)]])
         y = np.concatenate([prof[:, j], [prof[-1, j]]])
         ax.step(x, y, where="post", label=lab)
-    if tmax > 4:
-        from matplotlib.ticker import FuncFormatter
-
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    _ratio_axis(ax, tmax)
     ax.set_xlabel(r"performance ratio $\tau$ (cost / best cost on the instance)")
     ax.set_ylabel(r"fraction of instances with ratio $\leq \tau$")
     ax.set_ylim(-0.02, 1.02)
@@ -70,12 +82,15 @@ def ecdf_figure(ratios: Mapping[str, Sequence[float]], title: str = ""):
     """Empirical CDFs of cost ratio, one curve per solver."""
     fig = _figure()
     ax = fig.add_subplot()
+    top = 1.0
     for lab, vals in ratios.items():
         v = [x for x in vals if x is not None and math.isfinite(x)]
         if not v:
             continue
         x, y = metrics.ecdf(v)
+        top = max(top, float(x[-1]))
         ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0.0], y]), where="post", label=lab)
+    _ratio_axis(ax, top)
     ax.set_xlabel(r"cost ratio $\rho$ = cost / reference cost")
     ax.set_ylabel(r"fraction of rows with ratio $\leq \rho$")
     ax.set_ylim(-0.02, 1.02)

@@ -210,3 +210,21 @@ def test_plots_write_png_and_pdf(store_path, tmp_path):
     ax = fig.axes[0]
     lo = ax.collections[0].get_paths()[0].vertices[:, 1].min()
     assert lo >= 1.0  # the band never dips below the best ratio
+
+
+def test_output_to_a_device_writes_through_it(store_path, tmp_path):
+    """--output /dev/stdout (or a pipe) must be written to, never replaced by a file."""
+    import os
+    import stat
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    import threading
+
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    reader.start()
+    assert main(["leaderboard", "--store", str(store_path), "-o", str(fifo)]) == 0
+    reader.join(10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe
+    assert got and got[0].startswith("# offbench leaderboard")

@@ -70,15 +70,9 @@ def run(args) -> int:
             print(f"offbench leaderboard: {len(files)} plot files written to {args.plots}",
                   file=sys.stderr)
     if args.output:
-        from pathlib import Path
+        from ..leaderboard import write_output
 
-        from ..instance import atomic_write
-
-        try:
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(Path(args.output), text.encode())
-        except OSError as e:
-            raise UserError(f"--output {args.output}: cannot write ({e.strerror})") from None
+        write_output(args.output, text)
     else:
         sys.stdout.write(text)
     return 0
