@@ -543,11 +543,11 @@ def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequenc
                     sets: Sequence[str] = (), instance_paths: Sequence[str] = (),
                     seeds: Sequence[int] | None = None, time_limit: float | None = None,
                     tracks: Sequence[str] = (), solvers_dirs: Sequence[str] = (),
-                    reference: str | None = None) -> dict:
+                    reference: str | None = None, count: int = 10, instance_seed: int = 0) -> dict:
     """Apply command-line options to a raw spec: each given option replaces its part of the spec.
 
-    ``solvers`` are ``NAME`` or ``NAME:key=value,key=value``; ``families`` are
-    ``ID`` or ``ID:seed=S,count=N``.
+    ``solvers`` are ``NAME`` or ``NAME:key=value,key=value``; ``families`` are family IDs
+    (``capacitated-v1:small``), each drawing ``count`` instances from ``instance_seed``.
     """
     raw = dict(raw)
     if solvers_dirs:
@@ -555,21 +555,18 @@ def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequenc
     if solvers:
         dirs = raw.get("solvers_dirs", [])
         raw["solvers"] = [_cli_solver(s, dirs if isinstance(dirs, list) else [dirs]) for s in solvers]
-    new_sources = []
-    for f in families:
-        fid, opts = _split_colon(f, "--family")
-        src = {"kind": "family", "family": fid}
-        for k, v in opts.items():
-            if k not in ("seed", "count", "name"):
-                raise SpecError(f"--family {f}: unknown option {k!r} (seed, count, name)")
-            src[k] = v if k == "name" else _cli_int(v, f"--family {f}: {k}")
-        new_sources.append(src)
+    new_sources = [{"kind": "family", "family": f, "seed": instance_seed, "count": count}
+                   for f in families]
     new_sources += [{"kind": "set", "set": s} for s in sets]
     for p in instance_paths:
         new_sources.append({"kind": "files", "paths": [str(Path(p).resolve())],
                             "name": Path(p).name or "files"})
     if new_sources:
         raw["sources"] = new_sources
+        # Solvers' source filters named the spec's sources, which are gone: every solver now
+        # runs on every source given (one that cannot handle an instance says so in its rows).
+        raw["solvers"] = [({k: v for k, v in s.items() if k != "sources"} if isinstance(s, dict) else s)
+                          for s in raw.get("solvers", [])]
     if seeds is not None:
         raw.pop("repetitions", None)
         raw["seeds"] = list(seeds)
@@ -595,13 +592,6 @@ def _split_colon(text: str, opt: str) -> tuple[str, dict]:
     if not head.strip():
         raise SpecError(f"{opt} {text!r}: expected a name first")
     return head.strip(), opts
-
-
-def _cli_int(v: str, where: str) -> int:
-    try:
-        return int(v)
-    except ValueError:
-        raise SpecError(f"{where}: expected an integer, got {v!r}") from None
 
 
 def _cli_solver(text: str, dirs: list[str]) -> dict:
@@ -861,7 +851,8 @@ def plan(spec: RunSpec) -> Plan:
     if not jobs:
         raise SpecError("run spec: no jobs: no solver can run on any track of any source "
                         + ("(" + "; ".join(skipped[:3]) + ")" if skipped else
-                           "(static tracks need instance sources; the online track needs a stream)"))
+                           "(the static track needs instance sources; the learning tracks need "
+                           "a stream source)"))
     return Plan(spec, sources, jobs, skipped)
 
 

@@ -33,8 +33,13 @@ def add_parser(sub):
                         "cluster of -j worker processes")
     p.add_argument("--solver", action="append", default=[], metavar="NAME[:k=v,...]",
                    help="solver to run, with parameters (repeatable; replaces the spec's solvers)")
-    p.add_argument("--family", action="append", default=[], metavar="ID[:seed=S,count=N]",
-                   help="instances from a family (repeatable; replaces the spec's sources)")
+    p.add_argument("--family", action="append", default=[], metavar="ID",
+                   help="instances from a family, e.g. capacitated-v1:small (repeatable; replaces "
+                        "the spec's sources)")
+    p.add_argument("--count", type=_count, default=10, metavar="N",
+                   help="instances drawn from each --family (default: %(default)s)")
+    p.add_argument("--instance-seed", type=_seed, default=0, metavar="S",
+                   help="seed of the --family draws (default: %(default)s)")
     p.add_argument("--set", action="append", default=[], metavar="REF",
                    help="a frozen instance set ID or folder (repeatable; replaces the spec's sources)")
     p.add_argument("--instances", action="append", default=[], metavar="PATH",
@@ -74,6 +79,26 @@ def _jobs(text: str) -> int:
     return v
 
 
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise UserError(f"--count: expected a number of instances >= 1, got {text!r}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise UserError(f"--instance-seed: expected an integer >= 0, got {text!r}")
+    return v
+
+
 def _seeds(text: str) -> list[int]:
     out = []
     for part in [t for t in text.replace(" ", "").split(",") if t]:
@@ -97,7 +122,8 @@ def run(args) -> int:
     raw = runner.apply_overrides(
         raw, solvers=args.solver, families=args.family, sets=args.set,
         instance_paths=args.instances, seeds=args.seeds, time_limit=args.time_limit,
-        tracks=args.track, solvers_dirs=args.solvers_dir, reference=args.reference)
+        tracks=args.track, solvers_dirs=args.solvers_dir, reference=args.reference,
+        count=args.count, instance_seed=args.instance_seed)
     spec = runner.parse_spec(raw, where=args.config or "built-in run spec")
     plan = runner.plan(spec)
     if args.dry_run:
