@@ -40,6 +40,36 @@ charged to the time limit; the hard limit covers that warm-up and, afresh, the t
 Resuming: the store holds each finished job in one committed transaction. Killing the runner at
 any moment (``SIGINT``, ``SIGKILL``) loses only the jobs in flight; running the same command again
 skips every job whose key is present and does the rest.
+
+The run spec (every key but ``sources`` and ``solvers`` may be left out)::
+
+    name = "my-benchmark"
+    tracks = ["static"]            # static | online | generalization | adaptation
+    seeds = [0, 1, 2]              # solver seeds (or: repetitions = 3)
+    time_limit = 10.0              # seconds per solve (per frame on the learning tracks)
+    kill_after = 30.0              # hard limit per job (default 2 * time_limit + 10)
+    solvers_dirs = ["my_solvers"]  # extra solver files, relative to this file
+    threads_per_job = 1            # BLAS/Numba/torch threads in each job
+    reference = { mode = "auto", time_limit = 60.0 }   # "none": no references, no ratios
+    online = { window = 50 }                  # final window of the online track
+    generalization = { train_frames = 100 }   # frames learned from; the rest are held out
+    adaptation = { window = 20 }              # frames after the switch that are averaged
+
+    [[sources]]                    # instances: one table per source
+    kind = "family"                # family | set | files | random | stream
+    family = "capacitated-v1:small"
+    seed = 0
+    count = 16
+    # kind = "set":    set = "dmro-v1/test" (a frozen set ID, or a folder); its references are used
+    # kind = "files":  paths = ["dir/", "x.json", "more/*.npz"]
+    # kind = "random": random_instance arguments (count, seed, n_devices, n_jobs, layers, ...)
+    # kind = "stream": family = ID (environment, switch_at, switch_to), or random = {...}; frames
+
+    [[solvers]]
+    id = "local-search"            # an ID (local-search-v1) or a name (the latest version)
+    params = { restarts = 8 }
+    seeds = [0, 1, 2]              # overrides the top-level seeds (also time_limit, kill_after)
+    sources = ["capacitated-v1:small"]   # only these sources (default: all)
 """
 
 from __future__ import annotations
