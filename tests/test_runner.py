@@ -290,3 +290,16 @@ def test_a_frozen_set_brings_its_own_references(tmp_path):
         rows = s.results()
     assert {r["origin"] for r in refs.values()} == {"set:deadline-v1:small/test"}
     assert all(r["ratio"] >= 1.0 and r["ref_cost"] == refs[r["instance_digest"]]["cost"] for r in rows)
+
+
+def test_the_documented_spec_example_parses():
+    import tomllib
+
+    import offbench.runner as r
+
+    doc = r.__doc__
+    block = doc[doc.index('    name = "my-benchmark"'):].split('"""')[0]
+    text = "\n".join(line[4:] for line in block.splitlines() if "solvers_dirs" not in line)
+    spec = parse_spec(tomllib.loads(text))
+    assert [s.id for s in spec.solvers] == ["local-search-v1"]
+    assert spec.solvers[0].sources == ("capacitated-v1:small",)
