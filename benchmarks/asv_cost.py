@@ -6,7 +6,7 @@ Each timed body's answer is checked once in ``setup`` against the plain-Python r
 import numpy as np
 
 from offbench import Instance, evaluate, evaluate_many
-from offbench.cost import MoveState, tables
+from offbench.cost import MoveState
 from offbench.generators import random_instance
 
 

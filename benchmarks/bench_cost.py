@@ -42,7 +42,6 @@ def numpy_costs(inst, X: np.ndarray) -> np.ndarray:
     times = t.comp_t[np.arange(n), Xi]                      # (m, n)
     # Tier before each boundary and after it; the device (0) closes each chain.
     nj = inst.n_jobs
-    off = t.offsets
     nb = n + nj
     prev = np.zeros((m, nb), dtype=np.intp)
     nxt = np.zeros((m, nb), dtype=np.intp)

@@ -28,7 +28,6 @@ Three kernels sit on these tables:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import NamedTuple, Sequence
 

@@ -31,7 +31,6 @@ frames (not timed). The tracks of SPEC.md section 6 drive them through these thr
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import importlib
 import importlib.util
@@ -398,6 +397,11 @@ class Solver:
         seed : int
             Seeds every random choice: the same seed gives the same result.
         """
+        return self._run(self._solve, inst, time_limit, seed)
+
+    def _run(self, method, inst: Instance, time_limit: float | None, seed: int) -> Result:
+        """Call ``method(inst, ctx)`` (``_solve``, or ``decide`` for a learning solver) under the
+        protections of :meth:`solve`: timing, pricing by the cost model, errors as results."""
         if time_limit is not None and not (time_limit > 0):
             raise SolverError(f"time_limit must be a number > 0 or None. Got {time_limit!r}.")
         ctx = Context(inst, time_limit, int(seed))
@@ -408,7 +412,7 @@ class Solver:
                           wall_time=0.0, error=f"{self.id} needs {', '.join(missing)}, which "
                           f"is not installed (pip install 'offbench[torch]')", **base)
         try:
-            prop = self._solve(inst, ctx)
+            prop = method(inst, ctx)
             wall = ctx.elapsed()
         except Unsupported as e:
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
@@ -495,6 +499,12 @@ class LearningSolver(Solver):
 
     def learn(self, frame: Instance, decision: np.ndarray, ctx: Context) -> None:
         raise NotImplementedError(f"solver {self.id} does not implement learn")
+
+    def step(self, frame: Instance, *, time_limit: float | None = None, seed: int = 0) -> Result:
+        """Decide one frame of a stream: :meth:`decide` under the protections of
+        :meth:`Solver.solve` (timed, priced by the cost model, a failure becomes an ``error``
+        result). The tracks call this, then :meth:`learn`."""
+        return self._run(self.decide, frame, time_limit, seed)
 
 
 # ------------------------------------------------------------------------------ discovery

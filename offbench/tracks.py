@@ -236,14 +236,13 @@ def adaptation(job, solver_cls, started=None) -> dict:
 def _stream(job, solver_cls, started=None) -> dict:
     """The loop the learning tracks share (see the module docstring)."""
     from .metrics import frames_until_stays_below
-    from .solver import Context, LearningSolver, Result
+    from .solver import Context, LearningSolver
 
     frames = job.frames
     refs = job.frame_refs
     cfg = job.track_config
     solver = solver_cls(**job.params)
     learning = isinstance(solver, LearningSolver)
-    base = dict(solver=solver.id, seed=int(job.seed), params=dict(solver.param_values))
     learn_until = int(cfg["train_frames"]) if job.track == "generalization" else len(frames)
     rows: list[dict] = []
     learn_time = 0.0
@@ -259,14 +258,8 @@ def _stream(job, solver_cls, started=None) -> dict:
     for k, frame in enumerate(frames if aborted is None else ()):
         fs = frame_seed(job.seed, k)
         if learning:
-            ctx = Context(frame, job.time_limit, fs)
-            try:
-                prop = solver.decide(frame, ctx)
-                res = solver._finish(frame, ctx, prop, ctx.elapsed(), base)
-            except Exception as e:  # a failed decision is that frame's error; the stream goes on
-                res = Result(status="error", decision=None, cost=None, feasible=None, bound=None,
-                             wall_time=ctx.elapsed(), evaluations=ctx.evaluations,
-                             error=f"{type(e).__name__}: {e}", **base)
+            # A failed decision is that frame's error row; the stream goes on.
+            res = solver.step(frame, time_limit=job.time_limit, seed=fs)
         else:
             res = solver.solve(frame, time_limit=job.time_limit, seed=fs)
         fo = outcome_from_result(res)

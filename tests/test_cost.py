@@ -18,7 +18,7 @@ from offbench.errors import DecisionError
 from offbench.generators import random_instance
 
 from . import reference_model as ref
-from .strategies import instance_and_decisions, instance_dicts, n_layers
+from .strategies import instance_and_decisions, instance_dicts
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
