@@ -42,7 +42,7 @@ from .instance import Instance, atomic_write, load_instance, save_instance
 __all__ = [
     "SET_FORMAT", "SET_VERSION", "InstanceSet", "SetError", "load_set", "set_digest", "sets_dir",
     "set_path", "list_sets", "declared_sets", "freeze_set", "verify_set", "write_set",
-    "PROVEN",
+    "check_target", "find_set", "PROVEN",
 ]
 
 SET_FORMAT = "offbench-instance-set"
@@ -137,6 +137,8 @@ def list_sets(root: Path | None = None) -> list[str]:
     root = sets_dir() if root is None else Path(root)
     out = []
     for m in sorted(root.rglob(MANIFEST)):
+        if any(part.startswith(".") for part in m.relative_to(root).parts):
+            continue  # a temporary folder of write_set left by a killed process
         try:
             out.append(json.loads(m.read_text(encoding="utf-8"))["set"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -217,6 +219,33 @@ def _load_folder(folder: Path) -> InstanceSet:
     return InstanceSet(name=str(folder), instances=insts, path=folder)
 
 
+def find_set(ref: str | os.PathLike) -> Path | None:
+    """Where a set reference points: an existing file or folder, or the manifest of a frozen set
+    ID (``dmro-v1/test``); None when it is neither."""
+    p = Path(ref)
+    if p.exists():
+        return p
+    ref = str(ref)
+    if "/" in ref and not ref.startswith((".", "/")):
+        try:
+            m = set_path(ref) / MANIFEST
+        except SetError:
+            return None
+        if m.is_file():
+            return m
+    return None
+
+
+def _no_such_set(ref) -> SetError:
+    import difflib
+
+    known = list_sets()
+    close = difflib.get_close_matches(str(ref), known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return SetError(f"no instance set {str(ref)!r}: not a file or folder, and not a frozen set.{hint} "
+                    f"Frozen sets: {', '.join(known) or 'none'}.")
+
+
 def load_set(ref: str | os.PathLike) -> InstanceSet:
     """Load a frozen set by ID (``dmro-v1/test``), or a folder of instance files, or a manifest.
 
@@ -236,35 +265,24 @@ def load_set(ref: str | os.PathLike) -> InstanceSet:
         Unknown set (with the closest IDs), a damaged file, or a member whose digest differs
         from its manifest.
     """
-    p = Path(ref)
-    if p.exists():
-        if p.is_dir():
-            m = p / MANIFEST
-            return _load_manifest_set(m) if m.is_file() else _load_folder(p)
-        if p.suffix == ".json":
-            try:
-                head = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, ValueError) as e:
-                raise SetError(f"{p}: not readable JSON ({e})") from None
-            if isinstance(head, dict) and head.get("format") == SET_FORMAT:
-                return _load_manifest_set(p)
+    p = find_set(ref)
+    if p is None:
+        raise _no_such_set(ref)
+    if p.is_dir():
+        m = p / MANIFEST
+        return _load_manifest_set(m) if m.is_file() else _load_folder(p)
+    if p.suffix == ".json":
         try:
-            inst = load_instance(p)
-        except UserError as e:
-            raise SetError(f"{p}: {e}") from None
-        return InstanceSet(name=str(p), instances=[inst], path=p.parent)
-    ref = str(ref)
-    if "/" in ref and not ref.startswith((".", "/")):
-        folder = set_path(ref)
-        if (folder / MANIFEST).is_file():
-            return _load_manifest_set(folder / MANIFEST)
-    import difflib
-
-    known = list_sets()
-    close = difflib.get_close_matches(ref, known, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise SetError(f"no instance set {ref!r}: not a file or folder, and not a frozen set.{hint} "
-                   f"Frozen sets: {', '.join(known) or 'none'}.")
+            head = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise SetError(f"{p}: not readable JSON ({e})") from None
+        if isinstance(head, dict) and head.get("format") == SET_FORMAT:
+            return _load_manifest_set(p)
+    try:
+        inst = load_instance(p)
+    except UserError as e:
+        raise SetError(f"{p}: {e}") from None
+    return InstanceSet(name=str(p), instances=[inst], path=p.parent)
 
 
 # ------------------------------------------------------------------------------ writing
@@ -272,40 +290,93 @@ def _member_file(index: int, fmt: str) -> str:
     return f"{index:03d}.{fmt}"
 
 
-def write_set(folder: Path, instances: list[Instance], manifest: dict, *, fmt: str = "json",
-              force: bool = False) -> Path:
-    """Write members and manifest into ``folder`` all at once (a temporary folder renamed into
-    place), so a reader never sees half a set.
+def check_target(folder: str | os.PathLike, *, force: bool = False) -> Path:
+    """Check that a set can be written to ``folder`` before any work is done; return it absolute.
+
+    ``folder`` may be missing (it is created) or empty; with ``force`` it may also hold an
+    instance set written before (a ``manifest.json`` of this format), which is replaced. Anything
+    else (a file, a folder of other things) is refused, so ``--force`` never deletes a folder
+    that offbench did not write.
 
     Raises
     ------
     SetError
-        When ``folder`` exists and is not empty, unless ``force``.
+        With the reason and what to do.
     """
-    folder = Path(folder)
+    folder = Path(os.path.abspath(os.fspath(folder)))
+    if folder.parent == folder:
+        raise SetError(f"{folder} cannot hold an instance set: give a folder below it")
+    if folder.exists() or folder.is_symlink():
+        if not folder.is_dir():
+            raise SetError(f"{folder} exists and is not a folder: give a folder for the set")
+        try:
+            empty = not any(folder.iterdir())
+        except OSError as e:
+            raise SetError(f"cannot read {folder}: {e.strerror or e}") from None
+        if not empty:
+            if not force:
+                raise SetError(f"{folder} exists and is not empty (use --force to replace it)")
+            if not _is_set_folder(folder):
+                raise SetError(f"{folder} is not an instance set written by offbench (it has no "
+                               f"{SET_FORMAT} {MANIFEST}); --force replaces only such a set. "
+                               "Give another folder, or empty this one yourself")
+    else:
+        parent = folder.parent
+        while not parent.exists() and parent.parent != parent:
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise SetError(f"cannot write {folder}: {parent} is not a writable folder")
+    return folder
+
+
+def _is_set_folder(folder: Path) -> bool:
+    try:
+        head = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(head, dict) and head.get("format") == SET_FORMAT
+
+
+def write_set(folder: Path, instances: list[Instance], manifest: dict, *, fmt: str = "json",
+              force: bool = False) -> Path:
+    """Write members and manifest into ``folder`` all at once (a temporary folder renamed into
+    place), so a reader never sees half a set; on any failure or interruption the folder is as
+    it was.
+
+    Raises
+    ------
+    SetError
+        When ``folder`` cannot take the set (see :func:`check_target`) or cannot be written.
+    """
     if fmt not in ("json", "npz"):
         raise SetError(f"unknown set format {fmt!r}: expected json or npz")
-    if folder.exists() and any(folder.iterdir()) and not force:
-        raise SetError(f"{folder} exists and is not empty (use --force to replace it)")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder = check_target(folder, force=force)
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
-    for t in (tmp, old):
-        if t.exists():
-            shutil.rmtree(t)
-    tmp.mkdir()
+    moved = False
     try:
-        for m, inst in zip(manifest["members"], instances):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        for t in (tmp, old):
+            if t.exists():
+                shutil.rmtree(t)
+        tmp.mkdir()
+        for m, inst in zip(manifest["members"], instances, strict=True):
             save_instance(inst, tmp / m["file"])
         atomic_write(tmp / MANIFEST, (json.dumps(manifest, indent=1, allow_nan=False) + "\n").encode())
         if folder.exists():
             os.replace(folder, old)
+            moved = True
         os.replace(tmp, folder)
+        moved = False
+    except OSError as e:
+        raise SetError(f"cannot write the set to {folder}: {e.strerror or e}") from None
     finally:
+        if moved and not folder.exists():
+            os.replace(old, folder)  # interrupted between the two renames: put the old set back
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
         if old.exists():
-            shutil.rmtree(old)
+            shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -326,14 +397,15 @@ def _manifest(set_name: str, family_id: str | None, seed: int | None, start: int
 def write_generated(family, seed: int, count: int, out: Path, *, start: int = 0, fmt: str = "json",
                     force: bool = False) -> InstanceSet:
     """Generate instances of a family into a folder with a manifest (no references)."""
+    out = check_target(out, force=force)            # before the work, not after it
     insts = family.instances(seed, count, start)
     name = f"{family.id}/s{seed}"
     man = _manifest(name, family.id, seed, start, insts, fmt,
                     created_by=f"offbench instances generate {family.id} --seed {seed} "
                                f"--count {count} --start {start}",
                     references={})
-    write_set(Path(out), insts, man, fmt=fmt, force=force)
-    return InstanceSet(name, insts, {}, man, Path(out))
+    write_set(out, insts, man, fmt=fmt, force=force)
+    return InstanceSet(name, insts, {}, man, out)
 
 
 def _compute_reference(inst: Instance, time_limit: float):
@@ -423,14 +495,29 @@ def verify_set(ref: str | os.PathLike, *, resolve: bool = True, time_limit: floa
     costs the stored cost under the cost model and is feasible; and (``resolve``) for proven
     optima, :func:`offbench.reference.compute_reference` finds the same optimum again.
 
+    A set that a family declares must also match the declaration (family ID, seed, count,
+    format), and a declared set that is not on disk is a problem too.
+
     Returns
     -------
     list of str
         One line per problem, naming the set and the member; empty when the set is sound.
+
+    Raises
+    ------
+    SetError
+        When ``ref`` is neither a file or folder nor a frozen or declared set (a user's mistake,
+        not a failed verification).
     """
     from .cost import evaluate
     from .families import get_family
 
+    declared = {sid: (fam, spec) for sid, fam, spec in declared_sets()}
+    if find_set(ref) is None:
+        if str(ref) in declared:
+            return [f"set {ref}: declared by family {declared[str(ref)][0].id} but not frozen "
+                    f"(offbench instances freeze {ref})"]
+        raise _no_such_set(ref)
     problems: list[str] = []
     try:
         s = load_set(ref)
@@ -438,6 +525,18 @@ def verify_set(ref: str | os.PathLike, *, resolve: bool = True, time_limit: floa
         return [str(e)]
     man = s.manifest or {}
     name = s.name
+    if name in declared:
+        fam_decl, spec = declared[name]
+        want = {"family": fam_decl.id, "seed": spec.seed, "count": spec.count, "start": 0}
+        for key, value in want.items():
+            if man.get(key) != value:
+                problems.append(f"set {name}: the manifest says {key} {man.get(key)!r}, the "
+                                f"family definition declares {value!r} (freeze it again, with "
+                                "a new family version if its instances change)")
+        fmts = {Path(m.get("file", "")).suffix.lstrip(".") for m in man.get("members", [])}
+        if fmts - {spec.format}:
+            problems.append(f"set {name}: members are stored as {', '.join(sorted(fmts))}, the "
+                            f"family definition declares {spec.format}")
     stream = man.get("stream")
     if man.get("family") and (man.get("seed") is not None or isinstance(stream, dict)):
         try:
@@ -464,13 +563,20 @@ def verify_set(ref: str | os.PathLike, *, resolve: bool = True, time_limit: floa
                         f"{m['digest'][:12]}, regenerated {inst.digest[:12]} (a generator change "
                         f"needs a new family version)")
     for inst in s.instances:
+        label = f"set {name}: {inst.name or inst.digest[:12]}"
         r = s.references.get(inst.digest)
         if r is None:
+            if s.references:  # freeze_set gives every member one, or none at all
+                problems.append(f"{label}: no reference, though the set's other members have one")
             continue
-        label = f"set {name}: {inst.name or inst.digest[:12]}"
         dec = r.get("decision")
         if dec is not None:
-            ev = evaluate(inst, np.asarray(dec, dtype=np.int8))
+            try:
+                ev = evaluate(inst, np.asarray(dec, dtype=np.int8))
+            except (UserError, ValueError, TypeError, OverflowError) as e:
+                problems.append(f"{label}: the reference decision is not a decision of this "
+                                f"instance ({e})")
+                continue
             if not ev.feasible:
                 problems.append(f"{label}: the reference decision is infeasible under the cost model")
             if not _close(ev.cost, r["cost"]):
@@ -481,8 +587,9 @@ def verify_set(ref: str | os.PathLike, *, resolve: bool = True, time_limit: floa
             limit = time_limit if time_limit is not None else float(man.get("reference_time_limit", 60.0))
             try:
                 new = _reference_dict(_compute_reference(inst, limit))
-            except SetError as e:
-                problems.append(f"{label}: {e}")
+            except Exception as e:  # recorded: a reference that cannot be recomputed fails the set
+                problems.append(f"{label}: recomputing the reference failed: "
+                                f"{type(e).__name__}: {e}")
                 continue
             if new["provenance"] not in PROVEN:
                 problems.append(f"{label}: the optimum is no longer proven within {limit:g} s "

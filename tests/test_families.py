@@ -373,6 +373,11 @@ def test_cli_generate(tmp_path, capsys):
       "--param", "n_devices=0"], "The 'n_devices' parameter of family dmro must be an int in [1, inf). Got 0."),
     (["instances", "generate", "dmro", "--seed", "0", "--count", "1", "--out", "X",
       "--param", "n_devices"], "expected NAME=VALUE"),
+    (["instances", "show", "scale:n10[layers=9:2]"],
+     "The 'layers' parameter of family scale must be a pair [low, high] of ints with low <= high "
+     "in [1, inf). Got 9:2."),                               # the value as written in the ID
+    (["instances", "stream", "dmro", "--seed", "0", "--frames", "3", "--out", "X",
+      "--switch-at", "3", "--switch-to", "vgg16-mid"], "'switch_at' argument must be"),
 ])
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -392,3 +397,30 @@ def test_cli_generate_refuses_to_overwrite(tmp_path, capsys):
     assert main(["instances", "generate", "dmro", "--seed", "1", "--count", "1", "--out", str(out),
                  "--force"]) == 0
     assert (out / "000.json").read_bytes() != before
+
+
+@pytest.mark.parametrize("where", ["a_file", "a_file/below", "/proc/offbench-test"])
+def test_cli_unwritable_out_exits_2_with_a_message(tmp_path, monkeypatch, capsys, where):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("keep me")
+    argv = ["instances", "generate", "dmro", "--seed", "0", "--count", "1", "--out", where]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1 and ("folder" in err or "write" in err)
+    assert (tmp_path / "a_file").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]   # no temporary left over
+
+
+def test_cli_force_replaces_only_a_set(tmp_path, monkeypatch, capsys):
+    """--force must never delete a folder that offbench did not write (``--out . --force``)."""
+    mine = tmp_path / "work"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    monkeypatch.chdir(mine)
+    for out in (".", str(mine)):
+        assert main(["instances", "generate", "dmro", "--seed", "0", "--count", "1", "--out", out,
+                     "--force"]) == 2
+        err = capsys.readouterr().err
+        assert "not an instance set written by offbench" in err and "Traceback" not in err
+    assert (mine / "notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]

@@ -126,11 +126,11 @@ def test_a_generator_change_is_caught(tmp_path):
 def test_a_changed_reference_cost_is_caught(tmp_path):
     fam = get_family("zoo:single")
     insts = fam.instances(0, 2)
-    x = np.zeros(insts[0].n_layers, dtype=np.int8)
-    true_cost = evaluate(insts[0], x).cost
-    refs = {insts[0].digest: {"cost": true_cost * 1.01, "bound": None, "provenance": "heuristic",
-                              "gap": None, "solver": "test", "wall_time": 0.0,
-                              "decision": x.tolist()}}
+    xs = [np.zeros(inst.n_layers, dtype=np.int8) for inst in insts]
+    refs = {inst.digest: {"cost": evaluate(inst, x).cost * (1.01 if k == 0 else 1.0), "bound": None,
+                          "provenance": "heuristic", "gap": None, "solver": "test",
+                          "wall_time": 0.0, "decision": x.tolist()}
+            for k, (inst, x) in enumerate(zip(insts, xs))}
     man = _manifest("zoo-v1:single/fake", fam.id, 0, 0, insts, "json", references=refs)
     write_set(tmp_path / "s", insts, man)
     problems = verify_set(tmp_path / "s", resolve=False)
@@ -274,3 +274,101 @@ def test_frozen_optima_are_recomputed_equal(set_id):
 @pytest.mark.parametrize("set_id", DECLARED)
 def test_every_frozen_set_verifies_with_its_optima_recomputed(set_id):
     assert verify_set(set_id, resolve=True) == []
+
+
+# ------------------------------------------------------------------------------ review fixes
+@pytest.fixture
+def own_instances(tmp_path, monkeypatch):
+    """A copy of the family definitions and frozen sets that a test may damage."""
+    root = tmp_path / "instances"
+    shutil.copytree(sets_dir().parent, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("OFFBENCH_INSTANCES_DIR", str(root))
+    return root
+
+
+def test_write_set_interrupted_between_renames_keeps_the_old_set(tmp_path, monkeypatch):
+    import os
+
+    fam = get_family("dmro")
+    old, new = fam.instances(0, 2), fam.instances(1, 2)
+    write_set(tmp_path / "s", old, _manifest("x/y", fam.id, 0, 0, old, "json"))
+    real = os.replace
+    calls = []
+
+    def interrupted(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:          # the old set moved aside, the new one not yet in place
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_set(tmp_path / "s", new, _manifest("x/y", fam.id, 1, 0, new, "json"), force=True)
+    monkeypatch.setattr(os, "replace", real)
+    assert load_set(tmp_path / "s").digest == set_digest([i.digest for i in old])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_list_sets_skips_temporary_folders_of_a_killed_writer(tmp_path):
+    fam = get_family("dmro")
+    insts = fam.instances(0, 1)
+    write_set(tmp_path / "f" / "test", insts, _manifest("f/test", fam.id, 0, 0, insts, "json"))
+    shutil.copytree(tmp_path / "f" / "test", tmp_path / "f" / ".test.999.tmp")
+    assert list_sets(tmp_path) == ["f/test"]
+
+
+def test_cli_verify_sets_unknown_set_exits_2_before_verifying(capsys):
+    assert main(["instances", "verify-sets", "--no-resolve", DECLARED[0], "dmro-v1/tset"]) == 2
+    out, err = capsys.readouterr()
+    assert "no instance set 'dmro-v1/tset'" in err and "Did you mean dmro-v1/test" in err
+    assert out == "" and "Traceback" not in err
+
+
+def test_verify_catches_a_set_that_no_longer_matches_its_declaration(own_instances, capsys):
+    toml = own_instances / "zoo.toml"
+    toml.write_text(toml.read_text().replace("seed = 4001", "seed = 4002"))
+    problems = verify_set("zoo-v1:single/test", resolve=False)
+    assert len(problems) == 1
+    assert "set zoo-v1:single/test: the manifest says seed 4001, the family definition declares 4002" in problems[0]
+    assert main(["instances", "verify-sets", "--no-resolve", "zoo-v1:single/test"]) == 1
+
+
+def test_verify_all_reports_a_declared_set_that_is_not_frozen(own_instances, capsys):
+    shutil.rmtree(set_path("zoo-v1:single/test"))
+    assert verify_set("zoo-v1:single/test") == [
+        "set zoo-v1:single/test: declared by family zoo-v1:single but not frozen "
+        "(offbench instances freeze zoo-v1:single/test)"]
+    assert main(["instances", "verify-sets", "--no-resolve"]) == 1
+    out, err = capsys.readouterr()
+    assert "FAIL set zoo-v1:single/test: declared by family" in err and f"ok   {DECLARED[0]}" in out
+
+
+def test_verify_catches_a_lost_reference_and_a_bad_reference_decision(own_instances):
+    sid = "zoo-v1:single/test"
+    man_path = set_path(sid) / MANIFEST
+    man = json.loads(man_path.read_text())
+    digests = [m["digest"] for m in man["members"]]
+    del man["references"][digests[1]]
+    man["references"][digests[2]]["decision"] = [0, 1]
+    man_path.write_text(json.dumps(man))
+    problems = verify_set(sid, resolve=False)
+    assert len(problems) == 2
+    assert "zoo-v1:single/s4001/1: no reference, though the set's other members have one" in problems[0]
+    assert "zoo-v1:single/s4001/2: the reference decision is not a decision of this instance" in problems[1]
+
+
+def test_verify_records_a_reference_that_cannot_be_recomputed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    def broken(inst, time_limit=None):
+        raise RuntimeError("solver crashed")
+
+    mod = types.ModuleType("offbench.reference")
+    mod.compute_reference = _FakeReference("exhaustive").compute_reference
+    monkeypatch.setitem(sys.modules, "offbench.reference", mod)
+    s = freeze_set("zoo-v1:single/test", root=tmp_path, time_limit=1.0)
+    mod.compute_reference = broken
+    problems = verify_set(s.path)
+    assert len(problems) == len(s)
+    assert "recomputing the reference failed: RuntimeError: solver crashed" in problems[0]

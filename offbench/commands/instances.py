@@ -7,12 +7,14 @@
     offbench instances generate ID --seed S --count N --out DIR [--start I] [--format json|npz]
     offbench instances stream ID --seed S --frames N --out DIR [--environment E]
                               [--switch-at T --switch-to E2]
-    offbench instances freeze [SET ...] [--all] [--force] [--no-references] [--time-limit S]
+    offbench instances freeze [SET ...] [--force] [--no-references] [--time-limit S]
     offbench instances verify-sets [SET ...] [--no-resolve] [--time-limit S]
 
-``verify-sets`` exits 1 (naming the set and the member) when a frozen set no longer matches its
-family (a digest changed) or the cost model (a reference decision's cost changed), or when a
-proven optimum recomputed differs; 0 when every set checked is sound.
+``verify-sets`` (with no SET: every set on disk and every set a family declares) exits 1, naming
+the set and the member, when a frozen set no longer matches its family (a digest changed), its
+declaration (family, seed, count, format) or the cost model (a reference decision's cost
+changed), when a proven optimum recomputed differs, or when a declared set is not frozen; 0 when
+every set checked is sound; 2 when a SET named is no set at all.
 """
 
 from __future__ import annotations
@@ -51,28 +53,18 @@ def add_parser(sub):
     q.set_defaults(func=run_show)
 
     q = s.add_parser("generate", help="write instances of a family to a folder (with a manifest)")
-    q.add_argument("id", metavar="ID")
-    q.add_argument("--seed", type=seed_int, required=True, metavar="S")
+    _output_args(q)
     q.add_argument("--count", type=_count, required=True, metavar="N")
     q.add_argument("--start", type=seed_int, default=0, metavar="I", help="first index (default 0)")
-    q.add_argument("--out", required=True, metavar="DIR")
-    q.add_argument("--format", choices=("json", "npz"), default="json")
-    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="change a generator parameter (repeatable); the family ID then says so")
-    q.add_argument("--force", action="store_true", help="replace a non-empty DIR")
     q.set_defaults(func=run_generate)
 
     q = s.add_parser("stream", help="write the frames of a stream to a folder (with a manifest)")
-    q.add_argument("id", metavar="ID")
-    q.add_argument("--seed", type=seed_int, required=True, metavar="S")
+    _output_args(q)
     q.add_argument("--frames", type=_count, required=True, metavar="N")
-    q.add_argument("--out", required=True, metavar="DIR")
     q.add_argument("--environment", default=None, metavar="E")
-    q.add_argument("--switch-at", type=seed_int, default=None, metavar="T")
+    q.add_argument("--switch-at", type=seed_int, default=None, metavar="T",
+                   help="the first frame drawn in --switch-to, in [1, N - 1]")
     q.add_argument("--switch-to", default=None, metavar="E2")
-    q.add_argument("--format", choices=("json", "npz"), default="json")
-    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    q.add_argument("--force", action="store_true", help="replace a non-empty DIR")
     q.set_defaults(func=run_stream)
 
     q = s.add_parser("freeze", help="build frozen sets declared by the families, with references")
@@ -93,6 +85,18 @@ def add_parser(sub):
 
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
     return p
+
+
+def _output_args(q) -> None:
+    """The arguments that ``generate`` and ``stream`` share."""
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--seed", type=seed_int, required=True, metavar="S")
+    q.add_argument("--out", required=True, metavar="DIR")
+    q.add_argument("--format", choices=("json", "npz"), default="json")
+    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="change a generator parameter (repeatable); the family ID then says so")
+    q.add_argument("--force", action="store_true",
+                   help="replace DIR when it holds an instance set written before")
 
 
 def _family(args):
@@ -159,11 +163,10 @@ def run_generate(args) -> int:
 
 
 def run_stream(args) -> int:
-    from pathlib import Path
-
-    from ..instance_sets import _manifest, write_set
+    from ..instance_sets import _manifest, check_target, write_set
 
     fam = _family(args)
+    out = check_target(args.out, force=args.force)
     frames = list(fam.stream(args.seed, args.frames, environment=args.environment,
                              switch_at=args.switch_at, switch_to=args.switch_to))
     env = fam.environment(args.environment).name
@@ -173,7 +176,7 @@ def run_stream(args) -> int:
                     created_by=" ".join(["offbench", "instances", "stream", fam.id, "--seed",
                                          str(args.seed), "--frames", str(args.frames)]),
                     references={})
-    write_set(Path(args.out), frames, man, fmt=args.format, force=args.force)
+    write_set(out, frames, man, fmt=args.format, force=args.force)
     print(f"wrote {len(frames)} frames of {fam.id} ({env}"
           + (f", switching to {args.switch_to} at frame {args.switch_at}" if args.switch_at is not None else "")
           + f") to {args.out}")
@@ -199,9 +202,13 @@ def run_freeze(args) -> int:
 
 
 def run_verify(args) -> int:
-    from ..instance_sets import list_sets, verify_set
+    from ..instance_sets import declared_sets, find_set, list_sets, load_set, verify_set
 
-    targets = list(args.sets) or list_sets()
+    declared = [sid for sid, _, _ in declared_sets()]
+    targets = list(args.sets) or sorted(set(list_sets()) | set(declared))
+    for sid in targets:  # a name that is no set is the user's mistake (exit 2), checked first
+        if find_set(sid) is None and sid not in declared:
+            load_set(sid)  # raises the "no instance set ..., did you mean" error
     if not targets:
         print("no frozen sets to verify")
         return 0
@@ -213,7 +220,8 @@ def run_verify(args) -> int:
             for line in problems:
                 print(f"FAIL {line}", file=sys.stderr)
         else:
-            print(f"ok   {sid}")
+            note = "" if load_set(sid).references else " (no references)"
+            print(f"ok   {sid}{note}")
     if bad:
         print(f"{bad} of {len(targets)} sets failed verification", file=sys.stderr)
         return 1
