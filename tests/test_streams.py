@@ -86,6 +86,12 @@ def test_stream_arguments_are_checked():
     with pytest.raises(FamilyError, match="'n_frames' argument must be an int"):
         fam.stream(0, -1)
     assert list(fam.stream(0, 0)) == []
+    # A switch that would never happen (or happen before the first frame) is a mistake, not a
+    # stream without drift.
+    for bad in (0, 3, 10):
+        with pytest.raises(FamilyError, match=r"'switch_at' argument must be .*\[1, 2\]"):
+            fam.stream(0, 3, switch_at=bad, switch_to="vgg16-mid")
+    assert len(list(fam.stream(0, 3, switch_at=2, switch_to="vgg16-mid"))) == 3
 
 
 def test_dmro_has_train_and_heldout_streams_of_one_structure():

@@ -184,6 +184,8 @@ class FParam:
         """Parse a value written on the command line or in an ID (``n_devices=10``,
         ``capacities=false``, ``distance_m=2.5:5.2``, ``models=alexnet+vgg16``)."""
         t = text.strip()
+        err = FamilyError(f"The {self.name!r} parameter of family {family} must be "
+                          f"{self.describe()}. Got {text.strip() or repr(text)}.")
         try:
             if self.type is bool:
                 low = t.lower()
@@ -193,23 +195,20 @@ class FParam:
                     return False
                 raise ValueError
             if self.type is int:
-                v = float(t) if re.fullmatch(r"[+-]?\d+(\.0*)?[eE][+-]?\d+", t) else int(t)
-                return self.validate(family, v)
+                return self.validate(family, _parse_int(t))
             if self.type is float:
                 return self.validate(family, float(t))
             if self.type in ("range", "int_range"):
                 parts = t.split(":")
                 if len(parts) != 2:
                     raise ValueError
-                return self.validate(family, [float(p) for p in parts])
+                read = _parse_int if self.type == "int_range" else float
+                return self.validate(family, [read(p.strip()) for p in parts])
             if self.type == "list":
                 return self.validate(family, [p for p in t.split("+") if p])
-        except FamilyError:
-            raise
-        except ValueError:
-            raise FamilyError(f"The {self.name!r} parameter of family {family} must be "
-                              f"{self.describe()}. Got {text!r}.") from None
-        return self.validate(family, t)
+            return self.validate(family, t)
+        except (FamilyError, ValueError):
+            raise err from None  # the value as written, not as half-parsed
 
     def format(self, value: Any) -> str:
         """The value as :meth:`parse` reads it (used in IDs)."""
@@ -222,6 +221,11 @@ class FParam:
         if self.type is float:
             return _fmt_num(value)
         return str(value)
+
+
+def _parse_int(text: str) -> int | float:
+    """An int written as ``12`` or ``1e3`` (a float when it is not whole: validation refuses it)."""
+    return float(text) if re.fullmatch(r"[+-]?\d+(\.0*)?[eE][+-]?\d+", text) else int(text)
 
 
 def _fmt_num(v: float) -> str:
@@ -711,8 +715,8 @@ class Family:
         environment : str, optional
             Where the stream starts (default :attr:`default_environment`).
         switch_at : int, optional
-            The first frame drawn in ``switch_to`` (the drift scenario); frames before it are the
-            same as a stream that does not switch.
+            The first frame drawn in ``switch_to`` (the drift scenario), in ``[1, n_frames - 1]``;
+            frames before it are the same as a stream that does not switch.
         switch_to : str, optional
             The environment after the switch; same structure, so the decision length is kept.
 
@@ -729,6 +733,9 @@ class Family:
         env2 = None
         if switch_at is not None:
             switch_at = self._check_seed("switch_at", switch_at)
+            if not 1 <= switch_at < n_frames:
+                raise FamilyError(f"The 'switch_at' argument must be a frame of the stream, an int "
+                                  f"in [1, {n_frames - 1}] for {n_frames} frames. Got {switch_at}.")
             env2 = self.environment(switch_to)
         return self._stream_iter(seed, n_frames, env, switch_at, env2)
 
