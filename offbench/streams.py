@@ -23,7 +23,8 @@ the frame parameters move. :class:`FrameProcess` draws the frames. Per frame:
   independent frames, as in DROO. The gain becomes a rate by Shannon's formula around the
   nominal rate: ``rate = nominal * log2(1 + snr * g) / log2(1 + snr)``, where ``snr`` is the
   device's mean SNR; the nominal rate is the rate at the mean gain. Uplink and downlink share the
-  gain (a reciprocal, TDD channel). Gains are floored at ``Variation.min_gain`` (an outage
+  gain (a reciprocal, TDD channel) and the factor: one mean SNR per device (a family gives the
+  uplink's where the links differ; the downlink's rate then moves by the uplink's factor). Gains are floored at ``Variation.min_gain`` (an outage
   floor, offbench's choice: -30 dB by default) so that every rate stays positive.
 * **Task sizes**: each job's operations and intermediate outputs are scaled by a factor drawn
   uniformly from ``Variation.work_scale``, and its input by one from ``Variation.input_scale``.
@@ -41,8 +42,10 @@ the frame parameters move. :class:`FrameProcess` draws the frames. Per frame:
   probability ``Variation.weight_redraw`` (otherwise it keeps its weight).
 
 **Drift.** :meth:`FrameProcess.switch` changes the scenario (a new environment of the same
-structure) from the next frame on, keeping the state of the chains (gains, on/off, weights): the
-frames before the switch are the same numbers as a stream that never switches.
+structure) from the next frame on. The fading state and the on/off state go on; job weights
+restart from the new environment's nominal weights (so that an environment can change them, as
+DROO's alternated-weights experiment does). The frames before the switch are the same numbers
+as a stream that never switches.
 
 **Determinism.** Every frame draws the same count of random numbers from one
 :class:`numpy.random.Generator` whatever the options, and every float of a frame is rounded to

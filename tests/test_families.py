@@ -229,6 +229,25 @@ def test_every_family_is_documented(fam):
     assert summary["id"] == fam.id and summary["params"]
 
 
+def test_dmro_doc_separates_droo_from_offbench_choices():
+    """DROO has no data downlink: its 3 W is wireless power transfer. The downlink, and the one
+    fading factor both links share, are offbench's choices and must be listed as such."""
+    doc = get_family("dmro").doc
+    literature, ours = doc.split("Offbench's choices (not from a paper):", 1)
+    assert "downlink" not in literature.split("From the literature:", 1)[1]
+    assert "DROO has no downlink" in ours and "uplink's mean snr" in ours
+
+
+def test_zoo_doc_states_the_energy_per_bit_of_each_network():
+    from offbench.families._common import NETWORKS
+
+    doc = " ".join(get_family("zoo").doc.split())
+    for name, label in (("wifi", "Wi-Fi"), ("4g", "4G"), ("3g", "3G"), ("cat1", "CAT1")):
+        n = NETWORKS[name]
+        per_bit = f"{n.power_tx / n.rate_up * 1e6:.2g}"
+        assert f"{label} {per_bit}" in doc or f"{label} {per_bit} uJ/bit" in doc, (name, per_bit)
+
+
 def test_list_families_has_the_five():
     names = {f.name for f in list_families()}
     assert names >= set(FAMILIES)
