@@ -104,17 +104,13 @@ def _family(args):
     from ..families import get_family
 
     fam = get_family(args.id)
-    if getattr(args, "param", None):
-        declared = {prm.name: prm for prm in fam.module.PARAMS}
-        changes = {}
-        for pair in args.param:
-            if "=" not in pair:
-                raise UserError(f"--param {pair!r}: expected NAME=VALUE")
-            k, v = (x.strip() for x in pair.split("=", 1))
-            fam._check_known({k: v}, "--param")
-            changes[k] = declared[k].parse(fam.name, v)
-        fam = fam.with_params(**changes)
-    return fam
+    raw = {}
+    for pair in getattr(args, "param", None) or []:
+        if "=" not in pair:
+            raise UserError(f"--param {pair!r}: expected NAME=VALUE")
+        k, v = (x.strip() for x in pair.split("=", 1))
+        raw[k] = v
+    return fam.with_text_params(raw, "--param") if raw else fam
 
 
 def run_list(args) -> int:

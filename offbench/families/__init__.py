@@ -560,6 +560,13 @@ class Family:
         merged = {**self.overrides, **overrides}
         return Family(self._def, self.version, self.preset, merged)
 
+    def with_text_params(self, raw: Mapping[str, str], where: str) -> "Family":
+        """:meth:`with_params` from values as written (in an ID or on the command line:
+        ``n_devices=10``, ``distance_m=2.5:5.2``, ``models=alexnet+vgg16``)."""
+        self._check_known(raw, where)
+        declared = self._declared()
+        return self.with_params(**{k: declared[k].parse(self.name, v) for k, v in raw.items()})
+
     def with_preset(self, preset: str) -> "Family":
         """The same family and version with another size preset (overrides are kept)."""
         return Family(self._def, self.version, preset, self.overrides)
@@ -822,12 +829,7 @@ def get_family(id: str, **overrides: Any) -> Family:
                           f"{', '.join(f'{name}-v{v}' for v in sorted(d.versions))}")
     fam = Family(d, version, preset)
     if raw:
-        declared = fam._declared()
-        parsed = {}
-        for k, v in raw.items():
-            fam._check_known({k: v}, f"ID {id!r}")
-            parsed[k] = declared[k].parse(name, v)
-        fam = fam.with_params(**parsed)
+        fam = fam.with_text_params(raw, f"ID {id!r}")
     if overrides:
         fam = fam.with_params(**overrides)
     return fam

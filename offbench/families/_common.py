@@ -248,6 +248,21 @@ def n_units(model: str, granularity: str = "block") -> int:
 MAX_UNITS = 64
 
 
+def server_params():
+    """The generator parameters of the edge, the cloud, the backhaul and the cost weights, which
+    every family declares alike."""
+    from . import FParam
+
+    return (
+        FParam("edge_speed", float, low=1.0, doc="edge server speed, FLOP/s"),
+        FParam("cloud_speed", float, low=1.0, doc="cloud speed, FLOP/s"),
+        FParam("backhaul_rate", float, low=1.0, doc="edge-cloud rate, bit/s"),
+        FParam("backhaul_latency", float, low=0.0, doc="edge-cloud one-way latency, s"),
+        FParam("w_time", float, low=0.0, doc="weight of delay (per second)"),
+        FParam("w_energy", float, low=0.0, doc="weight of device energy (per joule)"),
+    )
+
+
 def loguniform(rng: np.random.Generator, lo: float, hi: float, size=None):
     return np.exp(rng.uniform(math.log(lo), math.log(hi), size))
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import FParam
 from ._common import (DEVICE_CLASSES, INPUT_ENCODINGS, MAX_UNITS, MODELS, NETWORKS, assemble,
-                      dnn_job, n_units, network_devices, random_cuts)
+                      dnn_job, n_units, network_devices, random_cuts, server_params)
 
 ENCODINGS = INPUT_ENCODINGS + ("mixed",)
 
@@ -46,12 +46,7 @@ def fleet_params(*, layers: bool = True, capacities: bool = True, deadlines: boo
                doc="each device's speed is its class's times a factor uniform in [1-j, 1+j]"),
         FParam("input_encoding", str, choices=ENCODINGS,
                doc="inputs as float32 tensors, compressed images, or each job either at random"),
-        FParam("edge_speed", float, low=1.0, doc="edge server speed, FLOP/s"),
-        FParam("cloud_speed", float, low=1.0, doc="cloud speed, FLOP/s"),
-        FParam("backhaul_rate", float, low=1.0, doc="edge-cloud rate, bit/s"),
-        FParam("backhaul_latency", float, low=0.0, doc="edge-cloud one-way latency, s"),
-        FParam("w_time", float, low=0.0, doc="weight of delay (per second)"),
-        FParam("w_energy", float, low=0.0, doc="weight of device energy (per joule)"),
+        *server_params(),
     ]
     if capacities:
         out += [

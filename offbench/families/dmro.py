@@ -14,7 +14,7 @@ import numpy as np
 
 from . import FParam
 from ._common import (DROO_N0, INPUT_ENCODINGS, MODELS, assemble, dnn_job, droo_mean_gain,
-                      loguniform, n_units, shannon_rate)
+                      loguniform, n_units, server_params, shannon_rate)
 
 PARAMS = (
     FParam("n_devices", int, low=1, doc="IoT devices, one DNN job each (DROO's N = 10)"),
@@ -32,12 +32,7 @@ PARAMS = (
     FParam("link_latency", float, low=0.0, doc="one-way latency of a device link, s"),
     FParam("device_speed", "range", low=1.0, doc="device speed range (log-uniform), FLOP/s"),
     FParam("device_power", "range", low=0.0, doc="device compute power range (uniform), W"),
-    FParam("edge_speed", float, low=1.0, doc="edge server speed, FLOP/s"),
-    FParam("cloud_speed", float, low=1.0, doc="cloud speed, FLOP/s"),
-    FParam("backhaul_rate", float, low=1.0, doc="edge-cloud rate, bit/s"),
-    FParam("backhaul_latency", float, low=0.0, doc="edge-cloud one-way latency, s"),
-    FParam("w_time", float, low=0.0, doc="weight of delay (per second)"),
-    FParam("w_energy", float, low=0.0, doc="weight of energy (per joule)"),
+    *server_params(),
     FParam("job_weights", str, choices=("droo", "droo-swapped", "equal"),
            doc="job weights 1, 1.5, 1, 1.5, ... (droo: DROO's default), 1.5, 1, ... (droo-swapped: "
                "DROO's alternated-weights experiment) or all 1"),
@@ -45,6 +40,7 @@ PARAMS = (
 
 #: Parameters that fix the structure (a stream's environments may not change them).
 STRUCTURAL = frozenset({"n_devices", "n_layers"})
+
 
 def check(p) -> str | None:
     """Cross-parameter checks; a message for the user, or None."""
