@@ -229,6 +229,17 @@ def test_every_family_is_documented(fam):
     assert summary["id"] == fam.id and summary["params"]
 
 
+def test_an_override_applies_unless_an_environment_sets_the_parameter():
+    base, equal = get_family("dmro"), get_family("dmro[job_weights=equal]")
+    assert np.all(equal.generate(0, 0).job_weight == 1.0)          # environment 0 keeps it
+    assert not np.all(base.generate(0, 0).job_weight == 1.0)
+    assert list(equal.generate(0, 11).job_weight[:2]) == [1.5, 1.0]  # resnet18-mid-swapped sets it
+    with pytest.raises(FamilyError, match="'bandwidth_hz' parameter of family dmro is set by every"):
+        get_family("dmro", bandwidth_hz=1e6)
+    wifi = get_family("zoo[networks=wifi]")                        # the default environment keeps it
+    assert np.all(wifi.scenario(0, 0).base.dev_rate_up == 18.88e6)
+
+
 def test_dmro_doc_separates_droo_from_offbench_choices():
     """DROO has no data downlink: its 3 W is wireless power transfer. The downlink, and the one
     fading factor both links share, are offbench's choices and must be listed as such."""
@@ -397,6 +408,12 @@ def test_cli_generate(tmp_path, capsys):
      "in [1, inf). Got 9:2."),                               # the value as written in the ID
     (["instances", "stream", "dmro", "--seed", "0", "--frames", "3", "--out", "X",
       "--switch-at", "3", "--switch-to", "vgg16-mid"], "'switch_at' argument must be"),
+    (["instances", "show", "dmro[n_devices=3,n_devices=4]"], "parameter 'n_devices' is given twice"),
+    (["instances", "generate", "dmro", "--seed", "0", "--count", "1", "--out", "X",
+      "--param", "n_devices=2", "--param", "n_devices=3"], "--param n_devices: given twice"),
+    # every dmro environment sets the DNN: an override of it would silently change nothing
+    (["instances", "generate", "dmro[model=vgg16]", "--seed", "0", "--count", "1", "--out", "X"],
+     "The 'model' parameter of family dmro is set by every one of its environments"),
 ])
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)

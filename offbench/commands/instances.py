@@ -109,6 +109,8 @@ def _family(args):
         if "=" not in pair:
             raise UserError(f"--param {pair!r}: expected NAME=VALUE")
         k, v = (x.strip() for x in pair.split("=", 1))
+        if k in raw:
+            raise UserError(f"--param {k}: given twice ({raw[k]} and {v})")
         raw[k] = v
     return fam.with_text_params(raw, "--param") if raw else fam
 

@@ -401,8 +401,10 @@ def parse_family_id(text: str) -> tuple[str, int | None, str | None, dict[str, s
         for part in m.group("params").split(","):
             if "=" not in part:
                 raise FamilyError(f"{text!r}: expected param=value inside [...], got {part!r}")
-            k, v = part.split("=", 1)
-            overrides[k.strip()] = v.strip()
+            k, v = (x.strip() for x in part.split("=", 1))
+            if k in overrides:
+                raise FamilyError(f"{text!r}: parameter {k!r} is given twice")
+            overrides[k] = v
     version = int(m.group("version")) if m.group("version") is not None else None
     return m.group("name"), version, m.group("preset"), overrides
 
@@ -483,6 +485,16 @@ class Family:
             self.environments[ename] = env
         if not self.environments:
             self.environments["default"] = Environment("default", "any", "the family's parameters")
+        for k in self.overrides:  # an environment's value wins: a change that every one undoes
+            if all(k in e.params for e in self.environments.values()):
+                said = ", ".join(f"{e.name}: {declared[k].format(declared[k].validate(self.name, e.params[k]))}"
+                                 for e in list(self.environments.values())[:4])
+                more = ", ..." if len(self.environments) > 4 else ""
+                raise FamilyError(
+                    f"The {k!r} parameter of family {self.name} is set by every one of its "
+                    f"environments ({said}{more}), so changing it would change nothing: choose an "
+                    f"environment instead (Family.stream(environment=...), "
+                    f"offbench instances stream --environment).")
         self.default_environment = spec.get("default_environment", next(iter(self.environments)))
         if self.default_environment not in self.environments:
             raise FamilyError(f"{self.name}: default_environment {self.default_environment!r} is not defined")
