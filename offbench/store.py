@@ -243,6 +243,10 @@ class Store:
             raise StoreError(f"--store {p}: cannot create its folder ({e.strerror})") from None
         if p.exists() and p.is_dir():
             raise StoreError(f"--store {p}: is a directory; give a file path such as {p / 'results.sqlite'}")
+        if p.exists() and p.stat().st_size > 0:
+            # Refuse a file that is not a store of this schema before writing anything: no
+            # lock file beside it, no WAL switch, no tables added to someone else's database.
+            cls.open_readonly(p).close()
         lock_fd = _lock(p)
         try:
             conn = sqlite3.connect(str(p), isolation_level=None, timeout=30.0)
@@ -269,10 +273,17 @@ class Store:
         try:
             conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, isolation_level=None,
                                    timeout=30.0)
-            store = cls(p, conn, writable=False)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"--store {p}: cannot open it ({e})") from None
+        store = cls(p, conn, writable=False)
+        try:
             store._check_schema()
         except sqlite3.DatabaseError as e:
+            store.close()
             raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def close(self) -> None:

@@ -142,3 +142,28 @@ def test_clear_errors(tmp_path):
         Store.open(junk)
     with pytest.raises(StoreError, match="is a directory"):
         Store.open(tmp_path)
+
+
+def test_a_refused_file_is_left_untouched(tmp_path):
+    """A foreign SQLite database, a store of another schema version and a non-database file are
+    refused before anything is written: same bytes, same journal mode, no lock file beside."""
+    foreign = tmp_path / "foreign.sqlite"
+    c = sqlite3.connect(foreign)
+    c.execute("CREATE TABLE t (x)")
+    c.commit()
+    c.close()
+    old = tmp_path / "old.sqlite"
+    c = sqlite3.connect(old)
+    c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    c.execute("INSERT INTO meta VALUES ('format', 'offbench-results'), ('schema_version', '0')")
+    c.commit()
+    c.close()
+    text = tmp_path / "notes.txt"
+    text.write_text("my notes\n" * 50)
+    for path, why in ((foreign, "not an offbench results store"), (old, "schema version 0"),
+                      (text, "not an offbench results store")):
+        before = path.read_bytes()
+        with pytest.raises(StoreError, match=why):
+            Store.open(path)
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(path.name)) == [path.name]
