@@ -38,7 +38,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -177,7 +177,8 @@ def build(store: Store, *, keys: Iterable[tuple] | None = None, offbench_version
         if stream:
             srows = by_digest.get(s["digest"], [])
         else:
-            srows = [r for d in s["members"] for r in by_digest.get(d, []) if r["track"] == "static"]
+            srows = [r for d in dict.fromkeys(s["members"]) for r in by_digest.get(d, [])
+                     if r["track"] == "static"]
             srows.sort(key=_key)
         if not srows:
             continue
@@ -254,7 +255,7 @@ def _static_table(name: str, s: dict, rows: list[dict], info: dict) -> Table:
         mean, lo, hi = (metrics.bootstrap_mean_ci(ratios, [r["instance_digest"] for r in g])
                         if scored else (math.nan, math.nan, math.nan))
         wt = [r["wall_time"] for r in g]
-        inf = [bool(r["counted_infeasible"]) for r in g]
+        inf = [r["_infeasible"] for r in g]
         vals = {
             "n": len(g),
             "ratio": mean, "ci_low": lo, "ci_high": hi,
@@ -271,7 +272,7 @@ def _static_table(name: str, s: dict, rows: list[dict], info: dict) -> Table:
     notes = []
     if any(math.isnan(e.values["ratio"]) for e in entries):
         notes.append("ratio n/a: rows without a reference (reference mode 'none'); wins compare scored costs")
-    return Table(source=name, source_digest=s["digest"], track="static", size=len(s["members"]),
+    return Table(source=name, source_digest=s["digest"], track="static", size=len(set(s["members"])),
                  entries=entries, notes=notes, rows=groups)
 
 
@@ -745,18 +746,23 @@ ROW_EXPORT_COLUMNS = ("source", "instance_digest", "instance_name", "solver_id",
 
 def export_rows(store: Store, path, *, offbench_version: str | None = None) -> int:
     """Write every result row (one per job, with its source, instance name and reference
-    provenance) to ``path``: ``.csv`` (with the provenance header) or ``.jsonl``.
+    provenance) to ``path``: ``.csv`` or ``.jsonl``.
 
-    Returns the number of rows written. The file is written whole or not at all.
+    Like a table, the export starts with the provenance of its rows: ``#`` lines in CSV (as
+    :func:`render` writes them), and in JSON lines a first object ``{"offbench-provenance":
+    {...}}`` before one object per row. Returns the number of rows written. The file is
+    written whole or not at all.
     """
     from pathlib import Path
 
     from . import __version__
+    from .commands._util import _clean
 
     p = Path(path)
     if p.suffix not in (".csv", ".jsonl"):
         raise LeaderboardError(f"--rows {p}: expected a .csv or .jsonl file name")
     version = offbench_version or __version__
+    board = build(store, offbench_version=version)
     rows = store.results(offbench_version=version)
     info = store.instance_info()
     refs = store.references()
@@ -775,11 +781,14 @@ def export_rows(store: Store, path, *, offbench_version: str | None = None) -> i
         rec["ref_provenance"] = refs.get(r["instance_digest"], {}).get("provenance")
         records.append(rec)
     if p.suffix == ".jsonl":
-        text = "".join(json.dumps(_json_safe(rec), sort_keys=False) + "\n" for rec in records)
+        text = json.dumps({PROVENANCE_TAG.rstrip(":"): board.provenance}, sort_keys=True) + "\n"
+        text += "".join(json.dumps(_clean(rec), sort_keys=False) + "\n" for rec in records)
     else:
         buf = io.StringIO()
-        buf.write(f"# offbench result rows from {store.path}, offbench {version}; "
-                  "one row per job, never edited by hand\n")
+        buf.write("# offbench result rows: one row per job, never edited by hand\n")
+        for line in provenance_lines(board):
+            buf.write(f"# {line}\n")
+        buf.write(f"# {PROVENANCE_TAG} {_prov_json(board)}\n")
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(ROW_EXPORT_COLUMNS)
         for rec in records:
@@ -816,13 +825,3 @@ def write_output(path, text: str, what: str = "--output") -> None:
         atomic_write(p, text.encode())
     except OSError as e:
         raise LeaderboardError(f"{what} {p}: cannot write ({e.strerror})") from None
-
-
-def _json_safe(v: Any):
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v

@@ -128,8 +128,9 @@ def best_mask(costs: np.ndarray, rtol: float = TIE_RTOL) -> np.ndarray:
     the best of their row (ties, within ``rtol``, count for all)."""
     c = np.asarray(costs, dtype=np.float64)
     best = np.nanmin(np.where(np.isnan(c), np.inf, c), axis=1, keepdims=True)
-    tol = rtol * np.maximum(1.0, np.abs(best))
-    return ~np.isnan(c) & (c <= best + tol)
+    # Relative, whatever the scale of the costs (as in :func:`performance_profile`, whose
+    # fraction at tau = 1 is then wins / instances).
+    return ~np.isnan(c) & (c <= best + rtol * np.abs(best))
 
 
 def performance_profile(costs: np.ndarray, taus: np.ndarray | None = None):

@@ -24,17 +24,9 @@ import math
 import sys
 import time
 
+from .commands._util import _clean  # JSON for programs: NaN and infinities become null
+
 MODES = ("auto", "bar", "quiet", "jsonl")
-
-
-def _clean(v):
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 def _hms(seconds: float) -> str:

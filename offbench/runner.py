@@ -408,10 +408,10 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     for i, s in enumerate(solvers_raw):
         solvers.append(_parse_solver(s, f"{where}: solvers[{i}]", dirs, time_limit, kill_after, seeds))
     for i, sv in enumerate(solvers):
-        for name in sv.sources or ():
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                raise SpecError(f"{where}: solvers[{i}].sources: no source is named {name!r}"
+        for wanted in sv.sources or ():
+            if wanted not in names:
+                close = difflib.get_close_matches(wanted, names, n=1)
+                raise SpecError(f"{where}: solvers[{i}].sources: no source is named {wanted!r}"
                                 + (f"; did you mean {close[0]!r}?" if close else f"; sources: {', '.join(names)}"))
     seen = {}
     for i, s in enumerate(solvers):
@@ -647,6 +647,15 @@ class Source:
     stream: bool
     references: dict | None = None  # digest -> reference dict (frozen sets)
     set_name: str | None = None
+
+    def __post_init__(self):
+        # An instance listed twice (a folder and a glob over it, say) is one instance: counted
+        # twice it would weigh double in every statistic. A stream's frames may repeat.
+        if not self.stream:
+            first: dict[str, Any] = {}
+            for inst in self.instances:
+                first.setdefault(inst.digest, inst)
+            self.instances = list(first.values())
 
     @property
     def digests(self) -> list[str]:
@@ -1000,7 +1009,8 @@ def failed_outcome(job: Job, status: str, error: str, *, wall_time: float = 0.0,
     return {"kind": "solve", "status": status, "decision": None, "cost": None, "feasible": None,
             "bound": None, "gap": None, "wall_time": wall_time, "evaluations": 0, "error": error,
             "info": info or {}, "frames": [], "ratio": None, "ref_cost": None,
-            "counted_infeasible": None if job.track != "static" else (True if job.score else None),
+            # No decision counts as infeasible (SPEC.md section 6), with or without references.
+            "counted_infeasible": True if job.track == "static" else None,
             "worker": None, "_score_missing": job.track == "static"}
 
 
@@ -1368,6 +1378,8 @@ class PoolExecutor(Executor):
             yield job, out
 
 
+#: Idle sandboxes of this Dask worker, by worker thread; a task takes its thread's one out while
+#: it runs, so :func:`_close_dask_boxes` never stops a job in flight (another run's, say).
 _DASK_BOXES: dict[int, Sandbox] = {}
 _DASK_LOCK = threading.Lock()
 
@@ -1376,14 +1388,29 @@ def _dask_task(job: Job) -> dict:
     """What a Dask worker runs: the job in this worker thread's sandbox (hard limit holds)."""
     tid = threading.get_ident()
     with _DASK_LOCK:
-        box = _DASK_BOXES.get(tid)
-        if box is None or box.proc.poll() is not None:
-            box = _DASK_BOXES[tid] = Sandbox(job.threads, tag=f"dask-{tid}")
-    out = box.run_blocking(job)
-    if box.proc.poll() is not None or box.job is not None:
+        box = _DASK_BOXES.pop(tid, None)
+    if box is None or box.proc.poll() is not None:
+        box = Sandbox(job.threads, tag=f"dask-{tid}")
+    try:
+        out = box.run_blocking(job)
+    except BaseException:
+        box.kill()
+        raise
+    if box.proc.poll() is None and box.job is None:
         with _DASK_LOCK:
-            _DASK_BOXES.pop(tid, None)
+            _DASK_BOXES[tid] = box
     return out
+
+
+def _close_dask_boxes() -> int:
+    """Stop this Dask worker's idle sandboxes (run on every worker when a run ends, so that
+    none outlives it on a long-lived cluster, nor serves a later run with stale solver code)."""
+    with _DASK_LOCK:
+        boxes = list(_DASK_BOXES.values())
+        _DASK_BOXES.clear()
+    for box in boxes:
+        box.close()
+    return len(boxes)
 
 
 class DaskExecutor(Executor):
@@ -1421,6 +1448,11 @@ class DaskExecutor(Executor):
 
     def close(self) -> None:
         try:
+            try:
+                self.client.run(_close_dask_boxes)
+            except Exception as e:  # a worker gone meanwhile: its sandboxes went with it
+                print(f"offbench: could not stop the job sandboxes on every Dask worker ({e})",
+                      file=sys.stderr)
             self.client.close()
         finally:
             if self.cluster is not None:

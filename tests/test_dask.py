@@ -1,33 +1,26 @@
 """Dask executor: a real local cluster (scheduler and two worker processes on loopback, started
-here) gives the same store as the in-process and pool executors, hard limit included."""
+here) gives the same store as the in-process executor, hard limit included, and leaves no job
+sandbox behind on its workers."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+import os
 
 import pytest
 
 from offbench.cli import main
 from offbench.runner import InProcessExecutor, parse_spec, run
 from offbench.store import Store
+from tests.test_runner import FIXTURES
+from tests.test_runner import SPEC as RUNNER_SPEC
 
 distributed = pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")
 
-FIXTURES = str(Path(__file__).parent / "fixtures_solvers")
-
-SPEC = {
-    "name": "dask-test",
-    "solvers_dirs": [FIXTURES],
-    "time_limit": 0.3,
-    "kill_after": 1.5,
-    "seeds": [0, 1],
-    "reference": {"mode": "none"},
-    "sources": [{"kind": "random", "name": "tiny", "count": 3, "n_jobs": 2, "capacities": True},
-                {"kind": "random", "name": "one", "seed": 7, "count": 1, "n_jobs": 2}],
-    "solvers": ["fx-zero", {"id": "fx-random-best", "params": {"samples": 5}},
-                {"id": "fx-raise", "seeds": [0]}, {"id": "fx-invalid", "seeds": [0]},
-                {"id": "fx-sleep", "seeds": [0], "sources": ["one"]}],
-}
+#: The runner tests' failure battery (a crash, an invalid decision, one that ignores its time
+#: limit, an infeasible one), without references to keep it short.
+SPEC = {**RUNNER_SPEC, "name": "dask-test", "reference": {"mode": "none"}}
 
 
 @pytest.fixture(scope="module")
@@ -40,32 +33,37 @@ def cluster():
         c.close()
 
 
+def _sandboxes(cluster) -> list:
+    """The job sandboxes alive under the cluster's worker processes."""
+    with distributed.Client(cluster) as client:
+        pids = client.run(os.getpid).values()
+    out = []
+    for pid in pids:
+        for p in psutil.Process(pid).children(recursive=True):
+            try:
+                if "_worker_main" in " ".join(p.cmdline()):
+                    out.append(p.pid)
+            except psutil.NoSuchProcess:
+                pass
+    return out
+
+
 def test_dask_cluster_store_equals_in_process_store(cluster, tmp_path):
-    cfg = tmp_path / "run.toml"
-    solvers = "\n".join(
-        f'[[solvers]]\nid = "{s}"' if isinstance(s, str) else
-        f'[[solvers]]\nid = "{s["id"]}"\nseeds = {s.get("seeds", [0, 1])}\n'
-        + (f'params = {{ samples = {s["params"]["samples"]} }}\n' if "params" in s else "")
-        + (f'sources = {s["sources"]}\n'.replace("'", '"') if "sources" in s else "")
-        for s in SPEC["solvers"])
-    cfg.write_text(
-        f'name = "dask-test"\nsolvers_dirs = ["{FIXTURES}"]\ntime_limit = 0.3\nkill_after = 1.5\n'
-        'seeds = [0, 1]\nreference = { mode = "none" }\n'
-        '[[sources]]\nkind = "random"\nname = "tiny"\ncount = 3\nn_jobs = 2\ncapacities = true\n'
-        '[[sources]]\nkind = "random"\nname = "one"\nseed = 7\ncount = 1\nn_jobs = 2\n'
-        + solvers + "\n")
+    cfg = tmp_path / "run.yaml"  # YAML reads JSON
+    cfg.write_text(json.dumps(SPEC))
     dask_store = tmp_path / "dask.sqlite"
     assert main(["run", str(cfg), "--store", str(dask_store), "--scheduler",
                  cluster.scheduler_address, "--quiet", "--no-leaderboard"]) == 0
+    assert _sandboxes(cluster) == []  # stopped when the run ended: none outlives it
     local = tmp_path / "local.sqlite"
     run(parse_spec(SPEC), local, executor=InProcessExecutor())
     with Store.open_readonly(dask_store) as a, Store.open_readonly(local) as b:
-        assert a.count_results() == 4 * (2 + 2 + 1 + 1) + 1
+        assert a.count_results() == 4 * (2 + 2 + 1 + 1 + 1) + 1
         assert a.quality_snapshot() == b.quality_snapshot()
         sleep_rows = [r for r in a.results() if r["solver_id"] == "fx-sleep-v1"]
         workers = {r["worker"] for r in a.results() if r["worker"]}
-    assert all(r["status"] == "timeout" and r["info"]["stopped_by"].startswith("SIGKILL")
-               for r in sleep_rows)
+    assert sleep_rows and all(r["status"] == "timeout" and r["info"]["stopped_by"].startswith("SIGKILL")
+                              for r in sleep_rows)
     assert len(workers) >= 2  # jobs really ran in several worker sandboxes
 
 

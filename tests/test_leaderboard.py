@@ -77,6 +77,18 @@ def test_best_mask_and_performance_profile():
     assert prof[-1].tolist() == pytest.approx([1.0, 2 / 3, 1.0])  # nan never counts
 
 
+def test_ties_are_relative_whatever_the_scale_and_agree_with_the_profile():
+    rng = np.random.default_rng(3)
+    for scale in (1e-5, 1.0, 1e6):
+        base = scale * (1 + rng.random((30, 1)))
+        # 0: equal costs; 1: within rounding (a tie); 2: one part in a million worse (no tie)
+        c = np.hstack([base, base * (1 + 1e-13), base * (1 + 1e-6), 2 * base])
+        wins = metrics.best_mask(c).sum(axis=0)
+        assert wins.tolist() == [30, 30, 0, 0], scale
+        _, prof = metrics.performance_profile(c)
+        assert (prof[0] * 30).round().tolist() == wins.tolist()
+
+
 def test_ecdf():
     x, y = metrics.ecdf([3, 1, 2])
     assert x.tolist() == [1, 2, 3] and y.tolist() == pytest.approx([1 / 3, 2 / 3, 1])
@@ -172,12 +184,19 @@ def test_row_export(store_path, tmp_path):
     with Store.open_readonly(store_path) as s:
         n = export_rows(s, tmp_path / "rows.jsonl")
         assert n == 4 * (2 + 2 + 1 + 1)
-        recs = [json.loads(l) for l in (tmp_path / "rows.jsonl").read_text().splitlines()]
-        assert {r["source"] for r in recs} == {"tiny"}
+        head, *recs = [json.loads(l) for l in (tmp_path / "rows.jsonl").read_text().splitlines()]
+        # The export carries the provenance of its rows, as a table does.
+        prov = head["offbench-provenance"]
+        assert prov["rows"] == n and prov["specs"][0]["name"] == "lb" and prov["machines"]
+        assert len(recs) == n and {r["source"] for r in recs} == {"tiny"}
         assert sum(r["status"] == "error" for r in recs) == 4
         export_rows(s, tmp_path / "rows.csv")
         text = (tmp_path / "rows.csv").read_text()
-        assert text.startswith("# offbench result rows") and text.count("\n") == n + 2
+        assert text.startswith("# offbench result rows")
+        tagged = next(l for l in text.splitlines() if l.startswith("# offbench-provenance: "))
+        assert json.loads(tagged.split(": ", 1)[1]) == prov  # the same machine-readable line
+        body = [l for l in text.splitlines() if not l.startswith("#")]
+        assert len(body) == n + 1 and body[0].startswith("source,instance_digest")
         with pytest.raises(LeaderboardError, match=".csv or .jsonl"):
             export_rows(s, tmp_path / "rows.txt")
 

@@ -303,3 +303,47 @@ def test_the_documented_spec_example_parses():
     spec = parse_spec(tomllib.loads(text))
     assert [s.id for s in spec.solvers] == ["local-search-v1"]
     assert spec.solvers[0].sources == ("capacitated-v1:small",)
+
+
+def test_spec_name_survives_solver_source_filters():
+    # A solver's `sources` filter once overwrote the spec's name (and so its hash and the
+    # provenance of every table).
+    assert parse_spec(SPEC).name == "runner-test"
+    assert parse_spec(default_spec()).name == "offbench-default"
+
+
+def test_a_job_without_a_decision_counts_infeasible_without_references(tmp_path):
+    """SPEC.md section 6: a missing decision is counted in the infeasible rate, also when the
+    run computes no references (a hard-killed job, here)."""
+    from offbench.leaderboard import build
+
+    spec = parse_spec({**SPEC, "reference": {"mode": "none"}, "kill_after": 0.3, "seeds": [0],
+                       "sources": [{"kind": "random", "count": 1, "n_jobs": 2}],
+                       "solvers": [{"id": "fx-sleep", "params": {"seconds": 5.0}}, "fx-zero"]})
+    run(spec, tmp_path / "r.sqlite", executor=InProcessExecutor())
+    with Store.open_readonly(tmp_path / "r.sqlite") as s:
+        rows = {r["solver_id"]: r for r in s.results()}
+        board = build(s)
+    assert rows["fx-sleep-v1"]["status"] == "timeout"
+    assert rows["fx-sleep-v1"]["counted_infeasible"] is True
+    rate = {e.solver_id: e.values["infeasible"] for e in board.tables[0].entries}
+    assert rate == {"fx-sleep-v1": 1.0, "fx-zero-v1": 0.0}
+
+
+def test_an_instance_listed_twice_counts_once(tmp_path):
+    from offbench.generators import random_instance
+    from offbench.leaderboard import build
+
+    folder = tmp_path / "insts"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"i{i}.json").write_text(random_instance(i, n_jobs=2).to_json())
+    spec = parse_spec({"name": "dup", "solvers_dirs": [FIXTURES], "reference": {"mode": "none"},
+                       "sources": [{"kind": "files", "name": "twice",
+                                    "paths": [str(folder), str(folder / "*.json")]}],
+                       "solvers": ["fx-zero"]})
+    assert len(plan(spec).sources[0].instances) == 2
+    run(spec, tmp_path / "r.sqlite", executor=InProcessExecutor())
+    with Store.open_readonly(tmp_path / "r.sqlite") as s:
+        t = build(s).tables[0]
+    assert t.size == 2 and t.entries[0].values["n"] == 2
