@@ -372,3 +372,14 @@ def test_verify_records_a_reference_that_cannot_be_recomputed(tmp_path, monkeypa
     problems = verify_set(s.path)
     assert len(problems) == len(s)
     assert "recomputing the reference failed: RuntimeError: solver crashed" in problems[0]
+
+
+@pytest.mark.parametrize("set_id", DECLARED)
+def test_a_set_says_how_its_references_were_proven(set_id):
+    """The declaration's doc (shown by `offbench instances show`) names the method behind every
+    frozen reference."""
+    _, _, spec = next(d for d in declared_sets() if d[0] == set_id)
+    words = {"dp": ("dynamic programming", "dp"), "exhaustive": ("exhaustive",),
+             "milp": ("MILP",), "milp-gap": ("MILP",), "heuristic": ("heuristic",)}
+    for provenance in {r["provenance"] for r in load_set(set_id).references.values()}:
+        assert any(w in spec.doc for w in words[provenance]), (set_id, provenance, spec.doc)
