@@ -17,10 +17,15 @@ IDs follow Gymnasium's habit::
     scale-v1:n1000[capacities=false]   parameters changed from the definition's
 
 Every instance is a function of ``(family ID, seed, index)`` only: the generator's random numbers
-come from ``numpy.random.SeedSequence([salt, 1, seed, index])``, where ``salt`` is an integer
-taken from the sha256 of the ID (never Python's ``hash()``), and every generated float is rounded
-to 6 significant digits (:func:`offbench.streams.quantize`), so the same ID, seed and index give
-the same digest on every machine. Index ``i`` does not depend on the other indices.
+come from ``numpy.random.SeedSequence([salt, namespace, seed, index, part, environment])``, where
+``salt`` is an integer taken from the sha256 of the ID (never Python's ``hash()``), the namespace
+tells static instances from streams, and the part tells the structure, the environment and the
+frames apart; every generated float is rounded to 6 significant digits
+(:func:`offbench.streams.quantize`), which absorbs last-ulp differences of ``exp``/``log`` between
+CPUs and numpy builds, so the same ID, seed and index give the same digest on every machine.
+Index ``i`` does not depend on the other indices. (NumPy keeps the streams of ``Generator`` stable
+in practice but does not promise it across versions; the pinned digests of the test suite and
+``offbench instances verify-sets`` in CI are what would catch a change.)
 
 **A change to a generator that changes any instance needs a version bump** (a new ``[vN]``
 table in the TOML and a history line), so that old leaderboard rows stay comparable; the test
