@@ -65,7 +65,7 @@ import numpy as np
 from .instance import Instance
 
 __all__ = ["SIGNIFICANT_DIGITS", "FADING_MODELS", "Variation", "Scenario", "FrameProcess",
-           "quantize"]
+           "quantize", "quantize_parts"]
 
 #: Generated floats are rounded to this many significant decimal digits (see the module doc).
 SIGNIFICANT_DIGITS = 6
@@ -115,6 +115,12 @@ def quantize(values) -> np.ndarray:
         y[rest] = [float(format(v, _QFMT)) for v in x[rest].tolist()]
     out[mask] = y
     return out
+
+
+def quantize_parts(parts) -> list[np.ndarray]:
+    """:func:`quantize` several arrays (or scalars) in one call; returns 1-d arrays, in order."""
+    parts = [np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in parts]
+    return np.split(quantize(np.concatenate(parts)), np.cumsum([x.size for x in parts])[:-1])
 
 
 def qfloat(value: float) -> float:
@@ -374,8 +380,7 @@ class FrameProcess:
             ops[np.repeat(off_jobs, lpj)] = 0.0
             bits[np.repeat(off_jobs, lpj + 1)] = 0.0
 
-        parts = (rate_up, rate_down, dev_speed, np.array([edge_speed]), ops, bits, weight)
-        q = np.split(quantize(np.concatenate(parts)), np.cumsum([p.size for p in parts])[:-1])
+        q = quantize_parts((rate_up, rate_down, dev_speed, edge_speed, ops, bits, weight))
         frame = b.replace(
             dev_rate_up=q[0], dev_rate_down=q[1], dev_speed=q[2], edge_speed=float(q[3][0]),
             ops=q[4], bits=q[5], job_weight=q[6], name=f"{self.name}/{self.t}",

@@ -256,3 +256,7 @@ def test_variation_from_dict_refuses_unknown_keys():
 def test_quantize_is_six_significant_digits():
     a = quantize([1.23456789e-7, 987654321.0, math.inf, 0.0])
     assert a.tolist() == [1.23457e-7, 987654000.0, math.inf, 0.0]
+    from offbench.streams import quantize_parts
+
+    parts = quantize_parts((np.array([1.23456789e-7, 2.0]), 987654321.0, np.array([math.inf])))
+    assert [p.tolist() for p in parts] == [[1.23457e-7, 2.0], [987654000.0], [math.inf]]

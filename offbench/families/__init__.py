@@ -51,7 +51,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..instance import Instance
-from ..streams import FrameProcess, Scenario, Variation, quantize
+from ..streams import FrameProcess, Scenario, Variation, quantize_parts
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -808,13 +808,9 @@ class Family:
 
 def _quantize_instance(inst: Instance) -> Instance:
     """Round every float of an instance to 6 significant digits (see :mod:`offbench.streams`)."""
-    names, parts = [], []
-    for f in dataclasses.fields(inst):
-        if f.name in ("name", "job_device", "layer_offsets"):
-            continue
-        names.append(f.name)
-        parts.append(np.atleast_1d(np.asarray(getattr(inst, f.name), dtype=np.float64)))
-    q = np.split(quantize(np.concatenate(parts)), np.cumsum([p.size for p in parts])[:-1])
+    names = [f.name for f in dataclasses.fields(inst)
+             if f.name not in ("name", "job_device", "layer_offsets")]
+    q = quantize_parts(getattr(inst, name) for name in names)
     changes = {}
     for name, v in zip(names, q):
         changes[name] = v if isinstance(getattr(inst, name), np.ndarray) else float(v[0])
