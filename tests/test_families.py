@@ -304,6 +304,27 @@ def test_dmro_rates_follow_the_bandwidth():
     assert 5e6 < np.median(mid) < 5e7        # DROO's 2 MHz at a few metres: tens of Mbit/s
 
 
+def test_dmro_channel_is_droos_path_loss_and_shannon_rate():
+    """DROO (Huang et al., TMC 2020, Sec. VI): h = A_d (3e8 / (4 pi f_c d))^d_e with A_d = 4.11,
+    f_c = 915 MHz, d_e = 2.8; d in [2.5, 5.2] m; N0 = 1e-10 W; rate B / v_u log2(1 + p h / N0)
+    with v_u = 1.1. Computed here by hand, apart from the generator."""
+    from offbench.families._common import droo_mean_gain
+
+    def h(d):
+        return 4.11 * (3e8 / (4 * math.pi * 915e6 * d)) ** 2.8
+
+    assert droo_mean_gain(np.array([1.0, 2.5, 5.2])).tolist() == pytest.approx([h(1.0), h(2.5), h(5.2)], rel=1e-12)
+    assert h(1.0) == pytest.approx(1.513e-4, rel=1e-3)
+    fam = get_family("dmro")
+    sc = fam.stream_scenario(0, "resnet18-mid")
+    p = fam.params_for("resnet18-mid")
+    snr_far, snr_near = (p["tx_power"] * h(d) / 1e-10 for d in (5.2, 2.5))
+    assert np.all((sc.snr >= snr_far * (1 - 1e-9)) & (sc.snr <= snr_near * (1 + 1e-9)))
+    np.testing.assert_allclose(sc.base.dev_rate_up, 2e6 / 1.1 * np.log2(1 + sc.snr), rtol=1e-5)
+    snr_down = sc.snr * p["ap_power"] / p["tx_power"]
+    np.testing.assert_allclose(sc.base.dev_rate_down, 2e6 / 1.1 * np.log2(1 + snr_down), rtol=1e-5)
+
+
 def test_capacitated_capacity_binds_and_sizes():
     fam = get_family("capacitated")
     binding = 0
