@@ -290,7 +290,7 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
     mat = np.full((len(seeds), len(order)), np.nan)
     for j, k in enumerate(order):
         for r in groups[k]:
-            if r["ratio"] is not None and r["status"] != "error":
+            if r["ratio"] is not None and r["status"] not in ("error", "timeout"):
                 mat[seeds.index(r["seed"]), j] = r["ratio"]
     wins = metrics.best_mask(mat).sum(axis=0)
     entries = []
@@ -300,9 +300,13 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
         scored = all(x is not None for x in ratios)
         mean, lo, hi = (metrics.bootstrap_mean_ci(ratios) if scored else (math.nan,) * 3)
         fr = []
+        missing = 0  # scored frames of jobs that gave no decision at all: counted infeasible
         for r in g:
             all_frames = frames_by_row.get(r["row_id"], [])
             fr += [all_frames[i] for i in scored_frames(track, r["track_config"], len(all_frames))]
+            if not all_frames:
+                cfg = r["track_config"]
+                missing += len(scored_frames(track, cfg, int(cfg.get("frames", 0))))
         wt = [f["wall_time"] for f in fr]
         ft = [math.inf if r["info"].get("frames_to_threshold") is None else r["info"]["frames_to_threshold"]
               for r in g]
@@ -311,7 +315,8 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
             "n": len(g),
             "ratio": mean, "ci_low": lo, "ci_high": hi,
             "frames_to_threshold": med,
-            "infeasible": float(np.mean([bool(f["counted_infeasible"]) for f in fr])) if fr else math.nan,
+            "infeasible": ((sum(bool(f["counted_infeasible"]) for f in fr) + missing) / (len(fr) + missing)
+                           if fr or missing else math.nan),
             "failed": sum(1 for f in fr if f["status"] in ("error", "timeout"))
                       + sum(1 for r in g if r["status"] in ("error", "timeout")),
             "p50": metrics.quantile(wt, 0.5), "p95": metrics.quantile(wt, 0.95),
@@ -710,18 +715,36 @@ def verify(text: str, *, executor=None, workdir=None, progress=None) -> VerifyRe
             spec = parse_spec(raw, where=f"provenance spec {i}")
             run(spec, store_path, executor=executor, progress=progress, plan_=plan(spec),
                 command="offbench leaderboard verify")
+        diffs = []
         with Store.open_readonly(store_path) as store:
             sel = prov["selection"]
-            board = build(store, sources=[tuple(s) for s in sel["sources"]],
-                          solvers=[tuple(s) for s in sel["solvers"]], tracks=sel["tracks"])
-        # The fresh store's path differs; tables are compared on their cells.
-        board.provenance["store"] = prov.get("store")
-        _, _, fresh = read_table(render(board, fmt))
+            rerun: dict[str, list[str]] = {}
+            for s in store.sources():
+                rerun.setdefault(s["name"], []).append(s["digest"])
+            chosen = []
+            for name, digest in sel["sources"]:
+                if digest in rerun.get(name, ()):
+                    chosen.append((name, digest))
+                elif name in rerun:  # the same source now gives other instances
+                    diffs.append(f"source {name}: the table's instances have digest {digest[:12]}, "
+                                 f"the re-run's {rerun[name][-1][:12]} (the generator, the family "
+                                 "or the instance files changed)")
+                    chosen.append((name, rerun[name][-1]))
+                else:
+                    diffs.append(f"source {name}: in the table but not in the re-run")
+            try:
+                board = build(store, sources=chosen, solvers=[tuple(s) for s in sel["solvers"]],
+                              tracks=sel["tracks"])
+                # The fresh store's path differs; tables are compared on their cells.
+                board.provenance["store"] = prov.get("store")
+                _, _, fresh = read_table(render(board, fmt))
+            except LeaderboardError as e:
+                diffs.append(f"the re-run gives no table: {e}")
+                fresh = []
     finally:
         if tmp is not None:
             tmp.cleanup()
     a, b = _quality_view(claimed), _quality_view(fresh)
-    diffs = []
     for k in sorted(set(a) | set(b)):
         if k not in b:
             diffs.append(f"{k[0]}: row {k[1]!r} is in the table but not in the re-run")

@@ -109,6 +109,25 @@ def _moving_band(curve: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray
     return m, np.maximum(m - sd, curve.min()), np.minimum(m + sd, curve.max())
 
 
+def _mean_curves(ax, curves: Mapping[str, Sequence[Sequence[float]]], window: int, x0: int,
+                 suffix: str = "", raw: bool = False) -> None:
+    """Per solver: the per-frame ratio averaged over runs, its trailing moving mean (line) with a
+    band of one moving standard deviation, and (``raw``) the averaged ratios faintly; frame ``k``
+    is drawn at ``x0 + k``."""
+    for lab, runs in curves.items():
+        runs = [np.asarray(r, dtype=float) for r in runs if len(r)]
+        if not runs:
+            continue
+        n = min(len(r) for r in runs)
+        mean = np.mean([r[:n] for r in runs], axis=0)
+        m, lo, hi = _moving_band(mean, window)
+        x = x0 + np.arange(n)
+        line, = ax.plot(x, m, label=lab + suffix)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        if raw:
+            ax.plot(x, mean, color=line.get_color(), alpha=0.25, linewidth=0.6)
+
+
 def learning_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], window: int,
                            title: str = "", threshold: float | None = 1.01):
     """Cost ratio over frames: per solver, the per-frame ratio averaged over runs (faint), its
@@ -124,17 +143,7 @@ def learning_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], wind
     """
     fig = _figure(7.0, 4.2)
     ax = fig.add_subplot()
-    for lab, runs in curves.items():
-        runs = [np.asarray(r, dtype=float) for r in runs if len(r)]
-        if not runs:
-            continue
-        n = min(len(r) for r in runs)
-        mean = np.mean([r[:n] for r in runs], axis=0)
-        m, lo, hi = _moving_band(mean, window)
-        x = np.arange(1, n + 1)
-        line, = ax.plot(x, m, label=f"{lab} (moving mean, {window} frames)")
-        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.plot(x, mean, color=line.get_color(), alpha=0.25, linewidth=0.6)
+    _mean_curves(ax, curves, window, x0=1, suffix=f" (moving mean, {window} frames)", raw=True)
     if threshold is not None:
         ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"ratio {threshold:g}")
     ax.set_xlabel("frame")
@@ -152,16 +161,7 @@ def adaptation_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], sw
     adaptation track (SPEC.md section 6)."""
     fig = _figure(7.0, 4.2)
     ax = fig.add_subplot()
-    for lab, runs in curves.items():
-        runs = [np.asarray(r, dtype=float) for r in runs if len(r)]
-        if not runs:
-            continue
-        n = min(len(r) for r in runs)
-        mean = np.mean([r[:n] for r in runs], axis=0)
-        m, lo, hi = _moving_band(mean, window)
-        x = np.arange(n) - switch_at
-        line, = ax.plot(x, m, label=lab)
-        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    _mean_curves(ax, curves, window, x0=-switch_at)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"ratio {threshold:g}")
     ax.set_xlabel("frames since the new environment")

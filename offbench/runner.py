@@ -685,7 +685,12 @@ def expand_source(s: dict) -> Source:
         except ImportError as e:
             raise SpecError(f"{where}: instance sets need offbench.instance_sets, which cannot be "
                             f"imported here ({e})") from None
-        iset = load_set(s["set"])
+        try:
+            iset = load_set(s["set"])
+        except SpecError:
+            raise
+        except UserError as e:
+            raise SpecError(f"{where}: {e}") from None
         refs = dict(getattr(iset, "references", None) or {})
         return Source(s["name"], kind, s, list(iset.instances), stream=False, references=refs,
                       set_name=iset.name)
@@ -745,7 +750,12 @@ def _family(fid: str, where: str):
     except ImportError as e:
         raise SpecError(f"{where}: instance families need offbench.families, which cannot be "
                         f"imported here ({e})") from None
-    return get_family(fid)
+    try:
+        return get_family(fid)
+    except SpecError:
+        raise
+    except UserError as e:
+        raise SpecError(f"{where}: {e}") from None
 
 
 def _check_structure(frames: list, where: str) -> None:
@@ -1009,9 +1019,8 @@ def failed_outcome(job: Job, status: str, error: str, *, wall_time: float = 0.0,
     return {"kind": "solve", "status": status, "decision": None, "cost": None, "feasible": None,
             "bound": None, "gap": None, "wall_time": wall_time, "evaluations": 0, "error": error,
             "info": info or {}, "frames": [], "ratio": None, "ref_cost": None,
-            # No decision counts as infeasible (SPEC.md section 6), with or without references.
-            "counted_infeasible": True if job.track == "static" else None,
-            "worker": None, "_score_missing": job.track == "static"}
+            "counted_infeasible": None,
+            "worker": None, "_score_missing": True}
 
 
 class _HardTimeout(BaseException):
@@ -1779,10 +1788,10 @@ def _attach_references(job: Job, refs: dict, spec: RunSpec) -> bool:
 def _row(job: Job, out: dict, run_id: int, pl: Plan) -> dict:
     from . import __version__
 
-    if out.pop("_score_missing", False) and job.score and job.reference is not None:
-        from .tracks import score_outcome
+    if out.pop("_score_missing", False):
+        from .tracks import score_missing
 
-        score_outcome(job.instance, job.reference, out)
+        score_missing(job, out)
     row = dict(zip(KEY_COLUMNS, job.key))
     row.update({k: out.get(k) for k in ("status", "cost", "feasible", "ref_cost", "ratio",
                                          "counted_infeasible", "bound", "gap", "wall_time",

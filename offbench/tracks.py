@@ -212,6 +212,37 @@ def scored_frames(track: str, track_config: dict, n: int) -> range:
     return range(n)
 
 
+def summary_window(track: str, track_config: dict, part: list) -> tuple[list, int]:
+    """The scored frames a learning-track row's ratio averages (the final window online, the
+    first window after the switch on adaptation, all held-out ones on generalization), and the
+    window length."""
+    window = max(1, min(int(track_config.get("window", 50)), max(len(part), 1)))
+    if track == "online":
+        return part[-window:], window
+    if track == "adaptation":
+        return part[:window], window
+    return part, window
+
+
+def score_missing(job, out: dict) -> None:
+    """Score the outcome of a job that gave no decision at all (killed, or its worker died):
+    SPEC.md section 6 scores a missing decision at the all-device cost and counts it
+    infeasible. A stream job's ratio is then that of its summary frames (no frame rows are
+    made up: the store holds only what a solver did)."""
+    if job.track == "static":
+        out["counted_infeasible"] = True
+        if job.score and job.reference is not None:
+            score_outcome(job.instance, job.reference, out)
+        return
+    if not (job.score and job.frame_refs is not None):
+        return
+    part = list(scored_frames(job.track, job.track_config, len(job.frames)))
+    summary, _ = summary_window(job.track, job.track_config, part)
+    out["ratio"] = (float(np.mean([score(job.frames[k], job.frame_refs[k], None, None)[0]
+                                   for k in summary])) if summary else None)
+    out["counted_infeasible"] = True
+
+
 def online(job, solver_cls, started=None) -> dict:
     """The online track: start untrained, decide and learn on every frame; the row reports the
     mean ratio over the final window and the frames until the moving mean stays under 1.01."""
@@ -285,14 +316,8 @@ def _stream(job, solver_cls, started=None) -> dict:
     part = [rows[k] for k in scored_frames(job.track, cfg, n)]
     ratios = [r["ratio"] for r in part]
     scored = bool(part) and all(r is not None for r in ratios)
-    window = max(1, min(int(cfg.get("window", 50)), max(len(part), 1)))
+    summary_rows, window = summary_window(job.track, cfg, part)
     threshold = {"online": ONLINE_THRESHOLD, "adaptation": ADAPTATION_THRESHOLD}.get(job.track)
-    if job.track == "online":
-        summary_rows = part[-window:]
-    elif job.track == "adaptation":
-        summary_rows = part[:window]
-    else:
-        summary_rows = part
     mean = (float(np.mean([r["ratio"] for r in summary_rows])) if scored and summary_rows else None)
     info = {
         "frames": n,

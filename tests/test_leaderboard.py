@@ -175,6 +175,20 @@ def test_verify_passes_and_catches_an_edited_number(store_path, tmp_path):
     assert any("evals" in d and "99.0" in d for d in bad.differences)
 
 
+def test_verify_fails_when_the_instances_changed(store_path, tmp_path):
+    """A re-run that draws other instances (a changed generator; here an edited seed) is a
+    failed verification that says so, not an error about an empty selection."""
+    with Store.open_readonly(store_path) as s:
+        text = render(build(s), "md")
+    line = next(l for l in text.splitlines() if "offbench-provenance:" in l)
+    prov = json.loads(line.split("offbench-provenance:", 1)[1].removesuffix("-->"))
+    prov["specs"][0]["sources"][0]["seed"] = 99
+    edited = text.replace(line, f"<!-- offbench-provenance: {json.dumps(prov)} -->")
+    report = verify(edited, executor=InProcessExecutor(), workdir=tmp_path)
+    assert not report.ok
+    assert any(d.startswith("source tiny: the table's instances have digest") for d in report.differences)
+
+
 def test_verify_refuses_text_without_provenance():
     with pytest.raises(LeaderboardError, match="no offbench provenance"):
         read_table("| solver | n |\n|---|---|\n| a | 1 |\n")

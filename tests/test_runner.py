@@ -136,6 +136,13 @@ def test_spec_errors_name_the_key():
         parse_spec({**SPEC, "sources": [{"kind": "stream", "random": {"layers": [1, 3]}}]})
     with pytest.raises(SpecError, match="the same solver and parameters"):
         parse_spec({**SPEC, "solvers": ["fx-zero", "fx-zero-v1"]})
+    # A family or set that cannot be found names the source it came from.
+    with pytest.raises(SpecError, match="^source 'dmro-v9': "):
+        plan(parse_spec({**SPEC, "solvers": ["fx-zero"],
+                         "sources": [{"kind": "family", "family": "dmro-v9"}]}))
+    with pytest.raises(SpecError, match="^source 'no-such-set/x': "):
+        plan(parse_spec({**SPEC, "solvers": ["fx-zero"],
+                         "sources": [{"kind": "set", "set": "no-such-set/x"}]}))
 
 
 def test_cli_overrides_replace_parts_of_the_spec():
@@ -347,3 +354,25 @@ def test_an_instance_listed_twice_counts_once(tmp_path):
     with Store.open_readonly(tmp_path / "r.sqlite") as s:
         t = build(s).tables[0]
     assert t.size == 2 and t.entries[0].values["n"] == 2
+
+
+def test_a_stream_job_without_any_decision_is_scored_at_the_all_device_cost(tmp_path):
+    """A learning-track job killed before it decided anything: its ratio is that of deciding
+    nothing (all-device, as fx-zero decides), and all its scored frames count infeasible."""
+    from offbench.leaderboard import build
+
+    spec = parse_spec({
+        "name": "stream-killed", "solvers_dirs": [FIXTURES], "tracks": ["online"], "seeds": [0],
+        "kill_after": 0.3, "reference": {"mode": REFERENCE}, "online": {"window": 3},
+        "sources": [{"kind": "stream", "frames": 6, "random": {"n_devices": 2, "n_jobs": 2, "layers": [2, 2]}}],
+        "solvers": [{"id": "fx-sleep", "params": {"seconds": 5.0}}, "fx-zero"],
+    })
+    run(spec, tmp_path / "r.sqlite", executor=InProcessExecutor())
+    with Store.open_readonly(tmp_path / "r.sqlite") as s:
+        rows = {r["solver_id"]: r for r in s.results()}
+        entries = {e.solver_id: e.values for e in build(s).tables[0].entries}
+    assert rows["fx-sleep-v1"]["status"] == "timeout"
+    assert entries["fx-sleep-v1"]["infeasible"] == 1.0 and entries["fx-zero-v1"]["infeasible"] == 0.0
+    assert entries["fx-sleep-v1"]["wins"] == 0
+    if HAVE_REFERENCE:
+        assert rows["fx-sleep-v1"]["ratio"] == pytest.approx(rows["fx-zero-v1"]["ratio"], rel=1e-12)

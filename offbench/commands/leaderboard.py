@@ -34,7 +34,8 @@ def add_parser(sub):
     p.add_argument("--plots", metavar="DIR",
                    help="also write performance profiles, ratio ECDFs and learning curves "
                         "(PNG and PDF) into DIR")
-    p.add_argument("--track", action="append", default=[], metavar="TRACK",
+    p.add_argument("--track", action="append", default=[],
+                   choices=("static", "online", "generalization", "adaptation"),
                    help="only this track (repeatable)")
     p.add_argument("--offbench-version", default=None, metavar="V",
                    help="rows of this offbench version (default: the running one)")

@@ -69,34 +69,22 @@ def add_parser(sub):
     return p
 
 
-def _jobs(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise UserError(f"-j: expected a number of worker processes >= 0, got {text!r}") from None
-    if v < 0:
-        raise UserError(f"-j: expected a number of worker processes >= 0, got {text!r}")
-    return v
+def _int_option(option: str, low: int, what: str):
+    """An argparse type for an integer option ``>= low``; a bad value names the option."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < low:
+            raise UserError(f"{option}: expected {what} >= {low}, got {text!r}")
+        return v
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise UserError(f"--count: expected a number of instances >= 1, got {text!r}")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise UserError(f"--instance-seed: expected an integer >= 0, got {text!r}")
-    return v
+_jobs = _int_option("-j", 0, "a number of worker processes")
+_count = _int_option("--count", 1, "a number of instances")
+_seed = _int_option("--instance-seed", 0, "an integer")
 
 
 def _seeds(text: str) -> list[int]:
