@@ -34,8 +34,9 @@ Time limits: ``time_limit`` is given to the solver, which must stop by it; a sol
 well after it (over ``1.5 * time_limit + 1 s``) gets status ``timeout``, keeping its decision.
 ``kill_after`` (default ``2 * time_limit + 10 s``) is the hard wall-clock limit described above.
 The first job of each solver (ID and parameters) in each process is solved once untimed first
-and that answer discarded, so imports and JIT compilation are neither measured as latency nor
-charged to the time limit; the hard limit covers that warm-up and, afresh, the timed solve.
+(with at most :data:`offbench.tracks.WARM_UP_TIME_LIMIT` seconds) and that answer discarded, so
+imports and JIT compilation are neither measured as latency nor charged to the time limit; the
+hard limit covers that warm-up and, afresh, the timed solve.
 
 Resuming: the store holds each finished job in one committed transaction. Killing the runner at
 any moment (``SIGINT``, ``SIGKILL``) loses only the jobs in flight; running the same command again
@@ -1284,9 +1285,14 @@ class InProcessExecutor(Executor):
     name = "in-process"
 
     def run(self, jobs, on_start):
+        import contextlib
+
         for job in jobs:
             on_start(job)
-            yield job, execute_with_alarm(job)
+            # Solver chatter goes to stderr, as from a worker process: stdout may be --jsonl.
+            with contextlib.redirect_stdout(sys.stderr):
+                out = execute_with_alarm(job)
+            yield job, out
 
 
 class PoolExecutor(Executor):

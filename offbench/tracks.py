@@ -35,6 +35,7 @@ learned. Per-frame rows go to the store's ``frames`` table; which frames a row i
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -158,24 +159,32 @@ def _mark_overrun(out: dict, time_limit: float | None) -> None:
 
 
 # ---------------------------------------------------------------------------------- warm-up
+#: Seconds a warm-up solve may take (at most the job's own time limit): enough to import and
+#: compile, without paying a whole time-limited solve once more in every process.
+WARM_UP_TIME_LIMIT = 1.0
+
+
 def warm_up(job, solver_cls) -> None:
     """Solve the job's first instance once with a fresh solver and discard the answer.
 
     The runner does this for the first job of each solver (ID and parameters) in each process,
     so that imports and JIT compilation are not measured as decision latency or charged to the
-    time limit. Solvers are pure functions of (instance, parameters, seed), so the timed solve
-    that follows gives the answer it would have given cold.
+    time limit. The warm-up has :data:`WARM_UP_TIME_LIMIT` seconds at most: a solver that runs
+    to its limit (a MILP on a hard instance) would otherwise spend it twice. Solvers are pure
+    functions of (instance, parameters, seed), so the timed solve that follows gives the answer
+    it would have given cold.
     """
     from .solver import Context, LearningSolver
 
     solver = solver_cls(**job.params)
     inst = job.instance if job.instance is not None else job.frames[0]
+    limit = min(WARM_UP_TIME_LIMIT, job.time_limit or math.inf)
     try:
         if isinstance(solver, LearningSolver) and job.track != "static":
             solver.start(inst, int(job.seed))
-            solver.decide(inst, Context(inst, job.time_limit, int(job.seed)))
+            solver.decide(inst, Context(inst, limit, int(job.seed)))
         else:
-            solver.solve(inst, time_limit=job.time_limit, seed=job.seed)
+            solver.solve(inst, time_limit=limit, seed=job.seed)
     except Exception:  # the timed run reports whatever goes wrong
         pass
 

@@ -170,6 +170,12 @@ def test_cli_run_prints_the_table_and_refuses_bad_input(tmp_path, capsys):
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["event"] for e in events] == ["plan"] + ["job"] * 4 + ["summary"]
     assert {e["solver"] for e in events if e["event"] == "job"} == {"fx-zero-v1", "fx-random-best-v1"}
+    # A solver that prints, in this very process: its chatter goes to stderr, not into the JSON.
+    assert main(["run", str(cfg), "--store", str(tmp_path / "c.sqlite"), "-j", "0", "--jsonl",
+                 "--solver", "fx-chatty"]) == 0
+    out = capsys.readouterr()
+    assert len([json.loads(line) for line in out.out.splitlines()]) == 1 + 2 + 1
+    assert "fx-chatty: thinking out loud" in out.err
     # Bad input: a message, exit 2, and no store written.
     bad = tmp_path / "bad.toml"
     bad.write_text(cfg.read_text().replace('kind = "random"', 'kind = "randm"'))
@@ -376,3 +382,29 @@ def test_a_stream_job_without_any_decision_is_scored_at_the_all_device_cost(tmp_
     assert entries["fx-sleep-v1"]["wins"] == 0
     if HAVE_REFERENCE:
         assert rows["fx-sleep-v1"]["ratio"] == pytest.approx(rows["fx-zero-v1"]["ratio"], rel=1e-12)
+
+
+def test_the_warm_up_solve_is_short():
+    """The untimed warm-up solve gets at most WARM_UP_TIME_LIMIT seconds, not the job's limit
+    (a solver that uses its whole limit would pay it twice in every process)."""
+    import numpy as np
+
+    from offbench import tracks
+    from offbench.generators import random_instance
+    from offbench.runner import Job
+    from offbench.solver import Proposal, Solver
+
+    seen = []
+
+    class Recorder(Solver):
+        name = "test-recorder"
+
+        def _solve(self, inst, ctx):
+            seen.append(ctx.time_limit)
+            return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
+
+    inst = random_instance(0, n_jobs=1)
+    for limit, expected in ((60.0, tracks.WARM_UP_TIME_LIMIT), (0.2, 0.2), (None, tracks.WARM_UP_TIME_LIMIT)):
+        tracks.warm_up(Job(kind="solve", index=0, source="s", digest=inst.digest, instance=inst,
+                           time_limit=limit), Recorder)
+        assert seen[-1] == expected

@@ -1,8 +1,8 @@
 """Test-only solvers, loaded with ``--solvers-dir tests/fixtures_solvers`` (never installed).
 
 Each one exercises one path of the runner: a trivial answer, a seeded random search, a crash, a
-solver that ignores its time limit, an invalid decision, an infeasible one, a worker that dies,
-and a small learner for the online track.
+solver that ignores its time limit, one that prints, an invalid decision, an infeasible one, a
+worker that dies, and a small learner for the online track.
 """
 
 from __future__ import annotations
@@ -62,6 +62,16 @@ class FxSleep(Solver):
 
     def _solve(self, inst, ctx):
         time.sleep(self.seconds)
+        return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
+
+
+class FxChatty(Solver):
+    """Prints while it solves (solver chatter must never reach ``--jsonl`` output)."""
+
+    name = "fx-chatty"
+
+    def _solve(self, inst, ctx):
+        print("fx-chatty: thinking out loud")
         return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
 
 
