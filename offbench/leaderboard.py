@@ -202,8 +202,9 @@ def _key(r: dict) -> tuple:
 
 
 def _track_order(t: str) -> int:
-    return ("static", "online", "generalization", "adaptation").index(t) if t in (
-        "static", "online", "generalization", "adaptation") else 99
+    from .solver import TRACKS
+
+    return TRACKS.index(t) if t in TRACKS else len(TRACKS)
 
 
 def _entries(rows: list[dict]) -> dict[tuple, list[dict]]:

@@ -96,9 +96,6 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .errors import UserError
 from .store import DEFAULT_STORE, KEY_COLUMNS, Store, canonical_json
 
-#: Tracks this version of offbench can run (SPEC.md section 6); see :mod:`offbench.tracks`.
-IMPLEMENTED_TRACKS = ("static", "online", "generalization", "adaptation")
-ALL_TRACKS = ("static", "online", "generalization", "adaptation")
 
 #: A solver that returns later than ``OVERRUN_FACTOR * time_limit + OVERRUN_SLACK`` seconds gets
 #: status ``timeout``.
@@ -322,6 +319,8 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     SpecError, offbench.solver.SolverError
         With the key at fault (``run spec: solvers[2].params: ...``).
     """
+    from .solver import TRACKS
+
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: expected a table of keys")
     _unknown(raw, _TOP_KEYS, where)
@@ -352,14 +351,10 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     if not isinstance(tracks, list) or not tracks:
         raise SpecError(f"{where}: tracks: expected a non-empty list, got {tracks!r}")
     for i, t in enumerate(tracks):
-        if t not in ALL_TRACKS:
-            close = difflib.get_close_matches(str(t), ALL_TRACKS, n=1)
+        if t not in TRACKS:
+            close = difflib.get_close_matches(str(t), TRACKS, n=1)
             raise SpecError(f"{where}: tracks[{i}]: unknown track {t!r}"
-                            + (f"; did you mean {close[0]!r}?" if close else f"; tracks: {', '.join(ALL_TRACKS)}"))
-        if t not in IMPLEMENTED_TRACKS:
-            raise SpecError(
-                f"{where}: tracks[{i}]: the {t!r} track (SPEC.md section 6) is not implemented in "
-                f"this version of offbench; implemented: {', '.join(IMPLEMENTED_TRACKS)}")
+                            + (f"; did you mean {close[0]!r}?" if close else f"; tracks: {', '.join(TRACKS)}"))
     if len(set(tracks)) != len(tracks):
         raise SpecError(f"{where}: tracks repeat: {tracks}")
 

@@ -252,27 +252,6 @@ def score_missing(job, out: dict) -> None:
     out["counted_infeasible"] = True
 
 
-def online(job, solver_cls, started=None) -> dict:
-    """The online track: start untrained, decide and learn on every frame; the row reports the
-    mean ratio over the final window and the frames until the moving mean stays under 1.01."""
-    return _stream(job, solver_cls, started)
-
-
-def generalization(job, solver_cls, started=None) -> dict:
-    """The generalization track: decide and learn on the first ``train_frames`` frames of one
-    seed's stream (the training budget), then decide, no longer learning, on the rest (held out,
-    never seen); the row reports the mean ratio over the held-out frames."""
-    return _stream(job, solver_cls, started)
-
-
-def adaptation(job, solver_cls, started=None) -> dict:
-    """The adaptation track: pretrain online in one environment, then meet another at frame
-    ``switch_at`` (same structure) and keep deciding and learning; the row reports the mean ratio
-    over the first ``window`` frames after the switch and the frames until the moving mean stays
-    under 1.02."""
-    return _stream(job, solver_cls, started)
-
-
 def _stream(job, solver_cls, started=None) -> dict:
     """The loop the learning tracks share (see the module docstring)."""
     from .metrics import frames_until_stays_below

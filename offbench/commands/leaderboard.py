@@ -16,6 +16,7 @@ from ..errors import UserError
 
 
 def add_parser(sub):
+    from ..solver import TRACKS
     from ..store import DEFAULT_STORE
 
     p = sub.add_parser(
@@ -35,7 +36,7 @@ def add_parser(sub):
                    help="also write performance profiles, ratio ECDFs and learning curves "
                         "(PNG and PDF) into DIR")
     p.add_argument("--track", action="append", default=[],
-                   choices=("static", "online", "generalization", "adaptation"),
+                   choices=TRACKS,
                    help="only this track (repeatable)")
     p.add_argument("--offbench-version", default=None, metavar="V",
                    help="rows of this offbench version (default: the running one)")

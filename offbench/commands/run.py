@@ -15,6 +15,7 @@ from ._util import positive_float
 
 
 def add_parser(sub):
+    from ..solver import TRACKS
     from ..store import DEFAULT_STORE
 
     p = sub.add_parser(
@@ -48,8 +49,7 @@ def add_parser(sub):
                    help="solver seeds (replaces the spec's seeds)")
     p.add_argument("--time-limit", type=positive_float, default=None, metavar="S",
                    help="seconds per solve (replaces the spec's time limits)")
-    p.add_argument("--track", action="append", default=[], choices=("static", "online",
-                   "generalization", "adaptation"), help="track (repeatable)")
+    p.add_argument("--track", action="append", default=[], choices=TRACKS, help="track (repeatable)")
     p.add_argument("--reference", choices=("auto", "none"), default=None,
                    help="compute references and cost ratios (auto) or not (none)")
     p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
