@@ -243,6 +243,9 @@ class Store:
             raise StoreError(f"--store {p}: cannot create its folder ({e.strerror})") from None
         if p.exists() and p.is_dir():
             raise StoreError(f"--store {p}: is a directory; give a file path such as {p / 'results.sqlite'}")
+        if p.exists() and not p.is_file():
+            raise StoreError(f"--store {p}: not a regular file (a device, a pipe?); give a file "
+                             "path such as results.sqlite")
         if p.exists() and p.stat().st_size > 0:
             # Refuse a file that is not a store of this schema before writing anything: no
             # lock file beside it, no WAL switch, no tables added to someone else's database.

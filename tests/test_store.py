@@ -142,6 +142,13 @@ def test_clear_errors(tmp_path):
         Store.open(junk)
     with pytest.raises(StoreError, match="is a directory"):
         Store.open(tmp_path)
+    import os
+
+    fifo = tmp_path / "pipe.sqlite"
+    os.mkfifo(fifo)
+    with pytest.raises(StoreError, match="not a regular file"):
+        Store.open(fifo)
+    assert not (tmp_path / "pipe.sqlite.lock").exists()
 
 
 def test_a_refused_file_is_left_untouched(tmp_path):
