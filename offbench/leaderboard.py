@@ -273,6 +273,13 @@ def _static_table(name: str, s: dict, rows: list[dict], info: dict) -> Table:
     notes = []
     if any(math.isnan(e.values["ratio"]) for e in entries):
         notes.append("ratio n/a: rows without a reference (reference mode 'none'); wins compare scored costs")
+    below = sorted({r["instance_digest"] for r in rows if r["ratio"] is not None and r["ratio"] < 1 - 1e-9})
+    if below:
+        # Only an unproven reference (heuristic, milp-gap) can be beaten; a proven one never is
+        # (that row would be a loud error). Said here, so a ratio under 1 is never a mystery.
+        notes.append(f"ratio below 1 on {len(below)} instance{'s' if len(below) != 1 else ''}: a "
+                     "solver beat the instance's unproven reference (heuristic or milp-gap), so "
+                     "ratios there are against a cost that is not the optimum")
     return Table(source=name, source_digest=s["digest"], track="static", size=len(set(s["members"])),
                  entries=entries, notes=notes, rows=groups)
 

@@ -261,3 +261,23 @@ def test_output_to_a_device_writes_through_it(store_path, tmp_path):
     reader.join(10)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe
     assert got and got[0].startswith("# offbench leaderboard")
+
+
+def test_a_beaten_unproven_reference_is_said_under_the_table(tmp_path):
+    """A ratio under 1 can only come from an unproven reference; the table says so."""
+    from offbench import __version__
+    from offbench.generators import random_instance
+
+    inst = random_instance(0, n_jobs=2, name="random-0")
+    path = tmp_path / "r.sqlite"
+    with Store.open(path) as s:  # a cached, unproven and poor reference for the instance
+        s.add_reference(inst.digest, {"cost": 1e9, "provenance": "heuristic", "solver": "x"},
+                        origin="test", settings={}, offbench_version=__version__)
+    spec = parse_spec({"name": "beaten", "solvers_dirs": [FIXTURES],
+                       "sources": [{"kind": "random", "count": 1, "n_jobs": 2}],
+                       "solvers": ["fx-zero"]})
+    assert run(spec, path, executor=InProcessExecutor()).references_computed == 0
+    with Store.open_readonly(path) as s:
+        t = build(s).tables[0]
+    assert t.entries[0].values["ratio"] < 1
+    assert any(n.startswith("ratio below 1 on 1 instance:") for n in t.notes)
