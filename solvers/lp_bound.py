@@ -1,0 +1,126 @@
+"""A certified lower bound from the LP relaxation (cvxpy), and a rounding heuristic.
+
+``formulation="paths"`` (the default): the LP relaxation of the path formulation (one convex
+combination of Pareto paths per job, capacity rows; the convex hull of each job's chain, far
+stronger than the transition LP) by column generation
+(:func:`~offbench_solvers._formulation.column_generation`), with cvxpy solving each restricted
+master LP. The bound reported is the Lagrangian bound ``sum_i mu_i(lam) - lam . cap`` at the
+best multipliers found, computed by offbench from exact pricing: certified, whatever the LP
+solver's tolerance. If a job's paths are too many to price, the transition LP below is used
+and ``info["formulation"]`` says so.
+
+``formulation="transitions"``: the LP relaxation of the transition formulation (:func:`offbench_solvers._formulation.
+transition_model`: placements, transitions between consecutive layers, tardiness epigraphs,
+capacity rows, all scaled) is solved with cvxpy. Its optimal value is a lower bound only up to
+the LP solver's tolerances, so the bound reported is *certified* instead: the row duals that
+cvxpy returns are turned into a valid bound for any multipliers
+(:func:`~offbench_solvers._formulation.safe_dual_bound`, Neumaier and Shcherbina 2004), computed
+in floating point by offbench with the rounding of the sums accounted for.
+
+The decision comes from rounding: each layer goes to the tier of its largest LP placement
+value, then capacity repair and first-improvement descent
+(:func:`~offbench_solvers._formulation.repair_and_improve`), priced by the cost model. Status is
+``feasible`` (the bound and the gap say how good it is).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from offbench.solver import Param, Proposal, Solver
+from offbench_solvers import _formulation as F
+
+LP_SOLVERS = ("HIGHS", "CLARABEL", "SCS")
+
+
+class LPBound(Solver):
+    """LP relaxation (cvxpy): certified lower bound, plus a rounded and repaired decision."""
+
+    name = "lp-bound"
+    version = 1
+    guarantee = "bounded"
+    params = (
+        Param("lp_solver", str, "HIGHS", choices=LP_SOLVERS, doc="cvxpy's LP solver"),
+        Param("formulation", str, "paths", choices=("paths", "transitions"),
+              doc="which LP relaxation (see the module docstring)"),
+    )
+
+    def _master_lp(self, obj, A, lo, hi):
+        """Restricted master LP for column generation: 0 <= y <= 1, lo <= A y <= hi.
+        Returns (y, value, row duals as d(value)/d(rhs))."""
+        import cvxpy as cp
+
+        y = cp.Variable(obj.size)
+        eq = np.nonzero(lo == hi)[0]
+        up = np.nonzero((lo != hi) & np.isfinite(hi))[0]
+        cons = [y >= 0, y <= 1, A[eq] @ y == hi[eq]]
+        if up.size:
+            cons.append(A[up] @ y <= hi[up])
+        prob = cp.Problem(cp.Minimize(obj @ y), cons)
+        prob.solve(solver=getattr(cp, self.lp_solver))
+        if prob.status not in ("optimal", "optimal_inaccurate") or y.value is None:
+            raise RuntimeError(f"the restricted master LP ended with status {prob.status!r}")
+        duals = np.zeros(A.shape[0])
+        duals[eq] = -np.asarray(cons[2].dual_value).ravel()
+        if up.size:
+            duals[up] = -np.asarray(cons[3].dual_value).ravel()
+        return np.asarray(y.value), float(prob.value), duals
+
+    def _solve(self, inst, ctx):
+        if self.formulation == "paths":
+            cg = F.column_generation(inst, self._master_lp,
+                                     deadline=time.perf_counter() + ctx.time_left())
+            if cg is not None:
+                x, _ = F.repair_and_improve(inst, cg.model.decision(cg.model.choose(cg.y)))
+                ctx.charge(1)
+                info = {"formulation": "paths", "lp_value": cg.lp_value,
+                        "converged": cg.converged, "iterations": cg.iterations,
+                        "lp_solver": self.lp_solver}
+                return Proposal(x, status="feasible", bound=cg.bound, info=info)
+        return self._transitions(inst, ctx)
+
+    def _transitions(self, inst, ctx):
+        import cvxpy as cp
+
+        lm = F.transition_model(inst)
+        n = lm.obj.size
+        v = cp.Variable(n)
+        A = lm.A
+        cons = [v >= lm.lb, v <= lm.ub]
+        eq = np.isfinite(lm.row_lo) & np.isfinite(lm.row_hi) & (lm.row_lo == lm.row_hi)
+        up = np.isfinite(lm.row_hi) & ~eq
+        lo = np.isfinite(lm.row_lo) & ~eq
+        rows_eq = np.nonzero(eq)[0]
+        rows_up = np.nonzero(up)[0]
+        rows_lo = np.nonzero(lo)[0]
+        c_eq = A[rows_eq] @ v == lm.row_lo[rows_eq]
+        cons.append(c_eq)
+        c_up = c_lo = None
+        if rows_up.size:
+            c_up = A[rows_up] @ v <= lm.row_hi[rows_up]
+            cons.append(c_up)
+        if rows_lo.size:
+            c_lo = A[rows_lo] @ v >= lm.row_lo[rows_lo]
+            cons.append(c_lo)
+        prob = cp.Problem(cp.Minimize(lm.obj @ v), cons)
+        prob.solve(solver=getattr(cp, self.lp_solver))
+        if prob.status not in ("optimal", "optimal_inaccurate") or v.value is None:
+            raise RuntimeError(f"the LP relaxation ended with status {prob.status!r}")
+        # Row multipliers as d(value)/d(rhs): cvxpy gives duals >= 0 for <= and >= rows, and
+        # free duals for equalities, all in the Lagrangian sign convention obj + y (Av - b).
+        y = np.zeros(A.shape[0])
+        y[rows_eq] = -np.asarray(c_eq.dual_value).ravel()
+        if c_up is not None:
+            y[rows_up] = -np.asarray(c_up.dual_value).ravel()
+        if c_lo is not None:
+            y[rows_lo] = np.asarray(c_lo.dual_value).ravel()
+        bound = F.safe_dual_bound(lm, y)
+        x, _ = F.repair_and_improve(inst, lm.decode(np.asarray(v.value)))
+        ctx.charge(1)
+        info = {"formulation": "transitions", "lp_value": float(prob.value) * lm.scale,
+                "lp_status": prob.status, "lp_solver": self.lp_solver}
+        if self.formulation == "paths":
+            info["paths_refused"] = "a job's Pareto paths overflow the label limit"
+        return Proposal(x, status="feasible", bound=bound, info=info)
