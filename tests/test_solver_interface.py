@@ -277,3 +277,35 @@ def test_top_level_solve_api(tmp_path):
     inst = random_instance(2)
     r = offbench.solve(inst, "plug-edge", solver_dirs=[d], seed=0)
     assert r.status == "feasible" and r.decision.tolist() == [1] * inst.n_layers
+
+
+NOISY = textwrap.dedent('''
+    import os
+    import numpy as np
+    from offbench.solver import Proposal, Solver
+
+    class Noisy(Solver):
+        """Writes to standard output from Python and from native code, as MILP logs do."""
+        name = "noisy"
+
+        def _solve(self, inst, ctx):
+            print("python noise")
+            os.write(1, b"native noise\\n")
+            return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
+''')
+
+
+def test_solve_stdout_is_only_the_json(tmp_path):
+    import subprocess
+    import sys
+
+    d = tmp_path / "noisy"
+    d.mkdir()
+    (d / "noisy.py").write_text(NOISY)
+    inst_path = tmp_path / "i.json"
+    inst_path.write_text(random_instance(1).to_json())
+    p = subprocess.run([sys.executable, "-m", "offbench", "solve", str(inst_path), "--solver",
+                        "noisy", "--solvers-dir", str(d)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["status"] == "feasible"
+    assert "python noise" in p.stderr and "native noise" in p.stderr

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sys
 
 from ..errors import UserError
@@ -43,3 +45,26 @@ def seed_int(text: str) -> int:
     if v < 0:
         raise UserError(f"expected a seed: an integer >= 0, got {text!r}")
     return v
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send everything written to standard output, by Python or by native libraries (a MILP
+    back end's log), to standard error until the block ends: the commands that print JSON for
+    programs keep their standard output to that JSON alone."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured in a test)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    saved = os.dup(fd)
+    try:
+        os.dup2(sys.stderr.fileno(), fd)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)

@@ -23,11 +23,12 @@ def add_parser(sub):
 def run(args) -> int:
     from ..instance import load_instance
     from ..solver import parse_params, resolve
-    from ._util import print_json
+    from ._util import print_json, stdout_to_stderr
 
     inst = load_instance(args.instance)
     cls = resolve(args.solver, args.solvers_dir)
     solver = cls(**parse_params(cls, args.param))
-    result = solver.solve(inst, time_limit=args.time_limit, seed=args.seed)
+    with stdout_to_stderr():
+        result = solver.solve(inst, time_limit=args.time_limit, seed=args.seed)
     print_json(result.to_dict())
     return 0
