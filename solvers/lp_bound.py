@@ -35,6 +35,14 @@ from offbench_solvers import _formulation as F
 LP_SOLVERS = ("HIGHS", "CLARABEL", "SCS")
 
 
+def _solve_quietly(prob, name):
+    """cvxpy's HiGHS prints a banner to stdout even with verbose off; switch its log off."""
+    import cvxpy as cp
+
+    opts = {"output_flag": False, "log_to_console": False} if name == "HIGHS" else {}
+    prob.solve(solver=getattr(cp, name), **opts)
+
+
 class LPBound(Solver):
     """LP relaxation (cvxpy): certified lower bound, plus a rounded and repaired decision."""
 
@@ -59,7 +67,7 @@ class LPBound(Solver):
         if up.size:
             cons.append(A[up] @ y <= hi[up])
         prob = cp.Problem(cp.Minimize(obj @ y), cons)
-        prob.solve(solver=getattr(cp, self.lp_solver))
+        _solve_quietly(prob, self.lp_solver)
         if prob.status not in ("optimal", "optimal_inaccurate") or y.value is None:
             raise RuntimeError(f"the restricted master LP ended with status {prob.status!r}")
         duals = np.zeros(A.shape[0])
@@ -105,7 +113,7 @@ class LPBound(Solver):
             c_lo = A[rows_lo] @ v >= lm.row_lo[rows_lo]
             cons.append(c_lo)
         prob = cp.Problem(cp.Minimize(lm.obj @ v), cons)
-        prob.solve(solver=getattr(cp, self.lp_solver))
+        _solve_quietly(prob, self.lp_solver)
         if prob.status not in ("optimal", "optimal_inaccurate") or v.value is None:
             raise RuntimeError(f"the LP relaxation ended with status {prob.status!r}")
         # Row multipliers as d(value)/d(rhs): cvxpy gives duals >= 0 for <= and >= rows, and
