@@ -311,6 +311,18 @@ def job_times(t, x, job_T):
 
 
 @jit
+def move_state(t, x, job_T, load):
+    """Fill the state that :func:`apply_move` keeps up to date: each job's time (``job_T``)
+    and the ops on each tier (``load[3]``) under the valid decision ``x``."""
+    job_times(t, x, job_T)
+    load[0] = 0.0
+    load[1] = 0.0
+    load[2] = 0.0
+    for l in range(x.size):
+        load[x[l]] += t.ops[l]
+
+
+@jit
 def decision_cost(t, x):
     """Cost of one valid decision (no checks); callable from other Numba kernels."""
     c, le, lc = _row_cost(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, t.job_tw, t.job_dl,
@@ -489,9 +501,8 @@ class MoveState:
         self.x = (np.zeros(inst.n_layers, dtype=np.int8) if decision is None
                   else as_decision(inst, decision).copy())
         self.job_T = np.empty(inst.n_jobs)
-        job_times(self.t, self.x, self.job_T)
         self.load = np.zeros(3)
-        np.add.at(self.load, self.x.astype(np.int64), self.t.ops)
+        move_state(self.t, self.x, self.job_T, self.load)
         self.cost = float(decision_cost(self.t, self.x))
 
     @property

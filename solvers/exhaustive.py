@@ -35,7 +35,7 @@ import time
 import numpy as np
 
 from offbench._numba import jit
-from offbench.cost import apply_move, decision_cost, job_times, tables
+from offbench.cost import apply_move, decision_cost, move_state, tables
 from offbench.solver import Param, Proposal, Solver, Unsupported
 
 #: A Gray digit at or above this index triggers a full recomputation of the running state.
@@ -49,12 +49,7 @@ CHUNK_SECONDS = 0.25
 @jit
 def _resync(t, x, job_T, load):
     """Recompute per-job times and loads of ``x`` exactly; return its exact cost."""
-    job_times(t, x, job_T)
-    load[0] = 0.0
-    load[1] = 0.0
-    load[2] = 0.0
-    for l in range(x.size):
-        load[x[l]] += t.ops[l]
+    move_state(t, x, job_T, load)
     return decision_cost(t, x)
 
 

@@ -20,22 +20,11 @@ import heapq
 import numpy as np
 
 from offbench._numba import jit
-from offbench.cost import apply_move, job_times, move_delta, tables
+from offbench.cost import apply_move, move_delta, move_state, tables
 from offbench.solver import Proposal, Solver
 
 
 # ------------------------------------------------------------------------------ shared kernels
-@jit
-def _state(t, x, job_T, load):
-    """Fill per-job times and loads of ``x``."""
-    job_times(t, x, job_T)
-    load[0] = 0.0
-    load[1] = 0.0
-    load[2] = 0.0
-    for l in range(x.size):
-        load[x[l]] += t.ops[l]
-
-
 @jit
 def _repair_kernel(t, x, job_T, load):
     """Move layers back to their devices until the loads fit (see the module docstring).
@@ -106,7 +95,7 @@ def repair(inst, x: np.ndarray) -> tuple[np.ndarray, int, int]:
     x = np.array(x, dtype=np.int8)
     job_T = np.empty(inst.n_jobs)
     load = np.zeros(3)
-    _state(t, x, job_T, load)
+    move_state(t, x, job_T, load)
     moves, priced = _repair_kernel(t, x, job_T, load)
     return x, int(moves), int(priced)
 
@@ -209,7 +198,7 @@ def greedy_decision(inst) -> tuple[np.ndarray, int]:
     x = np.zeros(inst.n_layers, dtype=np.int8)
     job_T = np.empty(inst.n_jobs)
     load = np.zeros(3)
-    _state(t, x, job_T, load)
+    move_state(t, x, job_T, load)
     priced = _greedy_kernel(t, x, job_T, load)
     return x, int(priced)
 
@@ -321,7 +310,7 @@ class Neurosurgeon(Solver):
         x = np.zeros(inst.n_layers, dtype=np.int8)
         job_T = np.empty(nj)
         load = np.zeros(3)
-        _state(t, x, job_T, load)
+        move_state(t, x, job_T, load)
         nrow = inst.n_layers + nj
         delta = np.empty((nrow, 2))
         remote_ops = np.empty(nrow)

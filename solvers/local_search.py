@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from offbench._numba import jit
-from offbench.cost import apply_move, decision_cost, move_delta, tables
+from offbench.cost import apply_move, decision_cost, move_delta, move_state, tables
 from offbench.solver import Param, Proposal, Solver
-from offbench_solvers.heuristics import _repair_kernel, _state, greedy_decision
+from offbench_solvers.heuristics import _repair_kernel, greedy_decision
 
 #: Move prices per kernel call; the clock is checked between calls.
 BATCH = 1 << 20
@@ -120,7 +120,7 @@ class LocalSearch(Solver):
             else:
                 x = ctx.rng.integers(0, 3, n).astype(np.int8)
             order = _job_order(t.offsets, ctx.rng.permutation(nj))
-            _state(t, x, job_T, load)
+            move_state(t, x, job_T, load)
             if r >= 2:
                 _, priced = _repair_kernel(t, x, job_T, load)
                 ctx.charge(priced)

@@ -59,7 +59,6 @@ def _milp(obj, A, lo, hi, lb, ub, integer, backend, time_limit, threads):
     """Solve a scaled MILP; returns (status name, values or None, objective, bound)."""
     mb = _mb()
     m = mb.Model()
-    n = obj.size
     m.helper.fill_model_from_sparse_data(lb, ub, obj, lo, hi, A)
     for v in np.nonzero(integer)[0]:
         m.helper.set_var_integrality(int(v), True)
