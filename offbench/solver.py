@@ -46,6 +46,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
+from ._text import parse_bool
 from .errors import UserError
 from .instance import Instance
 
@@ -161,12 +162,7 @@ class Param:
             return None
         try:
             if self.type is bool:
-                low = t.lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
+                return parse_bool(t)
             if self.type is int:
                 v = float(t) if re.fullmatch(r"[+-]?\d+(\.0*)?[eE][+-]?\d+", t) else int(t)
                 return self.validate(owner, int(v) if float(v).is_integer() else v)

@@ -49,6 +49,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from .._text import parse_bool
 from ..errors import UserError
 from ..instance import Instance
 from ..streams import FrameProcess, Scenario, Variation, quantize_parts
@@ -193,12 +194,7 @@ class FParam:
                           f"{self.describe()}. Got {text.strip() or repr(text)}.")
         try:
             if self.type is bool:
-                low = t.lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
+                return parse_bool(t)
             if self.type is int:
                 return self.validate(family, _parse_int(t))
             if self.type is float:
