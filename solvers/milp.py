@@ -180,8 +180,10 @@ class MILP(Solver):
         st, vals, objv, bnd = _milp(lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub, lm.integer,
                                      self.backend, deadline - time.perf_counter(), self.threads)
         info["backend_status"] = st
+        if st == "INFEASIBLE":  # all-device is always feasible: the model would be wrong
+            raise RuntimeError("the transition model was reported infeasible")
         if vals is None:
-            return Proposal(None, status="timeout" if st != "INFEASIBLE" else "feasible", info=info)
+            return Proposal(None, status="timeout", info=info)
         x = lm.decode(np.asarray(vals))
         bound = bnd * lm.scale * (1 - 1e-9) if math.isfinite(bnd) else None
         status = "optimal" if st == "OPTIMAL" else "timeout"
