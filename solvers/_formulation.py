@@ -345,10 +345,12 @@ class JobPaths:
 class Capacities:
     """Which capacity rows bind: ``active[k]`` for k = edge, cloud, with the capacity
     ``cap[k]`` (tolerance included); a row that no combination of paths can exceed is
-    inactive."""
+    inactive. Scaled rows divide by ``row_scale[k]`` (the capacity, or the total ops when the
+    capacity is 0)."""
 
     cap: np.ndarray        # (2,) edge, cloud (inf when none)
     active: np.ndarray     # (2,) bool
+    row_scale: np.ndarray  # (2,) the unit of a scaled capacity row
 
     @classmethod
     def of(cls, inst) -> "Capacities":
@@ -358,7 +360,9 @@ class Capacities:
         # Even everything on one tier fits: the row cannot bind.
         active = np.array([math.isfinite(cap[0]) and total > cap[0],
                            math.isfinite(cap[1]) and total > cap[1]])
-        return cls(cap, active)
+        # Rows are written in units of their capacity; a zero capacity in units of the total.
+        row_scale = np.array([c if (math.isfinite(c) and c > 0) else max(total, 1.0) for c in cap])
+        return cls(cap, active, row_scale)
 
 
 def _job_slices(t, i):
@@ -488,9 +492,9 @@ class PathModel:
             nz = np.nonzero(load)[0]
             rows.append(np.full(nz.size, r))
             cols.append(nz)
-            vals.append(load[nz] / self.caps.cap[k])
+            vals.append(load[nz] / self.caps.row_scale[k])
             lo.append(np.array([-np.inf]))
-            hi.append(np.array([1.0]))
+            hi.append(np.array([self.caps.cap[k] / self.caps.row_scale[k]]))
             r += 1
         A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                           shape=(r, n))
@@ -683,7 +687,7 @@ def column_generation(inst, lp: LPSolve, *, caps: Capacities | None = None,
         r = inst.n_jobs
         for k in range(2):
             if caps.active[k]:
-                lam[k] = max(0.0, -float(duals[r])) * scale / caps.cap[k]
+                lam[k] = max(0.0, -float(duals[r])) * scale / caps.row_scale[k]
                 r += 1
         it += 1
         priced = price(inst, lam, caps, max_labels)
@@ -773,7 +777,125 @@ def enumerate_paths(inst, lam, mu, ub: float, lb: float, *, caps: Capacities | N
     return PathModel(jobs, caps, scale), None
 
 
-# ------------------------------------------------------------------------------ transition model
+def placement_reduced_costs(inst, lam, mu, caps: Capacities | None = None,
+                            max_labels: int = 100_000, deadline: float = math.inf):
+    """``rc[l, k]``: the least reduced cost ``priced - mu_i`` of job ``i``'s paths that put
+    layer ``l`` on tier ``k`` (``inf`` when none). A placement with ``rc > UB - L(lam)`` is in no
+    decision better than ``UB`` (module docstring), so its variable can be fixed to 0.
+
+    Returns None when labels overflow or the deadline passes.
+    """
+    t = tables(inst)
+    caps = caps or Capacities.of(inst)
+    le = float(lam[0]) if caps.active[0] else 0.0
+    lc = float(lam[1]) if caps.active[1] else 0.0
+    rc = np.full((inst.n_layers, 3), np.inf)
+    comp = np.array(t.comp_c)
+    for i in range(inst.n_jobs):
+        l0, L, b0 = _job_slices(t, i)
+        for j in range(L):
+            l = l0 + j
+            saved = comp[l].copy()
+            for k in range(3):
+                comp[l] = np.inf
+                comp[l, k] = saved[k]
+                ok, paths, e, c, cost, T, peak = _job_labels(
+                    comp, t.comp_t, t.tr_c, t.tr_t, t.ops, l0, L, b0, float(t.job_tw[i]),
+                    float(t.job_dl[i]), math.inf, math.inf, False, False, le, lc, math.inf,
+                    int(max_labels))
+                if not ok:
+                    return None
+                if cost.size:
+                    rc[l, k] = float(np.min(cost + le * e + lc * c)) - float(mu[i])
+            comp[l] = saved
+        if time.perf_counter() > deadline:
+            return None
+    return np.maximum(rc, 0.0)
+
+
+def add_paths(model: PathModel, paths: list, inst) -> PathModel:
+    """``model`` with the paths ``paths[i]`` (a list of tier vectors) added to job ``i`` where
+    they are missing, e.g. the all-device path, so that a feasible choice always exists."""
+    t = tables(inst)
+    jobs = []
+    for i, jp in enumerate(model.jobs):
+        seen = {r.tobytes() for r in jp.tiers}
+        rows = []
+        for p in paths[i]:
+            p = np.ascontiguousarray(p, dtype=np.int8)
+            if p.tobytes() not in seen:
+                seen.add(p.tobytes())
+                rows.append(_path_stats(t, i, p))
+        if rows:
+            jp = JobPaths(np.vstack([jp.tiers] + [r[0][None, :] for r in rows]),
+                          np.append(jp.e, [r[1] for r in rows]), np.append(jp.c, [r[2] for r in rows]),
+                          np.append(jp.cost, [r[3] for r in rows]),
+                          np.append(jp.time, [r[4] for r in rows]))
+        jobs.append(jp)
+    return PathModel(jobs, model.caps, model.scale)
+
+
+def split_paths(inst, x: np.ndarray) -> list:
+    """Decision ``x`` as one tier vector per job."""
+    off = inst.layer_offsets
+    return [np.ascontiguousarray(x[off[i]:off[i + 1]], dtype=np.int8) for i in range(inst.n_jobs)]
+
+
+def lambda_grid_paths(inst, lam, caps: Capacities, factors=(0, 0.25, 0.5, 0.8, 1, 1.25, 2, 4, 8),
+                      max_labels: int = 100_000, deadline: float = math.inf) -> list:
+    """Each job's priced-optimal paths for multipliers on a grid around ``lam``: points of the
+    lower convex hull of its (edge load, cloud load, cost) set, spread over the loads."""
+    unit = objective_scale(inst) / max(float(np.sum(inst.ops)), 1e-300)
+    scale_e = lam[0] if lam[0] > 0 else unit
+    scale_c = lam[1] if lam[1] > 0 else unit
+    out = [[] for _ in range(inst.n_jobs)]
+    fe = factors if caps.active[0] else (0,)
+    fc = factors if caps.active[1] else (0,)
+    for a in fe:
+        for b in fc:
+            got = price(inst, (scale_e * a, scale_c * b), caps, max_labels)
+            if got is None:
+                return out
+            for i, jp in enumerate(got[1]):
+                out[i].append(jp.tiers[0])
+            if time.perf_counter() > deadline:
+                return out
+    return out
+
+
+def cheapest_paths(inst, lam, mu, k: int, budget: float, caps: Capacities | None = None,
+                   max_labels: int = 2_000, deadline: float = math.inf) -> PathModel:
+    """Each job's (at most) ``k`` Pareto paths of least reduced cost, at most ``budget`` above
+    the job's minimum: the threshold grows from ``budget / 4096`` by factors of 8 until ``k``
+    paths are in (cheap label sets first), and a job whose labels overflow ``max_labels``
+    keeps what it had. A job may get none (callers add paths of their own)."""
+    t = tables(inst)
+    caps = caps or Capacities.of(inst)
+    le = float(lam[0]) if caps.active[0] else 0.0
+    lc = float(lam[1]) if caps.active[1] else 0.0
+    jobs = []
+    for i in range(inst.n_jobs):
+        L = int(t.offsets[i + 1] - t.offsets[i])
+        best = None
+        b = float(budget) / 4096.0
+        while time.perf_counter() <= deadline:
+            jp = job_paths(inst, i, lam=lam, threshold=float(mu[i]) + b, max_labels=max_labels,
+                           caps=caps)
+            if jp is None:
+                break
+            best = jp
+            if len(jp) >= k or b >= budget:
+                break
+            b = min(8.0 * b, float(budget))
+        if best is None:
+            empty = np.empty(0)
+            jobs.append(JobPaths(np.empty((0, L), np.int8), empty, empty, empty, empty))
+            continue
+        o = np.argsort(best.cost + le * best.e + lc * best.c, kind="stable")[:k]
+        jobs.append(JobPaths(best.tiers[o], best.e[o], best.c[o], best.cost[o], best.time[o]))
+    return PathModel(jobs, caps, objective_scale(inst))
+
+
 @dataclass
 class LinearModel:
     """A scaled linear model: ``min obj @ v`` s.t. ``row_lo <= A v <= row_hi``,
@@ -803,16 +925,19 @@ def longest_times(inst) -> np.ndarray:
     return out
 
 
-def transition_model(inst, caps: Capacities | None = None) -> LinearModel:
+def transition_model(inst, caps: Capacities | None = None,
+                     fixed: np.ndarray | None = None, scale: float | None = None) -> LinearModel:
     """The transition formulation (module docstring), scaled.
 
     Variables, per job: ``z[l, k]`` (binary) for its layers, ``w[b, a, c]`` in [0, 1] for its
     inner boundaries, and ``u_i`` (scaled tardiness, only with a deadline and a tardiness
     weight). The input and result transfers depend on one layer only and sit on ``z``.
+    ``fixed`` (n_layers, 3) bool: placements fixed to 0 (upper bound 0), with the transitions
+    into and out of them. ``scale``: the objective unit (default :func:`objective_scale`).
     """
     t = tables(inst)
     caps = caps or Capacities.of(inst)
-    scale = objective_scale(inst)
+    scale = objective_scale(inst) if scale is None or not scale > 0 else float(scale)
     nl = inst.n_layers
     nj = inst.n_jobs
     Tmax = longest_times(inst)
@@ -871,8 +996,8 @@ def transition_model(inst, caps: Capacities | None = None) -> LinearModel:
     for k, tier in ((0, 1), (1, 2)):  # capacities, in units of the capacity
         if caps.active[k]:
             ls = [l for l in range(nl) if t.ops[l] > 0]
-            add_row([3 * l + tier for l in ls], [float(t.ops[l] / caps.cap[k]) for l in ls],
-                    -np.inf, 1.0)
+            add_row([3 * l + tier for l in ls], [float(t.ops[l] / caps.row_scale[k]) for l in ls],
+                    -np.inf, float(caps.cap[k] / caps.row_scale[k]))
     lb = np.zeros(nv)
     ub = np.ones(nv)
     for q, i in enumerate(tardy):  # (T_i - U_i) / tau_i <= d_i / tau_i, u = U / tau
@@ -889,6 +1014,14 @@ def transition_model(inst, caps: Capacities | None = None) -> LinearModel:
                 float(t.job_dl[i] / tau))
         obj[u] = t.job_tw[i] * tau
         ub[u] = (Tmax[i] - t.job_dl[i]) / tau
+    if fixed is not None:
+        fz = np.asarray(fixed, dtype=bool).reshape(nl, 3)
+        ub[:nz][fz.ravel()] = 0.0
+        for q, (b, l) in enumerate(inner):
+            for a in range(3):
+                for c in range(3):
+                    if fz[l, a] or fz[l + 1, c]:
+                        ub[nz + 9 * q + 3 * a + c] = 0.0
     A = sp.csr_matrix((np.array(vals, dtype=np.float64), (np.array(rows), np.array(cols))),
                       shape=(r, nv))
     integer = np.zeros(nv, dtype=bool)
@@ -918,16 +1051,24 @@ def safe_dual_bound(model: LinearModel, duals: np.ndarray) -> float:
     """A lower bound on ``min obj @ v`` over the LP relaxation of ``model`` that holds for
     *any* row multipliers (Neumaier and Shcherbina, 2004): multipliers of the wrong sign for a
     row's finite sides are zeroed, and every variable's reduced cost is bounded over its box.
-    Returned in original units, lowered by a bound on the rounding of the sums.
+    So an inexact LP solution still gives a valid bound, only a weaker one. Returned in original
+    units, lowered by a bound on the floating-point rounding of the sums.
     """
     y = np.asarray(duals, dtype=np.float64).copy()
+    y[~np.isfinite(y)] = 0.0
     lo, hi = model.row_lo, model.row_hi
     # d(value)/d(rhs) convention: y > 0 uses the lower side, y < 0 the upper side.
     y[(y > 0) & ~np.isfinite(lo)] = 0.0
     y[(y < 0) & ~np.isfinite(hi)] = 0.0
     side = np.where(y > 0, np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(hi), hi, 0.0))
-    r = model.obj - model.A.T @ y
+    A = model.A
+    r = model.obj - A.T @ y
+    box = np.maximum(np.abs(model.lb), np.abs(model.ub))
     terms = np.concatenate([y * side, np.minimum(r * model.lb, r * model.ub)])
     val = math.fsum(terms.tolist())
-    mag = math.fsum(np.abs(terms).tolist())
-    return (val - 1e-12 * mag - 1e-15 * terms.size * mag) * model.scale
+    # Rounding: each reduced cost carries at most (nnz + 2) * eps * (|c| + |A|^T |y|) error.
+    eps = np.finfo(np.float64).eps
+    nnz = np.diff(A.tocsc().indptr)
+    r_err = (nnz + 2) * eps * (np.abs(model.obj) + abs(A).T @ np.abs(y))
+    err = float(np.sum(r_err * box)) + (terms.size + 2) * eps * math.fsum(np.abs(terms).tolist())
+    return (val - err) * model.scale

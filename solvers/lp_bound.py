@@ -1,30 +1,35 @@
-"""A certified lower bound from the LP relaxation (cvxpy), and a rounding heuristic.
+"""``lp-bound``: a certified lower bound from the LP relaxation (cvxpy), and a rounding heuristic.
 
-``formulation="paths"`` (the default): the LP relaxation of the path formulation (one convex
-combination of Pareto paths per job, capacity rows; the convex hull of each job's chain, far
-stronger than the transition LP) by column generation
-(:func:`~offbench_solvers._formulation.column_generation`), with cvxpy solving each restricted
-master LP. The bound reported is the Lagrangian bound ``sum_i mu_i(lam) - lam . cap`` at the
-best multipliers found, computed by offbench from exact pricing: certified, whatever the LP
-solver's tolerance. If a job's paths are too many to price, the transition LP below is used
-and ``info["formulation"]`` says so.
+``formulation="paths"`` (default): the LP relaxation of the path formulation (one convex
+combination of Pareto paths per job, capacity rows; the convex hull of each job's chain, at
+least as strong as the transition LP) by column generation
+(:func:`~offbench_solvers._formulation.column_generation`): cvxpy solves each restricted master
+LP, exact label-setting pricing proves that no path is missing. The bound reported is the
+Lagrangian bound ``sum_i mu_i(lam) - lam . cap`` at the best multipliers met, computed by
+offbench from exact pricing, with the rounding of the sums accounted for: *certified*, whatever
+the LP solver's tolerance (an inaccurate LP only makes it weaker). When the time limit stops the
+column generation early the bound is still valid, and the status says ``timeout``. If a job's
+labels overflow ``max_labels``, the transition LP below is used and ``info["formulation"]``
+says so (never silently).
 
-``formulation="transitions"``: the LP relaxation of the transition formulation (:func:`offbench_solvers._formulation.
-transition_model`: placements, transitions between consecutive layers, tardiness epigraphs,
-capacity rows, all scaled) is solved with cvxpy. Its optimal value is a lower bound only up to
-the LP solver's tolerances, so the bound reported is *certified* instead: the row duals that
-cvxpy returns are turned into a valid bound for any multipliers
-(:func:`~offbench_solvers._formulation.safe_dual_bound`, Neumaier and Shcherbina 2004), computed
-in floating point by offbench with the rounding of the sums accounted for.
+``formulation="transitions"``: the LP relaxation of the transition formulation
+(:func:`~offbench_solvers._formulation.transition_model`: placements, transitions between
+consecutive layers, tardiness epigraphs, capacity rows, all scaled). Its optimal value is a lower
+bound only up to the LP solver's tolerances, so the bound reported is certified instead: the row
+duals that cvxpy returns are turned into a bound valid for *any* multipliers
+(:func:`~offbench_solvers._formulation.safe_dual_bound`, Neumaier and Shcherbina 2004).
 
-The decision comes from rounding: each layer goes to the tier of its largest LP placement
-value, then capacity repair and first-improvement descent
-(:func:`~offbench_solvers._formulation.repair_and_improve`), priced by the cost model. Status is
-``feasible`` (the bound and the gap say how good it is).
+The decision comes from rounding: each job takes the path of largest LP weight (paths), or each
+layer the tier of largest placement value (transitions); then capacity repair (moves off
+over-full tiers, least cost increase per op freed) and first-improvement descent over feasible
+single-layer moves (:func:`~offbench_solvers._formulation.repair_and_improve`), every move
+priced by the cost model and charged as an evaluation. Status ``feasible``: the bound and the
+gap say how good it is.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -49,10 +54,13 @@ class LPBound(Solver):
     name = "lp-bound"
     version = 1
     guarantee = "bounded"
+    requires = ("cvxpy",)
     params = (
         Param("lp_solver", str, "HIGHS", choices=LP_SOLVERS, doc="cvxpy's LP solver"),
         Param("formulation", str, "paths", choices=("paths", "transitions"),
               doc="which LP relaxation (see the module docstring)"),
+        Param("max_labels", int, 100_000, low=1,
+              doc="most labels per layer and tier in the pricing dynamic program"),
     )
 
     def _master_lp(self, obj, A, lo, hi):
@@ -76,17 +84,25 @@ class LPBound(Solver):
             duals[up] = -np.asarray(cons[3].dual_value).ravel()
         return np.asarray(y.value), float(prob.value), duals
 
+    def _round(self, inst, ctx, x):
+        x, moves = F.repair_and_improve(inst, x)
+        ctx.charge(moves + 1)
+        return x
+
     def _solve(self, inst, ctx):
         if self.formulation == "paths":
-            cg = F.column_generation(inst, self._master_lp,
-                                     deadline=time.perf_counter() + ctx.time_left())
+            deadline = time.perf_counter() + ctx.time_left()
+            cg = F.column_generation(inst, self._master_lp, max_labels=self.max_labels,
+                                     deadline=deadline)
             if cg is not None:
-                x, _ = F.repair_and_improve(inst, cg.model.decision(cg.model.choose(cg.y)))
-                ctx.charge(1)
+                x = self._round(inst, ctx, cg.model.decision(cg.model.choose(cg.y)))
                 info = {"formulation": "paths", "lp_value": cg.lp_value,
                         "converged": cg.converged, "iterations": cg.iterations,
-                        "lp_solver": self.lp_solver}
-                return Proposal(x, status="feasible", bound=cg.bound, info=info)
+                        "columns": cg.model.n_columns, "lp_solver": self.lp_solver,
+                        "multipliers": [float(v) for v in cg.lam]}
+                timed_out = not cg.converged and time.perf_counter() >= deadline
+                return Proposal(x, status="timeout" if timed_out else "feasible",
+                                bound=cg.bound, info=info)
         return self._transitions(inst, ctx)
 
     def _transitions(self, inst, ctx):
@@ -125,10 +141,11 @@ class LPBound(Solver):
         if c_lo is not None:
             y[rows_lo] = np.asarray(c_lo.dual_value).ravel()
         bound = F.safe_dual_bound(lm, y)
-        x, _ = F.repair_and_improve(inst, lm.decode(np.asarray(v.value)))
-        ctx.charge(1)
-        info = {"formulation": "transitions", "lp_value": float(prob.value) * lm.scale,
+        x = self._round(inst, ctx, lm.decode(np.asarray(v.value)))
+        value = float(prob.value) * lm.scale
+        info = {"formulation": "transitions", "lp_value": value if math.isfinite(value) else None,
                 "lp_status": prob.status, "lp_solver": self.lp_solver}
         if self.formulation == "paths":
-            info["paths_refused"] = "a job's Pareto paths overflow the label limit"
+            info["paths_refused"] = (f"a job's labels overflow max_labels={self.max_labels} in "
+                                     "pricing; the transition LP is used instead")
         return Proposal(x, status="feasible", bound=bound, info=info)

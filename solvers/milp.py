@@ -1,190 +1,671 @@
-"""Exact MILP references through OR-Tools (HiGHS or SCIP), on the path formulation.
+"""``milp``: the exact reference, a mixed-integer program of SPEC.md solved with OR-Tools.
 
-The algorithm (model pieces in :mod:`offbench_solvers._formulation`):
+The model is built from the cost model's coefficient tables (:func:`offbench.cost.tables`)
+by :mod:`offbench_solvers._formulation` (read its docstring for the mathematics). One solve:
 
-1. Without binding capacities the jobs are independent: each job's best path (exact pricing,
-   tardiness included) is optimal. Status ``optimal`` without a MILP.
-2. Otherwise, column generation solves the LP relaxation of the path formulation (a multiple-
-   choice knapsack over Pareto paths) and gives a *certified* Lagrangian lower bound ``lb``
-   (computed by us in floating point, no solver tolerance involved), and a rounded, repaired and
-   improved incumbent ``ub``.
-3. Reduced-cost fixing: every path whose reduced cost exceeds ``ub - lb`` belongs to no decision
-   better than the incumbent, so only the remaining Pareto paths are enumerated, and a MILP over
-   them (HiGHS or SCIP, relative gap 1e-9) finds the optimum. The bound reported is the
-   smaller of the incumbent and the MILP's proven bound, never above the true optimum.
-4. When the remaining paths are too many (label or column limits), or with
-   ``formulation="transitions"``, the textbook transition formulation is solved instead: an
-   explicit choice recorded in ``info["formulation"]``, never a silent one.
+1. **Lagrangian bound.** Column generation over the path formulation: a restricted master LP
+   (OR-Tools Glop) priced by an exact label-setting shortest path with tardiness. It yields the
+   LP relaxation of the path formulation, multipliers ``lam`` on the capacity rows, and a
+   *certified* lower bound ``L(lam)`` computed by us in floating point (no solver tolerance).
+2. **Incumbent.** The LP solution rounded, repaired and polished by single-layer moves; then a
+   *restricted* path MILP (gap 1e-4, at most 2 s) over a few paths per job chosen for diverse
+   loads: the column generation's, each job's priced-optimal paths on a grid of multipliers
+   around ``lam``, its 10 paths of least reduced cost, the all-device path. Every step is priced
+   by the cost model. (Local search over whole-path swaps was tried first: it stalled 1-17 %
+   above the optimum on coupled 20 x 10 instances, where this lands within 0-0.8 %.)
+3. **Reduction.** With the incumbent's cost ``UB``, every path, and every placement of a layer,
+   whose Lagrangian reduced cost exceeds ``UB - L(lam)`` is in no better decision; they are
+   dropped (paths) or fixed to 0 (placements). This is exact: what is left contains an optimal
+   decision.
+4. **MILP**, in one of two formulations (parameter ``formulation``):
 
-Every decision is priced again by the cost model (:meth:`offbench.solver.Solver.solve`), and the
-MILP's own objective is compared with it.
+   * ``paths``: a multiple-choice knapsack, one binary per remaining Pareto-optimal path of each
+     job (over edge load, cloud load and cost), one row per job, one per capacity;
+   * ``transitions``: placement binaries, transition variables between consecutive layers,
+     tardiness as an epigraph, capacities as knapsack rows, with the fixings of step 3;
+   * ``auto`` (default): ``paths`` when step 3 leaves at most ``auto_path_columns`` paths,
+     else ``transitions``; the choice and its reason are recorded in ``info``.
+
+   The back end (parameter ``backend``) gets the incumbent as an objective cutoff (HiGHS) or a
+   hint (SCIP, CP-SAT), relative MIP gap 1e-9, absolute gap 0, and feasibility tolerances
+   1e-9 on rows scaled to O(1) (capacities in units of the capacity, tardiness in units of the
+   job's longest time, the objective in units of the incumbent's cost). Default tolerances
+   (1e-6) are not enough here: on 20-job instances they made HiGHS and SCIP report "optimal"
+   decisions that are 2e-6 to 3e-5 worse than the optimum.
+
+Exactness and what is reported
+------------------------------
+* The returned decision is always priced again by the cost model (``Solver.solve``); the back
+  end's own objective goes into ``Proposal.objective`` so that a mis-scaled model shows up as a
+  mismatch (an error for this exact solver). A decision that breaks a capacity by the back
+  end's tolerance is repaired by single-layer moves and then cannot be called optimal unless
+  the bound still proves it.
+* ``bound`` is the larger of the certified Lagrangian bound and the back end's dual bound
+  lowered by its tolerances (``1e-9`` of the bound plus ``1e-9`` objective units per job). With
+  MIP gap 0 a back end would spend its time closing gaps below its own feasibility tolerance, so
+  the gap is 1e-9: an ``optimal`` answer is optimal to 1e-9 relative, not to the last bit.
+* CP-SAT needs integers: costs are scaled by a power of two and rounded (per-job offsets
+  removed), loads are rounded *down* (a relaxation). Its integer bound is turned back into a
+  floating-point bound that accounts for every rounding (at most half a unit per job), and its
+  answer is called optimal only when the cost model's price of its decision is within 1e-9 of
+  that bound.
+* Status: ``optimal`` (proven to the tolerances above), ``timeout`` (the time limit hit: the
+  best decision so far and the best proven bound), ``feasible`` (the back end finished but its
+  bound does not prove the returned decision, e.g. after a repair: reported, never hidden),
+  ``error`` (a back end failed or answered something impossible; the reason is in ``error``).
+  Threads: one by default, so that a seed gives the same answer (the back ends get the seed).
+
+``info`` carries: ``formulation`` (and ``formulation_reason``), ``backend``, ``lagrangian_bound``
+(certified), ``lp_bound`` (the path LP's value), ``incumbent_cost`` and ``incumbent_source``,
+``columns`` (paths) or ``fixed_placements``/``variables``/``rows`` (transitions),
+``backend_status``, ``backend_bound``, ``decision_source`` (``milp``, or ``heuristic`` when the
+back end proved the incumbent optimal without returning it), timings per phase.
+
+Why not the plain transition model alone: on coupled 20 x 10 instances with deadlines HiGHS
+needs 8 s to minutes to prove it; most of that is closing the last 1 % of gap, which the
+incumbent cutoff and the Lagrangian fixings shorten (``benchmarks/bench_milp.py`` measures
+both; ``reduce=False`` gives the textbook model).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import time
 
 import numpy as np
 
 from offbench.cost import evaluate
-from offbench.solver import Param, Proposal, Solver
+from offbench.solver import Param, Proposal, Solver, Unsupported
 
-from offbench_solvers import _formulation as F
+from . import _formulation as F
 
-BACKENDS = ("highs", "scip")
+BACKENDS = ("highs", "scip", "cbc", "cp-sat")
+FORMULATIONS = ("auto", "paths", "transitions")
+
+#: Relative MIP gap given to every back end (see the module docstring).
+MIP_GAP = 1e-9
+#: Feasibility and optimality tolerances given to the back ends.
+FEAS_TOL = 1e-9
 
 
-def _mb():
+# ------------------------------------------------------------------------------ back ends
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send what native solver code writes to file descriptor 1 to descriptor 2 instead.
+
+    HiGHS prints a banner and some diagnostics on stdout whatever its options say; on the
+    command line stdout carries the JSON answer, which must stay clean.
+    """
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured): nothing to guard
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class BackendOutcome:
+    """What a back end answered, in scaled units: ``status`` in optimal / feasible /
+    infeasible / timeout / error, ``values``, ``objective``, ``bound``, ``message``."""
+
+    def __init__(self, status, values=None, objective=None, bound=None, message="", wall=0.0):
+        self.status = status
+        self.values = values
+        self.objective = objective
+        self.bound = bound
+        self.message = message
+        self.wall = wall
+
+
+def _num(v) -> float | None:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_limit: float,
+                 threads: int, seed: int, cutoff: float | None = None,
+                 hint: np.ndarray | None = None, gap: float = MIP_GAP) -> BackendOutcome:
+    """Solve ``min obj @ v`` s.t. ``row_lo <= A v <= row_hi``, ``lb <= v <= ub``, ``v[integer]``
+    integral, with an OR-Tools back end (``highs``, ``scip`` through ``model_builder``; ``cbc``
+    through ``pywraplp``). ``cutoff``: only solutions with objective below it are wanted
+    (HiGHS's ``objective_bound``); ``hint``: a starting solution (SCIP only: hints crash the
+    HiGHS interface of OR-Tools 9.15); ``gap``: the relative MIP gap (1e-9 for proofs, looser
+    for heuristics)."""
     from ortools.linear_solver.python import model_builder as mb
 
-    return mb
-
-
-def _lp(obj, A, lo, hi):
-    """LP over 0 <= y <= 1 with GLOP; returns (y, value, row duals)."""
-    mb = _mb()
+    time_limit = max(0.01, float(time_limit))
     m = mb.Model()
     n = obj.size
-    m.helper.fill_model_from_sparse_data(np.zeros(n), np.ones(n), obj, lo, hi, A)
-    s = mb.Solver("glop")
-    st = s.solve(m)
-    if st != mb.SolveStatus.OPTIMAL:
-        raise RuntimeError(f"GLOP returned {st.name} on the restricted master LP")
-    return (s.values(m.get_variables()).values, s.objective_value,
-            s.dual_values(m.get_linear_constraints()).values)
-
-
-def _milp(obj, A, lo, hi, lb, ub, integer, backend, time_limit, threads):
-    """Solve a scaled MILP; returns (status name, values or None, objective, bound)."""
-    mb = _mb()
-    m = mb.Model()
-    m.helper.fill_model_from_sparse_data(lb, ub, obj, lo, hi, A)
+    m.helper.fill_model_from_sparse_data(np.asarray(lb, float), np.asarray(ub, float),
+                                         np.asarray(obj, float), np.asarray(row_lo, float),
+                                         np.asarray(row_hi, float), A.tocsr())
     for v in np.nonzero(integer)[0]:
         m.helper.set_var_integrality(int(v), True)
+    t0 = time.perf_counter()
+    if backend == "cbc":
+        return _solve_cbc(m, n, time_limit, threads, t0, gap)
     s = mb.Solver(backend)
+    if not s.solver_is_supported():
+        return BackendOutcome("error", message=f"OR-Tools here has no {backend} back end")
     s.enable_output(False)
     if backend == "highs":
-        s.set_solver_specific_parameters(
-            f"output_flag=false\nlog_to_console=false\n"
-            f"mip_rel_gap=1e-9\nmip_abs_gap=0\nthreads={threads}\nrandom_seed=0\n"
-            "mip_feasibility_tolerance=1e-9\nprimal_feasibility_tolerance=1e-9\n")
-    else:
-        s.set_solver_specific_parameters(
-            f"limits/gap = 1e-9\nlimits/absgap = 0\nnumerics/feastol = 1e-9\n"
-            f"randomization/randomseedshift = 0\nparallel/maxnthreads = {threads}\n")
-    if math.isfinite(time_limit):
-        s.set_time_limit_in_seconds(max(time_limit, 0.01))
+        opts = {"output_flag": "false", "log_to_console": "false", "threads": threads,
+                "random_seed": seed % 2147483647, "mip_rel_gap": gap, "mip_abs_gap": 0,
+                "mip_feasibility_tolerance": FEAS_TOL, "primal_feasibility_tolerance": FEAS_TOL,
+                "dual_feasibility_tolerance": FEAS_TOL}
+        if cutoff is not None and math.isfinite(cutoff):
+            opts["objective_bound"] = repr(float(cutoff))
+        s.set_solver_specific_parameters("".join(f"{k}={v}\n" for k, v in opts.items()))
+    elif backend == "scip":
+        opts = {"limits/gap": gap, "limits/absgap": 0, "numerics/feastol": FEAS_TOL,
+                "randomization/randomseedshift": seed % 2147483647}
+        s.set_solver_specific_parameters("".join(f"{k} = {v}\n" for k, v in opts.items()))
+        if hint is not None:
+            vs = m.get_variables()
+            for j in range(n):
+                m.add_hint(vs.iloc[j] if hasattr(vs, "iloc") else vs[j], float(hint[j]))
+    s.set_time_limit_in_seconds(time_limit)
+    with stdout_to_stderr():
+        st = s.solve(m)
+    wall = time.perf_counter() - t0
+    S = mb.SolveStatus
+    values = None
+    if st in (S.OPTIMAL, S.FEASIBLE):
+        values = np.asarray(s.values(m.get_variables()), dtype=float)
+    obj_v = _num(s.objective_value) if values is not None else None
+    bound = _num(s.best_objective_bound)
+    name = getattr(st, "name", str(st))
+    if st == S.OPTIMAL:
+        return BackendOutcome("optimal", values, obj_v, bound if bound is not None else obj_v, name, wall)
+    if st == S.FEASIBLE:
+        return BackendOutcome("timeout" if wall >= 0.9 * time_limit else "feasible", values,
+                              obj_v, bound, name, wall)
+    if st == S.INFEASIBLE:
+        return BackendOutcome("infeasible", None, None, bound, name, wall)
+    if st in (S.NOT_SOLVED, S.UNKNOWN_STATUS) and wall >= 0.9 * time_limit:
+        return BackendOutcome("timeout", None, None, bound, name, wall)
+    return BackendOutcome("error", None, None, None, f"{backend} answered {name} "
+                          f"({s.status_string or 'no message'})", wall)
+
+
+def _solve_cbc(m, n, time_limit, threads, t0, gap) -> BackendOutcome:
+    from ortools.linear_solver import pywraplp
+
+    solver = pywraplp.Solver.CreateSolver("CBC")
+    if solver is None:
+        return BackendOutcome("error", message="OR-Tools here has no CBC back end")
+    err = solver.LoadModelFromProto(m.export_to_proto())
+    if err:
+        return BackendOutcome("error", message=f"CBC could not load the model: {err}")
+    solver.SetTimeLimit(int(math.ceil(time_limit * 1000)))
+    solver.SetNumThreads(int(threads))
+    p = pywraplp.MPSolverParameters()
+    p.SetDoubleParam(p.RELATIVE_MIP_GAP, gap)
+    p.SetDoubleParam(p.PRIMAL_TOLERANCE, FEAS_TOL)
+    p.SetDoubleParam(p.DUAL_TOLERANCE, FEAS_TOL)
+    with stdout_to_stderr():
+        st = solver.Solve(p)
+    wall = time.perf_counter() - t0
+    names = {0: "OPTIMAL", 1: "FEASIBLE", 2: "INFEASIBLE", 3: "UNBOUNDED", 4: "ABNORMAL",
+             5: "MODEL_INVALID", 6: "NOT_SOLVED"}
+    name = names.get(st, str(st))
+    values = None
+    if st in (0, 1):
+        values = np.array([v.solution_value() for v in solver.variables()], dtype=float)
+    obj_v = _num(solver.Objective().Value()) if values is not None else None
+    bound = _num(solver.Objective().BestBound())
+    if st == 0:
+        return BackendOutcome("optimal", values, obj_v, bound if bound is not None else obj_v, name, wall)
+    if st == 1:
+        return BackendOutcome("timeout" if wall >= 0.9 * time_limit else "feasible", values,
+                              obj_v, bound, name, wall)
+    if st == 2:
+        return BackendOutcome("infeasible", None, None, bound, name, wall)
+    if st == 6 and wall >= 0.9 * time_limit:
+        return BackendOutcome("timeout", None, None, bound, name, wall)
+    return BackendOutcome("error", None, None, None, f"cbc answered {name}", wall)
+
+
+def solve_paths_cpsat(pm: F.PathModel, *, time_limit: float, threads: int, seed: int,
+                      hint_cols: np.ndarray | None = None):
+    """CP-SAT on the path model with exactly accounted integer scaling (module docstring).
+
+    Returns ``(outcome, resolution)``: ``outcome.objective``/``bound`` are already in original
+    units (floating point; the bound accounts for the rounding), ``resolution`` is the largest
+    total rounding of a solution's scaled cost (``n_jobs / (2 K)``).
+    """
+    from ortools.sat.python import cp_model
+
+    t0 = time.perf_counter()
+    nj = pm.n_jobs
+    md = cp_model.CpModel()
+    y = [md.new_bool_var(f"y{p}") for p in range(pm.n_columns)]
+    base = np.empty(nj)
+    ranges = np.empty(nj)
+    for i in range(nj):
+        a, b = pm.job_start[i], pm.job_start[i + 1]
+        md.add_exactly_one(y[a:b])
+        base[i] = float(np.min(pm.cost[a:b]))
+        ranges[i] = float(np.max(pm.cost[a:b]) - base[i])
+    for k, load in ((0, pm.e), (1, pm.c)):
+        if not pm.caps.active[k]:
+            continue
+        cap = float(pm.caps.cap[k])
+        top = max(cap, float(np.max(load, initial=0.0)))
+        if top <= 0.0:
+            continue  # no path puts any load here: the row holds whatever is chosen
+        Q = 2.0 ** math.floor(math.log2(2.0 ** 50 / top))
+        coef = np.floor(load * Q).astype(np.int64)  # rounded down: a relaxation
+        nz = np.nonzero(coef)[0]
+        md.add(sum(int(coef[p]) * y[p] for p in nz) <= int(math.floor(cap * Q)))
+    total = float(np.sum(ranges))
+    K = 2.0 ** math.floor(math.log2(2.0 ** 40 / total)) if total > 0 else 1.0
+    job = pm.job_of_column()
+    w = np.rint((pm.cost - base[job]) * K).astype(np.int64)
+    md.minimize(sum(int(w[p]) * y[p] for p in np.nonzero(w)[0]))
+    if hint_cols is not None:
+        for p in hint_cols:
+            md.add_hint(y[int(p)], 1)
+    s = cp_model.CpSolver()
+    s.parameters.max_time_in_seconds = max(0.01, float(time_limit))
+    s.parameters.num_workers = int(threads)
+    s.parameters.random_seed = int(seed % 2147483647)
+    s.parameters.log_search_progress = False
+    with stdout_to_stderr():
+        st = s.solve(md)
+    wall = time.perf_counter() - t0
+    name = s.status_name(st)
+    offset = math.fsum(base.tolist())
+    resolution = 0.5 * nj / K
+    # Every column's scaled cost is within half a unit of its true one: a solution's true
+    # cost is at least (integer objective - nj / 2) / K above the offsets.
+    bound = None
+    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
+        bi = s.best_objective_bound
+        if math.isfinite(bi):
+            bound = offset + (bi - 0.5 * nj) / K
+    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        vals = np.array([s.boolean_value(v) for v in y], dtype=float)
+        obj_v = offset + float(s.objective_value) / K
+        status = "optimal" if st == cp_model.OPTIMAL else (
+            "timeout" if wall >= 0.9 * time_limit else "feasible")
+        return BackendOutcome(status, vals, obj_v, bound, name, wall), resolution
+    if st == cp_model.INFEASIBLE:
+        return BackendOutcome("infeasible", None, None, None, name, wall), resolution
+    if st == cp_model.UNKNOWN and wall >= 0.9 * time_limit:
+        return BackendOutcome("timeout", None, None, bound, name, wall), resolution
+    return BackendOutcome("error", None, None, None, f"cp-sat answered {name}", wall), resolution
+
+
+def glop_lp(obj, A, row_lo, row_hi):
+    """The restricted master LP (``0 <= y <= 1``) with OR-Tools Glop: ``(y, value, duals)``."""
+    from ortools.linear_solver.python import model_builder as mb
+
+    m = mb.Model()
+    n = obj.size
+    m.helper.fill_model_from_sparse_data(np.zeros(n), np.ones(n), obj, row_lo, row_hi, A)
+    s = mb.Solver("glop")
+    s.enable_output(False)
     st = s.solve(m)
-    vals = None
-    if st in (mb.SolveStatus.OPTIMAL, mb.SolveStatus.FEASIBLE):
-        vals = s.values(m.get_variables()).values
-    return st.name, vals, s.objective_value, s.best_objective_bound
+    if st != mb.SolveStatus.OPTIMAL:
+        raise RuntimeError(f"Glop could not solve the master LP ({getattr(st, 'name', st)})")
+    y = np.asarray(s.values(m.get_variables()), dtype=float)
+    duals = np.asarray(s.dual_values(m.get_linear_constraints()), dtype=float)
+    return y, float(s.objective_value), duals
 
 
+# ------------------------------------------------------------------------------ the solver
 class MILP(Solver):
-    """Exact: path-formulation MILP (OR-Tools: HiGHS or SCIP) with a certified bound."""
+    """Exact MILP (OR-Tools HiGHS/SCIP/CBC/CP-SAT) over Lagrangian-reduced path or transition
+    formulations, with a certified bound."""
 
     name = "milp"
     version = 1
     guarantee = "exact"
+    requires = ("ortools",)
     params = (
-        Param("backend", str, "highs", choices=BACKENDS, doc="MILP back end through OR-Tools"),
-        Param("formulation", str, "auto", choices=("auto", "paths", "transitions"),
-              doc="auto: paths, or transitions when the remaining paths exceed the limits"),
-        Param("max_columns", int, 200_000, low=1, doc="path limit of the path formulation"),
-        Param("threads", int, 1, low=1, high=64, doc="back-end threads (1: deterministic)"),
+        Param("backend", str, "highs", choices=BACKENDS,
+              doc="MILP back end: HiGHS, SCIP, CBC (through OR-Tools) or CP-SAT (path "
+                  "formulation only, exactly accounted integer scaling)"),
+        Param("formulation", str, "auto", choices=FORMULATIONS,
+              doc="paths (multiple-choice knapsack over Pareto paths), transitions (placement "
+                  "and transition variables), or auto (paths when few remain after reduction)"),
+        Param("threads", int, 1, low=1, high=256,
+              doc="back-end threads; 1 keeps runs deterministic (SCIP always uses one)"),
+        Param("max_columns", int, 200_000, low=1,
+              doc="most candidate paths the path formulation may hold"),
+        Param("auto_path_columns", int, 2_000, low=0,
+              doc="auto uses paths when at most this many remain after reduction"),
+        Param("max_labels", int, 100_000, low=1,
+              doc="most labels per layer and tier in the path dynamic programs"),
+        Param("reduce", bool, True,
+              doc="Lagrangian reduction (drop paths, fix placements whose reduced cost exceeds "
+                  "the incumbent's gap); off: the whole Pareto set / the plain model"),
     )
 
-    def _solve(self, inst, ctx):
-        t0 = time.perf_counter()
-        deadline = t0 + ctx.time_left()
+    def _solve(self, inst, ctx) -> Proposal:
+        t_start = time.perf_counter()
+        deadline = t_start + ctx.time_left() if ctx.time_limit is not None else math.inf
+        info: dict = {"backend": self.backend, "formulation_requested": self.formulation}
         caps = F.Capacities.of(inst)
-        info = {"backend": self.backend}
-        if not caps.active.any():
-            priced = F.price(inst, (0.0, 0.0), caps)
-            if priced is not None:
-                _, best = priced
-                x = np.concatenate([b.tiers[0] for b in best]).astype(np.int8)
-                info["formulation"] = "decomposed (no binding capacity)"
-                return Proposal(x, status="optimal", info=info)
-        if self.formulation != "transitions":
-            out = self._paths(inst, ctx, caps, deadline, info)
-            if out is not None:
-                return out
-            if self.formulation == "paths":
-                from offbench.solver import Unsupported
+        scale = F.objective_scale(inst)
+        info["objective_scale"] = scale
 
-                raise Unsupported(f"path formulation not possible here: {info['paths_refused']}")
-        return self._transitions(inst, ctx, caps, deadline, info)
-
-    def _paths(self, inst, ctx, caps, deadline, info):
-        cg = F.column_generation(inst, _lp, caps=caps, deadline=deadline)
+        # 1. Lagrangian bound and LP relaxation of the path formulation.
+        cg = None
+        try:
+            with stdout_to_stderr():
+                cg = F.column_generation(inst, glop_lp, caps=caps, max_labels=self.max_labels,
+                                         deadline=deadline)
+        except RuntimeError as e:
+            info["lagrangian_error"] = str(e)
         if cg is None:
-            info["paths_refused"] = "labels overflow in pricing"
-            return None
-        x0, _ = F.repair_and_improve(inst, cg.model.decision(cg.model.choose(cg.y)))
-        ev = evaluate(inst, x0)
-        ctx.charge(1)
-        if not ev.feasible:
-            x0 = np.zeros(inst.n_layers, dtype=np.int8)
-            ev = evaluate(inst, x0)
-        ub, lb = ev.cost, cg.bound
-        info.update(lp_bound=lb, cg_iterations=cg.iterations, incumbent=ub)
-        if ub - lb <= 1e-9 * max(abs(ub), 1e-300):
-            info["formulation"] = "paths (LP bound closed the gap)"
-            return Proposal(x0, status="optimal", bound=min(lb, ub), info=info)
-        # Iterative deepening: the paths of reduced cost <= d hold every decision of cost
-        # <= lb + d; if the MILP over them finds one there, it is optimal. Else widen d.
-        d = max(1e-4 * abs(lb), 1e-12)
-        stages = 0
-        while True:
-            stages += 1
-            d = min(d, ub - lb)
-            pm, why = F.enumerate_paths(inst, cg.lam, cg.mu, lb + d, lb, caps=caps,
-                                        max_columns=self.max_columns, deadline=deadline)
-            if pm is None:
-                if time.perf_counter() >= deadline:
-                    return Proposal(x0, status="timeout", bound=lb, info=info)
-                info["paths_refused"] = why
-                return None
-            obj, A, lo, hi = pm.arrays()
-            n = obj.size
-            info.update(formulation="paths", columns=int(n), stages=stages)
-            st, vals, objv, bnd = _milp(obj, A, lo, hi, np.zeros(n), np.ones(n),
-                                         np.ones(n, bool), self.backend,
-                                         deadline - time.perf_counter(), self.threads)
-            info["backend_status"] = st
-            found = math.inf
-            if vals is not None:
-                x = pm.decision(pm.choose(np.asarray(vals)))
-                c = evaluate(inst, x)
-                ctx.charge(1)
-                if c.feasible:
-                    found = c.cost
-                    if c.cost < ub:
-                        x0, ub = x, c.cost
-            if st == "OPTIMAL" and found <= lb + d + 1e-12 * abs(lb):
-                return Proposal(x0, status="optimal", bound=min(ub, max(lb, found * (1 - 1e-9))),
-                                info=info)
-            if st in ("OPTIMAL", "INFEASIBLE") and d >= ub - lb:
-                # Every decision cheaper than the incumbent was in the model: none exists.
-                return Proposal(x0, status="optimal", bound=ub * (1 - 1e-9), info=info)
-            if st not in ("OPTIMAL", "INFEASIBLE"):
-                return Proposal(x0, status="timeout", bound=lb, info=info)
-            d *= 4
+            info.setdefault("lagrangian_error", f"pricing labels exceed max_labels={self.max_labels}")
+        else:
+            info.update(lagrangian_bound=cg.bound, lp_bound=cg.lp_value,
+                        cg_iterations=cg.iterations, cg_converged=cg.converged,
+                        multipliers=[float(v) for v in cg.lam])
+        lb = cg.bound if cg is not None else None
+        t_lag = time.perf_counter()
 
-    def _transitions(self, inst, ctx, caps, deadline, info):
-        lm = F.transition_model(inst, caps)
-        info["formulation"] = "transitions"
-        st, vals, objv, bnd = _milp(lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub, lm.integer,
-                                     self.backend, deadline - time.perf_counter(), self.threads)
-        info["backend_status"] = st
-        if st == "INFEASIBLE":  # all-device is always feasible: the model would be wrong
-            raise RuntimeError("the transition model was reported infeasible")
-        if vals is None:
-            return Proposal(None, status="timeout", info=info)
-        x = lm.decode(np.asarray(vals))
-        bound = bnd * lm.scale * (1 - 1e-9) if math.isfinite(bnd) else None
-        status = "optimal" if st == "OPTIMAL" else "timeout"
-        return Proposal(x, status=status, bound=bound, objective=objv * lm.scale, info=info)
+        # 2. Incumbent.
+        inc_x, inc_cost = self._incumbent(inst, ctx, cg, caps, deadline, info)
+        info["incumbent_cost"] = inc_cost
+        t_inc = time.perf_counter()
+        info["time_lagrangian"] = t_lag - t_start
+        info["time_incumbent"] = t_inc - t_lag
+
+        def give_up(status_reason):
+            info["stopped"] = status_reason
+            return Proposal(inc_x, status="timeout", bound=lb, info=info | {"decision_source": "heuristic"})
+
+        if time.perf_counter() >= deadline:
+            return give_up("time limit reached before the MILP")
+
+        # 3. Formulation and reduction.
+        form = self.formulation
+        pm = None
+        reason = None
+        if self.backend == "cp-sat" and form == "transitions":
+            raise Unsupported("backend cp-sat takes the path formulation only (its integer "
+                              "scaling is exact there); use formulation=paths or auto")
+        if form in ("auto", "paths"):
+            if cg is None and self.reduce:
+                reason = info["lagrangian_error"]
+            else:
+                pm, reason = self._path_model(inst, cg, caps, inc_cost, lb, deadline)
+            if pm is None and form == "auto" and self.backend != "cp-sat" \
+                    and reason.startswith(f"more than {self.auto_path_columns} "):
+                reason = (f"more than auto_path_columns={self.auto_path_columns} paths remain "
+                          "after reduction")
+            if pm is None:
+                if form == "paths" or self.backend == "cp-sat":
+                    if time.perf_counter() >= deadline:
+                        return give_up("time limit reached while enumerating paths")
+                    raise Unsupported(f"path formulation not built: {reason} (raise max_columns/"
+                                      f"max_labels, or use formulation=transitions)")
+                info["formulation_reason"] = f"transitions because {reason}"
+                form = "transitions"
+            else:
+                info["formulation_reason"] = ("requested" if form == "paths" else
+                                              f"paths: {pm.n_columns} remain after reduction")
+                form = "paths"
+        else:
+            info["formulation_reason"] = "requested"
+        info["formulation"] = form
+        if time.perf_counter() >= deadline:
+            return give_up("time limit reached while building the model")
+
+        # 4. MILP.
+        t_model = time.perf_counter()
+        if form == "paths":
+            out, decode, obj_scale, resolution = self._run_paths(
+                inst, ctx, pm, inc_x, inc_cost, deadline, info)
+        else:
+            out, decode, obj_scale, resolution = self._run_transitions(
+                inst, ctx, cg, caps, inc_x, inc_cost, deadline, info)
+        info["time_milp"] = time.perf_counter() - t_model
+        info["backend_status"] = out.message
+        info["backend_wall"] = out.wall
+        return self._assemble(inst, ctx, out, decode, obj_scale, resolution, inc_x, inc_cost, lb,
+                              info)
+
+    # -------------------------------------------------------------- pieces
+    def _incumbent(self, inst, ctx, cg, caps, deadline, info):
+        """The best of: all on the devices; the LP solution rounded, repaired and polished by
+        single-layer moves; the restricted MILP (:meth:`_restricted`), polished."""
+        best_x = np.zeros(inst.n_layers, dtype=np.int8)
+        best = evaluate(inst, best_x).cost
+        ctx.charge(1)
+        if cg is None:
+            return best_x, best
+
+        def consider(x, source):
+            nonlocal best, best_x
+            x2, moves = F.repair_and_improve(inst, x)
+            ctx.charge(moves + 1)
+            ev = evaluate(inst, x2)
+            if ev.feasible and ev.cost < best:
+                best, best_x = ev.cost, x2
+                info["incumbent_source"] = source
+
+        x_lp = cg.model.decision(cg.model.choose(cg.y))
+        consider(x_lp, "lp rounding")
+        if caps.active.any() and time.perf_counter() < deadline \
+                and best - cg.bound > 1e-6 * abs(best):
+            x = self._restricted(inst, ctx, cg, caps, x_lp, best_x, deadline, info)
+            if x is not None:
+                consider(x, "restricted milp")
+        return best_x, best
+
+    def _restricted(self, inst, ctx, cg, caps, x_lp, x_inc, deadline, info):
+        """A primal heuristic: the path MILP over a few paths per job, chosen for diversity
+        of loads: the column generation's paths, each job's priced-optimal paths for a grid of
+        multipliers around ``lam``, its 10 paths of least reduced cost (:func:`cheapest_paths`),
+        the all-device path,
+        and the paths of the decisions so far. Solved by the chosen back end to a relative gap
+        of 1e-4 within ``min(2 s, 20 %)`` of the time left: its answer is only an incumbent."""
+        grid = F.lambda_grid_paths(inst, cg.lam, caps, max_labels=self.max_labels,
+                                   deadline=deadline)
+        ub = evaluate(inst, x_inc).cost
+        budget = min(0.05 * abs(cg.bound), max(0.0, ub - cg.bound)) + 1e-12
+        base = F.cheapest_paths(inst, cg.lam, cg.mu, 10, budget, caps,
+                                max_labels=min(self.max_labels, 2_000), deadline=deadline)
+        extra = [grid[i] + list(cg.model.jobs[i].tiers) + [np.zeros(int(L), dtype=np.int8)]
+                 for i, L in enumerate(inst.layers_per_job)]
+        for x in (x_lp, x_inc):
+            for i, p in enumerate(F.split_paths(inst, x)):
+                extra[i].append(p)
+        small = F.add_paths(base, extra, inst)
+        info["restricted_columns"] = small.n_columns
+        left = deadline - time.perf_counter()
+        limit = min(2.0, 0.2 * left) if math.isfinite(left) else 2.0
+        if limit <= 0.01:
+            return None
+        if self.backend == "cp-sat":
+            out, _ = solve_paths_cpsat(small, time_limit=limit, threads=self.threads,
+                                       seed=ctx.seed, hint_cols=small.columns_of(x_inc))
+        else:
+            obj, A, lo, hi = small.arrays()
+            n = obj.size
+            out = solve_linear(self.backend, obj, A, lo, hi, np.zeros(n), np.ones(n),
+                               np.ones(n, dtype=bool), time_limit=limit, threads=self.threads,
+                               seed=ctx.seed, gap=1e-4)
+        info["restricted_status"] = out.status
+        if out.values is None:
+            return None
+        return small.decision(small.choose(out.values))
+
+    def _path_model(self, inst, cg, caps, ub, lb, deadline):
+        # With auto, stop enumerating as soon as the paths are too many for it.
+        limit = self.max_columns
+        if self.formulation == "auto" and self.backend != "cp-sat":
+            limit = min(limit, self.auto_path_columns)
+        if self.reduce:
+            pm, why = F.enumerate_paths(inst, cg.lam, cg.mu, ub, lb, caps=caps,
+                                        max_labels=self.max_labels, max_columns=limit,
+                                        deadline=deadline)
+            return pm, why
+        jobs = []
+        total = 0
+        for i in range(inst.n_jobs):
+            jp = F.job_paths(inst, i, max_labels=self.max_labels, caps=caps)
+            if jp is None:
+                return None, f"job {i}: more than {self.max_labels} labels at one layer and tier"
+            total += len(jp)
+            if total > limit:
+                return None, f"more than {limit} Pareto paths"
+            jobs.append(jp)
+            if time.perf_counter() >= deadline:
+                return None, "time limit reached while enumerating paths"
+        return F.PathModel(jobs, caps, F.objective_scale(inst)), None
+
+    @staticmethod
+    def _model_scale(inc_cost, fallback):
+        # The objective unit of the MILP: the incumbent's cost, so that the optimum is O(1).
+        return inc_cost if inc_cost > 0 and math.isfinite(inc_cost) else fallback
+
+    def _run_paths(self, inst, ctx, pm, inc_x, inc_cost, deadline, info):
+        # The incumbent's paths are in the reduced set by construction; adding them again (if
+        # the threshold's rounding dropped one) keeps a known solution in the model.
+        pm = F.add_paths(pm, [[p] for p in F.split_paths(inst, inc_x)], inst)
+        pm.scale = self._model_scale(inc_cost, pm.scale)
+        info["columns"] = pm.n_columns
+        left = deadline - time.perf_counter()
+        hint_cols = pm.columns_of(inc_x) if self.reduce else None
+        decode = lambda v: pm.decision(pm.choose(v))  # noqa: E731
+        if self.backend == "cp-sat":
+            out, resolution = solve_paths_cpsat(pm, time_limit=min(left, 1e9),
+                                                threads=self.threads, seed=ctx.seed,
+                                                hint_cols=hint_cols)
+            info["cpsat_resolution"] = resolution
+            return out, decode, 1.0, resolution
+        obj, A, lo, hi = pm.arrays()
+        n = obj.size
+        hint = None
+        if hint_cols is not None:
+            hint = np.zeros(n)
+            hint[hint_cols] = 1.0
+        out = solve_linear(self.backend, obj, A, lo, hi, np.zeros(n), np.ones(n),
+                           np.ones(n, dtype=bool), time_limit=min(left, 1e9),
+                           threads=self.threads, seed=ctx.seed,
+                           cutoff=self._cutoff(inc_cost, pm.scale) if self.reduce else None,
+                           hint=hint)
+        return out, decode, pm.scale, None
+
+    def _run_transitions(self, inst, ctx, cg, caps, inc_x, inc_cost, deadline, info):
+        fixed = None
+        if self.reduce and cg is not None:
+            rc = F.placement_reduced_costs(inst, cg.lam, cg.mu, caps, max_labels=self.max_labels,
+                                           deadline=deadline)
+            if rc is not None:
+                gap = max(0.0, inc_cost - cg.bound)
+                slack = F.THRESHOLD_RTOL * max(abs(inc_cost), abs(cg.bound), F.objective_scale(inst))
+                fixed = rc > gap + slack
+                # Never fix the incumbent's own placements (within the gap in exact arithmetic;
+                # this guards the threshold against rounding).
+                fixed[np.arange(inst.n_layers), inc_x] = False
+                info["fixed_placements"] = int(fixed.sum())
+            else:
+                info["fixed_placements"] = 0
+                info["fixing_skipped"] = "labels overflow or time limit"
+        mscale = self._model_scale(inc_cost, F.objective_scale(inst))
+        lm = F.transition_model(inst, caps, fixed, scale=mscale)
+        info["variables"] = int(lm.obj.size)
+        info["rows"] = int(lm.A.shape[0])
+        left = deadline - time.perf_counter()
+        out = solve_linear(self.backend, lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub,
+                           lm.integer, time_limit=min(left, 1e9), threads=self.threads,
+                           seed=ctx.seed,
+                           cutoff=self._cutoff(inc_cost, lm.scale) if self.reduce else None,
+                           hint=lm.encode(inc_x) if self.reduce else None)
+        return out, lm.decode, lm.scale, None
+
+    @staticmethod
+    def _cutoff(inc_cost, scale):
+        # Solutions up to the incumbent, and a little above so that the back end still finds
+        # the incumbent itself and reports its own objective for it, stay admissible.
+        return (inc_cost + 1e-6 * abs(inc_cost)) / scale + 1e-9
+
+    def _assemble(self, inst, ctx, out, decode, obj_scale, resolution, inc_x, inc_cost, lb,
+                  info):
+        """Turn the back end's answer into a Proposal: verified decision, bound, status.
+
+        ``resolution``: for CP-SAT, the worst rounding of its integer objective (original
+        units; its bound already accounts for it); None for the MILP back ends, whose bound is
+        lowered by their tolerances instead.
+        """
+        nj = inst.n_jobs
+        if out.status == "error":
+            raise RuntimeError(f"MILP back end failed: {out.message}")
+        if out.status == "infeasible" and not (self.reduce and resolution is None):
+            raise RuntimeError(f"{self.backend} reported the model infeasible, but the all-device "
+                               f"decision is feasible ({out.message}): numerical trouble")
+        if resolution is None:
+            margin = lambda v: MIP_GAP * abs(v) + FEAS_TOL * (nj + 1) * obj_scale  # noqa: E731
+        else:
+            margin = lambda v: 0.0  # noqa: E731
+        bk = None
+        if out.bound is not None:
+            bk = out.bound * obj_scale
+            bk -= margin(bk)
+            info["backend_bound"] = bk
+        decision, objective, source = inc_x, None, "heuristic"
+        if out.values is not None:
+            x = decode(out.values)
+            ev = evaluate(inst, x)
+            ctx.charge(1)
+            obj_x = None if out.objective is None else out.objective * obj_scale
+            if not ev.feasible:
+                # The back end's tolerance let a capacity slip: repair, and let the bound decide.
+                info["backend_decision_load"] = ev.load
+                x, moves = F.repair_and_improve(inst, x)
+                ctx.charge(moves)
+                ev = evaluate(inst, x)
+                info["repaired"] = True
+                obj_x = None
+            if ev.feasible and ev.cost <= inc_cost:
+                decision, objective, source = x, obj_x, "milp"
+        cost = evaluate(inst, decision).cost
+        bound = lb
+        finished = out.status in ("optimal", "infeasible")
+        if out.status == "optimal" and bk is not None:
+            bound = bk if bound is None else max(bound, bk)
+        elif out.status == "infeasible" and self.reduce:
+            # No solution below the cutoff, which admits the incumbent: its cost is optimal.
+            info["cutoff_proved_incumbent"] = True
+            b = inc_cost - margin(inc_cost)
+            bound = b if bound is None else max(bound, b)
+        elif bk is not None:
+            bound = bk if bound is None else max(bound, bk)
+        if bound is not None:
+            bound = min(bound, cost)
+        tol = (margin(cost) * 2 if resolution is None else 2 * resolution) + 1e-9 * abs(cost)
+        proven = finished and bound is not None and cost - bound <= tol
+        info["decision_source"] = source
+        if proven:
+            status = "optimal"
+        elif out.status == "timeout":
+            status = "timeout"
+        else:
+            # The back end finished, but its bound does not prove the returned decision (it
+            # had to be repaired, or the back end's numbers disagree): reported as is.
+            status = "feasible"
+            info["not_proven"] = True
+        return Proposal(decision, status=status, bound=bound, objective=objective, info=info)

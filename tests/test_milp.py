@@ -1,90 +1,323 @@
-"""The MILP and LP-bound solvers against brute force: every back end and formulation agrees
-on the optimum, every bound is below it, the MILP's objective is the cost model's."""
+"""The ``milp`` solver and its model pieces (``solvers/_formulation.py``) against brute force.
+
+Every back end and formulation agrees with exhaustive enumeration on the optimum; every bound
+is at most the optimum; the MILP's own objective equals the cost model's cost of the decision it
+returns; the label-setting pieces (Pareto paths, Lagrangian pricing, placement reduced costs)
+match enumeration of all paths.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from offbench.cost import evaluate, tables
 from offbench.generators import random_instance
+from offbench.instance import Instance, save_instance
 from offbench.solver import SolverError, resolve
 from offbench.testing import brute_force
 
+import offbench_solvers._formulation as F
+
 MILP = resolve("milp")
-LPB = resolve("lp-bound")
+RTOL = 1e-6
 
 
 def cases():
+    """Small instances over the whole space: capacities and deadlines on and off, zero-ops and
+    zero-bits layers (zero_fraction 0.3), one to three jobs of one to four layers."""
     out = []
-    for seed in range(16):
-        out.append(random_instance(500 + seed, n_devices=2, n_jobs=3, layers=(1, 3),
+    for seed in range(12):
+        out.append(random_instance(500 + seed, n_devices=2, n_jobs=1 + seed % 3,
+                                   layers=(1, 4 if seed % 3 < 2 else 3),
                                    capacities=seed % 2 == 0, deadlines=seed % 4 < 2,
                                    zero_fraction=0.3))
     return out
 
 
 CASES = cases()
+OPTIMA = {inst.name: brute_force(inst) for inst in CASES}
 
 
-@pytest.mark.parametrize("backend", ["highs", "scip"])
-@pytest.mark.parametrize("formulation", ["auto", "transitions"])
-def test_milp_agrees_with_brute_force(backend, formulation):
+def check_exact(inst, r, opt):
+    assert r.status == "optimal", (inst.name, r.error, r.info)
+    assert r.feasible
+    assert r.cost == pytest.approx(opt.cost, rel=RTOL, abs=1e-12), inst.name
+    assert r.bound is not None and r.bound <= opt.cost + 1e-9 * max(1.0, abs(opt.cost))
+    assert r.cost - r.bound <= 1e-6 * max(1.0, abs(r.cost))
+    assert "objective_mismatch" not in r.info
+    if r.info.get("decision_source") == "milp":
+        # The MILP's own objective is the cost model's cost of its decision.
+        assert r.info["objective"] == pytest.approx(r.cost, rel=1e-9, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------ exactness
+@pytest.mark.parametrize("backend", ["highs", "scip", "cbc", "cp-sat"])
+@pytest.mark.parametrize("formulation", ["auto", "paths", "transitions"])
+def test_agrees_with_brute_force(backend, formulation):
+    if backend == "cp-sat" and formulation == "transitions":
+        pytest.skip("cp-sat takes the path formulation only (tested below)")
+    solver = MILP(backend=backend, formulation=formulation)
     for inst in CASES:
-        opt = brute_force(inst)
-        r = MILP(backend=backend, formulation=formulation).solve(inst, seed=0)
-        assert r.status == "optimal", (inst.name, r.error, r.info)
-        assert r.cost == pytest.approx(opt.cost, rel=1e-6), inst.name
-        assert r.bound <= opt.cost * (1 + 1e-9)
-        assert "objective_mismatch" not in r.info
+        check_exact(inst, solver.solve(inst, seed=0), OPTIMA[inst.name])
 
 
-def test_milp_paths_formulation_is_explicit():
-    inst = CASES[0]
-    r = MILP(formulation="paths").solve(inst)
-    assert r.status == "optimal"
-    assert r.info["formulation"].startswith(("paths", "decomposed"))
-
-
-@pytest.mark.parametrize("lp_solver", ["HIGHS", "CLARABEL"])
 @pytest.mark.parametrize("formulation", ["paths", "transitions"])
-def test_lp_bound_is_certified(lp_solver, formulation):
-    for inst in CASES[:8]:
-        opt = brute_force(inst)
-        r = LPB(lp_solver=lp_solver, formulation=formulation).solve(inst)
-        assert r.status == "feasible" and r.feasible
-        assert r.bound <= opt.cost * (1 + 1e-9), (inst.name, r.bound, opt.cost)
-        assert r.cost >= opt.cost * (1 - 1e-9)
+def test_textbook_models_without_reduction_agree(formulation):
+    solver = MILP(formulation=formulation, reduce=False)
+    for inst in CASES[::2]:
+        r = solver.solve(inst)
+        check_exact(inst, r, OPTIMA[inst.name])
         assert r.info["formulation"] == formulation
+        assert "fixed_placements" not in r.info
 
 
-def test_paths_bound_at_least_transition_bound_up_to_tolerance():
-    for inst in CASES[:8]:
-        a = LPB(formulation="paths").solve(inst).bound
-        b = LPB(formulation="transitions").solve(inst).bound
-        assert a >= b - 1e-6 * max(1.0, abs(b))
+def test_cpsat_refuses_the_transition_formulation():
+    r = MILP(backend="cp-sat", formulation="transitions").solve(CASES[0])
+    assert r.status == "error" and r.error.startswith("unsupported:")
+    assert "path formulation" in r.error
 
 
-def test_time_limit_gives_timeout_with_a_bound():
-    inst = random_instance(3, n_jobs=20, layers=(10, 10), capacities=True, deadlines=True)
-    r = MILP().solve(inst, time_limit=1.0)
-    assert r.status in ("timeout", "optimal")
-    assert r.wall_time < 10
-    if r.status == "timeout":
-        assert r.decision is not None and r.feasible
-        assert r.bound is not None and r.bound <= r.cost
+def test_capacity_met_exactly():
+    """The optimum puts exactly the edge capacity on the edge (a tie with the tolerance row)."""
+    d = {
+        "format": "offbench-instance", "version": 1,
+        "weights": {"time": 1.0, "energy": 0.0},
+        "edge": {"speed": 1e12, "energy_per_op": 0.0, "capacity": 3e9},
+        "cloud": {"speed": 1e9, "energy_per_op": 0.0, "capacity": 0.0},
+        "backhaul": {"rate": 1e8, "latency": 0.0, "energy_per_bit": 0.0},
+        "devices": [{"speed": 1e9, "power_compute": 1.0, "power_tx": 0.0, "power_rx": 0.0,
+                     "rate_up": 1e12, "rate_down": 1e12, "latency": 0.0}],
+        "jobs": [{"device": 0, "ops": [1e9, 2e9], "bits": [0.0, 0.0, 0.0]},
+                 {"device": 0, "ops": [2e9, 1e9], "bits": [0.0, 0.0, 0.0]},
+                 {"device": 0, "ops": [1e9], "bits": [0.0, 0.0]}],
+    }
+    inst = Instance.from_dict(d)
+    opt = brute_force(inst)
+    assert evaluate(inst, opt.decision).load["edge"] == pytest.approx(3e9)
+    for backend in ("highs", "scip", "cp-sat"):
+        for formulation in ("paths", "transitions") if backend != "cp-sat" else ("paths",):
+            r = MILP(backend=backend, formulation=formulation).solve(inst)
+            check_exact(inst, r, opt)
 
 
-def test_bad_parameters():
-    with pytest.raises(SolverError, match="'backend' parameter of solver milp-v1"):
-        MILP(backend="gurobi")
-    with pytest.raises(SolverError, match="'lp_solver' parameter of solver lp-bound-v1"):
-        LPB(lp_solver="MOSEK")
-
-
-def test_uncapacitated_is_decomposed_and_matches_dp():
+def test_uncapacitated_matches_dp():
     inst = random_instance(9, n_jobs=6, layers=(3, 6), deadlines=True)
     r = MILP().solve(inst)
     d = resolve("dp")().solve(inst)
     assert r.status == d.status == "optimal"
     assert r.cost == pytest.approx(d.cost, rel=1e-9)
-    assert np.array_equal(r.decision, d.decision) or r.cost == pytest.approx(d.cost, rel=1e-12)
+
+
+def test_same_seed_same_answer():
+    inst = random_instance(4, n_jobs=8, layers=(3, 5), capacities=True, deadlines=True)
+    a = MILP().solve(inst, seed=3)
+    b = MILP().solve(inst, seed=3)
+    assert a.status == b.status == "optimal"
+    assert np.array_equal(a.decision, b.decision) and a.cost == b.cost
+
+
+def test_medium_instance_objective_and_bound():
+    """A coupled 8 x 5 instance: every back end proves the same optimum; the MILP's objective
+    is the cost model's; the certified Lagrangian bound is below it."""
+    inst = random_instance(11, n_jobs=8, layers=(5, 5), capacities=True, deadlines=True)
+    costs = []
+    for backend in ("highs", "scip", "cp-sat"):
+        r = MILP(backend=backend).solve(inst)
+        assert r.status == "optimal", (backend, r.error)
+        assert r.info["lagrangian_bound"] <= r.cost * (1 + 1e-12)
+        assert r.bound >= r.info["lagrangian_bound"]
+        if r.info["decision_source"] == "milp":
+            assert r.info["objective"] == pytest.approx(r.cost, rel=1e-9)
+        costs.append(r.cost)
+    assert max(costs) - min(costs) <= 1e-8 * min(costs)
+    t = MILP(formulation="transitions").solve(inst)
+    assert t.cost == pytest.approx(min(costs), rel=1e-8)
+
+
+def test_time_limit_gives_timeout_with_a_bound():
+    inst = random_instance(3, n_jobs=20, layers=(10, 10), capacities=True, deadlines=True)
+    r = MILP(formulation="transitions").solve(inst, time_limit=1.0)
+    assert r.status in ("timeout", "optimal"), r.error
+    assert r.wall_time < 4.0
+    assert r.decision is not None and r.feasible
+    assert r.bound is not None and r.bound <= r.cost
+
+
+def test_bad_parameters():
+    with pytest.raises(SolverError, match="'backend' parameter of solver milp-v1"):
+        MILP(backend="gurobi")
+    with pytest.raises(SolverError, match="'formulation' parameter"):
+        MILP(formulation="big-m")
+    with pytest.raises(SolverError, match="'threads' parameter"):
+        MILP(threads=0)
+
+
+def test_cli_prints_only_json(tmp_path):
+    """HiGHS writes a banner to stdout; `offbench solve` must still print one JSON object."""
+    inst = random_instance(2, n_jobs=4, layers=(3, 4), capacities=True, deadlines=True)
+    path = tmp_path / "i.json"
+    save_instance(inst, path)
+    for backend in ("highs", "scip"):
+        p = subprocess.run([sys.executable, "-m", "offbench", "solve", str(path), "--solver",
+                            "milp", "--param", f"backend={backend}"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        out = json.loads(p.stdout)
+        assert out["status"] == "optimal" and out["solver"] == "milp-v1"
+        assert out["cost"] == pytest.approx(MILP(backend=backend).solve(inst).cost, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ model pieces
+def all_paths(inst, i):
+    """Every path of job i with its (tiers, e, c, cost, time), by table lookups."""
+    t = tables(inst)
+    L = int(inst.layers_per_job[i])
+    return [F._path_stats(t, i, np.array(p, dtype=np.int8))
+            for p in itertools.product(range(3), repeat=L)]
+
+
+def small_instances():
+    return [random_instance(700 + s, n_jobs=3, layers=(1, 6), capacities=s % 3 != 0,
+                            deadlines=s % 2 == 0, zero_fraction=0.25) for s in range(10)]
+
+
+def test_path_stats_is_the_cost_model():
+    for inst in small_instances()[:4]:
+        x = np.random.default_rng(1).integers(0, 3, inst.n_layers).astype(np.int8)
+        ev = evaluate(inst, x)
+        parts = F.split_paths(inst, x)
+        t = tables(inst)
+        total = sum(F._path_stats(t, i, p)[3] for i, p in enumerate(parts))
+        assert total == pytest.approx(ev.cost, rel=1e-12)
+
+
+def test_pricing_is_exact_and_the_lagrangian_bound_is_below_the_optimum():
+    rng = np.random.default_rng(0)
+    for inst in small_instances():
+        caps = F.Capacities.of(inst)
+        opt = brute_force(inst).cost if inst.n_layers <= 11 else None
+        for _ in range(3):
+            lam = rng.uniform(0, 3, 2) * F.objective_scale(inst) / max(inst.ops.sum(), 1.0)
+            mu, best = F.price(inst, lam, caps)
+            le = lam[0] if caps.active[0] else 0.0
+            lc = lam[1] if caps.active[1] else 0.0
+            for i in range(inst.n_jobs):
+                priced = [p[3] + le * p[1] + lc * p[2] for p in all_paths(inst, i)]
+                assert mu[i] == pytest.approx(min(priced), rel=1e-12, abs=1e-15)
+                b = best[i]
+                assert b.cost[0] + le * b.e[0] + lc * b.c[0] == pytest.approx(mu[i], rel=1e-12)
+            if opt is not None:
+                assert F.lagrangian_bound(mu, lam, caps) <= opt * (1 + 1e-12) + 1e-15
+
+
+def dominated(a, b, use_e, use_c):
+    """Whether path a is dominated by path b over (e, c, cost)."""
+    return ((not use_e or b[1] <= a[1]) and (not use_c or b[2] <= a[2]) and b[3] <= a[3]
+            and ((use_e and b[1] < a[1]) or (use_c and b[2] < a[2]) or b[3] < a[3]))
+
+
+def test_job_paths_are_the_pareto_set():
+    for inst in small_instances():
+        caps = F.Capacities.of(inst)
+        ue, uc = caps.active
+        for i in range(inst.n_jobs):
+            paths = [p for p in all_paths(inst, i)
+                     if p[1] <= caps.cap[0] and p[2] <= caps.cap[1]]
+            got = F.job_paths(inst, i, caps=caps)
+            assert len(got) >= 1
+            for p in paths:
+                if any(dominated(p, q, ue, uc) for q in paths):
+                    continue
+                # Every Pareto-optimal path is there (itself or a twin with equal loads and cost).
+                hit = ((~ue | np.isclose(got.e, p[1], rtol=1e-12, atol=0))
+                       & (~uc | np.isclose(got.c, p[2], rtol=1e-12, atol=0))
+                       & np.isclose(got.cost, p[3], rtol=1e-12, atol=1e-15))
+                assert hit.any(), (inst.name, i, p)
+            for q in range(len(got)):
+                # What is there is priced right and not dominated by any path.
+                s_ = F._path_stats(tables(inst), i, got.tiers[q])
+                assert s_[3] == pytest.approx(got.cost[q], rel=1e-12)
+                assert not any(dominated(s_, p, ue, uc) and p[3] < s_[3] * (1 - 1e-12)
+                               for p in paths)
+
+
+def test_placement_reduced_costs_match_enumeration():
+    rng = np.random.default_rng(5)
+    for inst in small_instances()[:6]:
+        caps = F.Capacities.of(inst)
+        lam = rng.uniform(0, 2, 2) * F.objective_scale(inst) / max(inst.ops.sum(), 1.0)
+        mu, _ = F.price(inst, lam, caps)
+        rc = F.placement_reduced_costs(inst, lam, mu, caps)
+        le = lam[0] if caps.active[0] else 0.0
+        lc = lam[1] if caps.active[1] else 0.0
+        off = inst.layer_offsets
+        want = np.full((inst.n_layers, 3), np.inf)
+        for i in range(inst.n_jobs):
+            for p in all_paths(inst, i):
+                r = p[3] + le * p[1] + lc * p[2] - mu[i]
+                for j, k in enumerate(p[0]):
+                    want[off[i] + j, k] = min(want[off[i] + j, k], r)
+        scale = max(1.0, float(np.max(np.abs(mu))))
+        assert np.allclose(rc, np.maximum(want, 0.0), rtol=1e-9, atol=1e-12 * scale)
+
+
+def test_safe_dual_bound_holds_for_any_multipliers():
+    rng = np.random.default_rng(2)
+    for inst in small_instances()[:6]:
+        lm = F.transition_model(inst)
+        opt = brute_force(inst).cost if inst.n_layers <= 11 else MILP().solve(inst).cost
+        for _ in range(5):
+            y = rng.normal(0, 1, lm.A.shape[0]) * rng.choice([0.0, 1e-3, 1.0])
+            assert F.safe_dual_bound(lm, y) <= opt * (1 + 1e-12) + 1e-15
+
+
+def test_transition_model_prices_decisions_like_the_cost_model():
+    rng = np.random.default_rng(3)
+    for inst in small_instances():
+        lm = F.transition_model(inst)
+        for _ in range(5):
+            x = rng.integers(0, 3, inst.n_layers).astype(np.int8)
+            v = lm.encode(x)
+            ev = evaluate(inst, x)
+            assert float(lm.obj @ v) * lm.scale == pytest.approx(ev.cost, rel=1e-9)
+            assert np.array_equal(lm.decode(v), x)
+            act = lm.A @ v
+            tol = 1e-9
+            feasible_rows = np.all(act >= lm.row_lo - tol) and np.all(act <= lm.row_hi + tol)
+            assert feasible_rows == ev.feasible
+
+
+# ------------------------------------------------------------------------------ slow
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_jobs=st.integers(1, 4), hi=st.integers(1, 4),
+       caps=st.booleans(), dls=st.booleans(), backend=st.sampled_from(["highs", "scip", "cp-sat"]))
+def test_random_instances_agree_with_brute_force(seed, n_jobs, hi, caps, dls, backend):
+    inst = random_instance(seed, n_devices=2, n_jobs=n_jobs, layers=(1, hi), capacities=caps,
+                           deadlines=dls, zero_fraction=0.3)
+    if inst.n_layers > 11:
+        return
+    opt = brute_force(inst)
+    for formulation in ("paths", "transitions") if backend != "cp-sat" else ("paths",):
+        check_exact(inst, MILP(backend=backend, formulation=formulation).solve(inst), opt)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_back_ends_agree_on_coupled_20x10(seed):
+    inst = random_instance(seed, n_jobs=20, layers=(10, 10), capacities=True, deadlines=True)
+    ref = MILP().solve(inst, time_limit=300)
+    assert ref.status == "optimal"
+    for params in ({"formulation": "transitions"}, {"backend": "scip"}):
+        r = MILP(**params).solve(inst, time_limit=300)
+        assert r.status == "optimal", (params, r.error)
+        assert r.cost == pytest.approx(ref.cost, rel=1e-8)
+        assert r.bound <= ref.cost * (1 + 1e-9)
