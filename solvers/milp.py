@@ -59,7 +59,7 @@ Exactness and what is reported
 (certified), ``lp_bound`` (the path LP's value), ``incumbent_cost`` and ``incumbent_source``,
 ``columns`` (paths) or ``fixed_placements``/``variables``/``rows`` (transitions),
 ``backend_status``, ``backend_bound``, ``decision_source`` (``milp``, or ``heuristic`` when the
-back end proved the incumbent optimal without returning it), timings per phase.
+back end returned nothing better than the incumbent), timings per phase.
 
 Why not the plain transition model alone: on coupled 20 x 10 instances with deadlines HiGHS
 needs 8 s to minutes to prove it; most of that is closing the last 1 % of gap, which the
@@ -73,6 +73,7 @@ import contextlib
 import math
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -92,29 +93,42 @@ FEAS_TOL = 1e-9
 
 
 # ------------------------------------------------------------------------------ back ends
+_REDIRECT_LOCK = threading.Lock()
+_REDIRECT = {"depth": 0, "saved": None}
+
+
 @contextlib.contextmanager
 def stdout_to_stderr():
     """Send what native solver code writes to file descriptor 1 to descriptor 2 instead.
 
     HiGHS prints a banner and some diagnostics on stdout whatever its options say; on the
-    command line stdout carries the JSON answer, which must stay clean.
+    command line stdout carries the JSON answer, which must stay clean. The redirection is
+    process-wide, so concurrent solves (threads) share it: the first one in redirects, the last
+    one out restores.
     """
+    with _REDIRECT_LOCK:
+        if _REDIRECT["depth"] == 0:
+            try:
+                sys.stdout.flush()
+                saved = os.dup(1)
+                os.dup2(2, 1)
+            except (OSError, ValueError, AttributeError):  # no real descriptors: nothing to guard
+                saved = None
+            _REDIRECT["saved"] = saved
+        _REDIRECT["depth"] += 1
     try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured): nothing to guard
-        yield
-        return
-    try:
-        os.dup2(2, 1)
         yield
     finally:
-        try:
-            sys.stdout.flush()
-        except (OSError, ValueError):
-            pass
-        os.dup2(saved, 1)
-        os.close(saved)
+        with _REDIRECT_LOCK:
+            _REDIRECT["depth"] -= 1
+            if _REDIRECT["depth"] == 0 and _REDIRECT["saved"] is not None:
+                try:
+                    sys.stdout.flush()
+                except (OSError, ValueError):
+                    pass
+                os.dup2(_REDIRECT["saved"], 1)
+                os.close(_REDIRECT["saved"])
+                _REDIRECT["saved"] = None
 
 
 class BackendOutcome:
@@ -140,13 +154,15 @@ def _num(v) -> float | None:
 
 def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_limit: float,
                  threads: int, seed: int, cutoff: float | None = None,
-                 hint: np.ndarray | None = None, gap: float = MIP_GAP) -> BackendOutcome:
+                 hint: np.ndarray | None = None, gap: float = MIP_GAP,
+                 node_limit: int | None = None) -> BackendOutcome:
     """Solve ``min obj @ v`` s.t. ``row_lo <= A v <= row_hi``, ``lb <= v <= ub``, ``v[integer]``
     integral, with an OR-Tools back end (``highs``, ``scip`` through ``model_builder``; ``cbc``
     through ``pywraplp``). ``cutoff``: only solutions with objective below it are wanted
     (HiGHS's ``objective_bound``); ``hint``: a starting solution (SCIP only: hints crash the
     HiGHS interface of OR-Tools 9.15); ``gap``: the relative MIP gap (1e-9 for proofs, looser
-    for heuristics)."""
+    for heuristics); ``node_limit``: a branch-and-bound node limit (HiGHS, SCIP), which unlike a
+    time limit gives the same answer on a loaded machine."""
     from ortools.linear_solver.python import model_builder as mb
 
     time_limit = max(0.01, float(time_limit))
@@ -171,10 +187,14 @@ def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_
                 "dual_feasibility_tolerance": FEAS_TOL}
         if cutoff is not None and math.isfinite(cutoff):
             opts["objective_bound"] = repr(float(cutoff))
+        if node_limit is not None:
+            opts["mip_max_nodes"] = int(node_limit)
         s.set_solver_specific_parameters("".join(f"{k}={v}\n" for k, v in opts.items()))
     elif backend == "scip":
         opts = {"limits/gap": gap, "limits/absgap": 0, "numerics/feastol": FEAS_TOL,
                 "randomization/randomseedshift": seed % 2147483647}
+        if node_limit is not None:
+            opts["limits/nodes"] = int(node_limit)
         s.set_solver_specific_parameters("".join(f"{k} = {v}\n" for k, v in opts.items()))
         if hint is not None:
             vs = m.get_variables()
@@ -243,7 +263,7 @@ def _solve_cbc(m, n, time_limit, threads, t0, gap) -> BackendOutcome:
 
 
 def solve_paths_cpsat(pm: F.PathModel, *, time_limit: float, threads: int, seed: int,
-                      hint_cols: np.ndarray | None = None):
+                      hint_cols: np.ndarray | None = None, deterministic_limit: float | None = None):
     """CP-SAT on the path model with exactly accounted integer scaling (module docstring).
 
     Returns ``(outcome, resolution)``: ``outcome.objective``/``bound`` are already in original
@@ -287,6 +307,8 @@ def solve_paths_cpsat(pm: F.PathModel, *, time_limit: float, threads: int, seed:
     s.parameters.num_workers = int(threads)
     s.parameters.random_seed = int(seed % 2147483647)
     s.parameters.log_search_progress = False
+    if deterministic_limit is not None:
+        s.parameters.max_deterministic_time = float(deterministic_limit)
     with stdout_to_stderr():
         st = s.solve(md)
     wall = time.perf_counter() - t0
@@ -350,7 +372,7 @@ class MILP(Solver):
               doc="back-end threads; 1 keeps runs deterministic (SCIP always uses one)"),
         Param("max_columns", int, 200_000, low=1,
               doc="most candidate paths the path formulation may hold"),
-        Param("auto_path_columns", int, 2_000, low=0,
+        Param("auto_path_columns", int, 250, low=0,
               doc="auto uses paths when at most this many remain after reduction"),
         Param("max_labels", int, 100_000, low=1,
               doc="most labels per layer and tier in the path dynamic programs"),
@@ -480,7 +502,9 @@ class MILP(Solver):
         multipliers around ``lam``, its 10 paths of least reduced cost (:func:`cheapest_paths`),
         the all-device path,
         and the paths of the decisions so far. Solved by the chosen back end to a relative gap
-        of 1e-4 within ``min(2 s, 20 %)`` of the time left: its answer is only an incumbent."""
+        of 1e-4 within 1,000 nodes (HiGHS, SCIP; CP-SAT: 2 units of deterministic time), so that
+        a seed gives the same incumbent on any machine load, and within 20 % of the time left:
+        its answer is only an incumbent."""
         grid = F.lambda_grid_paths(inst, cg.lam, caps, max_labels=self.max_labels,
                                    deadline=deadline)
         ub = evaluate(inst, x_inc).cost
@@ -495,18 +519,19 @@ class MILP(Solver):
         small = F.add_paths(base, extra, inst)
         info["restricted_columns"] = small.n_columns
         left = deadline - time.perf_counter()
-        limit = min(2.0, 0.2 * left) if math.isfinite(left) else 2.0
+        limit = min(60.0, 0.2 * left) if math.isfinite(left) else 60.0
         if limit <= 0.01:
             return None
         if self.backend == "cp-sat":
             out, _ = solve_paths_cpsat(small, time_limit=limit, threads=self.threads,
-                                       seed=ctx.seed, hint_cols=small.columns_of(x_inc))
+                                       seed=ctx.seed, hint_cols=small.columns_of(x_inc),
+                                       deterministic_limit=2.0)
         else:
             obj, A, lo, hi = small.arrays()
             n = obj.size
             out = solve_linear(self.backend, obj, A, lo, hi, np.zeros(n), np.ones(n),
                                np.ones(n, dtype=bool), time_limit=limit, threads=self.threads,
-                               seed=ctx.seed, gap=1e-4)
+                               seed=ctx.seed, gap=1e-4, node_limit=1000)
         info["restricted_status"] = out.status
         if out.values is None:
             return None
@@ -614,9 +639,11 @@ class MILP(Solver):
         nj = inst.n_jobs
         if out.status == "error":
             raise RuntimeError(f"MILP back end failed: {out.message}")
-        if out.status == "infeasible" and not (self.reduce and resolution is None):
-            raise RuntimeError(f"{self.backend} reported the model infeasible, but the all-device "
-                               f"decision is feasible ({out.message}): numerical trouble")
+        if out.status == "infeasible":
+            # The model holds the incumbent (its paths are added, its placements never fixed, the
+            # cutoff admits it): an infeasible answer is the back end's numerical trouble.
+            raise RuntimeError(f"{self.backend} reported the model infeasible, but it contains the "
+                               f"incumbent ({out.message}): numerical trouble")
         if resolution is None:
             margin = lambda v: MIP_GAP * abs(v) + FEAS_TOL * (nj + 1) * obj_scale  # noqa: E731
         else:
@@ -644,20 +671,13 @@ class MILP(Solver):
                 decision, objective, source = x, obj_x, "milp"
         cost = evaluate(inst, decision).cost
         bound = lb
-        finished = out.status in ("optimal", "infeasible")
-        if out.status == "optimal" and bk is not None:
-            bound = bk if bound is None else max(bound, bk)
-        elif out.status == "infeasible" and self.reduce:
-            # No solution below the cutoff, which admits the incumbent: its cost is optimal.
-            info["cutoff_proved_incumbent"] = True
-            b = inc_cost - margin(inc_cost)
-            bound = b if bound is None else max(bound, b)
-        elif bk is not None:
+        if bk is not None:
             bound = bk if bound is None else max(bound, bk)
         if bound is not None:
+            # The decision is feasible, so the optimum is at most its cost.
             bound = min(bound, cost)
         tol = (margin(cost) * 2 if resolution is None else 2 * resolution) + 1e-9 * abs(cost)
-        proven = finished and bound is not None and cost - bound <= tol
+        proven = out.status == "optimal" and bound is not None and cost - bound <= tol
         info["decision_source"] = source
         if proven:
             status = "optimal"

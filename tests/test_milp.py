@@ -175,6 +175,30 @@ def test_cli_prints_only_json(tmp_path):
         assert out["cost"] == pytest.approx(MILP(backend=backend).solve(inst).cost, rel=1e-12)
 
 
+def test_stdout_guard_is_safe_under_threads(capfd):
+    """Concurrent solves share the process-wide redirection; stdout comes back afterwards."""
+    import os
+    import threading
+    import time
+
+    from offbench_solvers.milp import stdout_to_stderr
+
+    def work(k):
+        with stdout_to_stderr():
+            os.write(1, b"native chatter\n")
+            time.sleep(0.01 * (k % 3))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    os.write(1, b"answer\n")
+    out, err = capfd.readouterr()
+    assert out == "answer\n"
+    assert err.count("native chatter") == 8
+
+
 # ------------------------------------------------------------------------------ model pieces
 def all_paths(inst, i):
     """Every path of job i with its (tiers, e, c, cost, time), by table lookups."""
