@@ -1,0 +1,578 @@
+"""The run spec: parsing and validating what ``offbench run`` is asked to do.
+
+A **run spec** (TOML or YAML, or :func:`default_spec`) names instance sources, solvers with their
+parameters, tracks, seeds and time limits; :func:`parse_spec` validates it into a
+:class:`RunSpec` whose canonical form (:meth:`RunSpec.to_dict`) pins exactly what runs.
+:func:`apply_overrides` folds command-line options into a raw spec first.
+
+The run spec (every key but ``sources`` and ``solvers`` may be left out)::
+
+    name = "my-benchmark"
+    tracks = ["static"]            # static | online | generalization | adaptation
+    seeds = [0, 1, 2]              # solver seeds (or: repetitions = 3)
+    time_limit = 10.0              # seconds per solve (per frame on the learning tracks)
+    kill_after = 30.0              # hard limit per job (default 2 * time_limit + 10)
+    solvers_dirs = ["my_solvers"]  # extra solver files, relative to this file
+    threads_per_job = 1            # BLAS/Numba/torch threads in each job
+    reference = { mode = "auto", time_limit = 60.0 }   # "none": no references, no ratios
+    online = { window = 50 }                  # final window of the online track
+    generalization = { train_frames = 100 }   # frames learned from; the rest are held out
+    adaptation = { window = 20 }              # frames after the switch that are averaged
+
+    [[sources]]                    # instances: one table per source
+    kind = "family"                # family | set | files | random | stream
+    family = "capacitated-v1:small"
+    seed = 0
+    count = 16
+    # kind = "set":    set = "dmro-v1/test" (a frozen set ID, or a folder); its references are used
+    # kind = "files":  paths = ["dir/", "x.json", "more/*.npz"]
+    # kind = "random": random_instance arguments (count, seed, n_devices, n_jobs, layers, ...)
+    # kind = "stream": family = ID (environment, switch_at, switch_to), or random = {...}; frames
+
+    [[solvers]]
+    id = "local-search"            # an ID (local-search-v1) or a name (the latest version)
+    params = { restarts = 8 }
+    seeds = [0, 1, 2]              # overrides the top-level seeds (also time_limit, kill_after)
+    sources = ["capacitated-v1:small"]   # only these sources (default: all)
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ..errors import UserError
+from ..store import canonical_json
+
+
+class SpecError(UserError):
+    """A run spec (config file or command line) that is wrong; the message names the key."""
+
+
+# ============================================================================== the run spec
+_TOP_KEYS = ("name", "sources", "solvers", "tracks", "seeds", "repetitions", "time_limit",
+             "kill_after", "reference", "online", "generalization", "adaptation", "solvers_dirs",
+             "threads_per_job")
+_SOLVER_KEYS = ("id", "params", "time_limit", "kill_after", "seeds", "sources")
+_REFERENCE_KEYS = ("mode", "time_limit", "kill_after")
+_ONLINE_KEYS = ("window",)
+_GENERALIZATION_KEYS = ("train_frames",)
+_ADAPTATION_KEYS = ("window",)
+_SOURCE_KEYS = {
+    "random": ("kind", "name", "seed", "count", "n_devices", "n_jobs", "layers", "capacities",
+               "deadlines", "zero_fraction", "energy_weight"),
+    "family": ("kind", "name", "family", "seed", "count"),
+    "set": ("kind", "name", "set"),
+    "files": ("kind", "name", "paths"),
+    "stream": ("kind", "name", "family", "random", "seed", "frames", "environment", "switch_at",
+               "switch_to"),
+}
+_RANDOM_ARGS = ("n_devices", "n_jobs", "layers", "capacities", "deadlines", "zero_fraction",
+                "energy_weight")
+
+
+def _unknown(keys: Iterable[str], allowed: Sequence[str], where: str) -> None:
+    for k in keys:
+        if k not in allowed:
+            close = difflib.get_close_matches(k, list(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Allowed: {', '.join(allowed)}."
+            raise SpecError(f"{where}: unknown key {k!r}.{hint}")
+
+
+def _int(v, where: str, low: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            raise SpecError(f"{where}: expected an integer{'' if low is None else f' >= {low}'}, got {v!r}")
+    if low is not None and v < low:
+        raise SpecError(f"{where}: expected an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def _seconds(v, where: str, allow_none: bool = True) -> float | None:
+    if v is None or (isinstance(v, str) and v.lower() in ("none", "null")):
+        if allow_none:
+            return None
+        raise SpecError(f"{where}: expected a number of seconds > 0, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise SpecError(f"{where}: expected a number of seconds > 0{' or none' if allow_none else ''}, got {v!r}")
+    return float(v)
+
+
+def _str(v, where: str) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise SpecError(f"{where}: expected a non-empty string, got {v!r}")
+    return v.strip()
+
+
+def _bool(v, where: str) -> bool:
+    if not isinstance(v, bool):
+        raise SpecError(f"{where}: expected true or false, got {v!r}")
+    return v
+
+
+def _seeds(v, where: str) -> list[int]:
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = [v]
+    if not isinstance(v, list) or not v:
+        raise SpecError(f"{where}: expected a non-empty list of integer seeds >= 0, got {v!r}")
+    out = [_int(s, f"{where}[{i}]", 0) for i, s in enumerate(v)]
+    if len(set(out)) != len(out):
+        raise SpecError(f"{where}: seeds repeat: {out}")
+    return out
+
+
+def load_spec_file(path: str | os.PathLike) -> dict:
+    """Read a run spec from a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file.
+
+    Relative paths inside it (``files`` sources, ``solvers_dirs``) are taken relative to the
+    file's folder.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"{p}: no such run spec file")
+    text = p.read_bytes()
+    if p.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise SpecError(f"{p}: not valid TOML: {e}") from None
+    elif p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise SpecError(f"{p}: reading YAML needs PyYAML (pip install pyyaml), or write the "
+                            "spec as TOML") from None
+        try:
+            data = yaml.safe_load(text.decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise SpecError(f"{p}: not valid YAML: {e}") from None
+    else:
+        raise SpecError(f"{p}: expected a .toml, .yaml or .yml run spec, got {p.suffix or 'no suffix'!r}")
+    if not isinstance(data, dict):
+        raise SpecError(f"{p}: expected a table of keys at the top level")
+    return _absolutize(data, p.parent.resolve())
+
+
+def _absolutize(data: dict, base: Path) -> dict:
+    data = dict(data)
+    if isinstance(data.get("solvers_dirs"), list):
+        data["solvers_dirs"] = [str((base / d).resolve()) if isinstance(d, str) else d
+                                for d in data["solvers_dirs"]]
+    if isinstance(data.get("sources"), list):
+        srcs = []
+        for s in data["sources"]:
+            if isinstance(s, dict) and s.get("kind") == "files" and isinstance(s.get("paths"), list):
+                s = {**s, "paths": [str(base / q) if isinstance(q, str) and not os.path.isabs(q) else q
+                                    for q in s["paths"]]}
+            if isinstance(s, dict) and s.get("kind") == "set" and isinstance(s.get("set"), str):
+                cand = base / s["set"]
+                if not os.path.isabs(s["set"]) and cand.exists():
+                    s = {**s, "set": str(cand)}
+            srcs.append(s)
+        data["sources"] = srcs
+    return data
+
+
+def default_spec_path() -> Path:
+    """The built-in benchmark that ``offbench run`` runs with no arguments."""
+    return Path(__file__).parent.parent / "data" / "default_run.toml"
+
+
+def default_spec() -> dict:
+    """The built-in benchmark as a raw spec dict."""
+    return load_spec_file(default_spec_path())
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """One solver entry of a spec, resolved: its versioned ID and complete validated params."""
+
+    id: str
+    params: dict
+    param_hash: str
+    time_limit: float | None
+    kill_after: float | None
+    seeds: tuple[int, ...]
+    tracks: tuple[str, ...]
+    learns: bool
+    sources: tuple[str, ...] | None = None
+
+
+@dataclass
+class RunSpec:
+    """A validated run spec (see :func:`parse_spec`); :meth:`to_dict` is its canonical form."""
+
+    name: str
+    sources: list[dict]
+    solvers: list[SolverSpec]
+    tracks: list[str]
+    seeds: list[int]
+    time_limit: float | None
+    kill_after: float | None
+    reference: dict
+    online: dict
+    generalization: dict
+    adaptation: dict
+    solvers_dirs: list[str]
+    threads_per_job: int
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "sources": self.sources,
+            "solvers": [{"id": s.id, "params": s.params, "time_limit": s.time_limit,
+                         "kill_after": s.kill_after, "seeds": list(s.seeds),
+                         **({"sources": list(s.sources)} if s.sources is not None else {})}
+                        for s in self.solvers],
+            "tracks": self.tracks,
+            "seeds": self.seeds,
+            "time_limit": self.time_limit,
+            "kill_after": self.kill_after,
+            "reference": self.reference,
+            "online": self.online,
+            "generalization": self.generalization,
+            "adaptation": self.adaptation,
+            "solvers_dirs": self.solvers_dirs,
+            "threads_per_job": self.threads_per_job,
+        }
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
+
+
+def param_hash(params: dict) -> str:
+    """sha256 of the canonical JSON of a solver's validated parameters."""
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()
+
+
+def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
+    """Validate a raw spec (from a file, :func:`default_spec`, or the command line).
+
+    Solvers are resolved to their versioned IDs and their parameters validated (with defaults
+    filled in), so the canonical form pins exactly what runs.
+
+    Raises
+    ------
+    SpecError, offbench.solver.SolverError
+        With the key at fault (``run spec: solvers[2].params: ...``).
+    """
+    from ..solver import TRACKS
+
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a table of keys")
+    _unknown(raw, _TOP_KEYS, where)
+    name = _str(raw.get("name", "offbench-run"), f"{where}: name")
+    dirs = raw.get("solvers_dirs", [])
+    if isinstance(dirs, str):
+        dirs = [dirs]
+    if not isinstance(dirs, list):
+        raise SpecError(f"{where}: solvers_dirs: expected a list of folders, got {dirs!r}")
+    dirs = [str(Path(_str(d, f"{where}: solvers_dirs[{i}]")).resolve()) for i, d in enumerate(dirs)]
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise SpecError(f"{where}: solvers_dirs: {d}: not a directory")
+
+    if "seeds" in raw and "repetitions" in raw:
+        raise SpecError(f"{where}: give seeds or repetitions, not both")
+    if "repetitions" in raw:
+        seeds = list(range(_int(raw["repetitions"], f"{where}: repetitions", 1)))
+    else:
+        seeds = _seeds(raw.get("seeds", [0]), f"{where}: seeds")
+    time_limit = _seconds(raw.get("time_limit", 10.0), f"{where}: time_limit")
+    kill_after = _seconds(raw.get("kill_after"), f"{where}: kill_after")
+    threads = _int(raw.get("threads_per_job", 1), f"{where}: threads_per_job", 1)
+
+    tracks = raw.get("tracks", ["static"])
+    if isinstance(tracks, str):
+        tracks = [tracks]
+    if not isinstance(tracks, list) or not tracks:
+        raise SpecError(f"{where}: tracks: expected a non-empty list, got {tracks!r}")
+    for i, t in enumerate(tracks):
+        if t not in TRACKS:
+            close = difflib.get_close_matches(str(t), TRACKS, n=1)
+            raise SpecError(f"{where}: tracks[{i}]: unknown track {t!r}"
+                            + (f"; did you mean {close[0]!r}?" if close else f"; tracks: {', '.join(TRACKS)}"))
+    if len(set(tracks)) != len(tracks):
+        raise SpecError(f"{where}: tracks repeat: {tracks}")
+
+    ref = raw.get("reference", {})
+    if not isinstance(ref, dict):
+        raise SpecError(f"{where}: reference: expected a table, got {ref!r}")
+    _unknown(ref, _REFERENCE_KEYS, f"{where}: reference")
+    mode = ref.get("mode", "auto")
+    if mode not in ("auto", "none"):
+        raise SpecError(f"{where}: reference.mode: expected 'auto' (compute references, SPEC.md "
+                        f"section 6) or 'none' (no cost ratios), got {mode!r}")
+    ref_tl = _seconds(ref.get("time_limit", 60.0), f"{where}: reference.time_limit", allow_none=False)
+    ref_kill = _seconds(ref.get("kill_after"), f"{where}: reference.kill_after")
+    reference = {"mode": mode, "time_limit": ref_tl,
+                 "kill_after": ref_kill if ref_kill is not None else 2 * ref_tl + 30.0}
+
+    online = raw.get("online", {})
+    if not isinstance(online, dict):
+        raise SpecError(f"{where}: online: expected a table, got {online!r}")
+    _unknown(online, _ONLINE_KEYS, f"{where}: online")
+    online = {"window": _int(online.get("window", 50), f"{where}: online.window", 1)}
+    gen = raw.get("generalization", {})
+    if not isinstance(gen, dict):
+        raise SpecError(f"{where}: generalization: expected a table, got {gen!r}")
+    _unknown(gen, _GENERALIZATION_KEYS, f"{where}: generalization")
+    generalization = {"train_frames": _int(gen.get("train_frames", 100),
+                                           f"{where}: generalization.train_frames", 1)}
+    ada = raw.get("adaptation", {})
+    if not isinstance(ada, dict):
+        raise SpecError(f"{where}: adaptation: expected a table, got {ada!r}")
+    _unknown(ada, _ADAPTATION_KEYS, f"{where}: adaptation")
+    adaptation = {"window": _int(ada.get("window", 20), f"{where}: adaptation.window", 1)}
+
+    sources_raw = raw.get("sources")
+    if not isinstance(sources_raw, list) or not sources_raw:
+        raise SpecError(f"{where}: sources: expected a non-empty list of instance sources")
+    sources = [_parse_source(s, f"{where}: sources[{i}]") for i, s in enumerate(sources_raw)]
+    names = [s["name"] for s in sources]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SpecError(f"{where}: sources: two sources are named {dup[0]!r}; give each a distinct name")
+
+    solvers_raw = raw.get("solvers")
+    if not isinstance(solvers_raw, list) or not solvers_raw:
+        raise SpecError(f"{where}: solvers: expected a non-empty list of solvers")
+    solvers = []
+    for i, s in enumerate(solvers_raw):
+        solvers.append(_parse_solver(s, f"{where}: solvers[{i}]", dirs, time_limit, kill_after, seeds))
+    for i, sv in enumerate(solvers):
+        for wanted in sv.sources or ():
+            if wanted not in names:
+                close = difflib.get_close_matches(wanted, names, n=1)
+                raise SpecError(f"{where}: solvers[{i}].sources: no source is named {wanted!r}"
+                                + (f"; did you mean {close[0]!r}?" if close else f"; sources: {', '.join(names)}"))
+    seen = {}
+    for i, s in enumerate(solvers):
+        k = (s.id, s.param_hash)
+        if k in seen:
+            raise SpecError(f"{where}: solvers[{i}]: the same solver and parameters as solvers[{seen[k]}] ({s.id})")
+        seen[k] = i
+    return RunSpec(name=name, sources=sources, solvers=solvers, tracks=list(tracks), seeds=seeds,
+                   time_limit=time_limit, kill_after=kill_after, reference=reference,
+                   online=online, generalization=generalization, adaptation=adaptation,
+                   solvers_dirs=dirs, threads_per_job=threads)
+
+
+def _parse_source(s, where: str) -> dict:
+    if not isinstance(s, dict):
+        raise SpecError(f"{where}: expected a table with a 'kind', got {s!r}")
+    kind = s.get("kind")
+    if kind not in _SOURCE_KEYS:
+        raise SpecError(f"{where}.kind: expected one of {', '.join(_SOURCE_KEYS)}, got {kind!r}")
+    _unknown(s, _SOURCE_KEYS[kind], where)
+    out: dict[str, Any] = {"kind": kind}
+    if kind == "random":
+        out["seed"] = _int(s.get("seed", 0), f"{where}.seed", 0)
+        out["count"] = _int(s.get("count", 10), f"{where}.count", 1)
+        out.update(_random_args(s, where))
+        out["name"] = _str(s.get("name", "random"), f"{where}.name")
+    elif kind == "family":
+        out["family"] = _str(s.get("family"), f"{where}.family")
+        out["seed"] = _int(s.get("seed", 0), f"{where}.seed", 0)
+        out["count"] = _int(s.get("count", 10), f"{where}.count", 1)
+        out["name"] = _str(s.get("name", out["family"]), f"{where}.name")
+    elif kind == "set":
+        out["set"] = _str(s.get("set"), f"{where}.set")
+        ref = out["set"]
+        default = Path(ref).name if (os.sep in ref and Path(ref).exists()) else ref
+        out["name"] = _str(s.get("name", default), f"{where}.name")
+    elif kind == "files":
+        paths = s.get("paths")
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not paths:
+            raise SpecError(f"{where}.paths: expected a list of instance files, folders or globs")
+        out["paths"] = [_str(p, f"{where}.paths[{i}]") for i, p in enumerate(paths)]
+        out["name"] = _str(s.get("name", Path(out["paths"][0]).name or "files"), f"{where}.name")
+    elif kind == "stream":
+        out["seed"] = _int(s.get("seed", 0), f"{where}.seed", 0)
+        out["frames"] = _int(s.get("frames", 100), f"{where}.frames", 1)
+        if ("family" in s) == ("random" in s):
+            raise SpecError(f"{where}: a stream comes from a 'family' (an ID such as 'dmro-v1') or "
+                            "from 'random' (a table of random_instance arguments with fixed sizes); give one")
+        if "family" in s:
+            out["family"] = _str(s["family"], f"{where}.family")
+            if "environment" in s:
+                out["environment"] = _str(s["environment"], f"{where}.environment")
+            if ("switch_at" in s) != ("switch_to" in s):
+                raise SpecError(f"{where}: switch_at and switch_to go together (the frame where the "
+                                "stream meets a new environment, and that environment)")
+            if "switch_at" in s:
+                out["switch_at"] = _int(s["switch_at"], f"{where}.switch_at", 1)
+                out["switch_to"] = _str(s["switch_to"], f"{where}.switch_to")
+                if out["switch_at"] >= out["frames"]:
+                    raise SpecError(f"{where}.switch_at: expected a frame before the last "
+                                    f"({out['frames']} frames), got {out['switch_at']}")
+            out["name"] = _str(s.get("name", f"{out['family']}/stream"), f"{where}.name")
+        else:
+            for k in ("environment", "switch_at", "switch_to"):
+                if k in s:
+                    raise SpecError(f"{where}.{k}: environments belong to family streams; a "
+                                    "random stream has none")
+            r = s["random"]
+            if not isinstance(r, dict):
+                raise SpecError(f"{where}.random: expected a table of random_instance arguments")
+            _unknown(r, _RANDOM_ARGS, f"{where}.random")
+            out["random"] = _random_args(r, f"{where}.random")
+            lo, hi = out["random"]["layers"]
+            if lo != hi:
+                raise SpecError(f"{where}.random.layers: a stream's frames share one structure, so "
+                                f"layers must be [L, L]; got [{lo}, {hi}]")
+            out["name"] = _str(s.get("name", "random/stream"), f"{where}.name")
+    return out
+
+
+def _random_args(s: dict, where: str) -> dict:
+    out = {
+        "n_devices": _int(s.get("n_devices", 3), f"{where}.n_devices", 1),
+        "n_jobs": _int(s.get("n_jobs", 4), f"{where}.n_jobs", 1),
+        "capacities": _bool(s.get("capacities", False), f"{where}.capacities"),
+        "deadlines": _bool(s.get("deadlines", False), f"{where}.deadlines"),
+    }
+    layers = s.get("layers", [1, 6])
+    if (not isinstance(layers, (list, tuple)) or len(layers) != 2):
+        raise SpecError(f"{where}.layers: expected [lo, hi] with 1 <= lo <= hi, got {layers!r}")
+    lo = _int(layers[0], f"{where}.layers[0]", 1)
+    hi = _int(layers[1], f"{where}.layers[1]", lo)
+    out["layers"] = [lo, hi]
+    zf = s.get("zero_fraction", 0.1)
+    if isinstance(zf, bool) or not isinstance(zf, (int, float)) or not 0 <= zf <= 1:
+        raise SpecError(f"{where}.zero_fraction: expected a number in [0, 1], got {zf!r}")
+    out["zero_fraction"] = float(zf)
+    ew = s.get("energy_weight")
+    if ew is not None and (isinstance(ew, bool) or not isinstance(ew, (int, float)) or ew < 0
+                           or not math.isfinite(ew)):
+        raise SpecError(f"{where}.energy_weight: expected a number >= 0, got {ew!r}")
+    out["energy_weight"] = None if ew is None else float(ew)
+    return out
+
+
+def _parse_solver(s, where: str, dirs: list[str], time_limit, kill_after, seeds) -> SolverSpec:
+    from ..solver import LearningSolver, SolverError, resolve
+
+    if isinstance(s, str):
+        s = {"id": s}
+    if not isinstance(s, dict):
+        raise SpecError(f"{where}: expected a solver ID or a table with 'id', got {s!r}")
+    _unknown(s, _SOLVER_KEYS, where)
+    sid = _str(s.get("id"), f"{where}.id")
+    params = s.get("params", {})
+    if not isinstance(params, dict):
+        raise SpecError(f"{where}.params: expected a table of parameters, got {params!r}")
+    try:
+        cls = resolve(sid, dirs)
+        validated = cls(**params).param_values
+    except SolverError as e:
+        raise SpecError(f"{where}: {e}") from None
+    missing = cls.missing_requirements()
+    if missing:
+        raise SpecError(f"{where}: solver {cls.id} needs {', '.join(missing)}, which is not "
+                        "installed here (pip install 'offbench[torch]')")
+    validated = _jsonable_params(validated, f"{where}.params")
+    tl = _seconds(s["time_limit"], f"{where}.time_limit") if "time_limit" in s else time_limit
+    ka = _seconds(s["kill_after"], f"{where}.kill_after") if "kill_after" in s else kill_after
+    sd = tuple(_seeds(s["seeds"], f"{where}.seeds")) if "seeds" in s else tuple(seeds)
+    learns = issubclass(cls, LearningSolver)
+    only = None
+    if "sources" in s:
+        only = s["sources"]
+        if isinstance(only, str):
+            only = [only]
+        if not isinstance(only, list) or not only:
+            raise SpecError(f"{where}.sources: expected a list of source names, got {only!r}")
+        only = tuple(_str(x, f"{where}.sources[{i}]") for i, x in enumerate(only))
+    return SolverSpec(id=cls.id, params=validated, param_hash=param_hash(validated),
+                      time_limit=tl, kill_after=ka, seeds=sd, tracks=tuple(cls.tracks), learns=learns,
+                      sources=only)
+
+
+def _jsonable_params(params: dict, where: str) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SpecError(f"{where}.{k}: expected a finite number, got {v!r}")
+        if v is not None and not isinstance(v, (bool, int, float, str)):
+            raise SpecError(f"{where}.{k}: expected a number, string or bool, got {type(v).__name__}")
+        out[k] = v
+    return out
+
+
+def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequence[str] = (),
+                    sets: Sequence[str] = (), instance_paths: Sequence[str] = (),
+                    seeds: Sequence[int] | None = None, time_limit: float | None = None,
+                    tracks: Sequence[str] = (), solvers_dirs: Sequence[str] = (),
+                    reference: str | None = None, count: int = 10, instance_seed: int = 0) -> dict:
+    """Apply command-line options to a raw spec: each given option replaces its part of the spec.
+
+    ``solvers`` are ``NAME`` or ``NAME:key=value,key=value``; ``families`` are family IDs
+    (``capacitated-v1:small``), each drawing ``count`` instances from ``instance_seed``.
+    """
+    raw = dict(raw)
+    if solvers_dirs:
+        raw["solvers_dirs"] = list(raw.get("solvers_dirs", [])) + [str(Path(d).resolve()) for d in solvers_dirs]
+    if solvers:
+        dirs = raw.get("solvers_dirs", [])
+        raw["solvers"] = [_cli_solver(s, dirs if isinstance(dirs, list) else [dirs]) for s in solvers]
+    new_sources = [{"kind": "family", "family": f, "seed": instance_seed, "count": count}
+                   for f in families]
+    new_sources += [{"kind": "set", "set": s} for s in sets]
+    for p in instance_paths:
+        new_sources.append({"kind": "files", "paths": [str(Path(p).resolve())],
+                            "name": Path(p).name or "files"})
+    if new_sources:
+        raw["sources"] = new_sources
+        # Solvers' source filters named the spec's sources, which are gone: every solver now
+        # runs on every source given (one that cannot handle an instance says so in its rows).
+        raw["solvers"] = [({k: v for k, v in s.items() if k != "sources"} if isinstance(s, dict) else s)
+                          for s in raw.get("solvers", [])]
+    if seeds is not None:
+        raw.pop("repetitions", None)
+        raw["seeds"] = list(seeds)
+    if time_limit is not None:
+        raw["time_limit"] = time_limit
+        raw["solvers"] = [({k: v for k, v in s.items() if k != "time_limit"} if isinstance(s, dict) else s)
+                          for s in raw.get("solvers", [])]
+    if tracks:
+        raw["tracks"] = list(tracks)
+    if reference is not None:
+        raw["reference"] = {**raw.get("reference", {}), "mode": reference}
+    return raw
+
+
+def _split_colon(text: str, opt: str) -> tuple[str, dict]:
+    head, _, rest = text.partition(":")
+    opts = {}
+    for part in [p for p in rest.split(",") if p.strip()]:
+        if "=" not in part:
+            raise SpecError(f"{opt} {text}: expected NAME:key=value,key=value")
+        k, v = part.split("=", 1)
+        opts[k.strip()] = v.strip()
+    if not head.strip():
+        raise SpecError(f"{opt} {text!r}: expected a name first")
+    return head.strip(), opts
+
+
+def _cli_solver(text: str, dirs: list[str]) -> dict:
+    """``NAME`` or ``NAME:key=value,...``, values parsed with the solver's declared types."""
+    from ..solver import parse_params, resolve
+
+    name, opts = _split_colon(text, "--solver")
+    if not opts:
+        return {"id": name}
+    cls = resolve(name, dirs)
+    return {"id": name, "params": parse_params(cls, [f"{k}={v}" for k, v in opts.items()])}
