@@ -46,7 +46,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from ._text import parse_bool
+from . import params as _params
 from .errors import UserError
 from .instance import Instance
 
@@ -72,107 +72,18 @@ class Unsupported(Exception):
 
 
 # ------------------------------------------------------------------------------ parameters
-_TYPE_NAMES = {int: "an int", float: "a float", bool: "a bool", str: "a str"}
+class Param(_params.Param):
+    """A declared solver parameter: :class:`offbench.params.Param` (the one parameter language:
+    ``int``, ``float``, ``bool``, ``str`` with choices, paths, lists such as ``hidden = [120, 80]``,
+    optional values), refused with :class:`SolverError`:
+    "The 'passes' parameter of solver greedy-v1 must be an int in [1, inf). Got 0."
 
-
-@dataclass(frozen=True)
-class Param:
-    """A declared solver parameter.
-
-    Parameters
-    ----------
-    name : str
-    type : type
-        ``int``, ``float``, ``bool`` or ``str``.
-    default : Any
-        Used when the parameter is not given; ``None`` means "not set" and must be allowed.
-    low, high : float, optional
-        Closed bounds for numbers.
-    choices : tuple, optional
-        The allowed values.
-    doc : str
-    allow_none : bool
-        Whether ``None`` is a valid value.
+    ``Param(name, type, default, low=, high=, choices=, doc=, allow_none=, ...)``; a parameter
+    that is not given takes ``default`` as written.
     """
 
-    name: str
-    type: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    choices: tuple | None = None
-    doc: str = ""
-    allow_none: bool = False
-
-    def describe(self) -> str:
-        if self.choices is not None:
-            return f"one of {{{', '.join(map(repr, self.choices))}}}"
-        t = _TYPE_NAMES[self.type]
-        if self.type in (int, float) and (self.low is not None or self.high is not None):
-            lo = "-inf" if self.low is None else self.low
-            hi = "inf" if self.high is None else self.high
-            lb = "(" if self.low is None else "["
-            rb = ")" if self.high is None else "]"
-            t += f" in {lb}{lo}, {hi}{rb}"
-        if self.allow_none:
-            t += " or None"
-        return t
-
-    def validate(self, owner: str, value: Any) -> Any:
-        """Return the value converted to the declared type, or raise :class:`SolverError`
-        ("The 'passes' parameter of solver greedy must be an int in [1, inf). Got 0.")."""
-        err = SolverError(
-            f"The {self.name!r} parameter of solver {owner} must be {self.describe()}. Got {value!r}.")
-        if value is None:
-            if self.allow_none:
-                return None
-            raise err
-        if self.type is bool:
-            if not isinstance(value, (bool, np.bool_)):
-                raise err
-            value = bool(value)
-        elif self.type is int:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                if isinstance(value, float) and value.is_integer():
-                    value = int(value)
-                else:
-                    raise err
-            value = int(value)
-        elif self.type is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise err
-            value = float(value)
-            if math.isnan(value):
-                raise err
-        elif self.type is str:
-            if not isinstance(value, str):
-                raise err
-        if self.choices is not None and value not in self.choices:
-            raise err
-        if self.low is not None and value < self.low:
-            raise err
-        if self.high is not None and value > self.high:
-            raise err
-        return value
-
-    def parse(self, owner: str, text: str) -> Any:
-        """Parse a command-line value (``--param name=text``) and validate it."""
-        t = text.strip()
-        if self.allow_none and t.lower() in ("none", "null"):
-            return None
-        try:
-            if self.type is bool:
-                return parse_bool(t)
-            if self.type is int:
-                v = float(t) if re.fullmatch(r"[+-]?\d+(\.0*)?[eE][+-]?\d+", t) else int(t)
-                return self.validate(owner, int(v) if float(v).is_integer() else v)
-            if self.type is float:
-                return self.validate(owner, float(t))
-        except ValueError:
-            raise SolverError(
-                f"The {self.name!r} parameter of solver {owner} must be {self.describe()}. "
-                f"Got {text!r}.") from None
-        return self.validate(owner, t)
+    owner_kind = "solver"
+    error = SolverError
 
 
 # ------------------------------------------------------------------------------ results
@@ -336,12 +247,7 @@ class Solver:
 
     def __init__(self, **params: Any):
         declared = {p.name: p for p in self.params}
-        unknown = [k for k in params if k not in declared]
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], list(declared), n=1)
-            hint = (f" Did you mean {close[0]!r}?" if close else
-                    f" Its parameters are: {', '.join(declared) or 'none'}.")
-            raise SolverError(f"Solver {self.id} has no parameter {unknown[0]!r}.{hint}")
+        _params.check_known(params, declared, f"solver {self.id}", error=SolverError)
         values = {}
         for p in self.params:
             values[p.name] = p.validate(self.id, params[p.name]) if p.name in params else p.default
@@ -373,7 +279,7 @@ class Solver:
             "tracks": list(cls.tracks), "requires": list(cls.requires),
             "promises_feasible": cls.promises_feasible,
             "summary": doc[0] if doc else "",
-            "params": [{"name": p.name, "type": p.type.__name__, "default": p.default,
+            "params": [{"name": p.name, "type": p.type_name, "default": p.default,
                         "allowed": p.describe(), "doc": p.doc} for p in cls.params],
         }
 
@@ -638,21 +544,10 @@ def make_solver(name: str, params: dict | None = None, solver_dirs: Sequence[str
 
 
 def parse_params(cls: type[Solver], pairs: Sequence[str]) -> dict:
-    """Parse ``["k=v", ...]`` from the command line against the solver's declared params."""
-    declared = {p.name: p for p in cls.params}
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SolverError(f"--param {pair!r}: expected NAME=VALUE")
-        k, v = pair.split("=", 1)
-        k = k.strip()
-        if k not in declared:
-            close = difflib.get_close_matches(k, list(declared), n=1)
-            hint = (f" Did you mean {close[0]!r}?" if close else
-                    f" Its parameters are: {', '.join(declared) or 'none'}.")
-            raise SolverError(f"Solver {cls.id} has no parameter {k!r}.{hint}")
-        out[k] = declared[k].parse(cls.id, v)
-    return out
+    """Parse ``["k=v", ...]`` from the command line against the solver's declared params
+    (:func:`offbench.params.parse_assignments`: unknown names get "did you mean", a name given
+    twice is refused, values read as :meth:`offbench.params.Param.parse` reads them)."""
+    return _params.parse_assignments(pairs, {p.name: p for p in cls.params}, cls.id, error=SolverError)
 
 
 def solve(inst: Instance, solver: str = "milp", *, time_limit: float | None = None, seed: int = 0,

@@ -428,7 +428,7 @@ def test_cli_generate(tmp_path, capsys):
      "The 'layers' parameter of family scale must be a pair [low, high] of ints with low <= high "
      "in [1, inf). Got 9:2."),                               # the value as written in the ID
     (["instances", "stream", "dmro", "--seed", "0", "--frames", "3", "--out", "X",
-      "--switch-at", "3", "--switch-to", "vgg16-mid"], "'switch_at' argument must be"),
+      "--switch-at", "3", "--switch-to", "vgg16-mid"], "The 'switch_at' argument of family dmro-v1 must be an int in [1, 2]. Got 3."),
     (["instances", "show", "dmro[n_devices=3,n_devices=4]"], "parameter 'n_devices' is given twice"),
     (["instances", "generate", "dmro", "--seed", "0", "--count", "1", "--out", "X",
       "--param", "n_devices=2", "--param", "n_devices=3"], "--param n_devices: given twice"),

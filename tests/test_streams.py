@@ -83,13 +83,13 @@ def test_stream_arguments_are_checked():
         fam.stream(0, 3, switch_at=1)
     with pytest.raises(FamilyError, match="no environment 'vgg-mid'.*Did you mean"):
         fam.stream(0, 3, switch_at=1, switch_to="vgg-mid")
-    with pytest.raises(FamilyError, match="'n_frames' argument must be an int"):
+    with pytest.raises(FamilyError, match="'n_frames' argument of family dmro-v1 must be an int"):
         fam.stream(0, -1)
     assert list(fam.stream(0, 0)) == []
     # A switch that would never happen (or happen before the first frame) is a mistake, not a
     # stream without drift.
     for bad in (0, 3, 10):
-        with pytest.raises(FamilyError, match=r"'switch_at' argument must be .*\[1, 2\]"):
+        with pytest.raises(FamilyError, match=r"The 'switch_at' argument of family dmro-v1 must be an int in \[1, 2\]\. Got"):
             fam.stream(0, 3, switch_at=bad, switch_to="vgg16-mid")
     assert len(list(fam.stream(0, 3, switch_at=2, switch_to="vgg16-mid"))) == 3
 

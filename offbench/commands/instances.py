@@ -100,19 +100,10 @@ def _output_args(q) -> None:
 
 
 def _family(args):
-    from ..errors import UserError
     from ..families import get_family
 
     fam = get_family(args.id)
-    raw = {}
-    for pair in getattr(args, "param", None) or []:
-        if "=" not in pair:
-            raise UserError(f"--param {pair!r}: expected NAME=VALUE")
-        k, v = (x.strip() for x in pair.split("=", 1))
-        if k in raw:
-            raise UserError(f"--param {k}: given twice ({raw[k]} and {v})")
-        raw[k] = v
-    return fam.with_text_params(raw, "--param") if raw else fam
+    return fam.with_assignments(getattr(args, "param", None) or [])
 
 
 def run_list(args) -> int:

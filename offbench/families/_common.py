@@ -251,7 +251,7 @@ MAX_UNITS = 64
 def server_params():
     """The generator parameters of the edge, the cloud, the backhaul and the cost weights, which
     every family declares alike."""
-    from . import FParam
+    from .param import FParam
 
     return (
         FParam("edge_speed", float, low=1.0, doc="edge server speed, FLOP/s"),

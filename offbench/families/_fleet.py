@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import FParam
+from .param import FParam
 from ._common import (DEVICE_CLASSES, INPUT_ENCODINGS, MAX_UNITS, MODELS, NETWORKS, assemble,
                       dnn_job, n_units, network_devices, random_cuts, server_params)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import FParam
+from .param import FParam
 from ._common import (DROO_N0, INPUT_ENCODINGS, MODELS, assemble, dnn_job, droo_mean_gain,
                       loguniform, n_units, server_params, shannon_rate)
 
