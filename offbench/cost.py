@@ -16,6 +16,15 @@ Boundary ``b`` of layer ``l`` (job ``i``): ``b = l + i`` is the boundary *into* 
 
 The cost of a decision is then ``sum_i (sum of c-table entries) + job_tw[i] * max(0, T_i - d_i)``.
 
+The rules that combine table entries exist once, as ``njit`` functions that solvers' kernels call
+(and that Python may call): :func:`job_walk` (a job's linear cost and time, the one summation
+order), :func:`tardiness`, :func:`job_cost`, :func:`tier_loads` (the loads, each tier's ops summed
+in layer order) and :func:`fits` (the capacity test: ``load <= capacity * (1 + 1e-9)``; a capacity
+of 0 admits only a load of exactly 0, i.e. only 0-ops layers). Loads kept up to date move by move
+drift by rounding, so they are tested with :func:`fits_state` / :func:`move_fits`, which carry a
+certified bound on the drift and recompute the exact loads whenever it could change the answer:
+no solver decides feasibility differently from :func:`evaluate`.
+
 Three kernels sit on these tables:
 
 * :func:`evaluate`: one decision, full report (per-job time, energy, tardiness, cost; loads);
@@ -64,8 +73,9 @@ class Tables(NamedTuple):
     step_t: np.ndarray      # (n_layers, 9) the same for times
     end_c: np.ndarray       # (n_jobs, 3) tr_c[job's last boundary, 3 * prev + 0]
     end_t: np.ndarray       # (n_jobs, 3)
-    load_e: np.ndarray      # (n_layers, 3) ops[l] if k == 1 else 0
-    load_c: np.ndarray      # (n_layers, 3) ops[l] if k == 2 else 0
+    step_e: np.ndarray      # (n_layers, 9) the same for energies
+    end_e: np.ndarray       # (n_jobs, 3)
+    load_err: np.ndarray    # (1,) 2^-52 * total ops: one load update's rounding bound (see fits_state)
 
 
 def build_tables(inst: Instance) -> Tables:
@@ -135,7 +145,8 @@ def build_tables(inst: Instance) -> Tables:
     arrays = (comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, off, lj, job_tw,
               np.asarray(inst.deadline, dtype=np.float64), np.asarray(inst.ops), cap,
               step_c, step_t, end_c, end_t,
-              np.outer(inst.ops, [0.0, 1.0, 0.0]), np.outer(inst.ops, [0.0, 0.0, 1.0]))
+              tr_e[b_in] + np.tile(comp_e, (1, 3)), tr_e[b_last][:, 0::3],
+              np.array([2.0 ** -52 * math.fsum(np.asarray(inst.ops).tolist()) * (1.0 + 1e-12)]))
     out = []
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -154,97 +165,206 @@ def tables(inst: Instance) -> Tables:
     return t
 
 
+# ---------------------------------------------------------------------------------- the rules
+# Every rule that combines the tables is written once, here, as an njit function that solvers'
+# kernels call (and Python code may call too): the job walk, tardiness, the loads and the
+# capacity test. No solver re-derives them.
+@jit
+def tardiness(T, deadline):
+    """``max(0, T - d)`` (SPEC.md section 2); 0 for a job without a deadline (``d = inf``)."""
+    if T > deadline:
+        return T - deadline
+    return 0.0
+
+
+@jit
+def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both):
+    """Sum two fused step tables along job ``i``'s chain under ``x`` (the second only when
+    ``both``): ``(A, B)``, or ``(nan, nan)`` at a tier outside {0, 1, 2}."""
+    prev = 0
+    A = 0.0
+    B = 0.0
+    for l in range(offsets[i], offsets[i + 1]):
+        k = x[l]
+        if k < 0 or k > 2:
+            return np.nan, np.nan
+        j = 3 * prev + k
+        A += step_a[l, j]
+        if both:
+            B += step_b[l, j]
+        prev = k
+    A += end_a[i, prev]
+    if both:
+        B += end_b[i, prev]
+    return A, B
+
+
+@jit
+def job_walk(t, i, x, timed=True):
+    """The walk along job ``i``'s chain: ``(C, T)``, its linear cost (``weight * (w.time * t +
+    w.energy * e)`` summed over compute and transfers, the result's way home included) and,
+    when ``timed``, its time ``T_i`` (else 0). ``(nan, nan)`` if a tier is outside {0, 1, 2}.
+    Every kernel that prices a job sums in this order, so their results agree bitwise."""
+    return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, x, timed)
+
+
+@jit
+def job_cost(t, i, C, T):
+    """Job ``i``'s cost from its walk: ``C + job_tw[i] * tardiness(T, job_dl[i])``."""
+    tw = t.job_tw[i]
+    if tw > 0.0:
+        return C + tw * tardiness(T, t.job_dl[i])
+    return C
+
+
+@jit
+def tier_loads(ops, x):
+    """The loads ``(device, edge, cloud)`` of decision ``x``: each tier's ops summed in layer
+    order. This is *the* load of SPEC.md section 2 (what :func:`evaluate` reports and
+    :func:`fits` tests); a load kept up to date move by move differs from it by rounding."""
+    a = 0.0
+    b = 0.0
+    c = 0.0
+    for l in range(x.size):
+        k = x[l]
+        if k == 1:
+            b += ops[l]
+        elif k == 2:
+            c += ops[l]
+        else:
+            a += ops[l]
+    return a, b, c
+
+
+@jit
+def decision_loads(t, x, load):
+    """Fill ``load`` with the exact loads of ``x`` (:func:`tier_loads`). A ``load`` of 4
+    entries is a *move state* (see :func:`fits_state`): ``load[3]`` counts the rounding steps
+    since the loads were exact, here reset to 0."""
+    load[0], load[1], load[2] = tier_loads(t.ops, x)
+    if load.size > 3:
+        load[3] = 0.0
+
+
+@jit
+def fits(load, limit):
+    """The capacity test of one tier (SPEC.md section 2): ``load <= limit``.
+
+    ``limit`` is ``tables(inst).cap[k]``: the capacity times ``1 + CAPACITY_RTOL``, ``inf``
+    without a capacity, and exactly 0 for a capacity of 0, where only a load of exactly 0 fits
+    (the tier is switched off: only 0-ops layers may run there, and their exact load is 0).
+    ``load`` must be an exact load (:func:`tier_loads`); a load maintained move by move is
+    tested with :func:`fits_state` or :func:`move_fits`, never directly.
+    """
+    return load <= limit
+
+
+@jit
+def _slack(t, x, load, extra):
+    """Bound on ``|load[k] - exact load of tier k|`` for a move state (4 entries).
+
+    Each load update ``fl(a +- o)`` errs by at most ``2^-53 |result| <= 2^-52 * total ops``;
+    the exact loads are sums of at most ``n`` terms, each with at most ``n / 2`` such errors
+    against the real sum (both the sum the state started from and the one it is compared to).
+    So ``(updates + n + 2) * 2^-52 * total ops`` bounds the difference (``t.load_err``)."""
+    return (load[3] + x.size + 2.0 + extra) * t.load_err[0]
+
+
+@jit
+def fits_state(t, x, load):
+    """Whether decision ``x`` fits the capacities, exactly as :func:`fits` on its exact loads.
+
+    ``load`` is a move state: 4 entries (device, edge, cloud, rounding steps) kept up to date
+    by :func:`apply_move` since :func:`move_state` or :func:`decision_loads` made it exact.
+    The incremental loads decide only when they are farther from a limit than their certified
+    error bound; otherwise (a load equal to the capacity, a switched-off tier whose load came
+    back to about 0) the loads are recomputed exactly, in place, and :func:`fits` decides. So
+    rounding can never switch a tier on or off. A 3-entry ``load`` is taken as exact.
+    """
+    if load.size > 3:
+        slack = _slack(t, x, load, 0.0)
+        sure = True
+        for k in range(1, 3):
+            lim = t.cap[k]
+            if load[k] > lim + slack:
+                return False
+            if load[k] > lim - slack:
+                sure = False
+        if sure:
+            return True
+        decision_loads(t, x, load)
+    return fits(load[1], t.cap[1]) and fits(load[2], t.cap[2])
+
+
+@jit
+def move_fits(t, x, load, l, k):
+    """Whether tier ``k`` still fits its capacity once layer ``l`` moves there (the device
+    always does; a move to the layer's own tier changes nothing and fits). ``load`` is a move
+    state (see :func:`fits_state`); when its bound cannot decide, the tier's exact load with
+    ``l`` on it is summed in layer order and :func:`fits` decides."""
+    if k == 0 or x[l] == k:
+        return True
+    lim = t.cap[k]
+    if load.size > 3:
+        new = load[k] + t.ops[l]
+        slack = _slack(t, x, load, 1.0)
+        if new > lim + slack:
+            return False
+        if new <= lim - slack:
+            return True
+    s = 0.0
+    for m in range(x.size):
+        if m == l or x[m] == k:
+            s += t.ops[m]
+    return fits(s, lim)
+
+
 # ---------------------------------------------------------------------------------- kernels
 @jit
-def _eval_one(comp_t, comp_e, tr_t, tr_e, offsets, ops, x, job_T, job_E, load):
-    """Per-job time and energy, and per-tier load, of one decision. Returns the first bad
-    position (a value outside {0, 1, 2}) or -1."""
-    load[0] = 0.0
-    load[1] = 0.0
-    load[2] = 0.0
-    nj = offsets.size - 1
+def _eval_one(t, x, job_T, job_E, job_U, load):
+    """Per-job time, energy and tardiness, and per-tier loads, of one valid decision."""
+    nj = t.offsets.size - 1
     for i in range(nj):
-        T = 0.0
-        E = 0.0
-        prev = 0
-        b = offsets[i] + i
-        for l in range(offsets[i], offsets[i + 1]):
-            k = x[l]
-            if k < 0 or k > 2:
-                return l
-            T += tr_t[b, 3 * prev + k] + comp_t[l, k]
-            E += tr_e[b, 3 * prev + k] + comp_e[l, k]
-            load[k] += ops[l]
-            prev = k
-            b += 1
-        T += tr_t[b, 3 * prev]
-        E += tr_e[b, 3 * prev]
+        E, T = _walk(t.step_e, t.step_t, t.end_e, t.end_t, t.offsets, i, x, True)
         job_T[i] = T
         job_E[i] = E
-    return -1
+        job_U[i] = tardiness(T, t.job_dl[i])
+    decision_loads(t, x, load)
 
 
 @jit
-def _row_cost(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, x):
+def _row_cost(t, x):
     """Cost, edge load and cloud load of one decision row; cost is NaN if a value is bad."""
-    nj = offsets.size - 1
+    nj = t.offsets.size - 1
     total = 0.0
-    le = 0.0
-    lc = 0.0
     for i in range(nj):
-        prev = 0
-        acc = 0.0
-        if job_tw[i] > 0.0:
-            T = 0.0
-            for l in range(offsets[i], offsets[i + 1]):
-                k = x[l]
-                if k < 0 or k > 2:
-                    return np.nan, 0.0, 0.0
-                j = 3 * prev + k
-                acc += step_c[l, j]
-                T += step_t[l, j]
-                le += load_e[l, k]
-                lc += load_c[l, k]
-                prev = k
-            acc += end_c[i, prev]
-            T += end_t[i, prev]
-            if T > job_dl[i]:
-                acc += job_tw[i] * (T - job_dl[i])
-        else:
-            for l in range(offsets[i], offsets[i + 1]):
-                k = x[l]
-                if k < 0 or k > 2:
-                    return np.nan, 0.0, 0.0
-                acc += step_c[l, 3 * prev + k]
-                le += load_e[l, k]
-                lc += load_c[l, k]
-                prev = k
-            acc += end_c[i, prev]
-        total += acc
+        C, T = job_walk(t, i, x, t.job_tw[i] > 0.0)
+        total += job_cost(t, i, C, T)
+    if np.isnan(total):
+        return np.nan, 0.0, 0.0
+    _, le, lc = tier_loads(t.ops, x)
     return total, le, lc
 
 
 @pjit
-def _eval_many(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, cap, X,
-               costs, feasible, loads):
+def _eval_many(t, X, costs, feasible, loads):
     m = X.shape[0]
     for r in prange(m):
-        c, le, lc = _row_cost(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, X[r])
+        c, le, lc = _row_cost(t, X[r])
         costs[r] = c
         loads[r, 0] = le
         loads[r, 1] = lc
-        feasible[r] = le <= cap[1] and lc <= cap[2]
+        feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
 
 
 @jit
-def _eval_many_serial(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, cap, X,
-                      costs, feasible, loads):
+def _eval_many_serial(t, X, costs, feasible, loads):
     for r in range(X.shape[0]):
-        c, le, lc = _row_cost(step_c, step_t, end_c, end_t, offsets, job_tw, job_dl, load_e, load_c, X[r])
+        c, le, lc = _row_cost(t, X[r])
         costs[r] = c
         loads[r, 0] = le
         loads[r, 1] = lc
-        feasible[r] = le <= cap[1] and lc <= cap[2]
+        feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
 
 
 # The move kernels allocate nothing, so they are compiled without Numba's reference counting:
@@ -276,20 +396,27 @@ def move_delta(t, x, l, k, job_T):
     if tw > 0.0:
         T0 = job_T[i]
         dl = t.job_dl[i]
-        d_lin += tw * (max(0.0, T0 + d_T - dl) - max(0.0, T0 - dl))
+        d_lin += tw * (tardiness(T0 + d_T, dl) - tardiness(T0, dl))
     return d_lin, d_T
 
 
 @jit(_nrt=False)
 def apply_move(t, x, l, k, job_T, load):
-    """Move layer ``l`` to tier ``k`` in place (``x``, ``job_T``, ``load[3]``); return the
-    change in cost. Callable from other Numba kernels."""
+    """Move layer ``l`` to tier ``k`` in place (``x``, ``job_T``, ``load``); return the
+    change in cost. Callable from other Numba kernels.
+
+    ``load`` is a move state of 4 entries (see :func:`fits_state`: the fourth counts rounding
+    steps, so that capacity tests on it stay exact) or 3 plain loads."""
     d_cost, d_T = move_delta(t, x, l, k, job_T)
     old = x[l]
     if old != k:
         job_T[t.layer_job[l]] += d_T
-        load[old] -= t.ops[l]
-        load[k] += t.ops[l]
+        o = t.ops[l]
+        if o != 0.0:
+            load[old] -= o
+            load[k] += o
+            if load.size > 3:
+                load[3] += 2.0
         x[l] = k
     return d_cost
 
@@ -299,35 +426,33 @@ def job_times(t, x, job_T):
     """Fill ``job_T`` with each job's time under decision ``x`` (all values assumed valid)."""
     nj = t.offsets.size - 1
     for i in range(nj):
-        T = 0.0
-        prev = 0
-        b = t.offsets[i] + i
-        for l in range(t.offsets[i], t.offsets[i + 1]):
-            k = x[l]
-            T += t.tr_t[b, 3 * prev + k] + t.comp_t[l, k]
-            prev = k
-            b += 1
-        job_T[i] = T + t.tr_t[b, 3 * prev]
+        T, _ = _walk(t.step_t, t.step_t, t.end_t, t.end_t, t.offsets, i, x, False)
+        job_T[i] = T
 
 
 @jit
 def move_state(t, x, job_T, load):
     """Fill the state that :func:`apply_move` keeps up to date: each job's time (``job_T``)
-    and the ops on each tier (``load[3]``) under the valid decision ``x``."""
+    and the exact loads (``load``: 4 entries, a move state; see :func:`fits_state`) under the
+    valid decision ``x``."""
     job_times(t, x, job_T)
-    load[0] = 0.0
-    load[1] = 0.0
-    load[2] = 0.0
-    for l in range(x.size):
-        load[x[l]] += t.ops[l]
+    decision_loads(t, x, load)
 
 
 @jit
 def decision_cost(t, x):
     """Cost of one valid decision (no checks); callable from other Numba kernels."""
-    c, le, lc = _row_cost(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, t.job_tw, t.job_dl,
-                          t.load_e, t.load_c, x)
+    c, le, lc = _row_cost(t, x)
     return c
+
+
+def new_move_state(inst: Instance, x: np.ndarray):
+    """``(job_T, load)`` for decision ``x``: the state that :func:`apply_move` maintains, exact."""
+    t = tables(inst)
+    job_T = np.empty(inst.n_jobs)
+    load = np.zeros(4)
+    move_state(t, x, job_T, load)
+    return job_T, load
 
 
 # ---------------------------------------------------------------------------------- wrappers
@@ -411,12 +536,11 @@ def evaluate(inst: Instance, decision: Sequence[int] | np.ndarray) -> Evaluation
     nj = inst.n_jobs
     job_T = np.empty(nj)
     job_E = np.empty(nj)
+    U = np.empty(nj)
     load = np.empty(3)
-    _eval_one(t.comp_t, t.comp_e, t.tr_t, t.tr_e, t.offsets, t.ops, x, job_T, job_E, load)
-    has_dl = np.isfinite(inst.deadline)
-    U = np.where(has_dl, np.maximum(0.0, job_T - np.where(has_dl, inst.deadline, 0.0)), 0.0)
+    _eval_one(t, x, job_T, job_E, U, load)
     job_cost = inst.job_weight * (inst.w_time * job_T + inst.w_energy * job_E + inst.w_tardiness * U)
-    feasible = bool(load[1] <= t.cap[1] and load[2] <= t.cap[2])
+    feasible = bool(fits(load[1], t.cap[1]) and fits(load[2], t.cap[2]))
     jobs = [JobCost(float(job_T[i]), float(job_E[i]), float(U[i]), float(job_cost[i])) for i in range(nj)]
     return Evaluation(
         cost=float(math.fsum(job_cost)),
@@ -471,8 +595,7 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
     feasible = np.empty(m, dtype=np.bool_)
     loads = np.empty((m, 2))
     kernel = _eval_many if parallel else _eval_many_serial
-    kernel(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, t.job_tw, t.job_dl, t.load_e, t.load_c,
-           t.cap, X, costs, feasible, loads)
+    kernel(t, X, costs, feasible, loads)
     if X.dtype == np.int8 and m and np.isnan(costs).any():
         r = int(np.argmax(np.isnan(costs)))
         bad = (X[r] < 0) | (X[r] > 2)
@@ -500,14 +623,17 @@ class MoveState:
         self.t = tables(inst)
         self.x = (np.zeros(inst.n_layers, dtype=np.int8) if decision is None
                   else as_decision(inst, decision).copy())
-        self.job_T = np.empty(inst.n_jobs)
-        self.load = np.zeros(3)
-        move_state(self.t, self.x, self.job_T, self.load)
+        self.job_T, self.load = new_move_state(inst, self.x)
         self.cost = float(decision_cost(self.t, self.x))
 
     @property
     def feasible(self) -> bool:
-        return bool(self.load[1] <= self.t.cap[1] and self.load[2] <= self.t.cap[2])
+        """Whether the decision fits the capacities (exactly: :func:`fits_state`)."""
+        return bool(fits_state(self.t, self.x, self.load))
+
+    def move_fits(self, layer: int, tier: int) -> bool:
+        """Whether ``tier`` still fits once ``layer`` moves there (:func:`move_fits`)."""
+        return bool(move_fits(self.t, self.x, self.load, layer, tier))
 
     def delta(self, layer: int, tier: int) -> tuple[float, float, float]:
         """``(d_cost, d_edge_load, d_cloud_load)`` of moving ``layer`` to ``tier``."""

@@ -28,6 +28,8 @@ def random_instance(
     deadlines: bool = False,
     zero_fraction: float = 0.1,
     energy_weight: float | None = None,
+    edge_capacity: float | None = None,
+    cloud_capacity: float | None = None,
     name: str | None = None,
 ) -> Instance:
     """Draw one random instance.
@@ -50,6 +52,10 @@ def random_instance(
         Probability that a layer's ops, or a boundary's bits, is exactly zero.
     energy_weight : float, optional
         ``weights.energy``; drawn when None.
+    edge_capacity, cloud_capacity : float, optional
+        Set that capacity (ops; ``0`` switches the tier off, ``inf`` leaves it unbounded)
+        after everything else is drawn, so the rest of the instance is the one drawn without
+        it.
     name : str, optional
         Defaults to ``random-<seed>``.
     """
@@ -81,6 +87,10 @@ def random_instance(
     total = float(ops.sum())
     edge_cap = float(total * rng.uniform(0.1, 0.7)) if capacities else np.inf
     cloud_cap = float(total * rng.uniform(0.1, 0.7)) if capacities else np.inf
+    if edge_capacity is not None:
+        edge_cap = float(edge_capacity)
+    if cloud_capacity is not None:
+        cloud_cap = float(cloud_capacity)
     if deadlines:
         local_time = np.add.reduceat(ops / dev["dev_speed"][np.repeat(job_device, L)], offsets[:-1])
         deadline = local_time * rng.uniform(0.2, 1.2, n_jobs) + rng.uniform(0.0, 0.05, n_jobs)

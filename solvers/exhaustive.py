@@ -7,8 +7,17 @@ priced by :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, w
 the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to date. A full
 enumeration therefore costs O(1) per placement instead of O(n).
 
-Floating-point drift. The running cost is a sum of millions of deltas, so it drifts from the true
-cost of the current placement. Two things keep the answer exact:
+Floating-point drift. The running cost and the running loads are sums of millions of deltas, so
+they drift from the true cost and loads of the current placement. Three things keep the answer
+exact:
+
+* feasibility is never read off the running loads directly: :func:`offbench.cost.fits_state`
+  decides from them only when they are farther from a capacity than a certified bound on their
+  drift, and otherwise recomputes the exact loads (so a load equal to a capacity, or a
+  switched-off tier of capacity 0 whose running load came back to ``+-1e-8`` instead of 0,
+  is judged exactly as :func:`offbench.cost.evaluate` judges it). Before this rule, a capacity
+  of 0 compared against a drifted load rejected feasible placements, and exhaustive returned
+  ``optimal`` with a cost up to 30 % too high on such instances (issue 9);
 
 * the running value is only a filter: a placement whose running cost is below the best so far
   (and whose loads fit) is priced again from scratch with :func:`offbench.cost.decision_cost`,
@@ -35,7 +44,7 @@ import time
 import numpy as np
 
 from offbench._numba import jit
-from offbench.cost import apply_move, decision_cost, move_state, tables
+from offbench.cost import apply_move, decision_cost, fits_state, move_state, new_move_state, tables
 from offbench.solver import Param, Proposal, Solver, Unsupported
 
 #: A Gray digit at or above this index triggers a full recomputation of the running state.
@@ -63,8 +72,6 @@ def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit)
     placement so far. Returns ``(steps, exact_evaluations, done)``.
     """
     n = x.size
-    cap1 = t.cap[1]
-    cap2 = t.cap[2]
     c = cur[0]
     b = best[0]
     exact = 0
@@ -86,7 +93,7 @@ def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit)
         if j >= resync_digit:
             c = _resync(t, x, job_T, load)
             exact += 1
-        if c < b and load[1] <= cap1 and load[2] <= cap2:
+        if c < b and fits_state(t, x, load):
             c = decision_cost(t, x)
             exact += 1
             if c < b:
@@ -125,8 +132,7 @@ class Exhaustive(Solver):
                 f"(--param max_layers={n}) if that is really meant, or use dp or milp.")
         t = tables(inst)
         x = np.zeros(n, dtype=np.int8)
-        job_T = np.empty(inst.n_jobs)
-        load = np.zeros(3)
+        job_T, load = new_move_state(inst, x)
         cur = np.array([_resync(t, x, job_T, load)])
         best = cur.copy()           # all-device: the first placement, always feasible
         best_x = x.copy()

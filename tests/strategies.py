@@ -1,4 +1,10 @@
-"""Hypothesis strategies for instance files (as JSON objects) and decisions."""
+"""Hypothesis strategies for instance files (as JSON objects) and decisions.
+
+Capacities are drawn from the classes where exactness is at stake (issue 9), not only from a
+range: none, 0 (the tier switched off), a fraction of the total ops, exactly the sum of a subset
+of the ops (a load equal to the capacity), and a capacity below the smallest positive op; ops
+include exact zeros, so 0-ops layers meet switched-off tiers.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +20,22 @@ positive = st.one_of(
     st.floats(min_value=1e3, max_value=1e13, allow_nan=False, allow_infinity=False),
     st.sampled_from([1e5, 1e8, 1e12]),
 )
-small = st.one_of(st.just(0.0), st.floats(min_value=0.0, max_value=0.1, allow_nan=False))
-weight = st.one_of(st.just(0.0), st.just(1.0), st.floats(min_value=0.0, max_value=10.0, allow_nan=False))
+small = st.one_of(st.just(0.0), st.floats(min_value=1e-9, max_value=0.1, allow_nan=False))
+# Coefficients: 0 or a value in SPEC.md's admissible range (no subnormal powers).
+coef = st.one_of(st.just(0.0), st.floats(min_value=1e-6, max_value=10.0, allow_nan=False))
+
+#: The capacity classes of :func:`capacity`.
+CAPACITY_KINDS = ("none", "zero", "fraction", "subset-sum", "below-smallest-op")
+weight = st.one_of(st.just(0.0), st.just(1.0), st.floats(min_value=1e-6, max_value=10.0, allow_nan=False))
 
 
 @st.composite
 def devices(draw):
     return {
         "speed": draw(positive),
-        "power_compute": draw(st.floats(0.0, 10.0)),
-        "power_tx": draw(st.floats(0.0, 5.0)),
-        "power_rx": draw(st.floats(0.0, 5.0)),
+        "power_compute": draw(coef),
+        "power_tx": draw(coef),
+        "power_rx": draw(coef),
         "rate_up": draw(positive),
         "rate_down": draw(positive),
         "latency": draw(small),
@@ -32,17 +43,40 @@ def devices(draw):
 
 
 @st.composite
-def instance_dicts(draw, max_jobs=4, max_layers=5, capacities=None, deadlines=None):
+def capacity(draw, all_ops, kinds=CAPACITY_KINDS):
+    """One capacity (None = unbounded) of a kind drawn from ``kinds`` (:data:`CAPACITY_KINDS`),
+    for an instance whose layers have the ops ``all_ops``."""
+    kind = draw(st.sampled_from(kinds))
+    total = sum(all_ops)
+    positive = [o for o in all_ops if o > 0]
+    if kind == "none":
+        return None
+    if kind == "zero" or (kind == "below-smallest-op" and not positive):
+        return 0.0
+    if kind == "fraction":
+        return draw(st.floats(0.0, 1.0)) * total
+    if kind == "subset-sum":
+        # summed in layer order, as the cost model sums a tier's load
+        mask = draw(st.lists(st.booleans(), min_size=len(all_ops), max_size=len(all_ops)))
+        acc = 0.0
+        for o, m in zip(all_ops, mask):
+            if m:
+                acc += o
+        return acc
+    return min(positive) * draw(st.sampled_from([0.0, 0.5, 1.0 - 2.0 ** -30]))
+
+
+@st.composite
+def instance_dicts(draw, max_jobs=4, max_layers=5, capacities=None, deadlines=None,
+                   capacity_kinds=CAPACITY_KINDS):
     n_dev = draw(st.integers(1, 3))
     n_jobs = draw(st.integers(1, max_jobs))
     jobs = []
-    total_ops = 0.0
     with_deadlines = draw(st.booleans()) if deadlines is None else deadlines
     for _ in range(n_jobs):
         L = draw(st.integers(1, max_layers))
         ops = draw(st.lists(nonneg, min_size=L, max_size=L))
         bits = draw(st.lists(nonneg, min_size=L + 1, max_size=L + 1))
-        total_ops += sum(ops)
         job = {"device": draw(st.integers(0, n_dev - 1)), "ops": ops, "bits": bits}
         if with_deadlines and draw(st.booleans()):
             job["deadline"] = draw(st.one_of(st.just(0.0), st.floats(0.0, 2.0)))
@@ -50,11 +84,12 @@ def instance_dicts(draw, max_jobs=4, max_layers=5, capacities=None, deadlines=No
             job["weight"] = draw(weight)
         jobs.append(job)
     with_caps = draw(st.booleans()) if capacities is None else capacities
+    all_ops = [o for job in jobs for o in job["ops"]]
 
     def cap():
         if not with_caps:
             return None
-        return draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0).map(lambda f: f * total_ops)))
+        return draw(capacity(all_ops, capacity_kinds))
 
     return {
         "format": "offbench-instance",
