@@ -1,0 +1,182 @@
+"""The base of learned solvers with torch models: seeding, weights in safetensors, provenance.
+
+A :class:`TorchLearningSolver` is a :class:`~offbench.solver.LearningSolver` whose
+:meth:`~TorchLearningSolver.start` seeds everything (:func:`~offbench.learn.seed_everything`),
+lets the subclass :meth:`~TorchLearningSolver.build` its networks for the stream's structure,
+and then, when the ``weights`` parameter names a file, loads them. Model state is saved and
+loaded with safetensors only (a file of named tensors and string metadata: loading it never
+runs code, unlike torch's or SB3's pickle-based files). The sha256 of the weights a solver
+started from is in :meth:`~TorchLearningSolver.provenance`, so a run can record which weights a
+row used.
+
+A subclass writes::
+
+    class MyLearner(TorchLearningSolver):
+        name = "my-learner"
+        params = (Param("lr", float, 0.01, low=0), WEIGHTS_PARAM)
+
+        def build(self, structure):          # networks, optimizer, memory
+            self.net = mlp(...)
+        def modules(self):                   # what save/load cover
+            return {"net": self.net}
+        def decide(self, frame, ctx): ...
+        def learn(self, frame, decision, ctx): ...   # returns a dict of numbers
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import ClassVar
+
+from ..errors import UserError
+from ..instance import Instance
+from ..solver import LearningSolver, Param
+from .features import same_structure
+from .seeding import seed_everything
+
+#: The parameter that starts a learned solver from saved weights.
+WEIGHTS_PARAM = Param("weights", str, None, allow_none=True,
+                      doc="a safetensors file of this solver's saved model state to start from")
+
+FORMAT = "offbench-weights"
+
+
+class WeightsError(UserError):
+    """Saved weights that cannot be used (a missing file, another solver's or structure's)."""
+
+
+def weights_digest(path: str | Path) -> str:
+    """The sha256 of a weights file (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class TorchLearningSolver(LearningSolver):
+    """A learning solver with torch models (see the module docstring)."""
+
+    abstract: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ("torch", "safetensors")
+
+    # -- what subclasses write
+    def build(self, structure: Instance) -> None:
+        """Create the networks (sized by ``structure``), optimizers and memories."""
+        raise NotImplementedError(f"solver {self.id} does not implement build")
+
+    def modules(self) -> dict:
+        """The ``torch.nn.Module`` objects whose state :meth:`save` and :meth:`load` cover."""
+        raise NotImplementedError(f"solver {self.id} does not implement modules")
+
+    # -- the protocol
+    def start(self, structure: Instance, seed: int) -> None:
+        """Seed (Python, numpy, torch; deterministic torch; the job's threads), build, and load
+        the ``weights`` parameter's file when it is set. ``self.rng`` is the learner's own
+        generator."""
+        self.rng = seed_everything(int(seed))
+        self.structure = structure
+        self.loaded_from = None
+        self.loaded_sha256 = None
+        self.build(structure)
+        w = self.param_values.get("weights")
+        if w:
+            self.load(w)
+
+    def provenance(self) -> dict:
+        """What a run records about this solver's model: the weights file it started from and
+        that file's sha256 (both None when it started untrained)."""
+        return {"weights": getattr(self, "loaded_from", None),
+                "weights_sha256": getattr(self, "loaded_sha256", None)}
+
+    # -- weights
+    def _metadata(self) -> dict:
+        # One metadata key: safetensors writes its metadata map in no fixed order, and a digest
+        # must not depend on it.
+        s = self.structure
+        return {FORMAT: json.dumps({"solver": self.id, "structure": {
+            "n_devices": int(s.n_devices), "job_device": s.job_device.tolist(),
+            "layer_offsets": s.layer_offsets.tolist()}}, sort_keys=True)}
+
+    def state_tensors(self) -> dict:
+        """Every module's state as ``"module.tensor" -> tensor`` (contiguous CPU copies)."""
+        if not hasattr(self, "structure"):
+            raise RuntimeError(f"solver {self.id} has no model before start()")
+        out = {}
+        for mname, mod in self.modules().items():
+            for k, v in mod.state_dict().items():
+                out[f"{mname}.{k}"] = v.detach().to("cpu").contiguous().clone()
+        return out
+
+    def save(self, path: str | Path) -> str:
+        """Write the model state to a safetensors file; return its sha256."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(self._weights_bytes())
+        tmp.replace(path)
+        return weights_digest(path)
+
+    def _weights_bytes(self) -> bytes:
+        from safetensors.torch import save
+
+        return save(self.state_tensors(), metadata=self._metadata())
+
+    def weights_sha256(self) -> str:
+        """The sha256 of the current model state, as :meth:`save` would write it."""
+        return hashlib.sha256(self._weights_bytes()).hexdigest()
+
+    def load(self, path: str | Path) -> str:
+        """Load a file written by :meth:`save` (same solver, same structure); return its sha256.
+
+        Raises
+        ------
+        WeightsError
+            A missing or unreadable file, another solver's weights, another structure, or tensors
+            whose names or shapes differ from this model's.
+        """
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise WeightsError(f"weights {path}: no such file")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as e:  # a truncated or foreign file
+            raise WeightsError(f"weights {path}: not a safetensors file ({type(e).__name__}: {e})") from None
+        try:
+            meta = json.loads(meta[FORMAT])
+            want = json.loads(self._metadata()[FORMAT])
+        except (KeyError, ValueError):
+            raise WeightsError(f"weights {path}: not offbench weights (no {FORMAT!r} metadata)") from None
+        if meta.get("solver") != self.id:
+            raise WeightsError(f"weights {path}: saved by {meta.get('solver')!r}, not by {self.id}")
+        if meta.get("structure") != want["structure"]:
+            raise WeightsError(f"weights {path}: saved for another structure (devices, jobs or "
+                               f"layers per job differ from this stream's)")
+        mine = self.state_tensors()
+        if set(mine) != set(tensors):
+            diff = sorted(set(mine) ^ set(tensors))
+            raise WeightsError(f"weights {path}: tensors differ from this model's (e.g. {diff[0]!r}); "
+                               "were the solver's parameters (network sizes) the same?")
+        for k, v in tensors.items():
+            if tuple(v.shape) != tuple(mine[k].shape):
+                raise WeightsError(f"weights {path}: {k} has shape {tuple(v.shape)}, this model's "
+                                   f"is {tuple(mine[k].shape)}")
+        for mname, mod in self.modules().items():
+            prefix = mname + "."
+            mod.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
+                                strict=True)
+        self.loaded_from = str(path)
+        self.loaded_sha256 = weights_digest(path)
+        return self.loaded_sha256
+
+    def check_frame(self, frame: Instance) -> None:
+        """Refuse a frame of another structure than the one :meth:`start` sized the model for."""
+        if not same_structure(self.structure, frame):
+            raise UserError(f"solver {self.id}: the frame's structure (devices, jobs, layers per job) "
+                            "differs from the stream's first frame")
