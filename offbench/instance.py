@@ -19,6 +19,7 @@ round-trips with it for large instance sets.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import functools
 import hashlib
@@ -26,20 +27,39 @@ import io
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import InstanceError
+from .errors import InstanceError, UserError
 
 FORMAT = "offbench-instance"
 VERSION = 1
 
+#: Size limits of one instance, checked before anything large is allocated: name -> (the
+#: environment variable that raises it, its default, what it counts). Read with :func:`limit`,
+#: checked with :func:`check_size`. The number of instances in a set or a run is not limited.
+LIMITS = {
+    "bytes": ("OFFBENCH_MAX_INSTANCE_BYTES", 256 * 2**20, "bytes in an instance file"),
+    "devices": ("OFFBENCH_MAX_DEVICES", 1_000_000, "devices in an instance"),
+    "jobs": ("OFFBENCH_MAX_JOBS", 1_000_000, "jobs in an instance"),
+    "layers_per_job": ("OFFBENCH_MAX_LAYERS_PER_JOB", 100_000, "layers in one job"),
+    "layers": ("OFFBENCH_MAX_LAYERS", 10_000_000, "layers in an instance"),
+}
 #: Files larger than this are refused before they are read (override with the environment
 #: variable ``OFFBENCH_MAX_INSTANCE_BYTES`` or the ``max_bytes`` argument).
-MAX_INSTANCE_BYTES = 256 * 2**20
+MAX_INSTANCE_BYTES = LIMITS["bytes"][1]
+
+#: Admissible magnitudes (SPEC.md section 3, "Admissible ranges"): every number of an instance is
+#: 0 or in [MIN_MAGNITUDE, MAX_MAGNITUDE] (speeds and rates are never 0; capacities and deadlines,
+#: which are only compared, may be any number in [0, MAX_MAGNITUDE]), so that no cost, time or
+#: energy of any decision can overflow to infinity or underflow to a subnormal number.
+MIN_MAGNITUDE = 1e-30
+MAX_MAGNITUDE = 1e30
+_RANGE = "[1e-30, 1e30]"
 
 _TOP_KEYS = {
     "format": True, "version": True, "name": False, "weights": True, "edge": True, "cloud": True,
@@ -158,8 +178,9 @@ class Instance:
         for attr, path in _SCALAR_PATH.items():
             v = getattr(self, attr)
             if attr.endswith("capacity"):
-                if math.isnan(v) or v < 0:
-                    raise InstanceError(path, f"expected a number >= 0 or null, got {v!r}")
+                if not math.isinf(v) or v < 0:  # inf is null: no capacity
+                    _check_number(path, v, positive=False, floor=False,
+                                  what=f"a number in [0, {MAX_MAGNITUDE:g}] or null")
                 continue
             _check_number(path, v, positive=path in _POSITIVE)
         # Devices.
@@ -181,6 +202,7 @@ class Instance:
         if off.size != nj + 1 or off[0] != 0:
             raise InstanceError("layer_offsets", f"expected {nj + 1} offsets starting at 0")
         lens = np.diff(off)
+        check_size(n_devices=nd, n_jobs=nj, n_layers=int(off[-1]), layers_per_job=lens)
         if np.any(lens < 1):
             i = int(np.argmax(lens < 1))
             raise InstanceError(f"jobs[{i}].ops", "expected at least 1 layer, got 0")
@@ -208,10 +230,10 @@ class Instance:
             i = int(np.searchsorted(boff, bad, side="right") - 1)
             _check_number(f"jobs[{i}].bits[{bad - boff[i]}]", float(self.bits[bad]), positive=False)
         dl = self.deadline
-        bad_dl = np.isnan(dl) | (dl < 0) | (np.isinf(dl) & (dl < 0))
-        if np.any(bad_dl):
-            i = int(np.argmax(bad_dl))
-            raise InstanceError(f"jobs[{i}].deadline", f"expected a number >= 0, got {dl[i]!r}")
+        bad = _first_bad(np.where(dl == np.inf, 0.0, dl), positive=False, floor=False)
+        if bad is not None:  # inf above: no deadline
+            _check_number(f"jobs[{bad}].deadline", float(dl[bad]), positive=False, floor=False,
+                          what=f"a number in [0, {MAX_MAGNITUDE:g}] or absent")
         bad = _first_bad(self.job_weight, positive=False)
         if bad is not None:
             _check_number(f"jobs[{bad}].weight", float(self.job_weight[bad]), positive=False)
@@ -262,6 +284,13 @@ class Instance:
         d.pop("name")
         text = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def __getstate__(self) -> dict:
+        """Pickle the fields and the digest only: what is cached on the instance (the cost
+        tables of :func:`offbench.cost.tables`, derived arrays) is rebuilt where it is needed,
+        so an instance sent to a worker process is small and never re-validated."""
+        keep = {f.name for f in dataclasses.fields(self)} | {"digest"}
+        return {k: v for k, v in self.__dict__.items() if k in keep}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Instance):
@@ -320,32 +349,42 @@ class Instance:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Instance":
-        """Parse and validate an instance file's text."""
-        if isinstance(text, bytes):
-            try:
-                text = text.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InstanceError("", f"not UTF-8 text (byte {e.start})") from None
+        """Parse and validate an instance file's text.
+
+        The jobs are packed into flat arrays while the text is parsed (each job's lists are
+        dropped as soon as its closing brace is read), so that the memory a file takes is a small
+        multiple of its size (``benchmarks/bench_load_memory.py``), and the size limits
+        (:data:`LIMITS`) are checked job by job, before the arrays grow past them.
+        """
+        if isinstance(text, (bytes, bytearray)):
+            text = _decode(text)
+        packer = _JobPacker()
         try:
-            data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+            data = json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float,
+                              parse_int=_parse_int, object_pairs_hook=packer.hook)
         except json.JSONDecodeError as e:
             raise InstanceError("", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
         except _JsonValueError as e:
-            raise InstanceError("", str(e)) from None
+            raise InstanceError(getattr(e, "path", ""), str(e)) from None
         except RecursionError:
             raise InstanceError("", "not valid JSON: nested too deeply") from None
-        return cls.from_dict(data)
+        return cls._from_tree(data, packer)
 
     @classmethod
     def from_dict(cls, data: Any) -> "Instance":
         """Validate a parsed instance object and build the arrays."""
+        return cls._from_tree(data, _JobPacker())
+
+    @classmethod
+    def _from_tree(cls, data: Any, packer: "_JobPacker") -> "Instance":
         d = _obj(data, "", _TOP_KEYS)
         fmt = d["format"]
         if fmt != FORMAT:
-            raise InstanceError("format", f"expected {FORMAT!r}, got {fmt!r}")
+            raise InstanceError("format", f"expected {FORMAT!r}, got {_short_repr(fmt)}")
         ver = d["version"]
         if isinstance(ver, bool) or not isinstance(ver, int) or ver != VERSION:
-            raise InstanceError("version", f"expected {VERSION} (this offbench reads version {VERSION}), got {ver!r}")
+            raise InstanceError("version", f"expected {VERSION} (this offbench reads version "
+                                           f"{VERSION}), got {_short_repr(ver)}")
         name = d.get("name", "")
         if not isinstance(name, str):
             raise InstanceError("name", f"expected a string, got {_tname(name)}")
@@ -356,37 +395,39 @@ class Instance:
         devices = _list(d["devices"], "devices")
         if not devices:
             raise InstanceError("devices", "expected at least one device, got an empty list")
-        dev = {k: [] for k in _DEVICE_FIELDS}
+        check_size(n_devices=len(devices), where="devices")
+        dev = {k: np.empty(len(devices)) for k in _DEVICE_FIELDS}
         for n, raw in enumerate(devices):
             o = _obj(raw, f"devices[{n}]", _DEVICE_KEYS)
             for k in _DEVICE_FIELDS:
-                dev[k].append(_num(o[k], f"devices[{n}].{k}"))
+                dev[k][n] = _num(o[k], f"devices[{n}].{k}")
         jobs = _list(d["jobs"], "jobs")
         if not jobs:
             raise InstanceError("jobs", "expected at least one job, got an empty list")
-        job_device, offsets, ops, bits, deadline, weight = [], [0], [], [], [], []
-        for i, raw in enumerate(jobs):
-            p = f"jobs[{i}]"
-            o = _obj(raw, p, _JOB_KEYS)
-            dv = o["device"]
-            if isinstance(dv, bool) or not isinstance(dv, int):
-                raise InstanceError(f"{p}.device", f"expected an integer device index, got {_tname(dv)} {dv!r}")
-            if not 0 <= dv < len(devices):
-                raise InstanceError(f"{p}.device", f"expected a device index in 0..{len(devices) - 1}, got {dv}")
-            o_ops = _list(o["ops"], f"{p}.ops")
-            if not o_ops:
-                raise InstanceError(f"{p}.ops", "expected at least 1 layer, got an empty list")
-            o_bits = _list(o["bits"], f"{p}.bits")
-            L = len(o_ops)
-            if len(o_bits) != L + 1:
-                raise InstanceError(f"{p}.bits", f"expected {L + 1} values ({L} layers + 1), got {len(o_bits)}")
-            ops.extend(_num(v, f"{p}.ops[{j}]") for j, v in enumerate(o_ops))
-            bits.extend(_num(v, f"{p}.bits[{j}]") for j, v in enumerate(o_bits))
-            offsets.append(offsets[-1] + L)
-            job_device.append(dv)
-            dl = o.get("deadline")
-            deadline.append(math.inf if dl is None else _num(dl, f"{p}.deadline"))
-            weight.append(_num(o.get("weight", 1.0), f"{p}.weight"))
+        check_size(n_jobs=len(jobs), where="jobs")
+        if packer.count != len(jobs) or any(j is not _PACKED for j in jobs):
+            # Not every job was packed while parsing (a dict given to from_dict, or a job with a
+            # problem): pack them in order here, validating each with its path.
+            done = packer
+            packer = _JobPacker(len(devices))
+            k = start = 0
+            for i, raw in enumerate(jobs):
+                if raw is _PACKED:  # packed while parsing: copy its record over
+                    if k >= done.count:
+                        raise InstanceError(f"jobs[{i}]", "a job object out of place")
+                    packer.copy_from(done, k, start)
+                    start += done.n_layers[k]
+                    k += 1
+                else:
+                    packer.add(raw, f"jobs[{i}]")
+            if k != done.count:
+                raise InstanceError("", "a job object out of place (outside 'jobs')")
+        job_device = packer.array("device", np.int64)
+        bad = job_device >= len(devices)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise InstanceError(f"jobs[{i}].device", f"expected a device index in "
+                                                     f"0..{len(devices) - 1}, got {int(job_device[i])}")
 
         def cap(o, path):
             v = o.get("capacity")
@@ -405,13 +446,13 @@ class Instance:
             backhaul_rate=_num(bh["rate"], "backhaul.rate"),
             backhaul_latency=_num(bh["latency"], "backhaul.latency"),
             backhaul_energy_per_bit=_num(bh["energy_per_bit"], "backhaul.energy_per_bit"),
-            **{"dev_" + k: np.array(v, dtype=np.float64) for k, v in dev.items()},
-            job_device=np.array(job_device, dtype=np.int64),
-            layer_offsets=np.array(offsets, dtype=np.int64),
-            ops=np.array(ops, dtype=np.float64),
-            bits=np.array(bits, dtype=np.float64),
-            deadline=np.array(deadline, dtype=np.float64),
-            job_weight=np.array(weight, dtype=np.float64),
+            **{"dev_" + k: v for k, v in dev.items()},
+            job_device=job_device,
+            layer_offsets=np.concatenate(([0], np.cumsum(packer.array("n_layers", np.int64)))),
+            ops=packer.array("ops", np.float64),
+            bits=packer.array("bits", np.float64),
+            deadline=packer.array("deadline", np.float64),
+            job_weight=packer.array("weight", np.float64),
             name=name,
         )
 
@@ -429,22 +470,96 @@ class Instance:
 
     @classmethod
     def from_npz_bytes(cls, data: bytes) -> "Instance":
-        """Read the columnar form written by :meth:`to_npz_bytes` (never unpickles)."""
+        """Read the columnar form written by :meth:`to_npz_bytes` (never unpickles).
+
+        Each array's header (dtype and shape) is read and checked against the size limits
+        (:data:`LIMITS`) before its data is decompressed, so a small file that declares a huge
+        array is refused without allocating it.
+        """
+        names = {f.name for f in dataclasses.fields(cls)} | {"format", "version"}
+        arrays = {}
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError) as e:
-            raise InstanceError("", f"not a readable .npz instance ({e})") from None
-        if str(arrays.pop("format", "")) != f"{FORMAT}-npz" or int(arrays.pop("version", -1)) != VERSION:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                infos = zf.infolist()
+                keys = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
+                unknown = sorted(set(keys) - names)
+                missing = sorted(names - set(keys))
+                if unknown or missing or len(keys) != len(set(keys)):
+                    if "format" in missing or "version" in missing:
+                        raise InstanceError("format", f"expected an {FORMAT}-npz file of version {VERSION}")
+                    raise InstanceError("", f"npz arrays do not match: missing {missing}, unknown "
+                                            f"{[_short(k, 40) for k in unknown[:5]]}")
+                headers = {}
+                for key, info in zip(keys, infos):
+                    with zf.open(info) as f:
+                        headers[key] = _npy_header(f, key)
+                _check_npz_headers(headers)
+                for key, info in zip(keys, infos):
+                    with zf.open(info) as f:
+                        arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
+                    if arrays[key].shape != headers[key][0]:
+                        raise InstanceError(key, "array data does not match its header")
+        except InstanceError:
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile,
+                NotImplementedError, RuntimeError) as e:  # RuntimeError: an encrypted member
+            raise InstanceError("", f"not a readable .npz instance ({_short(e, 160)})") from None
+        if str(arrays.pop("format")) != f"{FORMAT}-npz" or int(arrays.pop("version")) != VERSION:
             raise InstanceError("format", f"expected an {FORMAT}-npz file of version {VERSION}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(arrays) - names
-        missing = names - set(arrays)
-        if unknown or missing:
-            raise InstanceError("", f"npz arrays do not match: missing {sorted(missing)}, unknown {sorted(unknown)}")
         kwargs = {k: (v.item() if v.ndim == 0 else v) for k, v in arrays.items()}
         kwargs["name"] = str(kwargs["name"])
         return cls(**kwargs)
+
+
+_NPZ_STRINGS = ("name", "format")
+_NPZ_INTEGERS = ("job_device", "layer_offsets", "version")
+
+
+def _npy_header(f, key: str):
+    """(shape, dtype) of one ``.npy`` member, read from its header alone."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy format version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise InstanceError(key, f"not a readable .npy array ({_short(e, 120)})") from None
+    if dtype.hasobject:
+        raise InstanceError(key, "holds Python objects (offbench never unpickles)")
+    if key in _NPZ_STRINGS:
+        ok, what = dtype.kind == "U" and len(shape) == 0, "a text"
+        if ok and dtype.itemsize > 4 * 2**16:
+            raise InstanceError(key, f"a text of {dtype.itemsize // 4:,} characters; at most 65,536")
+    elif key in _NPZ_INTEGERS:
+        ok, what = dtype.kind in "iu", "integers"
+    else:
+        ok, what = dtype.kind in "fiu", "numbers"
+    if not ok:
+        raise InstanceError(key, f"expected {what}, got an array of {dtype} {tuple(shape)}")
+    if len(shape) > 1:
+        raise InstanceError(key, f"expected a 1-D array, got shape {tuple(shape)}")
+    return tuple(shape), dtype
+
+
+def _check_npz_headers(headers: dict) -> None:
+    """The size limits, from the declared shapes (before any array is decompressed)."""
+    def n(key):
+        shape = headers[key][0]
+        return shape[0] if shape else 1
+
+    check_size(n_devices=n("dev_speed"), where="dev_speed")
+    check_size(n_jobs=n("job_device"), where="job_device")
+    check_size(n_jobs=max(n("layer_offsets") - 1, 0), where="layer_offsets")
+    check_size(n_layers=n("ops"), where="ops")
+    check_size(n_layers=max(n("bits") - n("job_device"), 0), where="bits")
+    for key, (shape, _) in headers.items():
+        if key.startswith("dev_"):
+            check_size(n_devices=n(key), where=key)
+        elif key in ("deadline", "job_weight"):
+            check_size(n_jobs=n(key), where=key)
 
 
 _SCALAR_PATH = {
@@ -457,33 +572,229 @@ _SCALAR_PATH = {
 }
 
 
+# ---------------------------------------------------------------------- size limits
+def limit(name: str) -> int:
+    """The size limit ``name`` of :data:`LIMITS`: its environment variable if set, else its
+    default. A variable that is not a whole number >= 1 is a :class:`UserError`."""
+    var, default, _ = LIMITS[name]
+    raw = os.environ.get(var)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip().replace("_", "")
+    if not (text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= 1):
+        raise UserError(f"{var}={_short_repr(raw)}: expected a whole number >= 1 "
+                        f"(the default is {default:,})")
+    return int(text)
+
+
+def check_size(*, n_devices=None, n_jobs=None, n_layers=None, layers_per_job=None,
+               n_bytes=None, where: str = "") -> None:
+    """Refuse an instance larger than the limits of :data:`LIMITS`, before it is built.
+
+    Call it wherever a size is decided (a file's header, a family's ``n_jobs``, a random
+    source's ``layers``). Each argument is a count (``layers_per_job`` may be the largest
+    count, or an array of them); None is not checked.
+
+    Raises
+    ------
+    InstanceError
+        Naming the count, the limit and the environment variable that raises it.
+    """
+    for name, n in (("bytes", n_bytes), ("devices", n_devices), ("jobs", n_jobs),
+                    ("layers_per_job", layers_per_job), ("layers", n_layers)):
+        if n is None:
+            continue
+        if isinstance(n, np.ndarray):
+            if n.size == 0:
+                continue
+            n = n.max()
+        try:
+            too_many = n > limit(name)
+        except TypeError:
+            raise InstanceError(where, f"expected a count of {LIMITS[name][2]}, "
+                                       f"got {_short_repr(n)}") from None
+        if too_many:
+            var, _, what = LIMITS[name]
+            shown = f"{n:,}" if isinstance(n, (int, np.integer)) else f"{n:g}"
+            raise InstanceError(where, f"{shown} {what} is over the limit of {limit(name):,} "
+                                       f"(set the environment variable {var} to raise it)")
+
+
 # ---------------------------------------------------------------------- validation helpers
 class _JsonValueError(ValueError):
     pass
+
+
+class _TooLarge:
+    """A JSON number literal that no float holds (``1e400``, a 5000-digit integer): kept apart
+    so that the field it sits in is named, never read as infinity."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def describe(self) -> str:
+        t = self.text.lstrip("-")
+        if t.isdigit():
+            return f"an integer of {len(t)} digits, too large for a 64-bit float"
+        return f"{_short(self.text, 40)}, beyond a 64-bit float (it would read as infinity)"
+
+
+def _parse_float(text: str):
+    v = float(text)
+    return _TooLarge(text) if math.isinf(v) else v
+
+
+def _parse_int(text: str):
+    # Python refuses to convert integers of more than 4300 digits (a ValueError deep in json);
+    # no admissible number has more than 31.
+    return _TooLarge(text) if len(text) > 40 else int(text)
+
+
+class _PackedJob:
+    """What the parser leaves in ``jobs`` for a job it has packed into the arrays."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<a job object>"
+
+
+_PACKED = _PackedJob()
+_NUMBER_TYPES = (int, float)
+
+
+def _plain_numbers(v) -> bool:
+    return type(v) is list and all(type(x) in _NUMBER_TYPES for x in v)
+
+
+class _JobPacker:
+    """Jobs as flat arrays, appended one job at a time (the JSON parser's object hook packs each
+    well-formed job as soon as it is read; anything else is left for the checks with paths)."""
+
+    def __init__(self, n_devices: int = 2**62):
+        self.n_devices = n_devices
+        self.device = array.array("q")
+        self.n_layers = array.array("q")
+        self.deadline = array.array("d")
+        self.weight = array.array("d")
+        self.ops = array.array("d")
+        self.bits = array.array("d")
+
+    @property
+    def count(self) -> int:
+        return len(self.device)
+
+    def array(self, name: str, dtype) -> np.ndarray:
+        buf = getattr(self, name)
+        return np.frombuffer(buf, dtype=dtype) if len(buf) else np.empty(0, dtype=dtype)
+
+    def _append(self, path, device, ops, bits, deadline, weight) -> None:
+        L = len(ops)
+        check_size(layers_per_job=L, where=f"{path}.ops")
+        check_size(n_layers=len(self.ops) + L, where=f"{path}.ops")
+        check_size(n_jobs=self.count + 1, where=path)
+        self.ops.extend(ops)
+        self.bits.extend(bits)
+        self.device.append(device)
+        self.n_layers.append(L)
+        self.deadline.append(math.inf if deadline is None else deadline)
+        self.weight.append(weight)
+
+    def hook(self, pairs):
+        """``object_pairs_hook``: refuse repeated keys; pack a well-formed job."""
+        out = {}
+        for k, v in pairs:
+            if k in out:
+                raise _JsonValueError(f"key {_short_repr(k)} appears twice in one object")
+            out[k] = v
+        if "ops" in out and "bits" in out and "device" in out and out.keys() <= _JOB_KEYS.keys():
+            ops, bits, dv = out["ops"], out["bits"], out["device"]
+            dl, wt = out.get("deadline"), out.get("weight", 1.0)
+            if (type(dv) is int and dv >= 0 and ops and _plain_numbers(ops) and type(bits) is list
+                    and len(bits) == len(ops) + 1 and _plain_numbers(bits)
+                    and (dl is None or type(dl) in _NUMBER_TYPES) and type(wt) in _NUMBER_TYPES):
+                try:
+                    self._append(f"jobs[{self.count}]", dv, ops, bits, dl, wt)
+                except InstanceError as e:
+                    err = _JsonValueError(e.message)
+                    err.path = e.path
+                    raise err from None
+                return _PACKED
+        return out
+
+    def add(self, raw: Any, p: str) -> None:
+        """Validate one job object (its fields named under the path ``p``) and append it."""
+        o = _obj(raw, p, _JOB_KEYS)
+        dv = o["device"]
+        if isinstance(dv, bool) or not isinstance(dv, int):
+            raise InstanceError(f"{p}.device", f"expected an integer device index, got "
+                                               f"{_tname(dv)} {_short_repr(dv)}")
+        if not 0 <= dv < self.n_devices:
+            raise InstanceError(f"{p}.device", f"expected a device index in "
+                                               f"0..{self.n_devices - 1}, got {dv}")
+        o_ops = _list(o["ops"], f"{p}.ops")
+        if not o_ops:
+            raise InstanceError(f"{p}.ops", "expected at least 1 layer, got an empty list")
+        L = len(o_ops)
+        check_size(layers_per_job=L, where=f"{p}.ops")
+        o_bits = _list(o["bits"], f"{p}.bits")
+        if len(o_bits) != L + 1:
+            raise InstanceError(f"{p}.bits", f"expected {L + 1} values ({L} layers + 1), got {len(o_bits)}")
+        ops = [_num(v, f"{p}.ops[{j}]") for j, v in enumerate(o_ops)]
+        bits = [_num(v, f"{p}.bits[{j}]") for j, v in enumerate(o_bits)]
+        dl = o.get("deadline")
+        self._append(p, dv, ops, bits, None if dl is None else _num(dl, f"{p}.deadline"),
+                     _num(o.get("weight", 1.0), f"{p}.weight"))
+
+    def copy_from(self, other: "_JobPacker", k: int, start: int) -> None:
+        """Append job ``k`` of another packer, whose layers start at ``start``."""
+        L = other.n_layers[k]
+        self._append(f"jobs[{self.count}]", other.device[k], other.ops[start:start + L],
+                     other.bits[start + k:start + k + L + 1], other.deadline[k], other.weight[k])
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InstanceError("", f"not UTF-8 text (byte {e.start})") from None
+
+
+def _short(text: str, n: int = 120) -> str:
+    text = str(text)
+    return text if len(text) <= n else f"{text[:n // 2]}...{text[-n // 4:]} ({len(text):,} characters)"
+
+
+def _short_repr(v: Any) -> str:
+    if isinstance(v, _TooLarge):
+        return v.describe()
+    if isinstance(v, float):
+        return repr(float(v))
+    if isinstance(v, np.generic):
+        return repr(v.item())
+    try:
+        return _short(repr(v), 120)
+    except ValueError:  # an int too long to print
+        return "an integer too long to print"
 
 
 def _refuse_constant(name: str):
     raise _JsonValueError(f"not valid JSON: {name} is not a JSON number (every number must be finite)")
 
 
-def _no_duplicates(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise _JsonValueError(f"key {k!r} appears twice in one object")
-        out[k] = v
-    return out
-
-
 def _tname(v: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null", int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+            type(None): "null", int: "a number", float: "a number", _TooLarge: "a number",
+            _PackedJob: "a job object"}.get(type(v), type(v).__name__)
 
 
 def _obj(v: Any, path: str, keys: Mapping[str, bool]) -> dict:
     where = path or "the file"
     if not isinstance(v, dict):
-        raise InstanceError(path, f"expected an object, got {_tname(v)}")
+        raise InstanceError(path, f"expected {'an object' if keys is not _JOB_KEYS else 'a job object'}"
+                                  f", got {_tname(v)}")
     unknown = [k for k in v if k not in keys]
     if unknown:
         import difflib
@@ -505,26 +816,44 @@ def _list(v: Any, path: str) -> list:
 
 
 def _num(v: Any, path: str) -> float:
+    if isinstance(v, _TooLarge):
+        raise InstanceError(path, f"expected a finite number, got {v.describe()}")
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InstanceError(path, f"expected a number, got {_tname(v)} {v!r}"[:200])
+        raise InstanceError(path, f"expected a number, got {_tname(v)} {_short_repr(v)}"[:200])
     try:
         return float(v)
     except OverflowError:
         raise InstanceError(path, "expected a finite number, got an integer too large for a float") from None
 
 
-def _check_number(path: str, v: float, *, positive: bool) -> None:
+def _admissible(v: float, positive: bool, floor: bool = True) -> bool:
+    if v == 0:
+        return not positive
+    return (MIN_MAGNITUDE if floor else 0.0) <= v <= MAX_MAGNITUDE
+
+
+def _check_number(path: str, v: float, *, positive: bool, what: str | None = None,
+                  floor: bool = True) -> None:
+    v = float(v)
+    if _admissible(v, positive, floor):
+        return
+    if what is None:
+        what = f"a number in {_RANGE}" if positive else f"0 or a number in {_RANGE}"
     if not math.isfinite(v):
         raise InstanceError(path, f"expected a finite number, got {v!r}")
-    if positive and v <= 0:
-        raise InstanceError(path, f"expected a number > 0, got {v!r}")
-    if v < 0:
-        raise InstanceError(path, f"expected a number >= 0, got {v!r}")
+    if v < 0 or (positive and v == 0):
+        raise InstanceError(path, f"expected {'a number > 0' if positive else 'a number >= 0'}, "
+                                  f"got {v!r}")
+    raise InstanceError(path, f"expected {what}, got {v!r}: outside the admissible range of "
+                              "SPEC.md section 3, where a cost could overflow or underflow")
 
 
-def _first_bad(a: np.ndarray, *, positive: bool) -> int | None:
-    bad = ~np.isfinite(a) | ((a <= 0) if positive else (a < 0))
-    return int(np.argmax(bad)) if np.any(bad) else None
+def _first_bad(a: np.ndarray, *, positive: bool, floor: bool = True) -> int | None:
+    with np.errstate(invalid="ignore"):
+        ok = (a >= (MIN_MAGNITUDE if floor else 0.0)) & (a <= MAX_MAGNITUDE)
+        if not positive:
+            ok |= a == 0
+    return int(np.argmin(ok)) if not ok.all() else None
 
 
 # ---------------------------------------------------------------------- files
@@ -545,26 +874,42 @@ def load_instance(path: str | os.PathLike, *, max_bytes: int | None = None) -> I
         The file is missing, too large, or breaks SPEC.md section 3; the message names the field.
     """
     p = Path(path)
+    shown = _short(p)
     if max_bytes is None:
-        max_bytes = int(os.environ.get("OFFBENCH_MAX_INSTANCE_BYTES", MAX_INSTANCE_BYTES))
+        max_bytes = limit("bytes")
     try:
         size = p.stat().st_size
         if not p.is_file():
-            raise InstanceError("", f"{p}: not a file")
+            raise InstanceError("", f"{shown}: not a file")
         if size > max_bytes:
             raise InstanceError(
-                "", f"{p}: file is {size:,} bytes, over the limit of {max_bytes:,} "
+                "", f"{shown}: file is {size:,} bytes, over the limit of {max_bytes:,} "
                     "(set OFFBENCH_MAX_INSTANCE_BYTES to read larger files)")
-        data = p.read_bytes()
+        with open(p, "rb") as f:
+            data = f.read(size + 1)
+            while len(data) > size and len(data) <= max_bytes:  # it grows while it is read
+                more = f.read(2**20)
+                if not more:
+                    break
+                data += more
+        if len(data) > max_bytes:
+            raise InstanceError("", f"{shown}: file is over the limit of {max_bytes:,} bytes "
+                                    "(set OFFBENCH_MAX_INSTANCE_BYTES to read larger files)")
     except FileNotFoundError:
-        raise InstanceError("", f"{p}: no such file") from None
+        raise InstanceError("", f"{shown}: no such file") from None
     except IsADirectoryError:
-        raise InstanceError("", f"{p}: is a directory, not an instance file") from None
+        raise InstanceError("", f"{shown}: is a directory, not an instance file") from None
     except PermissionError:
-        raise InstanceError("", f"{p}: permission denied") from None
+        raise InstanceError("", f"{shown}: permission denied") from None
+    except NotADirectoryError:
+        raise InstanceError("", f"{shown}: a part of the path is a file, not a folder") from None
+    except OSError as e:  # a symbolic link loop, a name too long, an I/O error
+        raise InstanceError("", f"{shown}: cannot read: {e.strerror or e}") from None
     if p.suffix == ".npz":
         return Instance.from_npz_bytes(data)
-    return Instance.from_json(data)
+    text = _decode(data)
+    del data  # the text alone is kept while it is parsed
+    return Instance.from_json(text)
 
 
 def save_instance(instance: Instance, path: str | os.PathLike) -> None:
