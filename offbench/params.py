@@ -216,7 +216,9 @@ class Param:
     def __post_init__(self):
         t = self.type
         if t in (int, float, bool, str, "path"):
-            kind, item, length, ordered = "scalar", t, None, False
+            if self.length is not None and t is not str:
+                raise TypeError(f"Param {self.name}: length= applies to lists and str")
+            kind, item, length, ordered = "scalar", t, self.length, False
         elif t in (list, tuple):
             if self.item not in _ITEM_NAMES:
                 raise TypeError(f"Param {self.name}: a list needs item= one of int, float, bool, "
@@ -271,6 +273,8 @@ class Param:
         if self._kind == "scalar":
             if self.choices is not None:
                 text = f"one of {self._choices_text()}"
+            elif self._item is str and self._length is not None:
+                text = _length_text(self._length)
             else:
                 text = _SCALAR_NAMES[self._item] + self._bounds_text()
                 if self._item == "path" and self.exists is not None:
@@ -281,16 +285,8 @@ class Param:
             lo, hi = self._length
             if self._ordered:
                 text = f"a pair [low, high] of {items} with low <= high"
-            elif (lo, hi) == (0, None):
-                text = f"a list of {items}"
-            elif (lo, hi) == (1, None):
-                text = f"a non-empty list of {items}"
-            elif lo == hi:
-                text = f"a list of {lo} {items}"
-            elif hi is None:
-                text = f"a list of at least {lo} {items}"
             else:
-                text = f"a list of {lo} to {hi} {items}"
+                text = _length_text(self._length, items)
             text += self._bounds_text()
             if self.choices is not None:
                 text += f" from {self._choices_text()}"
@@ -359,6 +355,10 @@ class Param:
         elif t is str:
             if not isinstance(v, str):
                 raise _Bad
+            if self._kind == "scalar" and self._length is not None:
+                n = len(v.strip())
+                if n < self._length[0] or (self._length[1] is not None and n > self._length[1]):
+                    raise _Bad
         else:  # path
             if not isinstance(v, (str, os.PathLike)):
                 raise _Bad
@@ -463,6 +463,18 @@ class Param:
         return v if plain else json.dumps(v)
 
 
+def _length_text(length: tuple, items: str = "") -> str:
+    """``a non-empty list of ints``, ``a list of 2 to 4 ints``, ``a str of at most 8 characters``
+    (a list when ``items`` names its items, else a str)."""
+    lo, hi = length
+    if (lo, hi) in ((0, None), (1, None)):
+        head = "a non-empty " if lo else "a "
+        return head + (f"list of {items}" if items else "str")
+    count = (f"{lo}" if lo == hi else f"at least {lo}" if hi is None else
+             f"at most {hi}" if lo == 0 else f"{lo} to {hi}")
+    return f"a list of {count} {items}" if items else f"a str of {count} characters"
+
+
 def _shown(value: Any) -> str:
     """A refused value as the message shows it (``0``, ``'lenet'``, ``nan``, ``(5, 2)``)."""
     if isinstance(value, np.generic):
@@ -521,10 +533,13 @@ def expand_grid(entry: Mapping[str, Any], where: str, *,
         raise error(f"{where}.params: expected a table of parameters, got {params!r}")
     for k, values in grid.items():
         if k in params:
-            raise error(f"{where}: {k!r} is both in params ({where}.params.{k} = {params[k]!r}) "
-                        f"and in the grid ({where}.grid.{k}); give it in one of them")
+            raise error(f"{where}: the parameter {k!r} is given both in params ({k} = "
+                        f"{params[k]!r}) and in grid ({k} = {values!r}); give it in one of them")
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (list, tuple)) or not values:
             raise error(f"{where}.grid.{k}: expected a non-empty list of values to try, got {values!r}")
+        repeated = [v for i, v in enumerate(values) if v in list(values)[:i]]
+        if repeated:
+            raise error(f"{where}.grid.{k}: the value {repeated[0]!r} is listed twice in {list(values)!r}")
     keys = list(grid)
     out = []
     for point in itertools.product(*(grid[k] for k in keys)):

@@ -32,6 +32,8 @@ The run spec (every key but ``sources`` and ``solvers`` may be left out)::
     [[solvers]]
     id = "local-search"            # an ID (local-search-v1) or a name (the latest version)
     params = { restarts = 8 }
+    # grid = { restarts = [1, 4, 16] }   instead: one solver entry per point of the grid (the
+    #                                    cartesian product of its keys; a key not also in params)
     seeds = [0, 1, 2]              # overrides the top-level seeds (also time_limit, kill_after)
     sources = ["capacitated-v1:small"]   # only these sources (default: all)
 """
@@ -47,6 +49,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import UserError
+from ..params import Param, expand_grid, split_top_level
 from ..store import canonical_json
 
 
@@ -58,7 +61,7 @@ class SpecError(UserError):
 _TOP_KEYS = ("name", "sources", "solvers", "tracks", "seeds", "repetitions", "time_limit",
              "kill_after", "reference", "online", "generalization", "adaptation", "solvers_dirs",
              "threads_per_job")
-_SOLVER_KEYS = ("id", "params", "time_limit", "kill_after", "seeds", "sources")
+_SOLVER_KEYS = ("id", "params", "grid", "time_limit", "kill_after", "seeds", "sources")
 _REFERENCE_KEYS = ("mode", "time_limit", "kill_after")
 _ONLINE_KEYS = ("window",)
 _GENERALIZATION_KEYS = ("train_frames",)
@@ -84,48 +87,44 @@ def _unknown(keys: Iterable[str], allowed: Sequence[str], where: str) -> None:
             raise SpecError(f"{where}: unknown key {k!r}.{hint}")
 
 
+class Key(Param):
+    """A run spec key's declaration (:class:`offbench.params.Param`), refused with
+    :class:`SpecError` and the one template:
+    "The 'count' key of run spec sources[0] must be an int in [1, inf). Got 0." """
+
+    what = "key"
+    error = SpecError
+
+
+def _check(where: str, value, *args, **kw):
+    """Validate ``value`` as ``Key(<last part of where>, *args, **kw)``; ``where`` is the key's
+    path (``run spec: sources[0].count``), whose head names the owner in the message."""
+    head, dot, name = where.rpartition(".")
+    if not dot or ":" in name:
+        head, _, name = where.rpartition(": ")
+    return Key(name, *args, **kw).validate(head.replace(": ", " ") or "run spec", value)
+
+
 def _int(v, where: str, low: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        else:
-            raise SpecError(f"{where}: expected an integer{'' if low is None else f' >= {low}'}, got {v!r}")
-    if low is not None and v < low:
-        raise SpecError(f"{where}: expected an integer >= {low}, got {v!r}")
-    return int(v)
+    return _check(where, v, int, low=low)
 
 
 def _seconds(v, where: str, allow_none: bool = True) -> float | None:
-    if v is None or (isinstance(v, str) and v.lower() in ("none", "null")):
-        if allow_none:
-            return None
-        raise SpecError(f"{where}: expected a number of seconds > 0, got {v!r}")
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        raise SpecError(f"{where}: expected a number of seconds > 0{' or none' if allow_none else ''}, got {v!r}")
-    return float(v)
+    return _check(where, v, float, low=0.0, low_open=True, allow_none=allow_none)
 
 
 def _str(v, where: str) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise SpecError(f"{where}: expected a non-empty string, got {v!r}")
-    return v.strip()
+    return _check(where, v, str, length=(1, None)).strip()
 
 
 def _bool(v, where: str) -> bool:
-    if not isinstance(v, bool):
-        raise SpecError(f"{where}: expected true or false, got {v!r}")
-    return v
+    return _check(where, v, bool)
 
 
 def _seeds(v, where: str) -> list[int]:
     if isinstance(v, int) and not isinstance(v, bool):
         v = [v]
-    if not isinstance(v, list) or not v:
-        raise SpecError(f"{where}: expected a non-empty list of integer seeds >= 0, got {v!r}")
-    out = [_int(s, f"{where}[{i}]", 0) for i, s in enumerate(v)]
-    if len(set(out)) != len(out):
-        raise SpecError(f"{where}: seeds repeat: {out}")
-    return out
+    return list(_check(where, v, list, item=int, low=0, length=(1, None), unique=True))
 
 
 def load_spec_file(path: str | os.PathLike) -> dict:
@@ -347,21 +346,28 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     solvers_raw = raw.get("solvers")
     if not isinstance(solvers_raw, list) or not solvers_raw:
         raise SpecError(f"{where}: solvers: expected a non-empty list of solvers")
-    solvers = []
+    solvers, labels = [], []
     for i, s in enumerate(solvers_raw):
-        solvers.append(_parse_solver(s, f"{where}: solvers[{i}]", dirs, time_limit, kill_after, seeds))
-    for i, sv in enumerate(solvers):
+        # A parameter grid expands into one solver entry per point (benchopt's grids).
+        entries = expand_grid(s, f"{where}: solvers[{i}]", error=SpecError) if isinstance(s, dict) else [s]
+        for e in entries:
+            label = f"solvers[{i}]"
+            if isinstance(s, dict) and "grid" in s:
+                label += " (grid point " + ", ".join(f"{k}={e['params'][k]!r}" for k in s["grid"]) + ")"
+            solvers.append(_parse_solver(e, f"{where}: {label}", dirs, time_limit, kill_after, seeds))
+            labels.append(label)
+    for label, sv in zip(labels, solvers):
         for wanted in sv.sources or ():
             if wanted not in names:
                 close = difflib.get_close_matches(wanted, names, n=1)
-                raise SpecError(f"{where}: solvers[{i}].sources: no source is named {wanted!r}"
+                raise SpecError(f"{where}: {label}.sources: no source is named {wanted!r}"
                                 + (f"; did you mean {close[0]!r}?" if close else f"; sources: {', '.join(names)}"))
     seen = {}
-    for i, s in enumerate(solvers):
+    for label, s in zip(labels, solvers):
         k = (s.id, s.param_hash)
         if k in seen:
-            raise SpecError(f"{where}: solvers[{i}]: the same solver and parameters as solvers[{seen[k]}] ({s.id})")
-        seen[k] = i
+            raise SpecError(f"{where}: {label}: the same solver and parameters as {seen[k]} ({s.id})")
+        seen[k] = label
     return RunSpec(name=name, sources=sources, solvers=solvers, tracks=list(tracks), seeds=seeds,
                    time_limit=time_limit, kill_after=kill_after, reference=reference,
                    online=online, generalization=generalization, adaptation=adaptation,
@@ -444,21 +450,11 @@ def _random_args(s: dict, where: str) -> dict:
         "capacities": _bool(s.get("capacities", False), f"{where}.capacities"),
         "deadlines": _bool(s.get("deadlines", False), f"{where}.deadlines"),
     }
-    layers = s.get("layers", [1, 6])
-    if (not isinstance(layers, (list, tuple)) or len(layers) != 2):
-        raise SpecError(f"{where}.layers: expected [lo, hi] with 1 <= lo <= hi, got {layers!r}")
-    lo = _int(layers[0], f"{where}.layers[0]", 1)
-    hi = _int(layers[1], f"{where}.layers[1]", lo)
-    out["layers"] = [lo, hi]
-    zf = s.get("zero_fraction", 0.1)
-    if isinstance(zf, bool) or not isinstance(zf, (int, float)) or not 0 <= zf <= 1:
-        raise SpecError(f"{where}.zero_fraction: expected a number in [0, 1], got {zf!r}")
-    out["zero_fraction"] = float(zf)
-    ew = s.get("energy_weight")
-    if ew is not None and (isinstance(ew, bool) or not isinstance(ew, (int, float)) or ew < 0
-                           or not math.isfinite(ew)):
-        raise SpecError(f"{where}.energy_weight: expected a number >= 0, got {ew!r}")
-    out["energy_weight"] = None if ew is None else float(ew)
+    out["layers"] = list(_check(f"{where}.layers", s.get("layers", [1, 6]), "int_range", low=1))
+    out["zero_fraction"] = _check(f"{where}.zero_fraction", s.get("zero_fraction", 0.1), float,
+                                  low=0.0, high=1.0)
+    out["energy_weight"] = _check(f"{where}.energy_weight", s.get("energy_weight"), float, low=0.0,
+                                  allow_none=True)
     return out
 
 
@@ -502,13 +498,18 @@ def _parse_solver(s, where: str, dirs: list[str], time_limit, kill_after, seeds)
 
 
 def _jsonable_params(params: dict, where: str) -> dict:
+    """Validated parameters as JSON values (a list parameter's tuple becomes a list, which
+    hashes as before: canonical JSON does not tell them apart)."""
     out = {}
     for k, v in params.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            raise SpecError(f"{where}.{k}: expected a finite number, got {v!r}")
-        if v is not None and not isinstance(v, (bool, int, float, str)):
-            raise SpecError(f"{where}.{k}: expected a number, string or bool, got {type(v).__name__}")
-        out[k] = v
+        items = list(v) if isinstance(v, (list, tuple)) else [v]
+        for x in items:
+            if isinstance(x, float) and not math.isfinite(x):
+                raise SpecError(f"{where}.{k}: expected finite numbers, got {v!r}")
+            if x is not None and not isinstance(x, (bool, int, float, str)):
+                raise SpecError(f"{where}.{k}: expected a number, string, bool or a list of "
+                                f"them, got {type(x).__name__}")
+        out[k] = list(v) if isinstance(v, (list, tuple)) else v
     return out
 
 
@@ -554,25 +555,27 @@ def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequenc
     return raw
 
 
-def _split_colon(text: str, opt: str) -> tuple[str, dict]:
+def _split_colon(text: str, opt: str) -> tuple[str, list[str]]:
+    """``NAME:key=value,key=[1,2]`` -> ``NAME`` and ``["key=value", "key=[1,2]"]`` (commas
+    inside brackets or double quotes belong to the value)."""
     head, _, rest = text.partition(":")
-    opts = {}
-    for part in [p for p in rest.split(",") if p.strip()]:
+    pairs = [p.strip() for p in split_top_level(rest) if p.strip()]
+    for part in pairs:
         if "=" not in part:
-            raise SpecError(f"{opt} {text}: expected NAME:key=value,key=value")
-        k, v = part.split("=", 1)
-        opts[k.strip()] = v.strip()
+            raise SpecError(f"{opt} {text}: expected NAME:key=value,key=value "
+                            "(a list value in brackets: key=[1,2])")
     if not head.strip():
         raise SpecError(f"{opt} {text!r}: expected a name first")
-    return head.strip(), opts
+    return head.strip(), pairs
 
 
 def _cli_solver(text: str, dirs: list[str]) -> dict:
-    """``NAME`` or ``NAME:key=value,...``, values parsed with the solver's declared types."""
+    """``NAME`` or ``NAME:key=value,...``, values parsed with the solver's declared types
+    (:func:`offbench.solver.parse_params`: a key given twice is refused)."""
     from ..solver import parse_params, resolve
 
-    name, opts = _split_colon(text, "--solver")
-    if not opts:
+    name, pairs = _split_colon(text, "--solver")
+    if not pairs:
         return {"id": name}
     cls = resolve(name, dirs)
-    return {"id": name, "params": parse_params(cls, [f"{k}={v}" for k, v in opts.items()])}
+    return {"id": name, "params": parse_params(cls, pairs)}
