@@ -1,6 +1,6 @@
 """Runner overhead per job: a trivial solver over many tiny instances (goal: under 2 ms per job).
 
-What is timed is the job phase of :func:`offbench.runner.run`: from the first job handed to the
+What is timed is the job phase of :func:`offbench.run.run`: from the first job handed to the
 executor to the last row committed (dispatch, the solver call, scoring, one SQLite transaction
 per row, progress), divided by the number of jobs. Planning, writing the instances and starting
 worker processes are one-off costs and are reported apart. The trivial solver is ``fx-zero``
@@ -25,7 +25,7 @@ FIXTURES = str(Path(__file__).resolve().parent.parent / "tests" / "fixtures_solv
 
 
 def _spec(n_jobs: int):
-    from offbench.runner import parse_spec
+    from offbench.run import parse_spec
 
     return parse_spec({
         "name": "bench-runner", "solvers_dirs": [FIXTURES], "time_limit": 10.0, "seeds": [0],
@@ -60,7 +60,7 @@ class _Clock:
 
 def measure(executor, n_jobs: int, workdir: Path, tag: str) -> dict:
     """One run of ``n_jobs`` trivial jobs into a fresh store; times in seconds."""
-    from offbench.runner import plan, run
+    from offbench.run import plan, run
     from offbench.store import Store
 
     spec = _spec(n_jobs)
@@ -83,7 +83,7 @@ def measure(executor, n_jobs: int, workdir: Path, tag: str) -> dict:
 
 def bench(n_jobs: int = 400, repeats: int = 3, workers: int = 2) -> dict:
     """Medians over ``repeats`` for the in-process executor and a warm pool."""
-    from offbench.runner import InProcessExecutor, PoolExecutor
+    from offbench.run import InProcessExecutor, PoolExecutor
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:

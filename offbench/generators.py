@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .instance import Instance
+from .instance import Instance, check_size
 
 
 def _loguniform(rng: np.random.Generator, lo: float, hi: float, size=None):
@@ -63,6 +63,8 @@ def random_instance(
         raise ValueError(f"layers must be (lo, hi) with 1 <= lo <= hi, got {layers!r}")
     if n_devices < 1 or n_jobs < 1:
         raise ValueError("n_devices and n_jobs must be >= 1")
+    check_size(n_devices=n_devices, n_jobs=n_jobs, layers_per_job=layers[1],
+               n_layers=n_jobs * layers[0], where="random instance")  # before anything is drawn
     rng = np.random.default_rng(seed)
     nd = n_devices
     dev = dict(

@@ -176,13 +176,71 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "table"
 
 
+def _static_figures(t, title: str) -> dict:
+    """Drawers (name -> function making the figure) of an instance-source table: the
+    performance profile and the ratio ECDF."""
+    labels = [e.label for e in t.entries]
+    keys = [(e.solver_id, e.param_hash) for e in t.entries]
+    out: dict = {}
+    members = sorted({r["instance_digest"] for k in keys for r in t.rows[k]})
+    pos = {d: i for i, d in enumerate(members)}
+    mat = np.full((len(members), len(keys)), np.nan)
+    for j, k in enumerate(keys):
+        per: dict[str, list[float]] = {}
+        for r in t.rows[k]:
+            # A failed or infeasible row counts as a failure (ratio inf) in the profile.
+            v = math.inf if r["_infeasible"] else r["_scored"]
+            per.setdefault(r["instance_digest"], []).append(v)
+        for d, v in per.items():
+            mat[pos[d], j] = float(np.mean(v))
+    if members:
+        out["profile"] = lambda: performance_profile_figure(mat, labels, f"Performance profile: {title}")
+    ratios = {e.label: [r["ratio"] for r in t.rows[k]] for e, k in zip(t.entries, keys)}
+    if any(v is not None for vals in ratios.values() for v in vals):
+        out["ecdf"] = lambda: ecdf_figure(ratios, f"Cost ratio ECDF: {title}")
+    return out
+
+
+def _stream_figures(t, title: str) -> dict:
+    """Drawers of a stream table: learning curves, and adaptation curves around the switch."""
+    from . import tracks
+
+    track = tracks.get(t.track)
+    keys = [(e.solver_id, e.param_hash) for e in t.entries]
+    curves = {}
+    window = 50
+    for e, k in zip(t.entries, keys):
+        runs = []
+        for r in t.rows[k]:
+            window = int(r["track_config"].get("window", window))
+            fr = t.frames.get(r["row_id"], [])
+            if fr and all(f["ratio"] is not None for f in fr):
+                runs.append([f["ratio"] for f in fr])
+        if runs:
+            curves[e.label] = runs
+    if not curves:
+        return {}
+    window = max(1, min(window, min(len(r) for rs in curves.values() for r in rs)))
+    switch = int(t.rows[keys[0]][0]["track_config"].get("switch_at", 0))
+    return {
+        "learning": lambda: learning_curves_figure(curves, window, f"Learning curves: {title}",
+                                                   threshold=track.threshold),
+        "adaptation": lambda: adaptation_curves_figure(curves, switch, window, f"Adaptation: {title}",
+                                                       threshold=track.threshold or 1.02),
+    }
+
+
 def write_plots(board, out_dir, *, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write every figure of a leaderboard into ``out_dir`` (PNG and PDF of each).
 
-    Static tables give a performance profile (``*-profile``) and a ratio ECDF (``*-ecdf``);
-    online tables give learning curves (``*-learning``); adaptation tables give adaptation
-    curves (``*-adaptation``). Returns the files written.
+    Each table gets the figures its track names (:attr:`offbench.tracks.Track.figures`): the
+    static track a performance profile (``*-profile``) and a ratio ECDF (``*-ecdf``); the online
+    and generalization tracks learning curves (``*-learning``, with the track's threshold drawn
+    where it has one); the adaptation track adaptation curves (``*-adaptation``). Returns the
+    files written.
     """
+    from . import tracks
+
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -190,49 +248,18 @@ def write_plots(board, out_dir, *, formats: Sequence[str] = FORMATS) -> list[Pat
         raise UserError(f"--plots {out}: cannot create the folder ({e.strerror})") from None
     files: list[Path] = []
     for t in board.tables:
+        track = tracks.get(t.track)
         stem = out / f"{_slug(t.source)}-{t.track}"
-        labels = [e.label for e in t.entries]
-        keys = [(e.solver_id, e.param_hash) for e in t.entries]
         title = f"{t.source}, {t.track} track"
-        if t.track == "static":
-            members = sorted({r["instance_digest"] for k in keys for r in t.rows[k]})
-            pos = {d: i for i, d in enumerate(members)}
-            mat = np.full((len(members), len(keys)), np.nan)
-            for j, k in enumerate(keys):
-                per: dict[str, list[float]] = {}
-                for r in t.rows[k]:
-                    # A failed or infeasible row counts as a failure (ratio inf) in the profile.
-                    v = math.inf if r["_infeasible"] else r["_scored"]
-                    per.setdefault(r["instance_digest"], []).append(v)
-                for d, v in per.items():
-                    mat[pos[d], j] = float(np.mean(v))
-            if members:
-                files += _save(performance_profile_figure(mat, labels, f"Performance profile: {title}"),
-                               stem.with_name(stem.name + "-profile"), formats)
-            ratios = {e.label: [r["ratio"] for r in t.rows[k]] for e, k in zip(t.entries, keys)}
-            if any(v is not None for vals in ratios.values() for v in vals):
-                files += _save(ecdf_figure(ratios, f"Cost ratio ECDF: {title}"),
-                               stem.with_name(stem.name + "-ecdf"), formats)
-        else:
-            curves = {}
-            window = 50
-            for e, k in zip(t.entries, keys):
-                runs = []
-                for r in t.rows[k]:
-                    window = int(r["track_config"].get("window", window))
-                    fr = t.frames.get(r["row_id"], [])
-                    if fr and all(f["ratio"] is not None for f in fr):
-                        runs.append([f["ratio"] for f in fr])
-                if runs:
-                    curves[e.label] = runs
-            if not curves:
-                continue
-            window = max(1, min(window, min(len(r) for rs in curves.values() for r in rs)))
-            if t.track == "adaptation":
-                switch = int(t.rows[keys[0]][0]["track_config"].get("switch_at", 0))
-                fig = adaptation_curves_figure(curves, switch, window, f"Adaptation: {title}")
-                files += _save(fig, stem.with_name(stem.name + "-adaptation"), formats)
-            else:
-                fig = learning_curves_figure(curves, window, f"Learning curves: {title}")
-                files += _save(fig, stem.with_name(stem.name + "-learning"), formats)
+        drawers = (_stream_figures if track.stream else _static_figures)(t, title)
+        for name in track.figures:
+            if name not in FIGURES:
+                raise UserError(f"track {t.track} names figure {name!r}; offbench draws "
+                                f"{', '.join(FIGURES)}")
+            if name in drawers:
+                files += _save(drawers[name](), stem.with_name(f"{stem.name}-{name}"), formats)
     return files
+
+
+#: The figures a track may name in :attr:`offbench.tracks.Track.figures`.
+FIGURES = ("profile", "ecdf", "learning", "adaptation")

@@ -24,7 +24,7 @@ import math
 import sys
 import time
 
-from .commands._util import _clean  # JSON for programs: NaN and infinities become null
+from ._json import clean  # JSON for programs: NaN and infinities become null
 
 MODES = ("auto", "bar", "quiet", "jsonl")
 
@@ -204,5 +204,5 @@ class Progress:
             self._draw(force=True)
 
     def _json(self, obj: dict) -> None:
-        self.out.write(json.dumps(_clean(obj), allow_nan=False, sort_keys=False) + "\n")
+        self.out.write(json.dumps(clean(obj), allow_nan=False, sort_keys=False) + "\n")
         self.out.flush()

@@ -310,9 +310,11 @@ class Solver:
         base = dict(solver=self.id, seed=int(seed), params=dict(self.param_values))
         missing = self.missing_requirements()
         if missing:
+            from ._deps import install_hint
+
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
                           wall_time=0.0, error=f"{self.id} needs {', '.join(missing)}, which "
-                          f"is not installed (pip install 'offbench[torch]')", **base)
+                          f"is not installed ({install_hint(missing)})", **base)
         try:
             prop = method(inst, ctx)
             wall = ctx.elapsed()
@@ -399,7 +401,13 @@ class LearningSolver(Solver):
     def decide(self, frame: Instance, ctx: Context) -> Proposal:
         raise NotImplementedError(f"solver {self.id} does not implement decide")
 
-    def learn(self, frame: Instance, decision: np.ndarray, ctx: Context) -> None:
+    def learn(self, frame: Instance, decision: np.ndarray, ctx: Context) -> dict | None:
+        """Learn from one frame and the decision taken on it (not timed; evaluations charged).
+
+        May return a small dict of numbers saying what was learned (``{"loss": 0.12,
+        "epsilon": 0.05, "K": 3}``): the tracks store it with the frame (the ``info`` of its
+        frame row). None says nothing. Anything else stops the stream with an error.
+        """
         raise NotImplementedError(f"solver {self.id} does not implement learn")
 
     def step(self, frame: Instance, *, time_limit: float | None = None, seed: int = 0) -> Result:

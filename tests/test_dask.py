@@ -10,7 +10,7 @@ import os
 import pytest
 
 from offbench.cli import main
-from offbench.runner import InProcessExecutor, parse_spec, run
+from offbench.run import InProcessExecutor, parse_spec, run
 from offbench.store import Store
 from tests.test_runner import FIXTURES
 from tests.test_runner import SPEC as RUNNER_SPEC

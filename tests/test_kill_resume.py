@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from offbench.runner import InProcessExecutor, parse_spec, run
+from offbench.run import InProcessExecutor, parse_spec, run
 from offbench.store import Store
 
 FIXTURES = str(Path(__file__).parent / "fixtures_solvers")
@@ -76,7 +76,7 @@ def test_sigkill_twice_then_resume_equals_an_uninterrupted_run(tmp_path):
     cfg = tmp_path / "run.toml"
     cfg.write_text(CONFIG)
     clean = tmp_path / "clean.sqlite"
-    from offbench.runner import load_spec_file
+    from offbench.run import load_spec_file
 
     run(parse_spec(load_spec_file(cfg)), clean, executor=InProcessExecutor())
 

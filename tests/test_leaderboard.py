@@ -15,7 +15,7 @@ from offbench import metrics
 from offbench.cli import main
 from offbench.leaderboard import (LeaderboardError, build, export_rows, read_table, render,
                                   verify)
-from offbench.runner import InProcessExecutor, parse_spec, run
+from offbench.run import InProcessExecutor, parse_spec, run
 from offbench.store import Store
 
 FIXTURES = str(Path(__file__).parent / "fixtures_solvers")

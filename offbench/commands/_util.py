@@ -8,23 +8,14 @@ import math
 import os
 import sys
 
+from .._json import clean
 from ..errors import UserError
 
 
 def print_json(obj) -> None:
     """Print one JSON object for programs: no NaN or Infinity (they become null)."""
-    sys.stdout.write(json.dumps(_clean(obj), allow_nan=False) + "\n")
+    sys.stdout.write(json.dumps(clean(obj), allow_nan=False) + "\n")
     sys.stdout.flush()
-
-
-def _clean(v):
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 def positive_float(text: str) -> float:

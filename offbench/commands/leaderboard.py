@@ -16,8 +16,8 @@ from ..errors import UserError
 
 
 def add_parser(sub):
-    from ..solver import TRACKS
     from ..store import DEFAULT_STORE
+    from ..tracks import names as track_names
 
     p = sub.add_parser(
         "leaderboard", help="tables and plots derived from the results store; verify a table",
@@ -36,7 +36,7 @@ def add_parser(sub):
                    help="also write performance profiles, ratio ECDFs and learning curves "
                         "(PNG and PDF) into DIR")
     p.add_argument("--track", action="append", default=[],
-                   choices=TRACKS,
+                   choices=track_names(),
                    help="only this track (repeatable)")
     p.add_argument("--offbench-version", default=None, metavar="V",
                    help="rows of this offbench version (default: the running one)")
@@ -85,7 +85,7 @@ def _verify(args) -> int:
 
     from ..leaderboard import verify
     from ..progress import Progress
-    from ..runner import make_executor
+    from ..run import make_executor
 
     path = Path(args.table)
     if not path.is_file():

@@ -15,8 +15,8 @@ from ._util import positive_float
 
 
 def add_parser(sub):
-    from ..solver import TRACKS
     from ..store import DEFAULT_STORE
+    from ..tracks import names as track_names
 
     p = sub.add_parser(
         "run", help="run a benchmark (default: the small built-in one) and print its leaderboard",
@@ -49,7 +49,7 @@ def add_parser(sub):
                    help="solver seeds (replaces the spec's seeds)")
     p.add_argument("--time-limit", type=positive_float, default=None, metavar="S",
                    help="seconds per solve (replaces the spec's time limits)")
-    p.add_argument("--track", action="append", default=[], choices=TRACKS, help="track (repeatable)")
+    p.add_argument("--track", action="append", default=[], choices=track_names(), help="track (repeatable)")
     p.add_argument("--reference", choices=("auto", "none"), default=None,
                    help="compute references and cost ratios (auto) or not (none)")
     p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
@@ -103,28 +103,29 @@ def _seeds(text: str) -> list[int]:
 
 
 def run(args) -> int:
-    from .. import runner
     from ..progress import Progress
+    from ..run import (apply_overrides, default_spec, load_spec_file, make_executor, parse_spec,
+                       plan as make_plan, run as run_spec)
 
-    raw = runner.load_spec_file(args.config) if args.config else runner.default_spec()
-    raw = runner.apply_overrides(
+    raw = load_spec_file(args.config) if args.config else default_spec()
+    raw = apply_overrides(
         raw, solvers=args.solver, families=args.family, sets=args.set,
         instance_paths=args.instances, seeds=args.seeds, time_limit=args.time_limit,
         tracks=args.track, solvers_dirs=args.solvers_dir, reference=args.reference,
         count=args.count, instance_seed=args.instance_seed)
-    spec = runner.parse_spec(raw, where=args.config or "built-in run spec")
-    plan = runner.plan(spec)
+    spec = parse_spec(raw, where=args.config or "built-in run spec")
+    plan = make_plan(spec)
     if args.dry_run:
         print(_describe_plan(plan))
         return 0
     mode = "jsonl" if args.jsonl else "quiet" if args.quiet else "bar" if args.progress else "auto"
     progress = Progress(mode)
-    executor = runner.make_executor(args.jobs, args.scheduler, threads=spec.threads_per_job)
+    executor = make_executor(args.jobs, args.scheduler, threads=spec.threads_per_job)
     command = "offbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         with executor:
-            summary = runner.run(spec, args.store, executor=executor, progress=progress,
-                                 command=command, plan_=plan)
+            summary = run_spec(spec, args.store, executor=executor, progress=progress,
+                               command=command, plan_=plan)
     except KeyboardInterrupt:
         print(f"offbench run: interrupted; finished jobs are in {args.store}; run the same "
               "command again to resume", file=sys.stderr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..instance import check_size
 from .param import FParam
 from ._common import (DEVICE_CLASSES, INPUT_ENCODINGS, MAX_UNITS, MODELS, NETWORKS, assemble,
                       dnn_job, n_units, network_devices, random_cuts, server_params)
@@ -88,6 +89,8 @@ def _pick(u: np.ndarray, choices) -> list:
 def build_fleet(p, rng: np.random.Generator):
     """The nominal instance and per-device mean SNR of a fleet (see the module docstring)."""
     nd, nj = p["n_devices"], p["n_jobs"]
+    check_size(n_devices=nd, n_jobs=nj, n_layers=nj * (p["layers"][0] if "layers" in p else 1),
+               where="n_devices/n_jobs")  # before anything of that size is drawn
     # -- structure: jobs, their devices, models, layer counts and cut points.
     u_dev = rng.random(nj)
     u_model = rng.random(nj)

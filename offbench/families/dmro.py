@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..instance import check_size
 from .param import FParam
 from ._common import (DROO_N0, INPUT_ENCODINGS, MODELS, assemble, dnn_job, droo_mean_gain,
                       loguniform, n_units, server_params, shannon_rate)
@@ -54,6 +55,8 @@ def check(p) -> str | None:
 def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
     """The nominal instance and the per-device mean uplink SNR."""
     nd = p["n_devices"]
+    check_size(n_devices=nd, n_jobs=nd, layers_per_job=p["n_layers"], n_layers=nd * p["n_layers"],
+               where="n_devices/n_layers")  # before anything of that size is drawn
     # Physical devices: the same in every environment of one seed.
     dist = rng_structure.uniform(p["distance_m"][0], p["distance_m"][1], nd)
     speed = loguniform(rng_structure, p["device_speed"][0], p["device_speed"][1], nd)

@@ -18,6 +18,7 @@ The run spec (every key but ``sources`` and ``solvers`` may be left out)::
     online = { window = 50 }                  # final window of the online track
     generalization = { train_frames = 100 }   # frames learned from; the rest are held out
     adaptation = { window = 20 }              # frames after the switch that are averaged
+    # (each track's settings are declared by the track itself: offbench.tracks)
 
     [[sources]]                    # instances: one table per source
     kind = "family"                # family | set | files | random | stream
@@ -59,13 +60,9 @@ class SpecError(UserError):
 
 # ============================================================================== the run spec
 _TOP_KEYS = ("name", "sources", "solvers", "tracks", "seeds", "repetitions", "time_limit",
-             "kill_after", "reference", "online", "generalization", "adaptation", "solvers_dirs",
-             "threads_per_job")
+             "kill_after", "reference", "solvers_dirs", "threads_per_job")
 _SOLVER_KEYS = ("id", "params", "grid", "time_limit", "kill_after", "seeds", "sources")
 _REFERENCE_KEYS = ("mode", "time_limit", "kill_after")
-_ONLINE_KEYS = ("window",)
-_GENERALIZATION_KEYS = ("train_frames",)
-_ADAPTATION_KEYS = ("window",)
 _SOURCE_KEYS = {
     "random": ("kind", "name", "seed", "count", "n_devices", "n_jobs", "layers", "capacities",
                "deadlines", "zero_fraction", "energy_weight"),
@@ -218,9 +215,8 @@ class RunSpec:
     time_limit: float | None
     kill_after: float | None
     reference: dict
-    online: dict
-    generalization: dict
-    adaptation: dict
+    #: Settings of every registered track that has settings, by track name (defaults filled in).
+    track_settings: dict
     solvers_dirs: list[str]
     threads_per_job: int
 
@@ -237,9 +233,7 @@ class RunSpec:
             "time_limit": self.time_limit,
             "kill_after": self.kill_after,
             "reference": self.reference,
-            "online": self.online,
-            "generalization": self.generalization,
-            "adaptation": self.adaptation,
+            **self.track_settings,
             "solvers_dirs": self.solvers_dirs,
             "threads_per_job": self.threads_per_job,
         }
@@ -265,11 +259,15 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     SpecError, offbench.solver.SolverError
         With the key at fault (``run spec: solvers[2].params: ...``).
     """
-    from ..solver import TRACKS
+    from .. import tracks as tracks_registry
+    from ..tracks import TrackError
+
+    TRACKS = tracks_registry.names()
 
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: expected a table of keys")
-    _unknown(raw, _TOP_KEYS, where)
+    with_settings = [t for t in TRACKS if tracks_registry.get(t).settings]
+    _unknown(raw, _TOP_KEYS + tuple(with_settings), where)
     name = _str(raw.get("name", "offbench-run"), f"{where}: name")
     dirs = raw.get("solvers_dirs", [])
     if isinstance(dirs, str):
@@ -317,22 +315,12 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     reference = {"mode": mode, "time_limit": ref_tl,
                  "kill_after": ref_kill if ref_kill is not None else 2 * ref_tl + 30.0}
 
-    online = raw.get("online", {})
-    if not isinstance(online, dict):
-        raise SpecError(f"{where}: online: expected a table, got {online!r}")
-    _unknown(online, _ONLINE_KEYS, f"{where}: online")
-    online = {"window": _int(online.get("window", 50), f"{where}: online.window", 1)}
-    gen = raw.get("generalization", {})
-    if not isinstance(gen, dict):
-        raise SpecError(f"{where}: generalization: expected a table, got {gen!r}")
-    _unknown(gen, _GENERALIZATION_KEYS, f"{where}: generalization")
-    generalization = {"train_frames": _int(gen.get("train_frames", 100),
-                                           f"{where}: generalization.train_frames", 1)}
-    ada = raw.get("adaptation", {})
-    if not isinstance(ada, dict):
-        raise SpecError(f"{where}: adaptation: expected a table, got {ada!r}")
-    _unknown(ada, _ADAPTATION_KEYS, f"{where}: adaptation")
-    adaptation = {"window": _int(ada.get("window", 20), f"{where}: adaptation.window", 1)}
+    track_settings = {}
+    for t in with_settings:
+        try:
+            track_settings[t] = tracks_registry.get(t).parse_settings(raw.get(t), f"{where}: {t}")
+        except TrackError as e:
+            raise SpecError(str(e)) from None
 
     sources_raw = raw.get("sources")
     if not isinstance(sources_raw, list) or not sources_raw:
@@ -370,7 +358,7 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
         seen[k] = label
     return RunSpec(name=name, sources=sources, solvers=solvers, tracks=list(tracks), seeds=seeds,
                    time_limit=time_limit, kill_after=kill_after, reference=reference,
-                   online=online, generalization=generalization, adaptation=adaptation,
+                   track_settings=track_settings,
                    solvers_dirs=dirs, threads_per_job=threads)
 
 
@@ -477,8 +465,10 @@ def _parse_solver(s, where: str, dirs: list[str], time_limit, kill_after, seeds)
         raise SpecError(f"{where}: {e}") from None
     missing = cls.missing_requirements()
     if missing:
+        from .._deps import install_hint
+
         raise SpecError(f"{where}: solver {cls.id} needs {', '.join(missing)}, which is not "
-                        "installed here (pip install 'offbench[torch]')")
+                        f"installed here ({install_hint(missing)})")
     validated = _jsonable_params(validated, f"{where}.params")
     tl = _seconds(s["time_limit"], f"{where}.time_limit") if "time_limit" in s else time_limit
     ka = _seconds(s["kill_after"], f"{where}.kill_after") if "kill_after" in s else kill_after

@@ -1,0 +1,266 @@
+"""Leaderboard formats: tables as Markdown, CSV or LaTeX (:func:`render`), and read back.
+
+Each rendering starts with its provenance, in a form a program can read back
+(``offbench-provenance: {json}``); :func:`read_table` parses any of the three formats back into
+cells (what :func:`offbench.leaderboard.verify` compares).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+
+from .. import tracks
+from .build import (CSV_HEADER, CSV_TIMING, FORMATS, PROVENANCE_TAG, TIMING_COLUMNS, Entry,
+                    Leaderboard, LeaderboardError, Table)
+
+
+def _f(v, fmt: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return format(v, fmt)
+
+
+def _ms(v) -> str:
+    if v is None or math.isnan(v):
+        return "n/a"
+    ms = v * 1e3
+    return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
+
+
+def display_cells(t: Table, e: Entry) -> list[str]:
+    """The displayed cells of one entry (Markdown and LaTeX)."""
+    v = e.values
+    ci = "n/a" if math.isnan(v["ci_low"]) else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]"
+    common_tail = [_ms(v["p50"]), _ms(v["p95"]), _f(v["evals"], ".1f"), _ms(v["sgm"]), str(v["wins"])]
+    inf = "n/a" if math.isnan(v["infeasible"]) else f"{100 * v['infeasible']:.1f}%"
+    if tracks.get(t.track).threshold is None:
+        return [e.label, str(v["n"]), _f(v["ratio"], ".4f"), ci, inf, str(v["failed"]), *common_tail]
+    ft = v["frames_to_threshold"]
+    fts = "n/a" if ft is None or math.isnan(ft) else "never" if math.isinf(ft) else f"{ft:g}"
+    return [e.label, str(v["n"]), _f(v["ratio"], ".4f"), ci, fts, inf, str(v["failed"]), *common_tail]
+
+
+def _csv_value(v) -> str:
+    if v is None or (isinstance(v, float) and (math.isnan(v))):
+        return ""
+    if isinstance(v, float):
+        return "inf" if math.isinf(v) else repr(v)
+    return str(v)
+
+
+def csv_rows(board: Leaderboard) -> list[list[str]]:
+    out = []
+    for t in board.tables:
+        for e in t.entries:
+            v = e.values
+            out.append([t.source, t.track, e.label, e.solver_id, e.param_hash, str(v["n"]),
+                        _csv_value(v["ratio"]), _csv_value(v["ci_low"]), _csv_value(v["ci_high"]),
+                        _csv_value(v["infeasible"]), str(v["failed"]),
+                        _csv_value(v.get("frames_to_threshold")),
+                        _csv_value(v["p50"]), _csv_value(v["p95"]), _csv_value(v["evals"]),
+                        _csv_value(v["sgm"]), str(v["wins"])])
+    return out
+
+
+def provenance_lines(board: Leaderboard) -> list[str]:
+    """The human-readable provenance header (one line each, no comment markers)."""
+    p = board.provenance
+    lines = [f"offbench leaderboard, derived from the results store {p['store']} "
+             f"({p['rows']} rows from run{'s' if len(p['runs']) != 1 else ''} "
+             f"{', '.join(map(str, p['runs']))}); never edited by hand",
+             f"offbench {p['offbench_version']}, commit {', '.join(p['offbench_commits'])}"]
+    for s in p["sources"]:
+        lines.append(f"source {s['name']}: {s['kind']}, {s['size']} "
+                     f"{'frames' if s['kind'] == 'stream' else 'instances'}, digest {s['digest']}")
+    lines.append(f"seeds: {', '.join(map(str, p['seeds']))}")
+    for s in p["solvers"]:
+        params = ", ".join(f"{k}={v}" for k, v in s["params"].items()) or "no parameters"
+        lines.append(f"solver {s['id']}: {params} (parameter hash {s['param_hash'][:12]})")
+    if p["references"]:
+        lines.append("references: " + ", ".join(f"{n} {k}" for k, n in p["references"].items()))
+    for m in p["machines"]:
+        lines.append(f"machine: {m.get('system')} {m.get('machine')}, {m.get('cpu') or 'unknown CPU'}, "
+                     f"{m.get('cpus')} CPUs, Python {m.get('python')}")
+    for lib in p["libraries"]:
+        lines.append("libraries: " + ", ".join(f"{k} {v}" for k, v in lib.items() if v))
+    st = p["statistics"]
+    lines.append(f"statistics: mean cost ratio with a {100 * st['confidence']:.0f}% percentile "
+                 f"bootstrap interval ({st['bootstrap_resamples']} resamples over instances, seed "
+                 f"{st['bootstrap_seed']}); SGM = shifted geometric mean of solve time, shift "
+                 f"{st['sgm_shift_s'] * 1e3:g} ms; latency = solve wall time; wins = instances where "
+                 "the solver's mean cost is the best among solvers with only feasible decisions "
+                 "there, ties counting for all")
+    lines.append(f"executors: {', '.join(p['executors'])}")
+    return lines
+
+
+def _prov_json(board: Leaderboard) -> str:
+    return json.dumps(board.provenance, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def render(board: Leaderboard, fmt: str = "md") -> str:
+    """The leaderboard as Markdown (``md``), CSV (``csv``) or LaTeX (``latex``) text."""
+    if fmt == "md":
+        return _render_md(board)
+    if fmt == "csv":
+        return _render_csv(board)
+    if fmt == "latex":
+        return _render_latex(board)
+    raise LeaderboardError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+def _render_md(board: Leaderboard) -> str:
+    out = ["# offbench leaderboard", ""]
+    out += [f"- {line}" for line in provenance_lines(board)]
+    out += ["", f"<!-- {PROVENANCE_TAG} {_prov_json(board)} -->", ""]
+    for t in board.tables:
+        out += [f"## {t.title}", ""]
+        cols = t.columns
+        out.append("| " + " | ".join(cols) + " |")
+        out.append("|" + "|".join("---" if c == "solver" else "---:" for c in cols) + "|")
+        for e in t.entries:
+            out.append("| " + " | ".join(display_cells(t, e)) + " |")
+        out.append("")
+        for n in t.notes:
+            out.append(f"_{n}_")
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _render_csv(board: Leaderboard) -> str:
+    buf = io.StringIO()
+    for line in provenance_lines(board):
+        buf.write(f"# {line}\n")
+    buf.write(f"# {PROVENANCE_TAG} {_prov_json(board)}\n")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_HEADER)
+    for row in csv_rows(board):
+        w.writerow(row)
+    return buf.getvalue()
+
+
+_LATEX_ESC = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+              "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESC.get(c, c) for c in text)
+
+
+def _render_latex(board: Leaderboard) -> str:
+    out = [f"% {line}" for line in provenance_lines(board)]
+    out.append(f"% {PROVENANCE_TAG} {_prov_json(board)}")
+    out.append("% Needs \\usepackage{booktabs}.")
+    for t in board.tables:
+        cols = t.columns
+        out += ["\\begin{table}[t]", "\\centering", "\\small",
+                f"\\caption{{{latex_escape(t.title)}. " + latex_escape(
+                    "Mean cost ratio with 95% bootstrap interval; latency in ms; SGM: shifted "
+                    "geometric mean of solve time (shift 10 ms).") + "}",
+                "\\begin{tabular}{l" + "r" * (len(cols) - 1) + "}", "\\toprule",
+                " & ".join(latex_escape(c) for c in cols) + " \\\\", "\\midrule"]
+        for e in t.entries:
+            out.append(" & ".join(latex_escape(c) for c in display_cells(t, e)) + " \\\\")
+        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# ==================================================================================== reading back
+def read_table(text: str) -> tuple[str, dict, list[tuple[str, list[str], list[list[str]]]]]:
+    """Parse a rendered leaderboard: ``(format, provenance, [(title, header, rows), ...])``.
+
+    Raises
+    ------
+    LeaderboardError
+        The text has no offbench provenance line, or its tables cannot be read.
+    """
+    prov = None
+    for line in text.splitlines():
+        i = line.find(PROVENANCE_TAG)
+        if i >= 0:
+            js = line[i + len(PROVENANCE_TAG):].strip()
+            if js.endswith("-->"):
+                js = js[:-3].strip()
+            try:
+                prov = json.loads(js)
+            except json.JSONDecodeError as e:
+                raise LeaderboardError(f"the provenance line is not valid JSON ({e.msg})") from None
+            break
+    if prov is None:
+        raise LeaderboardError("no offbench provenance line in this table (was it written by "
+                               "`offbench leaderboard`?)")
+    lines = text.splitlines()
+    if any(line.startswith("\\begin{tabular}") for line in lines):
+        return "latex", prov, _parse_latex(lines)
+    if any(line.startswith("|") for line in lines):
+        return "md", prov, _parse_md(lines)
+    return "csv", prov, _parse_csv(lines)
+
+
+def _parse_md(lines: list[str]):
+    out, title, header, rows = [], None, None, []
+    for line in lines + [""]:
+        if line.startswith("## "):
+            title = line[3:].strip()
+        elif line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if header is None:
+                header = cells
+            elif not all(re.fullmatch(r":?-+:?", c) for c in cells):
+                rows.append(cells)
+        elif header is not None:
+            out.append((title or "", header, rows))
+            header, rows = None, []
+    return out
+
+
+def _parse_latex(lines: list[str]):
+    out, title, header, rows, inside = [], None, None, [], False
+    for line in lines:
+        if line.startswith("\\caption{"):
+            title = line[len("\\caption{"):].split(". ")[0]
+        elif line.startswith("\\begin{tabular}"):
+            inside, header, rows = True, None, []
+        elif line.startswith("\\end{tabular}"):
+            out.append((title or "", header or [], rows))
+            inside = False
+        elif inside and line.endswith("\\\\"):
+            cells = [c.strip() for c in line[:-2].split(" & ")]
+            if header is None:
+                header = cells
+            else:
+                rows.append(cells)
+    return out
+
+
+def _parse_csv(lines: list[str]):
+    body = [line for line in lines if not line.startswith("#") and line.strip()]
+    rdr = list(csv.reader(body))
+    if not rdr:
+        raise LeaderboardError("no CSV rows in this table")
+    header, rows = rdr[0], rdr[1:]
+    if tuple(header) != CSV_HEADER:
+        raise LeaderboardError("the CSV header is not that of an offbench leaderboard")
+    tables: dict[tuple, list] = {}
+    for r in rows:
+        tables.setdefault((r[0], r[1]), []).append(r)
+    return [(f"{k[0]} / {k[1]}", list(header), v) for k, v in tables.items()]
+
+
+def _quality_view(tables) -> dict:
+    """``{(title, solver label): {column: cell}}`` over the quality columns only."""
+    out = {}
+    for title, header, rows in tables:
+        skip = set(TIMING_COLUMNS) | set(CSV_TIMING)
+        if "solver" not in header:
+            raise LeaderboardError(f"table {title!r} has no 'solver' column")
+        si = header.index("solver")
+        for r in rows:
+            if len(r) != len(header):
+                raise LeaderboardError(f"table {title!r}: a row has {len(r)} cells for {len(header)} columns")
+            out[(title, r[si])] = {h: c for h, c in zip(header, r) if h not in skip}
+    return out

@@ -1,0 +1,105 @@
+"""Verifying a committed table: re-run what it claims and compare every quality number.
+
+:func:`verify` reads the run specs from a rendered table's provenance, re-runs them into a fresh
+store, rebuilds the table and compares every quality cell (all columns but latency and time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..store import Store
+from .build import LeaderboardError, build
+from .render import _quality_view, read_table, render
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` compared and what differed."""
+
+    format: str
+    tables: int
+    rows: int
+    numbers: int
+    differences: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def verify(text: str, *, executor=None, workdir=None, progress=None) -> VerifyReport:
+    """Re-run the specs named in a rendered table's provenance into a fresh store, rebuild the
+    table, and compare every quality number (all columns but latency and time).
+
+    Parameters
+    ----------
+    text : str
+        The table (Markdown, CSV or LaTeX, as written by :func:`render`).
+    executor : offbench.run.Executor, optional
+    workdir : path-like, optional
+        Where the fresh store goes (default: a temporary folder, removed afterwards).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from .. import __version__
+    from ..run import parse_spec, plan, run
+
+    fmt, prov, claimed = read_table(text)
+    if prov.get("offbench_version") != __version__:
+        raise LeaderboardError(f"the table was made by offbench {prov.get('offbench_version')}, "
+                               f"this is offbench {__version__}; verify it with that version")
+    specs = prov.get("specs") or []
+    if not specs:
+        raise LeaderboardError("the table's provenance names no run specs to re-run")
+    tmp = tempfile.TemporaryDirectory(prefix="offbench-verify-") if workdir is None else None
+    root = Path(tmp.name if tmp else workdir)
+    try:
+        store_path = root / "verify.sqlite"
+        for i, raw in enumerate(specs):
+            spec = parse_spec(raw, where=f"provenance spec {i}")
+            run(spec, store_path, executor=executor, progress=progress, plan_=plan(spec),
+                command="offbench leaderboard verify")
+        diffs = []
+        with Store.open_readonly(store_path) as store:
+            sel = prov["selection"]
+            rerun: dict[str, list[str]] = {}
+            for s in store.sources():
+                rerun.setdefault(s["name"], []).append(s["digest"])
+            chosen = []
+            for name, digest in sel["sources"]:
+                if digest in rerun.get(name, ()):
+                    chosen.append((name, digest))
+                elif name in rerun:  # the same source now gives other instances
+                    diffs.append(f"source {name}: the table's instances have digest {digest[:12]}, "
+                                 f"the re-run's {rerun[name][-1][:12]} (the generator, the family "
+                                 "or the instance files changed)")
+                    chosen.append((name, rerun[name][-1]))
+                else:
+                    diffs.append(f"source {name}: in the table but not in the re-run")
+            try:
+                board = build(store, sources=chosen, solvers=[tuple(s) for s in sel["solvers"]],
+                              tracks=sel["tracks"])
+                # The fresh store's path differs; tables are compared on their cells.
+                board.provenance["store"] = prov.get("store")
+                _, _, fresh = read_table(render(board, fmt))
+            except LeaderboardError as e:
+                diffs.append(f"the re-run gives no table: {e}")
+                fresh = []
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    a, b = _quality_view(claimed), _quality_view(fresh)
+    for k in sorted(set(a) | set(b)):
+        if k not in b:
+            diffs.append(f"{k[0]}: row {k[1]!r} is in the table but not in the re-run")
+            continue
+        if k not in a:
+            diffs.append(f"{k[0]}: row {k[1]!r} is in the re-run but not in the table")
+            continue
+        for col in a[k]:
+            if a[k][col] != b[k].get(col):
+                diffs.append(f"{k[0]}: {k[1]}: {col}: table says {a[k][col]!r}, re-run gives {b[k].get(col)!r}")
+    numbers = sum(len(v) - 1 for v in a.values())
+    return VerifyReport(format=fmt, tables=len(claimed), rows=len(a), numbers=numbers, differences=diffs)

@@ -1,0 +1,185 @@
+"""Executing one job where it runs (this process, a pool worker, a Dask worker's sandbox).
+
+:func:`execute` runs a solve job on its track (:func:`offbench.tracks.run_job`) or a reference
+job (:func:`offbench.reference.compute_reference`) and returns its outcome: an
+:class:`~offbench.tracks.Outcome` or a :class:`ReferenceOutcome`; it never raises for a solver's
+failure or a runner error, which become ``status: error`` with the text. The first job of each
+solver (ID and parameters) in each process is solved once untimed first
+(:func:`offbench.tracks.warm_up`). :func:`execute_with_alarm` adds the in-process hard limit
+(``SIGALRM``, best effort: it cannot stop a long call inside compiled code).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .. import tracks
+from ..errors import UserError
+from ..tracks import Outcome
+from .plan import Job
+
+
+@dataclass
+class ReferenceOutcome:
+    """What a reference job gave: the reference (its dict form) or why there is none."""
+
+    reference: dict | None = None
+    error: str | None = None
+    worker: str | None = None
+    traceback: str | None = None
+
+
+_SOLVER_CACHE: dict[tuple, type] = {}
+_WARMED: set[tuple] = set()
+_THREADS_SET: list[int] = []
+
+
+def solver_class(solver_id: str, solver_dirs: Sequence[str] = ()):
+    """The solver class for a versioned ID, resolved once per process."""
+    key = (solver_id, tuple(solver_dirs))
+    cls = _SOLVER_CACHE.get(key)
+    if cls is None:
+        from ..solver import resolve
+
+        cls = resolve(solver_id, list(solver_dirs))
+        if cls.id != solver_id:
+            raise UserError(f"solver {solver_id} resolved to {cls.id}")
+        _SOLVER_CACHE[key] = cls
+    return cls
+
+
+def _apply_threads(n: int) -> None:
+    if _THREADS_SET and _THREADS_SET[-1] == n:
+        return
+    try:
+        import numba
+
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    except Exception:  # numba refuses while a parallel region is live; the env var still holds
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    _THREADS_SET.append(n)
+
+
+def _worker_name() -> str:
+    return f"{platform.node() or 'host'}:{os.getpid()}"
+
+
+def execute(job: Job, started: Callable[[], None] | None = None) -> Outcome | ReferenceOutcome:
+    """Run one job here and return its outcome (never raises for a solver's failure or a runner
+    error, which become ``status: error`` with the text).
+
+    ``started()`` is called once everything is imported and the solver is built, right before
+    the timed work: the hard limit counts from there.
+    """
+    _apply_threads(job.threads)
+    try:
+        if job.kind == "reference":
+            from ..reference import compute_reference
+
+            if started is not None:
+                started()
+            ref = compute_reference(job.instance, time_limit=job.time_limit, seed=job.seed)
+            return ReferenceOutcome(reference=ref.to_dict(), worker=_worker_name())
+        cls = solver_class(job.solver_id, job.solver_dirs)
+        warm = (job.solver_id, job.param_hash)
+        if warm not in _WARMED:
+            # The first job of a solver in this process is solved once untimed (imports and
+            # JIT compilation stay out of the latency and the time limit); the answer is
+            # discarded. The hard limit covers the warm-up and, afresh, the timed solve.
+            if started is not None:
+                started()
+            tracks.warm_up(job, cls)
+            _WARMED.add(warm)
+        out = tracks.run_job(job, cls, started=started)
+        out.worker = _worker_name()
+        return out
+    except Exception as e:  # a runner-side failure is recorded as the job's error, not raised
+        import traceback
+
+        text = f"{type(e).__name__}: {e}"
+        if job.kind == "reference":
+            return ReferenceOutcome(error=f"reference failed: {text}", worker=_worker_name(),
+                                    traceback=traceback.format_exc(limit=20))
+        return failed_outcome(job, "error", f"runner: {text}",
+                              info={"traceback": traceback.format_exc(limit=20)})
+
+
+def warm_up() -> None:
+    """Import the cost model and load its compiled kernels (what every job needs first)."""
+    import numpy as np
+
+    from .. import cost, solver  # noqa: F401
+    from ..generators import random_instance
+
+    inst = random_instance(0, n_devices=1, n_jobs=1, layers=(2, 2))
+    x = np.zeros((2, inst.n_layers), dtype=np.int8)
+    cost.evaluate(inst, x[0])
+    cost.evaluate_many(inst, x, with_feasibility=True, parallel=False)
+    cost.evaluate_many(inst, x, with_feasibility=True, parallel=True)
+    try:
+        from .. import reference  # noqa: F401
+    except ImportError:
+        pass
+
+
+def failed_outcome(job: Job, status: str, error: str, *, wall_time: float = 0.0,
+                   info: dict | None = None) -> Outcome | ReferenceOutcome:
+    """The outcome of a job that produced no decision (killed, crashed, or failed to start)."""
+    if job.kind == "reference":
+        return ReferenceOutcome(error=error)
+    return Outcome.failed(status, error, wall_time=wall_time, info=info)
+
+
+class _HardTimeout(BaseException):
+    """Raised by the in-process alarm; a BaseException so solvers' ``except Exception`` pass it."""
+
+
+def execute_with_alarm(job: Job) -> Outcome | ReferenceOutcome:
+    """:func:`execute` with the in-process hard limit (``SIGALRM``, best effort; see module doc)."""
+    limit = job.kill_after
+    if (limit is None or threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")):
+        return execute(job)
+
+    def _alarm(signum, frame):
+        raise _HardTimeout()
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    t0 = [time.perf_counter()]
+
+    def started():
+        t0[0] = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, limit)
+
+    try:
+        try:
+            return execute(job, started)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _HardTimeout:
+        elapsed = time.perf_counter() - t0[0]
+        return killed(job, elapsed, "SIGALRM in the runner process (in-process executor)")
+    finally:
+        signal.signal(signal.SIGALRM, old)
+
+
+def _killed_text(job: Job) -> str:
+    """The error text of a job stopped at its hard limit: the same on every executor (the
+    measured time is the row's wall time; how it was stopped goes in ``info``)."""
+    tl = "no time limit" if job.time_limit is None else f"time limit {job.time_limit:g} s"
+    return f"stopped at the hard limit kill_after={job.kill_after:g} s ({tl}); no decision"
+
+
+def killed(job: Job, elapsed: float, how: str) -> Outcome | ReferenceOutcome:
+    """The outcome of a job stopped at its hard limit (by whatever executor ran it)."""
+    return failed_outcome(job, "timeout", _killed_text(job), wall_time=elapsed,
+                          info={"stopped_by": how})

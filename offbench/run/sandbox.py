@@ -1,0 +1,205 @@
+"""The worker sandbox: a fresh interpreter that runs jobs sent over a pipe, and can be killed.
+
+The pool executor and each Dask task run jobs in a :class:`Sandbox`, so the hard limit
+(``kill_after``) holds everywhere but in-process: a job over it has its sandbox killed
+(``SIGKILL``) and gets a ``timeout`` row; a sandbox that dies (a segfault, the OOM killer) gives
+an ``error`` row. Sandboxes die with the runner (``PR_SET_PDEATHSIG`` on Linux, end of input
+elsewhere). :func:`_worker_main` is the child's loop.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from .execute import execute, failed_outcome, killed, warm_up
+from .plan import Job
+
+
+class Sandbox:
+    """One worker process that runs jobs sent over a pipe, in order, and that can be killed.
+
+    The child is a fresh interpreter (``python -c``), so it imports solvers anew; its stdout goes
+    to the parent's stderr (solver chatter never mixes with ``--jsonl`` output). Jobs sent are
+    queued in :attr:`queue`; the head is the one running (or about to).
+    """
+
+    def __init__(self, threads: int = 1, tag: str = ""):
+        from multiprocessing.connection import Connection
+
+        r_job, w_job = os.pipe()
+        r_res, w_res = os.pipe()
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            env.setdefault(var, str(threads))
+        env["OFFBENCH_WORKER"] = tag or "1"
+        src_root = str(Path(__file__).resolve().parent.parent.parent)
+        env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        code = "from offbench.run.sandbox import _worker_main; _worker_main()"
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, str(r_job), str(w_res), str(os.getpid())],
+                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env,
+                start_new_session=True)  # a terminal's Ctrl-C goes to the runner, not to workers
+        finally:
+            os.close(r_job)
+            os.close(w_res)
+        self.to_child = Connection(w_job, readable=False)
+        self.from_child = Connection(r_res, writable=False)
+        self.queue: deque[Job] = deque()
+        self.head_since = 0.0           # when the head job became the head
+        self.started_at: float | None = None  # when the head job started its timed work
+
+    @property
+    def job(self) -> Job | None:
+        """The job running (or next to run), None when idle."""
+        return self.queue[0] if self.queue else None
+
+    def send(self, job: Job) -> None:
+        if not self.queue:
+            self.head_since = time.monotonic()
+            self.started_at = None
+        self.queue.append(job)
+        self.to_child.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def recv(self):
+        """The next message: ``("started",)`` or ``("done", outcome)``; EOFError if it died.
+
+        Keeps :attr:`queue` and the clocks in step with the child.
+        """
+        msg = pickle.loads(self.from_child.recv_bytes())
+        if msg[0] == "started":
+            if self.started_at is not None:  # the timed part after a warm-up: a fresh clock
+                msg = ("restarted",)
+            self.started_at = time.monotonic()
+        elif msg[0] == "done":
+            self.queue.popleft()
+            self.head_since = time.monotonic()
+            self.started_at = None
+        return msg
+
+    def deadline(self) -> float | None:
+        """When the head job goes over its hard limit (counted from its start; before it starts,
+        five minutes are allowed for imports), or None."""
+        job = self.job
+        if job is None or job.kill_after is None:
+            return None
+        if self.started_at is None:
+            return self.head_since + job.kill_after + 300.0
+        return self.started_at + job.kill_after
+
+    def overdue(self, now: float) -> bool:
+        d = self.deadline()
+        return d is not None and now > d
+
+    def elapsed(self, now: float) -> float:
+        return now - (self.started_at if self.started_at is not None else self.head_since)
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self._close_pipes()
+
+    def close(self) -> None:
+        """Ask the child to exit (end of input); kill it if it does not within a few seconds."""
+        try:
+            self.to_child.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for c in (self.to_child, self.from_child):
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def died_text(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            code = self.proc.returncode
+        sig = ""
+        if code is not None and code < 0:
+            try:
+                sig = f" ({signal.Signals(-code).name})"
+            except ValueError:
+                pass
+        return f"worker process died (exit status {code}{sig}) while running this job; no decision"
+
+    def run_blocking(self, job: Job):
+        """Send one job and wait for its outcome, killing the child at the hard limit."""
+        try:
+            self.send(job)
+        except (BrokenPipeError, OSError):
+            return failed_outcome(job, "error", self.died_text())
+        while True:
+            d = self.deadline()
+            timeout = 1.0 if d is None else max(0.01, min(1.0, d - time.monotonic()))
+            if self.from_child.poll(timeout):
+                try:
+                    msg = self.recv()
+                except (EOFError, OSError):
+                    return failed_outcome(job, "error", self.died_text())
+                if msg[0] == "done":
+                    return msg[1]
+            elif self.overdue(time.monotonic()):
+                elapsed = self.elapsed(time.monotonic())
+                self.kill()
+                return killed(job, elapsed, "SIGKILL of its worker process")
+
+
+def _worker_main() -> None:
+    """The loop of a sandbox child: read a job, announce it, run it, send the outcome."""
+    from multiprocessing.connection import Connection
+
+    fd_in, fd_out, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what an interrupt means
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(0)
+    cin = Connection(fd_in, writable=False)
+    cout = Connection(fd_out, readable=False)
+    warm_up()
+    started_msg = pickle.dumps(("started",))
+
+    def started():
+        cout.send_bytes(started_msg)
+
+    while True:
+        try:
+            data = cin.recv_bytes()
+        except (EOFError, OSError):
+            break
+        job = pickle.loads(data)
+        try:
+            out = execute(job, started)
+            cout.send_bytes(pickle.dumps(("done", out), protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            break
+    os._exit(0)

@@ -1,0 +1,187 @@
+"""The loop that the learning tracks share: frames one after another, decide, learn.
+
+A learning solver (:class:`~offbench.solver.LearningSolver`) starts untrained (``start`` with
+the first frame), then for each frame ``decide`` (timed: the decision latency, evaluations
+charged) and, while the track lets it learn (:meth:`StreamTrack.learns_until`), ``learn`` from
+the frame and its decision (not timed). ``learn`` may return a small dict of numbers (loss,
+epsilon, K, ...): it is stored with that frame (the ``info`` of its frame row). Every frame is
+scored against its own reference. A static solver on a learning track is a per-frame baseline:
+``solve`` on each frame, nothing learned.
+
+Each learning track (online, generalization, adaptation) is a :class:`StreamTrack` that says
+which frames it learns on, which it scores, which it summarizes, and its threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+
+import numpy as np
+
+from .base import Track
+from .outcome import Outcome
+from .scoring import score, score_outcome
+
+
+def frame_seed(seed: int, frame: int) -> int:
+    """The seed of one frame of a stream job: a pure function of (job seed, frame index)."""
+    return int(np.random.SeedSequence([int(seed), int(frame)]).generate_state(1)[0])
+
+
+def learn_metrics(value) -> dict:
+    """Check what ``learn`` returned: None (nothing to say) or a dict of numbers by name.
+
+    Returns the dict with plain ``int``/``float`` values (a non-finite float becomes None: JSON
+    has no NaN). Raises TypeError otherwise (the stream then stops with that error).
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"learn must return None or a dict of numbers (loss, epsilon, ...), "
+                        f"got {type(value).__name__}")
+    out = {}
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise TypeError(f"learn returned a metric named {k!r}; names must be strings")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise TypeError(f"learn returned metric {k!r} = {v!r}; metrics must be numbers")
+        if isinstance(v, numbers.Integral):
+            out[k] = int(v)
+        else:
+            f = float(v)
+            out[k] = f if math.isfinite(f) else None
+    return out
+
+
+class StreamTrack(Track):
+    """A learning track: runs on frame streams with the shared decide-and-learn loop."""
+
+    stream = True
+    failed_column = "failed frames"
+    figures = ("learning",)
+
+    def can_run(self, solver_tracks, learns):
+        if self.name in solver_tracks:
+            return True, ""
+        if not learns and "static" in solver_tracks:
+            return True, ""  # a static solver runs on a stream as a per-frame baseline
+        return False, f"its tracks are {', '.join(solver_tracks)}"
+
+    def job_config(self, source_spec, n, settings):
+        return {"frames": n, **settings}
+
+    def default_kill_after(self, time_limit, n):
+        return (2 * time_limit + 10.0) * n + 30.0
+
+    def learns_until(self, track_config: dict, n: int) -> int:
+        """Frames ``0 .. k-1`` are learned from (all of them, by default)."""
+        return n
+
+    def warm_up(self, job, solver_cls, time_limit):
+        from ..solver import Context, LearningSolver
+
+        solver = solver_cls(**job.params)
+        inst = job.frames[0]
+        if isinstance(solver, LearningSolver):
+            solver.start(inst, int(job.seed))
+            solver.decide(inst, Context(inst, time_limit, int(job.seed)))
+        else:
+            solver.solve(inst, time_limit=time_limit, seed=job.seed)
+
+    def score_missing(self, job, out):
+        """A stream job without any decision: its ratio is that of its summary frames, each
+        scored at the all-device cost (no frame rows are made up: the store holds only what a
+        solver did)."""
+        if not (job.score and job.frame_refs is not None):
+            return
+        part = list(self.scored_frames(job.track_config, len(job.frames)))
+        summary, _ = self.summary_window(job.track_config, part)
+        out.ratio = (float(np.mean([score(job.frames[k], job.frame_refs[k], None, None)[0]
+                                    for k in summary])) if summary else None)
+        out.counted_infeasible = True
+
+    def run(self, job, solver_cls, started=None) -> Outcome:
+        from ..metrics import frames_until_stays_below
+        from ..solver import Context, LearningSolver
+
+        frames = job.frames
+        refs = job.frame_refs
+        cfg = job.track_config
+        solver = solver_cls(**job.params)
+        learning = isinstance(solver, LearningSolver)
+        learn_until = self.learns_until(cfg, len(frames))
+        rows: list[dict] = []
+        learn_time = 0.0
+        learn_evals = 0
+        aborted = None
+        if started is not None:
+            started()
+        if learning:
+            try:
+                solver.start(frames[0], int(job.seed))
+            except Exception as e:
+                aborted = f"start failed: {type(e).__name__}: {e}"
+        for k, frame in enumerate(frames if aborted is None else ()):
+            fs = frame_seed(job.seed, k)
+            if learning:
+                # A failed decision is that frame's error row; the stream goes on.
+                res = solver.step(frame, time_limit=job.time_limit, seed=fs)
+            else:
+                res = solver.solve(frame, time_limit=job.time_limit, seed=fs)
+            fo = Outcome.from_result(res)
+            fo.mark_overrun(job.time_limit)
+            if job.score and refs is not None:
+                score_outcome(frame, refs[k], fo)
+            else:
+                fo.counted_infeasible = fo.unscored_infeasible
+            metrics: dict = {}
+            if learning and res.decision is not None and k < learn_until:
+                lctx = Context(frame, None, fs)
+                t0 = time.perf_counter()
+                try:
+                    metrics = learn_metrics(solver.learn(frame, res.decision, lctx))
+                except Exception as e:
+                    rows.append(fo.frame_row(k, frame.digest))
+                    aborted = f"learn failed at frame {k}: {type(e).__name__}: {e}"
+                    break
+                learn_time += time.perf_counter() - t0
+                learn_evals += lctx.evaluations
+            rows.append(fo.frame_row(k, frame.digest, metrics))
+        return self._summary(rows, len(frames), cfg, learning, learn_time, learn_evals, aborted,
+                             frames_until_stays_below)
+
+    def _summary(self, rows, n_frames, cfg, learning, learn_time, learn_evals, aborted,
+                 frames_until_stays_below) -> Outcome:
+        """The row of a stream job: the summary ratio over its window, and what happened."""
+        n = len(rows)
+        part = [rows[k] for k in self.scored_frames(cfg, n)]
+        ratios = [r["ratio"] for r in part]
+        scored = bool(part) and all(r is not None for r in ratios)
+        summary_rows, window = self.summary_window(cfg, part)
+        mean = (float(np.mean([r["ratio"] for r in summary_rows])) if scored and summary_rows else None)
+        info = {
+            "frames": n,
+            "scored_frames": len(part),
+            "window": window if any(s.name == "window" for s in self.settings) else None,
+            "mean_ratio": mean,
+            "frames_to_threshold": (frames_until_stays_below(ratios, window, self.threshold)
+                                    if scored and self.threshold is not None else None),
+            "threshold": self.threshold,
+            "infeasible_frames": sum(1 for r in part if r["counted_infeasible"]),
+            "error_frames": sum(1 for r in part if r["status"] == "error"),
+            "timeout_frames": sum(1 for r in part if r["status"] == "timeout"),
+            "learning": learning,
+            "learn_time": learn_time,
+            "learn_evaluations": learn_evals,
+        }
+        if aborted is None and n < n_frames:
+            aborted = "the stream stopped early"
+        costs = [r["cost"] for r in summary_rows]
+        return Outcome(
+            status="error" if aborted else "feasible",
+            cost=(float(np.mean(costs)) if costs and all(c is not None for c in costs) else None),
+            wall_time=float(sum(r["wall_time"] for r in part)),
+            evaluations=int(sum(r["evaluations"] for r in part)),
+            error=aborted, info=info, frames=rows, ratio=mean)
