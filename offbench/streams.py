@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .instance import Instance
+from .params import Param, ParamError, check_known
 
 __all__ = ["SIGNIFICANT_DIGITS", "FADING_MODELS", "Variation", "Scenario", "FrameProcess",
            "quantize", "quantize_parts"]
@@ -128,16 +129,32 @@ def qfloat(value: float) -> float:
     return float(quantize(np.array([float(value)]))[0])
 
 
-def _range(name: str, v, lo: float, hi: float | None) -> tuple[float, float]:
-    try:
-        a, b = (float(x) for x in v)
-    except (TypeError, ValueError):
-        raise ValueError(f"Variation.{name} must be a pair (low, high), got {v!r}") from None
-    if not (math.isfinite(a) and math.isfinite(b) and lo <= a <= b and (hi is None or b <= hi)):
-        upper = "inf" if hi is None else hi
-        raise ValueError(f"Variation.{name} must be a pair low <= high within [{lo}, {upper}], "
-                         f"got {v!r}")
-    return a, b
+class _Setting(Param):
+    """A stream setting (:class:`offbench.params.Param`): "The 'p_off' setting of stream
+    variation must be a float in [0, 1]. Got 1.5." (a ``ValueError``)."""
+
+    what = "setting"
+
+
+#: The declared stream settings, in the order of :class:`Variation`'s fields.
+SETTINGS = (
+    _Setting("fading", str, "rayleigh", choices=FADING_MODELS, doc="fading model of every link"),
+    _Setting("fading_correlation", float, 0.0, low=0.0, high=1.0, high_open=True,
+             doc="Gauss-Markov coefficient between consecutive frames"),
+    _Setting("shadowing_db", float, 8.0, low=0.0, doc="log-normal shadowing deviation, dB"),
+    _Setting("min_gain", float, 1e-3, low=0.0, low_open=True, doc="floor of the channel gain"),
+    _Setting("work_scale", "range", (1.0, 1.0), low=0.0, doc="factor on ops and outputs"),
+    _Setting("input_scale", "range", (1.0, 1.0), low=0.0, doc="factor on the input size"),
+    _Setting("device_load", "range", (0.0, 0.0), low=0.0, high=0.999,
+             doc="busy fraction of a device's processor"),
+    _Setting("edge_load", "range", (0.0, 0.0), low=0.0, high=0.999,
+             doc="busy fraction of the edge server"),
+    _Setting("p_off", float, 0.0, low=0.0, high=1.0, doc="probability that an on device goes off"),
+    _Setting("p_on", float, 1.0, low=0.0, high=1.0, doc="probability that an off device comes on"),
+    _Setting("weight_choices", list, (), item=float, low=0.0, doc="weights a job redraws from"),
+    _Setting("weight_redraw", float, 0.0, low=0.0, high=1.0,
+             doc="probability that a job's weight is redrawn"),
+)
 
 
 @dataclass(frozen=True)
@@ -184,46 +201,15 @@ class Variation:
     weight_redraw: float = 0.0
 
     def __post_init__(self) -> None:
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
-        if self.fading not in FADING_MODELS:
-            raise ValueError(f"Variation.fading must be one of {FADING_MODELS}, got {self.fading!r}")
-        for name, lo, hi in (("fading_correlation", 0.0, 1.0), ("p_off", 0.0, 1.0),
-                             ("p_on", 0.0, 1.0), ("weight_redraw", 0.0, 1.0)):
-            v = float(getattr(self, name))
-            if not (lo <= v <= hi) or (name == "fading_correlation" and v >= 1.0):
-                raise ValueError(f"Variation.{name} must be in [{lo}, {hi}"
-                                 f"{')' if name == 'fading_correlation' else ']'}, got {v!r}")
-            set_(name, v)
-        for name in ("shadowing_db", "min_gain"):
-            v = float(getattr(self, name))
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"Variation.{name} must be a finite number >= 0, got {v!r}")
-            set_(name, v)
-        if self.min_gain <= 0:
-            raise ValueError(f"Variation.min_gain must be > 0, got {self.min_gain!r}")
-        set_("work_scale", _range("work_scale", self.work_scale, 0.0, None))
-        set_("input_scale", _range("input_scale", self.input_scale, 0.0, None))
-        set_("device_load", _range("device_load", self.device_load, 0.0, 0.999))
-        set_("edge_load", _range("edge_load", self.edge_load, 0.0, 0.999))
-        choices = tuple(float(w) for w in self.weight_choices)
-        if any(not (math.isfinite(w) and w >= 0) for w in choices):
-            raise ValueError(f"Variation.weight_choices must be finite numbers >= 0, got {choices!r}")
-        if self.weight_redraw > 0 and not choices:
-            raise ValueError("Variation.weight_redraw > 0 needs weight_choices")
-        set_("weight_choices", choices)
+        for p in SETTINGS:
+            object.__setattr__(self, p.name, p.validate("stream variation", getattr(self, p.name)))
+        if self.weight_redraw > 0 and not self.weight_choices:
+            raise ParamError("Variation.weight_redraw > 0 needs weight_choices")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Variation":
         """Build from a family definition's ``stream`` table (unknown keys are refused)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            import difflib
-
-            hints = [difflib.get_close_matches(k, names, n=1) for k in unknown]
-            said = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
-                             for k, h in zip(unknown, hints))
-            raise ValueError(f"unknown stream settings: {said}; known: {', '.join(sorted(names))}")
+        check_known(d, [p.name for p in SETTINGS], "stream variation", what="setting")
         kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
         return cls(**kw)
 

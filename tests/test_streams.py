@@ -233,21 +233,30 @@ def test_switch_requires_the_same_structure():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"fading": "rician"}, "fading must be one of"),
-    ({"fading_correlation": 1.0}, "fading_correlation must be in"),
-    ({"p_off": 1.5}, "p_off must be in"),
-    ({"work_scale": (2.0, 1.0)}, "work_scale must be a pair"),
-    ({"device_load": (0.0, 1.0)}, "device_load must be a pair"),
-    ({"weight_redraw": 0.5}, "needs weight_choices"),
-    ({"min_gain": 0.0}, "min_gain must be > 0"),
+    ({"fading": "rician"}, "The 'fading' setting of stream variation must be one of "
+                           "{'none', 'rayleigh', 'lognormal'}. Got 'rician'."),
+    ({"fading_correlation": 1.0}, "The 'fading_correlation' setting of stream variation must be "
+                                  "a float in [0, 1). Got 1.0."),
+    ({"p_off": 1.5}, "The 'p_off' setting of stream variation must be a float in [0, 1]. Got 1.5."),
+    ({"work_scale": (2.0, 1.0)}, "The 'work_scale' setting of stream variation must be a pair "
+                                 "[low, high] of floats with low <= high in [0, inf). Got (2.0, 1.0)."),
+    ({"device_load": (0.0, 1.0)}, "The 'device_load' setting of stream variation must be a pair "
+                                  "[low, high] of floats with low <= high in [0, 0.999]. Got (0.0, 1.0)."),
+    ({"weight_redraw": 0.5}, "Variation.weight_redraw > 0 needs weight_choices"),
+    ({"min_gain": 0.0}, "The 'min_gain' setting of stream variation must be a float in (0, inf). Got 0.0."),
+    ({"weight_choices": (1.0, -1.0)}, "The 'weight_choices' setting of stream variation must be a "
+                                      "list of floats in [0, inf). Got (1.0, -1.0)."),
+    ({"shadowing_db": float("inf")}, "The 'shadowing_db' setting of stream variation must be a "
+                                     "float in [0, inf). Got inf."),
 ])
 def test_variation_is_validated(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError) as e:
         Variation(**kwargs)
+    assert str(e.value) == match
 
 
 def test_variation_from_dict_refuses_unknown_keys():
-    with pytest.raises(ValueError, match="did you mean 'fading'"):
+    with pytest.raises(ValueError, match=r"^Stream variation has no setting 'fadng'\. Did you mean 'fading'\?$"):
         Variation.from_dict({"fadng": "none"})
     v = Variation.from_dict({"work_scale": [0.9, 1.1]})
     assert Variation.from_dict(v.to_dict()) == v
