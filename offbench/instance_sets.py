@@ -320,6 +320,13 @@ def check_target(folder: str | os.PathLike, *, force: bool = False) -> Path:
                 raise SetError(f"{folder} is not an instance set written by offbench (it has no "
                                f"{SET_FORMAT} {MANIFEST}); --force replaces only such a set. "
                                "Give another folder, or empty this one yourself")
+            foreign = _foreign_entries(folder)
+            if foreign:
+                shown = ", ".join(repr(n) for n in foreign[:5])
+                more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+                raise SetError(f"{folder} holds files that offbench did not write (not in its "
+                               f"{MANIFEST}): {shown}{more}; --force removes only what the "
+                               "manifest lists. Move them away, or give another folder")
     else:
         parent = folder.parent
         while not parent.exists() and parent.parent != parent:
@@ -327,6 +334,21 @@ def check_target(folder: str | os.PathLike, *, force: bool = False) -> Path:
         if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
             raise SetError(f"cannot write {folder}: {parent} is not a writable folder")
     return folder
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """Names in a set's folder that its manifest does not list (what ``--force`` must keep)."""
+    try:
+        members = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("members")
+        listed = {m["file"] for m in members if isinstance(m, dict) and isinstance(m.get("file"), str)}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, TypeError):
+        listed = set()
+    listed.add(MANIFEST)
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name not in listed or not entry.is_file(follow_symlinks=False):
+            out.append(entry.name)
+    return out
 
 
 def _is_set_folder(folder: Path) -> bool:
