@@ -271,6 +271,21 @@ def _slack(t, x, load, extra):
 
 
 @jit
+def tier_fits(t, x, load, k):
+    """Whether tier ``k`` of decision ``x`` fits its capacity, exactly as :func:`fits` on its
+    exact load (see :func:`fits_state` for ``load``)."""
+    lim = t.cap[k]
+    if load.size > 3:
+        slack = _slack(t, x, load, 0.0)
+        if load[k] > lim + slack:
+            return False
+        if load[k] <= lim - slack:
+            return True
+        decision_loads(t, x, load)
+    return fits(load[k], lim)
+
+
+@jit
 def fits_state(t, x, load):
     """Whether decision ``x`` fits the capacities, exactly as :func:`fits` on its exact loads.
 
@@ -283,17 +298,35 @@ def fits_state(t, x, load):
     """
     if load.size > 3:
         slack = _slack(t, x, load, 0.0)
-        sure = True
-        for k in range(1, 3):
-            lim = t.cap[k]
-            if load[k] > lim + slack:
-                return False
-            if load[k] > lim - slack:
-                sure = False
-        if sure:
+        if load[1] > t.cap[1] + slack or load[2] > t.cap[2] + slack:
+            return False
+    return tier_fits(t, x, load, 1) and tier_fits(t, x, load, 2)
+
+
+@jit
+def block_fits(t, x, load, a, z, k):
+    """Whether tier ``k`` still fits its capacity once layers ``a .. z-1`` move there (the
+    device always does). ``load`` is a move state (see :func:`fits_state`); when its bound
+    cannot decide, the tier's exact load after the move is summed in layer order and
+    :func:`fits` decides."""
+    if k == 0:
+        return True
+    lim = t.cap[k]
+    if load.size > 3:
+        new = load[k]
+        for m in range(a, z):
+            if x[m] != k:
+                new += t.ops[m]
+        slack = _slack(t, x, load, 2.0 * (z - a))
+        if new > lim + slack:
+            return False
+        if new <= lim - slack:
             return True
-        decision_loads(t, x, load)
-    return fits(load[1], t.cap[1]) and fits(load[2], t.cap[2])
+    s = 0.0
+    for m in range(x.size):
+        if (a <= m and m < z) or x[m] == k:
+            s += t.ops[m]
+    return fits(s, lim)
 
 
 @jit
@@ -302,21 +335,9 @@ def move_fits(t, x, load, l, k):
     always does; a move to the layer's own tier changes nothing and fits). ``load`` is a move
     state (see :func:`fits_state`); when its bound cannot decide, the tier's exact load with
     ``l`` on it is summed in layer order and :func:`fits` decides."""
-    if k == 0 or x[l] == k:
+    if x[l] == k:
         return True
-    lim = t.cap[k]
-    if load.size > 3:
-        new = load[k] + t.ops[l]
-        slack = _slack(t, x, load, 1.0)
-        if new > lim + slack:
-            return False
-        if new <= lim - slack:
-            return True
-    s = 0.0
-    for m in range(x.size):
-        if m == l or x[m] == k:
-            s += t.ops[m]
-    return fits(s, lim)
+    return block_fits(t, x, load, l, l + 1, k)
 
 
 # ---------------------------------------------------------------------------------- kernels

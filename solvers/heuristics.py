@@ -4,100 +4,23 @@ Every solver here is a heuristic (no optimality claim, no bound) and determinist
 All prices come from the cost model's O(1) move kernel (:func:`offbench.cost.move_delta` /
 :func:`offbench.cost.apply_move` on :func:`offbench.cost.tables`): no formula is re-derived.
 
-**Capacity repair** (shared by all-edge, all-cloud and random; :func:`repair`). While the edge or
-the cloud holds more ops than its capacity, the layer on an overloaded tier whose move back to
-its device costs the least *per op freed* is moved to its device; prices are exact at every
-step (after a move, the neighbours of the moved layer in its chain are re-priced, and every
-layer of its job when the job's tardiness is priced, since the job's time changed). Layers with
-zero ops free nothing and are left where they are. The device has no capacity, so repair always
-ends feasible; a decision that already fits is not touched.
+**Capacity repair** (all-edge, all-cloud and random): :func:`offbench_solvers._repair.repair`.
+While the edge or the cloud holds more ops than its capacity, the layer on an overloaded tier
+whose move back to its device costs the least *per op freed* is moved to its device; prices are
+exact at every step. Layers with zero ops free nothing and are left where they are. The device
+has no capacity, so repair always ends feasible; a decision that already fits is not touched.
+Every capacity test is the cost model's (:func:`offbench.cost.fits` and its move-state forms).
 """
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 
 from offbench._numba import jit
-from offbench.cost import apply_move, move_delta, move_state, tables
+from offbench.cost import apply_move, block_fits, move_delta, move_fits, new_move_state, tables
 from offbench.solver import Proposal, Solver
 
-
-# ------------------------------------------------------------------------------ shared kernels
-@jit
-def _repair_kernel(t, x, job_T, load):
-    """Move layers back to their devices until the loads fit (see the module docstring).
-    Returns ``(moves, pricings)``."""
-    cap1 = t.cap[1]
-    cap2 = t.cap[2]
-    if load[1] <= cap1 and load[2] <= cap2:
-        return 0, 0
-    n = x.size
-    version = np.zeros(n, dtype=np.int64)
-    heap = [(0.0, np.int64(0), np.int64(0))]
-    heap.pop()
-    priced = 0
-    for l in range(n):
-        k = x[l]
-        if k != 0 and t.ops[l] > 0.0:
-            d, _ = move_delta(t, x, l, 0, job_T)
-            priced += 1
-            heap.append((d / t.ops[l], np.int64(l), np.int64(0)))
-    heapq.heapify(heap)
-    moves = 0
-    while (load[1] > cap1 or load[2] > cap2) and len(heap) > 0:
-        _, l, v = heapq.heappop(heap)
-        if v != version[l]:
-            continue                               # a stale price
-        k = x[l]
-        if k == 0 or (k == 1 and load[1] <= cap1) or (k == 2 and load[2] <= cap2):
-            continue                               # its tier fits now: leave it there
-        apply_move(t, x, l, 0, job_T, load)
-        moves += 1
-        version[l] += 1
-        i = t.layer_job[l]
-        # The move changed the transfers next to l and, with a deadline, the job's time: re-price
-        # the neighbours, or every layer of the job when its tardiness is priced.
-        a = t.offsets[i]
-        z = t.offsets[i + 1]
-        if t.job_tw[i] <= 0.0:
-            a = max(a, l - 1)
-            z = min(z, l + 2)
-        for m in range(a, z):
-            if x[m] != 0 and t.ops[m] > 0.0:
-                version[m] += 1
-                d, _ = move_delta(t, x, m, 0, job_T)
-                priced += 1
-                heapq.heappush(heap, (d / t.ops[m], np.int64(m), version[m]))
-    return moves, priced
-
-
-def repair(inst, x: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Make a decision fit the capacities by moving layers back to their devices.
-
-    Parameters
-    ----------
-    inst : Instance
-    x : int8 array, shape (n_layers,)
-        A decision; not modified.
-
-    Returns
-    -------
-    decision : int8 array
-        Feasible (see the module docstring for the rule).
-    moves : int
-        Layers moved back to their device.
-    pricings : int
-        Move prices computed (cost-model evaluations of one move each).
-    """
-    t = tables(inst)
-    x = np.array(x, dtype=np.int8)
-    job_T = np.empty(inst.n_jobs)
-    load = np.zeros(3)
-    move_state(t, x, job_T, load)
-    moves, priced = _repair_kernel(t, x, job_T, load)
-    return x, int(moves), int(priced)
+from ._repair import repair
 
 
 def _fixed(inst, ctx, tier: int) -> Proposal:
@@ -175,13 +98,12 @@ def _greedy_kernel(t, x, job_T, load):
     """Layer by layer (jobs in order, layers in order), starting from all-device: move the layer
     to the tier whose move lowers the cost most, among those with room for its ops. Returns the
     number of move prices computed."""
-    cap = t.cap
     priced = 0
     for l in range(x.size):
         best = 0.0
         bk = 0
         for k in range(1, 3):
-            if load[k] + t.ops[l] <= cap[k]:
+            if move_fits(t, x, load, l, k):
                 d, _ = move_delta(t, x, l, k, job_T)
                 priced += 1
                 if d < best:
@@ -196,9 +118,7 @@ def greedy_decision(inst) -> tuple[np.ndarray, int]:
     """The decision of :class:`Greedy` and the number of move prices it computed."""
     t = tables(inst)
     x = np.zeros(inst.n_layers, dtype=np.int8)
-    job_T = np.empty(inst.n_jobs)
-    load = np.zeros(3)
-    move_state(t, x, job_T, load)
+    job_T, load = new_move_state(inst, x)
     priced = _greedy_kernel(t, x, job_T, load)
     return x, int(priced)
 
@@ -225,12 +145,12 @@ class Greedy(Solver):
 
 # ------------------------------------------------------------------------------ neurosurgeon
 @jit
-def _cut_table(t, x, job_T, load, delta, remote_ops):
+def _cut_table(t, x, job_T, load, delta):
     """For every job and every cut, the change of cost from all-device.
 
     Row ``off[i] + i + c`` of ``delta`` (``c = 0..L_i``) holds, per remote tier ``r`` (column
     ``r - 1``), the cost change of running layers ``c..L_i-1`` on tier ``r`` and the rest on the
-    device; ``remote_ops`` the ops of that suffix. ``x`` must be all-device; it is restored.
+    device. ``x`` must be all-device; it is restored.
     Returns the number of move prices computed.
     """
     nj = t.offsets.size - 1
@@ -240,11 +160,6 @@ def _cut_table(t, x, job_T, load, delta, remote_ops):
         hi = t.offsets[i + 1]
         base = lo + i
         L = hi - lo
-        acc_ops = 0.0
-        remote_ops[base + L] = 0.0
-        for p in range(L - 1, -1, -1):
-            acc_ops += t.ops[lo + p]
-            remote_ops[base + p] = acc_ops
         T0 = job_T[i]
         for r in range(1, 3):
             delta[base + L, r - 1] = 0.0
@@ -260,32 +175,30 @@ def _cut_table(t, x, job_T, load, delta, remote_ops):
 
 
 @jit
-def _pick_cuts(t, delta, remote_ops, order, cut, tier):
-    """Give each job (in ``order``) its cheapest cut that fits the remaining capacity."""
-    room1 = t.cap[1]
-    room2 = t.cap[2]
+def _pick_cuts(t, delta, order, cut, tier, x, job_T, load, capacitated):
+    """Give each job (in ``order``) its cheapest cut that fits the remaining capacity (every cut
+    when not ``capacitated``), writing it into ``x`` (all-device on entry; ``load`` its move
+    state). The capacity test is the cost model's (:func:`offbench.cost.block_fits`)."""
     for q in range(order.size):
         i = order[q]
         lo = t.offsets[i]
-        L = t.offsets[i + 1] - lo
+        hi = t.offsets[i + 1]
+        L = hi - lo
         base = lo + i
         best = 0.0                 # all-device (cut at L) is always possible
         bc = L
         br = 0
         for r in range(1, 3):
-            room = room1 if r == 1 else room2
             for c in range(L - 1, -1, -1):        # later cuts first: fewer remote layers on ties
                 d = delta[base + c, r - 1]
-                if d < best and remote_ops[base + c] <= room:
+                if d < best and (not capacitated or block_fits(t, x, load, lo + c, hi, r)):
                     best = d
                     bc = c
                     br = r
         cut[i] = bc
         tier[i] = br
-        if br == 1:
-            room1 -= remote_ops[base + bc]
-        elif br == 2:
-            room2 -= remote_ops[base + bc]
+        for m in range(lo + bc, hi):
+            apply_move(t, x, m, br, job_T, load)
 
 
 class Neurosurgeon(Solver):
@@ -294,10 +207,10 @@ class Neurosurgeon(Solver):
     For every job, every cut point ``c = 0..L`` and remote tier (edge or cloud) is priced with
     the cost model (Kang et al., ASPLOS 2017, choose the split of a DNN between the mobile device
     and one server; here the criterion is this instance's cost, including energy and tardiness).
-    Without capacities each job takes its cheapest cut. Capacity repair keeps the single-cut form:
-    when the cheapest cuts together overload a tier, jobs are served in order of decreasing
-    saving per remote op of their cheapest cut, and each takes its cheapest cut that fits what
-    is left (all-device always fits).
+    Without capacities each job takes its cheapest cut. With capacities the single-cut form is
+    kept: jobs are served in file order, and each takes its cheapest cut whose remote layers fit
+    what the jobs before it left (all-device always fits); ``info["capacity_limited"]`` counts
+    the jobs that did not get their cheapest cut.
     """
 
     name = "neurosurgeon"
@@ -308,32 +221,22 @@ class Neurosurgeon(Solver):
         t = tables(inst)
         nj = inst.n_jobs
         x = np.zeros(inst.n_layers, dtype=np.int8)
-        job_T = np.empty(nj)
-        load = np.zeros(3)
-        move_state(t, x, job_T, load)
+        job_T, load = new_move_state(inst, x)
         nrow = inst.n_layers + nj
         delta = np.empty((nrow, 2))
-        remote_ops = np.empty(nrow)
-        priced = _cut_table(t, x, job_T, load, delta, remote_ops)
+        priced = _cut_table(t, x, job_T, load, delta)
         ctx.charge(priced)
         cut = np.empty(nj, dtype=np.int64)
         tier = np.empty(nj, dtype=np.int8)
         order = np.arange(nj, dtype=np.int64)
-        _pick_cuts(t, delta, remote_ops, order, cut, tier)
-        suffix_ops = remote_ops[t.offsets[:-1] + np.arange(nj) + cut]
-        edge = float(suffix_ops[tier == 1].sum())
-        cloud = float(suffix_ops[tier == 2].sum())
-        repaired = not (edge <= t.cap[1] and cloud <= t.cap[2])
-        if repaired:
-            saving = -delta[t.offsets[:-1] + np.arange(nj) + cut, np.maximum(tier, 1) - 1]
-            per_op = np.where(suffix_ops > 0, saving / np.where(suffix_ops > 0, suffix_ops, 1.0),
-                              np.inf)
-            per_op[tier == 0] = -np.inf          # jobs that stay home go last (they take none)
-            order = np.lexsort((np.arange(nj), -per_op)).astype(np.int64)
-            _pick_cuts(t, delta, remote_ops, order, cut, tier)
-        lens = inst.layers_per_job
-        pos = np.arange(inst.n_layers) - np.repeat(t.offsets[:-1], lens)
-        remote = pos >= np.repeat(cut, lens)
-        x = np.where(remote, np.repeat(tier, lens), 0).astype(np.int8)
-        return Proposal(x, status="feasible", info={"capacity_repair": repaired,
+        job_T, load = new_move_state(inst, x)
+        _pick_cuts(t, delta, order, cut, tier, x, job_T, load, True)
+        free_cut = cut.copy()
+        free_tier = tier.copy()
+        if inst.has_capacities:
+            y = np.zeros_like(x)
+            job_T2, load2 = new_move_state(inst, y)
+            _pick_cuts(t, delta, order, free_cut, free_tier, y, job_T2, load2, False)
+        limited = int(np.sum((free_cut != cut) | (free_tier != tier)))
+        return Proposal(x, status="feasible", info={"capacity_limited": limited,
                                                     "offloading_jobs": int(np.sum(tier > 0))})

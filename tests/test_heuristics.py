@@ -12,8 +12,8 @@ from offbench.cost import MoveState, evaluate
 from offbench.generators import random_instance
 from offbench.solver import SolverError, resolve
 
-heur = pytest.importorskip("offbench_solvers.heuristics")
-ls_mod = pytest.importorskip("offbench_solvers.local_search")
+import offbench_solvers.heuristics as heur
+import offbench_solvers.local_search as ls_mod
 
 HEURISTICS = ("all-device", "all-edge", "all-cloud", "random", "greedy", "neurosurgeon",
               "local-search")
