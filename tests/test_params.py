@@ -358,3 +358,11 @@ def test_run_spec_grid_expands_into_validated_solver_entries():
                                         r"\(grid point restarts=8\)"):
         parse_spec({**base, "solvers": [{"id": "local-search", "grid": {"restarts": [8, 2]}},
                                         "local-search"]})
+
+
+def test_track_settings_are_refused_with_the_template():
+    base = {"sources": [{"kind": "random", "count": 1}], "solvers": ["greedy"]}
+    with pytest.raises(SpecError, match=r"^The 'window' setting of run spec online must be an int in "
+                                        r"\[1, inf\)\. Got 0\.$"):
+        parse_spec({**base, "online": {"window": 0}})
+    assert parse_spec({**base, "online": {"window": 7.0}}).to_dict()["online"] == {"window": 7}

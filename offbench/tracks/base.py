@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 from ..errors import UserError
+from ..params import Param
 from .outcome import Outcome
 
 
@@ -36,24 +37,25 @@ class TrackError(UserError):
     """A track name or track setting that is wrong; the message names it."""
 
 
+class _SettingParam(Param):
+    what = "setting"
+    error = TrackError
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One setting of a track: an integer with a default and a lower bound."""
+    """One setting of a track: an integer with a default and a lower bound, validated by the
+    parameter language (:mod:`offbench.params`): "The 'window' setting of run spec online must
+    be an int in [1, inf). Got 0." """
 
     name: str
     default: int
     low: int = 1
     doc: str = ""
 
-    def parse(self, v, where: str) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            else:
-                raise TrackError(f"{where}: expected an integer >= {self.low}, got {v!r}")
-        if v < self.low:
-            raise TrackError(f"{where}: expected an integer >= {self.low}, got {v!r}")
-        return int(v)
+    def parse(self, v, owner: str) -> int:
+        """The value of this setting in ``owner`` (``run spec: online``), validated."""
+        return _SettingParam(self.name, int, self.default, low=self.low).validate(owner.replace(": ", " "), v)
 
 
 class Track:
@@ -104,8 +106,7 @@ class Track:
                 hint = (f" Did you mean {close[0]!r}?" if close else
                         f" Allowed: {', '.join(allowed)}." if allowed else " This track has no settings.")
                 raise TrackError(f"{where}: unknown key {k!r}.{hint}")
-        return {s.name: s.parse(raw.get(s.name, s.default), f"{where}.{s.name}")
-                for s in self.settings}
+        return {s.name: s.parse(raw.get(s.name, s.default), where) for s in self.settings}
 
     # ------------------------------------------------------------------ planning
     def skip_reason(self, source_spec: dict, n: int, settings: dict) -> str | None:
