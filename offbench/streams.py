@@ -6,7 +6,9 @@ change. This module holds the frame process that every family in :mod:`offbench.
 
 A :class:`Scenario` is the fixed part: a *nominal* instance (mean channel, nominal task sizes,
 nominal weights), a per-device mean signal-to-noise ratio, and a :class:`Variation` that says how
-the frame parameters move. :class:`FrameProcess` draws the frames. Per frame:
+the frame parameters move (its settings are declared in :data:`SETTINGS` with the parameter
+language of :mod:`offbench.params`, so a family's ``stream`` table is checked like any
+parameter). :class:`FrameProcess` draws the frames. Per frame:
 
 * **Channel fading** on each device's link. The channel power gain ``g`` (mean 1) is
 
