@@ -366,3 +366,60 @@ def test_track_settings_are_refused_with_the_template():
                                         r"\[1, inf\)\. Got 0\.$"):
         parse_spec({**base, "online": {"window": 0}})
     assert parse_spec({**base, "online": {"window": 7.0}}).to_dict()["online"] == {"window": 7}
+
+
+_LIST_PLUGIN = '''
+import numpy as np
+from offbench.solver import Param, Proposal, Solver
+
+class Layered(Solver):
+    """Places layer j on tier hidden[j % len(hidden)] % 3 (a list parameter, end to end)."""
+    name = "fx-layered"
+    params = (Param("hidden", list, (0,), item=int, low=0, length=(1, 4)),
+              Param("note", str, None, allow_none=True))
+
+    def _solve(self, inst, ctx):
+        h = self.hidden
+        return Proposal(np.array([h[j % len(h)] % 3 for j in range(inst.n_layers)], dtype=np.int8))
+'''
+
+
+def test_list_parameters_on_the_command_line(tmp_path, capsys):
+    import json
+
+    from offbench.cli import main
+    from offbench.generators import random_instance
+
+    d = tmp_path / "plugins"
+    d.mkdir()
+    (d / "layered.py").write_text(_LIST_PLUGIN)
+    inst = tmp_path / "i.json"
+    inst.write_text(random_instance(3).to_json())
+    base = ["solve", str(inst), "--solver", "fx-layered", "--solvers-dir", str(d)]
+    for written in ("hidden=0,1", "hidden=[0, 1]"):
+        assert main(base + ["--param", written, "--param", "note=none"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["params"] == {"hidden": [0, 1], "note": None}
+        assert out["decision"][:2] == [0, 1]
+    assert main(base + ["--param", "hidden=1", "--param", "hidden=2"]) == 2
+    assert "--param hidden: given twice (1 and 2)" in capsys.readouterr().err
+    assert main(base + ["--param", "hidden=[1,2,3,4,5]"]) == 2
+    assert ("The 'hidden' parameter of solver fx-layered-v1 must be a list of 1 to 4 ints in "
+            "[0, inf). Got [1,2,3,4,5].") in capsys.readouterr().err
+    assert main(base + ["--param", "hiden=1"]) == 2
+    assert "Did you mean 'hidden'?" in capsys.readouterr().err
+    # --solver NAME:k=v,... keeps a bracketed list whole, and a spec's list value is one value
+    from offbench.run.spec import apply_overrides
+
+    raw = apply_overrides({"sources": [{"kind": "random", "count": 1}]},
+                          solvers=["fx-layered:hidden=[0,2],note=x"], solvers_dirs=[str(d)])
+    spec = parse_spec(raw)
+    assert spec.solvers[0].params == {"hidden": [0, 2], "note": "x"}
+    toml_like = parse_spec({"sources": [{"kind": "random", "count": 1}], "solvers_dirs": [str(d)],
+                            "solvers": [{"id": "fx-layered", "params": {"hidden": [0, 2], "note": "x"}}]})
+    assert toml_like.solvers[0].param_hash == spec.solvers[0].param_hash
+    with pytest.raises(SolverError, match="given twice"):
+        apply_overrides({}, solvers=["fx-layered:hidden=1,hidden=2"], solvers_dirs=[str(d)])
+    grid = parse_spec({"sources": [{"kind": "random", "count": 1}], "solvers_dirs": [str(d)],
+                       "solvers": [{"id": "fx-layered", "grid": {"hidden": [[0], [1, 2]]}}]})
+    assert [s.params["hidden"] for s in grid.solvers] == [[0], [1, 2]]
