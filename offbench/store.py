@@ -33,7 +33,13 @@ Tables
     One row per job: status, cost, feasibility, reference cost and cost ratio, bound, gap, wall
     time, evaluations, decision (one digit per layer), error text, extra info (JSON).
 ``frames``
-    Per-frame rows of a learning-track job, keyed by (result row, frame index).
+    Per-frame rows of a learning-track job, keyed by (result row, frame index), with what the
+    learner said it learned from that frame (``info``: JSON, e.g. ``{"loss": 0.12}``).
+
+Schema versions: 2 added ``frames.info``. A store of version 1 is migrated when it is opened
+for writing (the column added and the version bumped in one transaction: its frames read as
+having learned nothing to report, ``{}``); read-only, it is read as version 1 with the same
+meaning. A store of any other version is refused with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ from typing import Any, Iterable, Sequence
 
 from .errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Older schema versions this offbench reads, and migrates when it opens them for writing.
+MIGRATABLE = ("1",)
 STORE_FORMAT = "offbench-results"
 
 #: The default store of ``offbench run`` and ``offbench leaderboard`` (relative to the working
@@ -70,7 +78,7 @@ RESULT_COLUMNS = KEY_COLUMNS + (
 )
 
 FRAME_COLUMNS = ("frame", "instance_digest", "status", "cost", "feasible", "ref_cost", "ratio",
-                 "counted_infeasible", "wall_time", "evaluations", "decision", "error")
+                 "counted_infeasible", "wall_time", "evaluations", "decision", "error", "info")
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (
@@ -173,6 +181,7 @@ CREATE TABLE IF NOT EXISTS frames (
     evaluations INTEGER NOT NULL,
     decision TEXT,
     error TEXT,
+    info TEXT NOT NULL DEFAULT '{{}}',
     PRIMARY KEY (row_id, frame)
 );
 CREATE TRIGGER IF NOT EXISTS results_append_only_u BEFORE UPDATE ON results
@@ -224,6 +233,8 @@ class Store:
         self.conn = conn
         self.writable = writable
         self._lock_fd = lock_fd
+        #: The schema version of the file (a read-only store of an older version keeps it).
+        self.schema_version = SCHEMA_VERSION
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -310,6 +321,8 @@ class Store:
         if tables and "meta" not in tables:
             raise StoreError(f"--store {self.path}: an SQLite file, but not an offbench results store "
                              f"(it has tables {', '.join(sorted(tables))})")
+        if "meta" in tables:
+            self._migrate()
         c.execute("BEGIN IMMEDIATE")
         try:
             for stmt in _split_sql(_SCHEMA):
@@ -322,6 +335,21 @@ class Store:
             raise
         self._check_schema()
 
+    def _migrate(self) -> None:
+        """Bring a store of an older schema version (:data:`MIGRATABLE`) to this one, in one
+        transaction: version 1 -> 2 adds ``frames.info`` (``{}`` for the frames already there)."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            version = dict(c.execute("SELECT key, value FROM meta")).get("schema_version")
+            if version == "1":
+                c.execute("ALTER TABLE frames ADD COLUMN info TEXT NOT NULL DEFAULT '{}'")
+                c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
     def _check_schema(self) -> None:
         try:
             meta = dict(self.conn.execute("SELECT key, value FROM meta"))
@@ -329,10 +357,18 @@ class Store:
             raise StoreError(f"--store {self.path}: not an offbench results store (no meta table)") from None
         if meta.get("format") != STORE_FORMAT:
             raise StoreError(f"--store {self.path}: not an offbench results store")
-        if meta.get("schema_version") != str(SCHEMA_VERSION):
+        version = meta.get("schema_version")
+        if version in MIGRATABLE and not self.writable:
+            self.schema_version = int(version)
+            return
+        if version != str(SCHEMA_VERSION):
+            newer = version is not None and version.isdigit() and int(version) > SCHEMA_VERSION
             raise StoreError(
-                f"--store {self.path}: schema version {meta.get('schema_version')}, but this "
-                f"offbench reads version {SCHEMA_VERSION}; use a new store path")
+                f"--store {self.path}: schema version {version}, but this offbench reads versions "
+                f"{', '.join(MIGRATABLE)} (migrating them to {SCHEMA_VERSION} when it writes) and "
+                f"{SCHEMA_VERSION}; "
+                + ("it was written by a newer offbench: upgrade offbench to read it" if newer else
+                   "use a new store path (or the offbench version that wrote it)"))
 
     def transaction(self):
         """A context manager: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception)."""
@@ -584,6 +620,8 @@ class Store:
             for k in ("feasible", "counted_infeasible"):
                 if r[k] is not None:
                     r[k] = bool(r[k])
+            # Schema 1 (read-only, not migrated) had no info: nothing was reported.
+            r["info"] = json.loads(r["info"]) if r.get("info") is not None else {}
             out.setdefault(r["row_id"], []).append(r)
         return out
 
@@ -626,6 +664,8 @@ class Store:
 
 
 def _frame_value(c: str, v):
+    if c == "info":
+        return canonical_json(v if v is not None else {})
     if c in ("cost", "ref_cost", "ratio", "wall_time"):
         v = _real(v)
         return 0.0 if (v is None and c == "wall_time") else v

@@ -204,6 +204,10 @@ def test_online_track_writes_frames(tmp_path):
     fr = frames[learner["row_id"]]
     assert [f["frame"] for f in fr] == list(range(12))
     assert all(f["evaluations"] == 3 for f in fr)  # best of 1 + 2 mutations per frame
+    # What learn() returned is stored with each frame (numbers only); a baseline learns nothing.
+    assert [f["info"]["learned"] for f in fr] == list(range(1, 13))
+    assert all(0.0 <= f["info"]["placed_remote"] <= 1.0 for f in fr)
+    assert all(f["info"] == {} for f in frames[rows[("fx-zero-v1", 0)]["row_id"]])
     assert learner["info"]["learning"] is True and learner["info"]["window"] == 4
     assert rows[("fx-zero-v1", 0)]["info"]["learning"] is False  # a static solver as baseline
     assert rows[("fx-raise-v1", 0)]["info"]["error_frames"] == 12
@@ -260,6 +264,8 @@ def test_generalization_and_adaptation_tracks(tmp_path):
     gen = rows[("fx-learner-v1", "generalization", 12)]
     assert gen["info"]["scored_frames"] == 4 and gen["evaluations"] == 4 * 3
     assert len(frames[gen["row_id"]]) == 12
+    # Learned from the first 8 frames only: the held-out frames carry no learner metrics.
+    assert [bool(f["info"]) for f in frames[gen["row_id"]]] == [True] * 8 + [False] * 4
     ada = rows[("fx-learner-v1", "adaptation", 10)]
     assert ada["track_config"]["switch_at"] == 6 and ada["info"]["scored_frames"] == 4
     assert "## drift / adaptation (10 frames per stream)" in text

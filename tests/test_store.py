@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -174,3 +175,182 @@ def test_a_refused_file_is_left_untouched(tmp_path):
             Store.open(path)
         assert path.read_bytes() == before
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(path.name)) == [path.name]
+
+
+#: The DDL of schema version 1 (offbench before per-frame learner metrics), verbatim: a store
+#: written by that offbench, to test that this one migrates it and never misreads it.
+V1_DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT,
+    spec TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    offbench_version TEXT NOT NULL,
+    offbench_commit TEXT,
+    machine TEXT NOT NULL,
+    libraries TEXT NOT NULL,
+    executor TEXT NOT NULL,
+    command TEXT
+);
+CREATE TABLE IF NOT EXISTS sources (
+    source_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    UNIQUE (name, digest)
+);
+CREATE TABLE IF NOT EXISTS source_members (
+    source_id INTEGER NOT NULL REFERENCES sources(source_id),
+    position INTEGER NOT NULL,
+    instance_digest TEXT NOT NULL,
+    PRIMARY KEY (source_id, position)
+);
+CREATE TABLE IF NOT EXISTS instances (
+    digest TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    n_devices INTEGER NOT NULL,
+    n_jobs INTEGER NOT NULL,
+    n_layers INTEGER NOT NULL,
+    has_capacities INTEGER NOT NULL,
+    has_deadlines INTEGER NOT NULL,
+    all_device_cost REAL NOT NULL,
+    content BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refs (
+    instance_digest TEXT PRIMARY KEY,
+    cost REAL NOT NULL,
+    bound REAL,
+    provenance TEXT NOT NULL,
+    gap REAL,
+    solver TEXT,
+    wall_time REAL,
+    decision TEXT,
+    origin TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    offbench_version TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_digest TEXT NOT NULL,
+    solver_id TEXT NOT NULL,
+    param_hash TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    track TEXT NOT NULL,
+    track_config TEXT NOT NULL,
+    offbench_version TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('optimal', 'feasible', 'timeout', 'error')),
+    cost REAL,
+    feasible INTEGER,
+    ref_cost REAL,
+    ratio REAL,
+    counted_infeasible INTEGER,
+    bound REAL,
+    gap REAL,
+    wall_time REAL NOT NULL,
+    evaluations INTEGER NOT NULL,
+    decision TEXT,
+    error TEXT,
+    info TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    worker TEXT,
+    finished_at TEXT NOT NULL,
+    UNIQUE (instance_digest, solver_id, param_hash, seed, track, track_config, offbench_version)
+);
+CREATE TABLE IF NOT EXISTS frames (
+    row_id INTEGER NOT NULL REFERENCES results(row_id),
+    frame INTEGER NOT NULL,
+    instance_digest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cost REAL,
+    feasible INTEGER,
+    ref_cost REAL,
+    ratio REAL,
+    counted_infeasible INTEGER,
+    wall_time REAL NOT NULL,
+    evaluations INTEGER NOT NULL,
+    decision TEXT,
+    error TEXT,
+    PRIMARY KEY (row_id, frame)
+);
+CREATE TRIGGER IF NOT EXISTS results_append_only_u BEFORE UPDATE ON results
+    BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS results_append_only_d BEFORE DELETE ON results
+    BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS frames_append_only_u BEFORE UPDATE ON frames
+    BEGIN SELECT RAISE(ABORT, 'frames are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS frames_append_only_d BEFORE DELETE ON frames
+    BEGIN SELECT RAISE(ABORT, 'frames are append-only'); END;
+"""
+
+
+def _v1_store(path) -> None:
+    """A schema-1 store with one online row and two frames, as the old offbench wrote it."""
+    c = sqlite3.connect(path)
+    c.executescript(V1_DDL)
+    c.execute("INSERT INTO meta VALUES ('format', 'offbench-results'), ('schema_version', '1')")
+    c.execute("INSERT INTO runs (started_at, spec, spec_hash, offbench_version, offbench_commit, "
+              "machine, libraries, executor, command) VALUES ('t', '{}', 's', ?, NULL, '{}', '{}', "
+              "'test', NULL)", (__version__,))
+    row = _row("a" * 64, track="online")
+    cols = [k for k in row]
+    vals = [json.dumps(v, sort_keys=True, separators=(",", ":")) if isinstance(v, dict) else
+            (int(v) if isinstance(v, bool) else v) for v in row.values()]
+    c.execute(f"INSERT INTO results ({', '.join(cols)}, finished_at) VALUES "
+              f"({', '.join('?' * len(cols))}, 't')", vals)
+    for k in range(2):
+        c.execute("INSERT INTO frames (row_id, frame, instance_digest, status, cost, feasible, "
+                  "ref_cost, ratio, counted_infeasible, wall_time, evaluations, decision, error) "
+                  "VALUES (1, ?, 'd', 'feasible', 1.0, 1, 1.0, 1.0, 0, 0.01, 2, '01', NULL)", (k,))
+    c.commit()
+    c.close()
+
+
+def test_a_schema_1_store_is_read_as_it_is_and_migrated_when_written(tmp_path):
+    path = tmp_path / "old.sqlite"
+    _v1_store(path)
+    # Read-only: read as version 1, the file untouched; its frames reported nothing.
+    before = path.read_bytes()
+    with Store.open_readonly(path) as s:
+        assert s.schema_version == 1
+        (rid, frames), = s.frames().items()
+        assert [f["frame"] for f in frames] == [0, 1] and all(f["info"] == {} for f in frames)
+        assert s.results()[0]["track"] == "online"
+    assert path.read_bytes() == before
+    # Written: migrated in one transaction (column added, version bumped); old frames keep {}.
+    with Store.open(path) as s:
+        assert s.schema_version == 2
+        assert dict(s.conn.execute("SELECT key, value FROM meta"))["schema_version"] == "2"
+        cols = [r[1] for r in s.conn.execute("PRAGMA table_info(frames)")]
+        assert cols[-1] == "info"
+        rid2 = s.add_result(_row("b" * 64, track="online"), [
+            {"frame": 0, "instance_digest": "d", "status": "feasible", "wall_time": 0.0,
+             "info": {"loss": 0.25, "epsilon": 0.1, "K": 3}}])
+        got = s.frames()
+        assert all(f["info"] == {} for f in got[rid])
+        assert got[rid2][0]["info"] == {"loss": 0.25, "epsilon": 0.1, "K": 3}
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            s.conn.execute("UPDATE frames SET info = '{}'")
+    with Store.open_readonly(path) as s:
+        assert s.schema_version == 2 and len(s.results()) == 2
+
+
+def test_a_store_of_a_newer_schema_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "new.sqlite"
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    c.execute("INSERT INTO meta VALUES ('format', 'offbench-results'), ('schema_version', '99')")
+    c.commit()
+    c.close()
+    for opener in (Store.open, Store.open_readonly):
+        with pytest.raises(StoreError, match="schema version 99.*newer offbench: upgrade offbench"):
+            opener(path)

@@ -114,6 +114,7 @@ class FxLearner(LearningSolver):
     def start(self, structure, seed):
         self.best = np.zeros(structure.n_layers, dtype=np.int8)
         self.rng = np.random.default_rng(seed)
+        self.learned = 0
 
     def decide(self, frame, ctx):
         cand = np.repeat(self.best[None, :], self.mutations + 1, axis=0)
@@ -125,3 +126,5 @@ class FxLearner(LearningSolver):
 
     def learn(self, frame, decision, ctx):
         self.best = np.asarray(decision, dtype=np.int8).copy()
+        self.learned += 1
+        return {"learned": self.learned, "placed_remote": float(np.mean(self.best > 0))}
