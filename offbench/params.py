@@ -63,8 +63,19 @@ class ParamError(UserError, ValueError):
 
 
 class _NoDefault:
+    """The type of :data:`NO_DEFAULT`: one object, kept by copies and pickles."""
+
     def __repr__(self) -> str:
         return "NO_DEFAULT"
+
+    def __reduce__(self) -> str:
+        return "NO_DEFAULT"  # the module global: unpickled as the same object
+
+    def __copy__(self) -> "_NoDefault":
+        return self
+
+    def __deepcopy__(self, memo) -> "_NoDefault":
+        return self
 
 
 #: The default of a parameter that has none (family parameters: the definition gives them).

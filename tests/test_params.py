@@ -96,6 +96,16 @@ def test_paths(tmp_path):
         Param("out", "path", "results").validate("X", "")
 
 
+def test_declarations_survive_copies_and_pickles():
+    import copy
+    import pickle
+
+    for p in (FParam("r", "range", low=0.0), SolverParam("h", list, (1, 2), item=int, low=1)):
+        for q in (copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
+            assert q == p and hash(q) == hash(p) and type(q) is type(p)
+            assert q.describe() == p.describe() and q.default is p.default
+
+
 def test_bad_declarations_are_caught_at_import():
     with pytest.raises(TypeError, match="unknown type"):
         Param("k", complex, 1)
