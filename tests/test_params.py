@@ -103,7 +103,8 @@ def test_declarations_survive_copies_and_pickles():
     for p in (FParam("r", "range", low=0.0), SolverParam("h", list, (1, 2), item=int, low=1)):
         for q in (copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
             assert q == p and hash(q) == hash(p) and type(q) is type(p)
-            assert q.describe() == p.describe() and q.default is p.default
+            assert q.describe() == p.describe() and q.default == p.default
+            assert (q.default is NO_DEFAULT) == (p.default is NO_DEFAULT)
 
 
 def test_bad_declarations_are_caught_at_import():
