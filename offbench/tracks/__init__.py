@@ -15,8 +15,10 @@ A track says how a job runs and how it is scored; everything about it lives in i
 tracks share the loop of :mod:`offbench.tracks.stream`; a job's result is an
 :class:`~offbench.tracks.outcome.Outcome` (:mod:`offbench.tracks.outcome`), scored by
 :mod:`offbench.tracks.scoring`. The run spec, the planner (:mod:`offbench.run`), the leaderboard
-and the plots read the tracks from the registry: adding a track is adding one file that
-subclasses :class:`Track` and calls :func:`register` (imported before the run spec is parsed).
+and the plots read the tracks from the registry: adding a track is adding one file to this
+folder that subclasses :class:`Track` (or :class:`StreamTrack`) and calls :func:`register`; it is
+imported with this package, in the runner and in every worker. (A track registered from
+elsewhere, as the tests do, exists only in the process that registered it: run it in-process.)
 """
 
 from __future__ import annotations
@@ -32,6 +34,22 @@ from .static import STATIC  # noqa: E402
 from .online import ONLINE  # noqa: E402
 from .generalization import GENERALIZATION  # noqa: E402
 from .adaptation import ADAPTATION  # noqa: E402
+
+
+def _import_track_files() -> None:
+    """Import every other module of this folder: a track file dropped here registers itself
+    (after the built-ins, in file-name order), in this process and in every worker."""
+    import importlib
+    import pkgutil
+
+    shared = {"base", "outcome", "scoring", "stream", "static", "online", "generalization",
+              "adaptation"}
+    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if m.name not in shared and not m.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{m.name}")
+
+
+_import_track_files()
 
 #: Convergence thresholds of the online and adaptation tracks (SPEC.md section 6).
 ONLINE_THRESHOLD = ONLINE.threshold
