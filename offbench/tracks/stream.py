@@ -79,12 +79,19 @@ class StreamTrack(Track):
         """Frames ``0 .. k-1`` are learned from (all of them, by default)."""
         return n
 
+    def budget(self, job) -> dict:
+        """What a learning solver is told before ``start`` (its ``budget`` attribute): the
+        frames it will decide and the frames it will learn from, so that schedules fit."""
+        return {"frames": len(job.frames),
+                "learn_frames": min(len(job.frames), self.learns_until(job.track_config, len(job.frames)))}
+
     def warm_up(self, job, solver_cls, time_limit):
         from ..solver import Context, LearningSolver
 
         solver = solver_cls(**job.params)
         inst = job.frames[0]
         if isinstance(solver, LearningSolver):
+            solver.budget = self.budget(job)
             solver.start(inst, int(job.seed))
             solver.decide(inst, Context(inst, time_limit, int(job.seed)))
         else:
@@ -120,6 +127,7 @@ class StreamTrack(Track):
             started()
         if learning:
             try:
+                solver.budget = self.budget(job)  # before start: schedules are sized by it
                 solver.start(frames[0], int(job.seed))
             except Exception as e:
                 aborted = f"start failed: {type(e).__name__}: {e}"
