@@ -36,6 +36,10 @@ Tables
     Per-frame rows of a learning-track job, keyed by (result row, frame index), with what the
     learner said it learned from that frame (``info``: JSON, e.g. ``{"loss": 0.12}``).
 
+Kept whole (about 740 lines): one schema and the one class that reads and writes it, so that
+the append-only guarantees (triggers, the unique key, one transaction per job, the writer lock)
+and every query that relies on them can be checked in one file.
+
 Schema versions: 2 added ``frames.info``. A store of version 1 is migrated when it is opened
 for writing (the column added and the version bumped in one transaction: its frames read as
 having learned nothing to report, ``{}``); read-only, it is read as version 1 with the same
