@@ -498,3 +498,38 @@ def test_digests_survive_last_ulp_differences_of_transcendental_functions(monkey
         real = getattr(np, name)
         monkeypatch.setattr(np, name, lambda *a, _f=real, **k: np.nextafter(_f(*a, **k), direction))
     assert digests() == before
+
+
+# ------------------------------------------------------------------------------ definitions
+@pytest.mark.parametrize("old,new,message", [
+    ("count = 12", "count = 0",
+     "The 'count' key of family definition {path} [v1].sets[0] must be an int in [1, inf). Got 0."),
+    ("seed = 1000", 'seed = "x"',
+     "The 'seed' key of family definition {path} [v1].sets[0] must be an int in [0, inf). Got 'x'."),
+    ('split = "test"', 'split = "test"\ncolour = 1',
+     "Family definition {path} [v1].sets[0] has no key 'colour'. Its keys: split, seed, count, "
+     "preset, time_limit, format, doc."),
+    ('split = "train"\ndescription = "AlexNet, 0.2 MHz links"', 'split = "trian"',
+     "The 'split' key of family definition {path} [v1].environments.alexnet-low must be one of "
+     "{'train', 'heldout', 'any'}. Got 'trian'."),
+    ("[v1.params]", "[v1.parms]",
+     "Family definition {path} [v1] has no key 'parms'. Did you mean 'params'?"),
+    ('static_environments = "all"', 'static_environments = "some"',
+     "The 'static_environments' key of family definition {path} [v1] must be one of "
+     "{'default', 'all'}. Got 'some'."),
+    ('change = "First version."', "",
+     "family definition {path} history[0] needs 'version' and 'change'"),
+    ("version = 1\n", "version = 0\n",
+     "The 'version' key of family definition {path} history[0] must be an int in [1, inf). Got 0."),
+])
+def test_a_bad_definition_is_refused_with_one_message(tmp_path, monkeypatch, old, new, message):
+    from offbench.families import definitions_dir
+
+    text = (definitions_dir() / "dmro.toml").read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "dmro.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    monkeypatch.setenv("OFFBENCH_INSTANCES_DIR", str(tmp_path))
+    with pytest.raises(FamilyError) as e:
+        get_family("dmro")
+    assert str(e.value) == message.replace("{path}", str(path))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..params import Param, check_known
 from .param import FamilyError
 
 if sys.version_info >= (3, 11):
@@ -99,8 +100,68 @@ def definitions_dir() -> Path:
 
 
 _KNOWN_TOP = {"name", "description", "doc", "generator", "history", "sources"}
-_KNOWN_VERSION = {"params", "presets", "default_preset", "environments", "default_environment",
-                  "static_environments", "stream", "sets"}
+
+
+class _Key(Param):
+    """A key of a family definition, refused with the one template: "The 'count' key of family
+    definition dmro.toml [v1].sets[0] must be an int in [1, inf). Got 0." """
+
+    what = "key"
+    error = FamilyError
+
+
+_HISTORY = (_Key("version", int, low=1), _Key("date", str, ""), _Key("change", str, length=(1, None)))
+_ENVIRONMENT = (_Key("split", str, "any", choices=("train", "heldout", "any")),
+                _Key("description", str, ""))
+_SET = (_Key("split", str, length=(1, None)), _Key("seed", int, low=0), _Key("count", int, low=1),
+        _Key("preset", str, None, allow_none=True), _Key("time_limit", float, 60.0, low=0.0,
+                                                           low_open=True),
+        _Key("format", str, "json", choices=("json", "npz")), _Key("doc", str, ""))
+_VERSION = (_Key("default_preset", str, None, allow_none=True, length=(1, None)),
+            _Key("default_environment", str, None, allow_none=True, length=(1, None)),
+            _Key("static_environments", str, "default", choices=("default", "all")))
+
+
+def _table(value: Any, where: str, declared: tuple = (), tables: tuple = (),
+           others: tuple = ()) -> dict:
+    """A definition's table checked against its declared keys (scalars in ``declared``, nested
+    tables named in ``tables``, keys checked by the caller in ``others``); unknown keys get
+    "did you mean". With nothing declared, any key is allowed."""
+    if not isinstance(value, dict):
+        raise FamilyError(f"{where} must be a table (TOML [section] or {{...}}), got {value!r}")
+    if declared or tables or others:
+        check_known(value, [p.name for p in declared] + list(tables) + list(others), where,
+                    what="key", error=FamilyError)
+    out = dict(value)
+    for p in declared:
+        if p.name in value:
+            out[p.name] = p.validate(where, value[p.name])
+    for t in tables:
+        if t in value:
+            _table(value[t], f"{where}.{t}")
+    return out
+
+
+def _check_version(key: str, value: Any, where: str) -> dict:
+    """A version table ([v1]) of a definition, with its presets, environments and sets."""
+    w = f"{where} [{key}]"
+    v = _table(value, w, _VERSION, ("params", "presets", "environments", "stream"), ("sets",))
+    for name, preset in (v.get("presets") or {}).items():
+        _table(preset, f"{w}.presets.{name}")
+    for name, env in (v.get("environments") or {}).items():
+        v["environments"][name] = _table(env, f"{w}.environments.{name}", _ENVIRONMENT,
+                                         ("params", "stream"))
+    sets = v.get("sets", [])
+    if not isinstance(sets, list):
+        raise FamilyError(f"{w}.sets must be a list of tables ([[{key}.sets]]), got {sets!r}")
+    v["sets"] = []
+    for i, st in enumerate(sets):
+        st = _table(st, f"{w}.sets[{i}]", _SET)
+        for p in _SET[:3]:
+            if p.name not in st:
+                raise FamilyError(f"{w}.sets[{i}] lacks the key {p.name!r}")
+        v["sets"].append(st)
+    return v
 
 
 def _load_definition(path: Path) -> _Definition:
@@ -115,15 +176,13 @@ def _load_definition(path: Path) -> _Definition:
         if m:
             if not isinstance(value, dict):
                 raise FamilyError(f"{where}: [{key}] must be a table")
-            unknown = set(value) - _KNOWN_VERSION
-            if unknown:
-                raise FamilyError(f"{where}: unknown keys in [{key}]: {', '.join(sorted(unknown))}")
-            versions[int(m.group(1))] = value
+            versions[int(m.group(1))] = _check_version(key, value, where)
         elif key not in _KNOWN_TOP:
             raise FamilyError(f"{where}: unknown key {key!r}")
     for k in ("name", "description", "doc", "generator"):
-        if not isinstance(data.get(k), str) or not data[k].strip():
-            raise FamilyError(f"{where}: {k!r} must be a non-empty string")
+        if k not in data:
+            raise FamilyError(f"{where} lacks the key {k!r}")
+        _Key(k, str, length=(1, None)).validate(where, data[k])
     if data["name"] != path.stem:
         raise FamilyError(f"{where}: name {data['name']!r} must equal the file name {path.stem!r}")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", data["name"]):
@@ -131,15 +190,22 @@ def _load_definition(path: Path) -> _Definition:
     if not versions:
         raise FamilyError(f"{where}: no version table ([v1])")
     history = []
-    for h in data.get("history", []):
-        history.append((int(h["version"]), str(h.get("date", "")), str(h["change"])))
+    entries = data.get("history", [])
+    if not isinstance(entries, list):
+        raise FamilyError(f"{where}: history must be a list of tables ([[history]]), got {entries!r}")
+    for i, h in enumerate(entries):
+        h = _table(h, f"{where} history[{i}]", _HISTORY)
+        if "version" not in h or "change" not in h:
+            raise FamilyError(f"{where} history[{i}] needs 'version' and 'change'")
+        history.append((h["version"], h.get("date", ""), h["change"]))
+    sources = _Key("sources", list, (), item=str).validate(where, data.get("sources", []))
     missing = sorted(set(versions) - {v for v, _, _ in history})
     if missing:
         raise FamilyError(f"{where}: versions {missing} have no [[history]] entry")
     return _Definition(
         name=data["name"], path=path, description=" ".join(data["description"].split()),
         doc=data["doc"].strip(), generator=data["generator"], history=tuple(sorted(history)),
-        versions=versions, sources=tuple(data.get("sources", ())),
+        versions=versions, sources=sources,
     )
 
 
