@@ -12,7 +12,8 @@ when a kernel it calls does (a solver's kernel calling ``offbench.cost.apply_mov
 stale machine code after ``cost.py`` changes). So, unless ``NUMBA_CACHE_DIR`` is set, the cache
 lives in ``$XDG_CACHE_HOME/offbench/numba/<key>`` (default ``~/.cache``), where the key hashes the
 offbench version and the sources of ``offbench`` and ``solvers``: any change there starts a
-fresh cache.
+fresh cache. A cache folder that cannot be written falls back, with a warning, to one in the
+temporary directory, and then to no cache at all (never to kernels that fail to load).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numba
@@ -38,21 +41,55 @@ def _source_key() -> str:
     return h.hexdigest()[:16]
 
 
-def _configure_cache() -> None:
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = base / "offbench" / "numba" / _source_key()
+def _warn(message: str) -> None:
+    """One line on standard error (standard output may be a program's JSON)."""
+    sys.stderr.write(f"offbench: warning: {message}\n")
+
+
+def _writable_dir(path: Path) -> bool:
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return  # unwritable home: Numba's default locations (beside the sources) are used
-    numba.config.CACHE_DIR = str(path)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+        return True
+    except (OSError, ValueError):
+        return False
 
 
-_configure_cache()
+def _configure_cache() -> None:
+    """Point Numba's cache at a folder it can write: ``NUMBA_CACHE_DIR``, else the keyed folder
+    under ``$XDG_CACHE_HOME``; when that cannot be written, a keyed folder in the temporary
+    directory (with a warning); when nothing can, no cache (with a warning): every process then
+    compiles the kernels, but nothing fails to load."""
+    user = os.environ.get("NUMBA_CACHE_DIR")
+    if user:
+        if _writable_dir(Path(user)):
+            return
+        tried = f"NUMBA_CACHE_DIR={user}"
+    else:
+        try:
+            base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        except RuntimeError:  # no home directory
+            base = Path(tempfile.gettempdir())
+        path = base / "offbench" / "numba" / _source_key()
+        if _writable_dir(path):
+            numba.config.CACHE_DIR = str(path)
+            return
+        tried = str(path)
+    uid = getattr(os, "getuid", lambda: "user")()
+    fallback = Path(tempfile.gettempdir()) / f"offbench-numba-{uid}" / _source_key()
+    if _writable_dir(fallback):
+        _warn(f"cannot write the Numba cache at {tried}; using {fallback}")
+        numba.config.CACHE_DIR = str(fallback)
+        return
+    _warn(f"cannot write the Numba cache at {tried} nor at {fallback}; kernels are compiled "
+          "in every process and not cached")
+    OPTIONS["cache"] = False
+
 
 OPTIONS = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}
+
+_configure_cache()
 
 
 def jit(func=None, **extra):

@@ -37,7 +37,9 @@ import importlib.util
 import math
 import pkgutil
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -315,9 +317,18 @@ class Solver:
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
                           wall_time=0.0, error=f"{self.id} needs {', '.join(missing)}, which "
                           f"is not installed ({install_hint(missing)})", **base)
+        _watch_sigint()
         try:
             prop = method(inst, ctx)
             wall = ctx.elapsed()
+        except (SystemExit, KeyboardInterrupt) as e:
+            if isinstance(e, KeyboardInterrupt) and _SIGINT.is_set():
+                raise  # the user pressed Ctrl-C: stop, and record nothing
+            how = "called sys.exit" if isinstance(e, SystemExit) else "raised KeyboardInterrupt"
+            return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                          wall_time=ctx.elapsed(), evaluations=ctx.evaluations,
+                          error=f"the solver {how}{_short_args(e)} instead of returning",
+                          info={"traceback": traceback.format_exc(limit=20)}, **base)
         except Unsupported as e:
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
                           wall_time=ctx.elapsed(), evaluations=ctx.evaluations,
@@ -332,6 +343,10 @@ class Solver:
     def _finish(self, inst: Instance, ctx: Context, prop: Proposal, wall: float, base: dict) -> Result:
         from .cost import as_decision, evaluate
 
+        problem = _malformed(prop)
+        if problem is not None:  # a solver's own mistake: its error row, never the caller's crash
+            return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                          wall_time=wall, evaluations=ctx.evaluations, error=problem, **base)
         info = dict(prop.info)
         status = prop.status
         if status not in ("optimal", "feasible", "timeout"):
@@ -371,6 +386,57 @@ class Solver:
             status = "error"
         return Result(status=status, decision=x, cost=ev.cost, feasible=ev.feasible, bound=bound,
                       wall_time=wall, evaluations=ctx.evaluations, info=info, error=error, **base)
+
+
+def _malformed(prop) -> str | None:
+    """Why what ``_solve`` returned is not a well-formed :class:`Proposal`, or None."""
+    if not isinstance(prop, Proposal):
+        what = "None" if prop is None else f"an object of type {type(prop).__name__}"
+        return f"the solver returned {what}, not a Proposal"
+    if not isinstance(prop.info, dict):
+        return f"the solver's Proposal.info is a {type(prop.info).__name__}, not a dict"
+    if not isinstance(prop.status, str):
+        return f"the solver's status is a {type(prop.status).__name__}, not a string"
+    for key in ("objective", "bound"):
+        v = getattr(prop, key)
+        if v is None:
+            continue
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            return f"the solver's {key} is a {type(v).__name__}, not a number or None"
+        try:
+            v = float(v)
+        except OverflowError:
+            return f"the solver's {key} is an integer too large for a float"
+        if key == "objective" and not math.isfinite(v):
+            return f"the solver's objective {v!r} is not a finite number"
+    return None
+
+
+def _short_args(e: BaseException) -> str:
+    args = ", ".join(repr(a) for a in e.args)
+    return f"({args[:100]})"
+
+
+#: Set when the user presses Ctrl-C (SIGINT) during a solve: a KeyboardInterrupt then stops the
+#: caller, while one that a solver raises itself is that solver's error row.
+_SIGINT = threading.Event()
+
+
+def _on_sigint(signum, frame):
+    _SIGINT.set()
+    raise KeyboardInterrupt
+
+
+def _watch_sigint() -> None:
+    """Install :func:`_on_sigint` in place of Python's default SIGINT handler (same behaviour,
+    plus the flag), once, from the main thread; clear the flag for the solve that starts."""
+    _SIGINT.clear()
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.signal(signal.SIGINT, _on_sigint)
+        except (ValueError, OSError):  # not the main interpreter
+            pass
 
 
 def _finite(v) -> float | None:
@@ -477,7 +543,7 @@ def discover(solver_dirs: Sequence[str | Path] = (), *, entry_points: bool = Tru
         modname = f"offbench_solvers.{m.name}"
         try:
             mod = importlib.import_module(modname)
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # a plug-in that exits on import
             found[f"({m.name})"] = SolverEntry(f"({m.name})", f"solvers/{m.name}.py",
                                                problem=f"{type(e).__name__}: {e}")
             continue
@@ -492,7 +558,7 @@ def discover(solver_dirs: Sequence[str | Path] = (), *, entry_points: bool = Tru
                 continue
             try:
                 mod = _load_file(f)
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 found[f"({f})"] = SolverEntry(f"({f})", str(f), problem=f"{type(e).__name__}: {e}")
                 continue
             for cls in _solver_classes(mod):
@@ -503,7 +569,7 @@ def discover(solver_dirs: Sequence[str | Path] = (), *, entry_points: bool = Tru
         for ep in eps(group=ENTRY_POINT_GROUP):
             try:
                 cls = ep.load()
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 found[f"({ep.name})"] = SolverEntry(f"({ep.name})", f"entry point {ep.value}",
                                                     problem=f"{type(e).__name__}: {e}")
                 continue
@@ -540,9 +606,16 @@ def resolve(name: str, solver_dirs: Sequence[str | Path] = ()) -> type[Solver]:
     close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
     broken = [f"{e.origin} ({e.problem})" for e in entries.values() if e.cls is None]
     msg = f"unknown solver {name!r}."
-    msg += f" Did you mean {', '.join(close)}?" if close else f" Known: {', '.join(sorted({e.cls.name for e in entries.values() if e.cls}))}."
-    if broken:
-        msg += " Some solver files could not be loaded: " + "; ".join(broken)
+    known = sorted({e.cls.name for e in entries.values() if e.cls})
+    if close:
+        msg += f" Did you mean {', '.join(close)}?"
+    elif known:
+        msg += f" Known: {', '.join(known)}."
+    else:
+        msg += " No solver could be loaded."
+    if broken:  # the real reason, e.g. the module that defines it failed to import
+        msg += (f" {len(broken)} solver file{'s' if len(broken) > 1 else ''} could not be loaded: "
+                + "; ".join(broken))
     raise SolverError(msg)
 
 
