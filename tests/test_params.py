@@ -434,3 +434,15 @@ def test_list_parameters_on_the_command_line(tmp_path, capsys):
     grid = parse_spec({"sources": [{"kind": "random", "count": 1}], "solvers_dirs": [str(d)],
                        "solvers": [{"id": "fx-layered", "grid": {"hidden": [[0], [1, 2]]}}]})
     assert [s.params["hidden"] for s in grid.solvers] == [[0], [1, 2]]
+
+
+def test_a_yaml_spec_refuses_a_key_given_twice(tmp_path):
+    from offbench.run.spec import load_spec_file
+
+    p = tmp_path / "run.yaml"
+    p.write_text("sources:\n  - kind: random\nsolvers:\n  - id: local-search\n"
+                 "    params: {restarts: 1, restarts: 2}\n")
+    with pytest.raises(SpecError, match=r"run\.yaml, line 5: the key 'restarts' is given twice$"):
+        load_spec_file(p)
+    p.write_text("sources:\n  - kind: random\nsolvers:\n  - id: local-search\n    params: {restarts: 1}\n")
+    assert load_spec_file(p)["solvers"] == [{"id": "local-search", "params": {"restarts": 1}}]

@@ -148,7 +148,7 @@ def load_spec_file(path: str | os.PathLike) -> dict:
             raise SpecError(f"{p}: reading YAML needs PyYAML (pip install pyyaml), or write the "
                             "spec as TOML") from None
         try:
-            data = yaml.safe_load(text.decode("utf-8"))
+            data = _load_yaml(yaml, text.decode("utf-8"), p)
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise SpecError(f"{p}: not valid YAML: {e}") from None
     else:
@@ -156,6 +156,31 @@ def load_spec_file(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise SpecError(f"{p}: expected a table of keys at the top level")
     return _absolutize(data, p.parent.resolve())
+
+
+def _load_yaml(yaml, text: str, where) -> Any:
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last
+    one silently; TOML refuses it): ``params: {restarts: 1, restarts: 2}`` is a mistake."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: PyYAML reports it
+                break
+            if twice:
+                raise SpecError(f"{where}, line {key_node.start_mark.line + 1}: the key {key!r} "
+                                "is given twice")
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _absolutize(data: dict, base: Path) -> dict:
