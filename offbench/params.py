@@ -1,8 +1,10 @@
 """One parameter language: declared parameters, one refusal template, written values.
 
 Solver parameters (:class:`offbench.solver.Param`), family generator parameters
-(:class:`offbench.families.FParam`), the keys of a run spec (:mod:`offbench.run.spec`) and values
-given on the command line (``--param k=v``, family IDs) are all declared with :class:`Param` and
+(:class:`offbench.families.FParam`) and the keys of a family definition, the keys of a run spec
+(:mod:`offbench.run.spec`) and its track settings (:class:`offbench.tracks.Setting`), stream
+settings (:data:`offbench.streams.SETTINGS`) and values given on the command line
+(``--param k=v``, ``--solver NAME:k=v``, family IDs) are all declared with :class:`Param` and
 refused with one message::
 
     The 'restarts' parameter of solver local-search-v1 must be an int in [1, inf). Got 0.
@@ -195,7 +197,8 @@ class Param:
     item : type, optional
         The items' kind for ``list`` (``int``, ``float``, ``bool``, ``str``, ``"path"``).
     length : (int, int or None), optional
-        The lengths a list may have (default: any, ``(1, None)`` for ``"list"``).
+        The lengths a list may have (default: any, ``(1, None)`` for ``"list"``); for a ``str``,
+        the length without surrounding spaces (``(1, None)``: a non-empty str).
     unique : bool
         A list's items may not repeat.
     exists : {"file", "dir", "any"}, optional
