@@ -178,14 +178,15 @@ def tardiness(T, deadline):
 
 
 @jit
-def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both):
-    """Sum two fused step tables along job ``i``'s chain under ``x`` (the second only when
-    ``both``): ``(A, B)``, or ``(nan, nan)`` at a tier outside {0, 1, 2}."""
+def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both, x0=0):
+    """Sum two fused step tables along job ``i``'s chain under ``x`` (layer ``l``'s tier is
+    ``x[l - x0]``; the second table only when ``both``): ``(A, B)``, or ``(nan, nan)`` at a tier
+    outside {0, 1, 2}."""
     prev = 0
     A = 0.0
     B = 0.0
     for l in range(offsets[i], offsets[i + 1]):
-        k = x[l]
+        k = x[l - x0]
         if k < 0 or k > 2:
             return np.nan, np.nan
         j = 3 * prev + k
@@ -206,6 +207,12 @@ def job_walk(t, i, x, timed=True):
     when ``timed``, its time ``T_i`` (else 0). ``(nan, nan)`` if a tier is outside {0, 1, 2}.
     Every kernel that prices a job sums in this order, so their results agree bitwise."""
     return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, x, timed)
+
+
+@jit
+def path_walk(t, i, p):
+    """:func:`job_walk` for job ``i``'s own tier vector ``p`` (one tier per layer of the job)."""
+    return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, p, True, t.offsets[i])
 
 
 @jit
@@ -234,6 +241,15 @@ def tier_loads(ops, x):
         else:
             a += ops[l]
     return a, b, c
+
+
+@jit
+def path_loads(t, i, p):
+    """``(edge, cloud)``: the ops that job ``i``'s tier vector ``p`` puts on each, summed in
+    layer order (:func:`tier_loads` of the job alone)."""
+    l0 = t.offsets[i]
+    _, e, c = tier_loads(t.ops[l0:l0 + p.size], p)
+    return e, c
 
 
 @jit
@@ -268,6 +284,17 @@ def _slack(t, x, load, extra):
     against the real sum (both the sum the state started from and the one it is compared to).
     So ``(updates + n + 2) * 2^-52 * total ops`` bounds the difference (``t.load_err``)."""
     return (load[3] + x.size + 2.0 + extra) * t.load_err[0]
+
+
+@jit
+def tier_can_bind(t, k):
+    """Whether tier ``k``'s capacity can bind: whether putting every layer there would not fit
+    (:func:`fits` on that load). A float sum of non-negative terms in a fixed order only grows
+    when terms are added, so when everything fits, every decision's load of tier ``k`` fits."""
+    s = 0.0
+    for l in range(t.ops.size):
+        s += t.ops[l]
+    return not fits(s, t.cap[k])
 
 
 @jit

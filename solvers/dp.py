@@ -42,8 +42,10 @@ from typing import NamedTuple
 import numpy as np
 
 from offbench._numba import jit
-from offbench.cost import tables
+from offbench.cost import fits, job_cost, job_walk, tables, tier_can_bind, tier_loads
 from offbench.solver import Proposal, Solver, Unsupported
+
+from ._chain import backward, follow, start
 
 #: Initial sizes of the label buffers of the deadline DP (all labels of one job; candidates of
 #: one state); they grow by doubling when a job needs more.
@@ -55,132 +57,20 @@ JOBS_PER_CALL = 1 << 14
 
 # ------------------------------------------------------------------------------ per-job kernels
 @jit
-def _viterbi_lin(t, i, V, arg):
-    """Backward Viterbi over job ``i`` for the linear cost.
-
-    ``V[p, k]`` is the least linear cost of the completion after layer ``p`` on tier ``k``
-    (transfers out of ``p`` onwards, back to the device); ``arg[p, k]`` the tier of layer
-    ``p + 1`` on it (the lowest tier on ties).
-    """
+def _viterbi(t, i, tw, V, arg, full):
+    """:func:`offbench_solvers._chain.backward` over job ``i``, unpriced (``V[0]`` least linear
+    cost; with ``full`` also least / greatest time and least linear cost + ``tw`` * time)."""
     lo = t.offsets[i]
-    L = t.offsets[i + 1] - lo
-    for k in range(3):
-        V[L - 1, k] = t.end_c[i, k]       # the result goes back to the device
-        arg[L - 1, k] = 0
-    for p in range(L - 2, -1, -1):
-        l = lo + p + 1                    # the next layer
-        for k in range(3):
-            best = 0.0
-            bk = -1
-            for k2 in range(3):
-                v = t.step_c[l, 3 * k + k2] + V[p + 1, k2]
-                if bk < 0 or v < best:
-                    best = v
-                    bk = k2
-            V[p, k] = best
-            arg[p, k] = bk
+    backward(t.step_c, t.step_t, t.end_c, t.end_t, t.ops, lo, t.offsets[i + 1] - lo, i, 0.0, 0.0,
+             tw, V, arg, full)
 
 
 @jit
-def _viterbi_time(t, i, tw, V, arg):
-    """Backward Viterbi over job ``i`` for three more weights, in one pass.
-
-    Fills ``V[1]`` (least completion time), ``V[2]`` (greatest completion time) and ``V[3]``
-    (least linear cost + ``tw`` * time), with their ``arg`` as in :func:`_viterbi_lin`.
-    """
+def _path(t, i, wc, wt, V, arg, x):
+    """Write job ``i``'s least-weight path (``V``/``arg`` for that weight) into ``x``."""
     lo = t.offsets[i]
-    L = t.offsets[i + 1] - lo
-    for k in range(3):
-        tt = t.end_t[i, k]
-        V[1, L - 1, k] = tt
-        V[2, L - 1, k] = tt
-        V[3, L - 1, k] = t.end_c[i, k] + tw * tt
-        arg[1, L - 1, k] = 0
-        arg[2, L - 1, k] = 0
-        arg[3, L - 1, k] = 0
-    for p in range(L - 2, -1, -1):
-        l = lo + p + 1
-        for k in range(3):
-            tmin = 0.0
-            tmax = 0.0
-            cmin = 0.0
-            a1 = -1
-            a2 = -1
-            a3 = -1
-            for k2 in range(3):
-                j = 3 * k + k2
-                st = t.step_t[l, j]
-                sc = t.step_c[l, j]
-                v1 = st + V[1, p + 1, k2]
-                v2 = st + V[2, p + 1, k2]
-                v3 = sc + tw * st + V[3, p + 1, k2]
-                if a1 < 0 or v1 < tmin:
-                    tmin = v1
-                    a1 = k2
-                if a2 < 0 or v2 > tmax:
-                    tmax = v2
-                    a2 = k2
-                if a3 < 0 or v3 < cmin:
-                    cmin = v3
-                    a3 = k2
-            V[1, p, k] = tmin
-            V[2, p, k] = tmax
-            V[3, p, k] = cmin
-            arg[1, p, k] = a1
-            arg[2, p, k] = a2
-            arg[3, p, k] = a3
-
-
-@jit
-def _start(t, i, wc, wt, V):
-    """First tier of the least-weight path of job ``i`` (weight ``wc`` * linear cost + ``wt`` *
-    time per step, ``V`` the completions for that weight); lowest tier on ties."""
-    l = t.offsets[i]
-    best = 0.0
-    bk = -1
-    for k in range(3):
-        v = wc * t.step_c[l, k] + wt * t.step_t[l, k] + V[0, k]
-        if bk < 0 or v < best:
-            best = v
-            bk = k
-    return bk
-
-
-@jit
-def _follow(t, i, k0, arg, x):
-    """Write job ``i``'s path (first tier ``k0``, then ``arg``) into ``x``."""
-    lo = t.offsets[i]
-    L = t.offsets[i + 1] - lo
-    k = k0
-    for p in range(L):
-        x[lo + p] = k
-        k = arg[p, k]
-
-
-@jit
-def _job_value(t, i, x):
-    """``(C, T)`` of job ``i`` under ``x``, summed in the cost model's order."""
-    lo = t.offsets[i]
-    hi = t.offsets[i + 1]
-    prev = 0
-    C = 0.0
-    T = 0.0
-    for l in range(lo, hi):
-        k = x[l]
-        j = 3 * prev + k
-        C += t.step_c[l, j]
-        T += t.step_t[l, j]
-        prev = k
-    C += t.end_c[i, prev]
-    T += t.end_t[i, prev]
-    return C, T
-
-
-@jit
-def _tardy(C, T, tw, d):
-    if T > d:
-        return C + tw * (T - d)
-    return C
+    k0 = start(t.step_c, t.step_t, lo, wc, wt, V)
+    follow(lo, t.offsets[i + 1] - lo, k0, arg, x)
 
 
 @jit
@@ -262,7 +152,7 @@ def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, c
                         T = lT[s] + dt
                         par = s
                     # lower bound on any completion of this label
-                    if _tardy(C + Cmin[p, k], T + Tmin[p, k], tw, d) > limit:
+                    if job_cost(t, i, C + Cmin[p, k], T + Tmin[p, k]) > limit:
                         continue
                     if m >= ccap:
                         return np.nan, -2 * ccap
@@ -295,7 +185,7 @@ def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, c
     bs = -1
     for k in range(3):
         for s in range(flo[L - 1, k], fhi[L - 1, k]):
-            f = _tardy(lC[s] + t.end_c[i, k], lT[s] + t.end_t[i, k], tw, d)
+            f = job_cost(t, i, lC[s] + t.end_c[i, k], lT[s] + t.end_t[i, k])
             if f < best:
                 best = f
                 bs = s
@@ -314,25 +204,23 @@ def _solve_job(t, i, x, V, arg, bufs, scratch):
     lo = t.offsets[i]
     L = t.offsets[i + 1] - lo
     # least linear cost: optimal by itself when the job cannot be tardy at a cost
-    _viterbi_lin(t, i, V[0], arg[0])
-    k0 = _start(t, i, 1.0, 0.0, V[0])
-    _follow(t, i, k0, arg[0], x)
-    C, T = _job_value(t, i, x)
+    _viterbi(t, i, tw, V, arg, False)
+    _path(t, i, 1.0, 0.0, V[0], arg[0], x)
+    C, T = job_walk(t, i, x)
     if tw <= 0.0:
         return C, 0
     d = t.job_dl[i]
-    best = _tardy(C, T, tw, d)
+    best = job_cost(t, i, C, T)
     if T <= d:
         return best, 0                    # on time at the least linear cost: nothing beats it
     Cmin = V[0]
     # least time, greatest time, least C + tw * T: bounds and two more priced candidates
-    _viterbi_time(t, i, tw, V, arg)
+    _viterbi(t, i, tw, V, arg, True)
     y = scratch[0]
     for c in (1, 3):
-        k0 = _start(t, i, 1.0 if c == 3 else 0.0, tw if c == 3 else 1.0, V[c])
-        _follow(t, i, k0, arg[c], y)
-        Cc, Tc = _job_value(t, i, y)
-        f = _tardy(Cc, Tc, tw, d)
+        _path(t, i, 1.0 if c == 3 else 0.0, tw if c == 3 else 1.0, V[c], arg[c], y)
+        Cc, Tc = job_walk(t, i, y)
+        f = job_cost(t, i, Cc, Tc)
         if f < best:
             best = f
             for l in range(lo, lo + L):
@@ -363,7 +251,7 @@ def _alloc(Lmax, n_labels, n_cand, n_layers):
 
 
 @jit
-def _solve_jobs(t, j0, j1, x, job_cost, job_labels, Lmax, labels_start, cand_start):
+def _solve_jobs(t, j0, j1, x, job_best, job_labels, Lmax, labels_start, cand_start):
     """Solve jobs ``j0 .. j1 - 1`` into ``x``. A job whose labels outgrow the buffers is solved
     again with buffers twice as large. Returns the total number of labels made."""
     n_labels = labels_start
@@ -374,7 +262,7 @@ def _solve_jobs(t, j0, j1, x, job_cost, job_labels, Lmax, labels_start, cand_sta
         while True:
             f, nl = _solve_job(t, i, x, V, arg, bufs, scratch)
             if not np.isnan(f):
-                job_cost[i] = f
+                job_best[i] = f
                 job_labels[i] = nl
                 total += nl
                 break
@@ -420,7 +308,7 @@ def solve_uncoupled(inst, *, deadline: float | None = None) -> Uncoupled:
     t = tables(inst)
     nj = inst.n_jobs
     x = np.zeros(inst.n_layers, dtype=np.int8)
-    job_cost = np.full(nj, np.nan)
+    job_best = np.full(nj, np.nan)
     job_labels = np.zeros(nj, dtype=np.int64)
     Lmax = int(inst.layers_per_job.max())
     labels = 0
@@ -429,15 +317,15 @@ def solve_uncoupled(inst, *, deadline: float | None = None) -> Uncoupled:
         if deadline is not None and j > 0 and time.perf_counter() >= deadline:
             break
         j1 = min(nj, j + JOBS_PER_CALL)
-        labels += _solve_jobs(t, j, j1, x, job_cost, job_labels, Lmax, LABELS_START,
+        labels += _solve_jobs(t, j, j1, x, job_best, job_labels, Lmax, LABELS_START,
                               CANDIDATES_START)
         j = j1
     complete = j >= nj
     if not complete:
         _least_linear(t, j, nj, x)
-    load = np.bincount(x, weights=inst.ops, minlength=3)
-    cost = float(math.fsum(job_cost[:j])) if complete else math.nan
-    return Uncoupled(x, cost, complete, j, int(labels), float(load[1]), float(load[2]))
+    _, le, lc = tier_loads(t.ops, x)
+    cost = float(math.fsum(job_best[:j])) if complete else math.nan
+    return Uncoupled(x, cost, complete, j, int(labels), float(le), float(lc))
 
 
 @jit
@@ -445,12 +333,11 @@ def _least_linear(t, j0, j1, x):
     Lmax = 1
     for i in range(j0, j1):
         Lmax = max(Lmax, t.offsets[i + 1] - t.offsets[i])
-    V = np.empty((Lmax, 3))
-    arg = np.empty((Lmax, 3), dtype=np.int8)
+    V = np.empty((4, Lmax, 3))
+    arg = np.empty((4, Lmax, 3), dtype=np.int8)
     for i in range(j0, j1):
-        _viterbi_lin(t, i, V, arg)
-        k0 = _start(t, i, 1.0, 0.0, V)
-        _follow(t, i, k0, arg, x)
+        _viterbi(t, i, 0.0, V, arg, False)
+        _path(t, i, 1.0, 0.0, V[0], arg[0], x)
 
 
 # ------------------------------------------------------------------------------ the solver
@@ -471,8 +358,7 @@ class DP(Solver):
         import time
 
         t = tables(inst)
-        total_ops = float(np.sum(inst.ops))
-        binding = [nm for nm, c in (("edge", t.cap[1]), ("cloud", t.cap[2])) if total_ops > c]
+        binding = [nm for nm, k in (("edge", 1), ("cloud", 2)) if tier_can_bind(t, k)]
         left = ctx.time_left()
         deadline = None if math.isinf(left) else time.perf_counter() + left
         res = solve_uncoupled(inst, deadline=deadline)
@@ -483,9 +369,9 @@ class DP(Solver):
             return Proposal(res.decision, status="timeout", info=info)
         if binding:
             over = []
-            if res.edge_load > t.cap[1]:
+            if not fits(res.edge_load, t.cap[1]):
                 over.append(f"edge load {res.edge_load:.6g} > capacity {inst.edge_capacity:.6g}")
-            if res.cloud_load > t.cap[2]:
+            if not fits(res.cloud_load, t.cap[2]):
                 over.append(f"cloud load {res.cloud_load:.6g} > capacity {inst.cloud_capacity:.6g}")
             if over:
                 raise Unsupported(
