@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module of :mod:`offbench.commands` (found by scanning the
 package, so adding a command edits nothing here). A :class:`~offbench.errors.UserError` anywhere
-becomes one message on stderr and exit status 2; a traceback means a bug in offbench.
+becomes one message on stderr and exit status 2, and so does an ``OSError`` (the system refused: a
+full disk, a read-only folder); a traceback means a bug in offbench.
 """
 
 from __future__ import annotations
@@ -49,17 +50,27 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"offbench: error: {e}", file=sys.stderr)
+        print(f"offbench: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("offbench: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours.
         try:
             sys.stdout = None
         finally:
             return 0
+    except OSError as e:  # the system refused (a full disk, a read-only folder): not a bug
+        where = f": {_one_line(str(e.filename), 200)}" if e.filename else ""
+        print(f"offbench: error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("offbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    """A message as one line of bounded length (a 5000-character name stays readable)."""
+    text = " ".join(text.split("\n"))
+    return text if len(text) <= limit else f"{text[:limit // 2]} ... {text[-limit // 4:]}"
 
 
 if __name__ == "__main__":

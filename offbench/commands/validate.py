@@ -12,10 +12,15 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from ..errors import InstanceError, UserError
     from ..instance import load_instance
 
     for path in args.instances:
-        inst = load_instance(path)
+        try:
+            inst = load_instance(path)
+        except InstanceError as e:  # name the file: one of several may be bad
+            shown = path if len(path) <= 200 else f"{path[:100]}...{path[-50:]}"
+            raise UserError(str(e) if str(e).startswith(shown) else f"{shown}: {e}") from None
         print(f"{path}: ok: {inst.n_devices} devices, {inst.n_jobs} jobs, {inst.n_layers} layers"
               f"{', capacities' if inst.has_capacities else ''}"
               f"{', deadlines' if inst.has_deadlines else ''}; digest {inst.digest}")
