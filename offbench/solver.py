@@ -282,7 +282,8 @@ class Solver:
             "promises_feasible": cls.promises_feasible,
             "summary": doc[0] if doc else "",
             "params": [{"name": p.name, "type": p.type_name, "default": p.default,
-                        "allowed": p.describe(), "doc": p.doc} for p in cls.params],
+                        "written": p.format(p.default), "allowed": p.describe(), "doc": p.doc}
+                       for p in cls.params],
         }
 
     # -- what subclasses write

@@ -293,7 +293,10 @@ def test_parse_assignments_refuses_unknown_repeated_and_malformed():
 def test_list_parameters_are_one_value_of_a_solver():
     s = _Learner(hidden=[120, 80])
     assert s.hidden == (120, 80)
-    assert _Learner.describe()["params"][0]["type"] == "list[int]"
+    described = _Learner.describe()["params"]
+    assert described[0]["type"] == "list[int]" and described[0]["written"] == "[120,80]"
+    assert parse_params(_Learner, [f"{d['name']}={d['written']}" for d in described]) == {
+        "hidden": (120, 80), "lr": 0.001}
     with pytest.raises(SolverError, match=r"must be a list of 1 to 4 ints in \[1, inf\)\. Got \[0\]\."):
         _Learner(hidden=[0])
 

@@ -38,7 +38,7 @@ def run(args) -> int:
         d = e.cls.describe()
         missing = e.cls.missing_requirements()
         note = d["summary"] + (f"  [needs {', '.join(missing)}]" if missing else "")
-        params = ", ".join(f"{p['name']}={p['default']}" for p in d["params"])
+        params = ", ".join(f"{p['name']}={p['written']}" for p in d["params"])  # as --param reads it
         rows.append((e.id, d["guarantee"], ",".join(d["tracks"]), note + (f"  ({params})" if params else "")))
     w = [max(len(r[i]) for r in rows + [("ID", "GUARANTEE", "TRACKS", "")]) for i in range(3)]
     print(f"{'ID':<{w[0]}}  {'GUARANTEE':<{w[1]}}  {'TRACKS':<{w[2]}}  SUMMARY")
