@@ -1,0 +1,330 @@
+"""Stable-Baselines3 algorithms as offbench learning solvers: ``sb3-dqn``, ``sb3-ppo``, ``sb3-a2c``.
+
+The DMRO paper (Qu et al., IEEE TNSM 2021) compares DMRO with "traditional DRL", Deep
+Q-Learning: ``sb3-dqn`` on the sequential environment is that baseline, from a well-kept library
+rather than by hand; ``sb3-ppo`` on the bandit environment is the second one; ``sb3-a2c`` is
+there for completeness (and as the example of adding one).
+
+**How a track drives an SB3 algorithm.** The environments of :mod:`offbench.env` wrap the same
+cost model. ``start`` builds the algorithm on an environment that is *fed* frames (sized by the
+stream's first frame, seeded); the policy decides each frame deterministically (``decide``: a
+greedy roll-out on a private copy of the environment, timed by the track as the decision
+latency, no cost-model evaluation); ``learn`` feeds the frame to the training environment and
+lets the algorithm play ``episodes_per_frame`` episodes on it, with its own exploration, and
+update itself (SB3's own ``learn``, continued from frame to frame). Every finished training
+episode is one cost-model evaluation, charged to the frame.
+
+**The budget is told up front.** SB3's schedules (DQN's epsilon, learning-rate schedules) run on
+the fraction of the budget spent. The track tells a learning solver how many frames it will
+learn from (the ``budget`` attribute it sets before ``start``: ``{"frames": n, "learn_frames":
+k}``); the budget is ``k * episodes_per_frame * steps per episode`` environment steps (a
+sequential episode is one step per layer, a bandit episode one step), given to SB3 as its
+``total_timesteps``. Outside a track (``solve``, or a caller that does not say), the ``frames``
+parameter gives it; with neither, ``start`` refuses.
+
+**Settings.** SB3's documented defaults, except where a frame-by-frame budget needs otherwise
+(offbench's choices, per algorithm):
+
+* every algorithm: ``gamma = 1`` (an episode is one frame's placement, whose undiscounted return
+  is exactly the saving of cost; discounting would weigh early layers more), rewards normalized
+  by the frame's all-device cost (``normalize``), ``net_arch = [64, 64]`` (SB3's MLP default),
+  CPU.
+* ``sb3-dqn`` (SB3 defaults: lr 1e-4, batch 32, tau 1, learning_starts 100, epsilon 1 -> 0.05
+  over the first 10% of the budget, max_grad_norm 10): training happens at the end of each
+  episode (``train_freq = (1, "episode")``, so learning stays between frames) with
+  ``gradient_steps = ceil(steps per episode / 4)``, SB3's ratio of one gradient step per four
+  environment steps; ``buffer_size`` = min(10^6, the budget); ``target_update_interval`` =
+  min(10^4, max(1, budget / 10)) so that a small budget still updates its target ten times.
+* ``sb3-ppo`` (SB3 defaults: lr 3e-4, 10 epochs, clip 0.2, GAE lambda 0.95, max_grad_norm 0.5):
+  one rollout per frame, ``n_steps`` = the frame's steps (SB3's 2048 would span frames, and the
+  adapter learns frame by frame), ``batch_size`` = min(64, n_steps); on the bandit environment
+  ``episodes_per_frame = 16`` decisions sampled per frame (the advantage is then normalized
+  among one frame's samples, a per-frame baseline).
+* ``sb3-a2c`` (SB3 defaults: lr 7e-4, RMSprop, GAE lambda 1, vf 0.5, max_grad_norm 0.5):
+  ``n_steps`` = SB3's 5 when it divides the frame's steps, else the frame's steps.
+
+**Weights.** The policy's state dict is saved with safetensors (``save``/``load``, the
+``weights`` parameter to start from a file), never with SB3's pickle-based ``save``; the
+optimizer and the replay buffer are not saved (a loaded policy fine-tunes from its weights).
+
+**Your own algorithm.** Subclass :class:`SB3Solver`, name it, and either set ``algorithm`` to an
+SB3 class name (``"SAC"`` needs a continuous action space, so not here) or override
+:meth:`SB3Solver.make_model` to build any algorithm object with SB3's interface (sb3-contrib's
+``QRDQN``, say) on the environment and budget it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from offbench.errors import UserError
+from offbench.learn.base import WEIGHTS_PARAM, TorchLearningSolver
+from offbench.solver import Param, Proposal
+
+_COMMON = (
+    Param("episodes_per_frame", int, None, low=1, allow_none=True,
+          doc="training episodes played on each frame (None: 1 sequential, 16 bandit)"),
+    Param("normalize", bool, True, doc="divide rewards by the frame's all-device cost"),
+    Param("infeasible_penalty", float, 0.1, low=0,
+          doc="an infeasible decision's return, as a fraction of the all-device cost below the fallback"),
+    Param("net_arch", list, (64, 64), item=int, low=1, length=(1, 8), doc="hidden layer sizes"),
+    Param("gamma", float, 1.0, low=0, high=1, doc="discount factor"),
+    Param("frames", int, None, low=1, allow_none=True,
+          doc="frames the budget is planned for when the track does not say"),
+    Param("device", str, "cpu", choices=("cpu", "cuda", "auto"), doc="torch device"),
+    WEIGHTS_PARAM,
+)
+
+
+class _BudgetCallback:
+    """Sets SB3's ``_total_timesteps`` to the whole budget at the start of each ``learn`` call,
+    so its schedules see the fraction of the whole budget spent, not of one frame's steps."""
+
+    def __new__(cls, total: int):
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class Budget(BaseCallback):
+            def __init__(self, total):
+                super().__init__()
+                self.total = int(total)
+
+            def _on_training_start(self) -> None:
+                self.model._total_timesteps = self.total
+
+            def _on_step(self) -> bool:
+                return True
+
+        return Budget(total)
+
+
+class SB3Solver(TorchLearningSolver):
+    """A Stable-Baselines3 algorithm scored as a learning solver (see the module docstring)."""
+
+    abstract: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ("torch", "safetensors", "gymnasium", "stable_baselines3")
+    #: The SB3 class (in ``stable_baselines3``) that :meth:`make_model` builds.
+    algorithm: ClassVar[str] = ""
+    #: Which environment (``"sequential"`` or ``"bandit"``) by default.
+    default_env: ClassVar[str] = "sequential"
+
+    # ---------------------------------------------------------------- the budget
+    def _episodes(self) -> int:
+        e = self.param_values["episodes_per_frame"]
+        return e if e is not None else (1 if self.env_kind == "sequential" else 16)
+
+    def _plan(self, structure) -> tuple[int, int, int]:
+        """(frames learned from, env steps per frame, total env steps)."""
+        budget = getattr(self, "budget", None) or {}
+        frames = budget.get("learn_frames", budget.get("frames"))
+        if frames is None:
+            frames = self.param_values["frames"]
+        if frames is None:
+            raise UserError(f"solver {self.id}: the budget is unknown (the track did not say how "
+                            "many frames it will learn from; give the 'frames' parameter)")
+        per_episode = structure.n_layers if self.env_kind == "sequential" else 1
+        steps = self._episodes() * per_episode
+        return int(frames), steps, max(1, int(frames)) * steps
+
+    # ---------------------------------------------------------------- building
+    @property
+    def env_kind(self) -> str:
+        return self.param_values.get("env") or self.default_env
+
+    def _make_env(self, structure):
+        from offbench.env import PlacementBanditEnv, PlacementEnv
+
+        cls = PlacementEnv if self.env_kind == "sequential" else PlacementBanditEnv
+        return cls(instance=structure, normalize=self.param_values["normalize"],
+                   infeasible_penalty=self.param_values["infeasible_penalty"])
+
+    def algorithm_kwargs(self, steps_per_frame: int, total_steps: int) -> dict:
+        """The algorithm's keyword arguments for this budget (subclasses)."""
+        return {}
+
+    def make_model(self, env, steps_per_frame: int, total_steps: int, seed: int):
+        """Build the SB3 algorithm on ``env`` for a budget of ``total_steps`` environment steps."""
+        import stable_baselines3 as sb3
+
+        cls = getattr(sb3, self.algorithm)
+        return cls("MlpPolicy", env, seed=seed, device=self.param_values["device"], verbose=0,
+                   gamma=self.param_values["gamma"],
+                   policy_kwargs={"net_arch": list(self.param_values["net_arch"])},
+                   **self.algorithm_kwargs(steps_per_frame, total_steps))
+
+    def build(self, structure) -> None:
+        import torch as th
+        from stable_baselines3.common.logger import Logger
+
+        self._th = th
+        self.learn_frames, self.steps_per_frame, self.total_steps = self._plan(structure)
+        self.train_env = self._make_env(structure)
+        self.decide_env = self._make_env(structure)
+        seed = int(self.rng.integers(0, 2**31 - 1))
+        self.model = self.make_model(self.train_env, self.steps_per_frame, self.total_steps, seed)
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
+        self.callback = _BudgetCallback(self.total_steps)
+        self.model.policy.set_training_mode(False)
+
+    def modules(self) -> dict:
+        return {"policy": self.model.policy}
+
+    # ---------------------------------------------------------------- deciding
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        th = self._th
+        policy = self.model.policy
+        with th.no_grad():
+            a = policy._predict(th.as_tensor(obs[None, :], device=policy.device), deterministic=True)
+        return a.cpu().numpy()[0]
+
+    def decide(self, frame, ctx) -> Proposal:
+        """The policy's deterministic decision (no cost-model evaluation)."""
+        self.check_frame(frame)
+        env = self.decide_env
+        env.feed(frame)
+        obs, _ = env.reset()
+        if self.env_kind == "bandit":
+            return Proposal(np.asarray(self._act(obs), dtype=np.int8), status="feasible")
+        x = np.zeros(frame.n_layers, dtype=np.int8)
+        for l in range(frame.n_layers):
+            a = int(self._act(obs))
+            x[l] = a
+            if l + 1 < frame.n_layers:  # the last move's terminal pricing is not needed
+                obs, _, _, _, _ = env.step(a)
+        return Proposal(x, status="feasible")
+
+    # ---------------------------------------------------------------- learning
+    def learn(self, frame, decision, ctx) -> dict:
+        """Play ``episodes_per_frame`` training episodes on the frame and update (SB3's loop)."""
+        self.check_frame(frame)
+        model = self.model
+        env = self.train_env
+        env.feed(frame)
+        before = env.evaluations
+        model._last_obs = None  # the next episode starts on this frame
+        model.learn(total_timesteps=self.steps_per_frame, reset_num_timesteps=False,
+                    callback=self.callback, progress_bar=False)
+        model.policy.set_training_mode(False)
+        ctx.charge(env.evaluations - before)
+        out = {"budget_used": model.num_timesteps / self.total_steps}
+        logged = model.logger.name_to_value
+        for key in ("train/loss", "train/value_loss", "train/policy_gradient_loss",
+                    "train/entropy_loss"):
+            v = logged.get(key)
+            if v is not None and math.isfinite(float(v)):
+                out[key.split("/", 1)[1]] = float(v)
+        eps = getattr(model, "exploration_rate", None)
+        if eps is not None:
+            out["epsilon"] = float(eps)
+        return out
+
+
+class SB3DQN(SB3Solver):
+    """Deep Q-learning (SB3's DQN) on the sequential environment: the DMRO paper's "traditional DRL" baseline."""
+
+    name = "sb3-dqn"
+    version = 1
+    algorithm = "DQN"
+    default_env = "sequential"
+    params = (
+        Param("env", str, "sequential", choices=("sequential",),
+              doc="environment (DQN needs one discrete action per step)"),
+        *_COMMON,
+        Param("learning_rate", float, 1e-4, low=0, low_open=True, doc="Adam step size"),
+        Param("batch_size", int, 32, low=1, doc="minibatch size"),
+        Param("learning_starts", int, 100, low=0, doc="env steps before the first update"),
+        Param("tau", float, 1.0, low=0, high=1, doc="target update coefficient"),
+        Param("exploration_fraction", float, 0.1, low=0, high=1,
+              doc="fraction of the budget over which epsilon falls"),
+        Param("exploration_initial_eps", float, 1.0, low=0, high=1, doc="initial epsilon"),
+        Param("exploration_final_eps", float, 0.05, low=0, high=1, doc="final epsilon"),
+        Param("gradient_steps", int, None, low=1, allow_none=True,
+              doc="gradient steps after each episode (None: steps per episode / 4)"),
+        Param("target_update_interval", int, None, low=1, allow_none=True,
+              doc="env steps between target updates (None: min(10^4, budget / 10))"),
+        Param("max_grad_norm", float, 10.0, low=0, low_open=True, doc="gradient clipping"),
+    )
+
+    def algorithm_kwargs(self, steps_per_frame, total_steps):
+        p = self.param_values
+        per_episode = steps_per_frame // self._episodes()
+        return dict(
+            learning_rate=p["learning_rate"], batch_size=p["batch_size"],
+            buffer_size=int(min(10**6, total_steps)), learning_starts=p["learning_starts"],
+            tau=p["tau"], train_freq=(1, "episode"),
+            gradient_steps=p["gradient_steps"] or max(1, math.ceil(per_episode / 4)),
+            target_update_interval=p["target_update_interval"] or int(min(10**4, max(1, total_steps // 10))),
+            exploration_fraction=p["exploration_fraction"],
+            exploration_initial_eps=p["exploration_initial_eps"],
+            exploration_final_eps=p["exploration_final_eps"], max_grad_norm=p["max_grad_norm"])
+
+
+class _OnPolicy(SB3Solver):
+    abstract: ClassVar[bool] = True
+
+    def _n_steps(self, steps_per_frame: int, sb3_default: int | None) -> int:
+        n = self.param_values["n_steps"]
+        if n is None:
+            n = sb3_default if (sb3_default and steps_per_frame % sb3_default == 0) else steps_per_frame
+        if steps_per_frame % n:
+            raise UserError(f"solver {self.id}: n_steps = {n} must divide the steps played per frame "
+                            f"({steps_per_frame}: episodes_per_frame x steps per episode)")
+        return n
+
+
+class SB3PPO(_OnPolicy):
+    """Proximal policy optimization (SB3's PPO), by default on the bandit environment (one decision per frame)."""
+
+    name = "sb3-ppo"
+    version = 1
+    algorithm = "PPO"
+    default_env = "bandit"
+    params = (
+        Param("env", str, "bandit", choices=("bandit", "sequential"), doc="environment"),
+        *_COMMON,
+        Param("learning_rate", float, 3e-4, low=0, low_open=True, doc="Adam step size"),
+        Param("n_steps", int, None, low=1, allow_none=True,
+              doc="steps per rollout (None: one frame's steps); must divide them"),
+        Param("batch_size", int, 64, low=2, doc="minibatch size (capped at n_steps)"),
+        Param("n_epochs", int, 10, low=1, doc="epochs per rollout"),
+        Param("gae_lambda", float, 0.95, low=0, high=1, doc="GAE lambda"),
+        Param("clip_range", float, 0.2, low=0, low_open=True, doc="PPO clip range"),
+        Param("ent_coef", float, 0.0, low=0, doc="entropy bonus"),
+        Param("vf_coef", float, 0.5, low=0, doc="value loss weight"),
+        Param("max_grad_norm", float, 0.5, low=0, low_open=True, doc="gradient clipping"),
+    )
+
+    def algorithm_kwargs(self, steps_per_frame, total_steps):
+        p = self.param_values
+        n = self._n_steps(steps_per_frame, None)
+        return dict(learning_rate=p["learning_rate"], n_steps=n, batch_size=min(p["batch_size"], n),
+                    n_epochs=p["n_epochs"], gae_lambda=p["gae_lambda"], clip_range=p["clip_range"],
+                    ent_coef=p["ent_coef"], vf_coef=p["vf_coef"], max_grad_norm=p["max_grad_norm"])
+
+
+class SB3A2C(_OnPolicy):
+    """Advantage actor-critic (SB3's A2C), by default on the sequential environment."""
+
+    name = "sb3-a2c"
+    version = 1
+    algorithm = "A2C"
+    default_env = "sequential"
+    params = (
+        Param("env", str, "sequential", choices=("sequential", "bandit"), doc="environment"),
+        *_COMMON,
+        Param("learning_rate", float, 7e-4, low=0, low_open=True, doc="RMSprop step size"),
+        Param("n_steps", int, None, low=1, allow_none=True,
+              doc="steps per update (None: 5 if it divides a frame's steps, else a frame's steps)"),
+        Param("gae_lambda", float, 1.0, low=0, high=1, doc="GAE lambda"),
+        Param("ent_coef", float, 0.0, low=0, doc="entropy bonus"),
+        Param("vf_coef", float, 0.5, low=0, doc="value loss weight"),
+        Param("max_grad_norm", float, 0.5, low=0, low_open=True, doc="gradient clipping"),
+    )
+
+    def algorithm_kwargs(self, steps_per_frame, total_steps):
+        p = self.param_values
+        return dict(learning_rate=p["learning_rate"], n_steps=self._n_steps(steps_per_frame, 5),
+                    gae_lambda=p["gae_lambda"], ent_coef=p["ent_coef"], vf_coef=p["vf_coef"],
+                    max_grad_norm=p["max_grad_norm"])
