@@ -16,7 +16,7 @@ from offbench.learn import (SCALES, ReplayMemory, TorchLearningSolver, WeightsEr
 from offbench.learn.base import WEIGHTS_PARAM
 from offbench.learn.features import (DEVICE_NAMES, GLOBAL_NAMES, JOB_NAMES, LAYER_NAMES, LAYER_OWN,
                                      same_structure)
-from offbench.solver import Context, Param, Proposal
+from offbench.solver import Context, Param, Proposal, SolverError
 
 torch = pytest.importorskip("torch", reason="torch is the optional offbench[torch] extra")
 pytest.importorskip("safetensors", reason="safetensors is in the optional offbench[rl] extra")
@@ -219,8 +219,10 @@ def test_load_refuses_other_weights(tmp_path, frames):
     a.start(frames[0], 0)
     path = tmp_path / "a.safetensors"
     a.save(path)
+    with pytest.raises(SolverError, match="'weights' parameter .* must be a path to an existing file"):
+        TinyLearner(weights=str(tmp_path / "missing.safetensors"))
     with pytest.raises(WeightsError, match="no such file"):
-        TinyLearner(weights=str(tmp_path / "missing.safetensors")).start(frames[0], 0)
+        a.load(tmp_path / "missing.safetensors")
     other = random_instance(0, n_devices=1, n_jobs=1, layers=(2, 2))
     b = TinyLearner()
     b.start(other, 0)

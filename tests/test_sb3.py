@@ -86,6 +86,34 @@ def test_every_sb3_solver_runs_every_learning_track(tmp_path_factory):
                                                             else 16 if r["solver_id"] == "sb3-ppo-v1" else 1)
 
 
+def test_a_run_starts_from_saved_weights_and_records_their_digest(tmp_path, frames):
+    a, _ = _play("sb3-dqn", frames[:3], 0)
+    w = tmp_path / "dqn.safetensors"
+    digest = a.save(w)
+    cfg = tmp_path / "spec.toml"
+    cfg.write_text(f"""
+name = "sb3-weights"
+tracks = ["online"]
+online = {{ window = 2 }}
+[reference]
+mode = "none"
+[[sources]]
+kind = "stream"
+family = "dmro-v1"
+frames = 3
+[[solvers]]
+id = "sb3-dqn"
+params = {{ weights = {json.dumps(str(w))} }}
+""")
+    assert main(["run", str(cfg), "--store", str(tmp_path / "r.sqlite"), "-j", "0"]) == 0
+    with Store.open_readonly(tmp_path / "r.sqlite") as s:
+        (row,) = s.results()
+        fr = s.frames()[row["row_id"]]
+    assert row["info"]["provenance"] == {"weights": str(w), "weights_sha256": digest}
+    # It decides the first frame exactly as the saved policy does.
+    assert fr[0]["decision"] == "".join(map(str, a.step(frames[0]).decision))
+
+
 def _play(name, frames, seed, **params):
     s = resolve(name)(**params)
     s.budget = {"frames": len(frames), "learn_frames": len(frames)}

@@ -37,7 +37,7 @@ from .features import same_structure
 from .seeding import seed_everything
 
 #: The parameter that starts a learned solver from saved weights.
-WEIGHTS_PARAM = Param("weights", str, None, allow_none=True,
+WEIGHTS_PARAM = Param("weights", "path", None, allow_none=True, exists="file",
                       doc="a safetensors file of this solver's saved model state to start from")
 
 FORMAT = "offbench-weights"

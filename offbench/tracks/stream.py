@@ -157,8 +157,11 @@ class StreamTrack(Track):
                 learn_time += time.perf_counter() - t0
                 learn_evals += lctx.evaluations
             rows.append(fo.frame_row(k, frame.digest, metrics))
-        return self._summary(rows, len(frames), cfg, learning, learn_time, learn_evals, aborted,
-                             frames_until_stays_below)
+        out = self._summary(rows, len(frames), cfg, learning, learn_time, learn_evals, aborted,
+                            frames_until_stays_below)
+        if learning and hasattr(solver, "provenance"):  # e.g. the weights a learner started from
+            out.info["provenance"] = solver.provenance()
+        return out
 
     def _summary(self, rows, n_frames, cfg, learning, learn_time, learn_evals, aborted,
                  frames_until_stays_below) -> Outcome:
