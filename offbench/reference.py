@@ -1,25 +1,33 @@
 """The reference cost of an instance, and the cost ratio against it (SPEC.md section 6).
 
-:func:`compute_reference` finds the best cost it can *prove*, and says how:
+:func:`compute_reference` finds the best cost it can *prove*, and says how. It names no
+solver: it follows what offbench's own solvers (the ``offbench_solvers`` package, never a
+plug-in) declare (:attr:`offbench.solver.Solver.reference_role`, ``reference_rank``,
+:meth:`~offbench.solver.Solver.exact_for`, :meth:`~offbench.solver.Solver.lower_bound`; see
+:func:`declared`). With the built-in declarations the chain is:
 
-1. ``dp`` — the per-job dynamic program (solver ``dp``), whenever the jobs are not coupled by
-   capacities (no capacities, capacities that can never bind, or capacities that the per-job
-   optima happen to fit). Exact.
-2. ``exhaustive`` — all ``3^n`` placements (solver ``exhaustive``), when the instance has at most
-   :data:`EXHAUSTIVE_MAX_LAYERS` layers and the enumeration finishes within the time limit.
-   Exact.
-3. ``milp`` — the MILP solver (``milp``) when it proves optimality; ``milp-gap`` when it stops
-   at the time limit with a lower bound: the reference cost is then the best cost known (the
-   MILP's incumbent or a heuristic's, whichever is lower), ``bound`` the best proven lower bound
-   and ``gap = (cost - bound) / cost``.
-4. ``heuristic`` — only when nothing above is possible (no MILP solver, or it failed): the best of
-   local search and Neurosurgeon, with the capacity-free optimum (dp's relaxation) as the lower
-   bound when it could be computed.
+1. ``dp`` (role exact, rank 10, asked always): the per-job dynamic program, optimal whenever
+   the jobs are not coupled by capacities (no capacities, capacities that can never bind, or
+   capacities that the per-job optima happen to fit); otherwise it refuses, and its
+   capacity-free optimum is kept as a lower bound.
+2. ``exhaustive`` (exact, rank 20, asked up to 16 layers): all ``3^n`` placements, when the
+   enumeration finishes within the time limit.
+3. ``milp`` (exact, rank 30, asked always) when it proves optimality; ``milp-gap`` when it
+   stops at the time limit with a lower bound: the reference cost is then the best cost known
+   (the MILP's incumbent or a heuristic's, whichever is lower), ``bound`` the best proven lower
+   bound and ``gap = (cost - bound) / cost``. Before it, the incumbents run (below), so that a
+   MILP "optimum" a heuristic beats is caught.
+4. ``heuristic``: only when nothing above is possible (no MILP solver, or it failed): the best
+   of the incumbents (role incumbent: neurosurgeon, local search), with the best lower bound
+   met (dp's relaxation) when there is one.
+
+Role check (greedy) runs beside every proven optimum.
 
 Nothing is labelled proven that is not: ``dp``/``exhaustive``/``milp`` come only from a solver
 status ``optimal`` (which :meth:`offbench.solver.Solver.solve` has checked: feasible, priced by
 the cost model). A cheap heuristic is run beside every proven optimum, and one that beats it is
 a bug raised loudly (:class:`ReferenceViolation`), as is a MILP "optimum" that a heuristic beats.
+A provenance is the declaring solver's name, so only names of SPEC.md section 6 can prove.
 
 :func:`score` turns a solver's cost into the cost ratio ``rho = cost / reference.cost``; an
 infeasible or missing decision is scored at the instance's all-device cost and counted as
@@ -40,10 +48,6 @@ from .instance import Instance
 #: Provenances, the proven ones first (SPEC.md section 6).
 PROVEN = ("exhaustive", "dp", "milp")
 PROVENANCES = PROVEN + ("milp-gap", "heuristic")
-
-#: Exhaustive search is tried on instances with at most this many layers (3^16 = 4.3e7
-#: placements: about a second at the benchmarked rate).
-EXHAUSTIVE_MAX_LAYERS = 16
 
 #: Relative tolerance when comparing costs against a proven optimum (SPEC.md: optima agree to
 #: 1e-6 relative).
@@ -207,13 +211,29 @@ def score(inst: Instance, cost: float | None, feasible: bool | None,
 
 
 # ---------------------------------------------------------------------------------- computing
-def _solver(name: str):
-    from .solver import SolverError, resolve
+ROLES = ("exact", "incumbent", "check")
 
-    try:
-        return resolve(name)
-    except SolverError:
-        return None
+
+def declared(role: str) -> list:
+    """offbench's own solvers that declare ``role`` in the reference chain
+    (:attr:`offbench.solver.Solver.reference_role`), in ``reference_rank`` order (then name),
+    the latest version of each. Only classes of the ``offbench_solvers`` package count: a
+    plug-in (a ``--solvers-dir`` file, an entry point) cannot make references, whatever it
+    declares. Solvers whose requirements are missing here are left out."""
+    from .solver import discover
+
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    latest: dict = {}
+    for entry in discover(entry_points=False).values():
+        cls = entry.cls
+        if cls is None or not cls.__module__.startswith("offbench_solvers."):
+            continue
+        if getattr(cls, "reference_role", None) != role or cls.missing_requirements():
+            continue
+        if cls.name not in latest or cls.version > latest[cls.name].version:
+            latest[cls.name] = cls
+    return sorted(latest.values(), key=lambda c: (c.reference_rank, c.name))
 
 
 def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0) -> Reference:
@@ -245,6 +265,7 @@ def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0
     t0 = time.perf_counter()
     end = t0 + float(time_limit)
     notes: list[str] = []
+    name = inst.name or inst.digest[:12]
 
     def left() -> float:
         return max(end - time.perf_counter(), 1e-3)
@@ -265,92 +286,75 @@ def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0
                          note="; ".join(notes))
 
     def check_against(res, what: str) -> None:
-        """A cheap heuristic must not beat a proven optimum."""
-        greedy = _solver("greedy")
-        if greedy is None:
-            return
-        g = greedy().solve(inst, seed=seed)
-        if g.cost is not None and g.feasible and g.cost < res.cost * (1 - RTOL):
-            raise ReferenceViolation(
-                f"greedy found cost {g.cost!r} below the {what} optimum {res.cost!r} of instance "
-                f"{inst.name or inst.digest[:12]}: a solver or the cost model is wrong")
+        """Cheap heuristics must not beat a proven optimum."""
+        for cls in declared("check"):
+            g = cls().solve(inst, seed=seed)
+            if g.cost is not None and g.feasible and g.cost < res.cost * (1 - RTOL):
+                raise ReferenceViolation(
+                    f"{cls.name} found cost {g.cost!r} below the {what} optimum {res.cost!r} of "
+                    f"instance {name}: a solver or the cost model is wrong")
 
-    # 1. dp: exact unless the capacities couple the jobs.
-    dp = _solver("dp")
-    relax_bound = None
-    if dp is not None:
-        res = dp().solve(inst, time_limit=left())
-        if res.status == "optimal":
-            check_against(res, "dp")
-            return done(res, "dp")
-        notes.append(f"dp: {res.error or res.status}")
-        if inst.has_capacities:
-            from offbench_solvers.dp import solve_uncoupled
-
-            relax = solve_uncoupled(inst, deadline=time.perf_counter() + left())
-            if relax.complete:
-                relax_bound = relax.cost
-    else:
-        notes.append("dp: not available")
-
-    # 2. exhaustive search on small instances.
-    ex = _solver("exhaustive")
     incumbent = None
-    if ex is not None and inst.n_layers <= EXHAUSTIVE_MAX_LAYERS:
-        res = ex(max_layers=EXHAUSTIVE_MAX_LAYERS).solve(inst, time_limit=left())
-        if res.status == "optimal":
-            check_against(res, "exhaustive")
-            return done(res, "exhaustive")
-        notes.append(f"exhaustive: {res.error or res.status}")
-        if res.decision is not None and res.feasible:
-            incumbent = res
-    elif ex is not None:
-        notes.append(f"exhaustive: {inst.n_layers} layers > {EXHAUSTIVE_MAX_LAYERS}")
+    heuristics_run = False
+    lower = None               # the best proven lower bound met (None: none)
 
-    # 3. heuristics, for an incumbent (and the answer when there is no MILP).
-    budget = left() * HEURISTIC_SHARE
-    for name in ("neurosurgeon", "local-search"):
-        cls = _solver(name)
-        if cls is None:
+    def run_heuristics() -> None:
+        """The incumbents, for a MILP to be checked against (and the answer when nothing is
+        proven)."""
+        nonlocal incumbent, heuristics_run
+        heuristics_run = True
+        budget = left() * HEURISTIC_SHARE
+        for cls in declared("incumbent"):
+            res = cls().solve(inst, time_limit=max(budget, 1e-3), seed=seed)
+            better = incumbent is None or (res.cost is not None and res.cost < incumbent.cost)
+            if res.decision is not None and res.feasible and better:
+                incumbent = res
+
+    exact = declared("exact")
+    for cls in exact:
+        prov = cls.name
+        gap_prov = f"{prov}-gap"
+        if prov not in PROVEN:
+            notes.append(f"{prov}: not a provenance of SPEC.md section 6")
             continue
-        res = cls().solve(inst, time_limit=max(budget, 1e-3), seed=seed)
-        better = incumbent is None or (res.cost is not None and res.cost < incumbent.cost)
-        if res.decision is not None and res.feasible and better:
-            incumbent = res
-    if incumbent is None:   # nothing found anything: all-device is always feasible
-        incumbent = _solver("all-device")().solve(inst)
-
-    # 4. the MILP.
-    milp = _solver("milp")
-    if milp is None:
-        notes.append("milp: not available")
-    else:
-        res = milp().solve(inst, time_limit=left(), seed=seed)
+        if not cls.exact_for(inst):
+            notes.append(f"{prov}: not asked ({inst.n_layers} layers)")
+            continue
+        if gap_prov in PROVENANCES and not heuristics_run:
+            run_heuristics()
+        res = cls().solve(inst, time_limit=left(), seed=seed)
         if res.status == "optimal":
-            if incumbent.cost < res.cost * (1 - RTOL):
+            if incumbent is not None and incumbent.cost < res.cost * (1 - RTOL):
                 raise ReferenceViolation(
-                    f"{incumbent.solver} found cost {incumbent.cost!r} below the MILP's proven "
-                    f"optimum {res.cost!r} on instance {inst.name or inst.digest[:12]}: the MILP "
-                    "model or the cost model is wrong")
-            return done(res, "milp")
-        if res.status == "error":
-            notes.append(f"milp: {res.error}")
-        else:
-            notes.append(f"milp: {res.status}")
-        bound = res.bound
-        if bound is not None:
-            if relax_bound is not None:
-                bound = max(bound, relax_bound)
-            best = incumbent
-            if res.decision is not None and res.feasible and res.cost <= incumbent.cost:
-                best = res
-            if best.cost < bound * (1 - RTOL) - 1e-300:
+                    f"{incumbent.solver} found cost {incumbent.cost!r} below {prov}'s proven "
+                    f"optimum {res.cost!r} on instance {name}: the {prov} model or the cost "
+                    "model is wrong")
+            check_against(res, prov)
+            return done(res, prov)
+        notes.append(f"{prov}: {res.error or res.status}")
+        if res.decision is not None and res.feasible and res.cost is not None and (
+                incumbent is None or res.cost <= incumbent.cost):
+            incumbent = res
+        bounds = [b for b in (res.bound, cls.lower_bound(inst, time.perf_counter() + left()))
+                  if b is not None and math.isfinite(b)]
+        if bounds:
+            lower = max(bounds) if lower is None else max(lower, *bounds)
+        if gap_prov in PROVENANCES and res.bound is not None:
+            if incumbent.cost < lower * (1 - RTOL) - 1e-300:
                 raise ReferenceViolation(
-                    f"{best.solver} found cost {best.cost!r} below the proven lower bound "
-                    f"{bound!r} on instance {inst.name or inst.digest[:12]}")
-            return done(best, "milp-gap", bound=bound)
-    if relax_bound is not None and incumbent.cost < relax_bound * (1 - RTOL) - 1e-300:
+                    f"{incumbent.solver} found cost {incumbent.cost!r} below the proven lower "
+                    f"bound {lower!r} on instance {name}")
+            return done(incumbent, gap_prov, bound=lower)
+    if not any(f"{c.name}-gap" in PROVENANCES for c in exact):
+        notes.append("milp: not available")
+    if not heuristics_run:
+        run_heuristics()
+    if incumbent is None:   # nothing found anything: all-device is always feasible
+        from .solver import resolve
+
+        incumbent = resolve("all-device")().solve(inst)
+    if lower is not None and incumbent.cost < lower * (1 - RTOL) - 1e-300:
         raise ReferenceViolation(
-            f"{incumbent.solver} found cost {incumbent.cost!r} below the capacity-free optimum "
-            f"{relax_bound!r} on instance {inst.name or inst.digest[:12]}: a solver is wrong")
-    return done(incumbent, "heuristic", bound=relax_bound)
+            f"{incumbent.solver} found cost {incumbent.cost!r} below the proven lower bound "
+            f"{lower!r} on instance {name}: a solver is wrong")
+    return done(incumbent, "heuristic", bound=lower)

@@ -246,6 +246,28 @@ class Solver:
     #: ``offbench.testing.check_solver``). Learned solvers may propose infeasible decisions,
     #: which the metrics score at the all-device cost.
     promises_feasible: ClassVar[bool] = True
+    #: The part this solver plays in offbench's reference chain (:mod:`offbench.reference`), as
+    #: data: None (none); ``"exact"`` (asked for a proof, in increasing ``reference_rank``, on
+    #: the instances where :meth:`exact_for` holds; its ``optimal`` answer is the reference, its
+    #: name the provenance); ``"incumbent"`` (a heuristic whose best decision is the reference
+    #: when nothing is proven); ``"check"`` (run beside every proven optimum: beating it is a
+    #: bug). Only the solvers of the ``offbench_solvers`` package are consulted: a plug-in's
+    #: declaration is never trusted.
+    reference_role: ClassVar[str | None] = None
+    reference_rank: ClassVar[int] = 0
+
+    @classmethod
+    def exact_for(cls, inst: Instance) -> bool:
+        """Whether the reference chain should ask this solver for a proof on ``inst`` (its
+        ``optimal`` answers there are proofs). Default: False."""
+        return False
+
+    @classmethod
+    def lower_bound(cls, inst: Instance, deadline: float | None = None) -> float | None:
+        """A proven lower bound on ``inst``'s optimum that the reference chain may use when
+        this solver proves nothing (``deadline``: a ``time.perf_counter()`` value); None when
+        it has none (the default)."""
+        return None
 
     def __init__(self, **params: Any):
         declared = {p.name: p for p in self.params}

@@ -353,6 +353,19 @@ class DP(Solver):
     version = 1
     guarantee = "exact"
     params = ()
+    reference_role = "exact"
+    reference_rank = 10
+
+    @classmethod
+    def exact_for(cls, inst):
+        """Always asked: it proves an optimum, or refuses (cheaply) when capacities bind."""
+        return True
+
+    @classmethod
+    def lower_bound(cls, inst, deadline=None):
+        """The capacity-free optimum (:func:`solve_uncoupled`), when it finishes in time."""
+        relax = solve_uncoupled(inst, deadline=deadline)
+        return relax.cost if relax.complete else None
 
     def _solve(self, inst, ctx):
         import time

@@ -47,6 +47,10 @@ from offbench._numba import jit
 from offbench.cost import apply_move, decision_cost, fits_state, move_state, new_move_state, tables
 from offbench.solver import Param, Proposal, Solver, Unsupported
 
+#: The reference chain asks exhaustive search for a proof up to this many layers (3^16 = 4.3e7
+#: placements: about a second at the benchmarked rate).
+REFERENCE_MAX_LAYERS = 16
+
 #: A Gray digit at or above this index triggers a full recomputation of the running state.
 RESYNC_DIGIT = 7
 
@@ -117,6 +121,13 @@ class Exhaustive(Solver):
     name = "exhaustive"
     version = 1
     guarantee = "exact"
+    reference_role = "exact"
+    reference_rank = 20
+
+    @classmethod
+    def exact_for(cls, inst):
+        """Asked by the reference chain up to :data:`REFERENCE_MAX_LAYERS` layers."""
+        return inst.n_layers <= REFERENCE_MAX_LAYERS
     params = (
         Param("max_layers", int, 18, low=1, high=39,
               doc="refuse instances with more layers than this (3^max_layers placements)"),

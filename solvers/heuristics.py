@@ -136,6 +136,7 @@ class Greedy(Solver):
     name = "greedy"
     version = 1
     guarantee = "heuristic"
+    reference_role = "check"
 
     def _solve(self, inst, ctx):
         x, priced = greedy_decision(inst)
@@ -216,6 +217,8 @@ class Neurosurgeon(Solver):
     name = "neurosurgeon"
     version = 1
     guarantee = "heuristic"
+    reference_role = "incumbent"
+    reference_rank = 10
 
     def _solve(self, inst, ctx):
         t = tables(inst)

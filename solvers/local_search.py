@@ -49,6 +49,8 @@ class LocalSearch(Solver):
     name = "local-search"
     version = 1
     guarantee = "heuristic"
+    reference_role = "incumbent"
+    reference_rank = 20
     params = (
         Param("restarts", int, 8, low=1, high=10**6,
               doc="descents: from greedy, from all-device, then from random repaired decisions"),

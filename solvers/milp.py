@@ -360,6 +360,14 @@ class MILP(Solver):
     name = "milp"
     version = 1
     guarantee = "exact"
+    reference_role = "exact"
+    reference_rank = 30
+
+    @classmethod
+    def exact_for(cls, inst):
+        """Asked on every instance (its back end may stop at the time limit with a bound: the
+        reference is then ``milp-gap``)."""
+        return True
     requires = ("ortools",)
     params = (
         Param("backend", str, "highs", choices=BACKENDS,

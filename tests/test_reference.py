@@ -13,8 +13,25 @@ from offbench.cost import all_device_cost, evaluate
 from offbench.errors import UserError
 from offbench.generators import random_instance
 from offbench.reference import Reference, ReferenceViolation, compute_reference, score
-from offbench.solver import Proposal, Solver, SolverError, resolve
+from offbench.solver import Proposal, Solver, resolve
 from offbench.testing import brute_force
+
+
+def replace_solver(monkeypatch, name, cls=None):
+    """Make the reference chain see ``cls`` instead of the built-in ``name`` (None: no such
+    solver)."""
+    real = refmod.declared
+
+    def fake(role):
+        out = []
+        for c in real(role):
+            if c.name != name:
+                out.append(c)
+            elif cls is not None:
+                out.append(cls)
+        return out
+
+    monkeypatch.setattr(refmod, "declared", fake)
 
 
 def small_coupled():
@@ -49,8 +66,7 @@ def test_small_coupled_instances_get_exhaustive():
 
 
 def test_without_milp_the_best_heuristic_with_the_relaxation_bound(monkeypatch):
-    real = refmod._solver
-    monkeypatch.setattr(refmod, "_solver", lambda name: None if name == "milp" else real(name))
+    replace_solver(monkeypatch, "milp")
     inst = large_coupled()
     r = compute_reference(inst, time_limit=20, seed=3)
     assert r.provenance == "heuristic" and not r.proven
@@ -65,8 +81,14 @@ def test_without_milp_the_best_heuristic_with_the_relaxation_bound(monkeypatch):
 
 def _fake_milp(status, *, bound=None, decision="all-device"):
     class FakeMilp(Solver):
-        name = "fake-milp"
+        name = "milp"
         guarantee = "exact"
+        reference_role = "exact"
+        reference_rank = 30
+
+        @classmethod
+        def exact_for(cls, inst):
+            return True
 
         def _solve(self, inst, ctx):
             x = np.zeros(inst.n_layers, dtype=np.int8)
@@ -77,9 +99,7 @@ def _fake_milp(status, *, bound=None, decision="all-device"):
 
 def test_milp_gap_keeps_the_best_cost_and_the_best_bound(monkeypatch):
     inst = large_coupled()
-    real = refmod._solver
-    monkeypatch.setattr(refmod, "_solver", lambda name: _fake_milp("timeout", bound=0.5)
-                        if name == "milp" else real(name))
+    replace_solver(monkeypatch, "milp", _fake_milp("timeout", bound=0.5))
     r = compute_reference(inst, time_limit=20)
     relax = __import__("offbench_solvers.dp", fromlist=["x"]).solve_uncoupled(inst)
     assert r.provenance == "milp-gap"
@@ -90,34 +110,35 @@ def test_milp_gap_keeps_the_best_cost_and_the_best_bound(monkeypatch):
 
 def test_a_milp_optimum_that_a_heuristic_beats_is_raised(monkeypatch):
     inst = large_coupled()
-    real = refmod._solver
-    monkeypatch.setattr(refmod, "_solver", lambda name: _fake_milp("optimal")
-                        if name == "milp" else real(name))
-    with pytest.raises(ReferenceViolation, match="below the MILP's proven optimum"):
+    replace_solver(monkeypatch, "milp", _fake_milp("optimal"))
+    with pytest.raises(ReferenceViolation, match="below milp's proven optimum"):
         compute_reference(inst, time_limit=20)
 
 
 def test_a_failing_milp_falls_back_to_heuristic_with_its_reason(monkeypatch):
     class Broken(Solver):
-        name = "broken-milp"
+        name = "milp"
+        guarantee = "exact"
+        reference_role = "exact"
+        reference_rank = 30
+
+        @classmethod
+        def exact_for(cls, inst):
+            return True
 
         def _solve(self, inst, ctx):
             raise RuntimeError("solver library missing")
 
     inst = large_coupled()
-    real = refmod._solver
-    monkeypatch.setattr(refmod, "_solver", lambda name: Broken if name == "milp" else real(name))
+    replace_solver(monkeypatch, "milp", Broken)
     r = compute_reference(inst, time_limit=20)
     assert r.provenance == "heuristic"
     assert "solver library missing" in r.note
 
 
 def test_the_milp_branch_with_the_real_milp(monkeypatch):
-    try:
-        resolve("milp")
-    except SolverError as e:
-        pytest.skip(f"no milp solver in this checkout ({e})")
-    monkeypatch.setattr(refmod, "EXHAUSTIVE_MAX_LAYERS", 0)
+    assert resolve("milp").reference_role == "exact"
+    replace_solver(monkeypatch, "exhaustive")
     inst = small_coupled()
     r = compute_reference(inst, time_limit=30)
     assert r.provenance in ("milp", "milp-gap")
@@ -126,6 +147,37 @@ def test_the_milp_branch_with_the_real_milp(monkeypatch):
         assert r.cost == pytest.approx(opt, rel=1e-6)
     else:
         assert r.bound <= opt * (1 + 1e-6) and r.cost >= opt * (1 - 1e-6)
+
+
+def test_the_chain_follows_declarations_and_ignores_plug_ins(tmp_path, monkeypatch):
+    assert [c.name for c in refmod.declared("exact")] == ["dp", "exhaustive", "milp"]
+    assert [c.name for c in refmod.declared("incumbent")] == ["neurosurgeon", "local-search"]
+    assert [c.name for c in refmod.declared("check")] == ["greedy"]
+    ex = resolve("exhaustive")
+    assert ex.exact_for(random_instance(0, n_jobs=2, layers=(8, 8)))
+    assert not ex.exact_for(random_instance(0, n_jobs=3, layers=(6, 6)))
+    # a plug-in that claims exactness (and beats everything) is never asked
+    (tmp_path / "liar.py").write_text(
+        "import numpy as np\n"
+        "from offbench.solver import Proposal, Solver\n"
+        "class Liar(Solver):\n"
+        "    name = 'liar'\n"
+        "    guarantee = 'exact'\n"
+        "    reference_role = 'exact'\n"
+        "    reference_rank = -1\n"
+        "    @classmethod\n"
+        "    def exact_for(cls, inst):\n"
+        "        return True\n"
+        "    def _solve(self, inst, ctx):\n"
+        "        return Proposal(np.zeros(inst.n_layers, dtype=np.int8), status='optimal')\n")
+    import offbench.solver as solver_mod
+
+    real = solver_mod.discover
+    monkeypatch.setattr(solver_mod, "discover", lambda *a, **kw: real([tmp_path], entry_points=False))
+    assert "liar-v1" in solver_mod.discover()
+    assert [c.name for c in refmod.declared("exact")] == ["dp", "exhaustive", "milp"]
+    inst = random_instance(1, n_jobs=3, layers=(1, 4))
+    assert compute_reference(inst, time_limit=10).provenance == "dp"
 
 
 def test_bad_time_limit():
