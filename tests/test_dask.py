@@ -15,8 +15,8 @@ from offbench.store import Store
 from tests.test_runner import FIXTURES
 from tests.test_runner import SPEC as RUNNER_SPEC
 
-distributed = pytest.importorskip("distributed")
-psutil = pytest.importorskip("psutil")
+import distributed  # noqa: E402,F401  (a dependency of offbench: dask[distributed])
+import psutil  # noqa: E402  (installed with distributed)
 
 #: The runner tests' failure battery (a crash, an invalid decision, one that ignores its time
 #: limit, an infeasible one), without references to keep it short.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,12 +9,11 @@ import pytest
 
 from offbench.cli import main
 from offbench.run import (InProcessExecutor, PoolExecutor, SpecError, apply_overrides,
-                             default_spec, parse_spec, plan, run)
+                          default_spec, parse_spec, plan, run)
 from offbench.store import Store
 
 FIXTURES = str(Path(__file__).parent / "fixtures_solvers")
-HAVE_REFERENCE = importlib.util.find_spec("offbench.reference") is not None
-REFERENCE = "auto" if HAVE_REFERENCE else "none"
+REFERENCE = "auto"
 
 #: Every failure kind a run must survive, on a small capacitated set.
 SPEC = {
@@ -211,9 +209,8 @@ def test_online_track_writes_frames(tmp_path):
     assert learner["info"]["learning"] is True and learner["info"]["window"] == 4
     assert rows[("fx-zero-v1", 0)]["info"]["learning"] is False  # a static solver as baseline
     assert rows[("fx-raise-v1", 0)]["info"]["error_frames"] == 12
-    if HAVE_REFERENCE:
-        assert all(f["ratio"] >= 1 - 1e-9 for f in fr)
-        assert learner["ratio"] == pytest.approx(sum(f["ratio"] for f in fr[-4:]) / 4)
+    assert all(f["ratio"] >= 1 - 1e-9 for f in fr)
+    assert learner["ratio"] == pytest.approx(sum(f["ratio"] for f in fr[-4:]) / 4)
 
 
 def test_static_solver_overrun_is_marked_timeout():
@@ -270,13 +267,11 @@ def test_generalization_and_adaptation_tracks(tmp_path):
     assert ada["track_config"]["switch_at"] == 6 and ada["info"]["scored_frames"] == 4
     assert "## drift / adaptation (10 frames per stream)" in text
     assert "| solver | n | held-out ratio |" in text and "| solver | n | ratio after switch |" in text
-    if HAVE_REFERENCE:
-        fr = frames[ada["row_id"]]
-        assert ada["ratio"] == pytest.approx(sum(f["ratio"] for f in fr[6:9]) / 3)
+    fr = frames[ada["row_id"]]
+    assert ada["ratio"] == pytest.approx(sum(f["ratio"] for f in fr[6:9]) / 3)
 
 
 def test_yaml_spec_and_dry_run(tmp_path, capsys):
-    pytest.importorskip("yaml")
     from offbench.run import load_spec_file
 
     cfg = tmp_path / "run.yaml"
@@ -294,9 +289,9 @@ def test_yaml_spec_and_dry_run(tmp_path, capsys):
 
 
 def test_a_frozen_set_brings_its_own_references(tmp_path):
-    sets = pytest.importorskip("offbench.instance_sets")
-    if "deadline-v1:small/test" not in sets.list_sets():
-        pytest.skip("the frozen set deadline-v1:small/test is not there")
+    from offbench import instance_sets
+
+    assert "deadline-v1:small/test" in instance_sets.list_sets()
     spec = parse_spec({"name": "set", "solvers_dirs": [FIXTURES], "seeds": [0],
                        "sources": [{"kind": "set", "set": "deadline-v1:small/test"}],
                        "solvers": ["fx-zero"]})
@@ -384,8 +379,7 @@ def test_a_stream_job_without_any_decision_is_scored_at_the_all_device_cost(tmp_
     assert rows["fx-sleep-v1"]["status"] == "timeout"
     assert entries["fx-sleep-v1"]["infeasible"] == 1.0 and entries["fx-zero-v1"]["infeasible"] == 0.0
     assert entries["fx-sleep-v1"]["wins"] == 0
-    if HAVE_REFERENCE:
-        assert rows["fx-sleep-v1"]["ratio"] == pytest.approx(rows["fx-zero-v1"]["ratio"], rel=1e-12)
+    assert rows["fx-sleep-v1"]["ratio"] == pytest.approx(rows["fx-zero-v1"]["ratio"], rel=1e-12)
 
 
 def test_the_warm_up_solve_is_short():
