@@ -129,7 +129,7 @@ def _mean_curves(ax, curves: Mapping[str, Sequence[Sequence[float]]], window: in
 
 
 def learning_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], window: int,
-                           title: str = "", threshold: float | None = 1.01):
+                           title: str = "", threshold: float | None = None):
     """Cost ratio over frames: per solver, the per-frame ratio averaged over runs (faint), its
     trailing moving mean (line), and a band of one moving standard deviation.
 
@@ -139,7 +139,8 @@ def learning_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], wind
     window : int
         Moving-window length in frames.
     threshold : float, optional
-        Drawn as a dashed line (SPEC.md: 1.01 for the online track).
+        Drawn as a dashed line: the track's convergence threshold
+        (:attr:`offbench.tracks.Track.threshold`, 1.01 on the online track).
     """
     fig = _figure(7.0, 4.2)
     ax = fig.add_subplot()
@@ -155,15 +156,16 @@ def learning_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], wind
 
 
 def adaptation_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], switch_at: int,
-                             window: int, title: str = "", threshold: float = 1.02):
+                             window: int, title: str = "", threshold: float | None = None):
     """Cost ratio around a change of environment: frames before and after ``switch_at``, the
-    moving mean with its band, a vertical line at the switch, and the 1.02 threshold of the
-    adaptation track (SPEC.md section 6)."""
+    moving mean with its band, a vertical line at the switch, and the track's threshold as a
+    dashed line (:attr:`offbench.tracks.Track.threshold`, 1.02 on the adaptation track)."""
     fig = _figure(7.0, 4.2)
     ax = fig.add_subplot()
     _mean_curves(ax, curves, window, x0=-switch_at)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"ratio {threshold:g}")
+    if threshold is not None:
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"ratio {threshold:g}")
     ax.set_xlabel("frames since the new environment")
     ax.set_ylabel(r"cost ratio $\rho$ (moving mean)")
     ax.set_title(title or "Adaptation curves")
@@ -226,7 +228,7 @@ def _stream_figures(t, title: str) -> dict:
         "learning": lambda: learning_curves_figure(curves, window, f"Learning curves: {title}",
                                                    threshold=track.threshold),
         "adaptation": lambda: adaptation_curves_figure(curves, switch, window, f"Adaptation: {title}",
-                                                       threshold=track.threshold or 1.02),
+                                                       threshold=track.threshold),
     }
 
 
