@@ -449,3 +449,17 @@ def test_a_yaml_spec_refuses_a_key_given_twice(tmp_path):
         load_spec_file(p)
     p.write_text("sources:\n  - kind: random\nsolvers:\n  - id: local-search\n    params: {restarts: 1}\n")
     assert load_spec_file(p)["solvers"] == [{"id": "local-search", "params": {"restarts": 1}}]
+
+
+def test_every_declared_default_and_family_value_reads_back_as_written():
+    from offbench.families import list_families
+    from offbench.solver import discover
+
+    for entry in discover().values():
+        for p in entry.cls.params if entry.cls is not None else ():
+            value = p.validate(entry.id, p.default)
+            assert p.parse(entry.id, p.format(value)) == value, (entry.id, p.name)
+    for fam in list_families():
+        declared = {p.name: p for p in fam.module.PARAMS}
+        for k, v in fam.params.items():
+            assert declared[k].parse(fam.name, declared[k].format(v)) == v, (fam.id, k)
