@@ -1,0 +1,380 @@
+"""Candidate decisions for the DROO / DDLO / DMRO family of learners, in one place.
+
+These learners share one loop: networks propose *candidate* placements, the cost model prices
+them (charged), the best is the decision and the training label. What they share lives here:
+
+* :func:`op_quantize`: DROO's order-preserving quantizer, generalized from two tiers to three
+  (below).
+* :func:`cut_shapes`, :func:`cut_exploration`: the contiguous-segment ("cut") neighbourhood of a
+  chain placement, offbench's exploration for chains.
+* :func:`price_jobs`: candidates priced *per job* by the cost model's own njit rules
+  (:func:`offbench.cost.job_walk`, :func:`~offbench.cost.job_cost`, :func:`~offbench.cost.tier_loads`,
+  :func:`~offbench.cost.fits`; the frame total is summed in :func:`offbench.cost.evaluate_many`'s
+  order, so it equals it bitwise), one evaluation charged per row; :func:`per_job_best` combines
+  each job's cheapest part when the jobs are independent (no capacities).
+* :func:`job_inputs`: one row of features per job (the frame's global features, the job's row,
+  its layers' rows padded to the longest job), for a network shared by the jobs of a frame.
+* :func:`parallel_mlp`: K multilayer perceptrons of one shape evaluated as one batched
+  matrix product (DDLO's and DMRO's parallel DNNs; DROO is the case K = 1).
+
+**The three-tier order-preserving quantizer.** DROO (Huang, Bi, Zhang, IEEE TMC 2020, Section
+IV-B) relaxes a binary placement to ``x_hat`` in [0, 1]; its first candidate rounds at 0.5, and
+candidate k (k = 2..K) rounds at the threshold ``x_hat`` of the entry that is the (k-1)-th
+closest to 0.5, so that candidates flip the entries nearest the decision threshold first, in
+order of closeness, and every candidate preserves the order of ``x_hat``. Offbench's
+generalization to three tiers: a network gives per layer a softmax ``p`` over the tiers and the
+**relaxed tier** ``r = p[1] + 2 p[2]`` in [0, 2] (the expected tier); the first candidate rounds
+``r`` at the two thresholds 0.5 and 1.5; the layers are sorted by their distance to the nearer
+threshold, and candidate k moves *that* threshold to the (k-1)-th closest layer's ``r`` (the
+layer, and every layer between it and the threshold, crosses to the other tier). Every candidate
+is monotone in ``r`` (a layer with a larger relaxed tier never gets a lower tier), as DROO's are
+in ``x_hat``; duplicates are dropped, so the K candidates are distinct.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .._numba import jit
+from ..cost import fits, job_cost, job_walk, tables, tier_loads
+from ..instance import Instance
+from .features import global_features, job_features, layer_features
+
+THRESHOLDS = (0.5, 1.5)
+
+
+# ------------------------------------------------------------------------------ quantizer
+def relaxed_tiers(probs: np.ndarray) -> np.ndarray:
+    """The relaxed tier ``p[:, 1] + 2 p[:, 2]`` in [0, 2] of per-layer tier probabilities
+    ``(n, 3)``."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return probs[..., 1] + 2.0 * probs[..., 2]
+
+
+def _round(r: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return ((r > lo).astype(np.int8) + (r > hi).astype(np.int8)).astype(np.int8)
+
+
+def op_quantize(r, K: int) -> np.ndarray:
+    """Up to ``K`` distinct three-tier candidates from relaxed tiers ``r`` (see the module
+    docstring), the plain rounding first, then in order of the layers' closeness to a threshold.
+
+    Parameters
+    ----------
+    r : array_like, shape (n,)
+        Relaxed tiers in [0, 2].
+    K : int
+        Candidates wanted (>= 1); fewer come back when the quantizer runs out of distinct ones.
+
+    Returns
+    -------
+    int8 array, shape (m, n), ``1 <= m <= K``.
+    """
+    r = np.clip(np.asarray(r, dtype=np.float64), 0.0, 2.0)
+    if K < 1:
+        raise ValueError(f"K must be >= 1, got {K}")
+    lo, hi = THRESHOLDS
+    out = [_round(r, lo, hi)]
+    seen = {out[0].tobytes()}
+    d_lo, d_hi = np.abs(r - lo), np.abs(r - hi)
+    dist = np.minimum(d_lo, d_hi)
+    order = np.argsort(dist, kind="stable")
+    for j in order:
+        if len(out) >= K:
+            break
+        v = r[j]
+        eps = 1e-12
+        if d_lo[j] <= d_hi[j]:
+            # Move the lower threshold to v, so that layer j crosses it.
+            lo2 = v - eps if v <= lo else v + eps
+            c = _round(r, lo2, hi)
+        else:
+            hi2 = v - eps if v <= hi else v + eps
+            c = _round(r, lo, hi2)
+        key = c.tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return np.stack(out)
+
+
+# ------------------------------------------------------------------------------ cut shapes
+@lru_cache(maxsize=64)
+def _cut_shapes(L: int) -> np.ndarray:
+    shapes = set()
+    for a in range(L + 1):
+        for b in range(L + 1 - a):
+            for c in range(L + 1 - a - b):
+                for d in range(L + 1 - a - b - c):
+                    e = L - a - b - c - d
+                    shapes.add((0,) * a + (1,) * b + (2,) * c + (1,) * d + (0,) * e)
+    arr = np.array(sorted(shapes), dtype=np.int8)
+    arr.setflags(write=False)
+    return arr
+
+
+def cut_shapes(L: int) -> np.ndarray:
+    """Every *cut-shaped* placement of a chain of ``L`` layers: ``0^a 1^b 2^c 1^d 0^e`` (device,
+    up to the edge, up to the cloud, back down), the shapes that a chain's data path takes
+    without a round trip; sorted, distinct, int8 ``(S, L)`` (read-only; 1 + 3 L + ... rows,
+    86 for L = 5)."""
+    if L < 1:
+        raise ValueError(f"L must be >= 1, got {L}")
+    return _cut_shapes(int(L))
+
+
+@lru_cache(maxsize=64)
+def _segments(L: int) -> np.ndarray:
+    """Masks ``(L (L + 1) / 2, L)`` of every contiguous segment ``[a, b)`` of ``L`` layers."""
+    m = [np.arange(L) >= a for a in range(L) for _ in range(a + 1, L + 1)]
+    ends = [b for a in range(L) for b in range(a + 1, L + 1)]
+    out = np.array([mm & (np.arange(L) < b) for mm, b in zip(m, ends)])
+    out.setflags(write=False)
+    return out
+
+
+def cut_exploration(base: np.ndarray, lengths: np.ndarray, n: int, eps: float,
+                    rng: np.random.Generator) -> np.ndarray:
+    """``n`` exploration candidates around per-job placements ``base`` ``(n_jobs, max_L)``
+    (padded; job ``i`` has ``lengths[i]`` layers), job by job: with probability ``eps`` a
+    uniformly drawn cut shape (:func:`cut_shapes`), otherwise a **block move** of the job's base
+    placement: a contiguous segment ``[a, b)`` drawn uniformly among the ``L (L + 1) / 2``
+    segments, set to a tier drawn uniformly (a move that changes nothing is drawn too, and
+    merely repeats the base). Returns ``(n, n_jobs, max_L)`` int8 (padding copied from
+    ``base``). The randomness comes from ``rng`` only, in a fixed order."""
+    nj, _ = base.shape
+    out = np.repeat(base[None], n, axis=0)
+    if n == 0:
+        return out
+    for L in np.unique(lengths):
+        L = int(L)
+        jobs = np.flatnonzero(lengths == L)
+        segs = _segments(L)
+        shapes = cut_shapes(L)
+        s_idx = rng.integers(0, segs.shape[0], size=(n, jobs.size))
+        tiers = rng.integers(0, 3, size=(n, jobs.size)).astype(np.int8)
+        wild = rng.random((n, jobs.size)) < eps
+        c_idx = rng.integers(0, shapes.shape[0], size=(n, jobs.size))
+        part = out[:, jobs, :L]
+        moved = np.where(segs[s_idx], tiers[..., None], part)
+        out[:, jobs, :L] = np.where(wild[..., None], shapes[c_idx], moved)
+    return out
+
+
+# ------------------------------------------------------------------------------ per-job prices
+@jit
+def _job_prices(t, X, job_c, total, feasible):
+    nj = t.offsets.size - 1
+    for r in range(X.shape[0]):
+        s = 0.0
+        for i in range(nj):
+            C, T = job_walk(t, i, X[r], t.job_tw[i] > 0.0)
+            c = job_cost(t, i, C, T)
+            job_c[r, i] = c
+            s += c
+        total[r] = s
+        _, le, lc = tier_loads(t.ops, X[r])
+        feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
+
+
+@dataclass(frozen=True)
+class JobPrices:
+    """Candidates priced per job: ``job_costs[r, i]`` is job ``i``'s cost under row ``r``,
+    ``costs[r]`` the row's cost (bitwise :func:`offbench.cost.evaluate_many`'s), ``feasible[r]``
+    its capacity test."""
+
+    job_costs: np.ndarray
+    costs: np.ndarray
+    feasible: np.ndarray
+
+
+def price_jobs(ctx, X) -> JobPrices:
+    """Price candidate rows ``X`` ``(m, n_layers)`` per job, charging ``m`` evaluations to ``ctx``
+    (a :class:`~offbench.solver.Context`; its instance is the frame).
+
+    One serial kernel call: a frame's few dozen candidates are priced in microseconds, and a
+    parallel kernel's thread pool, spinning on two shared cores, slowed the torch forward pass
+    that follows it by milliseconds (measured: 14 ms per decision with ``evaluate_many``'s
+    parallel kernel, against under 1 ms serial).
+    """
+    X = np.ascontiguousarray(X, dtype=np.int8)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != ctx.instance.n_layers:
+        raise ValueError(f"candidates must be a non-empty (m, {ctx.instance.n_layers}) array, "
+                         f"got shape {X.shape}")
+    if X.min() < 0 or X.max() > 2:
+        raise ValueError("candidates must hold tiers in {0, 1, 2}")
+    m = X.shape[0]
+    t = tables(ctx.instance)
+    job_c = np.empty((m, ctx.instance.n_jobs))
+    total = np.empty(m)
+    feas = np.empty(m, dtype=np.bool_)
+    _job_prices(t, X, job_c, total, feas)
+    ctx.charge(m)
+    return JobPrices(job_c, total, feas)
+
+
+def best_row(prices: JobPrices) -> int:
+    """The cheapest feasible row (first on ties), or the cheapest row when none is feasible."""
+    scored = np.where(prices.feasible, prices.costs, np.inf)
+    return int(np.argmin(scored)) if prices.feasible.any() else int(np.argmin(prices.costs))
+
+
+def per_job_best(X: np.ndarray, job_costs: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each job's cheapest part among the rows: ``(decision, rows)`` where ``rows[i]`` is the row
+    (first on ties) whose part job ``i`` takes. Exact for independent jobs (no capacities): the
+    combined decision then costs the sum of the parts' costs."""
+    rows = np.argmin(job_costs, axis=0)
+    x = np.empty(X.shape[1], dtype=np.int8)
+    for i, r in enumerate(rows):
+        x[offsets[i]:offsets[i + 1]] = X[r, offsets[i]:offsets[i + 1]]
+    return x, rows
+
+
+# ------------------------------------------------------------------------------ job features
+def job_input_size(max_layers: int) -> int:
+    """The width of :func:`job_inputs`'s rows for jobs of at most ``max_layers`` layers."""
+    from .features import GLOBAL_NAMES, JOB_NAMES, LAYER_NAMES
+
+    return len(GLOBAL_NAMES) + len(JOB_NAMES) + len(LAYER_NAMES) * int(max_layers)
+
+
+def job_inputs(frame: Instance, max_layers: int) -> np.ndarray:
+    """One float32 row per job: the frame's global features, the job's row, and its layers'
+    rows (:mod:`offbench.learn.features`), zero-padded to ``max_layers`` layers.
+    Shape ``(n_jobs, job_input_size(max_layers))``."""
+    g = global_features(frame)
+    J = job_features(frame)
+    Ly = layer_features(frame)
+    nj = frame.n_jobs
+    w = Ly.shape[1]
+    off = frame.layer_offsets
+    lens = np.diff(off)
+    if lens.max() > max_layers:
+        raise ValueError(f"a job has {lens.max()} layers, more than max_layers = {max_layers}")
+    if np.all(lens == max_layers):
+        pad = Ly.reshape(nj, max_layers * w)
+    else:
+        pad = np.zeros((nj, max_layers * w))
+        for i in range(nj):
+            pad[i, :lens[i] * w] = Ly[off[i]:off[i + 1]].ravel()
+    return np.hstack([np.broadcast_to(g, (nj, g.size)), J, pad]).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ networks
+_PARALLEL_MLP = None
+
+
+def parallel_mlp(K: int, in_dim: int, hidden, out_dim: int):
+    """K multilayer perceptrons ``in_dim -> hidden... -> out_dim`` (ReLU) with separate weights,
+    evaluated together by batched matrix products: ``forward(x)`` takes ``(in_dim,)``-rows as
+    ``(B, in_dim)`` (the same input for every member) or ``(K, B, in_dim)`` (one batch each) and
+    returns ``(K, B, out_dim)`` raw outputs (logits). Each member is initialized as
+    ``torch.nn.Linear`` is (uniform in +-1/sqrt(fan_in) for weights and biases), from torch's
+    global generator, member by member."""
+    global _PARALLEL_MLP
+    if _PARALLEL_MLP is None:
+        import math
+
+        import torch
+        import torch.nn as nn
+
+        class ParallelMLP(nn.Module):
+            def __init__(self, K, in_dim, hidden, out_dim):
+                super().__init__()
+                dims = [int(in_dim), *(int(h) for h in hidden), int(out_dim)]
+                if K < 1 or any(d < 1 for d in dims):
+                    raise ValueError(f"K and layer sizes must be >= 1, got K={K}, {dims}")
+                self.K = int(K)
+                self.weights = nn.ParameterList()
+                self.biases = nn.ParameterList()
+                for a, b in zip(dims[:-1], dims[1:]):
+                    bound = 1.0 / math.sqrt(a)
+                    W = torch.empty(K, a, b)
+                    B = torch.empty(K, 1, b)
+                    for k in range(K):
+                        W[k].uniform_(-bound, bound)
+                        B[k].uniform_(-bound, bound)
+                    self.weights.append(nn.Parameter(W))
+                    self.biases.append(nn.Parameter(B))
+                # The same Parameter objects as a plain list: indexing a ParameterList costs more
+                # than the small products themselves (loading weights copies in place).
+                self._layers = list(zip(self.weights, self.biases))
+
+            def forward(self, x):
+                if x.dim() == 2:
+                    x = x.unsqueeze(0).expand(self.K, -1, -1)
+                n = len(self._layers)
+                for j, (W, B) in enumerate(self._layers):
+                    x = torch.baddbmm(B, x, W)
+                    if j < n - 1:
+                        x = torch.relu(x)
+                return x
+
+        _PARALLEL_MLP = ParallelMLP
+    return _PARALLEL_MLP(K, in_dim, hidden, out_dim)
+
+
+# ------------------------------------------------------------------------------ the shared loop
+def tier_loss(logits, y):
+    """Cross-entropy of per-layer tier logits ``(..., n * 3)`` against tiers ``(..., n)`` (int64;
+    -1 marks padding, ignored): the label loss of DROO, DDLO and DMRO (DROO's binary
+    cross-entropy, generalized to three tiers)."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits.reshape(-1, 3), y.reshape(-1), ignore_index=-1)
+
+
+class CandidateLearner:
+    """A mix-in for learners whose ``decide`` prices candidates and whose ``learn`` stores the
+    best (DROO, DDLO, DMRO). Subclasses write ``_propose(frame, ctx) -> (decision, info,
+    payload)``, which prices its candidates on ``ctx`` (charged), and ``_store(payload) ->
+    metrics``. ``decide`` keeps the payload of the frame it decided, so that ``learn`` on the
+    same frame stores it without pricing again; ``learn`` on a frame that was not decided
+    proposes for it first (charged to the learning context).
+
+    A static solve (``solve``: one instance, no stream) is :attr:`static_rounds` rounds of decide
+    and learn on the instance, within the time limit, returning the cheapest feasible decision
+    met (or the cheapest, when none is feasible).
+    """
+
+    static_rounds = 32
+
+    def decide(self, frame, ctx):
+        from ..solver import Proposal
+
+        self.check_frame(frame)
+        x, info, payload = self._propose(frame, ctx)
+        self._pending = (frame, payload)
+        return Proposal(x, status="feasible", info=info)
+
+    def learn(self, frame, decision, ctx):
+        pending = getattr(self, "_pending", None)
+        if pending is None or pending[0] is not frame:
+            self.check_frame(frame)
+            _, _, payload = self._propose(frame, ctx)
+        else:
+            payload = pending[1]
+        self._pending = None
+        return self._store(payload)
+
+    def _solve(self, inst, ctx):
+        from ..cost import evaluate
+        from ..solver import Proposal
+
+        self.start(inst, ctx.seed)
+        best, best_key, rounds = None, None, 0
+        for _ in range(self.static_rounds):
+            if ctx.out_of_time():
+                break
+            x, _, payload = self._propose(inst, ctx)
+            ev = evaluate(inst, x)  # the decision's candidates were priced and charged already
+            key = (not ev.feasible, ev.cost)
+            if best_key is None or key < best_key:
+                best, best_key = x, key
+            self._store(payload)
+            rounds += 1
+        return Proposal(best, status="feasible" if best is not None else "timeout",
+                        info={"rounds": rounds})

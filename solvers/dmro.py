@@ -1,0 +1,330 @@
+"""DMRO: Deep Meta Reinforcement learning-based Offloading (Qu, Wu, Li, Jiao, IEEE TNSM 18(3), 2021).
+
+Only DMRO's abstract is public; this is offbench's reading of it, with every other piece named
+by its source.
+
+**From DMRO's abstract:** multiple parallel DNNs generate offloading decisions for fine-grained
+subtasks (layers) over device, edge and cloud; Q-learning evaluates and selects among them; a
+replay memory trains the DNNs; meta-learning gives an initialization that adapts fast to a new
+environment.
+
+**From its lineage.** DDLO (Huang et al., MONET 2018; ``revenol/DDLO``): K parallel DNNs with
+their own initial weights, each proposing a candidate, one replay memory shared by all, each DNN
+trained on its own batch from it, the best priced candidate as the label. DROO (Huang, Bi, Zhang,
+IEEE TMC 2020): the label is the best of the priced candidates; cross-entropy-style training
+every few frames. Reptile (Nichol et al. 2018) as in MRLCO (Wang et al., IEEE TPDS 2021): a
+first-order meta-update ``theta += outer_lr * mean(phi_task - theta)`` over a batch of tasks
+(:func:`offbench.learn.meta.reptile_step`).
+
+**The Q-learning part, two readings** (the parameter ``q``):
+
+* ``q = "cost"`` (a): the Q-value of a candidate is minus its cost-model cost (the immediate
+  reward; frames are independent, so there is no bootstrapped future term), every candidate is
+  priced, and the best is taken; epsilon-greedy exploration adds candidates around the DNNs'
+  consensus (below), priced with the others, so exploring never makes the decision worse than
+  the greedy one, only costs evaluations.
+* ``q = "learned"`` (b): a Q-network scores every (job, candidate) pair with a predicted log
+  cost; only each job's ``q_price`` best-scored candidates are priced (fewer evaluations per
+  decision), one of them, with probability epsilon, drawn at random from the pool instead; the
+  Q-network is trained by least squares on the log costs of the priced pairs.
+
+**Meta-learning** (``meta_iterations > 0``, in ``start``, before the stream's first frame; or once
+by ``offbench train dmro``, whose weights the ``weights`` parameter loads): tasks are the
+family's training environments (``meta_family``, split ``train``); each iteration draws
+``meta_tasks`` of them (without replacement, seeded), decides ``meta_frames`` new frames of each
+with the current initialization (candidates priced by the cost model, counted in
+``meta_evaluations``), stores the labels in that task's own memory, adapts a copy of the
+networks to each task with ``inner_steps`` Adam steps at ``inner_lr``, and moves the
+initialization by ``outer_lr`` towards the mean adapted weights. MRLCO's values (inner lr 5e-4,
+outer lr 5e-4, 10 tasks, 1 inner step) were set for PPO on a policy gradient; for supervised
+steps on self-made labels offbench uses inner lr 1e-3, 5 inner steps, outer step 0.5 (Reptile's
+paper uses outer steps up to 1 with SGD inner loops), and 8 tasks per meta-batch (dmro-v1 has 8
+training environments). ``meta_mode = "union"`` is the non-meta baseline on exactly the same
+frames and gradient steps: the tasks are trained one after another (outer step 1). Adaptation on
+a track fine-tunes from the initialization with the online loop below.
+
+**Offbench's own design choices** (not from a paper):
+
+* **one network shared by the jobs of a frame**: a DNN takes one job's row (the frame's global
+  features, the job's features, its layers' features padded to the longest job:
+  :func:`offbench.learn.candidates.job_inputs`) and outputs that job's per-layer tier logits, so a
+  frame of N jobs is N training samples of one small network (the whole-frame vector of DROO
+  and DDLO makes a learner relearn the same job N times: ``/work/shared/LEARNING.md``);
+* **candidates per job**: each of the K DNNs proposes its argmax per job; the **incumbent**, the
+  job's label of the last frame learned from (a job of a stream is the same DNN on the same
+  device frame after frame), is one more candidate (updated by ``learn`` only, so held-out
+  frames are decided without it changing); exploration adds
+  ``n_explore`` **cut-shaped** candidates per job (:func:`offbench.learn.candidates.cut_exploration`:
+  a contiguous-segment move of the consensus, or with probability epsilon a random cut shape
+  ``0^a 1^b 2^c 1^d 0^e``), since moving one layer alone pays a round trip of transfers and
+  contiguous segments are the natural neighbourhood of a chain placement; epsilon decays
+  linearly from ``eps_start`` to ``eps_end`` over ``eps_frames`` learned frames;
+* **per-job selection**: candidates are priced per job (:func:`offbench.learn.candidates.price_jobs`,
+  one evaluation charged per priced row) and, when the frame has no capacities (its jobs are
+  independent), each job takes its cheapest part, which is exact; with capacities the decision
+  is the cheapest feasible whole row, and the all-device row is priced too (always feasible);
+* the memory holds one row per job (``memory`` frames of them); defaults K = 4, hidden 120 and
+  80, Adam lr 0.005, batch 128 job rows per DNN, a training step every 5 frames (offbench's
+  values, from the shared-network learner of ``LEARNING.md`` and DDLO's sizes).
+
+Ablations: ``meta_iterations = 0`` (no meta-learning; the default, as a track's stream starts
+from scratch unless ``weights`` names meta-trained weights), ``explore = false``, ``K = 1``.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from offbench.errors import UserError
+from offbench.learn import ReplayMemory, same_structure
+from offbench.learn.base import WEIGHTS_PARAM, TorchLearningSolver
+from offbench.learn.candidates import (CandidateLearner, best_row, cut_exploration, job_input_size,
+                                       job_inputs, parallel_mlp, per_job_best, price_jobs, tier_loss)
+from offbench.learn.meta import reptile_step
+from offbench.solver import Context, Param
+
+
+class DMRO(CandidateLearner, TorchLearningSolver):
+    """DMRO (Qu et al. 2021), offbench's reading: parallel DNNs shared by jobs, Q-selection, Reptile."""
+
+    name = "dmro"
+    version = 1
+    params = (
+        Param("K", int, 4, low=1, doc="parallel DNNs"),
+        Param("hidden", list, (120, 80), item=int, low=1, length=(1, 8), doc="hidden layer sizes"),
+        Param("lr", float, 0.005, low=0, doc="Adam learning rate (online)"),
+        Param("batch", int, 128, low=1, doc="training batch per DNN (job rows)"),
+        Param("memory", int, 256, low=1, doc="replay memory (frames; one row per job)"),
+        Param("train_every", int, 5, low=1, doc="frames between training steps"),
+        Param("q", str, "cost", choices=("cost", "learned"),
+              doc="Q-selection: cost (every candidate priced) or learned (a Q-network picks which)"),
+        Param("q_price", int, 2, low=1, doc="with q = learned: candidates priced per job"),
+        Param("explore", bool, True, doc="cut-shaped exploration candidates"),
+        Param("n_explore", int, 4, low=1, doc="exploration candidates per job"),
+        Param("eps_start", float, 0.5, low=0, high=1, doc="epsilon at the start"),
+        Param("eps_end", float, 0.05, low=0, high=1, doc="epsilon at the end of its decay"),
+        Param("eps_frames", int, 1000, low=1, doc="frames of linear epsilon decay"),
+        Param("meta_iterations", int, 0, low=0, doc="Reptile iterations in start (0: no meta-learning)"),
+        Param("meta_family", str, "dmro-v1", doc="family whose training environments are the tasks"),
+        Param("meta_mode", str, "reptile", choices=("reptile", "union"),
+              doc="reptile (meta-learning) or union (the same frames and steps, trained in turn)"),
+        Param("meta_tasks", int, 8, low=1, doc="tasks per meta-batch"),
+        Param("meta_frames", int, 8, low=1, doc="new frames per task per iteration"),
+        Param("inner_steps", int, 5, low=1, doc="Adam steps per task"),
+        Param("inner_lr", float, 1e-3, low=0, doc="inner Adam learning rate"),
+        Param("outer_lr", float, 0.5, low=0, high=1, doc="Reptile's outer step size"),
+        WEIGHTS_PARAM,
+    )
+
+    # ---------------------------------------------------------------- model
+    def build(self, structure):
+        import torch
+
+        self.lengths = np.diff(structure.layer_offsets).astype(np.int64)
+        self.max_L = int(self.lengths.max())
+        self.n_jobs = int(structure.n_jobs)
+        self.n_in = job_input_size(self.max_L)
+        self.nets = parallel_mlp(self.K, self.n_in, self.hidden, 3 * self.max_L)
+        self.opt = torch.optim.Adam(self.nets.parameters(), lr=self.lr)
+        self.qnet = None
+        if self.q == "learned":
+            self.qnet = parallel_mlp(1, self.n_in + 3 * self.max_L, self.hidden, 1)
+            self.qopt = torch.optim.Adam(self.qnet.parameters(), lr=self.lr)
+        self.memory_, self.qmemory = self._memories()
+        self.frames_learned = 0
+        self.meta_evaluations = 0
+        self.incumbent = None
+        self._pending = None
+
+    def _memories(self):
+        rows = self.memory * self.n_jobs
+        mem = ReplayMemory(rows, {"x": ((self.n_in,), np.float32), "y": ((self.max_L,), np.int8)})
+        qmem = None
+        if self.q == "learned":
+            qmem = ReplayMemory(rows * self.q_price, {"x": ((self.n_in + 3 * self.max_L,), np.float32),
+                                                       "c": ((), np.float32)})
+        return mem, qmem
+
+    def modules(self):
+        return {"nets": self.nets, **({"qnet": self.qnet} if self.qnet is not None else {})}
+
+    def _trainable(self):
+        import torch.nn as nn
+
+        return nn.ModuleDict(self.modules())
+
+    def start(self, structure, seed):
+        super().start(structure, seed)
+        if self.meta_iterations > 0:
+            self.meta_train(self.meta_family, self.meta_iterations, int(seed))
+
+    def provenance(self):
+        return {**super().provenance(), "meta_iterations": self.meta_iterations,
+                "meta_mode": self.meta_mode if self.meta_iterations else None,
+                "meta_evaluations": int(getattr(self, "meta_evaluations", 0))}
+
+    # ---------------------------------------------------------------- deciding
+    def _eps(self) -> float:
+        f = min(1.0, self.frames_learned / self.eps_frames)
+        return self.eps_start + (self.eps_end - self.eps_start) * f
+
+    def _flat(self, parts: np.ndarray) -> np.ndarray:
+        """Per-job parts ``(m, n_jobs, max_L)`` -> decision rows ``(m, n_layers)``."""
+        if np.all(self.lengths == self.max_L):
+            return parts.reshape(parts.shape[0], -1)
+        return np.concatenate([parts[:, i, :L] for i, L in enumerate(self.lengths)], axis=1)
+
+    def _onehot(self, parts: np.ndarray) -> np.ndarray:
+        """Tier one-hots of per-job parts ``(..., max_L)`` -> ``(..., 3 max_L)`` (padding: zeros)."""
+        oh = (parts[..., None] == np.arange(3, dtype=np.int8)).astype(np.float32)
+        return oh.reshape(*parts.shape[:-1], 3 * self.max_L)
+
+    def _propose(self, frame, ctx):
+        import torch
+
+        X = job_inputs(frame, self.max_L)
+        with torch.no_grad():
+            lg = self.nets(torch.from_numpy(X)).view(self.K, self.n_jobs, self.max_L, 3)
+            props = lg.argmax(-1).numpy().astype(np.int8)                     # (K, nj, L)
+            cons = torch.softmax(lg, -1).mean(0).argmax(-1).numpy().astype(np.int8)
+        pad = np.arange(self.max_L)[None, :] >= self.lengths[:, None]         # (nj, L)
+        props[:, pad] = -1
+        cons[pad] = -1
+        pool = [props]
+        if self.incumbent is not None:
+            pool.append(self.incumbent[None])
+        eps = self._eps()
+        if self.explore:
+            pool.append(cut_exploration(cons, self.lengths, self.n_explore, eps, self.rng))
+        pool = np.concatenate(pool)                                          # (m, nj, L)
+        qdata = None
+        if self.q == "learned":
+            pool, qdata = self._q_select(X, pool, eps)
+        coupled = frame.has_capacities
+        rows = self._flat(pool)
+        if coupled:
+            rows = np.concatenate([rows, np.zeros((1, rows.shape[1]), np.int8)])
+        jp = price_jobs(ctx, rows)
+        if coupled:
+            b = best_row(jp)
+            x, chosen = rows[b], np.full(self.n_jobs, b)
+        else:
+            x, chosen = per_job_best(rows, jp.job_costs, frame.layer_offsets)
+        y = np.full((self.n_jobs, self.max_L), -1, np.int8)
+        for i, L in enumerate(self.lengths):
+            y[i, :L] = x[frame.layer_offsets[i]:frame.layer_offsets[i + 1]]
+        if qdata is not None:
+            qdata = (qdata, jp.job_costs[:pool.shape[0]])
+        info = {"candidates": int(rows.shape[0]), "epsilon": eps}
+        return x, info, (X, y, pool, qdata)
+
+    def _q_select(self, X, pool, eps):
+        """Reading (b): score every (job, candidate) with the Q-network; keep each job's
+        ``q_price`` best (the last one, with probability ``eps``, drawn from the rest)."""
+        import torch
+
+        m = pool.shape[0]
+        inp = np.concatenate([np.broadcast_to(X[None], (m, *X.shape)), self._onehot(pool)], axis=2)
+        with torch.no_grad():
+            score = self.qnet(torch.from_numpy(inp.reshape(m * self.n_jobs, -1)))[0, :, 0]
+        score = score.numpy().reshape(m, self.n_jobs)
+        order = np.argsort(score, axis=0, kind="stable")                      # (m, nj)
+        k = min(self.q_price, m)
+        pick = order[:k].copy()
+        if m > k:
+            wild = self.rng.random(self.n_jobs) < eps
+            alt = order[k + self.rng.integers(0, m - k, size=self.n_jobs), np.arange(self.n_jobs)]
+            pick[k - 1] = np.where(wild, alt, pick[k - 1])
+        chosen = pool[pick, np.arange(self.n_jobs)[None, :]]                  # (k, nj, L)
+        return chosen, inp[pick, np.arange(self.n_jobs)[None, :]]            # (k, nj, d)
+
+    # ---------------------------------------------------------------- learning
+    def _remember(self, payload, mem, qmem):
+        X, y, _, qdata = payload
+        for i in range(self.n_jobs):
+            mem.add(x=X[i], y=y[i])
+        if qmem is not None and qdata is not None:
+            inp, costs = qdata
+            for r in range(inp.shape[0]):
+                for i in range(self.n_jobs):
+                    if costs[r, i] > 0:
+                        qmem.add(x=inp[r, i], c=np.log(costs[r, i]))
+
+    def _loss(self, mem, qmem):
+        import torch
+
+        bs = [mem.sample(self.batch, self.rng) for _ in range(self.K)]
+        X = torch.from_numpy(np.stack([b["x"] for b in bs]))
+        Y = torch.from_numpy(np.stack([b["y"] for b in bs]).astype(np.int64))
+        loss = tier_loss(self.nets(X), Y)
+        if qmem is not None and len(qmem):
+            b = qmem.sample(self.batch, self.rng)
+            pred = self.qnet(torch.from_numpy(b["x"]))[0, :, 0]
+            loss = loss + torch.mean((pred - torch.from_numpy(b["c"])) ** 2)
+        return loss
+
+    def _store(self, payload):
+        self._remember(payload, self.memory_, self.qmemory)
+        self.incumbent = payload[1]
+        self.frames_learned += 1
+        out = {"epsilon": self._eps()}
+        if self.frames_learned == 1 and self.meta_evaluations:
+            out["meta_evaluations"] = int(self.meta_evaluations)
+        if self.frames_learned % self.train_every == 0:
+            loss = self._loss(self.memory_, self.qmemory)
+            self.opt.zero_grad(set_to_none=True)
+            if self.qnet is not None:
+                self.qopt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            if self.qnet is not None:
+                self.qopt.step()
+            out["loss"] = float(loss.detach())
+        return out
+
+    # ---------------------------------------------------------------- meta-learning
+    def meta_train(self, family: str, iterations: int, seed: int) -> dict:
+        """Meta-train (or, with ``meta_mode = "union"``, pretrain) the initialization on the
+        training environments of ``family`` (see the module docstring). Returns a report (tasks,
+        frames, evaluations, the last meta loss); the stream's memory stays empty."""
+        from offbench.families import get_family
+
+        fam = get_family(family)
+        envs = [n for n, e in fam.environments.items() if e.split == "train"]
+        if not envs:
+            raise UserError(f"solver {self.id}: family {fam.id} has no training environments to meta-train on")
+        n = int(iterations) * self.meta_frames
+        streams = {env: fam.stream(int(seed) * 1000 + j, n, environment=env) for j, env in enumerate(envs)}
+        mems = {env: self._memories() for env in envs}
+        frames = 0
+        stats = {}
+        module = self._trainable()
+        for _ in range(int(iterations)):
+            picked = sorted(self.rng.choice(len(envs), size=min(self.meta_tasks, len(envs)), replace=False))
+            tasks = []
+            for j in picked:
+                env = envs[j]
+                for _ in range(self.meta_frames):
+                    frame = next(streams[env])
+                    if not same_structure(self.structure, frame):
+                        raise UserError(f"solver {self.id}: the frames of {fam.id} ({env}) have another "
+                                        "structure than the stream's (devices, jobs, layers per job)")
+                    ctx = Context(frame, None, 0)
+                    _, _, payload = self._propose(frame, ctx)
+                    self.meta_evaluations += ctx.evaluations
+                    self._remember(payload, *mems[env])
+                    frames += 1
+                tasks.append(lambda mod, step, m=mems[env]: self._loss(*m))
+            if self.meta_mode == "reptile":
+                stats = reptile_step(module, tasks, inner_steps=self.inner_steps,
+                                     inner_lr=self.inner_lr, outer_lr=self.outer_lr)
+            else:
+                for task in tasks:
+                    stats = reptile_step(module, [task], inner_steps=self.inner_steps,
+                                         inner_lr=self.inner_lr, outer_lr=1.0)
+        self.incumbent = None  # the last meta-training frame's labels are another environment's
+        self.meta_report = {"family": fam.id, "environments": envs, "iterations": int(iterations),
+                            "frames": frames, "evaluations": int(self.meta_evaluations),
+                            "mode": self.meta_mode, **stats}
+        return self.meta_report
