@@ -159,6 +159,9 @@ class SB3Solver(TorchLearningSolver):
         from stable_baselines3.common.logger import Logger
 
         self._th = th
+        # Argument validation of torch distributions costs SB3's MultiDiscrete policies (one
+        # Categorical per layer) a third of their time; the values are the policy's own.
+        th.distributions.Distribution.set_default_validate_args(False)
         self.learn_frames, self.steps_per_frame, self.total_steps = self._plan(structure)
         self.train_env = self._make_env(structure)
         self.decide_env = self._make_env(structure)
