@@ -15,6 +15,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from .._deps import install_hint
     from ..solver import discover
 
     entries = discover(args.solvers_dir)
@@ -24,7 +25,8 @@ def run(args) -> int:
             d = e.cls.describe() if e.cls else {"id": e.id}
             d["origin"] = e.origin
             if e.cls is not None and e.cls.missing_requirements():
-                d["problem"] = f"needs {', '.join(e.cls.missing_requirements())}"
+                missing = e.cls.missing_requirements()
+                d["problem"] = f"unavailable: needs {', '.join(missing)} ({install_hint(missing)})"
             elif e.problem:
                 d["problem"] = e.problem
             out.append(d)
@@ -37,7 +39,8 @@ def run(args) -> int:
             continue
         d = e.cls.describe()
         missing = e.cls.missing_requirements()
-        note = d["summary"] + (f"  [needs {', '.join(missing)}]" if missing else "")
+        note = d["summary"] + (f"  [unavailable: needs {', '.join(missing)}; {install_hint(missing)}]"
+                               if missing else "")
         params = ", ".join(f"{p['name']}={p['written']}" for p in d["params"])  # as --param reads it
         rows.append((e.id, d["guarantee"], ",".join(d["tracks"]), note + (f"  ({params})" if params else "")))
     w = [max(len(r[i]) for r in rows + [("ID", "GUARANTEE", "TRACKS", "")]) for i in range(3)]
