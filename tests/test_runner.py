@@ -406,3 +406,32 @@ def test_the_warm_up_solve_is_short():
         tracks.warm_up(Job(kind="solve", index=0, source="s", digest=inst.digest, instance=inst,
                            time_limit=limit), Recorder)
         assert seen[-1] == expected
+
+
+def test_a_job_travels_without_the_cost_tables_cached_on_its_instance():
+    """The Instance strips its caches for pickling (the runner builds no lean copies)."""
+    import pickle
+
+    from offbench import cost
+    from offbench.generators import random_instance
+    from offbench.run import Job
+
+    inst = random_instance(3, n_jobs=2)
+    cost.tables(inst)
+    digest = inst.digest
+    assert "_offbench_tables" in inst.__dict__
+    job = Job(kind="solve", index=0, source="s", digest=digest, instance=inst)
+    back = pickle.loads(pickle.dumps(job))
+    assert "_offbench_tables" not in back.instance.__dict__
+    assert back.instance.__dict__["digest"] == digest and back.instance == inst
+    assert cost.evaluate(back.instance, [0] * inst.n_layers).cost == cost.evaluate(inst, [0] * inst.n_layers).cost
+
+
+def test_the_missing_dependency_hint_names_the_right_extra():
+    from offbench._deps import install_hint
+
+    assert install_hint(["torch"]) == "pip install 'offbench[torch]'"
+    hint = install_hint(["ortools"])  # a dependency of offbench itself, not the torch extra
+    assert "ortools" in hint and "offbench[" not in hint
+    assert install_hint(["yaml"]).startswith("pip install 'pyyaml")
+    assert install_hint(["not_a_module_here"]) == "pip install not-a-module-here"
