@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 
 import numpy as np
@@ -280,3 +281,87 @@ def test_batch_large_random_agrees_with_single():
         want = ref.evaluate(d, X[r].tolist())
         assert math.isclose(costs[r], want["cost"], rel_tol=1e-12)
         assert feas[r] == want["feasible"]
+
+
+# ---------------------------------------------------------------------------------- the rules
+def test_rules_match_their_plain_twins():
+    from offbench.cost import fits, job_cost, job_walk, path_walk, tardiness, tier_loads
+
+    assert tardiness(3.0, 2.0) == 1.0 and tardiness(1.0, 2.0) == 0.0
+    assert tardiness(5.0, math.inf) == 0.0
+    assert fits(1.0, 1.0) and not fits(1.0 + 2.0 ** -52, 1.0) and fits(0.0, 0.0)
+    assert not fits(1e-300, 0.0) and fits(1e300, math.inf)
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        inst = random_instance(seed, n_jobs=3, layers=(1, 5), capacities=True, deadlines=True,
+                               zero_fraction=0.3)
+        t = tables(inst)
+        x = rng.integers(0, 3, inst.n_layers).astype(np.int8)
+        ev = evaluate(inst, x)
+        total = 0.0
+        for i in range(inst.n_jobs):
+            C, T = job_walk(t, i, x)
+            assert T == pytest.approx(ev.jobs[i].time, rel=1e-12)
+            p = x[inst.layer_offsets[i]:inst.layer_offsets[i + 1]].copy()
+            assert path_walk(t, i, p) == (C, T)
+            total += job_cost(t, i, C, T)
+        assert total == pytest.approx(ev.cost, rel=1e-12)
+        _, e, c = tier_loads(t.ops, x)
+        # the exact loads are the plain model's: ops summed in layer order
+        d = json.loads(inst.to_json())
+        plain = ref.evaluate(d, x.tolist())
+        assert (e, c) == (plain["load"]["edge"], plain["load"]["cloud"])
+        assert (e, c) == (ev.load["edge"], ev.load["cloud"])
+
+
+def test_move_state_capacity_tests_are_exact_after_drift():
+    # Walk a state through many moves (its loads drift) and compare every capacity test with
+    # the cost model's exact answer, on capacities where drift matters: a tier switched off
+    # and a capacity equal to the exact load of the current decision.
+    from offbench.cost import apply_move, block_fits, fits_state, move_fits, new_move_state
+
+    rng = np.random.default_rng(1)
+    for seed in range(6):
+        base = random_instance(seed, n_jobs=3, layers=(3, 5), zero_fraction=0.3)
+        inst = base.replace(cloud_capacity=0.0)
+        t = tables(inst)
+        x = np.zeros(inst.n_layers, dtype=np.int8)
+        job_T, load = new_move_state(inst, x)
+        for step in range(3000):
+            l = int(rng.integers(inst.n_layers))
+            k = int(rng.integers(3))
+            ev = evaluate(inst, x)
+            y = x.copy()
+            y[l] = k
+            after = evaluate(inst, y)
+            assert bool(move_fits(t, x, load, l, k)) == (
+                k == 0 or k == x[l] or (after.load["edge"] <= t.cap[1] if k == 1
+                                        else after.load["cloud"] <= t.cap[2]))
+            assert bool(fits_state(t, x, load)) == ev.feasible
+            apply_move(t, x, l, k, job_T, load)
+            if step % 500 == 0:
+                # a capacity equal to the exact edge load: feasible, exactly
+                on = inst.replace(edge_capacity=evaluate(inst, x).load["edge"])
+                j2, l2 = new_move_state(on, x)
+                l2[:] = load
+                assert fits_state(tables(on), x, l2) == evaluate(on, x).feasible
+        z = np.zeros_like(x)
+        lo, hi = int(inst.layer_offsets[0]), int(inst.layer_offsets[1])
+        job_T, load = new_move_state(inst, z)
+        w = z.copy()
+        w[lo:hi] = 2
+        assert bool(block_fits(t, z, load, lo, hi, 2)) == evaluate(inst, w).feasible
+
+
+def test_zero_ops_layers_may_run_on_a_switched_off_tier():
+    inst = random_instance(3, n_jobs=2, layers=(3, 3), zero_fraction=0.0)
+    ops = np.array(inst.ops)
+    ops[[0, 4]] = 0.0
+    inst = inst.replace(ops=ops, edge_capacity=0.0, cloud_capacity=0.0)
+    x = np.zeros(inst.n_layers, dtype=np.int8)
+    x[0], x[4] = 1, 2
+    assert evaluate(inst, x).feasible
+    x[1] = 1
+    assert not evaluate(inst, x).feasible
+    ms = MoveState(inst, np.zeros(inst.n_layers, dtype=np.int8))
+    assert ms.move_fits(0, 2) and not ms.move_fits(1, 1)
