@@ -206,6 +206,18 @@ def test_online_track_writes_frames(tmp_path):
     assert [f["info"]["learned"] for f in fr] == list(range(1, 13))
     assert all(0.0 <= f["info"]["placed_remote"] <= 1.0 for f in fr)
     assert all(f["info"] == {} for f in frames[rows[("fx-zero-v1", 0)]["row_id"]])
+    # ... and exported, one line per frame with its job's solver, seed and source.
+    assert main(["leaderboard", "--store", str(tmp_path / "r.sqlite"), "-o", str(tmp_path / "t.md"),
+                 "--frames", str(tmp_path / "f.jsonl")]) == 0
+    lines = [json.loads(x) for x in (tmp_path / "f.jsonl").read_text().splitlines()]
+    assert "offbench-provenance" in lines[0] and len(lines) == 1 + 12 * 5
+    mine = [x for x in lines[1:] if x["solver_id"] == "fx-learner-v1" and x["seed"] == 0]
+    assert [x["info"]["learned"] for x in mine] == list(range(1, 13))
+    assert all(x["track"] == "online" and x["source"] == "random/stream" for x in mine)
+    assert main(["leaderboard", "--store", str(tmp_path / "r.sqlite"), "-o", str(tmp_path / "t.md"),
+                 "--frames", str(tmp_path / "f.csv")]) == 0
+    text = (tmp_path / "f.csv").read_text()
+    assert '{""learned"":1,' in text and len([x for x in text.splitlines() if not x.startswith("#")]) == 61
     assert learner["info"]["learning"] is True and learner["info"]["window"] == 4
     assert rows[("fx-zero-v1", 0)]["info"]["learning"] is False  # a static solver as baseline
     assert rows[("fx-raise-v1", 0)]["info"]["error_frames"] == 12

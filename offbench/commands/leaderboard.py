@@ -1,7 +1,8 @@
 """``offbench leaderboard``: tables (and plots) derived from the results store.
 
     offbench leaderboard [--store PATH] [--format md|csv|latex] [--output FILE]
-                         [--rows FILE.csv|FILE.jsonl] [--plots DIR]
+                         [--rows FILE.csv|FILE.jsonl] [--frames FILE.csv|FILE.jsonl]
+                         [--plots DIR]
     offbench leaderboard verify TABLE [-j N]
 
 ``verify`` re-runs the run specs named in TABLE's provenance into a fresh store and exits 1 if any
@@ -32,6 +33,9 @@ def add_parser(sub):
                    help="output format (default: md)")
     p.add_argument("--output", "-o", metavar="FILE", help="write the table here instead of stdout")
     p.add_argument("--rows", metavar="FILE", help="also export every result row (.csv or .jsonl)")
+    p.add_argument("--frames", metavar="FILE",
+                   help="also export every per-frame row of the learning tracks, with what each "
+                        "learner reported per frame (.csv or .jsonl)")
     p.add_argument("--plots", metavar="DIR",
                    help="also write performance profiles, ratio ECDFs and learning curves "
                         "(PNG and PDF) into DIR")
@@ -56,7 +60,7 @@ def add_parser(sub):
 def run(args) -> int:
     if getattr(args, "action", None) == "verify":
         return _verify(args)
-    from ..leaderboard import build, export_rows, render
+    from ..leaderboard import build, export_frames, export_rows, render
     from ..store import Store
 
     with Store.open_readonly(args.store) as store:
@@ -65,6 +69,9 @@ def run(args) -> int:
         if args.rows:
             n = export_rows(store, args.rows, offbench_version=args.offbench_version)
             print(f"offbench leaderboard: {n} rows written to {args.rows}", file=sys.stderr)
+        if args.frames:
+            n = export_frames(store, args.frames, offbench_version=args.offbench_version)
+            print(f"offbench leaderboard: {n} frame rows written to {args.frames}", file=sys.stderr)
         if args.plots:
             from ..plots import write_plots
 
