@@ -43,6 +43,9 @@ parameter gives it; with neither, ``start`` refuses.
 * ``sb3-a2c`` (SB3 defaults: lr 7e-4, RMSprop, GAE lambda 1, vf 0.5, max_grad_norm 0.5):
   ``n_steps`` = SB3's 5 when it divides the frame's steps, else the frame's steps.
 
+**A static solve** (``offbench solve --solver sb3-dqn --param frames=200``) learns on the one
+instance for ``frames`` rounds and answers with the best decision it priced.
+
 **Weights.** The policy's state dict is saved with safetensors (``save``/``load``, the
 ``weights`` parameter to start from a file), never with SB3's pickle-based ``save``; the
 optimizer and the replay buffer are not saved (a loaded policy fine-tunes from its weights).
@@ -197,6 +200,34 @@ class SB3Solver(TorchLearningSolver):
             if l + 1 < frame.n_layers:  # the last move's terminal pricing is not needed
                 obs, _, _, _, _ = env.step(a)
         return Proposal(x, status="feasible")
+
+    # ---------------------------------------------------------------- a static solve
+    def _solve(self, inst, ctx) -> Proposal:
+        """``offbench solve``: learn on the instance alone for ``frames`` rounds (decide, then
+        learn) within the time limit; the answer is the best feasible decision it priced (each
+        priced decision is one charged evaluation), or the all-device decision."""
+        from offbench.learn import price
+        from offbench.solver import Unsupported
+
+        rounds = self.param_values["frames"]
+        if rounds is None:
+            raise Unsupported(f"{self.id} learns from frames; a static solve needs the 'frames' "
+                              "parameter (how many rounds to learn on the instance)")
+        self.budget = {"frames": rounds, "learn_frames": rounds}
+        self.start(inst, ctx.seed)
+        best = np.zeros(inst.n_layers, dtype=np.int8)
+        best_cost = price(ctx, best[None, :]).best_cost
+        status = "feasible"
+        for _ in range(rounds):
+            if ctx.out_of_time():
+                status = "timeout"
+                break
+            x = np.asarray(self.decide(inst, ctx).decision, dtype=np.int8)
+            p = price(ctx, x[None, :])
+            if p.best_cost < best_cost:
+                best, best_cost = x, p.best_cost
+            self.learn(inst, x, ctx)
+        return Proposal(best, status=status)
 
     # ---------------------------------------------------------------- learning
     def learn(self, frame, decision, ctx) -> dict:

@@ -171,6 +171,16 @@ def test_budget_must_be_known_and_parameters_are_checked(frames):
         p.start(frames[0], 0)
 
 
+def test_a_static_solve_learns_on_the_instance_alone(frames):
+    f = frames[0]
+    r = resolve("sb3-dqn")(frames=4).solve(f, seed=0)
+    assert r.status == "feasible" and r.feasible
+    assert r.evaluations == 1 + 4 + 4  # all-device, each decision priced, each training episode
+    assert r.cost >= resolve("dp")().solve(f).cost * (1 - 1e-9)
+    refused = resolve("sb3-ppo")().solve(f)
+    assert refused.status == "error" and "needs the 'frames' parameter" in refused.error
+
+
 def test_listed_as_unavailable_without_the_extra(monkeypatch, capsys):
     import importlib.util
 
@@ -184,4 +194,4 @@ def test_listed_as_unavailable_without_the_extra(monkeypatch, capsys):
     assert all(discover()[f"{n}-v1"].cls is not None for n in SOLVERS)  # listed, not hidden
     assert main(["solvers"]) == 0
     out = capsys.readouterr().out
-    assert "sb3-dqn" in out and "stable_baselines3" in out
+    assert "sb3-dqn" in out and "unavailable: needs stable_baselines3; pip install" in out
