@@ -189,6 +189,24 @@ def test_verify_fails_when_the_instances_changed(store_path, tmp_path):
     assert any(d.startswith("source tiny: the table's instances have digest") for d in report.differences)
 
 
+def test_verify_names_the_parameters_that_changed(store_path, tmp_path):
+    """A solver whose validated parameters differ in the re-run (a parameter added with its
+    default, say) is reported by name, not only as a row missing from the re-run."""
+    with Store.open_readonly(store_path) as s:
+        text = render(build(s), "md")
+    line = next(l for l in text.splitlines() if "offbench-provenance:" in l)
+    prov = json.loads(line.split("offbench-provenance:", 1)[1].removesuffix("-->"))
+    entry = next(e for e in prov["solvers"] if e["id"] == "fx-zero-v1")
+    old_hash, entry["param_hash"], entry["params"] = entry["param_hash"], "0" * 64, {"passes": 1}
+    prov["selection"]["solvers"] = [["fx-zero-v1", "0" * 64] if h == old_hash else [i, h]
+                                    for i, h in prov["selection"]["solvers"]]
+    edited = text.replace(line, f"<!-- offbench-provenance: {json.dumps(prov)} -->")
+    report = verify(edited, executor=InProcessExecutor(), workdir=tmp_path)
+    assert not report.ok
+    assert ("solver fx-zero-v1: its parameters changed since the table was made (hash 000000000000 -> "
+            f"{old_hash[:12]}): passes = 1 (gone)") in report.differences
+
+
 def test_verify_refuses_text_without_provenance():
     with pytest.raises(LeaderboardError, match="no offbench provenance"):
         read_table("| solver | n |\n|---|---|\n| a | 1 |\n")

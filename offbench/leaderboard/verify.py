@@ -78,6 +78,7 @@ def verify(text: str, *, executor=None, workdir=None, progress=None) -> VerifyRe
                     chosen.append((name, rerun[name][-1]))
                 else:
                     diffs.append(f"source {name}: in the table but not in the re-run")
+            diffs += _changed_parameters(prov.get("solvers") or [], store.results(offbench_version=__version__))
             try:
                 board = build(store, sources=chosen, solvers=[tuple(s) for s in sel["solvers"]],
                               tracks=sel["tracks"])
@@ -103,3 +104,29 @@ def verify(text: str, *, executor=None, workdir=None, progress=None) -> VerifyRe
                 diffs.append(f"{k[0]}: {k[1]}: {col}: table says {a[k][col]!r}, re-run gives {b[k].get(col)!r}")
     numbers = sum(len(v) - 1 for v in a.values())
     return VerifyReport(format=fmt, tables=len(claimed), rows=len(a), numbers=numbers, differences=diffs)
+
+
+def _changed_parameters(table_solvers: list[dict], rows: list[dict]) -> list[str]:
+    """For each solver of the table whose parameters the re-run validated differently (a
+    parameter added with its default, a default changed), one line naming what changed."""
+    rerun: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        rerun.setdefault(r["solver_id"], {})[r["param_hash"]] = r["params"]
+    out = []
+    for s in table_solvers:
+        now = rerun.get(s["id"], {})
+        if not now or s["param_hash"] in now:
+            continue
+        for h, params in now.items():
+            old = s.get("params") or {}
+            keys = sorted(set(old) | set(params))
+            what = [f"{k}: {old[k]!r} -> {params[k]!r}" if k in old and k in params else
+                    f"{k} = {params[k]!r} (new)" if k in params else f"{k} = {old[k]!r} (gone)"
+                    for k in keys if old.get(k, _MISSING) != params.get(k, _MISSING)]
+            out.append(f"solver {s['id']}: its parameters changed since the table was made "
+                       f"(hash {s['param_hash'][:12]} -> {h[:12]}): " + (", ".join(what) or
+                       "the same values, validated differently"))
+    return out
+
+
+_MISSING = object()
