@@ -31,10 +31,12 @@ frames (not timed). The tracks of SPEC.md section 6 drive them through these thr
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.util
 import math
+import os
 import pkgutil
 import re
 import signal
@@ -342,7 +344,8 @@ class Solver:
                           f"is not installed ({install_hint(missing)})", **base)
         _watch_sigint()
         try:
-            prop = method(inst, ctx)
+            with stdout_to_stderr():  # a solver's chatter, native libraries' banners included
+                prop = method(inst, ctx)
             wall = ctx.elapsed()
         except (SystemExit, KeyboardInterrupt) as e:
             if isinstance(e, KeyboardInterrupt) and _SIGINT.is_set():
@@ -438,6 +441,49 @@ def _malformed(prop) -> str | None:
 def _short_args(e: BaseException) -> str:
     args = ", ".join(repr(a) for a in e.args)
     return f"({args[:100]})"
+
+
+_REDIRECT_LOCK = threading.Lock()
+_REDIRECT = {"depth": 0, "saved": None}
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send what is written to file descriptor 1 (by Python after a flush, or by native code: a
+    MILP back end's banner) to descriptor 2 while a solver runs.
+
+    Standard output may carry a program's JSON (``offbench solve``, ``offbench run --jsonl``, in
+    this process or in a worker whose descriptors are the parent's), so a solver never writes
+    there. The redirection is process-wide: concurrent solves in threads share it (the first in
+    redirects, the last out restores), and output of other threads during a solve goes to
+    standard error too.
+    """
+    with _REDIRECT_LOCK:
+        if _REDIRECT["depth"] == 0:
+            try:
+                sys.stdout.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+            try:
+                saved = os.dup(1)
+                os.dup2(2, 1)
+            except OSError:  # no descriptors 1 and 2 (a daemon): nothing to guard
+                saved = None
+            _REDIRECT["saved"] = saved
+        _REDIRECT["depth"] += 1
+    try:
+        yield
+    finally:
+        with _REDIRECT_LOCK:
+            _REDIRECT["depth"] -= 1
+            if _REDIRECT["depth"] == 0 and _REDIRECT["saved"] is not None:
+                try:
+                    sys.stdout.flush()  # what the solver printed goes where it was redirected
+                except (OSError, ValueError, AttributeError):
+                    pass
+                os.dup2(_REDIRECT["saved"], 1)
+                os.close(_REDIRECT["saved"])
+                _REDIRECT["saved"] = None
 
 
 #: Set when the user presses Ctrl-C (SIGINT) during a solve: a KeyboardInterrupt then stops the

@@ -175,3 +175,21 @@ def test_an_unloadable_solver_file_is_named_with_its_error(tmp_path, capsys, ins
     line = refused(capsys, ["solve", inst_path, "--solver", "nonesuch", "--solvers-dir", d],
                    "broken.py", "SystemExit", "typo.py", "no locator")
     assert "unknown solver 'nonesuch'" in line
+
+
+@pytest.mark.parametrize("jobs", ["0", "1"])
+def test_run_jsonl_keeps_stdout_to_json_and_records_hostile_solvers(tmp_path, jobs):
+    spec = tmp_path / "hx.toml"
+    spec.write_text(f'name = "hx"\nsolvers = ["hx-prints", "hx-exit", "hx-interrupt", "greedy"]\n'
+                    f'solvers_dirs = [{json.dumps(HOSTILE)}]\n[reference]\nmode = "none"\n'
+                    '[[sources]]\nkind = "random"\nname = "r"\ncount = 1\n')
+    p = subprocess.run([sys.executable, "-m", "offbench", "run", str(spec), "-j", jobs, "--jsonl",
+                        "--store", str(tmp_path / "store")], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    events = [json.loads(line) for line in p.stdout.splitlines()]  # every line is JSON
+    rows = {e["solver"]: e for e in events if e.get("event") == "job"}
+    assert rows["hx-exit-v1"]["status"] == "error" and "sys.exit" in rows["hx-exit-v1"]["error"]
+    assert rows["hx-interrupt-v1"]["status"] == "error"
+    assert rows["hx-prints-v1"]["status"] == "feasible" and rows["greedy-v1"]["status"] != "error"
+    assert "c-level chatter" in p.stderr
