@@ -1,0 +1,132 @@
+"""``offbench train SOLVER --family F --out DIR``: meta-train a learned solver once, ship its weights.
+
+Meta-training over a family's training environments takes minutes to hours; this command does
+it once and writes, in ``DIR``:
+
+* ``<solver-id>.safetensors``: the model state (safetensors: named tensors, loading runs no code);
+* ``train.json``: the training spec (solver, parameters, family, environments, seed, iterations,
+  mode, offbench version), its sha256 (``spec_sha256``, of the spec's canonical JSON), what the
+  training spent (frames, cost-model evaluations, seconds) and the weights' sha256.
+
+A run starts the solver from them with the parameter ``weights = "DIR/<solver-id>.safetensors"``
+(the other network parameters as in ``train.json``); the row's provenance records the weights'
+sha256. The same command with the same seed writes bitwise the same weights on the same machine
+(torch is seeded and deterministic, one thread). A solver can be trained here when it has a
+``meta_train(family, iterations, seed)`` method (``dmro``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from ._util import seed_int
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise UserError(f"--iterations: expected an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise UserError(f"--iterations: expected an integer >= 1, got {text!r}")
+    return v
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "train", help="meta-train a learned solver on a family's training environments",
+        description="Meta-train (or pretrain) a learned solver over the training environments of "
+                    "a family and write its weights (safetensors) and the training spec.")
+    p.add_argument("solver", metavar="SOLVER", help="a solver with meta-training, e.g. dmro")
+    p.add_argument("--family", required=True, help="family ID, e.g. dmro-v1")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the weights and train.json")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N")
+    p.add_argument("--iterations", type=_positive_int, default=200, metavar="N",
+                   help="meta-iterations (default: %(default)s)")
+    p.add_argument("--mode", choices=("reptile", "union"), default="reptile",
+                   help="reptile: meta-learning; union: the same frames and steps, trained in turn "
+                        "(the 'pretrained on the union' baseline) (default: %(default)s)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a solver parameter (repeatable), e.g. K=4 or meta_tasks=8")
+    p.add_argument("--force", action="store_true", help="overwrite weights already in DIR")
+    p.set_defaults(func=run)
+    return p
+
+
+def spec_sha256(spec: dict) -> str:
+    """The sha256 of a training spec's canonical JSON (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def train(solver_name: str, family: str, out: str | Path, *, seed: int = 0, iterations: int = 200,
+          mode: str = "reptile", params: dict | None = None, force: bool = False) -> dict:
+    """Meta-train and write ``DIR/<solver-id>.safetensors`` and ``DIR/train.json``; returns the
+    contents of ``train.json``. Everything is checked before training starts (bad input: a
+    :class:`~offbench.errors.UserError`, nothing written)."""
+    from .. import __version__
+    from ..families import get_family
+    from ..solver import resolve
+
+    cls = resolve(solver_name)
+    if not callable(getattr(cls, "meta_train", None)):
+        raise UserError(f"solver {cls.id} has no meta-training (a meta_train method); "
+                        "offbench train works for: dmro")
+    missing = cls.missing_requirements()
+    if missing:
+        from .._deps import install_hint
+
+        raise UserError(f"{cls.id} needs {', '.join(missing)} ({install_hint(missing)})")
+    fam = get_family(family)
+    envs = [n for n, e in fam.environments.items() if e.split == "train"]
+    if not envs:
+        raise UserError(f"family {fam.id} has no training environments")
+    params = dict(params or {})
+    for k in ("meta_iterations", "meta_mode", "meta_family", "weights"):
+        if k in params:
+            raise UserError(f"--param {k}: set by offbench train itself (use --iterations, --mode, "
+                            "--family; training starts untrained)")
+    solver = cls(**{**params, "meta_iterations": 0, "meta_mode": mode, "meta_family": fam.id})
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: not a folder")
+    wpath = out / f"{cls.id}.safetensors"
+    if wpath.exists() and not force:
+        raise UserError(f"--out {out}: {wpath.name} exists (use --force to overwrite)")
+    structure = next(iter(fam.stream(int(seed), 1)))
+    t0 = time.perf_counter()
+    solver.start(structure, int(seed))
+    report = solver.meta_train(fam.id, int(iterations), int(seed))
+    seconds = time.perf_counter() - t0
+    spec = {"solver": cls.id, "params": {k: v for k, v in solver.param_values.items() if k != "weights"},
+            "family": fam.id, "environments": envs, "seed": int(seed), "iterations": int(iterations),
+            "mode": mode, "offbench_version": __version__}
+    out.mkdir(parents=True, exist_ok=True)
+    sha = solver.save(wpath)
+    doc = {"format": "offbench-training", "spec": spec, "spec_sha256": spec_sha256(spec),
+           "weights": wpath.name, "weights_sha256": sha,
+           "spent": {"frames": report.get("frames"), "evaluations": report.get("evaluations"),
+                     "seconds": round(seconds, 3)},
+           "last": {k: report[k] for k in ("meta_loss", "meta_step") if k in report}}
+    tmp = out / "train.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    tmp.replace(out / "train.json")
+    return doc
+
+
+def run(args) -> int:
+    from ..solver import parse_params, resolve
+
+    cls = resolve(args.solver)
+    params = parse_params(cls, args.param)
+    doc = train(args.solver, args.family, args.out, seed=args.seed, iterations=args.iterations,
+                mode=args.mode, params=params, force=args.force)
+    print(f"{doc['spec']['solver']}: {doc['spec']['mode']} over {len(doc['spec']['environments'])} "
+          f"training environments of {doc['spec']['family']}, {doc['spec']['iterations']} iterations, "
+          f"{doc['spent']['frames']} frames, {doc['spent']['evaluations']} evaluations, "
+          f"{doc['spent']['seconds']:.1f} s -> {Path(args.out) / doc['weights']} "
+          f"(sha256 {doc['weights_sha256'][:16]}...)")
+    return 0
