@@ -1,0 +1,155 @@
+"""DMRO, DDLO and DROO learning online on one dmro-v1 stream: ratio to dp's optimum, speed.
+
+Run:  python benchmarks/bench_learned.py [--frames 1000] [--window 100] [--environment resnet18-mid]
+                                         [--solvers "dmro,dmro[q=learned;K=1],ddlo,droo"]
+                                         [--param dmro:K=1 ...]
+                                         [--weights dmro:DIR/dmro-v1.safetensors] [--json OUT]
+
+The full study's budget is ``--frames 5000`` (about 2-3 minutes per solver on one core); the
+default, 1,000 frames, takes a minute or two in all. Each solver runs the online track's loop by
+hand (``start``; per frame ``step``, then ``learn``), on one thread (torch and Numba), from the
+stream's seed and the solver's seed. Prints, per solver:
+
+* the mean ratio to dp's proven optimum over consecutive windows of ``--window`` frames, and over
+  the last fifth of the stream (frames 4,000-5,000 at the full budget: the goal there is <= 1.01);
+* decision latency (``decide`` alone, inference and pricing of candidates, timed here; median
+  and 95th percentile) and the evaluations it spent per decision; the goal is <= 0.5 ms; beside
+  it, the latency a track records (``step``'s ``wall_time``, which also counts the solver
+  interface's own checks);
+* wall time per frame including learning (``step`` as the tracks time it, plus ``learn``), mean;
+  the goal is <= 1 ms;
+* beside them, the time dp takes to solve a frame exactly (the learned answer is only worth its
+  price where the exact one is expensive; on dmro-v1 it is not).
+
+Every ratio is checked to be >= 1 - 1e-9 (a learned decision cheaper than dp's optimum would be a
+bug in one of them). ``--json OUT`` writes the per-frame ratios, latencies and learn metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from offbench._numba import set_num_threads  # noqa: E402
+from offbench.families import get_family  # noqa: E402
+from offbench.solver import Context, make_solver, parse_params, resolve  # noqa: E402
+
+
+def per_solver(items, what):
+    out = {}
+    for it in items:
+        name, _, rest = it.partition(":")
+        if not rest:
+            sys.exit(f"{what} {it!r}: expected SOLVER:VALUE")
+        out.setdefault(name, []).append(rest)
+    return out
+
+
+def run_one(name, params, frames, refs, seed):
+    solver = make_solver(name, params)
+    t0 = time.perf_counter()
+    solver.start(frames[0], seed)
+    start_s = time.perf_counter() - t0
+    ratios, decide_s, step_s, frame_s, evals, metrics = [], [], [], [], [], []
+    decide = solver.decide
+
+    def timed_decide(frame, ctx):  # decision latency: decide alone (inference, pricing)
+        t = time.perf_counter()
+        out = decide(frame, ctx)
+        decide_s.append(time.perf_counter() - t)
+        return out
+
+    solver.decide = timed_decide
+    for k, f in enumerate(frames):
+        # the frame as a track runs it: step (timed, priced, checked), then learn
+        t = time.perf_counter()
+        res = solver.step(f, seed=k)
+        m = solver.learn(f, res.decision, Context(f, None, k))
+        frame_s.append(time.perf_counter() - t)
+        step_s.append(res.wall_time)
+        if res.decision is None:
+            raise SystemExit(f"{name}: frame {k}: {res.error}")
+        cost = res.cost if res.feasible else float("nan")
+        r = cost / refs[k] if refs[k] > 0 else 1.0
+        if not r >= 1 - 1e-9:
+            raise SystemExit(f"{name}: frame {k}: ratio {r!r} below the optimum (or infeasible)")
+        ratios.append(r)
+        evals.append(res.evaluations)
+        metrics.append(m)
+    return {"ratios": ratios, "decide_s": decide_s, "step_s": step_s, "frame_s": frame_s, "evaluations": evals,
+            "metrics": metrics, "start_s": start_s, "provenance": solver.provenance()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=1000)
+    ap.add_argument("--window", type=int, default=100)
+    ap.add_argument("--environment", default=None, help="a dmro-v1 environment (default: the family's)")
+    ap.add_argument("--stream-seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the solvers' seed")
+    ap.add_argument("--solvers", default="dmro,ddlo,droo",
+                    help="solvers, each NAME or NAME[k=v;k=v] (its own parameters)")
+    ap.add_argument("--param", action="append", default=[], metavar="SOLVER:NAME=VALUE")
+    ap.add_argument("--weights", action="append", default=[], metavar="SOLVER:PATH")
+    ap.add_argument("--json", default=None, metavar="OUT")
+    args = ap.parse_args()
+    set_num_threads(1)
+    fam = get_family("dmro-v1")
+    env = args.environment or fam.default_environment
+    t = time.perf_counter()
+    frames = list(fam.stream(args.stream_seed, args.frames, environment=env))
+    gen_s = time.perf_counter() - t
+    dp_s, refs = [], []
+    dp = make_solver("dp")
+    for f in frames:
+        r = dp.solve(f)
+        dp_s.append(r.wall_time)
+        refs.append(r.cost)
+    print(f"dmro-v1 / {env}, stream seed {args.stream_seed}, {args.frames} frames "
+          f"(generated in {gen_s:.1f} s); dp solves a frame exactly in "
+          f"{np.median(dp_s) * 1e3:.3f} ms (median)")
+    params = per_solver(args.param, "--param")
+    weights = per_solver(args.weights, "--weights")
+    results = {}
+    for label in re.findall(r"[^,\[]+(?:\[[^\]]*\])?", args.solvers):
+        name, _, extra = label.partition("[")
+        extra = [e for e in extra.rstrip("]").split(";") if e]
+        cls = resolve(name)
+        p = parse_params(cls, params.get(name, []) + extra)
+        if name in weights:
+            p["weights"] = weights[name][-1]
+        t = time.perf_counter()
+        res = run_one(name, p, frames, refs, args.seed)
+        res["wall_s"] = time.perf_counter() - t
+        res["params"] = {k: v for k, v in p.items()}
+        results[label] = res
+        R = np.array(res["ratios"])
+        W = args.window
+        wins = [f"{R[a:a + W].mean():.4f}" for a in range(0, len(R), W)]
+        tail = R[len(R) - max(1, len(R) // 5):]
+        print(f"\n{label}: {cls.id} {p or ''}")
+        print(f"  ratio per {W} frames: {' '.join(wins)}")
+        print(f"  ratio over the last {len(tail)} frames: mean {tail.mean():.4f}, "
+              f"max {tail.max():.4f}; whole stream {R.mean():.4f}")
+        d = np.array(res["decide_s"]) * 1e3
+        print(f"  decide: median {np.median(d):.3f} ms, p95 {np.percentile(d, 95):.3f} ms; "
+              f"evaluations per decision {np.mean(res['evaluations']):.1f}; the track's latency "
+              f"(step's wall_time) median {np.median(res['step_s']) * 1e3:.3f} ms")
+        print(f"  wall per frame incl. learning: mean {np.mean(res['frame_s']) * 1e3:.3f} ms "
+              f"(start {res['start_s']:.2f} s; total {res['wall_s']:.1f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"environment": env, "frames": args.frames,
+                                               "stream_seed": args.stream_seed, "seed": args.seed,
+                                               "dp_s": dp_s, "results": results}, default=str))
+
+
+if __name__ == "__main__":
+    main()
