@@ -103,6 +103,29 @@ class _BudgetCallback:
         return Budget(total)
 
 
+def _numpy_mlp(q_net):
+    """Numpy views of a QNetwork's weights when it is a flat MLP on a CPU (flattened features,
+    Linear and ReLU layers): ``[(W, b, relu_after), ...]``, or None. The views share memory with
+    the parameters, which the optimizer and ``load_state_dict`` update in place."""
+    import torch.nn as nn
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+
+    if type(getattr(q_net, "features_extractor", None)) is not FlattenExtractor:
+        return None
+    mods = list(getattr(q_net, "q_net", ()))
+    layers = []
+    for m in mods:
+        if isinstance(m, nn.Linear):
+            if m.weight.device.type != "cpu" or m.weight.dtype != q_net.q_net[0].weight.dtype:
+                return None
+            layers.append([m.weight.detach().numpy(), m.bias.detach().numpy(), False])
+        elif isinstance(m, nn.ReLU) and layers:
+            layers[-1][2] = True
+        else:
+            return None
+    return [tuple(l) for l in layers] or None
+
+
 class SB3Solver(TorchLearningSolver):
     """A Stable-Baselines3 algorithm scored as a learning solver (see the module docstring)."""
 
@@ -173,17 +196,51 @@ class SB3Solver(TorchLearningSolver):
         self.model.set_logger(Logger(folder=None, output_formats=[]))
         self.callback = _BudgetCallback(self.total_steps)
         self.model.policy.set_training_mode(False)
+        policy = self.model.policy
+        self._device = policy.device
+        from stable_baselines3.common.distributions import (CategoricalDistribution,
+                                                            MultiCategoricalDistribution)
+        from stable_baselines3.common.policies import ActorCriticPolicy
+        from stable_baselines3.dqn.policies import DQNPolicy
+
+        self._q_layers = None
+        if isinstance(policy, DQNPolicy):
+            self._greedy = "q"
+            self._q_layers = _numpy_mlp(policy.q_net)
+        elif isinstance(policy, ActorCriticPolicy) and isinstance(policy.action_dist, CategoricalDistribution):
+            self._greedy = "logits1"
+        elif isinstance(policy, ActorCriticPolicy) and isinstance(policy.action_dist, MultiCategoricalDistribution):
+            self._greedy = "logits"
+        else:
+            self._greedy = "predict"
 
     def modules(self) -> dict:
         return {"policy": self.model.policy}
 
     # ---------------------------------------------------------------- deciding
     def _act(self, obs: np.ndarray) -> np.ndarray:
+        """The policy's deterministic action: the greedy Q-value (DQN) or the most likely tier
+        of each categorical (actor-critic policies: the argmax of the action logits, which is
+        the distribution's mode), else SB3's own ``_predict``."""
         th = self._th
         policy = self.model.policy
+        if self._q_layers is not None:  # the same weights, without torch's call overhead
+            h = obs
+            for W, b, relu in self._q_layers:
+                h = W @ h + b
+                if relu:
+                    np.maximum(h, 0.0, out=h)
+            return int(np.argmax(h))
         with th.no_grad():
-            a = policy._predict(th.as_tensor(obs[None, :], device=policy.device), deterministic=True)
-        return a.cpu().numpy()[0]
+            x = th.as_tensor(obs[None, :], device=self._device)
+            if self._greedy == "q":
+                return policy.q_net(x).argmax(dim=1).cpu().numpy()[0]
+            if self._greedy in ("logits", "logits1"):
+                latent = policy.mlp_extractor.forward_actor(
+                    policy.extract_features(x, policy.pi_features_extractor))
+                a = policy.action_net(latent).view(-1, 3).argmax(dim=1).cpu().numpy()
+                return a if self._greedy == "logits" else a[0]
+            return policy._predict(x, deterministic=True).cpu().numpy()[0]
 
     def decide(self, frame, ctx) -> Proposal:
         """The policy's deterministic decision (no cost-model evaluation)."""

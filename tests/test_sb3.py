@@ -134,6 +134,24 @@ def test_same_seed_same_decisions_and_metrics(name, frames):
     assert a == b  # decisions, costs and every metric bitwise
 
 
+@pytest.mark.parametrize("name", SOLVERS)
+def test_decisions_are_the_policys_deterministic_actions(name, frames):
+    s, _ = _play(name, frames[:4], 1)
+    env = s._make_env(s.structure)
+    for f in frames[4:]:
+        d = s.step(f).decision
+        env.feed(f)
+        obs, _ = env.reset()
+        if s.env_kind == "bandit":
+            want = s.model.predict(obs, deterministic=True)[0]
+            assert np.array_equal(d, want)
+            continue
+        for l in range(f.n_layers):  # SB3's own predict, step by step along the decision
+            assert d[l] == int(s.model.predict(obs, deterministic=True)[0])
+            if l + 1 < f.n_layers:
+                obs, *_ = env.step(int(d[l]))
+
+
 def test_weights_round_trip_and_provenance(tmp_path, frames):
     a, _ = _play("sb3-dqn", frames[:4], 0)
     path = tmp_path / "dqn.safetensors"
