@@ -1,4 +1,5 @@
-"""Shared chain pieces: the backward Viterbi pass over one job's (layer, tier) states.
+"""Shared chain pieces: the backward Viterbi pass over one job's (layer, tier) states, and the
+exact per-job solver (Viterbi, or the Pareto-label DP over ``(C, T)`` with a deadline) of dp.
 
 A job is a chain of ``L`` layers; the state after layer ``p`` is its tier ``k``. The cost model's
 fused step tables (:func:`offbench.cost.tables`: ``step_c[l, 3 * prev + k]`` is layer ``l``'s
@@ -6,14 +7,20 @@ compute plus the transfer into it, ``end_c[i, k]`` the result's way home, and th
 times) make every completion a path through a layered graph, and one backward pass gives, per
 state, the best completion for a weight. :func:`backward` computes the four that dp (exact per
 job) and the path formulation of milp / lp-bound (Lagrangian pricing, label bounds) need, in one
-copy. Sums follow the order of :func:`offbench.cost.job_walk` (step entries added to the
+copy. :func:`solve_jobs` solves each job exactly, capacities aside (see
+:mod:`offbench_solvers.dp` for the method and its proof); dp calls it on the cost tables, and the
+path formulation's pricing on *priced* tables (:func:`priced_tables`: ``lam`` per op added to the
+edge and cloud steps), where it is the Lagrangian subproblem. Sums follow the order of :func:`offbench.cost.job_walk` (step entries added to the
 completion), so a path read off ``arg`` and priced by the cost model costs what ``V`` says up to
 the association of one addition per layer.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from offbench._numba import jit
+from offbench.cost import job_cost, job_walk
 
 
 @jit
@@ -117,3 +124,242 @@ def follow(l0, L, k0, arg, x):
     for p in range(L):
         x[l0 + p] = k
         k = arg[p, k]
+
+
+# ------------------------------------------------------------------------------ one job, exactly
+#: Initial sizes of the label buffers of the deadline DP (all labels of one job; candidates of
+#: one state); they grow by doubling when a job needs more.
+LABELS_START = 4096
+CANDIDATES_START = 1024
+
+
+# ------------------------------------------------------------------------------ per-job kernels
+@jit
+def viterbi(t, i, tw, V, arg, full):
+    """:func:`offbench_solvers._chain.backward` over job ``i``, unpriced (``V[0]`` least linear
+    cost; with ``full`` also least / greatest time and least linear cost + ``tw`` * time)."""
+    lo = t.offsets[i]
+    backward(t.step_c, t.step_t, t.end_c, t.end_t, t.ops, lo, t.offsets[i + 1] - lo, i, 0.0, 0.0,
+             tw, V, arg, full)
+
+
+@jit
+def best_path(t, i, wc, wt, V, arg, x):
+    """Write job ``i``'s least-weight path (``V``/``arg`` for that weight) into ``x``."""
+    lo = t.offsets[i]
+    k0 = start(t.step_c, t.step_t, lo, wc, wt, V)
+    follow(lo, t.offsets[i + 1] - lo, k0, arg, x)
+
+
+@jit
+def _sort2(u, v, order, tmp, m):
+    """``order[:m]`` = indices ``0..m-1`` sorted by ``(u, v, index)``: a bottom-up merge sort
+    that allocates nothing (``tmp`` is scratch of the same size)."""
+    for q in range(m):
+        order[q] = q
+    width = 1
+    src = order
+    dst = tmp
+    in_tmp = False
+    while width < m:
+        lo = 0
+        while lo < m:
+            mid = min(lo + width, m)
+            hi = min(lo + 2 * width, m)
+            a = lo
+            b = mid
+            for q in range(lo, hi):
+                if a < mid and (b >= hi or u[src[a]] < u[src[b]]
+                                or (u[src[a]] == u[src[b]] and v[src[a]] <= v[src[b]])):
+                    dst[q] = src[a]
+                    a += 1
+                else:
+                    dst[q] = src[b]
+                    b += 1
+            lo = hi
+        src, dst = dst, src
+        in_tmp = not in_tmp
+        width *= 2
+    if in_tmp:
+        for q in range(m):
+            order[q] = tmp[q]
+
+
+@jit
+def _pareto(t, i, UB, Cmin, Tmin, Tmax, lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT, cpar,
+            order, otmp, x):
+    """Exact label-setting DP of job ``i`` with a deadline (see the module docstring).
+
+    ``lC, lT, lpar, ltier`` hold the labels of all states (flat; ``flo[p, k]:fhi[p, k]`` is the
+    front of state ``(p, k)``); ``cu, cv, cC, cT, cpar, order, otmp`` are scratch for the
+    candidates of one state. Returns ``(best, n_labels)``: the least final cost found (``inf``
+    if every label was pruned, when the upper bound is optimal) with the path written into
+    ``x``; or ``(nan, s)`` when a buffer is too small: ``s > 0`` labels needed, ``-s``
+    candidates needed.
+    """
+    lo = t.offsets[i]
+    L = t.offsets[i + 1] - lo
+    tw = t.job_tw[i]
+    d = t.job_dl[i]
+    cap = lC.size
+    ccap = cu.size
+    limit = UB + 1e-12 * abs(UB)          # prune only what is strictly worse than the bound
+    n = 0
+    for p in range(L):
+        l = lo + p
+        for k in range(3):
+            m = 0
+            np_prev = 1 if p == 0 else 3
+            for kp in range(np_prev):
+                if p == 0:
+                    a0 = 0
+                    a1 = 1
+                else:
+                    a0 = flo[p - 1, kp]
+                    a1 = fhi[p - 1, kp]
+                j = 3 * kp + k
+                dc = t.step_c[l, j]
+                dt = t.step_t[l, j]
+                for s in range(a0, a1):
+                    if p == 0:
+                        C = dc
+                        T = dt
+                        par = -1
+                    else:
+                        C = lC[s] + dc
+                        T = lT[s] + dt
+                        par = s
+                    # lower bound on any completion of this label
+                    if job_cost(t, i, C + Cmin[p, k], T + Tmin[p, k]) > limit:
+                        continue
+                    if m >= ccap:
+                        return np.nan, -2 * ccap
+                    Tc = max(T, d - Tmax[p, k])
+                    cu[m] = C
+                    cv[m] = C + tw * Tc
+                    cC[m] = C
+                    cT[m] = T
+                    cpar[m] = par
+                    m += 1
+            flo[p, k] = n
+            _sort2(cu, cv, order, otmp, m)
+            vmin = np.inf
+            for q in range(m):
+                # sorted by (u, v): the first of a run of equal u has the least v, so a label
+                # survives exactly when no other has u <= its u and v <= its v
+                r = order[q]
+                if cv[r] < vmin:
+                    vmin = cv[r]
+                    if n >= cap:
+                        return np.nan, 2 * cap
+                    lC[n] = cC[r]
+                    lT[n] = cT[r]
+                    lpar[n] = cpar[r]
+                    ltier[n] = k
+                    n += 1
+            fhi[p, k] = n
+    # close the chain: the result goes back to the device
+    best = np.inf
+    bs = -1
+    for k in range(3):
+        for s in range(flo[L - 1, k], fhi[L - 1, k]):
+            f = job_cost(t, i, lC[s] + t.end_c[i, k], lT[s] + t.end_t[i, k])
+            if f < best:
+                best = f
+                bs = s
+    if bs >= 0:
+        s = bs
+        for p in range(L - 1, -1, -1):
+            x[lo + p] = ltier[s]
+            s = lpar[s]
+    return best, n
+
+
+@jit
+def solve_job(t, i, x, V, arg, bufs, scratch):
+    """Solve job ``i`` exactly into ``x``; returns ``(cost, labels)`` or ``(nan, needed)``."""
+    tw = t.job_tw[i]
+    lo = t.offsets[i]
+    L = t.offsets[i + 1] - lo
+    # least linear cost: optimal by itself when the job cannot be tardy at a cost
+    viterbi(t, i, tw, V, arg, False)
+    best_path(t, i, 1.0, 0.0, V[0], arg[0], x)
+    C, T = job_walk(t, i, x)
+    if tw <= 0.0:
+        return C, 0
+    d = t.job_dl[i]
+    best = job_cost(t, i, C, T)
+    if T <= d:
+        return best, 0                    # on time at the least linear cost: nothing beats it
+    Cmin = V[0]
+    # least time, greatest time, least C + tw * T: bounds and two more priced candidates
+    viterbi(t, i, tw, V, arg, True)
+    y = scratch[0]
+    for c in (1, 3):
+        best_path(t, i, 1.0 if c == 3 else 0.0, tw if c == 3 else 1.0, V[c], arg[c], y)
+        Cc, Tc = job_walk(t, i, y)
+        f = job_cost(t, i, Cc, Tc)
+        if f < best:
+            best = f
+            for l in range(lo, lo + L):
+                x[l] = y[l]
+    lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT, cpar, order, otmp = bufs
+    f, nl = _pareto(t, i, best, Cmin, V[1], V[2], lC, lT, lpar, ltier, flo, fhi, cu, cv, cC, cT,
+                    cpar, order, otmp, y)
+    if np.isnan(f):
+        return f, nl
+    if f < best:
+        best = f
+        for l in range(lo, lo + L):
+            x[l] = y[l]
+    return best, nl
+
+
+@jit
+def alloc(Lmax, n_labels, n_cand, n_layers):
+    V = np.empty((4, Lmax, 3))
+    arg = np.empty((4, Lmax, 3), dtype=np.int8)
+    bufs = (np.empty(n_labels), np.empty(n_labels), np.empty(n_labels, dtype=np.int64),
+            np.empty(n_labels, dtype=np.int8), np.empty((Lmax, 3), dtype=np.int64),
+            np.empty((Lmax, 3), dtype=np.int64), np.empty(n_cand), np.empty(n_cand),
+            np.empty(n_cand), np.empty(n_cand), np.empty(n_cand, dtype=np.int64),
+            np.empty(n_cand, dtype=np.int64), np.empty(n_cand, dtype=np.int64))
+    scratch = np.empty((1, n_layers), dtype=np.int8)
+    return V, arg, bufs, scratch
+
+
+@jit
+def solve_jobs(t, j0, j1, x, job_best, job_labels, Lmax, labels_start, cand_start):
+    """Solve jobs ``j0 .. j1 - 1`` into ``x``. A job whose labels outgrow the buffers is solved
+    again with buffers twice as large. Returns the total number of labels made."""
+    n_labels = labels_start
+    n_cand = cand_start
+    V, arg, bufs, scratch = alloc(Lmax, n_labels, n_cand, x.size)
+    total = 0
+    for i in range(j0, j1):
+        while True:
+            f, nl = solve_job(t, i, x, V, arg, bufs, scratch)
+            if not np.isnan(f):
+                job_best[i] = f
+                job_labels[i] = nl
+                total += nl
+                break
+            if nl > 0:
+                n_labels = max(2 * n_labels, nl)
+            else:
+                n_cand = max(2 * n_cand, -nl)
+            V, arg, bufs, scratch = alloc(Lmax, n_labels, n_cand, x.size)
+    return total
+
+
+def priced_tables(t, lam_e: float, lam_c: float):
+    """The cost tables with ``lam_e`` per op added to every step onto the edge and ``lam_c`` per
+    op to every step onto the cloud: the linear cost of a job's path on them is its linear cost
+    plus ``lam . loads``, the Lagrangian price of the path formulation."""
+    if lam_e == 0.0 and lam_c == 0.0:
+        return t
+    add = np.zeros((t.ops.size, 9))
+    for a in range(3):
+        add[:, 3 * a + 1] = lam_e * t.ops
+        add[:, 3 * a + 2] = lam_c * t.ops
+    return t._replace(step_c=t.step_c + add)

@@ -49,22 +49,19 @@ d(value)/d(rhs) (so a binding ``<=`` row of a minimization has a dual <= 0)."""
 
 
 def column_generation(inst, lp: LPSolve, *, caps: Capacities | None = None,
-                      max_iterations: int = 200, max_labels: int = 100_000,
-                      deadline: float = math.inf, rtol: float = 1e-9) -> CGResult | None:
+                      max_iterations: int = 200,
+                      deadline: float = math.inf, rtol: float = 1e-9) -> CGResult:
     """The LP relaxation of the path formulation by column generation.
 
     Starts from the all-device path and each job's unconstrained best path, then alternates
     the restricted master LP (``lp``) and exact pricing (:func:`price`) until pricing adds no
     new path, the LP value and the certified bound agree to ``rtol``, or ``deadline``
-    (``time.perf_counter()`` value) passes. Returns None if pricing overflows ``max_labels``.
+    (``time.perf_counter()`` value) passes.
     """
     caps = caps or Capacities.of(inst)
     scale = objective_scale(inst)
     t = tables(inst)
-    priced = price(inst, (0.0, 0.0), caps, max_labels)
-    if priced is None:
-        return None
-    mu0, best0 = priced
+    mu0, best0 = price(inst, (0.0, 0.0), caps)
     cols: list[list[tuple]] = []
     seen: list[set] = []
     for i in range(inst.n_jobs):
@@ -107,10 +104,7 @@ def column_generation(inst, lp: LPSolve, *, caps: Capacities | None = None,
                 lam[k] = max(0.0, -float(duals[r])) * scale / caps.row_scale[k]
                 r += 1
         it += 1
-        priced = price(inst, lam, caps, max_labels)
-        if priced is None:
-            return None
-        mu, best = priced
+        mu, best = price(inst, lam, caps)
         bnd = lagrangian_bound(mu, lam, caps)
         history.append(bnd)
         if bnd > bound_best:

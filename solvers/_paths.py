@@ -22,7 +22,7 @@ from offbench._numba import jit
 from offbench.cost import (all_device_cost, fits, job_cost, path_loads, path_walk, tables,
                            tardiness, tier_can_bind)
 
-from ._chain import backward
+from ._chain import CANDIDATES_START, LABELS_START, backward, priced_tables, solve_jobs
 
 #: Relative slack added to the reduced-cost threshold, so float rounding never drops a path
 #: that an exact computation would keep.
@@ -316,32 +316,44 @@ def job_paths(inst, i: int, *, lam=(0.0, 0.0), threshold: float = math.inf,
     return JobPaths(paths, e, c, cost, T)
 
 
-def price(inst, lam=(0.0, 0.0), caps: Capacities | None = None, max_labels: int = 100_000):
-    """Lagrangian pricing: for each job, the path minimizing ``cost + lam_e e + lam_c c``.
+def _priced_paths(t, lam_e: float, lam_c: float, jobs, n_layers: int, step=None):
+    """Each job's path (written into an ``int8`` decision) minimizing ``cost + lam_e e +
+    lam_c c``: dp's exact per-job solver (:func:`offbench_solvers._chain.solve_jobs`) on the
+    priced tables (``step``: priced step costs to use instead, e.g. with placements masked)."""
+    tp = priced_tables(t, lam_e, lam_c)
+    if step is not None:
+        tp = tp._replace(step_c=step)
+    x = np.zeros(n_layers, np.int8)
+    nj = t.offsets.size - 1
+    best = np.full(nj, np.nan)
+    labels = np.zeros(nj, np.int64)
+    Lmax = int(np.max(np.diff(t.offsets)))
+    for i in jobs:
+        solve_jobs(tp, i, i + 1, x, best, labels, Lmax, LABELS_START, CANDIDATES_START)
+    return x
 
-    Returns ``(mu, best)``: ``mu`` (n_jobs,) the minima, ``best`` a list of :class:`JobPaths`
-    with the minimizing path (one row). Returns None when a job's labels overflow
-    ``max_labels``. Capacities are not imposed (a relaxation).
+
+def price(inst, lam=(0.0, 0.0), caps: Capacities | None = None):
+    """Lagrangian pricing: for each job, the path minimizing ``cost + lam_e e + lam_c c``
+    (dp's exact per-job solver on priced tables; ties to the lower tier).
+
+    Returns ``(mu, best)``: ``mu`` (n_jobs,) the minima (each the priced cost of its path,
+    from the cost model's walk and loads), ``best`` a list of :class:`JobPaths` with the
+    minimizing path (one row). Capacities are not imposed (a relaxation).
     """
     t = tables(inst)
     caps = caps or Capacities.of(inst)
     le = float(lam[0]) if caps.active[0] else 0.0
     lc = float(lam[1]) if caps.active[1] else 0.0
+    x = _priced_paths(t, le, lc, range(inst.n_jobs), inst.n_layers)
     mu = np.empty(inst.n_jobs)
     best = []
     for i in range(inst.n_jobs):
         l0, L, b0 = _job_slices(t, i)
-        ok, paths, e, c, cost, T, peak = _job_labels(
-            t.step_c, t.step_t, t.end_c, t.end_t, t.ops, l0, L, i, float(t.job_tw[i]),
-            float(t.job_dl[i]), math.inf, math.inf, False, False, le, lc, math.inf,
-            int(max_labels))
-        if not ok:
-            return None
-        priced = cost + le * e + lc * c
-        r = int(np.argmin(priced))
-        mu[i] = priced[r]
-        best.append(JobPaths(paths[r:r + 1].copy(), e[r:r + 1].copy(), c[r:r + 1].copy(),
-                             cost[r:r + 1].copy(), T[r:r + 1].copy()))
+        p, e, c, cost, T = _path_stats(t, i, x[l0:l0 + L])
+        mu[i] = cost + le * e + lc * c
+        best.append(JobPaths(p[None, :], np.array([e]), np.array([c]), np.array([cost]),
+                             np.array([T])))
     return mu, best
 
 
@@ -501,19 +513,20 @@ def enumerate_paths(inst, lam, mu, ub: float, lb: float, *, caps: Capacities | N
 
 
 def placement_reduced_costs(inst, lam, mu, caps: Capacities | None = None,
-                            max_labels: int = 100_000, deadline: float = math.inf):
+                            deadline: float = math.inf):
     """``rc[l, k]``: the least reduced cost ``priced - mu_i`` of job ``i``'s paths that put
     layer ``l`` on tier ``k`` (``inf`` when none). A placement with ``rc > UB - L(lam)`` is in no
-    decision better than ``UB`` (module docstring), so its variable can be fixed to 0.
+    decision better than ``UB`` (module docstring), so its variable can be fixed to 0. Each is
+    one exact per-job solve (:func:`_priced_paths`) with the other tiers of layer ``l`` barred.
 
-    Returns None when labels overflow or the deadline passes.
+    Returns None when the deadline passes.
     """
     t = tables(inst)
     caps = caps or Capacities.of(inst)
     le = float(lam[0]) if caps.active[0] else 0.0
     lc = float(lam[1]) if caps.active[1] else 0.0
     rc = np.full((inst.n_layers, 3), np.inf)
-    step = np.array(t.step_c)
+    step = np.array(priced_tables(t, le, lc).step_c)
     for i in range(inst.n_jobs):
         l0, L, b0 = _job_slices(t, i)
         for j in range(L):
@@ -522,14 +535,10 @@ def placement_reduced_costs(inst, lam, mu, caps: Capacities | None = None,
             for k in range(3):
                 step[l] = np.inf                    # every way into layer l but onto tier k
                 step[l, k::3] = saved[k::3]
-                ok, paths, e, c, cost, T, peak = _job_labels(
-                    step, t.step_t, t.end_c, t.end_t, t.ops, l0, L, i, float(t.job_tw[i]),
-                    float(t.job_dl[i]), math.inf, math.inf, False, False, le, lc, math.inf,
-                    int(max_labels))
-                if not ok:
-                    return None
-                if cost.size:
-                    rc[l, k] = float(np.min(cost + le * e + lc * c)) - float(mu[i])
+                x = _priced_paths(t, le, lc, (i,), inst.n_layers, step)
+                p, e, c, cost, T = _path_stats(t, i, x[l0:l0 + L])
+                if p[j] == k:
+                    rc[l, k] = cost + le * e + lc * c - float(mu[i])
             step[l] = saved
         if time.perf_counter() > deadline:
             return None
@@ -565,7 +574,7 @@ def split_paths(inst, x: np.ndarray) -> list:
 
 
 def lambda_grid_paths(inst, lam, caps: Capacities, factors=(0, 0.25, 0.5, 0.8, 1, 1.25, 2, 4, 8),
-                      max_labels: int = 100_000, deadline: float = math.inf) -> list:
+                      deadline: float = math.inf) -> list:
     """Each job's priced-optimal paths for multipliers on a grid around ``lam``: points of the
     lower convex hull of its (edge load, cloud load, cost) set, spread over the loads."""
     unit = objective_scale(inst) / max(float(np.sum(inst.ops)), 1e-300)
@@ -576,9 +585,7 @@ def lambda_grid_paths(inst, lam, caps: Capacities, factors=(0, 0.25, 0.5, 0.8, 1
     fc = factors if caps.active[1] else (0,)
     for a in fe:
         for b in fc:
-            got = price(inst, (scale_e * a, scale_c * b), caps, max_labels)
-            if got is None:
-                return out
+            got = price(inst, (scale_e * a, scale_c * b), caps)
             for i, jp in enumerate(got[1]):
                 out[i].append(jp.tiers[0])
             if time.perf_counter() > deadline:

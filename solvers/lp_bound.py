@@ -59,8 +59,6 @@ class LPBound(Solver):
         Param("lp_solver", str, "HIGHS", choices=LP_SOLVERS, doc="cvxpy's LP solver"),
         Param("formulation", str, "paths", choices=("paths", "transitions"),
               doc="which LP relaxation (see the module docstring)"),
-        Param("max_labels", int, 100_000, low=1,
-              doc="most labels per layer and tier in the pricing dynamic program"),
     )
 
     def _master_lp(self, obj, A, lo, hi):
@@ -92,17 +90,15 @@ class LPBound(Solver):
     def _solve(self, inst, ctx):
         if self.formulation == "paths":
             deadline = time.perf_counter() + ctx.time_left()
-            cg = F.column_generation(inst, self._master_lp, max_labels=self.max_labels,
-                                     deadline=deadline)
-            if cg is not None:
-                x = self._round(inst, ctx, cg.model.decision(cg.model.choose(cg.y)))
-                info = {"formulation": "paths", "lp_value": cg.lp_value,
-                        "converged": cg.converged, "iterations": cg.iterations,
-                        "columns": cg.model.n_columns, "lp_solver": self.lp_solver,
-                        "multipliers": [float(v) for v in cg.lam]}
-                timed_out = not cg.converged and time.perf_counter() >= deadline
-                return Proposal(x, status="timeout" if timed_out else "feasible",
-                                bound=cg.bound, info=info)
+            cg = F.column_generation(inst, self._master_lp, deadline=deadline)
+            x = self._round(inst, ctx, cg.model.decision(cg.model.choose(cg.y)))
+            info = {"formulation": "paths", "lp_value": cg.lp_value,
+                    "converged": cg.converged, "iterations": cg.iterations,
+                    "columns": cg.model.n_columns, "lp_solver": self.lp_solver,
+                    "multipliers": [float(v) for v in cg.lam]}
+            timed_out = not cg.converged and time.perf_counter() >= deadline
+            return Proposal(x, status="timeout" if timed_out else "feasible",
+                            bound=cg.bound, info=info)
         return self._transitions(inst, ctx)
 
     def _transitions(self, inst, ctx):

@@ -69,17 +69,13 @@ both; ``reduce=False`` gives the textbook model).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
-import threading
 import time
 
 import numpy as np
 
 from offbench.cost import evaluate
-from offbench.solver import Param, Proposal, Solver, Unsupported
+from offbench.solver import Param, Proposal, Solver, Unsupported, stdout_to_stderr
 
 from . import _formulation as F
 
@@ -93,42 +89,8 @@ FEAS_TOL = 1e-9
 
 
 # ------------------------------------------------------------------------------ back ends
-_REDIRECT_LOCK = threading.Lock()
-_REDIRECT = {"depth": 0, "saved": None}
-
-
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """Send what native solver code writes to file descriptor 1 to descriptor 2 instead.
-
-    HiGHS prints a banner and some diagnostics on stdout whatever its options say; on the
-    command line stdout carries the JSON answer, which must stay clean. The redirection is
-    process-wide, so concurrent solves (threads) share it: the first one in redirects, the last
-    one out restores.
-    """
-    with _REDIRECT_LOCK:
-        if _REDIRECT["depth"] == 0:
-            try:
-                sys.stdout.flush()
-                saved = os.dup(1)
-                os.dup2(2, 1)
-            except (OSError, ValueError, AttributeError):  # no real descriptors: nothing to guard
-                saved = None
-            _REDIRECT["saved"] = saved
-        _REDIRECT["depth"] += 1
-    try:
-        yield
-    finally:
-        with _REDIRECT_LOCK:
-            _REDIRECT["depth"] -= 1
-            if _REDIRECT["depth"] == 0 and _REDIRECT["saved"] is not None:
-                try:
-                    sys.stdout.flush()
-                except (OSError, ValueError):
-                    pass
-                os.dup2(_REDIRECT["saved"], 1)
-                os.close(_REDIRECT["saved"])
-                _REDIRECT["saved"] = None
+# One process-wide redirect of descriptor 1 (HiGHS prints a banner there whatever its options
+# say), shared with every solve: offbench.solver.stdout_to_stderr.
 
 
 class BackendOutcome:
@@ -383,7 +345,7 @@ class MILP(Solver):
         Param("auto_path_columns", int, 250, low=0,
               doc="auto uses paths when at most this many remain after reduction"),
         Param("max_labels", int, 100_000, low=1,
-              doc="most labels per layer and tier in the path dynamic programs"),
+              doc="most labels per layer and tier when enumerating a job's Pareto paths"),
         Param("reduce", bool, True,
               doc="Lagrangian reduction (drop paths, fix placements whose reduced cost exceeds "
                   "the incumbent's gap); off: the whole Pareto set / the plain model"),
@@ -401,13 +363,10 @@ class MILP(Solver):
         cg = None
         try:
             with stdout_to_stderr():
-                cg = F.column_generation(inst, glop_lp, caps=caps, max_labels=self.max_labels,
-                                         deadline=deadline)
+                cg = F.column_generation(inst, glop_lp, caps=caps, deadline=deadline)
         except RuntimeError as e:
             info["lagrangian_error"] = str(e)
-        if cg is None:
-            info.setdefault("lagrangian_error", f"pricing labels exceed max_labels={self.max_labels}")
-        else:
+        if cg is not None:
             info.update(lagrangian_bound=cg.bound, lp_bound=cg.lp_value,
                         cg_iterations=cg.iterations, cg_converged=cg.converged,
                         multipliers=[float(v) for v in cg.lam])
@@ -513,8 +472,7 @@ class MILP(Solver):
         of 1e-4 within 1,000 nodes (HiGHS, SCIP; CP-SAT: 2 units of deterministic time), so that
         a seed gives the same incumbent on any machine load, and within 20 % of the time left:
         its answer is only an incumbent."""
-        grid = F.lambda_grid_paths(inst, cg.lam, caps, max_labels=self.max_labels,
-                                   deadline=deadline)
+        grid = F.lambda_grid_paths(inst, cg.lam, caps, deadline=deadline)
         ub = evaluate(inst, x_inc).cost
         budget = min(0.05 * abs(cg.bound), max(0.0, ub - cg.bound)) + 1e-12
         base = F.cheapest_paths(inst, cg.lam, cg.mu, 10, budget, caps,
@@ -605,8 +563,7 @@ class MILP(Solver):
     def _run_transitions(self, inst, ctx, cg, caps, inc_x, inc_cost, deadline, info):
         fixed = None
         if self.reduce and cg is not None:
-            rc = F.placement_reduced_costs(inst, cg.lam, cg.mu, caps, max_labels=self.max_labels,
-                                           deadline=deadline)
+            rc = F.placement_reduced_costs(inst, cg.lam, cg.mu, caps, deadline=deadline)
             if rc is not None:
                 gap = max(0.0, inc_cost - cg.bound)
                 slack = F.THRESHOLD_RTOL * max(abs(inc_cost), abs(cg.bound), F.objective_scale(inst))
