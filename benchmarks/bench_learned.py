@@ -58,7 +58,7 @@ def run_one(name, params, frames, refs, seed):
     t0 = time.perf_counter()
     solver.start(frames[0], seed)
     start_s = time.perf_counter() - t0
-    ratios, decide_s, step_s, frame_s, evals, metrics = [], [], [], [], [], []
+    ratios, decide_s, step_s, learn_s, frame_s, evals, metrics = [], [], [], [], [], [], []
     decide = solver.decide
 
     def timed_decide(frame, ctx):  # decision latency: decide alone (inference, pricing)
@@ -72,8 +72,11 @@ def run_one(name, params, frames, refs, seed):
         # the frame as a track runs it: step (timed, priced, checked), then learn
         t = time.perf_counter()
         res = solver.step(f, seed=k)
+        t1 = time.perf_counter()
         m = solver.learn(f, res.decision, Context(f, None, k))
-        frame_s.append(time.perf_counter() - t)
+        t2 = time.perf_counter()
+        frame_s.append(t2 - t)
+        learn_s.append(t2 - t1)
         step_s.append(res.wall_time)
         if res.decision is None:
             raise SystemExit(f"{name}: frame {k}: {res.error}")
@@ -84,7 +87,8 @@ def run_one(name, params, frames, refs, seed):
         ratios.append(r)
         evals.append(res.evaluations)
         metrics.append(m)
-    return {"ratios": ratios, "decide_s": decide_s, "step_s": step_s, "frame_s": frame_s, "evaluations": evals,
+    return {"ratios": ratios, "decide_s": decide_s, "step_s": step_s, "learn_s": learn_s,
+            "frame_s": frame_s, "evaluations": evals,
             "metrics": metrics, "start_s": start_s, "provenance": solver.provenance()}
 
 
@@ -144,6 +148,7 @@ def main():
               f"evaluations per decision {np.mean(res['evaluations']):.1f}; the track's latency "
               f"(step's wall_time) median {np.median(res['step_s']) * 1e3:.3f} ms")
         print(f"  wall per frame incl. learning: mean {np.mean(res['frame_s']) * 1e3:.3f} ms "
+              f"(learn {np.mean(res['learn_s']) * 1e3:.3f} ms, step {np.mean(res['step_s']) * 1e3:.3f} ms) "
               f"(start {res['start_s']:.2f} s; total {res['wall_s']:.1f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps({"environment": env, "frames": args.frames,

@@ -62,13 +62,17 @@ a track fine-tunes from the initialization with the online loop below.
 * **per-job selection**: candidates are priced per job (:func:`offbench.learn.candidates.price_jobs`,
   one evaluation charged per priced row) and, when the frame has no capacities (its jobs are
   independent), each job takes its cheapest part, which is exact; with capacities the decision
-  is the cheapest feasible whole row, and the all-device row is priced too (always feasible);
+  is the cheapest feasible whole row; the **all-device row** is always a candidate (the
+  system's fallback, always feasible: with capacities it guarantees a feasible decision, and
+  without it a job in a deep fade, whose optimum is to compute locally, has its label; measured
+  on dmro-v1 resnet18-mid, such jobs were most of the remaining gap);
 * the memory holds one row per job (``memory`` frames of them); defaults K = 4, hidden 120 and
   80, Adam lr 0.005, batch 128 job rows per DNN, a training step every 5 frames (offbench's
   values, from the shared-network learner of ``LEARNING.md`` and DDLO's sizes).
 
 Ablations: ``meta_iterations = 0`` (no meta-learning; the default, as a track's stream starts
-from scratch unless ``weights`` names meta-trained weights), ``explore = false``, ``K = 1``.
+from scratch unless ``weights`` names meta-trained weights), ``explore = false``, ``K = 1``,
+``all_device = false``.
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ class DMRO(CandidateLearner, TorchLearningSolver):
               doc="Q-selection: cost (every candidate priced) or learned (a Q-network picks which)"),
         Param("q_price", int, 2, low=1, doc="with q = learned: candidates priced per job"),
         Param("explore", bool, True, doc="cut-shaped exploration candidates"),
+        Param("all_device", bool, True,
+              doc="the all-device placement is always a candidate (always needed with capacities)"),
         Param("n_explore", int, 4, low=1, doc="exploration candidates per job"),
         Param("eps_start", float, 0.5, low=0, high=1, doc="epsilon at the start"),
         Param("eps_end", float, 0.05, low=0, high=1, doc="epsilon at the end of its decay"),
@@ -203,7 +209,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             pool, qdata = self._q_select(X, pool, eps)
         coupled = frame.has_capacities
         rows = self._flat(pool)
-        if coupled:
+        if self.all_device or coupled:
             rows = np.concatenate([rows, np.zeros((1, rows.shape[1]), np.int8)])
         jp = price_jobs(ctx, rows)
         if coupled:
