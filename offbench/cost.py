@@ -168,8 +168,10 @@ def tables(inst: Instance) -> Tables:
 # ---------------------------------------------------------------------------------- the rules
 # Every rule that combines the tables is written once, here, as an njit function that solvers'
 # kernels call (and Python code may call too): the job walk, tardiness, the loads and the
-# capacity test. No solver re-derives them.
-@jit
+# capacity test. No solver re-derives them. Like the move kernels below, they allocate nothing
+# and are compiled without Numba's reference counting: with it, each call increfs and decrefs
+# every array of the Tables tuple (evaluate_many was 50 times slower).
+@jit(_nrt=False)
 def tardiness(T, deadline):
     """``max(0, T - d)`` (SPEC.md section 2); 0 for a job without a deadline (``d = inf``)."""
     if T > deadline:
@@ -177,7 +179,7 @@ def tardiness(T, deadline):
     return 0.0
 
 
-@jit
+@jit(_nrt=False)
 def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both, x0=0):
     """Sum two fused step tables along job ``i``'s chain under ``x`` (layer ``l``'s tier is
     ``x[l - x0]``; the second table only when ``both``): ``(A, B)``, or ``(nan, nan)`` at a tier
@@ -200,7 +202,7 @@ def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both, x0=0):
     return A, B
 
 
-@jit
+@jit(_nrt=False)
 def job_walk(t, i, x, timed=True):
     """The walk along job ``i``'s chain: ``(C, T)``, its linear cost (``weight * (w.time * t +
     w.energy * e)`` summed over compute and transfers, the result's way home included) and,
@@ -209,13 +211,13 @@ def job_walk(t, i, x, timed=True):
     return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, x, timed)
 
 
-@jit
+@jit(_nrt=False)
 def path_walk(t, i, p):
     """:func:`job_walk` for job ``i``'s own tier vector ``p`` (one tier per layer of the job)."""
     return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, p, True, t.offsets[i])
 
 
-@jit
+@jit(_nrt=False)
 def job_cost(t, i, C, T):
     """Job ``i``'s cost from its walk: ``C + job_tw[i] * tardiness(T, job_dl[i])``."""
     tw = t.job_tw[i]
@@ -224,7 +226,7 @@ def job_cost(t, i, C, T):
     return C
 
 
-@jit
+@jit(_nrt=False)
 def tier_loads(ops, x):
     """The loads ``(device, edge, cloud)`` of decision ``x``: each tier's ops summed in layer
     order. This is *the* load of SPEC.md section 2 (what :func:`evaluate` reports and
@@ -234,25 +236,30 @@ def tier_loads(ops, x):
     c = 0.0
     for l in range(x.size):
         k = x[l]
-        if k == 1:
-            b += ops[l]
-        elif k == 2:
-            c += ops[l]
-        else:
-            a += ops[l]
+        o = ops[l]
+        # branch-free: adding o * 0.0 = 0.0 leaves a sum of non-negative terms unchanged
+        a += o * (k == 0)
+        b += o * (k == 1)
+        c += o * (k == 2)
     return a, b, c
 
 
-@jit
+@jit(_nrt=False)
 def path_loads(t, i, p):
     """``(edge, cloud)``: the ops that job ``i``'s tier vector ``p`` puts on each, summed in
     layer order (:func:`tier_loads` of the job alone)."""
     l0 = t.offsets[i]
-    _, e, c = tier_loads(t.ops[l0:l0 + p.size], p)
+    e = 0.0
+    c = 0.0
+    for j in range(p.size):
+        if p[j] == 1:
+            e += t.ops[l0 + j]
+        elif p[j] == 2:
+            c += t.ops[l0 + j]
     return e, c
 
 
-@jit
+@jit(_nrt=False)
 def decision_loads(t, x, load):
     """Fill ``load`` with the exact loads of ``x`` (:func:`tier_loads`). A ``load`` of 4
     entries is a *move state* (see :func:`fits_state`): ``load[3]`` counts the rounding steps
@@ -262,7 +269,7 @@ def decision_loads(t, x, load):
         load[3] = 0.0
 
 
-@jit
+@jit(_nrt=False)
 def fits(load, limit):
     """The capacity test of one tier (SPEC.md section 2): ``load <= limit``.
 
@@ -275,7 +282,7 @@ def fits(load, limit):
     return load <= limit
 
 
-@jit
+@jit(_nrt=False)
 def _slack(t, x, load, extra):
     """Bound on ``|load[k] - exact load of tier k|`` for a move state (4 entries).
 
@@ -286,7 +293,7 @@ def _slack(t, x, load, extra):
     return (load[3] + x.size + 2.0 + extra) * t.load_err[0]
 
 
-@jit
+@jit(_nrt=False)
 def tier_can_bind(t, k):
     """Whether tier ``k``'s capacity can bind: whether putting every layer there would not fit
     (:func:`fits` on that load). A float sum of non-negative terms in a fixed order only grows
@@ -297,7 +304,7 @@ def tier_can_bind(t, k):
     return not fits(s, t.cap[k])
 
 
-@jit
+@jit(_nrt=False)
 def tier_fits(t, x, load, k):
     """Whether tier ``k`` of decision ``x`` fits its capacity, exactly as :func:`fits` on its
     exact load (see :func:`fits_state` for ``load``)."""
@@ -312,7 +319,7 @@ def tier_fits(t, x, load, k):
     return fits(load[k], lim)
 
 
-@jit
+@jit(_nrt=False)
 def fits_state(t, x, load):
     """Whether decision ``x`` fits the capacities, exactly as :func:`fits` on its exact loads.
 
@@ -330,7 +337,7 @@ def fits_state(t, x, load):
     return tier_fits(t, x, load, 1) and tier_fits(t, x, load, 2)
 
 
-@jit
+@jit(_nrt=False)
 def block_fits(t, x, load, a, z, k):
     """Whether tier ``k`` still fits its capacity once layers ``a .. z-1`` move there (the
     device always does). ``load`` is a move state (see :func:`fits_state`); when its bound
@@ -356,7 +363,7 @@ def block_fits(t, x, load, a, z, k):
     return fits(s, lim)
 
 
-@jit
+@jit(_nrt=False)
 def move_fits(t, x, load, l, k):
     """Whether tier ``k`` still fits its capacity once layer ``l`` moves there (the device
     always does; a move to the layer's own tier changes nothing and fits). ``load`` is a move
@@ -380,7 +387,7 @@ def _eval_one(t, x, job_T, job_E, job_U, load):
     decision_loads(t, x, load)
 
 
-@jit
+@jit(_nrt=False)
 def _row_cost(t, x):
     """Cost, edge load and cloud load of one decision row; cost is NaN if a value is bad."""
     nj = t.offsets.size - 1
@@ -405,7 +412,7 @@ def _eval_many(t, X, costs, feasible, loads):
         feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
 
 
-@jit
+@jit(_nrt=False)
 def _eval_many_serial(t, X, costs, feasible, loads):
     for r in range(X.shape[0]):
         c, le, lc = _row_cost(t, X[r])
@@ -469,7 +476,7 @@ def apply_move(t, x, l, k, job_T, load):
     return d_cost
 
 
-@jit
+@jit(_nrt=False)
 def job_times(t, x, job_T):
     """Fill ``job_T`` with each job's time under decision ``x`` (all values assumed valid)."""
     nj = t.offsets.size - 1
@@ -478,7 +485,7 @@ def job_times(t, x, job_T):
         job_T[i] = T
 
 
-@jit
+@jit(_nrt=False)
 def move_state(t, x, job_T, load):
     """Fill the state that :func:`apply_move` keeps up to date: each job's time (``job_T``)
     and the exact loads (``load``: 4 entries, a move state; see :func:`fits_state`) under the
@@ -487,7 +494,7 @@ def move_state(t, x, job_T, load):
     decision_loads(t, x, load)
 
 
-@jit
+@jit(_nrt=False)
 def decision_cost(t, x):
     """Cost of one valid decision (no checks); callable from other Numba kernels."""
     c, le, lc = _row_cost(t, x)
