@@ -224,7 +224,7 @@ _FRACTION_CAP = 1e6
 
 
 @jit(_nrt=False)
-def _seq_step(t, x, job_T, load, state, k, S, obs, n_static, lmax, starts, pos_in_job, total_ops):
+def _seq_step(t, x, job_T, load, state, k, S, obs, n_static, lmax, starts, total_ops):
     """One sequential step: move layer ``state[0]`` to tier ``k`` (O(1) move kernel), write the
     next observation into ``obs``; return the change of cost.
 
@@ -371,7 +371,7 @@ class PlacementEnv(_Base):
         if not 0 <= k < N_TIERS:
             raise EnvError(f"action must be a tier in {{0, 1, 2}}, got {action!r}")
         d = _seq_step(self._t, self._x, self._job_T, self._load, self._state, k, self._S, self._obs,
-                      self.n_static, self.lmax, self._starts, self._pos_in_job, self._total_ops)
+                      self.n_static, self.lmax, self._starts, self._total_ops)
         r = -d
         l = int(self._state[0])
         if l < self.n_layers:

@@ -133,8 +133,13 @@ def test_make_seed_picks_the_stream_reset_seed_the_episode():
     assert a.unwrapped.np_random.random() != b.unwrapped.np_random.random()
 
 
-def test_stream_and_instance_sources():
+def test_stream_and_instance_sources(tmp_path):
     frames = list(get_family("dmro-v1").stream(0, 3))
+    path = tmp_path / "frame.json"
+    path.write_text(frames[1].to_json())
+    env = gym.make(BANDIT_ID, instance=str(path))
+    env.reset()
+    assert env.unwrapped.frame.digest == frames[1].digest
     env = PlacementEnv(stream=frames)
     seen = []
     for _ in range(4):
