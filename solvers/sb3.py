@@ -103,27 +103,39 @@ class _BudgetCallback:
         return Budget(total)
 
 
-def _numpy_mlp(q_net):
-    """Numpy views of a QNetwork's weights when it is a flat MLP on a CPU (flattened features,
-    Linear and ReLU layers): ``[(W, b, relu_after), ...]``, or None. The views share memory with
-    the parameters, which the optimizer and ``load_state_dict`` update in place."""
+def _numpy_mlp(features_extractor, modules):
+    """Numpy views of an MLP's weights, for deciding without torch's per-call overhead:
+    ``[(W, b, activation), ...]`` with activation ``"relu"``, ``"tanh"`` or None, when the
+    features are only flattened and ``modules`` are Linear, ReLU and Tanh layers on a CPU; else
+    None. The views share memory with the parameters, which the optimizer and
+    ``load_state_dict`` update in place, so they stay current."""
+    import torch as th
     import torch.nn as nn
     from stable_baselines3.common.torch_layers import FlattenExtractor
 
-    if type(getattr(q_net, "features_extractor", None)) is not FlattenExtractor:
+    if type(features_extractor) is not FlattenExtractor:
         return None
-    mods = list(getattr(q_net, "q_net", ()))
     layers = []
-    for m in mods:
-        if isinstance(m, nn.Linear):
-            if m.weight.device.type != "cpu" or m.weight.dtype != q_net.q_net[0].weight.dtype:
+    for m in modules:
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            if m.weight.device.type != "cpu" or m.weight.dtype != th.float32:
                 return None
-            layers.append([m.weight.detach().numpy(), m.bias.detach().numpy(), False])
-        elif isinstance(m, nn.ReLU) and layers:
-            layers[-1][2] = True
+            layers.append([m.weight.detach().numpy(), m.bias.detach().numpy(), None])
+        elif isinstance(m, (nn.ReLU, nn.Tanh)) and layers and layers[-1][2] is None:
+            layers[-1][2] = "relu" if isinstance(m, nn.ReLU) else "tanh"
         else:
             return None
     return [tuple(l) for l in layers] or None
+
+
+def _numpy_forward(layers, x: np.ndarray) -> np.ndarray:
+    for W, b, act in layers:
+        x = W @ x + b
+        if act == "relu":
+            np.maximum(x, 0.0, out=x)
+        elif act == "tanh":
+            np.tanh(x, out=x)
+    return x
 
 
 class SB3Solver(TorchLearningSolver):
@@ -203,14 +215,15 @@ class SB3Solver(TorchLearningSolver):
         from stable_baselines3.common.policies import ActorCriticPolicy
         from stable_baselines3.dqn.policies import DQNPolicy
 
-        self._q_layers = None
+        self._np_layers = None
         if isinstance(policy, DQNPolicy):
             self._greedy = "q"
-            self._q_layers = _numpy_mlp(policy.q_net)
-        elif isinstance(policy, ActorCriticPolicy) and isinstance(policy.action_dist, CategoricalDistribution):
-            self._greedy = "logits1"
-        elif isinstance(policy, ActorCriticPolicy) and isinstance(policy.action_dist, MultiCategoricalDistribution):
-            self._greedy = "logits"
+            self._np_layers = _numpy_mlp(policy.q_net.features_extractor, list(policy.q_net.q_net))
+        elif isinstance(policy, ActorCriticPolicy) and isinstance(
+                policy.action_dist, (CategoricalDistribution, MultiCategoricalDistribution)):
+            self._greedy = "logits" if isinstance(policy.action_dist, MultiCategoricalDistribution) else "logits1"
+            self._np_layers = _numpy_mlp(policy.pi_features_extractor,
+                                         [*policy.mlp_extractor.policy_net, policy.action_net])
         else:
             self._greedy = "predict"
 
@@ -221,16 +234,15 @@ class SB3Solver(TorchLearningSolver):
     def _act(self, obs: np.ndarray) -> np.ndarray:
         """The policy's deterministic action: the greedy Q-value (DQN) or the most likely tier
         of each categorical (actor-critic policies: the argmax of the action logits, which is
-        the distribution's mode), else SB3's own ``_predict``."""
+        the distribution's mode), computed in numpy from the weights when the network is a plain
+        MLP, else SB3's own ``_predict``."""
         th = self._th
         policy = self.model.policy
-        if self._q_layers is not None:  # the same weights, without torch's call overhead
-            h = obs
-            for W, b, relu in self._q_layers:
-                h = W @ h + b
-                if relu:
-                    np.maximum(h, 0.0, out=h)
-            return int(np.argmax(h))
+        if self._np_layers is not None:  # the same weights, without torch's call overhead
+            out = _numpy_forward(self._np_layers, obs)
+            if self._greedy == "logits":
+                return out.reshape(-1, 3).argmax(axis=1)
+            return int(np.argmax(out))
         with th.no_grad():
             x = th.as_tensor(obs[None, :], device=self._device)
             if self._greedy == "q":
