@@ -53,6 +53,25 @@ def test_sequential_return_is_the_saving_of_cost(case, normalize):
         assert np.array_equal(info["decision"], np.asarray(x, dtype=np.int8))
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instance_and_decisions(n_decisions=1, capacities=False))
+def test_each_step_rewards_minus_the_change_of_cost(case):
+    """Step by step: the reward of moving layer l is the cost of the decision before the move
+    minus the cost after it (later layers still on the device), as the cost model prices them."""
+    d, (x,) = case
+    inst = Instance.from_dict(d)
+    env = PlacementEnv(instance=inst)
+    env.reset()
+    y = np.zeros(inst.n_layers, dtype=np.int8)
+    before = evaluate(inst, y).cost
+    for l, k in enumerate(x):
+        _, r, *_ = env.step(int(k))
+        y[l] = k
+        after = evaluate(inst, y).cost
+        assert abs(r - (before - after)) <= 1e-9 * max(before, after) + 1e-300
+        before = after
+
+
 @settings(max_examples=30, deadline=None)
 @given(instance_and_decisions(n_decisions=2))
 def test_bandit_reward_is_minus_the_cost(case):
