@@ -447,3 +447,23 @@ def test_the_missing_dependency_hint_names_the_right_extra():
     assert "ortools" in hint and "offbench[" not in hint
     assert install_hint(["yaml"]).startswith("pip install 'pyyaml")
     assert install_hint(["not_a_module_here"]) == "pip install not-a-module-here"
+
+
+def test_the_reference_chain_compiles_before_the_hard_limit_starts(monkeypatch):
+    """The first reference job in a process warms the reference chain's kernels before the
+    hard limit starts counting (a cold Numba cache once cost references their kill_after)."""
+    import importlib
+
+    from offbench.generators import random_instance
+    from offbench.run import Job
+
+    ex = importlib.import_module("offbench.run.execute")  # the module (the package exports the function)
+    calls = []
+    monkeypatch.setattr(ex, "_warm_references", lambda: calls.append("warm"))
+    monkeypatch.setattr(ex, "_WARMED", set())
+    inst = random_instance(1, n_jobs=2)
+    job = Job(kind="reference", index=0, source="s", digest=inst.digest, instance=inst, time_limit=5.0)
+    out = ex.execute(job, started=lambda: calls.append("started"))
+    assert out.error is None and out.reference["cost"] > 0
+    ex.execute(job, started=lambda: calls.append("started"))
+    assert calls == ["warm", "started", "started"]

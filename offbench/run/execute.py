@@ -85,6 +85,12 @@ def execute(job: Job, started: Callable[[], None] | None = None) -> Outcome | Re
         if job.kind == "reference":
             from ..reference import compute_reference
 
+            if "reference" not in _WARMED:
+                # As for solvers: the first reference in a process compiles the kernels of the
+                # reference chain untimed, so that JIT compilation (half a minute with a cold
+                # Numba cache on a busy machine) is not charged to the hard limit.
+                _warm_references()
+                _WARMED.add("reference")
             if started is not None:
                 started()
             ref = compute_reference(job.instance, time_limit=job.time_limit, seed=job.seed)
@@ -111,6 +117,21 @@ def execute(job: Job, started: Callable[[], None] | None = None) -> Outcome | Re
                                     traceback=traceback.format_exc(limit=20))
         return failed_outcome(job, "error", f"runner: {text}",
                               info={"traceback": traceback.format_exc(limit=20)})
+
+
+def _warm_references() -> None:
+    """Compute the references of two tiny instances (independent jobs with deadlines: dp;
+    coupled by capacities: exhaustive), so that their kernels are compiled and loaded."""
+    from ..generators import random_instance
+    from ..reference import compute_reference
+
+    for capacities in (False, True):
+        inst = random_instance(0, n_devices=1, n_jobs=2, layers=(2, 2), capacities=capacities,
+                               deadlines=True)
+        try:
+            compute_reference(inst, time_limit=tracks.WARM_UP_TIME_LIMIT, seed=0)
+        except Exception:  # the timed reference reports whatever goes wrong
+            pass
 
 
 def warm_up() -> None:
