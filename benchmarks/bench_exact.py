@@ -1,6 +1,6 @@
 """Speed of the exact references: exhaustive search (placements per second) and dp (jobs x layers).
 
-Run:  python benchmarks/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--quick]
+Run:  python benchmarks/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--threads 1,2] [--quick]
 
 Prints, with medians of the repeats measured in one run:
 
@@ -11,6 +11,10 @@ Prints, with medians of the repeats measured in one run:
   ``3^n`` placements it visited. A baseline in the same run, at the smallest size:
   ``evaluate_many/1`` prices placements from scratch with the batch kernel on one thread (what a
   naive enumeration costs); its ratio is to the exhaustive solver.
+* **threads**: exhaustive at the largest size and ``evaluate_many`` on 2^20 random rows, for
+  each thread count in ``--threads`` (``threads=`` of the solver and of ``evaluate_many``), with
+  the speed-up over the first count; the decision, cost and costs must be identical for every
+  count (checked).
 * **dp** on 10^4 jobs x 50 layers, without deadlines, with the generator's deadlines, and with
   tight deadlines (between 20% and 100% of each job's all-device time, heavy energy weight: the
   regime where the Pareto labels work), on one core (dp is serial): ``solve_uncoupled`` (the
@@ -100,6 +104,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=10_000)
     ap.add_argument("--layers", type=int, default=50)
     ap.add_argument("--quick", action="store_true", help="3 repeats, sizes 12,14")
+    ap.add_argument("--threads", default="1,2",
+                    help="thread counts for the scaling rows (exhaustive at the largest size, "
+                         "evaluate_many on 2^20 rows)")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats = 3
@@ -131,6 +138,45 @@ def main(argv=None) -> int:
             r_batch = median([time_batch_enumeration(inst) for _ in range(reps)])
             rows.append(("evaluate_many/1", f"n={n}", (3 ** n) / r_batch, r_batch, "placements/s",
                          r_batch / base))
+
+    # ------------------------------------------------------------------ threads
+    counts = [int(c) for c in args.threads.split(",")]
+    set_num_threads(threads)
+    inst = exhaustive_instance(max(sizes))
+    n = inst.n_layers
+    ref = None
+    for th in counts:
+        exth = resolve("exhaustive")(max_layers=n, threads=th)
+        first = exth.solve(inst)
+        assert first.status == "optimal", first.error
+        if ref is None:
+            ref = first
+        # the same decision and cost for any thread count
+        assert first.cost == ref.cost and np.array_equal(first.decision, ref.decision)
+        walls = [exth.solve(inst).wall_time for _ in range(max(3, args.repeats // 2))]
+        rows.append(("exhaustive", f"n={n}, threads={th}", median(walls), 3 ** n / median(walls),
+                     "placements/s", None))
+    X = np.random.default_rng(0).integers(0, 3, (1 << 20, inst.n_layers)).astype(np.int8)
+    base_costs = None
+    for th in counts:
+        costs = evaluate_many(inst, X, threads=th)
+        if base_costs is None:
+            base_costs = costs
+        assert np.array_equal(costs, base_costs)
+        ts = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            evaluate_many(inst, X, threads=th)
+            ts.append(time.perf_counter() - t0)
+        rows.append(("evaluate_many", f"2^20 x {n} layers, threads={th}", median(ts),
+                     X.shape[0] / median(ts), "rows/s", None))
+    ex_rows = [r for r in rows if r[1].startswith(f"n={n}, threads=")]
+    ev_rows = [r for r in rows if r[0] == "evaluate_many"]
+    for group in (ex_rows, ev_rows):
+        for r in group:
+            i = rows.index(r)
+            rows[i] = r[:5] + (r[3] / group[0][3],)
+    set_num_threads(1)
 
     # ------------------------------------------------------------------ dp
     from offbench_solvers.dp import solve_uncoupled
@@ -176,8 +222,9 @@ def main(argv=None) -> int:
                      f"layers/s ({labels} labels)", None))
 
     # ------------------------------------------------------------------ table
-    print(f"offbench bench_exact: numba {numba.__version__}, one thread (of {threads}), "
-          f"medians of {args.repeats} repeats (16+ layers: {max(3, args.repeats // 2)})")
+    print(f"offbench bench_exact: numba {numba.__version__}, one thread (of {threads}) except "
+          f"the threads= rows (ratio: to the first thread count), medians of {args.repeats} "
+          f"repeats (16+ layers: {max(3, args.repeats // 2)})")
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     print(f"{'what':<{w0}}  {'case':<{w1}}  {'median s':>10}  {'rate':>10}  unit  (ratio)")

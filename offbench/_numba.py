@@ -6,6 +6,8 @@ the outer loop). ``cache=True`` writes compiled machine code beside the sources 
 the cost model must agree with the plain-Python reference of SPEC.md to 1e-12.
 
 Set ``NUMBA_DISABLE_JIT=1`` to run every kernel as plain Python (for coverage or debugging).
+:func:`numba_threads` runs parallel kernels on a given number of threads (the ``threads``
+keyword of :func:`offbench.evaluate_many` and of solvers such as exhaustive).
 
 Cache invalidation. Numba invalidates a cached kernel when *its own* source file changes, not
 when a kernel it calls does (a solver's kernel calling ``offbench.cost.apply_move`` would keep
@@ -18,6 +20,7 @@ temporary directory, and then to no cache at all (never to kernels that fail to 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -111,3 +114,34 @@ prange = numba.prange
 def set_num_threads(n: int) -> None:
     """Limit the threads that parallel kernels use (``numba.set_num_threads``)."""
     numba.set_num_threads(int(n))
+
+
+def max_threads() -> int:
+    """The most threads a parallel kernel may use here (Numba's pool: ``NUMBA_NUM_THREADS``,
+    by default the number of cores)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def check_threads(threads, what: str = "threads") -> int:
+    """``threads`` as an int in ``[1, max_threads()]``, or ValueError with a message that says
+    what is wrong and how to get more."""
+    if isinstance(threads, bool) or not isinstance(threads, (int,)) or threads < 1:
+        raise ValueError(f"{what} must be an int >= 1, got {threads!r}")
+    if threads > max_threads():
+        raise ValueError(f"{what}={threads} is more than the {max_threads()} threads Numba "
+                         "started with (set NUMBA_NUM_THREADS before offbench is imported to "
+                         "allow more)")
+    return int(threads)
+
+
+@contextlib.contextmanager
+def numba_threads(threads: int):
+    """Run the parallel kernels called inside on ``threads`` threads (of this Python thread;
+    the previous number is restored after)."""
+    n = check_threads(threads)
+    prev = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(prev)

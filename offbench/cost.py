@@ -42,7 +42,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ._numba import jit, pjit, prange
+from ._numba import check_threads, jit, numba_threads, pjit, prange
 from .errors import DecisionError
 from .instance import Instance
 
@@ -622,7 +622,8 @@ def _as_batch(inst: Instance, X) -> np.ndarray:
     return np.ascontiguousarray(X)
 
 
-def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel: bool = True):
+def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel: bool = True,
+                  threads: int | None = None):
     """Costs of a batch of decisions: the hot loop of learned solvers and benchmarks.
 
     Parameters
@@ -634,6 +635,9 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
         Also return feasibility and loads.
     parallel : bool
         Spread rows over Numba's threads (``offbench._numba.set_num_threads`` limits them).
+    threads : int, optional
+        Use exactly this many threads for this call (1: the serial kernel); the costs do not
+        depend on it. At most ``offbench._numba.max_threads()``.
 
     Returns
     -------
@@ -643,14 +647,26 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
     loads : float64 array, shape (m, 2)
         Edge and cloud load, only with ``with_feasibility``.
     """
+    if threads is not None:
+        try:
+            threads = check_threads(threads)
+        except ValueError as e:
+            raise DecisionError(f"evaluate_many: {e}") from None
     X = _as_batch(inst, X)
     t = tables(inst)
     m = X.shape[0]
     costs = np.empty(m)
     feasible = np.empty(m, dtype=np.bool_)
     loads = np.empty((m, 2))
-    kernel = _eval_many if parallel else _eval_many_serial
-    kernel(t, X, costs, feasible, loads)
+    if threads is not None:
+        if threads == 1:
+            _eval_many_serial(t, X, costs, feasible, loads)
+        else:
+            with numba_threads(threads):
+                _eval_many(t, X, costs, feasible, loads)
+    else:
+        kernel = _eval_many if parallel else _eval_many_serial
+        kernel(t, X, costs, feasible, loads)
     if X.dtype == np.int8 and m and np.isnan(costs).any():
         r = int(np.argmax(np.isnan(costs)))
         bad = (X[r] < 0) | (X[r] > 2)

@@ -1,8 +1,11 @@
 """Exhaustive search: every one of the ``3^n`` placements, priced incrementally.
 
-The placements are visited in the order of the reflected ternary Gray code (Knuth, *TAOCP*
+The placements are split into ``3^(n - m)`` blocks (:func:`block_split`: ``m >= 9`` digits per
+block): block ``b`` fixes layers ``m .. n-1`` to the base-3 digits of ``b``, and inside a block the
+first ``m`` layers are visited in the order of the reflected ternary Gray code (Knuth, *TAOCP*
 7.2.1.1, Algorithm H, "loopless reflected mixed-radix Gray generation"): from one placement to
-the next exactly one layer changes its tier, by one step (0 <-> 1 or 1 <-> 2). Each step is
+the next exactly one layer changes its tier, by one step (0 <-> 1 or 1 <-> 2). Blocks are
+independent, so Numba's ``prange`` walks them on ``threads`` threads at once. Each step is
 priced by :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, which also keeps
 the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to date. A full
 enumeration therefore costs O(1) per placement instead of O(n).
@@ -24,16 +27,19 @@ exact:
   and becomes the best only if that exact cost is strictly lower; the running cost is reset to
   the exact value at that point;
 * every time a Gray digit at or above ``RESYNC_DIGIT`` changes (once every ``3^RESYNC_DIGIT``
-  steps or so), the running cost, per-job times and loads are recomputed from scratch, so the
-  drift never accumulates over more than a few thousand steps (relative error of the filter
-  ~1e-13, far below the 1e-6 at which references are compared).
+  steps or so), and at the start of every block, the running cost, per-job times and loads are
+  recomputed from scratch, so the drift never accumulates over more than a few thousand steps
+  (relative error of the filter ~1e-13, far below the 1e-6 at which references are compared).
 
-Ties are broken deterministically: the first placement in Gray order that reaches the optimal
-cost is kept (a later one must be strictly cheaper to replace it).
+Ties are broken deterministically, the same way for any number of threads: the first placement
+(in block order, then Gray order inside the block) that reaches the optimal cost is kept. Each
+block keeps its first placement strictly cheaper than everything before it in the block (and
+than the best of the earlier batches of blocks), and the batch's answer is its lowest block of
+least cost; so the winner is the first in that order whatever the threads or batches.
 
-The walk runs in chunks of steps inside a Numba kernel; between chunks the wrapper checks the
-clock, so a time limit stops the search with status ``timeout`` and the best placement seen so
-far (never worse than all-device, the first placement visited, which is always feasible).
+Blocks run in batches, one kernel call each, sized to about ``CHUNK_SECONDS``; between batches
+the wrapper checks the clock, so a time limit stops the search with status ``timeout`` and the
+best placement seen so far (never worse than all-device, the first placement, always feasible).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ import time
 
 import numpy as np
 
-from offbench._numba import jit
+from offbench._numba import jit, numba_threads, pjit, prange
 from offbench.cost import apply_move, decision_cost, fits_state, move_state, new_move_state, tables
 from offbench.solver import Param, Proposal, Solver, Unsupported
 
@@ -54,8 +60,11 @@ REFERENCE_MAX_LAYERS = 16
 #: A Gray digit at or above this index triggers a full recomputation of the running state.
 RESYNC_DIGIT = 7
 
-#: Steps of the first chunk; later chunks are sized to about ``CHUNK_SECONDS`` each.
-FIRST_CHUNK = 1 << 20
+#: Blocks walk at least this many digits (3^9 placements) each.
+BLOCK_DIGITS = 9
+
+#: Batches of blocks (one kernel call each; the clock is checked between them) are sized to
+#: about this many seconds.
 CHUNK_SECONDS = 0.25
 
 
@@ -71,11 +80,12 @@ def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit)
     """Advance the Gray walk by at most ``budget`` steps.
 
     State (updated in place, so a later call continues where this one stopped): ``x`` the
-    current placement (also the Gray digits), ``f`` the focus pointers (n + 1), ``o`` the
-    directions (+1/-1), ``cur[0]`` the running cost, ``best[0]``/``best_x`` the best feasible
-    placement so far. Returns ``(steps, exact_evaluations, done)``.
+    current placement (also the Gray digits), ``f`` the focus pointers (m + 1: the first ``m``
+    digits walk, the others stay as they are), ``o`` the directions (+1/-1), ``cur[0]`` the
+    running cost, ``best[0]``/``best_x`` the best feasible placement so far (replaced only by a
+    strictly cheaper one). Returns ``(steps, exact_evaluations, done)``.
     """
-    n = x.size
+    n = f.size - 1                  # the digits that walk (the others stay fixed)
     c = cur[0]
     b = best[0]
     exact = 0
@@ -102,11 +112,56 @@ def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit)
             exact += 1
             if c < b:
                 b = c
-                for q in range(n):          # (a loop: slice assignment compiles slowly)
+                for q in range(x.size):     # (a loop: slice assignment compiles slowly)
                     best_x[q] = x[q]
     cur[0] = c
     best[0] = b
     return steps, exact, done
+
+
+def block_split(n: int) -> int:
+    """Walking digits per block for ``n`` layers: blocks of at least ``3^9`` placements (so the
+    per-block start, O(n), is noise), at most ``3^8`` blocks."""
+    return min(n, max(BLOCK_DIGITS, n - 8))
+
+
+@pjit
+def _walk_blocks(t, low, b0, b1, bound, resync_digit, out_cost, out_x, out_steps, out_exact):
+    """Walk blocks ``b0 .. b1 - 1`` in parallel (``prange``), each on its own state.
+
+    Block ``b`` fixes the digits ``low .. n-1`` to the base-3 digits of ``b`` and walks the
+    first ``low`` in Gray order (:func:`_gray_walk`). Row ``q = b - b0`` of the outputs gets the
+    block's best placement strictly cheaper than ``bound`` (its cost, or ``bound`` when none),
+    the placements visited and the exact evaluations. A block's answer does not depend on the
+    thread that walked it.
+    """
+    n = out_x.shape[1]
+    nj = t.offsets.size - 1
+    for q in prange(b1 - b0):
+        b = b0 + q
+        x = np.zeros(n, dtype=np.int8)
+        r = b
+        for j in range(low, n):
+            x[j] = r % 3
+            r //= 3
+        job_T = np.empty(nj)
+        load = np.zeros(4)
+        f = np.arange(low + 1)
+        o = np.ones(low, dtype=np.int8)
+        cur = np.empty(1)
+        best = np.empty(1)
+        c = _resync(t, x, job_T, load)
+        best[0] = bound
+        if c < bound and fits_state(t, x, load):
+            best[0] = c
+            for j in range(n):
+                out_x[q, j] = x[j]
+        cur[0] = c
+        steps, ex, done = _gray_walk(t, x, job_T, load, f, o, cur, best, out_x[q],
+                                     np.int64(3) ** low, resync_digit)
+        out_cost[q] = best[0]
+        out_steps[q] = steps + 1
+        out_exact[q] = ex + 1
 
 
 class Exhaustive(Solver):
@@ -131,6 +186,9 @@ class Exhaustive(Solver):
     params = (
         Param("max_layers", int, 18, low=1, high=39,
               doc="refuse instances with more layers than this (3^max_layers placements)"),
+        Param("threads", int, 1, low=1, high=1024,
+              doc="threads that walk blocks of placements at once (the answer is the same "
+                  "for any number)"),
     )
 
     def _solve(self, inst, ctx):
@@ -144,36 +202,46 @@ class Exhaustive(Solver):
         t = tables(inst)
         x = np.zeros(n, dtype=np.int8)
         job_T, load = new_move_state(inst, x)
-        cur = np.array([_resync(t, x, job_T, load)])
-        best = cur.copy()           # all-device: the first placement, always feasible
+        best = _resync(t, x, job_T, load)   # all-device: the first placement, always feasible
         best_x = x.copy()
-        f = np.arange(n + 1, dtype=np.int64)
-        o = np.ones(n, dtype=np.int8)
-        resync_digit = RESYNC_DIGIT if n > RESYNC_DIGIT else n
+        low = block_split(n)
+        resync_digit = min(RESYNC_DIGIT, low)
+        n_blocks = 3 ** (n - low)
         total = 3 ** n
-        visited = 1
+        visited = 0
         exact = 1
-        chunk = FIRST_CHUNK
-        done = False
-        while not done:
-            left = ctx.time_left()
-            if left <= 0:
-                break
-            t0 = time.perf_counter()
-            steps, ex, done = _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, chunk,
-                                         resync_digit)
-            dt = time.perf_counter() - t0
-            visited += steps
-            exact += ex
-            if steps and dt > 0:
-                rate = steps / dt
-                target = CHUNK_SECONDS
-                if not math.isinf(left):
-                    target = min(CHUNK_SECONDS, max(left - dt, 0.0) / 2)
-                chunk = int(min(max(rate * target, 1 << 14), 1 << 40))
+        threads = self.threads
+        batch = threads
+        b0 = 0
+        with numba_threads(threads):
+            while b0 < n_blocks:
+                left = ctx.time_left()
+                if left <= 0:
+                    break
+                b1 = min(n_blocks, b0 + batch)
+                m = b1 - b0
+                cost = np.empty(m)
+                xs = np.zeros((m, n), dtype=np.int8)
+                steps = np.empty(m, dtype=np.int64)
+                ex = np.empty(m, dtype=np.int64)
+                t0 = time.perf_counter()
+                _walk_blocks(t, low, b0, b1, best, resync_digit, cost, xs, steps, ex)
+                dt = time.perf_counter() - t0
+                visited += int(steps.sum())
+                exact += int(ex.sum())
+                q = int(np.argmin(cost))            # the lowest block on ties
+                if cost[q] < best:
+                    best = float(cost[q])
+                    best_x = xs[q].copy()
+                b0 = b1
+                if dt > 0:
+                    target = CHUNK_SECONDS
+                    if not math.isinf(left):
+                        target = min(CHUNK_SECONDS, max(left - dt, 0.0) / 2)
+                    batch = max(threads, int(m * target / dt) // threads * threads)
+        done = b0 >= n_blocks
         ctx.charge(visited + exact)
         info = {"placements": visited, "of": total, "exact_evaluations": exact}
         if done:
-            return Proposal(best_x, status="optimal", objective=float(best[0]),
-                            info=info)
-        return Proposal(best_x, status="timeout", objective=float(best[0]), info=info)
+            return Proposal(best_x, status="optimal", objective=best, info=info)
+        return Proposal(best_x, status="timeout", objective=best, info=info)

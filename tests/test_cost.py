@@ -365,3 +365,17 @@ def test_zero_ops_layers_may_run_on_a_switched_off_tier():
     assert not evaluate(inst, x).feasible
     ms = MoveState(inst, np.zeros(inst.n_layers, dtype=np.int8))
     assert ms.move_fits(0, 2) and not ms.move_fits(1, 1)
+
+
+def test_evaluate_many_threads_give_the_same_costs():
+    from offbench._numba import max_threads
+
+    inst = random_instance(2, n_jobs=4, layers=(3, 6), capacities=True, deadlines=True)
+    X = np.random.default_rng(2).integers(0, 3, (5000, inst.n_layers)).astype(np.int8)
+    c1, f1, l1 = evaluate_many(inst, X, with_feasibility=True, threads=1)
+    c2, f2, l2 = evaluate_many(inst, X, with_feasibility=True, threads=min(2, max_threads()))
+    assert np.array_equal(c1, c2) and np.array_equal(f1, f2) and np.array_equal(l1, l2)
+    assert np.array_equal(c1, evaluate_many(inst, X))
+    for bad in (0, -1, 1.5, True, max_threads() + 1):
+        with pytest.raises(DecisionError, match="threads"):
+            evaluate_many(inst, X, threads=bad)

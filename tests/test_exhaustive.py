@@ -123,7 +123,6 @@ def test_rejects_bad_parameters():
 
 
 def test_time_limit_gives_timeout_with_the_best_so_far(solver, monkeypatch):
-    monkeypatch.setattr(exhaustive_mod, "FIRST_CHUNK", 2000)
     monkeypatch.setattr(exhaustive_mod, "CHUNK_SECONDS", 1e-4)
     inst = random_instance(2, n_jobs=4, layers=(4, 4), capacities=True, deadlines=True)
     res = solver.solve(inst, time_limit=0.02)
@@ -170,3 +169,35 @@ def test_agrees_with_plain_enumeration_thoroughly(solver):
         res = solver.solve(inst)
         assert res.status == "optimal"
         assert res.cost == pytest.approx(brute_force(inst), rel=1e-9, abs=1e-300), seed
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_same_decision_for_any_thread_count(seed):
+    # 13 layers: 3^4 blocks of 3^9 placements; zero-ops, zero-bits layers make ties likely
+    inst = random_instance(seed, n_devices=2, n_jobs=4, layers=(3, 4), capacities=seed % 2 == 0,
+                           deadlines=seed < 2, zero_fraction=0.4)
+    results = []
+    for th in (1, 2):
+        ex = resolve("exhaustive")(threads=th)
+        results.append(ex.solve(inst))
+        assert results[-1].status == "optimal"
+        assert results[-1].info["placements"] == 3 ** inst.n_layers
+    a, b = results
+    assert a.cost == b.cost and np.array_equal(a.decision, b.decision)
+    if inst.n_layers <= 11:
+        assert a.cost == pytest.approx(brute_force(inst), rel=1e-12, abs=1e-300)
+
+
+def test_block_split_and_thread_errors():
+    assert exhaustive_mod.block_split(5) == 5
+    assert exhaustive_mod.block_split(14) == 9
+    assert exhaustive_mod.block_split(18) == 10
+    with pytest.raises(SolverError, match="'threads' parameter"):
+        resolve("exhaustive")(threads=0)
+    import offbench
+    from offbench._numba import max_threads
+
+    inst = random_instance(1, n_jobs=2, layers=(2, 2))
+    r = offbench.solve(inst, "exhaustive", threads=max_threads() + 1)
+    assert r.status == "error" and "NUMBA_NUM_THREADS" in r.error
+    assert offbench.solve(inst, "exhaustive", threads=1).status == "optimal"
