@@ -701,6 +701,12 @@ def parse_params(cls: type[Solver], pairs: Sequence[str]) -> dict:
 
 
 def solve(inst: Instance, solver: str = "milp", *, time_limit: float | None = None, seed: int = 0,
-          params: dict | None = None, solver_dirs: Sequence[str | Path] = ()) -> Result:
-    """Solve one instance with a solver given by ID or name (SPEC.md section 5)."""
+          params: dict | None = None, solver_dirs: Sequence[str | Path] = (),
+          threads: int | None = None) -> Result:
+    """Solve one instance with a solver given by ID or name (SPEC.md section 5).
+
+    ``threads`` sets the solver's ``threads`` parameter (exhaustive, milp); a solver without
+    one refuses it like any unknown parameter."""
+    if threads is not None:
+        params = {**(params or {}), "threads": threads}
     return make_solver(solver, params, solver_dirs).solve(inst, time_limit=time_limit, seed=seed)

@@ -14,6 +14,8 @@ def add_parser(sub):
     p.add_argument("--seed", type=seed_int, default=0, metavar="N")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a solver parameter (repeatable)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads for a solver that has a threads parameter (exhaustive, milp)")
     p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
                    help="also load solvers from the .py files of this folder (repeatable)")
     p.set_defaults(func=run)
@@ -27,7 +29,14 @@ def run(args) -> int:
 
     inst = load_instance(args.instance)
     cls = resolve(args.solver, args.solvers_dir)
-    solver = cls(**parse_params(cls, args.param))
+    params = parse_params(cls, args.param)
+    if args.threads is not None:
+        if "threads" in params:
+            from ..solver import SolverError
+
+            raise SolverError("threads given twice: --threads and --param threads=...")
+        params["threads"] = args.threads            # checked by the solver's own parameter
+    solver = cls(**params)
     with stdout_to_stderr():
         result = solver.solve(inst, time_limit=args.time_limit, seed=args.seed)
     print_json(result.to_dict())
