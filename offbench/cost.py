@@ -25,6 +25,9 @@ drift by rounding, so they are tested with :func:`fits_state` / :func:`move_fits
 certified bound on the drift and recompute the exact loads whenever it could change the answer:
 no solver decides feasibility differently from :func:`evaluate`.
 
+The module is kept whole (about 700 lines): it is the one place the physics and its rules
+live, and splitting it would put the tables and the kernels that read them in different files.
+
 Three kernels sit on these tables:
 
 * :func:`evaluate`: one decision, full report (per-job time, energy, tardiness, cost; loads);
