@@ -35,13 +35,19 @@ def add_parser(sub):
     return p
 
 
+#: The widest tensor element a cut can send (bits): far above any numeric type in use.
+MAX_BITS_PER_ELEMENT = 1024
+
+
 def _bits_per_element(text: str) -> int:
+    shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text):,} characters)"
+    what = f"--bits-per-element: expected an integer in [1, {MAX_BITS_PER_ELEMENT}], got {shown!r}"
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 40 else 0
     except ValueError:
-        raise UserError(f"--bits-per-element: expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise UserError(f"--bits-per-element: expected an integer >= 1, got {text!r}")
+        raise UserError(what) from None
+    if not 1 <= value <= MAX_BITS_PER_ELEMENT:
+        raise UserError(what)
     return value
 
 
