@@ -292,13 +292,6 @@ class Instance:
         keep = {f.name for f in dataclasses.fields(self)} | {"digest"}
         return {k: v for k, v in self.__dict__.items() if k in keep}
 
-    def __getstate__(self) -> dict:
-        """Pickle the fields and the digest only: what is cached on the instance (the cost
-        tables of :func:`offbench.cost.tables`, derived arrays) is rebuilt where it is needed,
-        so an instance sent to a worker process is small and never re-validated."""
-        keep = {f.name for f in dataclasses.fields(self)} | {"digest"}
-        return {k: v for k, v in self.__dict__.items() if k in keep}
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Instance):
             return NotImplemented
