@@ -121,7 +121,8 @@ def _bool(v, where: str) -> bool:
 def _seeds(v, where: str) -> list[int]:
     if isinstance(v, int) and not isinstance(v, bool):
         v = [v]
-    return list(_check(where, v, list, item=int, low=0, length=(1, None), unique=True))
+    return list(_check(where, v, list, item=int, low=0, high=2**63 - 1, length=(1, None),
+                       unique=True))  # high: a seed is stored as a 64-bit integer
 
 
 def load_spec_file(path: str | os.PathLike) -> dict:
@@ -139,7 +140,7 @@ def load_spec_file(path: str | os.PathLike) -> dict:
 
         try:
             data = tomllib.loads(text.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError, RecursionError) as e:
             raise SpecError(f"{p}: not valid TOML: {e}") from None
     elif p.suffix.lower() in (".yaml", ".yml"):
         try:
@@ -149,7 +150,7 @@ def load_spec_file(path: str | os.PathLike) -> dict:
                             "spec as TOML") from None
         try:
             data = _load_yaml(yaml, text.decode("utf-8"), p)
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
+        except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError) as e:
             raise SpecError(f"{p}: not valid YAML: {e}") from None
     else:
         raise SpecError(f"{p}: expected a .toml, .yaml or .yml run spec, got {p.suffix or 'no suffix'!r}")
@@ -391,7 +392,7 @@ def _parse_source(s, where: str) -> dict:
     if not isinstance(s, dict):
         raise SpecError(f"{where}: expected a table with a 'kind', got {s!r}")
     kind = s.get("kind")
-    if kind not in _SOURCE_KEYS:
+    if not isinstance(kind, str) or kind not in _SOURCE_KEYS:
         raise SpecError(f"{where}.kind: expected one of {', '.join(_SOURCE_KEYS)}, got {kind!r}")
     _unknown(s, _SOURCE_KEYS[kind], where)
     out: dict[str, Any] = {"kind": kind}
