@@ -193,3 +193,13 @@ def test_run_jsonl_keeps_stdout_to_json_and_records_hostile_solvers(tmp_path, jo
     assert rows["hx-interrupt-v1"]["status"] == "error"
     assert rows["hx-prints-v1"]["status"] == "feasible" and rows["greedy-v1"]["status"] != "error"
     assert "c-level chatter" in p.stderr
+
+
+@pytest.mark.parametrize("seed, words", [("1.0e+23", "seeds"), ("1e23", "seeds"),
+                                         ("9" * 5000, "not valid YAML")])
+def test_a_yaml_seed_that_is_no_64_bit_integer(tmp_path, capsys, seed, words):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: y\nseeds: [{seed}]\nsolvers: [greedy]\n"
+                    "sources:\n - {kind: random, name: r, count: 1}\n")
+    refused(capsys, ["run", spec, "--dry-run", "--store", tmp_path / "store"], words)
+    assert not (tmp_path / "store").exists()
