@@ -15,6 +15,13 @@ message that names the field by its path (``jobs[3].bits: expected 6 values (5 l
 got 5``); :meth:`Instance.to_json` writes the canonical form, and the round trip is lossless
 (floats are written with Python's shortest exact ``repr``). A columnar ``.npz`` form (no pickle)
 round-trips with it for large instance sets.
+
+Untrusted files are bounded: every number must lie in the admissible ranges of SPEC.md section 3
+(so that no cost can overflow or underflow; a literal such as ``1e400`` is refused, never read as
+infinity), and the size limits of :data:`LIMITS` (devices, jobs, layers per job and in all,
+bytes; each raised by an environment variable) are checked by :func:`check_size` before
+anything of that size is allocated: job by job while JSON is parsed, from the array headers of an
+``.npz``, and by the families and generators before they draw.
 """
 
 from __future__ import annotations
