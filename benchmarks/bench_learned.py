@@ -22,7 +22,11 @@ stream's seed and the solver's seed. Prints, per solver:
   price where the exact one is expensive; on dmro-v1 it is not).
 
 Every ratio is checked to be >= 1 - 1e-9 (a learned decision cheaper than dp's optimum would be a
-bug in one of them). ``--json OUT`` writes the per-frame ratios, latencies and learn metrics.
+bug in one of them). ``--json OUT`` writes the per-frame ratios, costs, latencies and learn
+metrics. ``--streams K`` runs every solver on K streams (seeds ``--stream-seed`` onwards) and
+prints the mean over streams; ``--claim dmro,sb3-dqn`` prints DMRO's improvement in mean cost
+over sb3-dqn, ``(cost_DQN - cost_DMRO) / cost_DQN``, with a bootstrap interval over streams (the
+DMRO paper claims 17.6% over "traditional DRL").
 """
 
 from __future__ import annotations
@@ -55,10 +59,11 @@ def per_solver(items, what):
 
 def run_one(name, params, frames, refs, seed):
     solver = make_solver(name, params)
+    solver.budget = {"frames": len(frames), "learn_frames": len(frames)}  # as a track tells it
     t0 = time.perf_counter()
     solver.start(frames[0], seed)
     start_s = time.perf_counter() - t0
-    ratios, decide_s, step_s, learn_s, frame_s, evals, metrics = [], [], [], [], [], [], []
+    ratios, costs, decide_s, step_s, learn_s, frame_s, evals, metrics = [], [], [], [], [], [], [], []
     decide = solver.decide
 
     def timed_decide(frame, ctx):  # decision latency: decide alone (inference, pricing)
@@ -85,9 +90,10 @@ def run_one(name, params, frames, refs, seed):
         if not r >= 1 - 1e-9:
             raise SystemExit(f"{name}: frame {k}: ratio {r!r} below the optimum (or infeasible)")
         ratios.append(r)
+        costs.append(cost)
         evals.append(res.evaluations)
         metrics.append(m)
-    return {"ratios": ratios, "decide_s": decide_s, "step_s": step_s, "learn_s": learn_s,
+    return {"ratios": ratios, "costs": costs, "decide_s": decide_s, "step_s": step_s, "learn_s": learn_s,
             "frame_s": frame_s, "evaluations": evals,
             "metrics": metrics, "start_s": start_s, "provenance": solver.provenance()}
 
@@ -103,26 +109,18 @@ def main():
                     help="solvers, each NAME or NAME[k=v;k=v] (its own parameters)")
     ap.add_argument("--param", action="append", default=[], metavar="SOLVER:NAME=VALUE")
     ap.add_argument("--weights", action="append", default=[], metavar="SOLVER:PATH")
+    ap.add_argument("--streams", type=int, default=1, help="streams (seeds stream-seed, +1, ...)")
+    ap.add_argument("--claim", default=None, metavar="A,B",
+                    help="print (cost_B - cost_A) / cost_B of the mean costs over the streams, with "
+                         "a bootstrap interval (e.g. dmro,sb3-dqn: the DMRO paper's 17.6%% claim)")
     ap.add_argument("--json", default=None, metavar="OUT")
     args = ap.parse_args()
     set_num_threads(1)
     fam = get_family("dmro-v1")
     env = args.environment or fam.default_environment
-    t = time.perf_counter()
-    frames = list(fam.stream(args.stream_seed, args.frames, environment=env))
-    gen_s = time.perf_counter() - t
-    dp_s, refs = [], []
-    dp = make_solver("dp")
-    for f in frames:
-        r = dp.solve(f)
-        dp_s.append(r.wall_time)
-        refs.append(r.cost)
-    print(f"dmro-v1 / {env}, stream seed {args.stream_seed}, {args.frames} frames "
-          f"(generated in {gen_s:.1f} s); dp solves a frame exactly in "
-          f"{np.median(dp_s) * 1e3:.3f} ms (median)")
     params = per_solver(args.param, "--param")
     weights = per_solver(args.weights, "--weights")
-    results = {}
+    specs = []
     for label in re.findall(r"[^,\[]+(?:\[[^\]]*\])?", args.solvers):
         name, _, extra = label.partition("[")
         extra = [e for e in extra.rstrip("]").split(";") if e]
@@ -130,12 +128,61 @@ def main():
         p = parse_params(cls, params.get(name, []) + extra)
         if name in weights:
             p["weights"] = weights[name][-1]
+        specs.append((label, name, cls, p))
+    streams = {}
+    for s_seed in range(args.stream_seed, args.stream_seed + args.streams):
+        streams[s_seed] = one_stream(fam, env, s_seed, specs, args, verbose=args.streams == 1)
+    if args.streams > 1:
+        print(f"\n{args.streams} streams of dmro-v1 / {env} (seeds {args.stream_seed}.."
+              f"{args.stream_seed + args.streams - 1}), {args.frames} frames each; per solver: mean "
+              "over streams of the stream's mean ratio and mean cost")
+        for label, *_ in specs:
+            r = [np.mean(streams[k]["results"][label]["ratios"]) for k in streams]
+            c = [np.mean(streams[k]["results"][label]["costs"]) for k in streams]
+            print(f"  {label}: ratio {np.mean(r):.4f} (streams {min(r):.4f}..{max(r):.4f}), "
+                  f"mean cost {np.mean(c):.6g}")
+    if args.claim:
+        a, b = args.claim.split(",")
+        ca = np.array([np.mean(streams[k]["results"][a]["costs"]) for k in streams])
+        cb = np.array([np.mean(streams[k]["results"][b]["costs"]) for k in streams])
+        imp = (cb.mean() - ca.mean()) / cb.mean()
+        rng = np.random.default_rng(0)
+        idx = rng.integers(0, len(ca), size=(2000, len(ca)))
+        boot = (cb[idx].mean(1) - ca[idx].mean(1)) / cb[idx].mean(1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        print(f"\nimprovement of {a} over {b} in mean cost, (cost_{b} - cost_{a}) / cost_{b} over "
+              f"{len(ca)} streams: {imp * 100:.1f}% (95% bootstrap interval over streams "
+              f"{lo * 100:.1f}% .. {hi * 100:.1f}%)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"environment": env, "frames": args.frames,
+                                               "seed": args.seed, "streams": streams}, default=str))
+
+
+def one_stream(fam, env, stream_seed, specs, args, verbose):
+    t = time.perf_counter()
+    frames = list(fam.stream(stream_seed, args.frames, environment=env))
+    gen_s = time.perf_counter() - t
+    dp_s, refs = [], []
+    dp = make_solver("dp")
+    for f in frames:
+        r = dp.solve(f)
+        dp_s.append(r.wall_time)
+        refs.append(r.cost)
+    print(f"dmro-v1 / {env}, stream seed {stream_seed}, {args.frames} frames "
+          f"(generated in {gen_s:.1f} s); dp solves a frame exactly in "
+          f"{np.median(dp_s) * 1e3:.3f} ms (median)")
+    results = {}
+    for label, name, cls, p in specs:
         t = time.perf_counter()
         res = run_one(name, p, frames, refs, args.seed)
         res["wall_s"] = time.perf_counter() - t
-        res["params"] = {k: v for k, v in p.items()}
+        res["params"] = dict(p)
         results[label] = res
         R = np.array(res["ratios"])
+        if not verbose:
+            print(f"  {label}: mean ratio {R.mean():.4f}, mean cost {np.mean(res['costs']):.6g}, "
+                  f"{res['wall_s']:.1f} s")
+            continue
         W = args.window
         wins = [f"{R[a:a + W].mean():.4f}" for a in range(0, len(R), W)]
         tail = R[len(R) - max(1, len(R) // 5):]
@@ -150,10 +197,7 @@ def main():
         print(f"  wall per frame incl. learning: mean {np.mean(res['frame_s']) * 1e3:.3f} ms "
               f"(learn {np.mean(res['learn_s']) * 1e3:.3f} ms, step {np.mean(res['step_s']) * 1e3:.3f} ms) "
               f"(start {res['start_s']:.2f} s; total {res['wall_s']:.1f} s)")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"environment": env, "frames": args.frames,
-                                               "stream_seed": args.stream_seed, "seed": args.seed,
-                                               "dp_s": dp_s, "results": results}, default=str))
+    return {"dp_s": dp_s, "results": results}
 
 
 if __name__ == "__main__":
