@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(text: str, limit: int = 2000) -> str:
     """A message as one line of bounded length (a 5000-character name stays readable)."""
-    text = " ".join(text.split("\n"))
+    text = " ".join(text.splitlines())
     return text if len(text) <= limit else f"{text[:limit // 2]} ... {text[-limit // 4:]}"
 
 

@@ -399,6 +399,25 @@ class Instance:
         edge = _obj(d["edge"], "edge", _SERVER_KEYS)
         cloud = _obj(d["cloud"], "cloud", _SERVER_KEYS)
         bh = _obj(d["backhaul"], "backhaul", _BACKHAUL_KEYS)
+
+        def cap(o, path):
+            v = o.get("capacity")
+            return math.inf if v is None else _num(v, path)
+
+        scalars = dict(
+            w_time=_num(w["time"], "weights.time"),
+            w_energy=_num(w["energy"], "weights.energy"),
+            w_tardiness=_num(w.get("tardiness", 0.0), "weights.tardiness"),
+            edge_speed=_num(edge["speed"], "edge.speed"),
+            edge_energy_per_op=_num(edge["energy_per_op"], "edge.energy_per_op"),
+            edge_capacity=cap(edge, "edge.capacity"),
+            cloud_speed=_num(cloud["speed"], "cloud.speed"),
+            cloud_energy_per_op=_num(cloud["energy_per_op"], "cloud.energy_per_op"),
+            cloud_capacity=cap(cloud, "cloud.capacity"),
+            backhaul_rate=_num(bh["rate"], "backhaul.rate"),
+            backhaul_latency=_num(bh["latency"], "backhaul.latency"),
+            backhaul_energy_per_bit=_num(bh["energy_per_bit"], "backhaul.energy_per_bit"),
+        )
         devices = _list(d["devices"], "devices")
         if not devices:
             raise InstanceError("devices", "expected at least one device, got an empty list")
@@ -436,23 +455,8 @@ class Instance:
             raise InstanceError(f"jobs[{i}].device", f"expected a device index in "
                                                      f"0..{len(devices) - 1}, got {int(job_device[i])}")
 
-        def cap(o, path):
-            v = o.get("capacity")
-            return math.inf if v is None else _num(v, path)
-
         return cls(
-            w_time=_num(w["time"], "weights.time"),
-            w_energy=_num(w["energy"], "weights.energy"),
-            w_tardiness=_num(w.get("tardiness", 0.0), "weights.tardiness"),
-            edge_speed=_num(edge["speed"], "edge.speed"),
-            edge_energy_per_op=_num(edge["energy_per_op"], "edge.energy_per_op"),
-            edge_capacity=cap(edge, "edge.capacity"),
-            cloud_speed=_num(cloud["speed"], "cloud.speed"),
-            cloud_energy_per_op=_num(cloud["energy_per_op"], "cloud.energy_per_op"),
-            cloud_capacity=cap(cloud, "cloud.capacity"),
-            backhaul_rate=_num(bh["rate"], "backhaul.rate"),
-            backhaul_latency=_num(bh["latency"], "backhaul.latency"),
-            backhaul_energy_per_bit=_num(bh["energy_per_bit"], "backhaul.energy_per_bit"),
+            **scalars,
             **{"dev_" + k: v for k, v in dev.items()},
             job_device=job_device,
             layer_offsets=np.concatenate(([0], np.cumsum(packer.array("n_layers", np.int64)))),
@@ -809,7 +813,8 @@ def _obj(v: Any, path: str, keys: Mapping[str, bool]) -> dict:
         k = unknown[0]
         close = difflib.get_close_matches(k, list(keys), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(keys)})"
-        raise InstanceError(f"{path}.{k}" if path else k, f"unknown key in {where}{hint}")
+        shown = k if k.isidentifier() and len(k) <= 60 else _short_repr(k)  # "\n", 5000 chars
+        raise InstanceError(f"{path}.{shown}" if path else shown, f"unknown key in {where}{hint}")
     for k, required in keys.items():
         if required and k not in v:
             raise InstanceError(f"{path}.{k}" if path else k, f"missing (required in {where})")

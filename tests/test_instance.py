@@ -184,3 +184,61 @@ def test_version_flag(capsys):
         main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out.strip() == f"offbench {offbench.__version__}"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instance_dicts())
+def test_parsing_packs_jobs_exactly_as_from_dict(d):
+    """from_json packs well-formed jobs while it parses; the result is that of from_dict, whose
+    jobs go through the checks with paths, and the same with numpy scalars in the lists."""
+    a = Instance.from_json(json.dumps(d))
+    b = Instance.from_dict(d)
+    assert a.digest == b.digest
+    for f in ("ops", "bits", "layer_offsets", "job_device", "deadline", "job_weight"):
+        assert np.array_equal(getattr(a, f), getattr(b, f))
+    d2 = copy.deepcopy(d)
+    d2["jobs"][0]["ops"] = [np.float64(v) for v in d2["jobs"][0]["ops"]]
+    assert Instance.from_dict(d2).digest == a.digest
+
+
+def test_a_bad_job_after_packed_ones_is_named_by_its_index():
+    d = copy.deepcopy(SPEC_EXAMPLE)
+    d["jobs"] = [copy.deepcopy(d["jobs"][0]) for _ in range(5)]
+    d["jobs"][3]["bits"][2] = "x"
+    with pytest.raises(InstanceError, match=r"^jobs\[3\]\.bits\[2\]: expected a number"):
+        Instance.from_json(json.dumps(d))
+    d["jobs"][3]["bits"][2] = 1.0
+    d["jobs"][4]["device"] = 7
+    with pytest.raises(InstanceError, match=r"^jobs\[4\]\.device: expected a device index in 0\.\.0"):
+        Instance.from_json(json.dumps(d))
+
+
+def test_a_job_object_out_of_place_is_refused():
+    d = copy.deepcopy(SPEC_EXAMPLE)
+    d["devices"] = [copy.deepcopy(d["jobs"][0])]
+    with pytest.raises(InstanceError, match=r"^devices\[0\]: expected an object, got a job object"):
+        Instance.from_json(json.dumps(d))
+    d = copy.deepcopy(SPEC_EXAMPLE)
+    d["weights"]["time"] = copy.deepcopy(d["jobs"][0])
+    with pytest.raises(InstanceError, match=r"^weights\.time: expected a number, got a job object"):
+        Instance.from_json(json.dumps(d))
+
+
+def test_loaded_arrays_stay_read_only(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(SPEC_EXAMPLE))
+    inst = load_instance(path)
+    for f in ("ops", "bits", "deadline", "job_weight", "job_device", "layer_offsets", "dev_speed"):
+        with pytest.raises(ValueError):
+            getattr(inst, f)[0] = 1
+
+
+@pytest.mark.parametrize("key", ["\u0085", "a\nb", "x" * 5000])
+def test_an_odd_unknown_key_is_shown_on_one_line(key, capsys, tmp_path):
+    d = copy.deepcopy(SPEC_EXAMPLE)
+    d[key] = 0
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(d))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "unknown key in the file" in err and len(err) < 500
