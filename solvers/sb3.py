@@ -16,7 +16,8 @@ episode is one cost-model evaluation, charged to the frame. A decision is comput
 views of the policy's weights when its network is a plain MLP (the same actions as SB3's
 deterministic ``predict``, which the tests check), so that its latency measures the policy
 rather than torch's per-call overhead. Torch distributions' argument validation is switched off
-(process-wide): on the bandit environment's 50 categoricals it cost PPO a third of its time.
+inside SB3's calls (restored after): on the bandit environment's 50 categoricals it cost PPO a
+third of its time.
 
 **The budget is told up front.** SB3's schedules (DQN's epsilon, learning-rate schedules) run on
 the fraction of the budget spent. The track tells a learning solver how many frames it will
@@ -105,6 +106,24 @@ class _BudgetCallback:
                 return True
 
         return Budget(total)
+
+
+class _no_distribution_checks:
+    """Torch distributions without argument validation, inside SB3's calls only: on the bandit
+    environment's 50 categoricals it costs PPO a third of its time, and the arguments are the
+    policy's own. The previous default is restored on exit."""
+
+    def __enter__(self):
+        from torch.distributions import Distribution
+
+        self.prev = Distribution._validate_args
+        Distribution.set_default_validate_args(False)
+
+    def __exit__(self, *exc):
+        from torch.distributions import Distribution
+
+        Distribution.set_default_validate_args(self.prev)
+        return False
 
 
 def _numpy_mlp(features_extractor, modules):
@@ -201,9 +220,6 @@ class SB3Solver(TorchLearningSolver):
         from stable_baselines3.common.logger import Logger
 
         self._th = th
-        # Argument validation of torch distributions costs SB3's MultiDiscrete policies (one
-        # Categorical per layer) a third of their time; the values are the policy's own.
-        th.distributions.Distribution.set_default_validate_args(False)
         self.learn_frames, self.steps_per_frame, self.total_steps = self._plan(structure)
         self.train_env = self._make_env(structure)
         self.decide_env = self._make_env(structure)
@@ -256,7 +272,8 @@ class SB3Solver(TorchLearningSolver):
                     policy.extract_features(x, policy.pi_features_extractor))
                 a = policy.action_net(latent).view(-1, 3).argmax(dim=1).cpu().numpy()
                 return a if self._greedy == "logits" else a[0]
-            return policy._predict(x, deterministic=True).cpu().numpy()[0]
+            with _no_distribution_checks():
+                return policy._predict(x, deterministic=True).cpu().numpy()[0]
 
     def decide(self, frame, ctx) -> Proposal:
         """The policy's deterministic decision (no cost-model evaluation)."""
@@ -311,8 +328,9 @@ class SB3Solver(TorchLearningSolver):
         env.feed(frame)
         before = env.evaluations
         model._last_obs = None  # the next episode starts on this frame
-        model.learn(total_timesteps=self.steps_per_frame, reset_num_timesteps=False,
-                    callback=self.callback, progress_bar=False)
+        with _no_distribution_checks():
+            model.learn(total_timesteps=self.steps_per_frame, reset_num_timesteps=False,
+                        callback=self.callback, progress_bar=False)
         model.policy.set_training_mode(False)
         ctx.charge(env.evaluations - before)
         out = {"budget_used": model.num_timesteps / self.total_steps}
