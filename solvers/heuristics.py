@@ -23,11 +23,18 @@ from offbench.solver import Proposal, Solver
 from ._repair import repair
 
 
-def _fixed(inst, ctx, tier: int) -> Proposal:
-    x = np.full(inst.n_layers, tier, dtype=np.int8)
-    y, moves, priced = repair(inst, x)
-    ctx.charge(priced + 1)
-    return Proposal(y, status="feasible", info={"repair_moves": moves})
+class _FixedTier(Solver):
+    """Every layer on tier ``tier``, then capacity repair (a base: not a solver itself)."""
+
+    tier = 0
+    version = 1
+    guarantee = "heuristic"
+
+    def _solve(self, inst, ctx):
+        x = np.full(inst.n_layers, self.tier, dtype=np.int8)
+        y, moves, priced = repair(inst, x)
+        ctx.charge(priced + 1)
+        return Proposal(y, status="feasible", info={"repair_moves": moves})
 
 
 # ------------------------------------------------------------------------------ fixed placements
@@ -42,7 +49,7 @@ class AllDevice(Solver):
         return Proposal(np.zeros(inst.n_layers, dtype=np.int8), status="feasible")
 
 
-class AllEdge(Solver):
+class AllEdge(_FixedTier):
     """Every layer on the edge, then capacity repair.
 
     Repair (when the edge's capacity is smaller than the total ops): layers are moved back to
@@ -51,14 +58,10 @@ class AllEdge(Solver):
     """
 
     name = "all-edge"
-    version = 1
-    guarantee = "heuristic"
-
-    def _solve(self, inst, ctx):
-        return _fixed(inst, ctx, 1)
+    tier = 1
 
 
-class AllCloud(Solver):
+class AllCloud(_FixedTier):
     """Every layer on the cloud, then capacity repair.
 
     Repair (when the cloud's capacity is smaller than the total ops): layers are moved back to
@@ -67,11 +70,7 @@ class AllCloud(Solver):
     """
 
     name = "all-cloud"
-    version = 1
-    guarantee = "heuristic"
-
-    def _solve(self, inst, ctx):
-        return _fixed(inst, ctx, 2)
+    tier = 2
 
 
 class Random(Solver):
