@@ -16,6 +16,9 @@ them (charged), the best is the decision and the training label. What they share
   its layers' rows padded to the longest job), for a network shared by the jobs of a frame.
 * :func:`parallel_mlp`: K multilayer perceptrons of one shape evaluated as one batched
   matrix product (DDLO's and DMRO's parallel DNNs; DROO is the case K = 1).
+* :func:`tier_loss` (the label loss: cross-entropy over three tiers), :func:`best_row`, and
+  :class:`CandidateLearner`, the decide/learn loop the three share (``decide`` prices and keeps
+  its labels for ``learn``; a static ``solve`` is a few rounds of both on one instance).
 
 **The three-tier order-preserving quantizer.** DROO (Huang, Bi, Zhang, IEEE TMC 2020, Section
 IV-B) relaxes a binary placement to ``x_hat`` in [0, 1]; its first candidate rounds at 0.5, and
