@@ -12,7 +12,7 @@ Prints, with medians of the repeats measured in one run:
   ``evaluate_many/1`` prices placements from scratch with the batch kernel on one thread (what a
   naive enumeration costs); its ratio is to the exhaustive solver.
 * **threads**: exhaustive at the largest size and ``evaluate_many`` on 2^20 random rows, for
-  each thread count in ``--threads`` (``threads=`` of the solver and of ``evaluate_many``), with
+  each thread count in ``--threads`` (``threads=`` of ``Solver.solve`` and of ``evaluate_many``), with
   the speed-up over the first count; the decision, cost and costs must be identical for every
   count (checked).
 * **dp** on 10^4 jobs x 50 layers, without deadlines, with the generator's deadlines, and with
@@ -146,14 +146,14 @@ def main(argv=None) -> int:
     n = inst.n_layers
     ref = None
     for th in counts:
-        exth = resolve("exhaustive")(max_layers=n, threads=th)
-        first = exth.solve(inst)
+        exth = resolve("exhaustive")(max_layers=n)
+        first = exth.solve(inst, threads=th)
         assert first.status == "optimal", first.error
         if ref is None:
             ref = first
         # the same decision and cost for any thread count
         assert first.cost == ref.cost and np.array_equal(first.decision, ref.decision)
-        walls = [exth.solve(inst).wall_time for _ in range(max(3, args.repeats // 2))]
+        walls = [exth.solve(inst, threads=th).wall_time for _ in range(max(3, args.repeats // 2))]
         rows.append(("exhaustive", f"n={n}, threads={th}", median(walls), 3 ** n / median(walls),
                      "placements/s", None))
     X = np.random.default_rng(0).integers(0, 3, (1 << 20, inst.n_layers)).astype(np.int8)

@@ -187,12 +187,17 @@ class Context:
         Seeded from ``seed``; the only source of randomness a solver should use.
     evaluations : int
         Cost-model evaluations charged so far.
+    threads : int
+        Threads the solver may use (1 unless the caller gives more: ``solve(..., threads=)``).
+        An execution resource like the time limit, not a parameter: the answer of a solver
+        must not depend on it (exhaustive, for one, gives the same decision for any number).
     """
 
-    def __init__(self, inst: Instance, time_limit: float | None, seed: int):
+    def __init__(self, inst: Instance, time_limit: float | None, seed: int, threads: int = 1):
         self.instance = inst
         self.time_limit = time_limit
         self.seed = seed
+        self.threads = threads
         self.rng = np.random.default_rng(seed)
         self.evaluations = 0
         self.started = time.perf_counter()
@@ -315,7 +320,8 @@ class Solver:
         raise NotImplementedError(f"solver {self.id} does not implement _solve")
 
     # -- what callers use
-    def solve(self, inst: Instance, *, time_limit: float | None = None, seed: int = 0) -> Result:
+    def solve(self, inst: Instance, *, time_limit: float | None = None, seed: int = 0,
+              threads: int | None = None) -> Result:
         """Solve one instance; never raises for a solver's failure (status ``error``).
 
         Parameters
@@ -325,15 +331,26 @@ class Solver:
             Seconds; the solver stops and reports ``timeout`` with its best decision.
         seed : int
             Seeds every random choice: the same seed gives the same result.
+        threads : int, optional
+            Threads the solver may use (``ctx.threads``; default 1). Solvers that do not
+            parallelize ignore it.
         """
-        return self._run(self._solve, inst, time_limit, seed)
+        return self._run(self._solve, inst, time_limit, seed, threads)
 
-    def _run(self, method, inst: Instance, time_limit: float | None, seed: int) -> Result:
+    def _run(self, method, inst: Instance, time_limit: float | None, seed: int,
+             threads: int | None = None) -> Result:
         """Call ``method(inst, ctx)`` (``_solve``, or ``decide`` for a learning solver) under the
         protections of :meth:`solve`: timing, pricing by the cost model, errors as results."""
         if time_limit is not None and not (time_limit > 0):
             raise SolverError(f"time_limit must be a number > 0 or None. Got {time_limit!r}.")
-        ctx = Context(inst, time_limit, int(seed))
+        if threads is not None:
+            from ._numba import check_threads
+
+            try:
+                threads = check_threads(threads)
+            except ValueError as e:
+                raise SolverError(str(e)) from None
+        ctx = Context(inst, time_limit, int(seed), threads or 1)
         base = dict(solver=self.id, seed=int(seed), params=dict(self.param_values))
         missing = self.missing_requirements()
         if missing:
@@ -705,8 +722,7 @@ def solve(inst: Instance, solver: str = "milp", *, time_limit: float | None = No
           threads: int | None = None) -> Result:
     """Solve one instance with a solver given by ID or name (SPEC.md section 5).
 
-    ``threads`` sets the solver's ``threads`` parameter (exhaustive, milp); a solver without
-    one refuses it like any unknown parameter."""
-    if threads is not None:
-        params = {**(params or {}), "threads": threads}
-    return make_solver(solver, params, solver_dirs).solve(inst, time_limit=time_limit, seed=seed)
+    ``threads``: the threads the solver may use (:class:`Context`; exhaustive walks blocks of
+    placements on them, with the same answer for any number)."""
+    return make_solver(solver, params, solver_dirs).solve(inst, time_limit=time_limit, seed=seed,
+                                                          threads=threads)

@@ -5,7 +5,8 @@ block): block ``b`` fixes layers ``m .. n-1`` to the base-3 digits of ``b``, and
 first ``m`` layers are visited in the order of the reflected ternary Gray code (Knuth, *TAOCP*
 7.2.1.1, Algorithm H, "loopless reflected mixed-radix Gray generation"): from one placement to
 the next exactly one layer changes its tier, by one step (0 <-> 1 or 1 <-> 2). Blocks are
-independent, so Numba's ``prange`` walks them on ``threads`` threads at once. Each step is
+independent, so Numba's ``prange`` walks them on the threads the solve is given (``threads=``
+of :meth:`offbench.solver.Solver.solve`, ``ctx.threads``) at once. Each step is
 priced by :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, which also keeps
 the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to date. A full
 enumeration therefore costs O(1) per placement instead of O(n).
@@ -186,9 +187,6 @@ class Exhaustive(Solver):
     params = (
         Param("max_layers", int, 18, low=1, high=39,
               doc="refuse instances with more layers than this (3^max_layers placements)"),
-        Param("threads", int, 1, low=1, high=1024,
-              doc="threads that walk blocks of placements at once (the answer is the same "
-                  "for any number)"),
     )
 
     def _solve(self, inst, ctx):
@@ -210,7 +208,7 @@ class Exhaustive(Solver):
         total = 3 ** n
         visited = 0
         exact = 1
-        threads = self.threads
+        threads = ctx.threads
         batch = threads
         b0 = 0
         with numba_threads(threads):

@@ -178,8 +178,7 @@ def test_the_same_decision_for_any_thread_count(seed):
                            deadlines=seed < 2, zero_fraction=0.4)
     results = []
     for th in (1, 2):
-        ex = resolve("exhaustive")(threads=th)
-        results.append(ex.solve(inst))
+        results.append(resolve("exhaustive")().solve(inst, threads=th))
         assert results[-1].status == "optimal"
         assert results[-1].info["placements"] == 3 ** inst.n_layers
     a, b = results
@@ -192,12 +191,12 @@ def test_block_split_and_thread_errors():
     assert exhaustive_mod.block_split(5) == 5
     assert exhaustive_mod.block_split(14) == 9
     assert exhaustive_mod.block_split(18) == 10
-    with pytest.raises(SolverError, match="'threads' parameter"):
-        resolve("exhaustive")(threads=0)
     import offbench
     from offbench._numba import max_threads
 
     inst = random_instance(1, n_jobs=2, layers=(2, 2))
-    r = offbench.solve(inst, "exhaustive", threads=max_threads() + 1)
-    assert r.status == "error" and "NUMBA_NUM_THREADS" in r.error
+    with pytest.raises(SolverError, match="threads must be an int >= 1"):
+        offbench.solve(inst, "exhaustive", threads=0)
+    with pytest.raises(SolverError, match="NUMBA_NUM_THREADS"):
+        offbench.solve(inst, "exhaustive", threads=max_threads() + 1)
     assert offbench.solve(inst, "exhaustive", threads=1).status == "optimal"

@@ -15,7 +15,7 @@ def add_parser(sub):
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a solver parameter (repeatable)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="threads for a solver that has a threads parameter (exhaustive, milp)")
+                   help="threads the solver may use (default 1; the answer does not depend on it)")
     p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
                    help="also load solvers from the .py files of this folder (repeatable)")
     p.set_defaults(func=run)
@@ -29,15 +29,9 @@ def run(args) -> int:
 
     inst = load_instance(args.instance)
     cls = resolve(args.solver, args.solvers_dir)
-    params = parse_params(cls, args.param)
-    if args.threads is not None:
-        if "threads" in params:
-            from ..solver import SolverError
-
-            raise SolverError("threads given twice: --threads and --param threads=...")
-        params["threads"] = args.threads            # checked by the solver's own parameter
-    solver = cls(**params)
+    solver = cls(**parse_params(cls, args.param))
     with stdout_to_stderr():
-        result = solver.solve(inst, time_limit=args.time_limit, seed=args.seed)
+        result = solver.solve(inst, time_limit=args.time_limit, seed=args.seed,
+                              threads=args.threads)
     print_json(result.to_dict())
     return 0
