@@ -203,3 +203,22 @@ def test_a_yaml_seed_that_is_no_64_bit_integer(tmp_path, capsys, seed, words):
                     "sources:\n - {kind: random, name: r, count: 1}\n")
     refused(capsys, ["run", spec, "--dry-run", "--store", tmp_path / "store"], words)
     assert not (tmp_path / "store").exists()
+
+
+def test_a_real_ctrl_c_during_a_solve_still_stops(tmp_path, inst_path):
+    """A KeyboardInterrupt that a solver raises is its error row; the user's Ctrl-C is not."""
+    import signal
+
+    p = subprocess.Popen([sys.executable, "-m", "offbench", "solve", str(inst_path), "--solver",
+                          "hx-sleeps", "--solvers-dir", HOSTILE],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in p.stderr:  # wait until the solver is running
+            if "hx-sleeps: started" in line:
+                break
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, (out, err)
+    assert out == "" and "interrupted" in err

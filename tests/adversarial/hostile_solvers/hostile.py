@@ -103,6 +103,19 @@ class Prints(_Hostile):
         return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
 
 
+class Sleeps(_Hostile):
+    """Says on stderr that it started, then sleeps (for a real Ctrl-C to arrive inside it)."""
+
+    name = "hx-sleeps"
+
+    def _solve(self, inst, ctx):
+        import time
+
+        print("hx-sleeps: started", file=sys.stderr, flush=True)
+        time.sleep(60)
+        return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
+
+
 #: Every hostile solver's name, for the tests.
 NAMES = [c.name for c in (BareArray, ReturnsNone, StringObjective, StringBound, NanObjective,
                           ListInfo, Exits, Interrupts)]
