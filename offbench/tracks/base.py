@@ -33,6 +33,14 @@ from ..params import Param
 from .outcome import Outcome
 
 
+
+def job_threads(job) -> int:
+    """The threads a job's solver may use: the run spec's ``threads_per_job``, within the
+    threads Numba started with (as the executor sets them)."""
+    from .._numba import max_threads
+
+    return max(1, min(int(getattr(job, "threads", 1) or 1), max_threads()))
+
 class TrackError(UserError):
     """A track name or track setting that is wrong; the message names it."""
 
@@ -138,7 +146,7 @@ class Track:
         :func:`warm_up`)."""
         solver = solver_cls(**job.params)
         inst = job.instance if job.instance is not None else job.frames[0]
-        solver.solve(inst, time_limit=time_limit, seed=job.seed)
+        solver.solve(inst, time_limit=time_limit, seed=job.seed, threads=job_threads(job))
 
     # ------------------------------------------------------------------ scoring
     def scored_frames(self, track_config: dict, n: int) -> range:

@@ -8,7 +8,7 @@ performance profile and an ECDF of the cost ratio.
 
 from __future__ import annotations
 
-from .base import Track, register
+from .base import Track, job_threads, register
 from .outcome import Outcome
 from .scoring import score_outcome
 
@@ -23,7 +23,8 @@ class StaticTrack(Track):
         solver = solver_cls(**job.params)
         if started is not None:
             started()
-        res = solver.solve(job.instance, time_limit=job.time_limit, seed=job.seed)
+        res = solver.solve(job.instance, time_limit=job.time_limit, seed=job.seed,
+                           threads=job_threads(job))
         out = Outcome.from_result(res)
         out.mark_overrun(job.time_limit)
         if job.score and job.reference is not None:
