@@ -33,13 +33,13 @@ from ..params import Param
 from .outcome import Outcome
 
 
-
 def job_threads(job) -> int:
     """The threads a job's solver may use: the run spec's ``threads_per_job``, within the
     threads Numba started with (as the executor sets them)."""
     from .._numba import max_threads
 
     return max(1, min(int(getattr(job, "threads", 1) or 1), max_threads()))
+
 
 class TrackError(UserError):
     """A track name or track setting that is wrong; the message names it."""
