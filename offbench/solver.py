@@ -387,10 +387,14 @@ class Solver:
         from .cost import as_decision, evaluate
 
         problem = _malformed(prop)
+        claims = _non_finite_claims(prop)
         if problem is not None:  # a solver's own mistake: its error row, never the caller's crash
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
-                          wall_time=wall, evaluations=ctx.evaluations, error=problem, **base)
+                          wall_time=wall, evaluations=ctx.evaluations, error=problem,
+                          info={"non_finite_claims": claims} if claims else {}, **base)
         info = dict(prop.info)
+        if claims:  # kept for the referee (a NaN bound is dropped below, never silently)
+            info["non_finite_claims"] = claims
         status = prop.status
         if status not in ("optimal", "feasible", "timeout"):
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
@@ -453,6 +457,19 @@ def _malformed(prop) -> str | None:
         if key == "objective" and not math.isfinite(v):
             return f"the solver's objective {v!r} is not a finite number"
     return None
+
+
+def _non_finite_claims(prop) -> dict:
+    """The objective and bound of a Proposal that are NaN or infinite, as text (``"nan"``):
+    the referee flags them (:mod:`offbench.run.referee`)."""
+    out = {}
+    if not isinstance(prop, Proposal):
+        return out
+    for key in ("objective", "bound"):
+        v = getattr(prop, key, None)
+        if isinstance(v, (float, np.floating)) and not math.isfinite(float(v)):
+            out[key] = repr(float(v))
+    return out
 
 
 def _short_args(e: BaseException) -> str:
@@ -614,8 +631,10 @@ def discover(solver_dirs: Sequence[str | Path] = (), *, entry_points: bool = Tru
     found: dict[str, SolverEntry] = {}
 
     def add(cls, origin):
-        if cls.guarantee not in GUARANTEES:
-            found[cls.id] = SolverEntry(cls.id, origin, problem=f"unknown guarantee {cls.guarantee!r}")
+        problem = _declaration_problem(cls)
+        if problem is not None:
+            key = cls.id if isinstance(cls.id, str) and cls.id else f"({cls.__name__})"
+            found[key] = SolverEntry(key, origin, problem=problem)
             return
         if cls.id in found and found[cls.id].cls is not cls:
             raise SolverError(f"two solvers have the ID {cls.id}: {found[cls.id].origin} and {origin}")
@@ -667,6 +686,34 @@ def discover(solver_dirs: Sequence[str | Path] = (), *, entry_points: bool = Tru
     return dict(sorted(found.items()))
 
 
+def _declaration_problem(cls) -> str | None:
+    """What is wrong with a solver class's declarations (a plug-in's careless or hostile class
+    attributes), or None: listed as not loaded, never a crash of ``offbench solvers``."""
+    name, version = cls.__dict__.get("name", cls.name), cls.version
+    if not isinstance(name, str) or not _ID_RE.match(name) or len(name) > 100:
+        return f"name {_short_value(name)} is not a solver name (lowercase letters, digits, - and _)"
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 10**6:
+        return f"version {_short_value(version)} is not an integer >= 1"
+    if not isinstance(cls.guarantee, str) or cls.guarantee not in GUARANTEES:
+        return f"unknown guarantee {_short_value(cls.guarantee)} (one of {', '.join(GUARANTEES)})"
+    if not isinstance(cls.params, tuple) or not all(isinstance(p, Param) for p in cls.params):
+        return "params must be a tuple of offbench.solver.Param"
+    if (not isinstance(cls.tracks, tuple) or not cls.tracks
+            or not all(isinstance(t, str) and t in TRACKS for t in cls.tracks)):
+        return f"tracks must be a non-empty tuple of {', '.join(TRACKS)}"
+    if not isinstance(cls.requires, tuple) or not all(isinstance(m, str) for m in cls.requires):
+        return "requires must be a tuple of module names"
+    return None
+
+
+def _short_value(v) -> str:
+    try:
+        text = repr(v)
+    except Exception:  # a hostile __repr__, or an int too long to print
+        text = f"<a {type(v).__name__}>"
+    return text if len(text) <= 60 else f"{text[:60]}..."
+
+
 def resolve(name: str, solver_dirs: Sequence[str | Path] = ()) -> type[Solver]:
     """The solver class for an ID (``milp-v1``) or a bare name (``milp``: the latest version).
 
@@ -682,7 +729,9 @@ def resolve(name: str, solver_dirs: Sequence[str | Path] = ()) -> type[Solver]:
         else:
             candidates = [e for e in entries.values() if e.cls is not None and e.cls.name == m.group("name")]
             candidates.sort(key=lambda e: e.cls.version)
-            candidates = candidates[-1:]
+            candidates = candidates[-1:] or [  # a solver of that name that could not be loaded
+                e for i, e in entries.items() if e.cls is None and re.fullmatch(
+                    re.escape(m.group("name")) + r"-v\w+", i)][-1:]
         if candidates:
             e = candidates[0]
             if e.cls is None:
@@ -700,8 +749,7 @@ def resolve(name: str, solver_dirs: Sequence[str | Path] = ()) -> type[Solver]:
     else:
         msg += " No solver could be loaded."
     if broken:  # the real reason, e.g. the module that defines it failed to import
-        msg += (f" {len(broken)} solver file{'s' if len(broken) > 1 else ''} could not be loaded: "
-                + "; ".join(broken))
+        msg += f" Not loaded ({len(broken)}): " + "; ".join(broken)
     raise SolverError(msg)
 
 

@@ -222,3 +222,38 @@ def test_a_real_ctrl_c_during_a_solve_still_stops(tmp_path, inst_path):
         p.kill()
     assert p.returncode == 130, (out, err)
     assert out == "" and "interrupted" in err
+
+
+BAD_DECLARATIONS = '''
+import numpy as np
+from offbench.solver import Proposal, Solver
+
+class NoneParams(Solver):
+    name = "bad-params"
+    params = None
+
+class BadTracks(Solver):
+    name = "bad-tracks"
+    tracks = ("nope",)
+
+class BadVersion(Solver):
+    name = "bad-version"
+    version = "x"
+
+class BadName(Solver):
+    name = "Bad Name!"
+'''
+
+
+def test_careless_solver_declarations_are_listed_not_crashed(tmp_path, capsys, inst_path):
+    d = tmp_path / "plugins"
+    d.mkdir()
+    (d / "careless.py").write_text(BAD_DECLARATIONS)
+    for argv in (["solvers", "--solvers-dir", d], ["solvers", "--json", "--solvers-dir", d]):
+        assert main([str(a) for a in argv]) == 0
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        for words in ("params must be a tuple", "tracks must be", "version 'x'", "'Bad Name!'"):
+            assert words in out, (words, out)
+    refused(capsys, ["solve", inst_path, "--solver", "bad-params", "--solvers-dir", d],
+            "solver 'bad-params' cannot be loaded: params must be a tuple")
