@@ -637,8 +637,9 @@ class _JsonValueError(ValueError):
 
 
 class _TooLarge:
-    """A JSON number literal that no float holds (``1e400``, a 5000-digit integer): kept apart
-    so that the field it sits in is named, never read as infinity."""
+    """A JSON number literal that no float holds (``1e400``) or an integer of more than 40 digits
+    (none is admissible; Python refuses to convert 4300 or more): kept apart so that the field
+    it sits in is named, never read as infinity."""
 
     __slots__ = ("text",)
 
@@ -648,7 +649,8 @@ class _TooLarge:
     def describe(self) -> str:
         t = self.text.lstrip("-")
         if t.isdigit():
-            return f"an integer of {len(t)} digits, too large for a 64-bit float"
+            return (f"an integer of {len(t)} digits, outside the admissible range of SPEC.md "
+                    "section 3")
         return f"{_short(self.text, 40)}, beyond a 64-bit float (it would read as infinity)"
 
 
