@@ -5,6 +5,9 @@ Run::
     python benchmarks/bench_milp.py                  # 5x5, 10x10, 20x10; 3 seeds; 60 s limit
     python benchmarks/bench_milp.py --quick          # 5x5, 10x10; 2 seeds; no textbook model
     python benchmarks/bench_milp.py --sizes 20x10 --seeds 8 --configs highs,transitions,textbook
+    python benchmarks/bench_milp.py --set milp-scale --configs highs,textbook --time-limit 60
+    python benchmarks/bench_milp.py --set milp-scale --role tuning --sizes 20x10   # tuning seeds
+    python benchmarks/bench_milp.py --write-manifest  # (re)write the set's manifest of digests
 
 Instances: ``random_instance(seed, n_jobs, layers=(L, L), capacities=True, deadlines=True)``
 for ``seed = 0, 1, ...`` (coupled: edge and cloud capacities of 10-70 % of the total ops; most
@@ -21,6 +24,18 @@ layers of real DNN profiles). Configurations of the ``milp`` solver (one thread 
                (the baseline the issue quotes: 8 s to minutes at 20 x 10)
 =============  ===================================================================
 
+The committed set ``milp-scale`` (``--set milp-scale``; :func:`milp_scale_instances`): the
+coupled instances of issue 9, ``random_instance(seed, n_devices=4, n_jobs=J, layers=(L, L),
+capacities=True, deadlines=True)`` with both capacities then set to 0.1 or 0.3 of the total ops,
+sizes 10 x 8, 20 x 10, 30 x 10 and 40 x 12. Its manifest
+(``benchmarks/data/milp-scale/manifest.json``) lists ten *tuning* seeds (looked at while
+developing ``milp``) and ten *evaluation* seeds (run only for the reported table) per size and
+capacity, and the content digest of every instance: the instances are regenerated from their
+seeds and refused if a digest differs (no instance files are stored). The table reports, per
+size and configuration over both capacities: the median and largest time to proof (the time
+limit for an unproved one), how many were proven, the median branch-and-bound nodes where the
+back end reports them, and the median and largest gap at the limit of the unproved.
+
 Per size and configuration: the median and the largest wall time over the seeds (compilation
 excluded: every kernel is warmed first), how many seeds were proven optimal within the limit,
 and the median gap of the others. Every proven optimum is checked against the other
@@ -32,10 +47,13 @@ the default ``milp`` on the same small instances.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -51,6 +69,79 @@ CONFIGS = {
     "textbook": {"formulation": "transitions", "reduce": False},
 }
 CROSSOVER = [(2, 3), (2, 4), (3, 4), (4, 4)]
+
+# ------------------------------------------------------------------------------ the milp-scale set
+SET_DIR = Path(__file__).resolve().parent / "data" / "milp-scale"
+MANIFEST = SET_DIR / "manifest.json"
+SCALE_SIZES = ((10, 8), (20, 10), (30, 10), (40, 12))
+SCALE_FRACTIONS = (0.1, 0.3)
+TUNING_SEEDS = tuple(range(1000, 1010))
+EVALUATION_SEEDS = tuple(range(2000, 2010))
+
+
+def milp_scale_instance(seed: int, n_jobs: int, layers: int, fraction: float):
+    """One instance of the set: drawn by ``random_instance`` (4 devices, capacities and
+    deadlines on), then both capacities set to ``fraction`` of its total ops (the rest of the
+    instance is the one drawn without the override)."""
+    kw = dict(n_devices=4, n_jobs=n_jobs, layers=(layers, layers), capacities=True,
+              deadlines=True)
+    total = float(np.sum(random_instance(seed, **kw).ops))
+    return random_instance(seed, **kw, edge_capacity=fraction * total,
+                           cloud_capacity=fraction * total,
+                           name=f"milp-scale/{n_jobs}x{layers}/c{fraction:g}/s{seed}")
+
+
+def _scale_members():
+    for role, seeds in (("tuning", TUNING_SEEDS), ("evaluation", EVALUATION_SEEDS)):
+        for nj, L in SCALE_SIZES:
+            for f in SCALE_FRACTIONS:
+                for s in seeds:
+                    yield role, nj, L, f, s
+
+
+def write_manifest() -> Path:
+    """Regenerate every instance of the set and write its manifest of digests."""
+    members = []
+    for role, nj, L, f, s in _scale_members():
+        inst = milp_scale_instance(s, nj, L, f)
+        members.append({"name": inst.name, "role": role, "jobs": nj, "layers": L,
+                        "capacity_fraction": f, "seed": s, "digest": inst.digest})
+    doc = {"format": "offbench-benchmark-set", "version": 1, "set": "milp-scale",
+           "generator": "benchmarks.bench_milp.milp_scale_instance (offbench.generators."
+                        "random_instance, n_devices=4, capacities and deadlines on, both "
+                        "capacities set to capacity_fraction of the total ops)",
+           "sizes": [list(v) for v in SCALE_SIZES], "capacity_fractions": list(SCALE_FRACTIONS),
+           "tuning_seeds": list(TUNING_SEEDS), "evaluation_seeds": list(EVALUATION_SEEDS),
+           "members": members}
+    SET_DIR.mkdir(parents=True, exist_ok=True)
+    head = json.dumps({k: v for k, v in doc.items() if k != "members"}, indent=1)
+    body = ",\n".join("  " + json.dumps(m) for m in members)
+    MANIFEST.write_text(head[:-2] + ',\n "members": [\n' + body + "\n ]\n}\n")
+    return MANIFEST
+
+
+def milp_scale_instances(role: str = "evaluation", sizes=None):
+    """The set's instances of one ``role`` (``evaluation`` or ``tuning``) as
+    ``[((jobs, layers), fraction, instance), ...]``, regenerated from their seeds and checked
+    against the manifest's digests (a mismatch raises SystemExit naming the instance)."""
+    if role not in ("evaluation", "tuning"):
+        raise SystemExit(f"bench_milp: error: --role must be evaluation or tuning, got {role!r}")
+    try:
+        doc = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"bench_milp: error: cannot read {MANIFEST}: {e}") from None
+    out = []
+    for m in doc["members"]:
+        size = (m["jobs"], m["layers"])
+        if m["role"] != role or (sizes is not None and size not in sizes):
+            continue
+        inst = milp_scale_instance(m["seed"], m["jobs"], m["layers"], m["capacity_fraction"])
+        if inst.digest != m["digest"]:
+            raise SystemExit(f"bench_milp: error: {m['name']}: regenerated digest "
+                             f"{inst.digest} differs from the manifest's {m['digest']} (the "
+                             f"generator changed; the set needs a new version)")
+        out.append((size, m["capacity_fraction"], inst))
+    return out
 
 
 def instances(n_jobs, layers, seeds):
@@ -91,6 +182,43 @@ def run_size(nj, L, seeds, configs, time_limit, optima):
     return rows
 
 
+def run_set(role, sizes, configs, time_limit):
+    """The table by size on the milp-scale set (module docstring); every proven optimum is
+    checked against the other configurations' (1e-8 relative)."""
+    milp = resolve("milp")
+    members = milp_scale_instances(role, sizes)
+    order = [s for s in SCALE_SIZES if any(m[0] == s for m in members)]
+    print(f"milp-scale ({role} seeds): {len(members)} instances, time limit {time_limit:g} s, one "
+          f"thread; time to proof in s (the limit for an unproved one), proved, gap at the limit")
+    print(f"{'jobs x layers':<14}{'config':<13}{'median':>8}{'max':>8}{'proved':>8}"
+          f"{'gap med':>9}{'gap max':>9}{'  nodes (median)'}")
+    optima = {}
+    for size in order:
+        insts = [(f, inst) for s, f, inst in members if s == size]
+        for name in configs:
+            times, proved, gaps, nodes = [], 0, [], []
+            for f, inst in insts:
+                r = milp(**CONFIGS[name]).solve(inst, time_limit=time_limit)
+                if r.status == "error":
+                    raise SystemExit(f"{inst.name}: {name} failed: {r.error}")
+                if r.status == "optimal":
+                    proved += 1
+                    times.append(r.wall_time)
+                    ref = optima.setdefault(inst.name, (r.cost, name))
+                    if abs(r.cost - ref[0]) > 1e-8 * abs(ref[0]):
+                        raise SystemExit(f"{inst.name}: {name} proved {r.cost!r}, "
+                                         f"{ref[1]} proved {ref[0]!r}")
+                else:
+                    times.append(max(r.wall_time, time_limit))
+                    gaps.append(r.gap if r.gap is not None else float("inf"))
+                if r.info.get("nodes") is not None:
+                    nodes.append(r.info["nodes"])
+            gm = f"{statistics.median(gaps):9.1e}{max(gaps):9.1e}" if gaps else f"{'-':>9}{'-':>9}"
+            nd = f"{statistics.median(nodes):>16.0f}" if nodes else f"{'n/a':>16}"
+            print(f"{f'{size[0]} x {size[1]}':<14}{name:<13}{statistics.median(times):8.2f}"
+                  f"{max(times):8.2f}{f'{proved}/{len(insts)}':>8}{gm}{nd}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
@@ -102,12 +230,29 @@ def main(argv=None):
     ap.add_argument("--family-count", type=int, default=5,
                     help="instances of capacitated-v1:medium (0: skip)")
     ap.add_argument("--no-crossover", action="store_true")
+    ap.add_argument("--set", choices=["milp-scale"], default=None,
+                    help="run the committed set instead of the generated sizes")
+    ap.add_argument("--role", default="evaluation", help="which seeds of the set: evaluation or "
+                    "tuning")
+    ap.add_argument("--write-manifest", action="store_true",
+                    help="regenerate the milp-scale set and write its manifest of digests")
     args = ap.parse_args(argv)
+    if args.write_manifest:
+        print(write_manifest())
+        return
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     bad = [c for c in configs if c not in CONFIGS]
     if bad:
         ap.error(f"unknown configuration(s) {bad}; choose from {list(CONFIGS)}")
-    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
+    try:
+        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
+    except ValueError:
+        ap.error(f"--sizes: expected JOBSxLAYERS[,...], got {args.sizes!r}")
+    if args.set:
+        warm()
+        given = "--sizes" in (argv if argv is not None else sys.argv)
+        run_set(args.role, sizes if given else None, configs, args.time_limit)
+        return
     seeds = args.seeds
     if args.quick:
         sizes, seeds = [(5, 5), (10, 10)], 2

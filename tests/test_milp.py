@@ -318,6 +318,45 @@ def test_transition_model_prices_decisions_like_the_cost_model():
             assert feasible_rows == ev.feasible
 
 
+# ------------------------------------------------------------------------------ milp-scale set
+def _bench_milp():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_milp.py"
+    spec = importlib.util.spec_from_file_location("bench_milp_under_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_milp_scale_set_regenerates_to_its_digests(tmp_path, monkeypatch):
+    """The committed benchmark set of issue 9 (benchmarks/data/milp-scale): every member
+    regenerates from its seed to the manifest's digest; tuning and evaluation seeds are disjoint,
+    with at least 10 of each per size and capacity; a changed digest is refused by name."""
+    B = _bench_milp()
+    doc = json.loads(B.MANIFEST.read_text())
+    assert not set(doc["tuning_seeds"]) & set(doc["evaluation_seeds"])
+    seen = {}
+    for role in ("tuning", "evaluation"):
+        got = B.milp_scale_instances(role)          # raises SystemExit on a digest mismatch
+        for size, f, inst in got:
+            seen[(role, size, f)] = seen.get((role, size, f), 0) + 1
+            total = float(np.sum(inst.ops))
+            assert inst.edge_capacity == inst.cloud_capacity == pytest.approx(f * total, rel=1e-12)
+            assert np.isfinite(tables(inst).job_dl).any() and inst.n_layers == size[0] * size[1]
+    assert {k[1] for k in seen} == {(10, 8), (20, 10), (30, 10), (40, 12)}
+    assert len(seen) == 16 and min(seen.values()) >= 10
+    bad = dict(doc)
+    bad["members"] = [dict(m) for m in doc["members"]]
+    bad["members"][0]["digest"] = "0" * 64
+    tampered = tmp_path / "manifest.json"
+    tampered.write_text(json.dumps(bad))
+    monkeypatch.setattr(B, "MANIFEST", tampered)
+    with pytest.raises(SystemExit, match=bad["members"][0]["name"]):
+        B.milp_scale_instances(bad["members"][0]["role"])
+
+
 # ------------------------------------------------------------------------------ slow
 @pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
