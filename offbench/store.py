@@ -31,7 +31,26 @@ Tables
     Each instance's reference (SPEC.md section 6), computed once and reused, with provenance.
 ``results``
     One row per job: status, cost, feasibility, reference cost and cost ratio, bound, gap, wall
-    time, evaluations, decision (one digit per layer), error text, extra info (JSON).
+    time, evaluations, decision (one digit per layer), error text, extra info (JSON), and what
+    the referee (:mod:`offbench.run.referee`) found:
+
+    ``flags``
+        JSON list of flag names (:data:`offbench.run.referee.FLAGS`: ``false_optimal``,
+        ``bound_above_optimum``, ``bound_above_cost``, ``non_finite_bound``,
+        ``non_finite_objective``, ``cost_mismatch``, ``invalid_decision``,
+        ``below_proven_optimum``, ``bad_status``, ``malformed_frames``, ``tampered``), sorted;
+        ``[]`` when every claim holds. A row with any flag is **not solved**: its ``ratio`` is
+        the all-device fallback ratio, ``counted_infeasible`` is 1, and it never wins.
+    ``refereed``
+        1 when the row was judged by a process that no solver's code ran in (pool, Dask, or an
+        in-process run of offbench's own solvers only); 0 for an in-process run that loaded a
+        plug-in (its numbers may have been changed by that plug-in: tables must mark it); NULL
+        for rows written before the referee (schema 2 and older).
+
+    The columns that count (``cost``, ``feasible``, ``ratio``, ``counted_infeasible``, ``gap``,
+    ``wall_time``) are the referee's, never the solver's: ``wall_time`` is measured by the
+    process that ran the sandbox (the sandbox's own figure is ``info.self_reported_wall_time``);
+    ``evaluations`` are self-reported (counted in the solver's process), shown but never scored.
 ``frames``
     Per-frame rows of a learning-track job, keyed by (result row, frame index), with what the
     learner said it learned from that frame (``info``: JSON, e.g. ``{"loss": 0.12}``).
@@ -40,10 +59,11 @@ Kept whole (about 740 lines): one schema and the one class that reads and writes
 the append-only guarantees (triggers, the unique key, one transaction per job, the writer lock)
 and every query that relies on them can be checked in one file.
 
-Schema versions: 2 added ``frames.info``. A store of version 1 is migrated when it is opened
-for writing (the column added and the version bumped in one transaction: its frames read as
-having learned nothing to report, ``{}``); read-only, it is read as version 1 with the same
-meaning. A store of any other version is refused with a message that says what to do.
+Schema versions: 2 added ``frames.info``; 3 added ``results.flags`` and ``results.refereed``.
+A store of version 1 or 2 is migrated when it is opened for writing (the columns added and the
+version bumped in one transaction: its frames read as having learned nothing to report, ``{}``;
+its rows as unflagged, ``[]``, and of unknown refereeing, NULL); read-only, it is read as its
+version with the same meaning. A store of any other version is refused with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -59,9 +79,9 @@ from typing import Any, Iterable, Sequence
 
 from .errors import UserError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Older schema versions this offbench reads, and migrates when it opens them for writing.
-MIGRATABLE = ("1",)
+MIGRATABLE = ("1", "2")
 STORE_FORMAT = "offbench-results"
 
 #: The default store of ``offbench run`` and ``offbench leaderboard`` (relative to the working
@@ -73,12 +93,12 @@ KEY_COLUMNS = ("instance_digest", "solver_id", "param_hash", "seed", "track", "t
 
 #: Result columns that must be identical whichever executor ran a job, resumed or not.
 QUALITY_COLUMNS = ("status", "cost", "feasible", "ref_cost", "ratio", "counted_infeasible",
-                   "bound", "gap", "evaluations", "decision", "error")
+                   "bound", "gap", "evaluations", "decision", "error", "flags")
 
 RESULT_COLUMNS = KEY_COLUMNS + (
     "params", "status", "cost", "feasible", "ref_cost", "ratio", "counted_infeasible", "bound",
     "gap", "wall_time", "evaluations", "decision", "error", "info", "run_id", "worker",
-    "finished_at",
+    "finished_at", "flags", "refereed",
 )
 
 FRAME_COLUMNS = ("frame", "instance_digest", "status", "cost", "feasible", "ref_cost", "ratio",
@@ -169,6 +189,8 @@ CREATE TABLE IF NOT EXISTS results (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
     worker TEXT,
     finished_at TEXT NOT NULL,
+    flags TEXT NOT NULL DEFAULT '[]',
+    refereed INTEGER,
     UNIQUE ({", ".join(KEY_COLUMNS)})
 );
 CREATE TABLE IF NOT EXISTS frames (
@@ -341,13 +363,17 @@ class Store:
 
     def _migrate(self) -> None:
         """Bring a store of an older schema version (:data:`MIGRATABLE`) to this one, in one
-        transaction: version 1 -> 2 adds ``frames.info`` (``{}`` for the frames already there)."""
+        transaction: version 1 -> 2 adds ``frames.info`` (``{}`` for the frames already there);
+        2 -> 3 adds ``results.flags`` (``[]``) and ``results.refereed`` (NULL: unknown)."""
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
             version = dict(c.execute("SELECT key, value FROM meta")).get("schema_version")
             if version == "1":
                 c.execute("ALTER TABLE frames ADD COLUMN info TEXT NOT NULL DEFAULT '{}'")
+            if version in ("1", "2"):
+                c.execute("ALTER TABLE results ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'")
+                c.execute("ALTER TABLE results ADD COLUMN refereed INTEGER")
                 c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             c.execute("COMMIT")
         except BaseException:
@@ -553,6 +579,10 @@ class Store:
             v = row.get(c)
             if c in ("params", "info", "track_config") and not isinstance(v, str):
                 v = canonical_json(v if v is not None else {})
+            elif c == "flags" and not isinstance(v, str):
+                v = canonical_json(sorted(set(v or ())))
+            elif c == "refereed" and v is not None:
+                v = int(bool(v))
             elif c in ("cost", "ref_cost", "ratio", "bound", "gap", "wall_time"):
                 v = _real(v)
             elif c in ("feasible", "counted_infeasible") and v is not None:
@@ -604,6 +634,9 @@ class Store:
         for r in out:
             for k in ("params", "info", "track_config"):
                 r[k] = json.loads(r[k])
+            # Schemas 1 and 2 (read-only, not migrated): no flags, refereeing unknown.
+            r["flags"] = json.loads(r["flags"]) if r.get("flags") is not None else []
+            r["refereed"] = None if r.get("refereed") is None else bool(r["refereed"])
             for k in ("feasible", "counted_infeasible"):
                 if r[k] is not None:
                     r[k] = bool(r[k])

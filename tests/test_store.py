@@ -328,10 +328,14 @@ def test_a_schema_1_store_is_read_as_it_is_and_migrated_when_written(tmp_path):
     assert path.read_bytes() == before
     # Written: migrated in one transaction (column added, version bumped); old frames keep {}.
     with Store.open(path) as s:
-        assert s.schema_version == 2
-        assert dict(s.conn.execute("SELECT key, value FROM meta"))["schema_version"] == "2"
+        assert s.schema_version == 3
+        assert dict(s.conn.execute("SELECT key, value FROM meta"))["schema_version"] == "3"
         cols = [r[1] for r in s.conn.execute("PRAGMA table_info(frames)")]
         assert cols[-1] == "info"
+        # 2 -> 3: the referee's columns; old rows unflagged, refereeing unknown
+        rcols = [r[1] for r in s.conn.execute("PRAGMA table_info(results)")]
+        assert rcols[-2:] == ["flags", "refereed"]
+        assert s.results()[0]["flags"] == [] and s.results()[0]["refereed"] is None
         rid2 = s.add_result(_row("b" * 64, track="online"), [
             {"frame": 0, "instance_digest": "d", "status": "feasible", "wall_time": 0.0,
              "info": {"loss": 0.25, "epsilon": 0.1, "K": 3}}])
@@ -341,7 +345,7 @@ def test_a_schema_1_store_is_read_as_it_is_and_migrated_when_written(tmp_path):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             s.conn.execute("UPDATE frames SET info = '{}'")
     with Store.open_readonly(path) as s:
-        assert s.schema_version == 2 and len(s.results()) == 2
+        assert s.schema_version == 3 and len(s.results()) == 2
 
 
 def test_a_store_of_a_newer_schema_is_refused_with_what_to_do(tmp_path):

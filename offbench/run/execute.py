@@ -7,11 +7,19 @@ failure or a runner error, which become ``status: error`` with the text. The fir
 solver (ID and parameters) in each process is solved once untimed first
 (:func:`offbench.tracks.warm_up`). :func:`execute_with_alarm` adds the in-process hard limit
 (``SIGALRM``, best effort: it cannot stop a long call inside compiled code).
+
+:func:`sandbox_job` is what a sandbox is given: the job without its references (a solver never
+sees the reference it is scored against; the referee, :mod:`offbench.run.referee`, scores in the
+runner). :func:`outcome_to_wire` / :func:`outcome_from_wire` carry an outcome from a sandbox to
+the runner as JSON, never as a pickle.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import pickle
 import platform
 import signal
 import sys
@@ -23,6 +31,7 @@ from typing import Callable, Sequence
 from .. import tracks
 from ..errors import UserError
 from ..tracks import Outcome
+from ..tracks.outcome import WireError
 from .plan import Job
 
 
@@ -34,6 +43,47 @@ class ReferenceOutcome:
     error: str | None = None
     worker: str | None = None
     traceback: str | None = None
+
+
+def sandbox_job(job: Job, *, copy: bool = False) -> Job:
+    """The job a sandbox is given: without its references; with ``copy``, also with its own
+    copy of the instance or frames (in-process, so that a solver that changes its instance
+    changes only its copy)."""
+    sj = dataclasses.replace(job, reference=None, frame_refs=None)
+    if copy:
+        if job.instance is not None:
+            sj.instance = pickle.loads(pickle.dumps(job.instance, protocol=pickle.HIGHEST_PROTOCOL))
+        if job.frames is not None:
+            sj.frames = pickle.loads(pickle.dumps(job.frames, protocol=pickle.HIGHEST_PROTOCOL))
+    return sj
+
+
+def outcome_to_wire(out) -> bytes:
+    """An outcome as bytes for the pipe: ``D`` + JSON (a solve) or ``R`` + JSON (a reference)."""
+    if isinstance(out, ReferenceOutcome):
+        return b"R" + json.dumps(dataclasses.asdict(out), default=str, allow_nan=True).encode()
+    return b"D" + out.to_wire()
+
+
+def outcome_from_wire(job: Job, data: bytes):
+    """Rebuild what :func:`outcome_to_wire` sent (checked field by field); a malformed message
+    is the job's error."""
+    try:
+        if data[:1] == b"R" and job.kind == "reference":
+            d = json.loads(data[1:])
+            if not isinstance(d, dict) or not (d.get("reference") is None or isinstance(d["reference"], dict)):
+                raise WireError("not a reference outcome")
+            return ReferenceOutcome(reference=d.get("reference"), error=_text(d.get("error")),
+                                    worker=_text(d.get("worker")), traceback=_text(d.get("traceback")))
+        if data[:1] == b"D" and job.kind != "reference":
+            return Outcome.from_wire(data[1:])
+        raise WireError("unexpected message")
+    except (WireError, ValueError, RecursionError) as e:
+        return failed_outcome(job, "error", f"the sandbox sent a malformed outcome ({e})")
+
+
+def _text(v) -> str | None:
+    return None if v is None else str(v)
 
 
 _SOLVER_CACHE: dict[tuple, type] = {}
@@ -164,12 +214,16 @@ class _HardTimeout(BaseException):
     """Raised by the in-process alarm; a BaseException so solvers' ``except Exception`` pass it."""
 
 
-def execute_with_alarm(job: Job) -> Outcome | ReferenceOutcome:
-    """:func:`execute` with the in-process hard limit (``SIGALRM``, best effort; see module doc)."""
+def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | ReferenceOutcome:
+    """:func:`execute` with the in-process hard limit (``SIGALRM``, best effort; see module doc).
+
+    ``stamps``, when given, gets ``time.perf_counter()`` each time the timed work starts (the
+    last one is the timed solve's start).
+    """
     limit = job.kill_after
     if (limit is None or threading.current_thread() is not threading.main_thread()
             or not hasattr(signal, "setitimer")):
-        return execute(job)
+        return execute(job, None if stamps is None else (lambda: stamps.append(time.perf_counter())))
 
     def _alarm(signum, frame):
         raise _HardTimeout()
@@ -179,6 +233,8 @@ def execute_with_alarm(job: Job) -> Outcome | ReferenceOutcome:
 
     def started():
         t0[0] = time.perf_counter()
+        if stamps is not None:
+            stamps.append(t0[0])
         signal.setitimer(signal.ITIMER_REAL, limit)
 
     try:

@@ -4,15 +4,21 @@
     Jobs run one after another in this process. A job over its hard limit (``kill_after``) is
     interrupted by ``SIGALRM`` where that is possible (the main thread on POSIX), which stops
     Python code but cannot stop a long call inside compiled code: **in-process cannot hard-kill**;
-    use the pool for untrusted solvers.
+    use the pool for untrusted solvers. **In-process cannot isolate** either: each solver gets
+    a copy of its instance and no reference, and the referee restores a cost model a solver
+    changed (flagging that job), but a run that loads any solver that is not offbench's own has
+    all its rows marked unrefereed (see :mod:`offbench.run.referee`).
 ``pool`` (default, ``-j N``, :class:`PoolExecutor`)
     N worker processes (:class:`~offbench.run.sandbox.Sandbox`, fresh interpreters), each fed
-    one job at a time over a pipe. A job over its hard limit has its worker killed (``SIGKILL``)
-    and gets a ``timeout`` row; a worker that dies gives an ``error`` row and is replaced.
+    one job at a time over a pipe. **A sandbox runs one solver** (ID and parameters): a worker
+    that moves on to another solver gets a fresh interpreter (started ahead as a spare, so that
+    it is warm), so no state passes from one solver to the next. Jobs are dispatched solver by
+    solver. A job over its hard limit has its worker killed (``SIGKILL``) and gets a ``timeout``
+    row; a worker that dies gives an ``error`` row and is replaced.
 ``dask`` (``--scheduler tcp://host:port``, or ``local``, :class:`DaskExecutor`)
-    Each job is a Dask task; inside the Dask worker it runs in a sandbox process as in the pool,
-    so the hard limit holds there too. Workers must be able to import offbench (the same version)
-    and see the ``--solvers-dir`` folders at the same paths.
+    Each job is a Dask task; inside the Dask worker it runs in a sandbox process as in the pool
+    (one solver per sandbox), so the hard limit holds there too. Workers must be able to import
+    offbench (the same version) and see the ``--solvers-dir`` folders at the same paths.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import UserError
-from .execute import execute_with_alarm, failed_outcome, killed
+from .execute import execute_with_alarm, failed_outcome, killed, sandbox_job
 from .plan import Job
-from .sandbox import Sandbox
+from .sandbox import Sandbox, solver_key
 
 
 class Executor:
@@ -66,9 +72,13 @@ class InProcessExecutor(Executor):
 
         for job in jobs:
             on_start(job)
+            stamps: list[float] = []
             # Solver chatter goes to stderr, as from a worker process: stdout may be --jsonl.
             with contextlib.redirect_stdout(sys.stderr):
-                out = execute_with_alarm(job)
+                out = execute_with_alarm(sandbox_job(job, copy=True), stamps)
+                end = time.perf_counter()
+            if stamps and hasattr(out, "supervised_time"):
+                out.supervised_time = end - stamps[-1]
             yield job, out
 
 
@@ -76,8 +86,10 @@ class PoolExecutor(Executor):
     """A pool of :class:`Sandbox` processes (the default executor).
 
     Each worker gets one job at a time; while recent jobs are short (under
-    :attr:`PREFETCH_BELOW` seconds on average) it gets a second one queued behind, so that it
-    never waits for this process to write a row. Long jobs are never queued behind others.
+    :attr:`PREFETCH_BELOW` seconds on average) it gets a second one (of the same solver) queued
+    behind, so that it never waits for this process to write a row. Long jobs are never queued
+    behind others. A worker whose solver has no jobs left is retired and replaced by a spare
+    sandbox (a fresh interpreter started ahead), which takes the next solver's jobs.
     """
 
     name = "pool"
@@ -89,37 +101,69 @@ class PoolExecutor(Executor):
         self.workers = workers
         self.threads = threads
         self._boxes: list[Sandbox] = []
+        self._spares: list[Sandbox] = []  # fresh, never given a job
         self._mean = math.inf  # moving mean of job durations (seconds)
+        self.sandboxes_started = 0
 
     def describe(self) -> str:
         return f"pool of {self.workers} worker process{'es' if self.workers != 1 else ''}"
 
     def close(self) -> None:
-        boxes, self._boxes = self._boxes, []
+        boxes, self._boxes = self._boxes + self._spares, []
+        self._spares = []
         for b in boxes:
             if b.queue:
                 b.kill()
             else:
                 b.close()
 
+    def _new_box(self, i: int) -> Sandbox:
+        """A fresh sandbox for worker ``i``: a spare if one is ready (and a new spare started
+        behind it), else a new one."""
+        self.sandboxes_started += 1
+        if self._spares:
+            box = self._spares.pop(0)
+            self._spares.append(Sandbox(self.threads, tag=f"spare-{self.sandboxes_started}"))
+            return box
+        return Sandbox(self.threads, tag=str(i))
+
+    def _next_job(self, b: Sandbox, pending: "_Pending", busy_keys: set) -> Job | None:
+        """The next job for sandbox ``b``: one of its solver, else (if it is idle) the first
+        job of a solver that no worker runs, else of any solver; None when none fits."""
+        if b.key is not None:
+            job = pending.pop(b.key)
+            if job is not None or b.queue:
+                return job
+        return pending.pop_other(busy_keys)
+
     def run(self, jobs, on_start):
         from multiprocessing.connection import wait
 
-        pending = deque(jobs)
+        pending = _Pending(jobs)
         while len(self._boxes) < min(self.workers, max(len(pending), 1)):
-            self._boxes.append(Sandbox(self.threads, tag=str(len(self._boxes))))
+            self._boxes.append(self._new_box(len(self._boxes)))
+        if len(pending) > len(self._boxes) and not self._spares:
+            self._spares = [Sandbox(self.threads, tag=f"spare-{k}") for k in range(self.workers)]
         while pending or any(b.queue for b in self._boxes):
-            # Dispatch: idle workers first, then a second job where jobs are short.
+            # Dispatch: idle workers first, then a second job (of its solver) where jobs are short.
             depth = 2 if self._mean < self.PREFETCH_BELOW else 1
             for want in range(1, depth + 1):
-                for i, b in enumerate(self._boxes):
+                for i in range(len(self._boxes)):
+                    b = self._boxes[i]
                     while pending and len(b.queue) < want:
-                        job = pending.popleft()
+                        busy = {x.key for x in self._boxes if x.queue}
+                        job = self._next_job(b, pending, busy)
+                        if job is None:
+                            break
+                        if b.key is not None and solver_key(job) != b.key:
+                            # Another solver: a fresh sandbox (no state passes between solvers).
+                            b.close()
+                            b = self._boxes[i] = self._new_box(i)
                         try:
                             b.send(job)
                         except (BrokenPipeError, OSError):
                             b.queue.pop()
-                            pending.appendleft(job)
+                            pending.push_front(job)
                             yield from self._fail_head(i, pending, died=True)
                             break
             busy = {b.from_child: i for i, b in enumerate(self._boxes) if b.queue}
@@ -164,10 +208,46 @@ class PoolExecutor(Executor):
             pass
         queued = list(b.queue)[1:]
         for j in reversed(queued):
-            pending.appendleft(j)
-        self._boxes[i] = Sandbox(self.threads, tag=str(i))
+            pending.push_front(j)
+        self._boxes[i] = self._new_box(i)
         if out is not None:
             yield job, out
+
+
+class _Pending:
+    """Jobs waiting, grouped by solver (:func:`~offbench.run.sandbox.solver_key`), each group in
+    plan order, groups in order of their first job."""
+
+    def __init__(self, jobs):
+        self.groups: dict[tuple, deque] = {}
+        for j in jobs:
+            self.groups.setdefault(solver_key(j), deque()).append(j)
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.groups.values())
+
+    def pop(self, key) -> Job | None:
+        q = self.groups.get(key)
+        if not q:
+            return None
+        job = q.popleft()
+        if not q:
+            del self.groups[key]
+        return job
+
+    def pop_other(self, busy: set) -> Job | None:
+        """The first job of the first solver that no worker runs (else of the first solver)."""
+        for key in self.groups:
+            if key not in busy:
+                return self.pop(key)
+        return self.pop(next(iter(self.groups))) if self.groups else None
+
+    def push_front(self, job: Job) -> None:
+        key = solver_key(job)
+        if key in self.groups:
+            self.groups[key].appendleft(job)
+        else:
+            self.groups = {key: deque([job]), **self.groups}
 
 
 #: Idle sandboxes of this Dask worker, by worker thread; a task takes its thread's one out while
@@ -181,6 +261,9 @@ def _dask_task(job: Job):
     tid = threading.get_ident()
     with _DASK_LOCK:
         box = _DASK_BOXES.pop(tid, None)
+    if box is not None and box.key != solver_key(job):
+        box.close()  # another solver: a fresh sandbox (no state passes between solvers)
+        box = None
     if box is None or box.proc.poll() is not None:
         box = Sandbox(job.threads, tag=f"dask-{tid}")
     try:

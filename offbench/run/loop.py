@@ -4,9 +4,15 @@
 2. computes the reference of each instance that still has jobs to do (SPEC.md section 6), once,
    as jobs of their own, and caches it in the store (a frozen set's own references are used as
    they are);
-3. runs the solver jobs not yet in the store on an executor and appends one row per finished job
-   (:meth:`offbench.tracks.Outcome.to_row`), each in its own transaction, scored against its
-   instance's reference.
+3. runs the solver jobs not yet in the store on an executor and, for each finished job, has the
+   referee judge its outcome (:func:`offbench.run.referee.judge`: re-priced with this process's
+   cost model, its claims checked, scored against the reference, its wall time the one measured
+   here) and appends one row (:meth:`offbench.tracks.Outcome.to_row`) in its own transaction.
+
+A solver module that changed offbench's cost model when the spec was parsed (imported here)
+stops the run before anything is written (:func:`offbench.run.referee.check_intact`). In an
+in-process run (``-j 0``) that loads a solver that is not offbench's own, every row is marked
+``refereed = 0`` and the summary says so (:attr:`RunSummary.unrefereed`).
 
 Resuming: the store holds each finished job in one committed transaction. Killing the runner at
 any moment (``SIGINT``, ``SIGKILL``) loses only the jobs in flight; running the same command again
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import tracks
+from . import referee
 from ..store import DEFAULT_STORE, KEY_COLUMNS, Store
 from ..tracks import Outcome
 from .executors import Executor, make_executor
@@ -50,6 +57,8 @@ class RunSummary:
     keys: list = field(default_factory=list)
     interrupted: bool = False
     violations: list = field(default_factory=list)
+    flagged: list = field(default_factory=list)
+    unrefereed: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +95,7 @@ def run(spec: RunSpec, store_path: str | os.PathLike = DEFAULT_STORE, *,
 
     t0 = time.perf_counter()
     pl = plan_ or plan(spec)
+    referee.check_intact()
     progress = progress or Progress(mode="quiet")
     own_executor = executor is None
     executor = executor or make_executor(None, threads=spec.threads_per_job)
@@ -126,8 +136,17 @@ def run(spec: RunSpec, store_path: str | os.PathLike = DEFAULT_STORE, *,
             else:
                 summary.dropped += 1
                 progress.dropped(job)
+        if getattr(executor, "name", "") == "in-process":
+            summary.unrefereed = _plugins(runnable)
         for job, out in executor.run(runnable, progress.started):
-            row = _row(job, out, run_id, pl)
+            tampered = referee.restore()  # in-process: a solve may have changed the cost model
+            if tampered:
+                out.flags = [*out.flags, "tampered"]
+                out.info = {**(out.info if isinstance(out.info, dict) else {}),
+                            "tampered": tampered}
+            row = _row(job, out, run_id, pl, refereed=not summary.unrefereed)
+            if tampered:
+                row["flags"] = sorted(set(row["flags"]) | {"tampered"})
             store.add_result(row, out.frames)
             summary.done += 1
             summary.statuses[row["status"]] = summary.statuses.get(row["status"], 0) + 1
@@ -136,6 +155,8 @@ def run(spec: RunSpec, store_path: str | os.PathLike = DEFAULT_STORE, *,
             if (row["info"] or {}).get("reference_violation") or any(
                     (f.get("error") or "").startswith("ReferenceViolation") for f in out.frames):
                 summary.violations.append(f"{job.label()}: {row['error'] or 'in a frame'}")
+            if row["flags"]:
+                summary.flagged.append(f"{job.label()}: {', '.join(row['flags'])}")
             progress.finished(job, row)
         summary.wall_time = time.perf_counter() - t0
         store.end_run(run_id, "complete" if summary.ok and not summary.dropped else "incomplete")
@@ -228,10 +249,24 @@ def _attach_references(job: Job, refs: dict, spec: RunSpec) -> bool:
     return True
 
 
-def _row(job: Job, out: Outcome, run_id: int, pl: Plan) -> dict:
-    """The store row of a finished solve job (a job without a decision is scored first)."""
+def _plugins(jobs: list[Job]) -> list[str]:
+    """The solvers of these jobs that are not offbench's own (the ``offbench_solvers``
+    package): their code shares the in-process runner's interpreter."""
+    from .execute import solver_class
+
+    out = []
+    for sid, dirs in dict.fromkeys((j.solver_id, tuple(j.solver_dirs)) for j in jobs):
+        if not solver_class(sid, dirs).__module__.startswith("offbench_solvers."):
+            out.append(sid)
+    return sorted(set(out))
+
+
+def _row(job: Job, out: Outcome, run_id: int, pl: Plan, *, refereed: bool = True) -> dict:
+    """The store row of a finished solve job: judged by the referee, then (a job without a
+    decision) scored at the all-device cost."""
     from .. import __version__
 
+    referee.judge(job, out, refereed=refereed)
     if out.missing:
         tracks.score_missing(job, out)
     return out.to_row(dict(zip(KEY_COLUMNS, job.key)), params=job.params,

@@ -5,6 +5,13 @@ The pool executor and each Dask task run jobs in a :class:`Sandbox`, so the hard
 (``SIGKILL``) and gets a ``timeout`` row; a sandbox that dies (a segfault, the OOM killer) gives
 an ``error`` row. Sandboxes die with the runner (``PR_SET_PDEATHSIG`` on Linux, end of input
 elsewhere). :func:`_worker_main` is the child's loop.
+
+The child is untrusted (a solver's code runs in it): it sends its outcome as JSON
+(:func:`~offbench.run.execute.outcome_to_wire`), never a pickle, and the parent measures the
+solve's wall time itself (from the child's ``started`` message to its outcome; the outcome's
+:attr:`~offbench.tracks.Outcome.supervised_time`). Jobs are sent without references
+(:func:`~offbench.run.execute.sandbox_job`). A sandbox runs the jobs of one solver (ID and
+parameters; :attr:`Sandbox.key`) only: the executors start a fresh one for the next solver.
 """
 
 from __future__ import annotations
@@ -18,8 +25,17 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .execute import execute, failed_outcome, killed, warm_up
+from .execute import (execute, failed_outcome, killed, outcome_from_wire, outcome_to_wire,
+                      sandbox_job, warm_up)
 from .plan import Job
+
+
+def solver_key(job: Job) -> tuple:
+    """What a sandbox is reserved for: one solver (ID, parameters, solver folders), or the
+    reference jobs (offbench's own solvers)."""
+    if job.kind == "reference":
+        return ("reference",)
+    return ("solve", job.solver_id, job.param_hash, tuple(job.solver_dirs))
 
 
 class Sandbox:
@@ -55,6 +71,7 @@ class Sandbox:
         self.queue: deque[Job] = deque()
         self.head_since = 0.0           # when the head job became the head
         self.started_at: float | None = None  # when the head job started its timed work
+        self.key: tuple | None = None   # the solver this sandbox runs (None: no job yet)
 
     @property
     def job(self) -> Job | None:
@@ -62,27 +79,38 @@ class Sandbox:
         return self.queue[0] if self.queue else None
 
     def send(self, job: Job) -> None:
+        """Queue a job (of this sandbox's solver: a sandbox never runs two solvers)."""
+        key = solver_key(job)
+        if self.key is None:
+            self.key = key
+        elif key != self.key:
+            raise ValueError(f"a sandbox of {self.key} was sent a job of {key}")
         if not self.queue:
             self.head_since = time.monotonic()
             self.started_at = None
         self.queue.append(job)
-        self.to_child.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        self.to_child.send_bytes(pickle.dumps(sandbox_job(job), protocol=pickle.HIGHEST_PROTOCOL))
 
     def recv(self):
-        """The next message: ``("started",)`` or ``("done", outcome)``; EOFError if it died.
+        """The next message: ``("started",)``, ``("restarted",)`` or ``("done", outcome)``;
+        EOFError if it died.
 
-        Keeps :attr:`queue` and the clocks in step with the child.
+        Keeps :attr:`queue` and the clocks in step with the child; a solve outcome gets its
+        measured :attr:`~offbench.tracks.Outcome.supervised_time`.
         """
-        msg = pickle.loads(self.from_child.recv_bytes())
-        if msg[0] == "started":
-            if self.started_at is not None:  # the timed part after a warm-up: a fresh clock
-                msg = ("restarted",)
-            self.started_at = time.monotonic()
-        elif msg[0] == "done":
-            self.queue.popleft()
-            self.head_since = time.monotonic()
-            self.started_at = None
-        return msg
+        data = self.from_child.recv_bytes()
+        now = time.monotonic()
+        if data == b"S":
+            msg = ("restarted",) if self.started_at is not None else ("started",)
+            self.started_at = now  # the timed part after a warm-up: a fresh clock
+            return msg
+        job = self.queue.popleft()
+        out = outcome_from_wire(job, data)
+        if self.started_at is not None and hasattr(out, "supervised_time"):
+            out.supervised_time = now - self.started_at
+        self.head_since = now
+        self.started_at = None
+        return ("done", out)
 
     def deadline(self) -> float | None:
         """When the head job goes over its hard limit (counted from its start; before it starts,
@@ -186,10 +214,8 @@ def _worker_main() -> None:
     cin = Connection(fd_in, writable=False)
     cout = Connection(fd_out, readable=False)
     warm_up()
-    started_msg = pickle.dumps(("started",))
-
     def started():
-        cout.send_bytes(started_msg)
+        cout.send_bytes(b"S")
 
     while True:
         try:
@@ -199,7 +225,7 @@ def _worker_main() -> None:
         job = pickle.loads(data)
         try:
             out = execute(job, started)
-            cout.send_bytes(pickle.dumps(("done", out), protocol=pickle.HIGHEST_PROTOCOL))
+            cout.send_bytes(outcome_to_wire(out))
         except (BrokenPipeError, OSError):
             break
     os._exit(0)

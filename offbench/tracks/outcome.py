@@ -9,11 +9,17 @@ Outcomes are made in three ways only: :meth:`Outcome.from_result` (a solver's
 :class:`~offbench.solver.Result`), :meth:`Outcome.failed` (a job that produced no decision at
 all: killed at its hard limit, its worker died, the runner failed), and the stream loop of the
 learning tracks (:class:`offbench.tracks.stream.StreamTrack`), which summarizes its frames.
+
+An outcome made in a sandbox is untrusted: it travels to the runner as JSON (:meth:`Outcome.to_wire`,
+:meth:`Outcome.from_wire`: plain values checked field by field, never a pickle, so a solver cannot
+make the runner run code), and the referee (:mod:`offbench.run.referee`) re-prices and re-scores it
+there, filling :attr:`Outcome.flags`, :attr:`Outcome.refereed` and the measured wall time.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 #: A solver that returns later than ``OVERRUN_FACTOR * time_limit + OVERRUN_SLACK`` seconds gets
@@ -28,7 +34,42 @@ FRAME_FIELDS = ("frame", "instance_digest", "status", "cost", "feasible", "ref_c
 
 #: The outcome fields that go into a result row as they are.
 _ROW_FIELDS = ("status", "cost", "feasible", "ref_cost", "ratio", "counted_infeasible", "bound",
-               "gap", "wall_time", "evaluations", "decision", "error", "worker")
+               "gap", "wall_time", "evaluations", "decision", "error", "worker", "flags", "refereed")
+
+#: The fields an outcome sends from a sandbox, with their JSON types (anything else is dropped;
+#: a wrong type refuses the whole message).
+_WIRE_FIELDS = {"status": str, "cost": float, "feasible": bool, "bound": float, "gap": float,
+                "wall_time": float, "evaluations": int, "decision": str, "error": str,
+                "info": dict, "frames": list, "ref_cost": float, "ratio": float,
+                "counted_infeasible": bool, "worker": str, "missing": bool}
+_FRAME_TYPES = {"frame": int, "instance_digest": str, "status": str, "cost": float,
+                "feasible": bool, "ref_cost": float, "ratio": float, "counted_infeasible": bool,
+                "wall_time": float, "evaluations": int, "decision": str, "error": str, "info": dict}
+
+
+class WireError(ValueError):
+    """A sandbox sent an outcome that is not well formed."""
+
+
+def _wire_value(name: str, v, kind):
+    if v is None:
+        return None
+    if kind is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise WireError(f"{name}: expected a number, got {type(v).__name__}")
+        return float(v)
+    if kind is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise WireError(f"{name}: expected an integer, got {type(v).__name__}")
+        return v
+    if not isinstance(v, kind):
+        raise WireError(f"{name}: expected {kind.__name__}, got {type(v).__name__}")
+    return v
+
+
+def _json_default(v):
+    return str(v)
+
 
 
 def decision_text(decision) -> str | None:
@@ -65,6 +106,15 @@ class Outcome:
     missing : bool
         The job produced no decision at all (killed, its worker died, the runner failed): the
         process that writes the store scores it at the all-device cost before the row is made.
+    flags : list of str
+        What the referee found false or tampered (:data:`offbench.run.referee.FLAGS`); a row
+        with any flag is not solved.
+    refereed : bool or None
+        Whether the row was judged by a process that no solver's code ran in (False for an
+        in-process run that loads a plug-in).
+    supervised_time : float or None
+        Seconds from the solve's start to its outcome, measured by the trusted process that ran
+        the sandbox (never sent by the sandbox).
     """
 
     status: str
@@ -83,6 +133,9 @@ class Outcome:
     counted_infeasible: bool | None = None
     worker: str | None = None
     missing: bool = False
+    flags: list = field(default_factory=list)
+    refereed: bool | None = None
+    supervised_time: float | None = None
 
     # ------------------------------------------------------------------ the ways to make one
     @classmethod
@@ -100,6 +153,46 @@ class Outcome:
         """The outcome of a job that produced no decision (killed, crashed, failed to start)."""
         return cls(status=status, error=error, wall_time=wall_time, info=dict(info or {}),
                    missing=True)
+
+    # ------------------------------------------------------------------ the wire (sandbox -> runner)
+    def to_wire(self) -> bytes:
+        """This outcome as JSON bytes (what a sandbox sends; NaN and infinities as JSON's
+        extensions, so that the referee sees a non-finite claim as it was made)."""
+        d = {k: getattr(self, k) for k in _WIRE_FIELDS}
+        return json.dumps(d, default=_json_default, allow_nan=True).encode()
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> "Outcome":
+        """Rebuild an outcome from :meth:`to_wire`'s bytes, checking every field's type.
+
+        Raises
+        ------
+        WireError
+            Not JSON, not an object, or a field of the wrong type.
+        """
+        try:
+            d = json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise WireError(f"not JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise WireError("not a JSON object")
+        kw = {k: _wire_value(k, d.get(k), t) for k, t in _WIRE_FIELDS.items()}
+        if kw["status"] is None:
+            raise WireError("status: missing")
+        frames = []
+        for i, f in enumerate(kw.pop("frames") or []):
+            if not isinstance(f, dict):
+                raise WireError(f"frames[{i}]: expected an object")
+            fr = {k: _wire_value(f"frames[{i}].{k}", f.get(k), t) for k, t in _FRAME_TYPES.items()}
+            fr["info"] = fr["info"] or {}
+            fr["wall_time"] = fr["wall_time"] or 0.0
+            fr["evaluations"] = fr["evaluations"] or 0
+            frames.append(fr)
+        kw["info"] = kw["info"] or {}
+        kw["wall_time"] = kw["wall_time"] or 0.0
+        kw["evaluations"] = kw["evaluations"] or 0
+        kw["missing"] = bool(kw["missing"])
+        return cls(**kw, frames=frames)
 
     # ------------------------------------------------------------------ adjustments
     def mark_overrun(self, time_limit: float | None) -> None:
@@ -130,6 +223,7 @@ class Outcome:
         row.update({k: getattr(self, k) for k in _ROW_FIELDS})
         row["params"] = params
         row["info"] = self.info or {}
+        row["flags"] = list(self.flags)
         row["track_config"] = track_config
         row["offbench_version"] = offbench_version
         row["run_id"] = run_id

@@ -1,0 +1,277 @@
+"""The referee: how the trusted process judges every solve job's outcome (SPEC.md section 6).
+
+Solvers are untrusted code. A solve job runs in a sandbox (:mod:`offbench.run.sandbox`: a
+fresh interpreter per solver ID and parameters, never reused across solvers) that is given a copy
+of the instance and **no reference**; it sends back its outcome as JSON. The process that writes
+the store (the runner) then calls :func:`judge`, which keeps only the solver's *claims* (its
+decision, status, bound, objective, error text, info) and decides every number that counts:
+
+- **cost and feasibility**: the decision re-priced with the runner's own cost model (the
+  instance the runner holds, never the sandbox's copy);
+- **ratio, counted infeasible**: scored against the reference here (:mod:`offbench.tracks.scoring`);
+- **wall time**: measured by the process that ran the sandbox, from the solve's start to its
+  outcome (:attr:`~offbench.tracks.Outcome.supervised_time`; it includes the pipe, about 0.1 ms,
+  and on the pool any time the runner spent writing the previous row before it read the message).
+  On the learning tracks the per-frame decision latencies are the sandbox's measurements (the
+  runner sees only the whole stream, whose measured time is ``info.supervised_time``);
+- **evaluations** are **self-reported** (counted by :class:`~offbench.solver.Context` in the
+  sandbox): they are shown, never scored.
+
+Every claim is judged against what the runner knows; what does not hold is a **flag** (the
+row's ``flags`` column, a JSON list of the names in :data:`FLAGS`; the status vocabulary stays
+closed). A flagged row is *not solved*: it is scored at the all-device fallback and counted
+against the solved rate, and it never wins.
+
+The runner process itself imports solver modules while it plans (to validate parameters): a
+module that changes offbench's cost model or scoring when imported is caught by
+:func:`check_intact` (the functions of :mod:`offbench.cost`, :mod:`offbench.reference` and
+:mod:`offbench.tracks.scoring` are compared with those seen when offbench was loaded) and the
+run is refused. In-process runs (``-j 0``) share one interpreter with the solvers: there the
+referee restores a changed cost model after the job that changed it (that job is flagged
+``tampered``), gives each solver a copy of the instance, and when the run loads any solver that
+is not offbench's own (the ``offbench_solvers`` package) marks every row ``refereed = 0``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import cost as _cost
+from .. import reference as _reference
+from ..tracks import scoring as _scoring
+from ..tracks.outcome import Outcome
+
+#: Every flag the referee sets, with what it means.
+FLAGS = {
+    "cost_mismatch": "the cost the sandbox reported differs from the referee's pricing of the "
+                     "same decision (the sandbox's cost model or instance was changed)",
+    "invalid_decision": "the decision is not one tier (0, 1, 2) per layer of the instance",
+    "false_optimal": "claimed optimal, but infeasible or costlier than the proven optimum",
+    "bound_above_optimum": "claimed a lower bound above the proven optimum",
+    "bound_above_cost": "claimed a lower bound above the cost of its own decision",
+    "non_finite_bound": "claimed a bound that is NaN or infinite",
+    "non_finite_objective": "claimed an objective that is NaN or infinite",
+    "below_proven_optimum": "a feasible cost below a proven optimum (ReferenceViolation)",
+    "bad_status": "a status outside the closed vocabulary",
+    "malformed_frames": "frame rows that do not match the stream (indices or instances)",
+    "tampered": "the cost model of the runner's process was changed while this job ran "
+                "(in-process); it was restored",
+}
+
+#: Relative tolerance of the referee's comparisons (that of SPEC.md's proven optima).
+RTOL = 1e-6
+
+_STATUSES = ("optimal", "feasible", "timeout", "error")
+_WATCHED = (_cost, _reference, _scoring)
+
+
+def _snapshot() -> dict:
+    return {m.__name__: {k: v for k, v in vars(m).items() if callable(v) and not k.startswith("__")}
+            for m in _WATCHED}
+
+
+#: The functions of the watched modules when the referee was loaded (with offbench's modules,
+#: before any solver module).
+_PRISTINE = _snapshot()
+
+
+def changed_functions() -> list[str]:
+    """Names (``module.function``) of the watched functions that differ from the pristine ones."""
+    out = []
+    for m in _WATCHED:
+        now = vars(m)
+        for k, v in _PRISTINE[m.__name__].items():
+            if now.get(k) is not v:
+                out.append(f"{m.__name__}.{k}")
+    return out
+
+
+def restore() -> list[str]:
+    """Put back every watched function that was changed; returns what was changed."""
+    changed = changed_functions()
+    for m in _WATCHED:
+        for k, v in _PRISTINE[m.__name__].items():
+            if vars(m).get(k) is not v:
+                setattr(m, k, v)
+    return changed
+
+
+def check_intact() -> None:
+    """Refuse to referee when offbench's cost model or scoring was changed in this process
+    (by a solver module imported while planning).
+
+    Raises
+    ------
+    offbench.errors.UserError
+        Naming the changed functions.
+    """
+    from ..errors import UserError
+
+    changed = changed_functions()
+    if changed:
+        restore()
+        raise UserError("the referee's cost model was changed in the runner process by a solver "
+                        f"module imported while planning ({', '.join(changed[:5])}); refusing "
+                        "to run: a solver's module must not modify offbench")
+
+
+def _close(a: float, b: float) -> bool:
+    if a == b:
+        return True
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return False
+    return abs(a - b) <= RTOL * max(1.0, abs(a), abs(b))
+
+
+def _decode(inst, text) -> np.ndarray | None:
+    if not isinstance(text, str) or len(text) != inst.n_layers or set(text) - set("012"):
+        return None
+    return np.frombuffer(text.encode(), dtype=np.uint8).astype(np.int8) - ord("0")
+
+
+def _claim_number(info: dict, key: str):
+    """A non-finite claim the sandbox recorded in ``info.non_finite_claims``
+    (:meth:`offbench.solver.Solver.solve`), as text (``"nan"``), or None."""
+    claims = info.get("non_finite_claims") if isinstance(info, dict) else None
+    return claims.get(key) if isinstance(claims, dict) else None
+
+
+def _non_finite(v) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("nan", "inf", "-inf", "infinity", "-infinity")
+    return isinstance(v, float) and not math.isfinite(v)
+
+
+def _judge_decision(inst, ref: dict | None, out, flags: list, score: bool) -> None:
+    """Re-price, check claims and score one decision (``out``: an Outcome, or an Outcome made
+    from a frame row). Appends flag names to ``flags``."""
+    status = out.status
+    if status not in _STATUSES:
+        flags.append("bad_status")
+        out.status = status = "error"
+    info = out.info if isinstance(out.info, dict) else {}
+    reported = out.cost
+    x = None
+    if out.decision is not None:
+        x = _decode(inst, out.decision)
+        if x is None:
+            flags.append("invalid_decision")
+            out.decision = None
+    if x is not None:
+        ev = _cost.evaluate(inst, x)
+        out.cost, out.feasible = float(ev.cost), bool(ev.feasible)
+        if reported is None or not _close(float(reported), out.cost):
+            flags.append("cost_mismatch")
+            info["reported_cost"] = reported
+    else:
+        out.cost = out.feasible = None
+    for key, name in (("objective", "non_finite_objective"), ("bound", "non_finite_bound")):
+        if _non_finite(_claim_number(info, key)):
+            flags.append(name)
+    if out.bound is not None and not math.isfinite(out.bound):
+        flags.append("non_finite_bound")
+        out.bound = None
+    tol = lambda c: RTOL * max(1.0, abs(c))  # noqa: E731
+    if out.bound is not None and out.cost is not None and out.bound > out.cost + tol(out.cost):
+        flags.append("bound_above_cost")
+    if status == "optimal" and x is not None and not out.feasible:
+        flags.append("false_optimal")
+    proven = ref is not None and ref.get("provenance") in _reference.PROVEN
+    if proven:
+        rc = float(ref["cost"])
+        if status == "optimal" and out.cost is not None and out.feasible and out.cost > rc + tol(rc):
+            flags.append("false_optimal")
+        if out.bound is not None and out.bound > rc + tol(rc):
+            flags.append("bound_above_optimum")
+    out.gap = (None if out.bound is None or out.cost is None else
+               0.0 if out.cost == 0 else max(0.0, (out.cost - out.bound) / abs(out.cost)))
+    if not score or ref is None:
+        out.ref_cost = None if ref is None else float(ref["cost"])
+        out.ratio = None
+        out.counted_infeasible = bool(flags) or not (x is not None and out.feasible)
+        return
+    if flags:  # not solved: scored at the all-device fallback (SPEC.md section 6)
+        out.ref_cost = float(ref["cost"])
+        out.ratio, _ = _scoring.score(inst, ref, None, None)
+        out.counted_infeasible = True
+        return
+    _scoring.score_outcome(inst, ref, out)
+    if (out.info or {}).get("reference_violation"):
+        flags.append("below_proven_optimum")
+
+
+def judge(job, out: Outcome, *, refereed: bool = True) -> Outcome:
+    """Judge one solve job's outcome in the trusted process (see the module docstring).
+
+    ``job`` is the runner's own job (its instance, frames and references); ``out`` what the
+    sandbox sent. Fills cost, feasibility, gap, ratio, counted infeasible, wall time, ``flags``
+    and ``refereed`` in place and returns ``out``.
+    """
+    out.refereed = refereed
+    flags: list[str] = []
+    if not isinstance(out.info, dict):
+        out.info = {}
+    if out.supervised_time is not None:
+        if job.frames is None:
+            out.info["self_reported_wall_time"] = out.wall_time
+            out.wall_time = float(out.supervised_time)
+        else:
+            out.info["supervised_time"] = float(out.supervised_time)
+    if out.missing:
+        out.flags = []
+        return out
+    if job.frames is None:
+        _judge_decision(job.instance, job.reference, out, flags, job.score)
+        out.mark_overrun(job.time_limit)
+    else:
+        _judge_stream(job, out, flags)
+    out.flags = sorted(set(flags))
+    return out
+
+
+def _judge_stream(job, out: Outcome, flags: list) -> None:
+    """Re-price and re-score every frame of a stream job, then rebuild its summary."""
+    from .. import tracks
+    from ..metrics import frames_until_stays_below
+
+    frames = job.frames
+    rows = out.frames
+    if len(rows) > len(frames) or any(
+            r.get("frame") != k or r.get("instance_digest") != frames[k].digest
+            for k, r in enumerate(rows)):
+        flags.append("malformed_frames")
+        rows = []
+    bad_frames = []
+    for k, r in enumerate(rows):
+        fo = Outcome(status=r.get("status") or "error", cost=r.get("cost"),
+                     feasible=r.get("feasible"), decision=r.get("decision"), error=r.get("error"),
+                     wall_time=r.get("wall_time") or 0.0, evaluations=r.get("evaluations") or 0)
+        ff: list[str] = []
+        ref = job.frame_refs[k] if job.frame_refs is not None else None
+        _judge_decision(frames[k], ref, fo, ff, job.score)
+        fo.mark_overrun(job.time_limit)
+        if ff:
+            bad_frames.append(k)
+            flags.extend(ff)
+        for f in ("status", "cost", "feasible", "ref_cost", "ratio", "counted_infeasible",
+                  "decision", "error"):
+            r[f] = getattr(fo, f)
+    info = out.info
+    track = tracks.get(job.track)
+    aborted = out.error if out.status == "error" else None
+    summary = track._summary(rows, len(frames), job.track_config, bool(info.get("learning")),
+                             float(info.get("learn_time") or 0.0),
+                             int(info.get("learn_evaluations") or 0), aborted,
+                             frames_until_stays_below)
+    for k in ("provenance", "supervised_time"):
+        if k in info:
+            summary.info[k] = info[k]
+    if bad_frames:
+        summary.info["flagged_frames"] = bad_frames
+    out.status, out.cost, out.ratio = summary.status, summary.cost, summary.ratio
+    out.wall_time, out.evaluations, out.error = summary.wall_time, summary.evaluations, summary.error
+    out.info, out.frames = summary.info, rows
+    out.feasible = out.bound = out.gap = out.decision = out.ref_cost = None
+    out.counted_infeasible = None

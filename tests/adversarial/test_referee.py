@@ -1,0 +1,150 @@
+"""The referee (issue 10 items 1, 2, 3 and 5): a solver cannot change how another is scored,
+false claims are flags, flagged rows never win, no state passes between solvers, and
+``leaderboard verify`` never runs code that a table names.
+
+The hostile solvers are fixtures in ``referee_solvers/cheats.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from offbench import __version__
+from offbench.cli import main
+from offbench.leaderboard import build
+from offbench.leaderboard.build import PROVENANCE_TAG
+from offbench.run import InProcessExecutor, PoolExecutor, parse_spec, run
+from offbench.store import QUALITY_COLUMNS, Store
+
+CHEATS = str(Path(__file__).resolve().parent / "referee_solvers")
+HONEST = ["greedy", "all-edge", "local-search"]
+ALL_CHEATS = ["cx-monkeypatch", "cx-mutate", "cx-false-optimal", "cx-high-bound", "cx-nan-bound",
+              "cx-nan-objective", "cx-persist-writer", "cx-persist-reader"]
+
+
+def _spec(solvers, dirs=True):
+    spec = {"name": "referee-test", "time_limit": 5.0, "seeds": [0],
+            "reference": {"mode": "auto", "time_limit": 20.0},
+            "sources": [{"kind": "random", "name": "tiny", "count": 3, "n_devices": 1,
+                         "n_jobs": 2, "layers": [2, 3]}],
+            "solvers": list(solvers)}
+    if dirs:
+        spec["solvers_dirs"] = [CHEATS]
+    return parse_spec(spec)
+
+
+def _rows(path) -> dict:
+    with Store.open_readonly(path) as s:
+        out = {}
+        for r in s.results():
+            out.setdefault(r["solver_id"].rsplit("-v", 1)[0], []).append(r)
+        return out
+
+
+def _quality(rows):
+    return [tuple(r[c] for c in ("instance_digest",) + QUALITY_COLUMNS) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    """The honest solvers alone (in-process: offbench's own solvers only, so refereed)."""
+    path = tmp_path_factory.mktemp("base") / "r.sqlite"
+    s = run(_spec(HONEST, dirs=False), path, executor=InProcessExecutor())
+    assert s.unrefereed == []
+    return _rows(path)
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    """Every cheat first, then the honest solvers, on a pool of one worker."""
+    path = tmp_path_factory.mktemp("pool") / "r.sqlite"
+    with PoolExecutor(1) as ex:
+        run(_spec(ALL_CHEATS + HONEST), path, executor=ex)
+    return path
+
+
+def test_the_monkeypatching_plugin_changes_only_its_own_rows_on_the_pool(pool, baseline):
+    rows = _rows(pool)
+    for name in HONEST:
+        assert _quality(rows[name]) == _quality(baseline[name]), name
+        assert all(r["flags"] == [] and r["refereed"] is True for r in rows[name])
+    for r in rows["cx-monkeypatch"]:
+        assert "cost_mismatch" in r["flags"]  # its process said 0; the referee's pricing did not
+        assert r["counted_infeasible"] is True and r["cost"] > 0
+        assert r["info"]["reported_cost"] == 0.0
+
+
+def test_a_solver_that_mutates_its_instance_is_flagged_and_never_wins(pool):
+    rows = _rows(pool)
+    assert all("cost_mismatch" in r["flags"] and r["counted_infeasible"] for r in rows["cx-mutate"])
+    with Store.open_readonly(pool) as s:
+        board = build(s)
+    for table in board.tables:
+        for e in table.entries:
+            if e.solver_id.startswith("cx-") and e.solver_id != "cx-persist-reader-v1" \
+                    and e.solver_id != "cx-persist-writer-v1":
+                assert e.values["wins"] == 0, (e.solver_id, e.values)
+        order = [e.solver_id for e in table.entries]
+        assert order.index("cx-mutate-v1") > order.index("greedy-v1")
+        assert order.index("cx-monkeypatch-v1") > order.index("greedy-v1")
+
+
+def test_false_claims_are_flags_and_not_solved(pool):
+    rows = _rows(pool)
+    for name, flag in (("cx-false-optimal", "false_optimal"),
+                       ("cx-high-bound", "bound_above_optimum"),
+                       ("cx-nan-bound", "non_finite_bound"),
+                       ("cx-nan-objective", "non_finite_objective")):
+        for r in rows[name]:
+            claim_is_false = (r["ref_cost"] < r["cost"] * (1 - 1e-6) if flag in
+                              ("false_optimal", "bound_above_optimum") else True)
+            if claim_is_false:
+                assert flag in r["flags"], (name, r["flags"])
+                assert r["counted_infeasible"] is True
+                assert r["status"] in ("optimal", "feasible", "timeout", "error")
+        assert any(flag in r["flags"] for r in rows[name]), name
+    # the all-device fallback ratio, never the cheat's own
+    with Store.open_readonly(pool) as s:
+        ad = {i["digest"]: i["all_device_cost"] for i in s.instances()} if hasattr(s, "instances") else None
+    for r in rows["cx-high-bound"]:
+        if ad is not None and r["flags"]:
+            assert r["ratio"] == pytest.approx(ad[r["instance_digest"]] / r["ref_cost"])
+
+
+def test_no_state_passes_from_one_solver_to_the_next_on_the_pool(pool):
+    rows = _rows(pool)
+    # the writer ran before the reader on the same single worker: a fresh sandbox per solver
+    assert all(set(r["decision"]) == {"0"} for r in rows["cx-persist-reader"])
+
+
+def test_in_process_runs_with_a_plugin_are_unrefereed_and_the_others_unchanged(tmp_path, baseline):
+    path = tmp_path / "r.sqlite"
+    s = run(_spec(["cx-monkeypatch", "cx-mutate"] + HONEST), path, executor=InProcessExecutor())
+    assert s.unrefereed == ["cx-monkeypatch-v1", "cx-mutate-v1"]
+    rows = _rows(path)
+    assert all(r["refereed"] is False for rs in rows.values() for r in rs)
+    for name in HONEST:  # the cost model it replaced was restored after its job
+        assert _quality(rows[name]) == _quality(baseline[name]), name
+    assert all({"tampered", "cost_mismatch"} <= set(r["flags"]) for r in rows["cx-monkeypatch"])
+    assert all("cost_mismatch" in r["flags"] for r in rows["cx-mutate"])
+
+
+def test_verify_never_runs_code_that_a_table_names(tmp_path, capsys):
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    marker = tmp_path / "pwned"
+    (evil / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    prov = {"offbench_version": __version__, "store": "x",
+            "specs": [{"name": "crafted", "solvers_dirs": [str(evil)], "solvers": ["greedy"],
+                       "sources": [{"kind": "random", "name": "r", "count": 1}]}],
+            "selection": {"sources": [], "solvers": [], "tracks": ["static"]}}
+    table = tmp_path / "table.md"
+    table.write_text(f"<!-- {PROVENANCE_TAG} {json.dumps(prov)} -->\n\n| solver | n |\n|---|---|\n")
+    rc = main(["leaderboard", "verify", str(table), "-j", "0", "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 2, err
+    assert str(evil) in err and "--solvers-dir" in err and "Traceback" not in err
+    assert not marker.exists()
