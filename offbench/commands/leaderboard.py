@@ -52,6 +52,9 @@ def add_parser(sub):
     v.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="worker processes for the re-run (default: CPUs; 0: in this process)")
     v.add_argument("--scheduler", metavar="ADDRESS", help="re-run on Dask (as offbench run)")
+    v.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
+                   help="allow the solvers in DIR that the table's specs name (repeatable); "
+                        "without it only the installed solvers run")
     v.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
     return p
@@ -103,7 +106,7 @@ def _verify(args) -> int:
         raise UserError(f"{path}: not a text file") from None
     progress = Progress("quiet" if args.quiet else "auto")
     with make_executor(args.jobs, args.scheduler) as ex:
-        report = verify(text, executor=ex, progress=progress)
+        report = verify(text, executor=ex, progress=progress, solvers_dirs=args.solvers_dir)
     if report.ok:
         print(f"verify {path}: OK: {report.tables} tables, {report.rows} solver rows, "
               f"{report.numbers} quality numbers identical after re-running (latency and time "

@@ -2,6 +2,11 @@
 
 :func:`verify` reads the run specs from a rendered table's provenance, re-runs them into a fresh
 store, rebuilds the table and compares every quality cell (all columns but latency and time).
+
+A table is data: reading it never runs code it names. The re-run loads only the solvers of the
+installed package (``offbench_solvers`` and installed entry points) and the folders the user
+names (``--solvers-dir``); a spec whose ``solvers_dirs`` names any other folder is refused
+before anything is imported (:func:`check_solvers_dirs`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,39 @@ class VerifyReport:
         return not self.differences
 
 
-def verify(text: str, *, executor=None, workdir=None, progress=None) -> VerifyReport:
+def check_solvers_dirs(specs: list, allowed=()) -> None:
+    """Refuse run specs that load solvers from folders the user did not name.
+
+    Raises
+    ------
+    LeaderboardError
+        Naming the folders and how to allow them (``--solvers-dir``).
+    """
+    import os
+    from pathlib import Path
+
+    ok = {os.path.realpath(str(Path(d).expanduser())) for d in allowed}
+    bad: list[str] = []
+    for raw in specs:
+        dirs = raw.get("solvers_dirs") if isinstance(raw, dict) else None
+        if dirs is None:
+            continue
+        if not isinstance(dirs, list):
+            dirs = [dirs]
+        for d in dirs:
+            text = str(d)
+            if os.path.realpath(text) not in ok and text not in bad:
+                bad.append(text)
+    if bad:
+        shown = ", ".join(repr(b[:200]) for b in bad[:5])
+        raise LeaderboardError(
+            f"the table's run specs load solvers from {shown}, which verify does not run: a "
+            "table is data, and its code is not trusted. After reading that code, allow it with "
+            + " ".join(f"--solvers-dir {b[:200]}" for b in bad[:5]))
+
+
+def verify(text: str, *, executor=None, workdir=None, progress=None,
+           solvers_dirs=()) -> VerifyReport:
     """Re-run the specs named in a rendered table's provenance into a fresh store, rebuild the
     table, and compare every quality number (all columns but latency and time).
 
@@ -39,6 +76,9 @@ def verify(text: str, *, executor=None, workdir=None, progress=None) -> VerifyRe
     executor : offbench.run.Executor, optional
     workdir : path-like, optional
         Where the fresh store goes (default: a temporary folder, removed afterwards).
+    solvers_dirs : sequence of path-like
+        Folders of solvers the user allows (``--solvers-dir``); any other folder named by the
+        table's specs is refused (:func:`check_solvers_dirs`).
     """
     import tempfile
     from pathlib import Path
@@ -53,6 +93,7 @@ def verify(text: str, *, executor=None, workdir=None, progress=None) -> VerifyRe
     specs = prov.get("specs") or []
     if not specs:
         raise LeaderboardError("the table's provenance names no run specs to re-run")
+    check_solvers_dirs(specs, solvers_dirs)
     tmp = tempfile.TemporaryDirectory(prefix="offbench-verify-") if workdir is None else None
     root = Path(tmp.name if tmp else workdir)
     try:
