@@ -156,3 +156,65 @@ def performance_profile(costs: np.ndarray, taus: np.ndarray | None = None):
         taus = np.unique(np.concatenate([[1.0], finite]))
     profile = (r[None, :, :] <= taus[:, None, None]).mean(axis=1)
     return taus, profile
+
+
+def geometric_mean_ci(values: Sequence[float], groups: Sequence | None = None, *,
+                      resamples: int = BOOTSTRAP_RESAMPLES, level: float = CONFIDENCE,
+                      seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+    """Geometric mean of positive values with a percentile bootstrap interval.
+
+    The bootstrap of :func:`bootstrap_mean_ci` on ``log(values)``, mapped back by ``exp``
+    (``groups``: the cluster of each value, resampled whole). An ``inf`` value (a positive cost
+    against a reference cost of 0) makes the mean ``inf``; values are floored at ``1e-300``.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return (math.nan, math.nan, math.nan)
+    logs = np.log(np.maximum(x, 1e-300))
+    with np.errstate(invalid="ignore"):
+        m, lo, hi = bootstrap_mean_ci(logs, groups, resamples=resamples, level=level, seed=seed)
+    return (float(np.exp(m)), float(np.exp(lo)), float(np.exp(hi)))
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """``exp(mean(log(values)))`` of positive values (``nan`` for none; floored at ``1e-300``)."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return math.nan
+    return float(np.exp(np.mean(np.log(np.maximum(x, 1e-300)))))
+
+
+def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Wilcoxon signed-rank test (scipy, two-sided) of paired values ``a`` and ``b`` (the fallback
+    ratios of two solvers on the same instances), on ``log(a) - log(b)``.
+
+    Returns a dict: ``n`` (pairs), ``a_better``, ``b_better``, ``ties`` (within
+    :data:`TIE_RTOL`), ``gmean_ratio`` (geometric mean of ``a / b``) and ``p_value`` (``1.0``
+    when every pair ties; ``nan`` for no pairs).
+    """
+    from scipy.stats import wilcoxon
+
+    x = np.maximum(np.asarray(a, dtype=np.float64), 1e-300)
+    y = np.maximum(np.asarray(b, dtype=np.float64), 1e-300)
+    if x.shape != y.shape:
+        raise ValueError(f"paired values: {x.size} and {y.size} values")
+    with np.errstate(invalid="ignore"):
+        d = np.log(x) - np.log(y)
+    both_inf = np.isinf(x) & np.isinf(y)
+    d = np.where(both_inf, 0.0, d)
+    tie = np.isclose(x, y, rtol=TIE_RTOL, atol=0) | both_inf
+    d = np.where(tie, 0.0, d)
+    out = {"n": int(x.size), "a_better": int(np.sum(d < 0)), "b_better": int(np.sum(d > 0)),
+           "ties": int(np.sum(d == 0))}
+    finite = d[np.isfinite(d)]
+    out["gmean_ratio"] = float(np.exp(np.mean(d))) if d.size else math.nan
+    if x.size == 0:
+        out["p_value"] = math.nan
+    elif not np.any(d != 0):
+        out["p_value"] = 1.0
+    else:
+        # inf differences (one side unsolvable at reference 0) rank as the largest.
+        big = (np.max(np.abs(finite)) if finite.size else 1.0) * 2 + 1
+        dd = np.clip(d, -big, big)
+        out["p_value"] = float(wilcoxon(dd, zero_method="wilcox", alternative="two-sided").pvalue)
+    return out

@@ -141,7 +141,7 @@ def test_tables_in_three_formats_carry_provenance(store_path):
         assert prov["machines"][0]["cpus"] and prov["libraries"][0]["numpy"]
         assert len(tables) == 1 and len(tables[0][2]) == 4
     md = render(board, "md")
-    assert "shift 10 ms" in md and "| solver | n | ratio |" in md
+    assert "shift 10 ms" in md and "| solver | n | gmean ratio |" in md
     latex = render(board, "latex")
     assert "\\toprule" in latex and "fx-random-best-v1[samples=6]" in latex
     rows = list(csv.reader(io.StringIO("\n".join(l for l in render(board, "csv").splitlines()
@@ -167,7 +167,8 @@ def test_verify_passes_and_catches_an_edited_number(store_path, tmp_path):
     lines = text.splitlines()
     i = next(k for k, l in enumerate(lines) if l.startswith("| fx-random-best-v1[samples=6]"))
     cells = lines[i].split("|")
-    cells[9] = " 99.0 "
+    header = next(l for l in lines if l.startswith("| solver")).split("|")
+    cells[[c.strip() for c in header].index("evals")] = " 99.0 "
     lines[i] = "|".join(cells)
     (tmp_path / "v2").mkdir()
     bad = verify("\n".join(lines), executor=InProcessExecutor(), workdir=tmp_path / "v2")
@@ -299,3 +300,82 @@ def test_a_beaten_unproven_reference_is_said_under_the_table(tmp_path):
         t = build(s).tables[0]
     assert t.entries[0].values["ratio"] < 1
     assert any(n.startswith("ratio below 1 on 1 instance:") for n in t.notes)
+
+
+# ---------------------------------------------------------------------------- scoring (SPEC 6)
+def _row(d, status="feasible", feasible=True, ratio=1.0, ref=10.0, counted=False, error=None,
+         decision="01", **kw):
+    return {"instance_digest": d, "status": status, "feasible": feasible, "ratio": ratio,
+            "ref_cost": ref, "counted_infeasible": counted, "error": error, "decision": decision,
+            "cost": None if ratio is None else ratio * ref, "info": {}, **kw}
+
+
+def test_failed_infeasible_and_flagged_rows_score_at_the_fallback_and_refusals_apart():
+    from offbench.leaderboard.build import fallback_ratio, instance_ratios, refused, solved
+
+    info = {"a": {"all_device_cost": 30.0}, "z": {"all_device_cost": 5.0}, "y": {"all_device_cost": 0.0}}
+    ok = _row("a", ratio=1.5)
+    assert solved(ok) and fallback_ratio(ok, info) == 1.5
+    inf = _row("a", feasible=False, ratio=3.0, counted=True)
+    assert not solved(inf) and fallback_ratio(inf, info) == 3.0
+    # an error row that still carries a feasible decision (a rejected claim) is not solved
+    err = _row("a", status="error", ratio=1.0, error="claimed optimal, but ...")
+    assert not solved(err) and fallback_ratio(err, info) == 3.0
+    flag = _row("a", ratio=1.0, flags=["bound"])
+    assert not solved(flag) and fallback_ratio(flag, info) == 3.0
+    late = _row("a", status="timeout", ratio=1.2, info={"overrun_wall_time": 9.0})
+    assert not solved(late) and fallback_ratio(late, info) == 3.0
+    in_time = _row("a", status="timeout", ratio=1.2)
+    assert solved(in_time) and fallback_ratio(in_time, info) == 1.2
+    ref = _row("a", status="error", ratio=None, decision=None, error="unsupported: coupled")
+    assert refused(ref) and not solved(ref) and fallback_ratio(ref, info) is None
+    # reference cost 0: a cost of 0 is ratio 1, anything else unsolved (fallback inf unless 0)
+    assert fallback_ratio(_row("z", feasible=False, counted=True, ratio=None, ref=0.0), info) == math.inf
+    assert fallback_ratio(_row("y", feasible=False, counted=True, ratio=None, ref=0.0), info) == 1.0
+    # seeds averaged per instance first; refused rows left out
+    per = instance_ratios([ok, inf, ref, _row("z", ratio=2.0, ref=2.5)], info)
+    assert per == {"a": 2.25, "z": 2.0}
+
+
+def test_geometric_mean_ranks_and_the_outlier_does_not():
+    from offbench import metrics
+
+    g, lo, hi = metrics.geometric_mean_ci([1.0, 1.0, 1.0, 1000.0])
+    assert g == pytest.approx(1000 ** 0.25) and lo <= g <= hi
+    assert metrics.geometric_mean([2.0, 8.0]) == pytest.approx(4.0)
+    st = metrics.paired_wilcoxon([1.0] * 12, [1.0 + 0.1 * k for k in range(1, 13)])
+    assert st["a_better"] == 12 and st["b_better"] == 0 and st["p_value"] < 0.01
+    same = metrics.paired_wilcoxon([1.0, 2.0], [1.0, 2.0])
+    assert same["ties"] == 2 and same["p_value"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def scored_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lbref") / "r.sqlite"
+    run(parse_spec({**SPEC, "name": "lbref", "reference": {"mode": "auto"}}), path,
+        executor=InProcessExecutor())
+    return path
+
+
+def test_a_never_solving_solver_ranks_below_and_never_wins(scored_store):
+    from offbench.leaderboard.compare import compare
+
+    with Store.open_readonly(scored_store) as s:
+        board = build(s)
+    t = board.tables[0]
+    raise_entry = next(e for e in t.entries if e.solver_id == "fx-raise-v1")
+    assert raise_entry.values["solved"] == 0.0 and raise_entry.values["wins"] == 0
+    assert math.isnan(raise_entry.values["gmean_solved"])
+    # tables rank by the geometric mean, ties broken by the solved rate
+    keys = [(e.values["ratio"], -e.values["solved"]) for e in t.entries
+            if not math.isnan(e.values["ratio"])]
+    assert keys == sorted(keys)
+    # fx-raise is scored at the all-device fallback, which is what fx-zero (all device) gets by
+    # solving: the same geometric mean, and the solved rate puts fx-zero first
+    zero = next(e for e in t.entries if e.solver_id == "fx-zero-v1")
+    assert raise_entry.values["ratio"] == pytest.approx(zero.values["ratio"])
+    assert t.entries.index(zero) < t.entries.index(raise_entry) and zero.values["solved"] == 1.0
+    comps = compare(board, "fx-zero", "fx-raise")
+    assert len(comps) == 1 and comps[0].n == 4 and 0.0 <= comps[0].p_value <= 1.0
+    with pytest.raises(LeaderboardError, match="no table has both"):
+        compare(board, "fx-zero", "nobody")

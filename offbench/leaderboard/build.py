@@ -5,23 +5,35 @@ its rows (offbench version and commit, source digests, seeds, solver parameters,
 versions, the run specs). Each track's columns, notes and scored frames come from the track
 registry (:mod:`offbench.tracks`).
 
+Scoring follows SPEC.md section 6. A row is **solved** when its decision is feasible and the
+referee accepts it (status ``optimal`` or ``feasible``, or a ``timeout`` that returned in time with
+a feasible decision; no referee flags); a **refused** row (the solver declared the instance out of
+its scope: status ``refused``, or an error that says ``unsupported:``) is counted apart and never
+scored; every other row (failed, infeasible, missing, flagged) is scored at the **fallback**:
+the all-device ratio of its instance. Where the reference cost is 0, a cost of 0 has ratio 1 and
+any other cost ``inf``.
+
 Columns of a static table, per solver (an ID and its parameters):
 
-``n``                   rows (instances x seeds)
-``ratio``               mean cost ratio ``rho`` (SPEC.md section 6; infeasible or missing
-                        decisions scored at the all-device cost)
-``95% CI``              percentile bootstrap interval of that mean, resampling instances
+``n``                   rows (instances x seeds), refused ones included
+``gmean ratio``         geometric mean over instances of the fallback ratio (seeds averaged per
+                        instance first): what the table ranks by, ties broken by solved rate
+``95% CI``              percentile bootstrap interval of that geometric mean, resampling instances
                         (2000 resamples, seed 0: the same interval on every run)
-``infeasible``          share of rows counted infeasible (infeasible or no decision)
-``failed``              rows with status ``error`` or ``timeout``
+``median``              median over instances of the fallback ratio
+``solved``              solved rows / scored rows (refused rows left out)
+``refused``             refused rows
+``gmean solved``        geometric mean of the ratio over solved rows only
+``failed``              rows with status ``error`` or ``timeout`` (refusals not counted)
 ``p50 ms``, ``p95 ms``  median and 95th percentile of decision latency (wall time)
 ``evals``               cost-model evaluations per decision
 ``SGM ms``              shifted geometric mean of solve time, shift 10 ms
-``wins``                instances where this solver's mean scored cost is the best among the
-                        solvers whose decisions there were all feasible (ties count for all)
+``wins``                instances where this solver's mean cost is the best among the solvers
+                        whose decisions there were all solved (ties count for all)
 
-Learning-track tables report per-frame latency and evaluations over the scored frames and the
-summary ratio of their track (:mod:`offbench.tracks`): online, the mean over each stream's final window and
+Learning-track tables report per-frame latency and evaluations over the scored frames, the
+solved rate over the scored frames, and the geometric mean over runs (seeds) of the summary
+ratio of their track (:mod:`offbench.tracks`): online, the mean over each stream's final window and
 the frames until the moving mean stays under 1.01 (median over runs; ``never`` when most runs
 never do); generalization, the mean over the held-out frames; adaptation, the mean over the
 first frames after the switch and the frames until 1.02. Quality columns (everything but the latency and time columns) are
@@ -48,8 +60,9 @@ PROVENANCE_TAG = "offbench-provenance:"
 #: Columns that measure time: they differ between runs and are left out of verification.
 TIMING_COLUMNS = ("p50 ms", "p95 ms", "SGM ms")
 
-CSV_HEADER = ("source", "track", "solver", "solver_id", "param_hash", "n", "ratio_mean",
-              "ratio_ci_low", "ratio_ci_high", "infeasible_rate", "failed", "frames_to_threshold",
+CSV_HEADER = ("source", "track", "solver", "solver_id", "param_hash", "n", "ratio_gmean",
+              "ratio_ci_low", "ratio_ci_high", "ratio_median", "solved_rate", "refused",
+              "ratio_gmean_solved", "infeasible_rate", "failed", "frames_to_threshold",
               "latency_p50_s", "latency_p95_s", "evaluations_per_decision", "sgm_time_s", "wins")
 CSV_TIMING = ("latency_p50_s", "latency_p95_s", "sgm_time_s")
 
@@ -83,6 +96,9 @@ class Table:
     rows: dict = field(default_factory=dict, repr=False)
     #: Not rendered: per-frame rows by result ``row_id`` (learning tracks), for plots.
     frames: dict = field(default_factory=dict, repr=False)
+    #: Not rendered: per entry (by ``(solver_id, param_hash)``), the fallback ratio per instance
+    #: (seeds averaged; a stream table: per seed), for paired comparisons and plots.
+    paired: dict = field(default_factory=dict, repr=False)
 
     @property
     def title(self) -> str:
@@ -208,14 +224,62 @@ def _entries(rows: list[dict]) -> dict[tuple, list[dict]]:
     return out
 
 
+def refused(r: dict) -> bool:
+    """Whether a row is a refusal: the solver declared the instance outside its scope
+    (SPEC.md section 6: counted apart, never scored, never a failure)."""
+    if r.get("status") == "refused":
+        return True
+    return r.get("status") == "error" and str(r.get("error") or "").startswith("unsupported:")
+
+
+def flagged(r: dict) -> bool:
+    """Whether the referee flagged a row (a violation of the solver's claims or sandbox)."""
+    for k in ("flags", "violations"):
+        v = r.get(k)
+        if v:
+            return True
+    info = r.get("info") or {}
+    return bool(info.get("reference_violation"))
+
+
+def solved(r: dict) -> bool:
+    """Whether a row (or frame row) is solved: a feasible decision the referee accepts, from a
+    solver that returned in time (SPEC.md section 6)."""
+    if refused(r) or flagged(r):
+        return False
+    if r.get("counted_infeasible"):
+        return False
+    if r.get("decision") is None or not r.get("feasible"):
+        return False
+    if r.get("status") in ("optimal", "feasible"):
+        return True
+    return r.get("status") == "timeout" and "overrun_wall_time" not in (r.get("info") or {})
+
+
+def fallback_ratio(r: dict, info: dict) -> float | None:
+    """The ratio SPEC.md section 6 scores a row at: its ratio when solved, else the all-device
+    ratio of its instance (``inf`` against a reference cost of 0 with a positive all-device
+    cost); None for a refused row or a row without a reference."""
+    if refused(r):
+        return None
+    if solved(r):
+        return r.get("ratio")
+    ref = r.get("ref_cost")
+    if ref is None:
+        return None
+    ad = (info.get(r["instance_digest"]) or {}).get("all_device_cost")
+    if ad is None:
+        return r.get("ratio") if r.get("counted_infeasible") else None
+    if ref > 0:
+        return float(ad) / float(ref)
+    return 1.0 if ad == 0 else math.inf
+
+
 def _scored_cost(r: dict, info: dict) -> float:
-    """The cost SPEC.md scores a row at: its cost when it has a feasible decision, else the
-    all-device cost of the instance."""
-    if r.get("ratio") is not None and r.get("ref_cost") is not None:
-        return r["ratio"] * r["ref_cost"]
-    if r.get("decision") is not None and r.get("feasible"):
-        return r["cost"]
-    return info[r["instance_digest"]]["all_device_cost"]
+    """The cost a row is scored at: its cost when solved, else the all-device cost."""
+    if solved(r) and r.get("cost") is not None:
+        return float(r["cost"])
+    return float(info[r["instance_digest"]]["all_device_cost"])
 
 
 def _infeasible(r: dict) -> bool:
@@ -224,38 +288,70 @@ def _infeasible(r: dict) -> bool:
     return not (r.get("decision") is not None and r.get("feasible"))
 
 
+def instance_ratios(rows: list[dict], info: dict) -> dict[str, float]:
+    """Per instance, the mean fallback ratio over its seeds (refused rows and rows without a
+    reference left out): what the geometric mean, median and paired tests use."""
+    per: dict[str, list[float]] = {}
+    for r in rows:
+        v = fallback_ratio(r, info)
+        if v is not None:
+            per.setdefault(r["instance_digest"], []).append(v)
+    return {d: float(np.mean(v)) for d, v in per.items()}
+
+
+def _ratio_stats(per_instance: list[float], solved_ratios: list[float]) -> dict:
+    g, lo, hi = metrics.geometric_mean_ci(per_instance)
+    return {"ratio": g, "ci_low": lo, "ci_high": hi,
+            "median": float(np.median(per_instance)) if per_instance else math.nan,
+            "gmean_solved": metrics.geometric_mean(solved_ratios) if solved_ratios else math.nan}
+
+
+def _rank_key(e: Entry) -> tuple:
+    v = e.values
+    sr = v.get("solved")
+    return (_nan_last(v["ratio"]), -(sr if sr is not None and not math.isnan(sr) else -1.0),
+            e.solver_id, e.param_hash)
+
+
 def _static_table(name: str, s: dict, rows: list[dict], info: dict, track: str = "static") -> Table:
     groups = _entries(rows)
     members = list(dict.fromkeys(r["instance_digest"] for r in rows))
     order = list(groups)
-    # wins: per instance, each entry's mean scored cost; the best (ties count for all) wins.
+    # wins: per instance, each entry's mean scored cost; the best (ties count for all) wins,
+    # among the entries whose decisions there were all solved.
     mat = np.full((len(members), len(order)), np.nan)
     pos = {d: i for i, d in enumerate(members)}
     for j, k in enumerate(order):
         per: dict[str, list[float]] = {}
         for r in groups[k]:
-            # Only feasible decisions can win: a failed row makes its instance ineligible.
             r["_infeasible"] = _infeasible(r)
+            r["_solved"] = solved(r)
+            r["_refused"] = refused(r)
+            if r["_refused"]:
+                continue
             r["_scored"] = _scored_cost(r, info)
-            v = math.nan if r["_infeasible"] else r["_scored"]
-            per.setdefault(r["instance_digest"], []).append(v)
+            per.setdefault(r["instance_digest"], []).append(r["_scored"] if r["_solved"] else math.nan)
         for d, v in per.items():
             mat[pos[d], j] = float(np.mean(v))
     wins = metrics.best_mask(mat).sum(axis=0) if len(members) else np.zeros(len(order))
     entries = []
     for j, k in enumerate(order):
         g = groups[k]
-        ratios = [r["ratio"] for r in g]
-        scored = all(x is not None for x in ratios)
-        mean, lo, hi = (metrics.bootstrap_mean_ci(ratios, [r["instance_digest"] for r in g])
-                        if scored else (math.nan, math.nan, math.nan))
+        scored = [r for r in g if not r["_refused"]]
+        per_inst = instance_ratios(scored, info)
+        has_ref = bool(scored) and all(fallback_ratio(r, info) is not None for r in scored)
+        stats = (_ratio_stats(list(per_inst.values()),
+                              [r["ratio"] for r in scored if r["_solved"] and r["ratio"] is not None])
+                 if has_ref else {"ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                                  "median": math.nan, "gmean_solved": math.nan})
         wt = [r["wall_time"] for r in g]
-        inf = [r["_infeasible"] for r in g]
         vals = {
             "n": len(g),
-            "ratio": mean, "ci_low": lo, "ci_high": hi,
-            "infeasible": float(np.mean(inf)) if inf else math.nan,
-            "failed": sum(1 for r in g if r["status"] in ("error", "timeout")),
+            **stats,
+            "solved": (sum(r["_solved"] for r in scored) / len(scored)) if scored else math.nan,
+            "refused": sum(r["_refused"] for r in g),
+            "infeasible": float(np.mean([r["_infeasible"] for r in scored])) if scored else math.nan,
+            "failed": sum(1 for r in scored if r["status"] in ("error", "timeout")),
             "p50": metrics.quantile(wt, 0.5), "p95": metrics.quantile(wt, 0.95),
             "evals": float(np.mean([r["evaluations"] for r in g])),
             "sgm": metrics.shifted_geometric_mean(wt),
@@ -263,10 +359,11 @@ def _static_table(name: str, s: dict, rows: list[dict], info: dict, track: str =
             "frames_to_threshold": None,
         }
         entries.append(Entry(label="", solver_id=k[0], param_hash=k[1], params=g[0]["params"], values=vals))
-    entries.sort(key=lambda e: (_nan_last(e.values["ratio"]), e.values["infeasible"], e.solver_id, e.param_hash))
+    entries.sort(key=_rank_key)
     notes = []
     if any(math.isnan(e.values["ratio"]) for e in entries):
-        notes.append("ratio n/a: rows without a reference (reference mode 'none'); wins compare scored costs")
+        notes.append("ratio n/a: rows without a reference (reference mode 'none') or only refused "
+                     "rows; wins compare scored costs")
     below = sorted({r["instance_digest"] for r in rows if r["ratio"] is not None and r["ratio"] < 1 - 1e-9})
     if below:
         # Only an unproven reference (heuristic, milp-gap) can be beaten; a proven one never is
@@ -276,7 +373,9 @@ def _static_table(name: str, s: dict, rows: list[dict], info: dict, track: str =
                      "ratios there are against a cost that is not the optimum")
     notes += track_registry.get(track).notes(rows[0]["track_config"] if rows else {})
     return Table(source=name, source_digest=s["digest"], track=track, size=len(set(s["members"])),
-                 entries=entries, notes=notes, rows=groups)
+                 entries=entries, notes=notes, rows=groups,
+                 paired={k: instance_ratios([r for r in g if not r["_refused"]], info)
+                         for k, g in groups.items()})
 
 
 def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> Table:
@@ -300,7 +399,6 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
         g = groups[k]
         ratios = [r["ratio"] for r in g]
         scored = all(x is not None for x in ratios)
-        mean, lo, hi = (metrics.bootstrap_mean_ci(ratios) if scored else (math.nan,) * 3)
         fr = []
         missing = 0  # scored frames of jobs that gave no decision at all: counted infeasible
         for r in g:
@@ -313,9 +411,15 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
         ft = [math.inf if r["info"].get("frames_to_threshold") is None else r["info"]["frames_to_threshold"]
               for r in g]
         med = (float(np.median(ft)) if ft and scored and tr.threshold is not None else math.nan)
+        solved_frames = [f for f in fr if solved(f)]
+        stats = (_ratio_stats(ratios, [f["ratio"] for f in solved_frames if f["ratio"] is not None])
+                 if scored else {"ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                                 "median": math.nan, "gmean_solved": math.nan})
         vals = {
             "n": len(g),
-            "ratio": mean, "ci_low": lo, "ci_high": hi,
+            **stats,
+            "solved": len(solved_frames) / (len(fr) + missing) if fr or missing else math.nan,
+            "refused": 0,
             "frames_to_threshold": med,
             "infeasible": ((sum(bool(f["counted_infeasible"]) for f in fr) + missing) / (len(fr) + missing)
                            if fr or missing else math.nan),
@@ -327,11 +431,13 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
             "wins": int(wins[j]),
         }
         entries.append(Entry(label="", solver_id=k[0], param_hash=k[1], params=g[0]["params"], values=vals))
-    entries.sort(key=lambda e: (_nan_last(e.values["ratio"]), e.solver_id, e.param_hash))
+    entries.sort(key=_rank_key)
     notes = tr.notes(rows[0]["track_config"])
     return Table(source=name, source_digest=s["digest"], track=track,
                  size=len(s["members"]), entries=entries, notes=notes, rows=groups,
-                 frames={r["row_id"]: frames_by_row.get(r["row_id"], []) for r in rows})
+                 frames={r["row_id"]: frames_by_row.get(r["row_id"], []) for r in rows},
+                 paired={k: {f"seed {r['seed']}": r["ratio"] for r in g if r["ratio"] is not None}
+                         for k, g in groups.items()})
 
 
 def _nan_last(v: float) -> float:
@@ -384,7 +490,8 @@ def _provenance(store: Store, rows: list[dict], sources: list[dict], version: st
         "machines": _distinct([r["machine"] for r in runs]),
         "libraries": _distinct([r["libraries"] for r in runs]),
         "executors": sorted({r["executor"] for r in runs}),
-        "statistics": {"bootstrap_resamples": metrics.BOOTSTRAP_RESAMPLES,
+        "statistics": {"ranking": "geometric mean of the fallback ratio (SPEC.md section 6)",
+                       "bootstrap_resamples": metrics.BOOTSTRAP_RESAMPLES,
                        "bootstrap_seed": metrics.BOOTSTRAP_SEED, "confidence": metrics.CONFIDENCE,
                        "sgm_shift_s": metrics.SGM_SHIFT, "tie_rtol": metrics.TIE_RTOL},
         "selection": {"sources": [[s["name"], s["digest"]] for s in sources],

@@ -31,17 +31,24 @@ def _ms(v) -> str:
     return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
 
 
+def _pct(v) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{100 * v:.1f}%"
+
+
 def display_cells(t: Table, e: Entry) -> list[str]:
-    """The displayed cells of one entry (Markdown and LaTeX)."""
+    """The displayed cells of one entry (Markdown, LaTeX and the terminal), in the order of
+    :attr:`Table.columns`."""
     v = e.values
     ci = "n/a" if math.isnan(v["ci_low"]) else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]"
-    common_tail = [_ms(v["p50"]), _ms(v["p95"]), _f(v["evals"], ".1f"), _ms(v["sgm"]), str(v["wins"])]
-    inf = "n/a" if math.isnan(v["infeasible"]) else f"{100 * v['infeasible']:.1f}%"
+    tail = [_f(v.get("median", math.nan), ".4f"), _pct(v.get("solved", math.nan)),
+            str(v.get("refused", 0)), _f(v.get("gmean_solved", math.nan), ".4f"),
+            str(v["failed"]), _ms(v["p50"]), _ms(v["p95"]), _f(v["evals"], ".1f"), _ms(v["sgm"]),
+            str(v["wins"])]
     if tracks.get(t.track).threshold is None:
-        return [e.label, str(v["n"]), _f(v["ratio"], ".4f"), ci, inf, str(v["failed"]), *common_tail]
+        return [e.label, str(v["n"]), _f(v["ratio"], ".4f"), ci, *tail]
     ft = v["frames_to_threshold"]
     fts = "n/a" if ft is None or math.isnan(ft) else "never" if math.isinf(ft) else f"{ft:g}"
-    return [e.label, str(v["n"]), _f(v["ratio"], ".4f"), ci, fts, inf, str(v["failed"]), *common_tail]
+    return [e.label, str(v["n"]), _f(v["ratio"], ".4f"), ci, fts, *tail]
 
 
 def _csv_value(v) -> str:
@@ -59,6 +66,8 @@ def csv_rows(board: Leaderboard) -> list[list[str]]:
             v = e.values
             out.append([t.source, t.track, e.label, e.solver_id, e.param_hash, str(v["n"]),
                         _csv_value(v["ratio"]), _csv_value(v["ci_low"]), _csv_value(v["ci_high"]),
+                        _csv_value(v.get("median")), _csv_value(v.get("solved")),
+                        str(v.get("refused", 0)), _csv_value(v.get("gmean_solved")),
                         _csv_value(v["infeasible"]), str(v["failed"]),
                         _csv_value(v.get("frames_to_threshold")),
                         _csv_value(v["p50"]), _csv_value(v["p95"]), _csv_value(v["evals"]),
@@ -88,11 +97,13 @@ def provenance_lines(board: Leaderboard) -> list[str]:
     for lib in p["libraries"]:
         lines.append("libraries: " + ", ".join(f"{k} {v}" for k, v in lib.items() if v))
     st = p["statistics"]
-    lines.append(f"statistics: mean cost ratio with a {100 * st['confidence']:.0f}% percentile "
+    lines.append(f"statistics: ranked by the geometric mean of the fallback ratio (a failed, "
+                 "infeasible or flagged decision scored at the all-device ratio; refusals counted "
+                 f"apart), with a {100 * st['confidence']:.0f}% percentile "
                  f"bootstrap interval ({st['bootstrap_resamples']} resamples over instances, seed "
                  f"{st['bootstrap_seed']}); SGM = shifted geometric mean of solve time, shift "
                  f"{st['sgm_shift_s'] * 1e3:g} ms; latency = solve wall time; wins = instances where "
-                 "the solver's mean cost is the best among solvers with only feasible decisions "
+                 "the solver's mean cost is the best among solvers with only solved decisions "
                  "there, ties counting for all")
     lines.append(f"executors: {', '.join(p['executors'])}")
     return lines
@@ -159,7 +170,8 @@ def _render_latex(board: Leaderboard) -> str:
         cols = t.columns
         out += ["\\begin{table}[t]", "\\centering", "\\small",
                 f"\\caption{{{latex_escape(t.title)}. " + latex_escape(
-                    "Mean cost ratio with 95% bootstrap interval; latency in ms; SGM: shifted "
+                    "Geometric mean of the fallback cost ratio with 95% bootstrap interval; "
+                    "latency in ms; SGM: shifted "
                     "geometric mean of solve time (shift 10 ms).") + "}",
                 "\\begin{tabular}{l" + "r" * (len(cols) - 1) + "}", "\\toprule",
                 " & ".join(latex_escape(c) for c in cols) + " \\\\", "\\midrule"]
