@@ -96,7 +96,7 @@ def test_a_registered_track_flows_through_spec_run_leaderboard_and_plots(toy, tm
         board = build(s)
     text = render(board, "md")
     assert "## random / toy (2 instances)" in text
-    assert "| solver | n | toy ratio | 95% CI | infeasible | failed |" in text
+    assert "| solver | n | toy ratio | 95% CI | median | solved | refused | gmean solved | failed |" in text
     assert "_toy: repeat = 3_" in text
     from offbench.plots import write_plots
 

@@ -84,7 +84,8 @@ class Track:
         Convergence threshold of the moving mean of the cost ratio (SPEC.md section 6), with a
         "frames to" column in its table; None for none.
     ratio_column, failed_column : str
-        The names of its summary-ratio and failure columns.
+        The names of its summary-ratio and failure columns (the summary ratio's geometric
+        mean over instances or runs ranks the table, SPEC.md section 6).
     figures : tuple of str
         The figures :func:`offbench.plots.write_plots` draws for its tables (``profile``,
         ``ecdf``, ``learning``, ``adaptation``).
@@ -95,7 +96,7 @@ class Track:
     stream: ClassVar[bool] = False
     settings: ClassVar[tuple[Setting, ...]] = ()
     threshold: ClassVar[float | None] = None
-    ratio_column: ClassVar[str] = "ratio"
+    ratio_column: ClassVar[str] = "gmean ratio"
     failed_column: ClassVar[str] = "failed"
     figures: ClassVar[tuple[str, ...]] = ()
 
@@ -173,8 +174,8 @@ class Track:
     def columns(self) -> tuple[str, ...]:
         """The columns of this track's leaderboard tables."""
         ft = (f"frames to {self.threshold:g}",) if self.threshold is not None else ()
-        return ("solver", "n", self.ratio_column, "95% CI", *ft, "infeasible", self.failed_column,
-                "p50 ms", "p95 ms", "evals", "SGM ms", "wins")
+        return ("solver", "n", self.ratio_column, "95% CI", *ft, "median", "solved", "refused",
+                "gmean solved", self.failed_column, "p50 ms", "p95 ms", "evals", "SGM ms", "wins")
 
     def notes(self, track_config: dict) -> list[str]:
         """The notes under this track's tables (what the summary columns mean)."""
