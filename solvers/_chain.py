@@ -362,4 +362,6 @@ def priced_tables(t, lam_e: float, lam_c: float):
     for a in range(3):
         add[:, 3 * a + 1] = lam_e * t.ops
         add[:, 3 * a + 2] = lam_c * t.ops
-    return t._replace(step_c=t.step_c + add)
+    step = t.step_c + add
+    step.setflags(write=False)          # the same Numba type as the cost tables: no recompiling
+    return t._replace(step_c=step)

@@ -322,7 +322,9 @@ def _priced_paths(t, lam_e: float, lam_c: float, jobs, n_layers: int, step=None)
     priced tables (``step``: priced step costs to use instead, e.g. with placements masked)."""
     tp = priced_tables(t, lam_e, lam_c)
     if step is not None:
-        tp = tp._replace(step_c=step)
+        view = step.view()
+        view.setflags(write=False)      # the cost tables' Numba type: no recompiling
+        tp = tp._replace(step_c=view)
     x = np.zeros(n_layers, np.int8)
     nj = t.offsets.size - 1
     best = np.full(nj, np.nan)
