@@ -1,0 +1,317 @@
+"""Reading the JSON instance file (SPEC.md section 3) into the arrays of an Instance.
+
+:func:`parse` reads the text with hooks that keep every number a number (a literal that no float
+holds, ``1e400`` or an integer of thousands of digits, is kept apart to be refused with its field,
+never read as infinity) and pack each well-formed job into flat arrays as soon as its closing brace
+is read, so that a file takes a small multiple of its size in memory; :func:`arrays` validates
+the tree with messages that name the field by its path and returns the keyword arguments of
+:class:`offbench.instance.Instance`.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import InstanceError
+from .instance_checks import TooLarge, check_size, short_repr
+
+FORMAT = "offbench-instance"
+VERSION = 1
+
+_TOP_KEYS = {
+    "format": True, "version": True, "name": False, "weights": True, "edge": True, "cloud": True,
+    "backhaul": True, "devices": True, "jobs": True,
+}
+_WEIGHT_KEYS = {"time": True, "energy": True, "tardiness": False}
+_SERVER_KEYS = {"speed": True, "energy_per_op": True, "capacity": False}
+_BACKHAUL_KEYS = {"rate": True, "latency": True, "energy_per_bit": True}
+_DEVICE_KEYS = {
+    "speed": True, "power_compute": True, "power_tx": True, "power_rx": True, "rate_up": True,
+    "rate_down": True, "latency": True,
+}
+_JOB_KEYS = {"device": True, "ops": True, "bits": True, "deadline": False, "weight": False}
+
+#: Fields that must be > 0 (all other numbers must be >= 0); every number must be finite.
+_POSITIVE = {"edge.speed", "cloud.speed", "backhaul.rate", "speed", "rate_up", "rate_down"}
+_DEVICE_FIELDS = tuple(_DEVICE_KEYS)
+
+
+def parse(text: str):
+    """The JSON tree of an instance file's text, and the jobs packed while it was read."""
+    packer = _JobPacker()
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float,
+                          parse_int=_parse_int, object_pairs_hook=packer.hook)
+    except json.JSONDecodeError as e:
+        raise InstanceError("", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except _JsonValueError as e:
+        raise InstanceError(getattr(e, "path", ""), str(e)) from None
+    except RecursionError:
+        raise InstanceError("", "not valid JSON: nested too deeply") from None
+    return data, packer
+
+
+def arrays(data: Any, packer: "_JobPacker | None" = None) -> dict:
+    """Validate a parsed instance object; the keyword arguments of ``Instance``."""
+    if packer is None:
+        packer = _JobPacker()
+    d = _obj(data, "", _TOP_KEYS)
+    fmt = d["format"]
+    if fmt != FORMAT:
+        raise InstanceError("format", f"expected {FORMAT!r}, got {short_repr(fmt)}")
+    ver = d["version"]
+    if isinstance(ver, bool) or not isinstance(ver, int) or ver != VERSION:
+        raise InstanceError("version", f"expected {VERSION} (this offbench reads version "
+                                       f"{VERSION}), got {short_repr(ver)}")
+    name = d.get("name", "")
+    if not isinstance(name, str):
+        raise InstanceError("name", f"expected a string, got {_tname(name)}")
+    w = _obj(d["weights"], "weights", _WEIGHT_KEYS)
+    edge = _obj(d["edge"], "edge", _SERVER_KEYS)
+    cloud = _obj(d["cloud"], "cloud", _SERVER_KEYS)
+    bh = _obj(d["backhaul"], "backhaul", _BACKHAUL_KEYS)
+
+    def cap(o, path):
+        v = o.get("capacity")
+        return math.inf if v is None else _num(v, path)
+
+    scalars = dict(
+        w_time=_num(w["time"], "weights.time"),
+        w_energy=_num(w["energy"], "weights.energy"),
+        w_tardiness=_num(w.get("tardiness", 0.0), "weights.tardiness"),
+        edge_speed=_num(edge["speed"], "edge.speed"),
+        edge_energy_per_op=_num(edge["energy_per_op"], "edge.energy_per_op"),
+        edge_capacity=cap(edge, "edge.capacity"),
+        cloud_speed=_num(cloud["speed"], "cloud.speed"),
+        cloud_energy_per_op=_num(cloud["energy_per_op"], "cloud.energy_per_op"),
+        cloud_capacity=cap(cloud, "cloud.capacity"),
+        backhaul_rate=_num(bh["rate"], "backhaul.rate"),
+        backhaul_latency=_num(bh["latency"], "backhaul.latency"),
+        backhaul_energy_per_bit=_num(bh["energy_per_bit"], "backhaul.energy_per_bit"),
+    )
+    devices = _list(d["devices"], "devices")
+    if not devices:
+        raise InstanceError("devices", "expected at least one device, got an empty list")
+    check_size(n_devices=len(devices), where="devices")
+    dev = {k: np.empty(len(devices)) for k in _DEVICE_FIELDS}
+    for n, raw in enumerate(devices):
+        o = _obj(raw, f"devices[{n}]", _DEVICE_KEYS)
+        for k in _DEVICE_FIELDS:
+            dev[k][n] = _num(o[k], f"devices[{n}].{k}")
+    jobs = _list(d["jobs"], "jobs")
+    if not jobs:
+        raise InstanceError("jobs", "expected at least one job, got an empty list")
+    check_size(n_jobs=len(jobs), where="jobs")
+    if packer.count != len(jobs) or any(j is not _PACKED for j in jobs):
+        # Not every job was packed while parsing (a dict given to from_dict, or a job with a
+        # problem): pack them in order here, validating each with its path.
+        done = packer
+        packer = _JobPacker(len(devices))
+        k = start = 0
+        for i, raw in enumerate(jobs):
+            if raw is _PACKED:  # packed while parsing: copy its record over
+                if k >= done.count:
+                    raise InstanceError(f"jobs[{i}]", "a job object out of place")
+                packer.copy_from(done, k, start)
+                start += done.n_layers[k]
+                k += 1
+            else:
+                packer.add(raw, f"jobs[{i}]")
+        if k != done.count:
+            raise InstanceError("", "a job object out of place (outside 'jobs')")
+    job_device = packer.array("device", np.int64)
+    bad = job_device >= len(devices)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise InstanceError(f"jobs[{i}].device", f"expected a device index in "
+                                                 f"0..{len(devices) - 1}, got {int(job_device[i])}")
+
+    return dict(
+        **scalars,
+        **{"dev_" + k: v for k, v in dev.items()},
+        job_device=job_device,
+        layer_offsets=np.concatenate(([0], np.cumsum(packer.array("n_layers", np.int64)))),
+        ops=packer.array("ops", np.float64),
+        bits=packer.array("bits", np.float64),
+        deadline=packer.array("deadline", np.float64),
+        job_weight=packer.array("weight", np.float64),
+        name=name,
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+class _JsonValueError(ValueError):
+    pass
+
+
+def _parse_float(text: str):
+    v = float(text)
+    return TooLarge(text) if math.isinf(v) else v
+
+
+def _parse_int(text: str):
+    # Python refuses to convert integers of more than 4300 digits (a ValueError deep in json);
+    # no admissible number has more than 31.
+    return TooLarge(text) if len(text) > 40 else int(text)
+
+
+class _PackedJob:
+    """What the parser leaves in ``jobs`` for a job it has packed into the arrays."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<a job object>"
+
+
+_PACKED = _PackedJob()
+_NUMBER_TYPES = (int, float)
+
+
+def _plain_numbers(v) -> bool:
+    return type(v) is list and all(type(x) in _NUMBER_TYPES for x in v)
+
+
+class _JobPacker:
+    """Jobs as flat arrays, appended one job at a time (the JSON parser's object hook packs each
+    well-formed job as soon as it is read; anything else is left for the checks with paths)."""
+
+    def __init__(self, n_devices: int = 2**62):
+        self.n_devices = n_devices
+        self.device = array.array("q")
+        self.n_layers = array.array("q")
+        self.deadline = array.array("d")
+        self.weight = array.array("d")
+        self.ops = array.array("d")
+        self.bits = array.array("d")
+
+    @property
+    def count(self) -> int:
+        return len(self.device)
+
+    def array(self, name: str, dtype) -> np.ndarray:
+        buf = getattr(self, name)
+        return np.frombuffer(buf, dtype=dtype) if len(buf) else np.empty(0, dtype=dtype)
+
+    def _append(self, path, device, ops, bits, deadline, weight) -> None:
+        L = len(ops)
+        check_size(layers_per_job=L, where=f"{path}.ops")
+        check_size(n_layers=len(self.ops) + L, where=f"{path}.ops")
+        check_size(n_jobs=self.count + 1, where=path)
+        self.ops.extend(ops)
+        self.bits.extend(bits)
+        self.device.append(device)
+        self.n_layers.append(L)
+        self.deadline.append(math.inf if deadline is None else deadline)
+        self.weight.append(weight)
+
+    def hook(self, pairs):
+        """``object_pairs_hook``: refuse repeated keys; pack a well-formed job."""
+        out = {}
+        for k, v in pairs:
+            if k in out:
+                raise _JsonValueError(f"key {short_repr(k)} appears twice in one object")
+            out[k] = v
+        if "ops" in out and "bits" in out and "device" in out and out.keys() <= _JOB_KEYS.keys():
+            ops, bits, dv = out["ops"], out["bits"], out["device"]
+            dl, wt = out.get("deadline"), out.get("weight", 1.0)
+            if (type(dv) is int and dv >= 0 and ops and _plain_numbers(ops) and type(bits) is list
+                    and len(bits) == len(ops) + 1 and _plain_numbers(bits)
+                    and (dl is None or type(dl) in _NUMBER_TYPES) and type(wt) in _NUMBER_TYPES):
+                try:
+                    self._append(f"jobs[{self.count}]", dv, ops, bits, dl, wt)
+                except InstanceError as e:
+                    err = _JsonValueError(e.message)
+                    err.path = e.path
+                    raise err from None
+                return _PACKED
+        return out
+
+    def add(self, raw: Any, p: str) -> None:
+        """Validate one job object (its fields named under the path ``p``) and append it."""
+        o = _obj(raw, p, _JOB_KEYS)
+        dv = o["device"]
+        if isinstance(dv, bool) or not isinstance(dv, int):
+            raise InstanceError(f"{p}.device", f"expected an integer device index, got "
+                                               f"{_tname(dv)} {short_repr(dv)}")
+        if not 0 <= dv < self.n_devices:
+            raise InstanceError(f"{p}.device", f"expected a device index in "
+                                               f"0..{self.n_devices - 1}, got {dv}")
+        o_ops = _list(o["ops"], f"{p}.ops")
+        if not o_ops:
+            raise InstanceError(f"{p}.ops", "expected at least 1 layer, got an empty list")
+        L = len(o_ops)
+        check_size(layers_per_job=L, where=f"{p}.ops")
+        o_bits = _list(o["bits"], f"{p}.bits")
+        if len(o_bits) != L + 1:
+            raise InstanceError(f"{p}.bits", f"expected {L + 1} values ({L} layers + 1), got {len(o_bits)}")
+        ops = [_num(v, f"{p}.ops[{j}]") for j, v in enumerate(o_ops)]
+        bits = [_num(v, f"{p}.bits[{j}]") for j, v in enumerate(o_bits)]
+        dl = o.get("deadline")
+        self._append(p, dv, ops, bits, None if dl is None else _num(dl, f"{p}.deadline"),
+                     _num(o.get("weight", 1.0), f"{p}.weight"))
+
+    def copy_from(self, other: "_JobPacker", k: int, start: int) -> None:
+        """Append job ``k`` of another packer, whose layers start at ``start``."""
+        L = other.n_layers[k]
+        self._append(f"jobs[{self.count}]", other.device[k], other.ops[start:start + L],
+                     other.bits[start + k:start + k + L + 1], other.deadline[k], other.weight[k])
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InstanceError("", f"not UTF-8 text (byte {e.start})") from None
+
+
+def _refuse_constant(name: str):
+    raise _JsonValueError(f"not valid JSON: {name} is not a JSON number (every number must be finite)")
+
+
+def _tname(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number", TooLarge: "a number",
+            _PackedJob: "a job object"}.get(type(v), type(v).__name__)
+
+
+def _obj(v: Any, path: str, keys: Mapping[str, bool]) -> dict:
+    where = path or "the file"
+    if not isinstance(v, dict):
+        raise InstanceError(path, f"expected {'an object' if keys is not _JOB_KEYS else 'a job object'}"
+                                  f", got {_tname(v)}")
+    unknown = [k for k in v if k not in keys]
+    if unknown:
+        import difflib
+
+        k = unknown[0]
+        close = difflib.get_close_matches(k, list(keys), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(keys)})"
+        shown = k if k.isidentifier() and len(k) <= 60 else short_repr(k)  # "\n", 5000 chars
+        raise InstanceError(f"{path}.{shown}" if path else shown, f"unknown key in {where}{hint}")
+    for k, required in keys.items():
+        if required and k not in v:
+            raise InstanceError(f"{path}.{k}" if path else k, f"missing (required in {where})")
+    return v
+
+
+def _list(v: Any, path: str) -> list:
+    if not isinstance(v, list):
+        raise InstanceError(path, f"expected a list, got {_tname(v)}")
+    return v
+
+
+def _num(v: Any, path: str) -> float:
+    if isinstance(v, TooLarge):
+        raise InstanceError(path, f"expected a finite number, got {v.describe()}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InstanceError(path, f"expected a number, got {_tname(v)} {short_repr(v)}"[:200])
+    try:
+        return float(v)
+    except OverflowError:
+        raise InstanceError(path, "expected a finite number, got an integer too large for a float") from None

@@ -1,0 +1,101 @@
+"""Reading the columnar ``.npz`` form of an instance (no pickle, headers checked first)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+
+from ._instance_json import FORMAT, VERSION
+from .errors import InstanceError
+from .instance_checks import check_size, short
+
+
+def read_arrays(data: bytes, names: set) -> dict:
+    """The arrays of an ``.npz`` instance, keyed by field (plus ``format`` and ``version``).
+
+    Each array's header (dtype and shape) is read and checked against the size limits before
+    its data is decompressed, so a small file that declares a huge array is refused without
+    allocating it; object arrays are refused, never unpickled.
+    """
+    names = set(names) | {"format", "version"}
+    arrays = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            keys = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
+            unknown = sorted(set(keys) - names)
+            missing = sorted(names - set(keys))
+            if unknown or missing or len(keys) != len(set(keys)):
+                if "format" in missing or "version" in missing:
+                    raise InstanceError("format", f"expected an {FORMAT}-npz file of version {VERSION}")
+                raise InstanceError("", f"npz arrays do not match: missing {missing}, unknown "
+                                        f"{[short(k, 40) for k in unknown[:5]]}")
+            headers = {}
+            for key, info in zip(keys, infos):
+                with zf.open(info) as f:
+                    headers[key] = _npy_header(f, key)
+            _check_npz_headers(headers)
+            for key, info in zip(keys, infos):
+                with zf.open(info) as f:
+                    arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
+                if arrays[key].shape != headers[key][0]:
+                    raise InstanceError(key, "array data does not match its header")
+    except InstanceError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile,
+            NotImplementedError, RuntimeError) as e:  # RuntimeError: an encrypted member
+        raise InstanceError("", f"not a readable .npz instance ({short(e, 160)})") from None
+    return arrays
+
+
+_NPZ_STRINGS = ("name", "format")
+_NPZ_INTEGERS = ("job_device", "layer_offsets", "version")
+
+
+def _npy_header(f, key: str):
+    """(shape, dtype) of one ``.npy`` member, read from its header alone."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy format version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise InstanceError(key, f"not a readable .npy array ({short(e, 120)})") from None
+    if dtype.hasobject:
+        raise InstanceError(key, "holds Python objects (offbench never unpickles)")
+    if key in _NPZ_STRINGS:
+        ok, what = dtype.kind == "U" and len(shape) == 0, "a text"
+        if ok and dtype.itemsize > 4 * 2**16:
+            raise InstanceError(key, f"a text of {dtype.itemsize // 4:,} characters; at most 65,536")
+    elif key in _NPZ_INTEGERS:
+        ok, what = dtype.kind in "iu", "integers"
+    else:
+        ok, what = dtype.kind in "fiu", "numbers"
+    if not ok:
+        raise InstanceError(key, f"expected {what}, got an array of {dtype} {tuple(shape)}")
+    if len(shape) > 1:
+        raise InstanceError(key, f"expected a 1-D array, got shape {tuple(shape)}")
+    return tuple(shape), dtype
+
+
+def _check_npz_headers(headers: dict) -> None:
+    """The size limits, from the declared shapes (before any array is decompressed)."""
+    def n(key):
+        shape = headers[key][0]
+        return shape[0] if shape else 1
+
+    check_size(n_devices=n("dev_speed"), where="dev_speed")
+    check_size(n_jobs=n("job_device"), where="job_device")
+    check_size(n_jobs=max(n("layer_offsets") - 1, 0), where="layer_offsets")
+    check_size(n_layers=n("ops"), where="ops")
+    check_size(n_layers=max(n("bits") - n("job_device"), 0), where="bits")
+    for key, (shape, _) in headers.items():
+        if key.startswith("dev_"):
+            check_size(n_devices=n(key), where=key)
+        elif key in ("deadline", "job_weight"):
+            check_size(n_jobs=n(key), where=key)
