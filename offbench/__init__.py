@@ -7,6 +7,8 @@ The stable Python API (SPEC.md section 5)::
     ev = offbench.evaluate(inst, decision)              # .cost .feasible .load .jobs
     costs = offbench.evaluate_many(inst, X)             # X: int8 (m, n_layers) -> float64 (m,)
     res = offbench.solve(inst, "milp", time_limit=10)   # .status .decision .cost .bound .wall_time
+    summary = offbench.run("spec.toml", store="out/results.sqlite")   # a benchmark (None: built-in)
+    res = offbench.results.load("out/results.sqlite")  # .results .frames .sources DataFrames
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .instance import Instance, load_instance, save_instance
 
 __all__ = [
     "__version__", "Instance", "load_instance", "save_instance", "evaluate", "evaluate_many",
-    "solve", "UserError", "InstanceError", "DecisionError",
+    "solve", "run", "results", "UserError", "InstanceError", "DecisionError",
 ]
 
 
@@ -32,4 +34,8 @@ def __getattr__(name):
         from .solver import solve
 
         return solve
+    if name in ("run", "results"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'offbench' has no attribute {name!r}")

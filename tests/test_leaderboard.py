@@ -132,7 +132,8 @@ def test_tables_in_three_formats_carry_provenance(store_path):
     assert zero.values["n"] == 8 and zero.values["evals"] == 0.0
     for fmt in ("md", "csv", "latex"):
         text = render(board, fmt)
-        got_fmt, prov, tables = read_table(text)
+        # CSV is a plain table; its provenance is the sidecar written beside it
+        got_fmt, prov, tables = read_table(text, board.provenance if fmt == "csv" else None)
         assert got_fmt == fmt
         assert prov["seeds"] == [0, 1] and prov["offbench_version"]
         assert prov["sources"][0]["digest"] == t.source_digest
@@ -160,7 +161,7 @@ def test_leaderboard_is_identical_on_every_build(store_path):
 def test_verify_passes_and_catches_an_edited_number(store_path, tmp_path):
     with Store.open_readonly(store_path) as s:
         text = render(build(s), "md")
-    report = verify(text, executor=InProcessExecutor(), workdir=tmp_path)
+    report = verify(text, executor=InProcessExecutor(), solvers_dirs=[FIXTURES], workdir=tmp_path)
     assert report.ok, report.differences
     assert report.rows == 4 and report.numbers > 20
     # Edit the evaluations of one row by hand: verify must say where.
@@ -171,7 +172,7 @@ def test_verify_passes_and_catches_an_edited_number(store_path, tmp_path):
     cells[[c.strip() for c in header].index("evals")] = " 99.0 "
     lines[i] = "|".join(cells)
     (tmp_path / "v2").mkdir()
-    bad = verify("\n".join(lines), executor=InProcessExecutor(), workdir=tmp_path / "v2")
+    bad = verify("\n".join(lines), executor=InProcessExecutor(), solvers_dirs=[FIXTURES], workdir=tmp_path / "v2")
     assert not bad.ok
     assert any("evals" in d and "99.0" in d for d in bad.differences)
 
@@ -185,7 +186,7 @@ def test_verify_fails_when_the_instances_changed(store_path, tmp_path):
     prov = json.loads(line.split("offbench-provenance:", 1)[1].removesuffix("-->"))
     prov["specs"][0]["sources"][0]["seed"] = 99
     edited = text.replace(line, f"<!-- offbench-provenance: {json.dumps(prov)} -->")
-    report = verify(edited, executor=InProcessExecutor(), workdir=tmp_path)
+    report = verify(edited, executor=InProcessExecutor(), solvers_dirs=[FIXTURES], workdir=tmp_path)
     assert not report.ok
     assert any(d.startswith("source tiny: the table's instances have digest") for d in report.differences)
 
@@ -202,7 +203,7 @@ def test_verify_names_the_parameters_that_changed(store_path, tmp_path):
     prov["selection"]["solvers"] = [["fx-zero-v1", "0" * 64] if h == old_hash else [i, h]
                                     for i, h in prov["selection"]["solvers"]]
     edited = text.replace(line, f"<!-- offbench-provenance: {json.dumps(prov)} -->")
-    report = verify(edited, executor=InProcessExecutor(), workdir=tmp_path)
+    report = verify(edited, executor=InProcessExecutor(), solvers_dirs=[FIXTURES], workdir=tmp_path)
     assert not report.ok
     assert ("solver fx-zero-v1: its parameters changed since the table was made (hash 000000000000 -> "
             f"{old_hash[:12]}): passes = 1 (gone)") in report.differences
@@ -213,31 +214,89 @@ def test_verify_refuses_text_without_provenance():
         read_table("| solver | n |\n|---|---|\n| a | 1 |\n")
 
 
-def test_row_export(store_path, tmp_path):
+def test_row_export_loads_with_pandas_defaults(store_path, tmp_path):
+    import pandas as pd
+
     with Store.open_readonly(store_path) as s:
         n = export_rows(s, tmp_path / "rows.jsonl")
         assert n == 4 * (2 + 2 + 1 + 1)
-        head, *recs = [json.loads(l) for l in (tmp_path / "rows.jsonl").read_text().splitlines()]
-        # The export carries the provenance of its rows, as a table does.
-        prov = head["offbench-provenance"]
-        assert prov["rows"] == n and prov["specs"][0]["name"] == "lb" and prov["machines"]
+        recs = [json.loads(l) for l in (tmp_path / "rows.jsonl").read_text().splitlines()]
+        # one object per result; the provenance is in the sidecar, not in the file
         assert len(recs) == n and {r["source"] for r in recs} == {"tiny"}
         assert sum(r["status"] == "error" for r in recs) == 4
+        prov = json.loads((tmp_path / "rows.jsonl.provenance.json").read_text())["offbench-provenance"]
+        assert prov["rows"] == n and prov["specs"][0]["name"] == "lb" and prov["machines"]
+        assert len(pd.read_json(tmp_path / "rows.jsonl", lines=True)) == n
         export_rows(s, tmp_path / "rows.csv")
-        text = (tmp_path / "rows.csv").read_text()
-        assert text.startswith("# offbench result rows")
-        tagged = next(l for l in text.splitlines() if l.startswith("# offbench-provenance: "))
-        assert json.loads(tagged.split(": ", 1)[1]) == prov  # the same machine-readable line
-        body = [l for l in text.splitlines() if not l.startswith("#")]
-        assert len(body) == n + 1 and body[0].startswith("source,instance_digest")
-        with pytest.raises(LeaderboardError, match=".csv or .jsonl"):
+        df = pd.read_csv(tmp_path / "rows.csv")
+        assert len(df) == n and list(df.columns[:3]) == ["source", "family", "instance_digest"]
+        # decisions keep every digit: all-device decisions are strings of zeros, prefixed
+        zero = df[df.solver_id == "fx-zero-v1"].decision
+        assert all(isinstance(d, str) and d.startswith("d") and set(d[1:]) == {"0"} for d in zero)
+        assert df.solved.dtype == bool and not df[df.solver_id == "fx-raise-v1"].solved.any()
+        assert (tmp_path / "rows.csv.provenance.json").is_file()
+        export_rows(s, tmp_path / "rows.parquet")
+        pq = pd.read_parquet(tmp_path / "rows.parquet")
+        assert len(pq) == n and pq.decision.dropna().str.fullmatch("[012]+").all()
+        with pytest.raises(LeaderboardError, match=".csv, .jsonl or .parquet"):
             export_rows(s, tmp_path / "rows.txt")
+
+
+def test_results_load_gives_tidy_frames(store_path):
+    import offbench
+    import offbench.results
+
+    res = offbench.results.load(store_path)
+    assert len(res.results) == 24 and {"source", "family", "track", "solver_id",
+                                       "fallback_ratio", "solved"} <= set(res.results.columns)
+    assert set(res.results.track) == {"static"} and res.frames.empty
+    assert list(res.sources.name) == ["tiny"]
+    assert callable(offbench.run) and offbench.run.parse_spec  # the package, and a function
+
+
+def test_csv_table_loads_with_pandas_and_verifies_through_its_sidecar(store_path, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "lb.csv"
+    assert main(["leaderboard", "--store", str(store_path), "--format", "csv", "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == 4 and "ratio_gmean" in df.columns and "solved_rate" in df.columns
+    from offbench.leaderboard.render import read_sidecar
+
+    prov = read_sidecar(out)
+    assert prov["specs"][0]["name"] == "lb"
+    assert read_table(out.read_text(), prov)[0] == "csv"
+
+
+def test_terminal_view_is_aligned_with_a_short_provenance(store_path, capsys):
+    assert main(["leaderboard", "--store", str(store_path)]) == 0
+    out = capsys.readouterr().out
+    assert "offbench-provenance" not in out and len(out) < 6000
+    lines = out.splitlines()
+    assert any("gmean ratio" in l for l in lines)
+    assert lines[0].startswith("store ") and len([l for l in lines if l.startswith("machine:")]) == 1
+
+
+def test_compare_on_the_command_line(scored_store, capsys):
+    assert main(["leaderboard", "--store", str(scored_store), "--compare", "fx-zero", "fx-raise"]) == 0
+    out = capsys.readouterr().out
+    assert "Wilcoxon" in out and "fx-zero-v1" in out
+    assert main(["leaderboard", "--store", str(scored_store), "--compare", "fx-zero", "nobody"]) == 2
+    assert "no table has both" in capsys.readouterr().err
+
+
+def test_help_says_95_percent(capsys):
+    with pytest.raises(SystemExit):
+        main(["leaderboard", "--help"])
+    out = capsys.readouterr().out
+    assert "95%" in out and "95%%" not in out
 
 
 def test_leaderboard_cli(store_path, tmp_path, capsys):
     out = tmp_path / "t.tex"
     assert main(["leaderboard", "--store", str(store_path), "--format", "latex", "-o", str(out)]) == 0
     assert read_table(out.read_text())[0] == "latex"
+    assert (tmp_path / "t.tex.provenance.json").is_file()
     assert main(["leaderboard", "--store", str(tmp_path / "nope.sqlite")]) == 2
     assert "no such results store" in capsys.readouterr().err
     assert main(["leaderboard", "--store", str(store_path), "--offbench-version", "0.0.0"]) == 2

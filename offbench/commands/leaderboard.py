@@ -1,12 +1,16 @@
 """``offbench leaderboard``: tables (and plots) derived from the results store.
 
     offbench leaderboard [--store PATH] [--format md|csv|latex] [--output FILE]
-                         [--rows FILE.csv|FILE.jsonl] [--frames FILE.csv|FILE.jsonl]
-                         [--plots DIR]
+                         [--rows FILE.csv|.jsonl|.parquet] [--frames FILE.csv|.jsonl|.parquet]
+                         [--plots DIR] [--compare A B]
     offbench leaderboard verify TABLE [-j N]
 
-``verify`` re-runs the run specs named in TABLE's provenance into a fresh store and exits 1 if any
-quality number differs (latency and time columns are not compared).
+Without ``--format`` or ``--output`` the terminal gets aligned tables under a provenance
+summary of a few lines; every written file gets its full provenance in a sidecar JSON beside it
+(``FILE.provenance.json``). ``--compare A B`` adds the paired comparison of two solvers on the
+same instances (Wilcoxon signed-rank p-value). ``verify`` re-runs the run specs named in
+TABLE's provenance (its own line, or its sidecar) into a fresh store and exits 1 if any quality
+number differs (latency and time columns are not compared).
 """
 
 from __future__ import annotations
@@ -23,22 +27,32 @@ def add_parser(sub):
     p = sub.add_parser(
         "leaderboard", help="tables and plots derived from the results store; verify a table",
         description="Print the leaderboard of a results store: per source and track, each "
-                    "solver's mean cost ratio with a bootstrap 95%% interval, infeasible rate, "
-                    "latency, evaluations, shifted geometric mean of solve time and wins, headed "
-                    "by the provenance. `offbench leaderboard verify TABLE` re-runs what a table "
-                    "claims and fails if any quality number differs.")
+                    "solver ranked by the geometric mean of its fallback cost ratio (a decision "
+                    "that is not solved scored at the all-device ratio) with a bootstrap 95% "
+                    "interval, the median, solved rate, refusals, the geometric mean over solved "
+                    "decisions, latency, evaluations, shifted geometric mean of solve time and "
+                    "wins, under a provenance summary. `offbench leaderboard verify TABLE` re-runs "
+                    "what a table claims and fails if any quality number differs.")
     p.add_argument("--store", default=DEFAULT_STORE, metavar="PATH",
                    help="results store (default: %(default)s)")
-    p.add_argument("--format", choices=("md", "csv", "latex"), default="md",
-                   help="output format (default: md)")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the table here instead of stdout")
-    p.add_argument("--rows", metavar="FILE", help="also export every result row (.csv or .jsonl)")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default=None,
+                   help="output format (default: aligned tables on a terminal; md for --output)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write the table here instead of stdout, its full provenance beside it "
+                        "(FILE.provenance.json)")
+    p.add_argument("--rows", metavar="FILE",
+                   help="also export every result row (.csv, .jsonl or .parquet; provenance in "
+                        "FILE.provenance.json)")
     p.add_argument("--frames", metavar="FILE",
                    help="also export every per-frame row of the learning tracks, with what each "
-                        "learner reported per frame (.csv or .jsonl)")
+                        "learner reported per frame (.csv, .jsonl or .parquet)")
     p.add_argument("--plots", metavar="DIR",
                    help="also write performance profiles, ratio ECDFs and learning curves "
                         "(PNG and PDF) into DIR")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="also compare two solvers (labels, IDs or names) paired on the same "
+                        "instances: wins, ties, geometric mean of A/B and the Wilcoxon "
+                        "signed-rank p-value, per table")
     p.add_argument("--track", action="append", default=[],
                    choices=track_names(),
                    help="only this track (repeatable)")
@@ -64,11 +78,16 @@ def run(args) -> int:
     if getattr(args, "action", None) == "verify":
         return _verify(args)
     from ..leaderboard import build, export_frames, export_rows, render
+    from ..leaderboard.render import print_terminal
     from ..store import Store
 
     with Store.open_readonly(args.store) as store:
         board = build(store, offbench_version=args.offbench_version, tracks=args.track or None)
-        text = render(board, args.format)
+        comps = None
+        if args.compare:
+            from ..leaderboard.compare import compare
+
+            comps = compare(board, *args.compare)
         if args.rows:
             n = export_rows(store, args.rows, offbench_version=args.offbench_version)
             print(f"offbench leaderboard: {n} rows written to {args.rows}", file=sys.stderr)
@@ -78,16 +97,54 @@ def run(args) -> int:
         if args.plots:
             from ..plots import write_plots
 
+            print(f"offbench leaderboard: drawing {_plot_summary(board)} into {args.plots} ...",
+                  file=sys.stderr, flush=True)
             files = write_plots(board, args.plots)
             print(f"offbench leaderboard: {len(files)} plot files written to {args.plots}",
                   file=sys.stderr)
     if args.output:
         from ..leaderboard import write_output
 
-        write_output(args.output, text)
+        write_output(args.output, render(board, args.format or "md"), provenance=board)
+    elif args.format:
+        sys.stdout.write(render(board, args.format))
     else:
-        sys.stdout.write(text)
+        print_terminal(board)
+    if comps:
+        _print_comparisons(comps, args.format)
     return 0
+
+
+def _plot_summary(board) -> str:
+    from .. import tracks
+
+    kinds: dict[str, int] = {}
+    for t in board.tables:
+        for f in tracks.get(t.track).figures:
+            kinds[f] = kinds.get(f, 0) + 1
+    parts = [f"{n} {k} figure{'s' if n != 1 else ''}" for k, n in kinds.items()]
+    return ", ".join(parts + ["the aggregate performance profile"]) if parts else "no figures"
+
+
+def _print_comparisons(comps, fmt) -> None:
+    from ..leaderboard.compare import comparison_rows
+
+    header, rows = comparison_rows(comps)
+    if fmt:
+        sys.stdout.write("\n## Paired comparisons (Wilcoxon signed-rank, two-sided)\n\n| "
+                         + " | ".join(header) + " |\n|" + "|".join("---" for _ in header) + "|\n"
+                         + "".join("| " + " | ".join(r) + " |\n" for r in rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="Paired comparisons on the same instances (Wilcoxon signed-rank, two-sided; "
+                    "gmean A/B below 1: A better)", title_justify="left")
+    for h in header:
+        t.add_column(h, justify="left" if h in ("table", "A", "B") else "right")
+    for r in rows:
+        t.add_row(*r)
+    Console(highlight=False).print(t)
 
 
 def _verify(args) -> int:
@@ -97,16 +154,20 @@ def _verify(args) -> int:
     from ..progress import Progress
     from ..run import make_executor
 
+    from ..leaderboard.render import read_sidecar
+
     path = Path(args.table)
     if not path.is_file():
         raise UserError(f"{path}: no such table file")
+    sidecar = read_sidecar(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file") from None
     progress = Progress("quiet" if args.quiet else "auto")
     with make_executor(args.jobs, args.scheduler) as ex:
-        report = verify(text, executor=ex, progress=progress, solvers_dirs=args.solvers_dir)
+        report = verify(text, executor=ex, progress=progress, solvers_dirs=args.solvers_dir,
+                        provenance=sidecar)
     if report.ok:
         print(f"verify {path}: OK: {report.tables} tables, {report.rows} solver rows, "
               f"{report.numbers} quality numbers identical after re-running (latency and time "

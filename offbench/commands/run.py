@@ -60,8 +60,9 @@ def add_parser(sub):
                      help="print one JSON object per finished job on stdout (no table)")
     out.add_argument("--progress", action="store_true",
                      help="show the progress bar even when stderr is not a terminal")
-    p.add_argument("--format", choices=("md", "csv", "latex"), default="md",
-                   help="format of the leaderboard printed at the end (default: md)")
+    p.add_argument("--format", choices=("md", "csv", "latex"), default=None,
+                   help="format of the leaderboard printed at the end (default: aligned tables "
+                        "under a provenance summary)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (sources, solvers, job count) and stop")
@@ -137,7 +138,12 @@ def run(args) -> int:
         with Store.open_readonly(args.store) as store:
             board = build(store, keys=summary.keys,
                           sources=[(s.name, s.digest) for s in plan.sources])
-        sys.stdout.write(render(board, args.format))
+        if args.format:
+            sys.stdout.write(render(board, args.format))
+        else:
+            from ..leaderboard.render import print_terminal
+
+            print_terminal(board)
         sys.stdout.flush()
     return 0 if summary.ok and not summary.dropped else 1
 

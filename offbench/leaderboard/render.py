@@ -1,8 +1,13 @@
-"""Leaderboard formats: tables as Markdown, CSV or LaTeX (:func:`render`), and read back.
+"""Leaderboard formats: tables as Markdown, CSV, LaTeX or the terminal (:func:`render`), and
+read back.
 
-Each rendering starts with its provenance, in a form a program can read back
-(``offbench-provenance: {json}``); :func:`read_table` parses any of the three formats back into
-cells (what :func:`offbench.leaderboard.verify` compares).
+Markdown and LaTeX start with their provenance, in a form a program can read back
+(``offbench-provenance: {json}``, a comment); CSV is a plain table (one header line, which
+``pandas.read_csv`` reads with its defaults) whose provenance is the sidecar JSON written beside
+it (:func:`sidecar_path`, :func:`provenance_json`); the terminal view (``terminal``) is aligned
+tables (rich) under a provenance summary of a few lines (:func:`summary_lines`).
+:func:`read_table` parses Markdown, CSV and LaTeX back into cells (what
+:func:`offbench.leaderboard.verify` compares).
 """
 
 from __future__ import annotations
@@ -113,8 +118,101 @@ def _prov_json(board: Leaderboard) -> str:
     return json.dumps(board.provenance, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def provenance_json(board: Leaderboard) -> str:
+    """The full provenance as indented JSON: the sidecar of a written table or export."""
+    return json.dumps({PROVENANCE_TAG.rstrip(":"): board.provenance}, sort_keys=True, indent=1,
+                      allow_nan=False) + "\n"
+
+
+def sidecar_path(path):
+    """Where the provenance of a table or export written to ``path`` goes:
+    ``leaderboard.csv`` -> ``leaderboard.csv.provenance.json``."""
+    from pathlib import Path
+
+    p = Path(path)
+    return p.with_name(p.name + ".provenance.json")
+
+
+def read_sidecar(path) -> dict | None:
+    """The provenance in the sidecar of ``path``, or None when there is none."""
+    sp = sidecar_path(path)
+    if not sp.is_file():
+        return None
+    try:
+        d = json.loads(sp.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise LeaderboardError(f"{sp}: not a provenance sidecar ({e})") from None
+    prov = d.get(PROVENANCE_TAG.rstrip(":")) if isinstance(d, dict) else None
+    if not isinstance(prov, dict):
+        raise LeaderboardError(f"{sp}: no {PROVENANCE_TAG.rstrip(':')!r} object in it")
+    return prov
+
+
+def summary_lines(board: Leaderboard) -> list[str]:
+    """A provenance summary of a few lines, for the terminal (the full provenance is in the
+    sidecar of every written table, and in the store)."""
+    p = board.provenance
+    runs = p["runs"]
+    solvers = sorted({s["id"] for s in p["solvers"]})
+    m = (p["machines"] or [{}])[0]
+    lines = [f"store {p['store']}: {p['rows']} rows from run{'s' if len(runs) != 1 else ''} "
+             f"{', '.join(map(str, runs))}; offbench {p['offbench_version']}, commit "
+             f"{', '.join(c[:12] for c in p['offbench_commits'])}",
+             f"{len(p['sources'])} source{'s' if len(p['sources']) != 1 else ''}, "
+             f"{len(solvers)} solvers, seeds {', '.join(map(str, p['seeds']))}; references: "
+             + (", ".join(f"{n} {k}" for k, n in p["references"].items()) or "none"),
+             f"machine: {m.get('cpu') or 'unknown CPU'}, {m.get('cpus')} CPUs, Python "
+             f"{m.get('python')}; executors: {', '.join(p['executors'])}",
+             "ranked by the geometric mean of the fallback ratio (SPEC.md section 6); full "
+             "provenance: -o FILE writes FILE.provenance.json"]
+    return lines
+
+
+def print_terminal(board: Leaderboard, file=None, *, width: int | None = None) -> None:
+    """Print the leaderboard for a terminal: the provenance summary, then one aligned table per
+    (source, track) with its notes (rich; plain text when ``file`` is not a terminal). A table
+    wider than the terminal is printed whole (never squeezed into ellipses)."""
+    import sys
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    need = 0
+    for t in board.tables:
+        cells = [list(t.columns)] + [display_cells(t, e) for e in t.entries]
+        need = max(need, sum(max(len(r[i]) for r in cells) + 3 for i in range(len(t.columns))) + 1)
+    probe = Console(file=file or sys.stdout)
+    con = Console(file=file or sys.stdout, width=width or max(probe.width, need),
+                  highlight=False, soft_wrap=False)
+    for line in summary_lines(board):
+        con.print(Text(line, style="dim"))
+    for t in board.tables:
+        con.print()
+        rt = RichTable(title=Text(t.title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
+        for c in t.columns:
+            rt.add_column(Text(c), justify="left" if c == "solver" else "right", no_wrap=True)
+        for e in t.entries:
+            rt.add_row(*(Text(c) for c in display_cells(t, e)))
+        con.print(rt)
+        for n in t.notes:
+            con.print(Text(n, style="italic"))
+
+
+def render_terminal(board: Leaderboard, width: int | None = None) -> str:
+    """The terminal view as plain text (no colour), ``width`` columns wide (default: as wide
+    as the widest table)."""
+    buf = io.StringIO()
+    print_terminal(board, buf, width=width)
+    return buf.getvalue()
+
+
 def render(board: Leaderboard, fmt: str = "md") -> str:
-    """The leaderboard as Markdown (``md``), CSV (``csv``) or LaTeX (``latex``) text."""
+    """The leaderboard as Markdown (``md``), CSV (``csv``), LaTeX (``latex``) or terminal
+    (``terminal``, plain aligned text) text."""
+    if fmt == "terminal":
+        return render_terminal(board)
     if fmt == "md":
         return _render_md(board)
     if fmt == "csv":
@@ -144,9 +242,6 @@ def _render_md(board: Leaderboard) -> str:
 
 def _render_csv(board: Leaderboard) -> str:
     buf = io.StringIO()
-    for line in provenance_lines(board):
-        buf.write(f"# {line}\n")
-    buf.write(f"# {PROVENANCE_TAG} {_prov_json(board)}\n")
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_HEADER)
     for row in csv_rows(board):
@@ -182,15 +277,20 @@ def _render_latex(board: Leaderboard) -> str:
 
 
 # ==================================================================================== reading back
-def read_table(text: str) -> tuple[str, dict, list[tuple[str, list[str], list[list[str]]]]]:
+def read_table(text: str, provenance: dict | None = None
+               ) -> tuple[str, dict, list[tuple[str, list[str], list[list[str]]]]]:
     """Parse a rendered leaderboard: ``(format, provenance, [(title, header, rows), ...])``.
+
+    ``provenance``: the table's sidecar provenance (:func:`read_sidecar`), used when the text
+    has no provenance line of its own (CSV).
 
     Raises
     ------
     LeaderboardError
-        The text has no offbench provenance line, or its tables cannot be read.
+        The text has no offbench provenance line (and none is given), or its tables cannot be
+        read.
     """
-    prov = None
+    prov = provenance
     for line in text.splitlines():
         i = line.find(PROVENANCE_TAG)
         if i >= 0:
@@ -198,13 +298,13 @@ def read_table(text: str) -> tuple[str, dict, list[tuple[str, list[str], list[li
             if js.endswith("-->"):
                 js = js[:-3].strip()
             try:
-                prov = json.loads(js)
+                prov = json.loads(js)  # the table's own line wins over a sidecar
             except json.JSONDecodeError as e:
                 raise LeaderboardError(f"the provenance line is not valid JSON ({e.msg})") from None
             break
     if prov is None:
-        raise LeaderboardError("no offbench provenance line in this table (was it written by "
-                               "`offbench leaderboard`?)")
+        raise LeaderboardError("no offbench provenance line in this table and no provenance "
+                               "sidecar beside it (was it written by `offbench leaderboard -o`?)")
     lines = text.splitlines()
     if any(line.startswith("\\begin{tabular}") for line in lines):
         return "latex", prov, _parse_latex(lines)

@@ -65,7 +65,7 @@ def check_solvers_dirs(specs: list, allowed=()) -> None:
 
 
 def verify(text: str, *, executor=None, workdir=None, progress=None,
-           solvers_dirs=()) -> VerifyReport:
+           solvers_dirs=(), provenance: dict | None = None) -> VerifyReport:
     """Re-run the specs named in a rendered table's provenance into a fresh store, rebuild the
     table, and compare every quality number (all columns but latency and time).
 
@@ -76,6 +76,9 @@ def verify(text: str, *, executor=None, workdir=None, progress=None,
     executor : offbench.run.Executor, optional
     workdir : path-like, optional
         Where the fresh store goes (default: a temporary folder, removed afterwards).
+    provenance : dict, optional
+        The table's sidecar provenance (:func:`~offbench.leaderboard.render.read_sidecar`), for a
+        table without a provenance line of its own (CSV).
     solvers_dirs : sequence of path-like
         Folders of solvers the user allows (``--solvers-dir``); any other folder named by the
         table's specs is refused (:func:`check_solvers_dirs`).
@@ -86,7 +89,7 @@ def verify(text: str, *, executor=None, workdir=None, progress=None,
     from .. import __version__
     from ..run import parse_spec, plan, run
 
-    fmt, prov, claimed = read_table(text)
+    fmt, prov, claimed = read_table(text, provenance)
     if prov.get("offbench_version") != __version__:
         raise LeaderboardError(f"the table was made by offbench {prov.get('offbench_version')}, "
                                f"this is offbench {__version__}; verify it with that version")
@@ -125,7 +128,7 @@ def verify(text: str, *, executor=None, workdir=None, progress=None,
                               tracks=sel["tracks"])
                 # The fresh store's path differs; tables are compared on their cells.
                 board.provenance["store"] = prov.get("store")
-                _, _, fresh = read_table(render(board, fmt))
+                _, _, fresh = read_table(render(board, fmt), board.provenance)
             except LeaderboardError as e:
                 diffs.append(f"the re-run gives no table: {e}")
                 fresh = []

@@ -44,3 +44,16 @@ __all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "Job", "Plan", "Pool
            "execute_with_alarm", "expand_source", "failed_outcome", "git_commit",
            "library_versions", "load_spec_file", "machine_info", "make_executor", "param_hash",
            "parse_spec", "plan", "run", "solver_class"]
+
+
+class _CallableModule(type(__import__("sys"))):
+    """``offbench.run`` is this package and, called, runs a benchmark:
+    ``offbench.run(spec, store=...)`` is :func:`offbench.results.run`."""
+
+    def __call__(self, spec=None, store=None, **kw):
+        from ..results import run as _run_benchmark
+
+        return _run_benchmark(spec, **({"store": store} if store is not None else {}), **kw)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
