@@ -404,25 +404,26 @@ def _row_cost(t, x):
     return total, le, lc
 
 
+@jit(_nrt=False)
+def _eval_row(t, X, r, costs, feasible, loads):
+    """Price row ``r`` of ``X`` into the outputs of :func:`evaluate_many`."""
+    c, le, lc = _row_cost(t, X[r])
+    costs[r] = c
+    loads[r, 0] = le
+    loads[r, 1] = lc
+    feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
+
+
 @pjit
 def _eval_many(t, X, costs, feasible, loads):
-    m = X.shape[0]
-    for r in prange(m):
-        c, le, lc = _row_cost(t, X[r])
-        costs[r] = c
-        loads[r, 0] = le
-        loads[r, 1] = lc
-        feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
+    for r in prange(X.shape[0]):
+        _eval_row(t, X, r, costs, feasible, loads)
 
 
 @jit(_nrt=False)
 def _eval_many_serial(t, X, costs, feasible, loads):
     for r in range(X.shape[0]):
-        c, le, lc = _row_cost(t, X[r])
-        costs[r] = c
-        loads[r, 0] = le
-        loads[r, 1] = lc
-        feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
+        _eval_row(t, X, r, costs, feasible, loads)
 
 
 # The move kernels allocate nothing, so they are compiled without Numba's reference counting:
