@@ -20,9 +20,10 @@ from offbench.run import InProcessExecutor, PoolExecutor, parse_spec, run
 from offbench.store import QUALITY_COLUMNS, Store
 
 CHEATS = str(Path(__file__).resolve().parent / "referee_solvers")
-HONEST = ["greedy", "all-edge", "local-search"]
-ALL_CHEATS = ["cx-monkeypatch", "cx-mutate", "cx-false-optimal", "cx-high-bound", "cx-nan-bound",
-              "cx-nan-objective", "cx-persist-writer", "cx-persist-reader"]
+HONEST = ["greedy", "all-edge"]
+#: On the pool (one fresh sandbox each: kept few, each costs an interpreter start).
+POOL_CHEATS = ["cx-monkeypatch", "cx-false-claims", "cx-nan-claims", "cx-persist-writer",
+               "cx-persist-reader"]
 
 
 def _spec(solvers, dirs=True):
@@ -59,10 +60,20 @@ def baseline(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
-    """Every cheat first, then the honest solvers, on a pool of one worker."""
+    """Every cheat first, then the honest solvers, on a pool of two workers (the persistence
+    pair: see its test)."""
     path = tmp_path_factory.mktemp("pool") / "r.sqlite"
-    with PoolExecutor(1) as ex:
-        run(_spec(ALL_CHEATS + HONEST), path, executor=ex)
+    with PoolExecutor(2) as ex:
+        run(_spec(POOL_CHEATS + HONEST), path, executor=ex)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inproc(tmp_path_factory):
+    """-j 0's policy: the cost-model patcher and the instance mutator first, then the honest."""
+    path = tmp_path_factory.mktemp("inproc") / "r.sqlite"
+    s = run(_spec(["cx-monkeypatch", "cx-mutate"] + HONEST), path, executor=InProcessExecutor())
+    assert s.unrefereed == ["cx-monkeypatch-v1", "cx-mutate-v1"]
     return path
 
 
@@ -77,59 +88,56 @@ def test_the_monkeypatching_plugin_changes_only_its_own_rows_on_the_pool(pool, b
         assert r["info"]["reported_cost"] == 0.0
 
 
-def test_a_solver_that_mutates_its_instance_is_flagged_and_never_wins(pool):
-    rows = _rows(pool)
+def test_a_solver_that_mutates_its_instance_is_flagged_and_never_wins(inproc, pool):
+    rows = _rows(inproc)
     assert all("cost_mismatch" in r["flags"] and r["counted_infeasible"] for r in rows["cx-mutate"])
-    with Store.open_readonly(pool) as s:
-        board = build(s)
-    for table in board.tables:
-        for e in table.entries:
-            if e.solver_id.startswith("cx-") and e.solver_id != "cx-persist-reader-v1" \
-                    and e.solver_id != "cx-persist-writer-v1":
-                assert e.values["wins"] == 0, (e.solver_id, e.values)
-        order = [e.solver_id for e in table.entries]
-        assert order.index("cx-mutate-v1") > order.index("greedy-v1")
-        assert order.index("cx-monkeypatch-v1") > order.index("greedy-v1")
+    for path in (inproc, pool):
+        with Store.open_readonly(path) as s:
+            board = build(s)
+        for table in board.tables:
+            order = [e.solver_id for e in table.entries]
+            for e in table.entries:
+                if e.solver_id in ("cx-mutate-v1", "cx-monkeypatch-v1", "cx-false-claims-v1"):
+                    assert e.values["wins"] == 0, (e.solver_id, e.values)
+                    assert order.index(e.solver_id) > order.index("greedy-v1")
 
 
 def test_false_claims_are_flags_and_not_solved(pool):
     rows = _rows(pool)
-    for name, flag in (("cx-false-optimal", "false_optimal"),
-                       ("cx-high-bound", "bound_above_optimum"),
-                       ("cx-nan-bound", "non_finite_bound"),
-                       ("cx-nan-objective", "non_finite_objective")):
+    for name, flag in (("cx-false-claims", "false_optimal"),
+                       ("cx-false-claims", "bound_above_optimum"),
+                       ("cx-nan-claims", "non_finite_bound"),
+                       ("cx-nan-claims", "non_finite_objective")):
         for r in rows[name]:
-            claim_is_false = (r["ref_cost"] < r["cost"] * (1 - 1e-6) if flag in
-                              ("false_optimal", "bound_above_optimum") else True)
+            claim_is_false = (r["ref_cost"] < r["cost"] * (1 - 1e-6) if name == "cx-false-claims"
+                              else True)
             if claim_is_false:
                 assert flag in r["flags"], (name, r["flags"])
                 assert r["counted_infeasible"] is True
-                assert r["status"] in ("optimal", "feasible", "timeout", "error")
         assert any(flag in r["flags"] for r in rows[name]), name
-    # the all-device fallback ratio, never the cheat's own
+    # a flagged row is scored at the all-device fallback ratio, never at its own
     with Store.open_readonly(pool) as s:
-        ad = {i["digest"]: i["all_device_cost"] for i in s.instances()} if hasattr(s, "instances") else None
-    for r in rows["cx-high-bound"]:
-        if ad is not None and r["flags"]:
-            assert r["ratio"] == pytest.approx(ad[r["instance_digest"]] / r["ref_cost"])
+        ad = {d: i["all_device_cost"] for d, i in s.instance_info().items()}
+    flagged = [r for name in POOL_CHEATS for r in rows[name] if r["flags"]]
+    assert len(flagged) >= 7
+    for r in flagged:
+        assert r["ratio"] == pytest.approx(ad[r["instance_digest"]] / r["ref_cost"])
 
 
 def test_no_state_passes_from_one_solver_to_the_next_on_the_pool(pool):
     rows = _rows(pool)
-    # the writer ran before the reader on the same single worker: a fresh sandbox per solver
+    # the writer's jobs all ran before the reader's (solver by solver, in plan order), on the
+    # same two workers: only a fresh sandbox per solver keeps the reader from its mark
     assert all(set(r["decision"]) == {"0"} for r in rows["cx-persist-reader"])
+    assert all(set(r["decision"]) == {"0"} for r in rows["cx-persist-writer"])
 
 
-def test_in_process_runs_with_a_plugin_are_unrefereed_and_the_others_unchanged(tmp_path, baseline):
-    path = tmp_path / "r.sqlite"
-    s = run(_spec(["cx-monkeypatch", "cx-mutate"] + HONEST), path, executor=InProcessExecutor())
-    assert s.unrefereed == ["cx-monkeypatch-v1", "cx-mutate-v1"]
-    rows = _rows(path)
+def test_in_process_runs_with_a_plugin_are_unrefereed_and_the_others_unchanged(inproc, baseline):
+    rows = _rows(inproc)
     assert all(r["refereed"] is False for rs in rows.values() for r in rs)
     for name in HONEST:  # the cost model it replaced was restored after its job
         assert _quality(rows[name]) == _quality(baseline[name]), name
     assert all({"tampered", "cost_mismatch"} <= set(r["flags"]) for r in rows["cx-monkeypatch"])
-    assert all("cost_mismatch" in r["flags"] for r in rows["cx-mutate"])
 
 
 def test_verify_never_runs_code_that_a_table_names(tmp_path, capsys):

@@ -51,42 +51,25 @@ class Mutate(_Cheat):
         return Proposal(np.full(inst.n_layers, 2, dtype=np.int8))
 
 
-class FalseOptimal(_Cheat):
-    """Claims that the all-device decision is optimal."""
+class FalseClaims(_Cheat):
+    """Claims that the all-device decision is optimal, with a lower bound just under its cost."""
 
-    name = "cx-false-optimal"
-
-    def _solve(self, inst, ctx):
-        return Proposal(np.zeros(inst.n_layers, dtype=np.int8), status="optimal")
-
-
-class HighBound(_Cheat):
-    """Claims a lower bound just under the cost of its own (all-device) decision."""
-
-    name = "cx-high-bound"
+    name = "cx-false-claims"
 
     def _solve(self, inst, ctx):
         x = np.zeros(inst.n_layers, dtype=np.int8)
         c = ctx.evaluate(x).cost
-        return Proposal(x, bound=c * (1 - 1e-9))
+        return Proposal(x, status="optimal", bound=c * (1 - 1e-9))
 
 
-class NanBound(_Cheat):
-    """Claims a NaN bound (which offbench used to drop silently)."""
+class NanClaims(_Cheat):
+    """Claims a NaN objective and an infinite bound (a NaN bound was once dropped silently)."""
 
-    name = "cx-nan-bound"
-
-    def _solve(self, inst, ctx):
-        return Proposal(np.zeros(inst.n_layers, dtype=np.int8), bound=float("nan"))
-
-
-class NanObjective(_Cheat):
-    """Claims a NaN objective."""
-
-    name = "cx-nan-objective"
+    name = "cx-nan-claims"
 
     def _solve(self, inst, ctx):
-        return Proposal(np.zeros(inst.n_layers, dtype=np.int8), objective=float("nan"))
+        return Proposal(np.zeros(inst.n_layers, dtype=np.int8), objective=float("nan"),
+                        bound=float("inf"))
 
 
 class PersistWriter(_Cheat):
