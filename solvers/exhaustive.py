@@ -192,11 +192,12 @@ class Exhaustive(Solver):
     def _solve(self, inst, ctx):
         n = inst.n_layers
         if n > self.max_layers:
+            hint = (f"Raise max_layers (--param max_layers={n}) if that is really meant, or use "
+                    f"dp or milp." if n <= 39 else "Use dp or milp.")
             raise Unsupported(
-                f"exhaustive search over {n} layers would visit 3^{n} = {3.0 ** n:.3g} "
-                f"placements; the limit is max_layers={self.max_layers} "
-                f"(3^{self.max_layers} = {3.0 ** self.max_layers:.3g}). Raise max_layers "
-                f"(--param max_layers={n}) if that is really meant, or use dp or milp.")
+                f"exhaustive search over {n} layers would visit 3^{n} (about "
+                f"10^{n * math.log10(3):.0f}) placements; the limit is max_layers="
+                f"{self.max_layers} (3^{self.max_layers} = {3 ** self.max_layers:,}). {hint}")
         t = tables(inst)
         x = np.zeros(n, dtype=np.int8)
         job_T, load = new_move_state(inst, x)

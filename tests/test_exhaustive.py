@@ -115,6 +115,14 @@ def test_refuses_too_many_layers_with_a_clear_message():
     assert "3^12" in res.error and "max_layers=10" in res.error
 
 
+def test_refuses_a_very_long_chain_without_overflow():
+    # 3.0 ** 647 overflows a float: the refusal must still be the message, not an OverflowError.
+    inst = random_instance(0, n_jobs=1, layers=(700, 700))
+    res = resolve("exhaustive")().solve(inst)
+    assert res.status == "error" and res.decision is None
+    assert "3^700 (about 10^334)" in res.error and "Use dp or milp" in res.error
+
+
 def test_rejects_bad_parameters():
     with pytest.raises(SolverError, match="max_layers"):
         resolve("exhaustive")(max_layers=0)
