@@ -1,5 +1,14 @@
-"""Figures of a leaderboard (matplotlib, Agg; PNG and PDF): performance profiles, ECDFs of cost
-ratio, learning curves and adaptation curves.
+"""Figures of a leaderboard (matplotlib, Agg; PNG and PDF): performance profiles (per table and
+one over all sources), ECDFs of cost ratio, learning curves and adaptation curves.
+
+Every figure draws a solver in the same colour, marker and line style
+(:func:`solver_style`, a stable mapping from the solver ID and parameter hash, the same in every
+figure and every run). Lines that coincide (exact solvers tied at ratio 1) stay visible: each
+line carries its markers at its own offset, and the figure names the curves that are identical.
+Fallback-scored points are never drawn as solved ones (SPEC.md section 6): a decision that is
+not solved is a failure (``inf``) in the performance profiles, the ECDFs count solved rows only
+(the curve's ceiling is the solved rate), and learning curves average solved frames only, with
+the solved rate in a panel of its own.
 
 Nothing here touches ``matplotlib.pyplot`` or the global backend: each figure is a
 :class:`matplotlib.figure.Figure` drawn on an Agg canvas, so plotting inside a program that uses
@@ -48,6 +57,61 @@ def _save(fig, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     return out
 
 
+#: Colours (matplotlib's tab10, then dark tones of tab20b and tab20c) and markers that solvers
+#: are drawn with: :func:`solver_style` picks one of each from the solver ID.
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+          "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
+          "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+LINESTYLES = ("-", "--", "-.", ":")
+
+#: Fixed styles of the built-in solvers (by name, any version), so that the figures of the
+#: committed results never share a colour; any other solver gets one from a hash of its ID.
+_BUILTIN = ("exhaustive", "dp", "milp", "lp-bound", "local-search", "neurosurgeon", "greedy",
+            "random", "all-device", "all-edge", "all-cloud", "sb3-dqn", "sb3-ppo", "sb3-a2c",
+            "droo", "ddlo", "dmro")
+
+
+def _hash(text: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def solver_style(solver_id: str, param_hash: str = "") -> dict:
+    """The colour, marker and line style of a solver in every figure: a stable function of its
+    ID (the built-in solvers have fixed ones) and, for the line style, of its parameter hash
+    (two parameter sets of one solver share colour and marker)."""
+    name = re.sub(r"-v\d+$", "", solver_id)
+    if name in _BUILTIN:
+        i = _BUILTIN.index(name)
+        color, marker = COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)]
+    else:
+        h = _hash(name)
+        color, marker = COLORS[h % len(COLORS)], MARKERS[(h // len(COLORS)) % len(MARKERS)]
+    ls = LINESTYLES[_hash(param_hash) % len(LINESTYLES)] if param_hash else "-"
+    return {"color": color, "marker": marker, "linestyle": ls}
+
+
+def _style_of(label: str, styles: Mapping[str, dict] | None) -> dict:
+    if styles and label in styles:
+        return dict(styles[label])
+    return solver_style(label.split("[")[0])
+
+
+def _tie_note(ax, curves: dict) -> None:
+    """Name the curves that are identical (drawn on top of each other) under the axes."""
+    groups: dict[bytes, list[str]] = {}
+    for lab, (x, y) in curves.items():
+        key = np.round(np.concatenate([np.asarray(x, float), np.asarray(y, float)]), 9).tobytes()
+        groups.setdefault(key, []).append(lab)
+    tied = [g for g in groups.values() if len(g) > 1]
+    if tied:
+        text = "identical curves (markers offset): " + "; ".join(" = ".join(g) for g in tied)
+        ax.annotate(text, xy=(0.0, -0.2), xycoords="axes fraction", fontsize="x-small",
+                    va="top", wrap=True)
+
+
 def _ratio_axis(ax, top: float) -> None:
     """A log2 x axis (plain tick labels) when ratios span more than a factor of 4."""
     if top > 4:
@@ -57,119 +121,200 @@ def _ratio_axis(ax, top: float) -> None:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-def performance_profile_figure(costs: np.ndarray, labels: Sequence[str], title: str = ""):
+def performance_profile_figure(costs: np.ndarray, labels: Sequence[str], title: str = "",
+                               styles: Mapping[str, dict] | None = None):
     """Dolan-More performance profiles from a matrix (instances x solvers) of scored costs
-    (``nan`` where a solver has no row)."""
+    (``nan`` or ``inf`` where a solver has no solved decision: a failure)."""
     taus, prof = metrics.performance_profile(costs)
-    fig = _figure()
+    fig = _figure(6.8, 4.6)
     ax = fig.add_subplot()
     tmax = float(taus[-1]) if taus.size else 1.0
+    drawn = {}
+    n = max(len(labels), 1)
     for j, lab in enumerate(labels):
         x = np.concatenate([taus, [max(tmax * 1.05, 1.0001)]])
         y = np.concatenate([prof[:, j], [prof[-1, j]]])
-        ax.step(x, y, where="post", label=lab)
+        st = _style_of(lab, styles)
+        ax.step(x, y, where="post", label=lab, color=st["color"], linestyle=st["linestyle"],
+                linewidth=1.4)
+        # markers at the line's own offset along it, so that tied lines stay visible
+        k = max(1, len(x) // 6)
+        ax.plot(x[(j * k) // n::k], y[(j * k) // n::k], linestyle="none", marker=st["marker"],
+                color=st["color"], markersize=5, alpha=0.9)
+        drawn[lab] = (x, y)
     _ratio_axis(ax, tmax)
-    ax.set_xlabel(r"performance ratio $\tau$ (cost / best cost on the instance)")
-    ax.set_ylabel(r"fraction of instances with ratio $\leq \tau$")
+    ax.set_xlabel(r"performance ratio $\tau$ (cost / best solved cost on the instance)")
+    ax.set_ylabel(r"fraction of instances solved with ratio $\leq \tau$")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title or "Performance profile")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
+    _legend(ax, labels, styles, loc="lower right")
+    _tie_note(ax, drawn)
     return fig
 
 
-def ecdf_figure(ratios: Mapping[str, Sequence[float]], title: str = ""):
-    """Empirical CDFs of cost ratio, one curve per solver."""
-    fig = _figure()
+def _legend(ax, labels, styles, **kw) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for lab in labels:
+        st = _style_of(lab, styles)
+        handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"],
+                              marker=st["marker"], label=lab))
+    extra = [h for h in ax.get_legend_handles_labels()[0] if h.get_label() not in labels
+             and not h.get_label().startswith("_")]
+    ax.legend(handles=handles + extra, fontsize="small", **kw)
+
+
+def ecdf_figure(ratios: Mapping[str, Sequence[float]], title: str = "",
+                styles: Mapping[str, dict] | None = None,
+                solved: Mapping[str, Sequence[bool]] | None = None):
+    """Empirical CDFs of cost ratio over **solved** rows, one curve per solver: the fraction of
+    all its rows that are solved with ratio ``<= rho``, so the curve's ceiling is its solved
+    rate (given in the legend). ``solved``: per label, whether each row is solved (default:
+    every row with a finite ratio)."""
+    fig = _figure(6.8, 4.6)
     ax = fig.add_subplot()
     top = 1.0
-    for lab, vals in ratios.items():
-        v = [x for x in vals if x is not None and math.isfinite(x)]
+    labels, drawn = [], {}
+    n = max(len(ratios), 1)
+    for j, (lab, vals) in enumerate(ratios.items()):
+        ok = list(solved[lab]) if solved is not None else [True] * len(vals)
+        v = [x for x, s in zip(vals, ok) if s and x is not None and math.isfinite(x)]
+        total = len(vals)
+        rate = len(v) / total if total else 0.0
+        name = f"{lab} (solved {100 * rate:.0f}%)"
+        labels.append(name)
+        st = _style_of(lab, styles)
         if not v:
+            ax.plot([], [], color=st["color"], label=name)
             continue
         x, y = metrics.ecdf(v)
+        y = y * rate
         top = max(top, float(x[-1]))
-        ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0.0], y]), where="post", label=lab)
+        xs, ys = np.concatenate([[x[0]], x]), np.concatenate([[0.0], y])
+        ax.step(xs, ys, where="post", color=st["color"], linestyle=st["linestyle"], linewidth=1.4)
+        k = max(1, len(xs) // 6)
+        ax.plot(xs[(j * k) // n::k], ys[(j * k) // n::k], linestyle="none", marker=st["marker"],
+                color=st["color"], markersize=5)
+        drawn[name] = (xs, ys)
     _ratio_axis(ax, top)
-    ax.set_xlabel(r"cost ratio $\rho$ = cost / reference cost")
-    ax.set_ylabel(r"fraction of rows with ratio $\leq \rho$")
+    ax.set_xlabel(r"cost ratio $\rho$ = cost / reference cost (solved decisions)")
+    ax.set_ylabel(r"fraction of rows solved with ratio $\leq \rho$")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title or "Cost ratio ECDF")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
+    _legend(ax, labels, {nm: _style_of(lab, styles) for nm, lab in zip(labels, ratios)},
+            loc="lower right")
+    _tie_note(ax, drawn)
     return fig
 
 
 def _moving_band(curve: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Trailing moving mean, and a band of one moving standard deviation around it, kept
-    within the range of the values (a ratio band never dips below the best ratio seen)."""
-    m = metrics.moving_mean(curve, window)
-    m2 = metrics.moving_mean(curve ** 2, window)
+    """Trailing moving mean over the finite values (``nan``: a frame not solved, left out), and
+    a band of one moving standard deviation around it, kept within the range of the values (a
+    ratio band never dips below the best ratio seen)."""
+    c = np.asarray(curve, dtype=float)
+    ok = np.isfinite(c)
+    v = np.where(ok, c, 0.0)
+    cnt = metrics.moving_mean(ok.astype(float), window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = metrics.moving_mean(v, window) / cnt
+        m2 = metrics.moving_mean(v ** 2, window) / cnt
     sd = np.sqrt(np.maximum(m2 - m ** 2, 0.0))
-    return m, np.maximum(m - sd, curve.min()), np.minimum(m + sd, curve.max())
+    lo_v, hi_v = (np.nanmin(c), np.nanmax(c)) if ok.any() else (np.nan, np.nan)
+    return m, np.maximum(m - sd, lo_v), np.minimum(m + sd, hi_v)
+
+
+BAND = "band: 1 moving s.d."
 
 
 def _mean_curves(ax, curves: Mapping[str, Sequence[Sequence[float]]], window: int, x0: int,
-                 suffix: str = "", raw: bool = False) -> None:
-    """Per solver: the per-frame ratio averaged over runs, its trailing moving mean (line) with a
-    band of one moving standard deviation, and (``raw``) the averaged ratios faintly; frame ``k``
-    is drawn at ``x0 + k``."""
-    for lab, runs in curves.items():
+                 suffix: str = "", raw: bool = False, styles: Mapping[str, dict] | None = None,
+                 rate_ax=None) -> None:
+    """Per solver: the per-frame ratio averaged over runs (solved frames only: ``nan`` frames
+    are left out), its trailing moving mean (line) with a band of one moving standard
+    deviation, (``raw``) the averaged ratios faintly, and on ``rate_ax`` the moving solved
+    rate; frame ``k`` is drawn at ``x0 + k``."""
+    for j, (lab, runs) in enumerate(curves.items()):
         runs = [np.asarray(r, dtype=float) for r in runs if len(r)]
         if not runs:
             continue
         n = min(len(r) for r in runs)
-        mean = np.mean([r[:n] for r in runs], axis=0)
+        stack = np.array([r[:n] for r in runs])
+        with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
+            __import__("warnings").simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(stack, axis=0)
         m, lo, hi = _moving_band(mean, window)
         x = x0 + np.arange(n)
-        line, = ax.plot(x, m, label=lab + suffix)
-        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        st = _style_of(lab, styles)
+        k = max(1, n // 8)
+        ax.plot(x, m, label=lab + suffix, color=st["color"], linestyle=st["linestyle"],
+                marker=st["marker"], markevery=(j * k // max(len(curves), 1), k), markersize=4)
+        ax.fill_between(x, lo, hi, color=st["color"], alpha=0.2, linewidth=0)
         if raw:
-            ax.plot(x, mean, color=line.get_color(), alpha=0.25, linewidth=0.6)
+            ax.plot(x, mean, color=st["color"], alpha=0.25, linewidth=0.6)
+        if rate_ax is not None:
+            rate = metrics.moving_mean(np.isfinite(stack).mean(axis=0), window)
+            rate_ax.plot(x, 100 * rate, color=st["color"], linestyle=st["linestyle"])
 
 
 def learning_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], window: int,
-                           title: str = "", threshold: float | None = None):
-    """Cost ratio over frames: per solver, the per-frame ratio averaged over runs (faint), its
-    trailing moving mean (line), and a band of one moving standard deviation.
+                           title: str = "", threshold: float | None = None,
+                           styles: Mapping[str, dict] | None = None):
+    """Cost ratio over frames: per solver, the per-frame ratio over solved frames averaged over
+    runs (faint), its trailing moving mean (line), and a band of one moving standard deviation
+    (named in the legend); below it, the moving solved rate.
 
     Parameters
     ----------
-    curves : mapping label -> list of per-run ratio sequences (one per stream seed)
+    curves : mapping label -> list of per-run ratio sequences (one per stream seed; ``nan``
+        for a frame that was not solved)
     window : int
         Moving-window length in frames.
     threshold : float, optional
         Drawn as a dashed line: the track's convergence threshold
         (:attr:`offbench.tracks.Track.threshold`, 1.01 on the online track).
     """
-    fig = _figure(7.0, 4.2)
-    ax = fig.add_subplot()
-    _mean_curves(ax, curves, window, x0=1, suffix=f" (moving mean, {window} frames)", raw=True)
+    fig = _figure(7.0, 5.2)
+    ax, rax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    _mean_curves(ax, curves, window, x0=1, suffix=f" (moving mean, {window} frames)", raw=True,
+                 styles=styles, rate_ax=rax)
     if threshold is not None:
         ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"ratio {threshold:g}")
-    ax.set_xlabel("frame")
-    ax.set_ylabel(r"cost ratio $\rho$")
+    ax.fill_between([], [], [], color="grey", alpha=0.2, label=BAND)
+    rax.set_xlabel("frame")
+    ax.set_ylabel(r"cost ratio $\rho$ (solved frames)")
+    rax.set_ylabel("solved %")
+    rax.set_ylim(-5, 105)
     ax.set_title(title or "Learning curves")
     ax.grid(True, alpha=0.3)
+    rax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return fig
 
 
 def adaptation_curves_figure(curves: Mapping[str, Sequence[Sequence[float]]], switch_at: int,
-                             window: int, title: str = "", threshold: float | None = None):
+                             window: int, title: str = "", threshold: float | None = None,
+                             styles: Mapping[str, dict] | None = None):
     """Cost ratio around a change of environment: frames before and after ``switch_at``, the
-    moving mean with its band, a vertical line at the switch, and the track's threshold as a
-    dashed line (:attr:`offbench.tracks.Track.threshold`, 1.02 on the adaptation track)."""
-    fig = _figure(7.0, 4.2)
-    ax = fig.add_subplot()
-    _mean_curves(ax, curves, window, x0=-switch_at)
-    ax.axvline(0, color="black", linewidth=0.8)
+    moving mean over solved frames with its band (named in the legend), a vertical line at the
+    switch, the track's threshold as a dashed line (:attr:`offbench.tracks.Track.threshold`,
+    1.02 on the adaptation track), and the moving solved rate below."""
+    fig = _figure(7.0, 5.2)
+    ax, rax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    _mean_curves(ax, curves, window, x0=-switch_at, styles=styles, rate_ax=rax)
+    for a in (ax, rax):
+        a.axvline(0, color="black", linewidth=0.8)
+        a.grid(True, alpha=0.3)
     if threshold is not None:
         ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8, label=f"ratio {threshold:g}")
-    ax.set_xlabel("frames since the new environment")
-    ax.set_ylabel(r"cost ratio $\rho$ (moving mean)")
+    ax.fill_between([], [], [], color="grey", alpha=0.2, label=BAND)
+    rax.set_xlabel("frames since the new environment")
+    ax.set_ylabel(r"cost ratio $\rho$ (moving mean, solved frames)")
+    rax.set_ylabel("solved %")
+    rax.set_ylim(-5, 105)
     ax.set_title(title or "Adaptation curves")
-    ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return fig
 
@@ -178,34 +323,94 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "table"
 
 
-def _static_figures(t, title: str) -> dict:
-    """Drawers (name -> function making the figure) of an instance-source table: the
-    performance profile and the ratio ECDF."""
+def _styles(t) -> dict:
+    return {e.label: solver_style(e.solver_id, e.param_hash if _variants(t, e) else "")
+            for e in t.entries}
+
+
+def _variants(t, e) -> bool:
+    return "[" in e.label
+
+
+def _static_matrix(t) -> tuple[list[str], list[str], np.ndarray]:
+    """``(instance digests, labels, costs)`` of a static table: per instance and entry the mean
+    scored cost over seeds, ``inf`` where any decision there was not solved (a failure in the
+    profile) and ``nan`` where the entry has no row or only refusals."""
     labels = [e.label for e in t.entries]
     keys = [(e.solver_id, e.param_hash) for e in t.entries]
-    out: dict = {}
     members = sorted({r["instance_digest"] for k in keys for r in t.rows[k]})
     pos = {d: i for i, d in enumerate(members)}
     mat = np.full((len(members), len(keys)), np.nan)
     for j, k in enumerate(keys):
         per: dict[str, list[float]] = {}
         for r in t.rows[k]:
-            # A failed or infeasible row counts as a failure (ratio inf) in the profile.
-            v = math.inf if r["_infeasible"] else r["_scored"]
+            if r.get("_refused"):
+                continue
+            v = r["_scored"] if r.get("_solved") else math.inf
             per.setdefault(r["instance_digest"], []).append(v)
         for d, v in per.items():
             mat[pos[d], j] = float(np.mean(v))
+    return members, labels, mat
+
+
+def _static_figures(t, title: str) -> dict:
+    """Drawers (name -> function making the figure) of an instance-source table: the
+    performance profile and the ratio ECDF."""
+    keys = [(e.solver_id, e.param_hash) for e in t.entries]
+    out: dict = {}
+    members, labels, mat = _static_matrix(t)
+    styles = _styles(t)
     if members:
-        out["profile"] = lambda: performance_profile_figure(mat, labels, f"Performance profile: {title}")
-    ratios = {e.label: [r["ratio"] for r in t.rows[k]] for e, k in zip(t.entries, keys)}
+        out["profile"] = lambda: performance_profile_figure(mat, labels, f"Performance profile: {title}",
+                                                            styles=styles)
+    rows = {e.label: [r for r in t.rows[k] if not r.get("_refused")] for e, k in zip(t.entries, keys)}
+    ratios = {lab: [r["ratio"] for r in rs] for lab, rs in rows.items()}
+    solved = {lab: [bool(r.get("_solved")) for r in rs] for lab, rs in rows.items()}
     if any(v is not None for vals in ratios.values() for v in vals):
-        out["ecdf"] = lambda: ecdf_figure(ratios, f"Cost ratio ECDF: {title}")
+        out["ecdf"] = lambda: ecdf_figure(ratios, f"Cost ratio ECDF: {title}", styles=styles,
+                                          solved=solved)
     return out
+
+
+def aggregate_profile_figure(board):
+    """One performance profile over the instances of every static table together (each
+    instance of each source once), or None when there is no static table."""
+    from . import tracks
+
+    blocks, all_labels, styles = [], [], {}
+    for t in board.tables:
+        if tracks.get(t.track).stream:
+            continue
+        members, labels, mat = _static_matrix(t)
+        if not members:
+            continue
+        blocks.append((labels, mat))
+        styles.update(_styles(t))
+        for lab in labels:
+            if lab not in all_labels:
+                all_labels.append(lab)
+    if not blocks:
+        return None
+    rows = []
+    for labels, mat in blocks:
+        big = np.full((mat.shape[0], len(all_labels)), np.nan)
+        for j, lab in enumerate(labels):
+            big[:, all_labels.index(lab)] = mat[:, j]
+        rows.append(big)
+    mat = np.vstack(rows)
+    n = mat.shape[0]
+    fig = performance_profile_figure(mat, all_labels, f"Performance profile: all sources "
+                                     f"({n} instances of {len(blocks)} tables)", styles=styles)
+    fig.axes[0].annotate("an instance a solver did not run on (or refused) counts as not solved",
+                         xy=(1.0, -0.2), xycoords="axes fraction", fontsize="x-small",
+                         ha="right", va="top")
+    return fig
 
 
 def _stream_figures(t, title: str) -> dict:
     """Drawers of a stream table: learning curves, and adaptation curves around the switch."""
     from . import tracks
+    from .leaderboard.build import solved
 
     track = tracks.get(t.track)
     keys = [(e.solver_id, e.param_hash) for e in t.entries]
@@ -216,19 +421,23 @@ def _stream_figures(t, title: str) -> dict:
         for r in t.rows[k]:
             window = int(r["track_config"].get("window", window))
             fr = t.frames.get(r["row_id"], [])
-            if fr and all(f["ratio"] is not None for f in fr):
-                runs.append([f["ratio"] for f in fr])
+            if fr and any(f["ratio"] is not None for f in fr):
+                # a frame that is not solved is left out of the ratio curve (nan), and counted
+                # in the solved-rate panel
+                runs.append([f["ratio"] if solved(f) and f["ratio"] is not None else math.nan
+                             for f in fr])
         if runs:
             curves[e.label] = runs
     if not curves:
         return {}
     window = max(1, min(window, min(len(r) for rs in curves.values() for r in rs)))
     switch = int(t.rows[keys[0]][0]["track_config"].get("switch_at", 0))
+    styles = _styles(t)
     return {
         "learning": lambda: learning_curves_figure(curves, window, f"Learning curves: {title}",
-                                                   threshold=track.threshold),
+                                                   threshold=track.threshold, styles=styles),
         "adaptation": lambda: adaptation_curves_figure(curves, switch, window, f"Adaptation: {title}",
-                                                       threshold=track.threshold),
+                                                       threshold=track.threshold, styles=styles),
     }
 
 
@@ -238,8 +447,9 @@ def write_plots(board, out_dir, *, formats: Sequence[str] = FORMATS) -> list[Pat
     Each table gets the figures its track names (:attr:`offbench.tracks.Track.figures`): the
     static track a performance profile (``*-profile``) and a ratio ECDF (``*-ecdf``); the online
     and generalization tracks learning curves (``*-learning``, with the track's threshold drawn
-    where it has one); the adaptation track adaptation curves (``*-adaptation``). Returns the
-    files written.
+    where it has one); the adaptation track adaptation curves (``*-adaptation``); and when
+    there are static tables, one performance profile over all of them (``all-static-profile``).
+    Returns the files written.
     """
     from . import tracks
 
@@ -260,6 +470,9 @@ def write_plots(board, out_dir, *, formats: Sequence[str] = FORMATS) -> list[Pat
                                 f"{', '.join(FIGURES)}")
             if name in drawers:
                 files += _save(drawers[name](), stem.with_name(f"{stem.name}-{name}"), formats)
+    agg = aggregate_profile_figure(board)
+    if agg is not None:
+        files += _save(agg, out / "all-static-profile", formats)
     return files
 
 

@@ -310,17 +310,41 @@ def test_plots_write_png_and_pdf(store_path, tmp_path):
         board = build(s)
     files = write_plots(board, tmp_path / "plots")
     names = sorted(p.name for p in files)
-    assert names == ["tiny-static-profile.pdf", "tiny-static-profile.png"]  # no ratios: no ECDF
+    assert names == ["all-static-profile.pdf", "all-static-profile.png", "tiny-static-profile.pdf",
+                     "tiny-static-profile.png"]  # no ratios: no ECDF
     assert all(p.stat().st_size > 1000 for p in files)
     assert (tmp_path / "plots" / "tiny-static-profile.png").read_bytes()[:4] == b"\x89PNG"
     fig = adaptation_curves_figure({"a": [[1.3, 1.2, 1.05, 1.01, 1.0]]}, switch_at=2, window=2)
-    assert fig.axes[0].get_xlabel().startswith("frames since")
+    assert fig.axes[-1].get_xlabel().startswith("frames since")
     from offbench.plots import learning_curves_figure
 
     fig = learning_curves_figure({"a": [[1.5, 1.2, 1.0, 1.0], [1.3, 1.1, 1.0, 1.0]]}, window=2)
     ax = fig.axes[0]
     lo = ax.collections[0].get_paths()[0].vertices[:, 1].min()
     assert lo >= 1.0  # the band never dips below the best ratio
+    assert any("band" in t.get_text() for t in ax.get_legend().get_texts())  # the band is named
+    assert fig.axes[1].get_ylabel() == "solved %"
+
+
+def test_a_solver_has_one_style_in_every_figure_and_ties_are_named():
+    from offbench.plots import ecdf_figure, performance_profile_figure, solver_style
+
+    assert solver_style("milp-v1") == solver_style("milp-v2") != solver_style("dp-v1")
+    assert solver_style("my-solver-v1") == solver_style("my-solver-v1")
+    builtin = ["exhaustive", "dp", "milp", "lp-bound", "local-search", "neurosurgeon", "greedy",
+               "random", "all-device"]
+    assert len({solver_style(f"{b}-v1")["color"] for b in builtin}) == len(builtin)
+    costs = np.array([[1.0, 1.0, 2.0], [2.0, 2.0, 2.0]])
+    fig = performance_profile_figure(costs, ["dp-v1", "milp-v1", "greedy-v1"])
+    ax = fig.axes[0]
+    colors = {l.get_label(): l.get_color() for l in ax.get_legend().get_lines()}
+    assert colors["dp-v1"] == solver_style("dp-v1")["color"]
+    assert any("dp-v1 = milp-v1" in t.get_text() for t in ax.texts)
+    # the ECDF counts solved rows only: its ceiling is the solved rate
+    fig = ecdf_figure({"a-v1": [1.0, 1.1, 1.0, 1.0]}, solved={"a-v1": [True, True, False, False]})
+    line = fig.axes[0].lines[0]
+    assert max(line.get_ydata()) == 0.5
+    assert "solved 50%" in fig.axes[0].get_legend().get_texts()[0].get_text()
 
 
 def test_output_to_a_device_writes_through_it(store_path, tmp_path):

@@ -135,16 +135,20 @@ def _print_comparisons(comps, fmt) -> None:
                          + " | ".join(header) + " |\n|" + "|".join("---" for _ in header) + "|\n"
                          + "".join("| " + " | ".join(r) + " |\n" for r in rows))
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title="Paired comparisons on the same instances (Wilcoxon signed-rank, two-sided; "
-                    "gmean A/B below 1: A better)", title_justify="left")
+    t = Table(title=Text("Paired comparisons on the same instances (Wilcoxon signed-rank, "
+                         "two-sided; gmean A/B below 1: A better)", style="bold"),
+              title_justify="left", box=box.SIMPLE_HEAD)
     for h in header:
-        t.add_column(h, justify="left" if h in ("table", "A", "B") else "right")
+        t.add_column(Text(h), justify="left" if h in ("table", "A", "B") else "right", no_wrap=True)
     for r in rows:
-        t.add_row(*r)
-    Console(highlight=False).print(t)
+        t.add_row(*(Text(c) for c in r))
+    need = sum(max(len(r[i]) for r in [header] + rows) + 3 for i in range(len(header))) + 1
+    Console(highlight=False, width=max(Console().width, need)).print(t)
 
 
 def _verify(args) -> int:
