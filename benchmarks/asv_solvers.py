@@ -80,3 +80,66 @@ class Heuristics:
         return float(np.mean(ratios))
 
     track_mean_cost_ratio.unit = "ratio"
+
+
+class MILP:
+    """milp's time to proof on coupled instances (capacities and deadlines), and what it
+    proves: its gap at the end (0 when proven) and its cost ratio to exhaustive's optimum."""
+
+    params = ["4x3", "8x4"]
+    param_names = ["jobs x layers"]
+    timeout = 180
+
+    def setup(self, shape):
+        jobs, layers = map(int, shape.split("x"))
+        self.inst = random_instance(200 + jobs, n_jobs=jobs, layers=(layers, layers),
+                                    capacities=True, deadlines=True)
+        self.opt = _solve("exhaustive", self.inst, params={"max_layers": 16}).cost \
+            if jobs * layers <= 16 else None
+        r = _solve("milp", self.inst, time_limit=60)
+        assert r.status == "optimal", r.status
+        if self.opt is not None:
+            assert abs(r.cost - self.opt) <= 1e-9 * max(1.0, abs(self.opt))
+
+    def time_to_proof(self, shape):
+        _solve("milp", self.inst, time_limit=60)
+
+    def track_gap(self, shape):
+        r = _solve("milp", self.inst, time_limit=60)
+        return float(r.gap or 0.0)
+
+    track_gap.unit = "gap"
+
+
+class LPBound:
+    """lp-bound's time, the gap of its certified bound, and its rounded decision's ratio to
+    milp's proven optimum."""
+
+    params = ["4x3", "8x4"]
+    param_names = ["jobs x layers"]
+    timeout = 180
+
+    def setup(self, shape):
+        jobs, layers = map(int, shape.split("x"))
+        self.inst = random_instance(300 + jobs, n_jobs=jobs, layers=(layers, layers),
+                                    capacities=True, deadlines=True)
+        r = _solve("milp", self.inst, time_limit=60)
+        assert r.status == "optimal"
+        self.opt = r.cost
+        b = _solve("lp-bound", self.inst, time_limit=60)
+        assert b.bound is not None and b.bound <= self.opt * (1 + 1e-6)
+
+    def time_solve(self, shape):
+        _solve("lp-bound", self.inst, time_limit=60)
+
+    def track_bound_gap(self, shape):
+        r = _solve("lp-bound", self.inst, time_limit=60)
+        return float((self.opt - r.bound) / self.opt) if self.opt > 0 else 0.0
+
+    track_bound_gap.unit = "gap"
+
+    def track_cost_ratio(self, shape):
+        r = _solve("lp-bound", self.inst, time_limit=60)
+        return float(r.cost / self.opt) if self.opt > 0 else 1.0
+
+    track_cost_ratio.unit = "ratio"
