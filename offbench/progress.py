@@ -13,8 +13,12 @@ Modes
     ``{"event": "job", ...}`` for every finished job (``"kind": "reference"`` or ``"solve"``),
     then ``{"event": "summary", ...}``. The bar and the tables stay off stdout.
 
-The bar shows jobs done, running and failed (status ``error`` or ``timeout``) and an ETA from the
-mean time per finished job so far.
+The header counts solve jobs and reference jobs apart, and the bar counts both. Until the first
+job finishes the bar says that the workers are starting and compiling (Numba compiles the cost
+kernels once per change of offbench's sources: about a minute on two cores; then they load from
+its cache). The ETA is measured from the times between the latest finished jobs (a window of
+:data:`ETA_WINDOW`), never from the compile phase, and is shown once :data:`ETA_MIN_JOBS` jobs
+have finished after it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ import time
 from ._json import clean  # JSON for programs: NaN and infinities become null
 
 MODES = ("auto", "bar", "quiet", "jsonl")
+
+#: The ETA is the remaining jobs times the mean time between the latest finished jobs (at most
+#: this many), shown once this many (:data:`ETA_MIN_JOBS`) have finished after the first.
+ETA_WINDOW = 64
+ETA_MIN_JOBS = 4
 
 
 def _hms(seconds: float) -> str:
@@ -74,6 +83,7 @@ class Progress:
         self._drawn = False
         self._last_label = ""
         self._closed = False
+        self._finish_times: list[float] = []
 
     # ------------------------------------------------------------------ events
     def plan(self, *, total: int, already: int, plan, executor: str, references: int) -> None:
@@ -91,10 +101,11 @@ class Progress:
             return
         if self.mode == "quiet":
             return
-        self._say(f"offbench run: {len(plan.jobs)} jobs ({n_inst} instances from "
+        self._say(f"offbench run: {len(plan.jobs)} solve jobs ({n_inst} instances from "
                   f"{len(plan.sources)} source{'s' if len(plan.sources) != 1 else ''}, "
                   f"{len(plan.spec.solvers)} solvers, tracks {', '.join(plan.spec.tracks)}); "
-                  f"{already} already in the store; {references} references to compute; {executor}")
+                  f"{already} already in the store; {total} jobs to run, {references} of them "
+                  f"reference jobs; {executor}")
         for s in plan.skipped:
             self._say(f"  left out: {s}")
 
@@ -106,6 +117,8 @@ class Progress:
     def finished(self, job, row: dict) -> None:
         self.running = max(0, self.running - 1)
         self.done += 1
+        self._finish_times.append(time.monotonic())
+        del self._finish_times[:-ETA_WINDOW - 1]
         status = row.get("status")
         if status in ("error", "timeout"):
             self.failed += 1
@@ -166,16 +179,32 @@ class Progress:
                       "command again to retry")
 
     # ------------------------------------------------------------------ output
+    def eta(self) -> float:
+        """Seconds left, from the mean time between the latest finished jobs (``inf`` until
+        :data:`ETA_MIN_JOBS` jobs have finished after the first one: the first one carries the
+        compile phase)."""
+        ft = self._finish_times
+        if self.done >= self.total:
+            return 0.0
+        if len(ft) < ETA_MIN_JOBS + 1:
+            return math.inf
+        per_job = (ft[-1] - ft[0]) / (len(ft) - 1)
+        return per_job * (self.total - self.done)
+
     def bar_text(self, width: int = 24) -> str:
         """The bar line (without redrawing)."""
         total = max(self.total, 1)
         frac = min(1.0, self.done / total)
         filled = int(round(frac * width))
         elapsed = time.monotonic() - self.t0
-        eta = (elapsed / self.done * (self.total - self.done)) if self.done else math.inf
+        if self.done == 0 and self.total:
+            return (f"[{'.' * width}] 0/{self.total} done; starting workers and compiling "
+                    f"(Numba kernels compile once per change of offbench: about a minute), "
+                    f"elapsed {_hms(elapsed)}")
+        eta = self.eta()
         return (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} done, "
                 f"{self.running} running, {self.failed} failed, "
-                f"elapsed {_hms(elapsed)}, ETA {_hms(eta) if self.done < self.total else '0:00'}")
+                f"elapsed {_hms(elapsed)}, ETA {_hms(eta)}")
 
     def _draw(self, force: bool = False) -> None:
         if self.mode != "bar" or self._closed:

@@ -1,0 +1,49 @@
+"""What a run shows and gives: the progress bar (compile phase, ETA, counts) and the Python API
+to results (``offbench.results``; the exports are tested in test_leaderboard.py)."""
+
+from __future__ import annotations
+
+import io
+import math
+from types import SimpleNamespace
+
+from offbench import progress as progress_mod
+from offbench.progress import Progress
+
+
+def _plan(n_jobs=10):
+    spec = SimpleNamespace(solvers=[SimpleNamespace(id="a-v1")], tracks=["static"])
+    src = SimpleNamespace(instances=[0] * 4, name="s", kind="family", digest="x" * 64)
+    return SimpleNamespace(jobs=[None] * n_jobs, sources=[src], spec=spec, skipped=[])
+
+
+class _Job:
+    kind = "solve"
+
+    def label(self):
+        return "a-v1 on s#0"
+
+
+def test_header_counts_reference_jobs_and_the_bar_says_it_is_compiling(monkeypatch):
+    err = io.StringIO()
+    p = Progress("bar", err=err)
+    p.plan(total=12, already=0, plan=_plan(10), executor="pool of 2", references=2)
+    head = err.getvalue()
+    assert "10 solve jobs" in head and "12 jobs to run, 2 of them reference jobs" in head
+    assert "compiling" in p.bar_text() and "0/12" in p.bar_text()
+    assert "ETA" not in p.bar_text()
+
+
+def test_eta_comes_from_measured_job_times_not_the_compile_phase(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(progress_mod.time, "monotonic", lambda: clock[0])
+    p = Progress("quiet", err=io.StringIO())
+    p.plan(total=100, already=0, plan=_plan(100), executor="x", references=0)
+    clock[0] = 30.0  # the first job finishes after a 30 s compile
+    p.finished(_Job(), {"status": "optimal"})
+    assert math.isinf(p.eta())  # nothing measured yet: no ETA rather than an absurd one
+    for _ in range(9):  # then one job every 0.1 s
+        clock[0] += 0.1
+        p.finished(_Job(), {"status": "optimal"})
+    assert p.eta() == __import__("pytest").approx(90 * 0.1)
+    assert "ETA 0:09" in p.bar_text()
