@@ -47,3 +47,20 @@ def test_eta_comes_from_measured_job_times_not_the_compile_phase(monkeypatch):
         p.finished(_Job(), {"status": "optimal"})
     assert p.eta() == __import__("pytest").approx(90 * 0.1)
     assert "ETA 0:09" in p.bar_text()
+
+
+def test_validate_names_each_bad_file_and_goes_on(tmp_path, capsys):
+    from offbench.cli import main
+
+    assert main(["instances", "generate", "capacitated-v1:small", "--seed", "0", "--count", "2",
+                 "--out", str(tmp_path)]) == 0
+    (tmp_path / "bad.json").write_text('{"x": 1}')
+    capsys.readouterr()
+    files = sorted(str(p) for p in tmp_path.glob("*.json"))
+    assert main(["validate", *files, str(tmp_path / "nope.json")]) == 2
+    out, err = capsys.readouterr()
+    assert out.count(": ok:") == 2  # the good files after the bad one were still checked
+    assert "bad.json: x: unknown key" in err and "nope.json" in err
+    assert "manifest.json: skipped: the manifest" in err
+    assert err.strip().splitlines()[-1] == ("offbench: error: 2 of 5 files are not valid "
+                                           "instances (each named above)")

@@ -1,27 +1,71 @@
-"""``offbench validate INSTANCE...``: check instance files against SPEC.md section 3."""
+"""``offbench validate INSTANCE...``: check instance files against SPEC.md section 3.
+
+Every file is checked: a good one gets an ``ok`` line on stdout, a bad one a line naming it and
+what is wrong on stderr, and the command goes on to the next; the status is 2 if any was bad
+(one file alone: its one-line message, as every command gives).
+The ``manifest.json`` that ``offbench instances generate`` writes beside its instances is
+named as a manifest, not an instance (``offbench validate DIR/*.json`` is the common call).
+"""
 
 from __future__ import annotations
 
+import sys
+
 
 def add_parser(sub):
-    p = sub.add_parser("validate", help="check instance files (exit 2 with a message if one is bad)",
-                       description="Check instance files against SPEC.md section 3.")
-    p.add_argument("instances", nargs="+", metavar="INSTANCE", help="instance file (.json or .npz)")
+    p = sub.add_parser("validate", help="check instance files (each bad one named; exit 2 if any is bad)",
+                       description="Check instance files against SPEC.md section 3: each file is "
+                                   "checked, each bad one named with what is wrong, and the "
+                                   "status is 2 if any was bad.")
+    p.add_argument("instances", nargs="+", metavar="INSTANCE",
+                   help="instance files (.json or .npz); many may be given")
     p.set_defaults(func=run)
     return p
 
 
+def _shown(path: str) -> str:
+    return path if len(path) <= 200 else f"{path[:100]}...{path[-50:]}"
+
+
+def _is_manifest(path: str) -> bool:
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    if p.name != "manifest.json" or not p.is_file() or p.stat().st_size > 64 << 20:
+        return False
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(d, dict) and "jobs" not in d
+
+
 def run(args) -> int:
-    from ..errors import InstanceError, UserError
+    from ..errors import UserError
     from ..instance import load_instance
 
+    bad = 0
     for path in args.instances:
+        shown = _shown(path)
+        if _is_manifest(path):
+            print(f"{shown}: skipped: the manifest that `offbench instances generate` writes, "
+                  "not an instance", file=sys.stderr)
+            continue
         try:
             inst = load_instance(path)
-        except InstanceError as e:  # name the file: one of several may be bad
-            shown = path if len(path) <= 200 else f"{path[:100]}...{path[-50:]}"
-            raise UserError(str(e) if str(e).startswith(shown) else f"{shown}: {e}") from None
+        except (UserError, OSError) as e:  # name the file and go on: one of several may be bad
+            msg = " ".join(str(getattr(e, "strerror", None) or e).split())
+            msg = msg if msg.startswith(shown) else f"{shown}: {msg}"
+            if len(args.instances) == 1:  # one file: its message is the one line
+                raise UserError(msg) from None
+            bad += 1
+            print(f"offbench validate: {msg}", file=sys.stderr)
+            continue
         print(f"{path}: ok: {inst.n_devices} devices, {inst.n_jobs} jobs, {inst.n_layers} layers"
               f"{', capacities' if inst.has_capacities else ''}"
               f"{', deadlines' if inst.has_deadlines else ''}; digest {inst.digest}")
+    if bad:
+        raise UserError(f"{bad} of {len(args.instances)} files are not valid instances (each "
+                        "named above)")
     return 0
