@@ -156,3 +156,21 @@ def test_verify_never_runs_code_that_a_table_names(tmp_path, capsys):
     assert rc == 2, err
     assert str(evil) in err and "--solvers-dir" in err and "Traceback" not in err
     assert not marker.exists()
+
+
+def test_a_solver_module_that_patches_offbench_when_imported_stops_the_run(tmp_path):
+    import offbench.cost
+    from offbench.errors import UserError
+
+    real = offbench.cost.evaluate
+    spec = {"name": "patch", "seeds": [0], "reference": {"mode": "none"},
+            "solvers_dirs": [str(Path(__file__).resolve().parent / "referee_import_patch")],
+            "sources": [{"kind": "random", "name": "r", "count": 1}],
+            "solvers": ["cx-import-patcher", "greedy"]}
+    try:
+        with pytest.raises(UserError, match=r"offbench\.cost\.evaluate.*refusing to run"):
+            run(parse_spec(spec), tmp_path / "r.sqlite", executor=InProcessExecutor())
+        assert offbench.cost.evaluate is real  # put back for whatever runs next
+    finally:
+        offbench.cost.evaluate = real
+    assert not (tmp_path / "r.sqlite").exists()  # refused before the store is opened
