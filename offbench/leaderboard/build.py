@@ -242,6 +242,26 @@ def flagged(r: dict) -> bool:
     return bool(info.get("reference_violation"))
 
 
+def referee_notes(rows: list[dict]) -> list[str]:
+    """Notes on what the referee (:mod:`offbench.run.referee`) said about a table's rows: rows
+    it flagged (by solver) and rows it could not referee (an in-process run with a plug-in)."""
+    notes = []
+    by: dict[str, int] = {}
+    for r in rows:
+        if r.get("flags"):
+            by[r["solver_id"]] = by.get(r["solver_id"], 0) + 1
+    if by:
+        notes.append("flagged by the referee (a false claim or a changed cost model; scored at "
+                     "the all-device fallback, never a win): "
+                     + ", ".join(f"{k} {v} row{'s' if v != 1 else ''}" for k, v in sorted(by.items())))
+    n = sum(1 for r in rows if r.get("refereed") is False)
+    if n:
+        notes.append(f"UNREFEREED: {n} row{'s' if n != 1 else ''} from an in-process run (-j 0) "
+                     "that loaded a solver from outside offbench, which may have changed these "
+                     "numbers; re-run on the pool (-j N) to referee them")
+    return notes
+
+
 def solved(r: dict) -> bool:
     """Whether a row (or frame row) is solved: a feasible decision the referee accepts, from a
     solver that returned in time (SPEC.md section 6)."""
@@ -372,6 +392,7 @@ def _static_table(name: str, s: dict, rows: list[dict], info: dict, track: str =
                      "solver beat the instance's unproven reference (heuristic or milp-gap), so "
                      "ratios there are against a cost that is not the optimum")
     notes += track_registry.get(track).notes(rows[0]["track_config"] if rows else {})
+    notes += referee_notes(rows)
     return Table(source=name, source_digest=s["digest"], track=track, size=len(set(s["members"])),
                  entries=entries, notes=notes, rows=groups,
                  paired={k: instance_ratios([r for r in g if not r["_refused"]], info)
@@ -432,7 +453,7 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
         }
         entries.append(Entry(label="", solver_id=k[0], param_hash=k[1], params=g[0]["params"], values=vals))
     entries.sort(key=_rank_key)
-    notes = tr.notes(rows[0]["track_config"])
+    notes = tr.notes(rows[0]["track_config"]) + referee_notes(rows)
     return Table(source=name, source_digest=s["digest"], track=track,
                  size=len(s["members"]), entries=entries, notes=notes, rows=groups,
                  frames={r["row_id"]: frames_by_row.get(r["row_id"], []) for r in rows},

@@ -94,6 +94,9 @@ def test_a_solver_that_mutates_its_instance_is_flagged_and_never_wins(inproc, po
     for path in (inproc, pool):
         with Store.open_readonly(path) as s:
             board = build(s)
+        notes = [n for t in board.tables for n in t.notes]
+        assert any(n.startswith("flagged by the referee") and "cx-monkeypatch-v1" in n for n in notes)
+        assert any(n.startswith("UNREFEREED") for n in notes) == (path == inproc)
         for table in board.tables:
             order = [e.solver_id for e in table.entries]
             for e in table.entries:
