@@ -299,8 +299,17 @@ class Solver:
 
     @classmethod
     def missing_requirements(cls) -> list[str]:
-        """Modules in ``requires`` that cannot be imported here."""
-        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+        """Modules in ``requires`` that cannot be imported here.
+
+        Looked up once per class when everything is there (a ``find_spec`` per module costs up
+        to a millisecond, which every decision of a learner would otherwise pay); a missing
+        module is looked up again each time, so installing it in a running process is seen."""
+        if cls.__dict__.get("_requirements_present"):
+            return []
+        missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
+        if not missing:
+            cls._requirements_present = True
+        return missing
 
     @classmethod
     def describe(cls) -> dict:
