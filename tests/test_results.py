@@ -64,3 +64,22 @@ def test_validate_names_each_bad_file_and_goes_on(tmp_path, capsys):
     assert "manifest.json: skipped: the manifest" in err
     assert err.strip().splitlines()[-1] == ("offbench: error: 2 of 5 files are not valid "
                                            "instances (each named above)")
+
+
+def test_every_command_line_option_has_help():
+    import argparse
+
+    from offbench.cli import build_parser
+
+    missing = []
+
+    def walk(parser, path):
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    walk(sp, path + [name])
+            elif not a.help and not isinstance(a, (argparse._HelpAction, argparse._VersionAction)):
+                missing.append(f"{' '.join(path)} {a.option_strings or a.dest}")
+
+    walk(build_parser(), ["offbench"])
+    assert not missing, missing

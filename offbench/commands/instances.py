@@ -54,17 +54,19 @@ def add_parser(sub):
 
     q = s.add_parser("generate", help="write instances of a family to a folder (with a manifest)")
     _output_args(q)
-    q.add_argument("--count", type=_count, required=True, metavar="N")
+    q.add_argument("--count", type=_count, required=True, metavar="N", help="how many instances")
     q.add_argument("--start", type=seed_int, default=0, metavar="I", help="first index (default 0)")
     q.set_defaults(func=run_generate)
 
     q = s.add_parser("stream", help="write the frames of a stream to a folder (with a manifest)")
     _output_args(q)
-    q.add_argument("--frames", type=_count, required=True, metavar="N")
-    q.add_argument("--environment", default=None, metavar="E")
+    q.add_argument("--frames", type=_count, required=True, metavar="N", help="how many frames")
+    q.add_argument("--environment", default=None, metavar="E",
+                   help="the family's environment to draw frames in (default: its first)")
     q.add_argument("--switch-at", type=seed_int, default=None, metavar="T",
                    help="the first frame drawn in --switch-to, in [1, N - 1]")
-    q.add_argument("--switch-to", default=None, metavar="E2")
+    q.add_argument("--switch-to", default=None, metavar="E2",
+                   help="the environment the stream switches to at --switch-at")
     q.set_defaults(func=run_stream)
 
     q = s.add_parser("freeze", help="build frozen sets declared by the families, with references")
@@ -80,7 +82,8 @@ def add_parser(sub):
     q.add_argument("sets", nargs="*", metavar="SET", help="set IDs or folders; none: every frozen set")
     q.add_argument("--no-resolve", action="store_true",
                    help="do not recompute proven optima (digests and reference costs only)")
-    q.add_argument("--time-limit", type=positive_float, default=None, metavar="S")
+    q.add_argument("--time-limit", type=positive_float, default=None, metavar="S",
+                   help="seconds per recomputed optimum (default: the set's declared limit)")
     q.set_defaults(func=run_verify)
 
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
@@ -89,10 +92,13 @@ def add_parser(sub):
 
 def _output_args(q) -> None:
     """The arguments that ``generate`` and ``stream`` share."""
-    q.add_argument("id", metavar="ID")
-    q.add_argument("--seed", type=seed_int, required=True, metavar="S")
-    q.add_argument("--out", required=True, metavar="DIR")
-    q.add_argument("--format", choices=("json", "npz"), default="json")
+    q.add_argument("id", metavar="ID", help="family ID (dmro-v1), name (dmro) or preset "
+                   "(capacitated-v1:medium)")
+    q.add_argument("--seed", type=seed_int, required=True, metavar="S",
+                   help="seed of the draw (the same seed gives the same digests everywhere)")
+    q.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    q.add_argument("--format", choices=("json", "npz"), default="json",
+                   help="file format (default: json)")
     q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="change a generator parameter (repeatable); the family ID then says so")
     q.add_argument("--force", action="store_true",

@@ -11,7 +11,8 @@ def add_parser(sub):
     p.add_argument("instance", metavar="INSTANCE", help="instance file (.json or .npz)")
     p.add_argument("--solver", required=True, help="solver ID (milp-v1) or name (milp: latest version)")
     p.add_argument("--time-limit", type=positive_float, default=None, metavar="S", help="seconds")
-    p.add_argument("--seed", type=seed_int, default=0, metavar="N")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N",
+                   help="the solver's seed (default: 0)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a solver parameter (repeatable)")
     p.add_argument("--threads", type=int, default=None, metavar="N",

@@ -8,7 +8,8 @@ import json
 def add_parser(sub):
     p = sub.add_parser("solvers", help="list solvers and what they guarantee",
                        description="List every solver found (built-in, --solvers-dir, entry points).")
-    p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR")
+    p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
+                   help="also list the solvers in the .py files of DIR (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON for programs")
     p.set_defaults(func=run)
     return p

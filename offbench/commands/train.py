@@ -44,7 +44,8 @@ def add_parser(sub):
     p.add_argument("solver", metavar="SOLVER", help="a solver with meta-training, e.g. dmro")
     p.add_argument("--family", required=True, help="family ID, e.g. dmro-v1")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the weights and train.json")
-    p.add_argument("--seed", type=seed_int, default=0, metavar="N")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N",
+                   help="seed of the training (default: 0); the same seed gives the same weights")
     p.add_argument("--iterations", type=_positive_int, default=200, metavar="N",
                    help="meta-iterations (default: %(default)s)")
     p.add_argument("--mode", choices=("reptile", "union"), default="reptile",
