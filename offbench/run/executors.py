@@ -166,7 +166,7 @@ class PoolExecutor(Executor):
                             pending.push_front(job)
                             yield from self._fail_head(i, pending, died=True)
                             break
-            busy = {b.from_child: i for i, b in enumerate(self._boxes) if b.queue}
+            busy = {b: i for i, b in enumerate(self._boxes) if b.queue}
             now = time.monotonic()
             deadlines = [d - now for b in self._boxes if (d := b.deadline()) is not None]
             timeout = max(0.0, min([0.5, *deadlines]))

@@ -10,8 +10,9 @@ decision, status, bound, objective, error text, info) and decides every number t
   instance the runner holds, never the sandbox's copy);
 - **ratio, counted infeasible**: scored against the reference here (:mod:`offbench.tracks.scoring`);
 - **wall time**: measured by the process that ran the sandbox, from the solve's start to its
-  outcome (:attr:`~offbench.tracks.Outcome.supervised_time`; it includes the pipe, about 0.1 ms,
-  and on the pool any time the runner spent writing the previous row before it read the message).
+  outcome (:attr:`~offbench.tracks.Outcome.supervised_time`: a reader thread of the sandbox
+  stamps each message as it arrives, so it includes the pipe, about 0.1 ms, and not the time the
+  runner spends writing rows).
   On the learning tracks the per-frame decision latencies are the sandbox's measurements (the
   runner sees only the whole stream, whose measured time is ``info.supervised_time``);
 - **evaluations** are **self-reported** (counted by :class:`~offbench.solver.Context` in the

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -68,10 +70,46 @@ class Sandbox:
             os.close(w_res)
         self.to_child = Connection(w_job, readable=False)
         self.from_child = Connection(r_res, writable=False)
+        # A reader thread timestamps each message as it arrives (the wall time of a solve is
+        # measured here, not in the child), whatever the runner is doing meanwhile.
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._notify_r, self._notify_w = os.pipe()
+        self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                        name=f"offbench-sandbox-{tag or '1'}")
+        self._reader.start()
         self.queue: deque[Job] = deque()
         self.head_since = 0.0           # when the head job became the head
         self.started_at: float | None = None  # when the head job started its timed work
         self.key: tuple | None = None   # the solver this sandbox runs (None: no job yet)
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                data = self.from_child.recv_bytes()
+            except (EOFError, OSError):
+                self._inbox.put(None)
+                self._notify()
+                return
+            self._inbox.put((time.monotonic(), data))
+            self._notify()
+
+    def _notify(self) -> None:
+        try:
+            os.write(self._notify_w, b"x")
+        except OSError:
+            pass
+
+    def fileno(self) -> int:
+        """Readable when a message (or the end of the child's output) has arrived: for
+        :func:`multiprocessing.connection.wait`."""
+        return self._notify_r
+
+    def poll(self, timeout: float) -> bool:
+        """Whether a message has arrived, waiting up to ``timeout`` seconds."""
+        import select
+
+        r, _, _ = select.select([self._notify_r], [], [], max(0.0, timeout))
+        return bool(r)
 
     @property
     def job(self) -> Job | None:
@@ -98,8 +136,13 @@ class Sandbox:
         Keeps :attr:`queue` and the clocks in step with the child; a solve outcome gets its
         measured :attr:`~offbench.tracks.Outcome.supervised_time`.
         """
-        data = self.from_child.recv_bytes()
-        now = time.monotonic()
+        os.read(self._notify_r, 1)
+        item = self._inbox.get()
+        if item is None:
+            self._notify()  # stays readable: every later recv sees the end too
+            self._inbox.put(None)
+            raise EOFError("the sandbox closed its output")
+        now, data = item
         if data == b"S":
             msg = ("restarted",) if self.started_at is not None else ("started",)
             self.started_at = now  # the timed part after a warm-up: a fresh clock
@@ -151,9 +194,19 @@ class Sandbox:
         self._close_pipes()
 
     def _close_pipes(self) -> None:
-        for c in (self.to_child, self.from_child):
+        try:
+            self.to_child.close()
+        except OSError:
+            pass
+        self._reader.join(timeout=5)  # the child is gone: its reader sees the end of input
+        for c in (self.from_child,):
             try:
                 c.close()
+            except OSError:
+                pass
+        for fd in (self._notify_r, self._notify_w):
+            try:
+                os.close(fd)
             except OSError:
                 pass
 
@@ -183,7 +236,7 @@ class Sandbox:
         while True:
             d = self.deadline()
             timeout = 1.0 if d is None else max(0.01, min(1.0, d - time.monotonic()))
-            if self.from_child.poll(timeout):
+            if self.poll(timeout):
                 try:
                     msg = self.recv()
                 except (EOFError, OSError):
