@@ -235,3 +235,61 @@ class Progress:
     def _json(self, obj: dict) -> None:
         self.out.write(json.dumps(clean(obj), allow_nan=False, sort_keys=False) + "\n")
         self.out.flush()
+
+
+class SolverLog:
+    """Solver output (native libraries' banners included) goes to a log file, not the terminal.
+
+    Within ``with SolverLog(path):`` the process's file descriptor 2 (inherited by every worker
+    process started inside) writes to ``path``, while ``sys.stderr`` (offbench's own messages
+    and the progress bar) still reaches the terminal. The log is removed at the end if nothing
+    was written to it; :attr:`written` says whether something was. ``offbench run --verbose``
+    does not use it: everything reaches the terminal.
+    """
+
+    def __init__(self, path):
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.written = False
+
+    def __enter__(self):
+        import os
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._log = open(self.path, "ab")
+        os.dup2(self._log.fileno(), 2)
+        self._old = sys.stderr
+        self._term = None
+        try:
+            real = sys.stderr.fileno() == 2
+        except (AttributeError, OSError, ValueError):
+            real = False  # already not the process's stderr (captured): leave it
+        if real:
+            self._term = os.fdopen(os.dup(self._saved), "w", buffering=1,
+                                   encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                                   errors="backslashreplace")
+            sys.stderr = self._term
+        return self
+
+    def __exit__(self, *exc):
+        import os
+
+        try:
+            sys.stderr.flush()
+        finally:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            sys.stderr = self._old
+            if self._term is not None:
+                self._term.close()
+            self._log.close()
+            try:
+                self.written = self.path.stat().st_size > 0
+                if not self.written:
+                    self.path.unlink()
+            except OSError:
+                pass
+        return False

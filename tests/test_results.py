@@ -83,3 +83,27 @@ def test_every_command_line_option_has_help():
 
     walk(build_parser(), ["offbench"])
     assert not missing, missing
+
+
+def test_solver_output_goes_to_the_run_log_not_the_terminal(tmp_path, capfd):
+    import os
+    import subprocess
+    import sys
+
+    from offbench.progress import SolverLog
+
+    log = SolverLog(tmp_path / "logs" / "run.log")
+    with log:
+        os.write(2, b"Running HiGHS (a native banner)\n")
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('from a worker\\n')"],
+                       check=True)
+        print("offbench's own message", file=sys.stderr)
+    err = capfd.readouterr().err
+    text = (tmp_path / "logs" / "run.log").read_text()
+    assert log.written and "HiGHS" in text and "from a worker" in text
+    assert "HiGHS" not in err and "from a worker" not in err and "offbench's own message" in err
+    with SolverLog(tmp_path / "logs" / "quiet.log") as quiet:
+        pass
+    assert not quiet.written and not (tmp_path / "logs" / "quiet.log").exists()
+    os.write(2, b"after\n")
+    assert "after" in capfd.readouterr().err  # fd 2 is restored

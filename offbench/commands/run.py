@@ -64,6 +64,9 @@ def add_parser(sub):
                    help="format of the leaderboard printed at the end (default: aligned tables "
                         "under a provenance summary)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard")
+    p.add_argument("--verbose", action="store_true",
+                   help="let solvers' own output (HiGHS banners, ...) reach the terminal; by "
+                        "default it goes to a log file per run beside the store (logs/)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (sources, solvers, job count) and stop")
     p.set_defaults(func=run)
@@ -120,17 +123,33 @@ def run(args) -> int:
         print(_describe_plan(plan))
         return 0
     mode = "jsonl" if args.jsonl else "quiet" if args.quiet else "bar" if args.progress else "auto"
-    progress = Progress(mode)
-    executor = make_executor(args.jobs, args.scheduler, threads=spec.threads_per_job)
     command = "offbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    import contextlib
+
+    log = None
+    if not args.verbose:
+        import os
+        import time
+        from pathlib import Path
+
+        from ..progress import SolverLog
+
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+        log = SolverLog(Path(args.store).parent / "logs" / f"run-{stamp}.log")
     try:
-        with executor:
-            summary = run_spec(spec, args.store, executor=executor, progress=progress,
-                               command=command, plan_=plan)
+        with log if log is not None else contextlib.nullcontext():
+            progress = Progress(mode)
+            executor = make_executor(args.jobs, args.scheduler, threads=spec.threads_per_job)
+            with executor:
+                summary = run_spec(spec, args.store, executor=executor, progress=progress,
+                                   command=command, plan_=plan)
     except KeyboardInterrupt:
         print(f"offbench run: interrupted; finished jobs are in {args.store}; run the same "
               "command again to resume", file=sys.stderr)
         return 130
+    if log is not None and log.written and not args.jsonl:
+        print(f"offbench run: solvers' own output is in {log.path} (--verbose shows it here)",
+              file=sys.stderr)
     if not args.jsonl and not args.no_leaderboard:
         from ..leaderboard import build, render
         from ..store import Store
