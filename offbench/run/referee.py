@@ -220,8 +220,10 @@ def judge(job, out: Outcome, *, refereed: bool = True) -> Outcome:
             out.wall_time = float(out.supervised_time)
         else:
             out.info["supervised_time"] = float(out.supervised_time)
-    if out.missing:
+    if out.missing:  # no decision: nothing the sandbox said counts (scored at the fallback)
         out.flags = []
+        out.cost = out.feasible = out.bound = out.gap = out.ratio = out.ref_cost = None
+        out.counted_infeasible = None
         return out
     if job.frames is None:
         _judge_decision(job.instance, job.reference, out, flags, job.score)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import platform
 import queue
 import signal
 import subprocess
@@ -30,6 +31,9 @@ from pathlib import Path
 from .execute import (execute, failed_outcome, killed, outcome_from_wire, outcome_to_wire,
                       sandbox_job, warm_up)
 from .plan import Job
+
+
+_HOST = platform.node() or "host"
 
 
 def solver_key(job: Job) -> tuple:
@@ -149,6 +153,7 @@ class Sandbox:
             return msg
         job = self.queue.popleft()
         out = outcome_from_wire(job, data)
+        out.worker = f"{_HOST}:{self.proc.pid}"  # said by this process, not by the child
         if self.started_at is not None and hasattr(out, "supervised_time"):
             out.supervised_time = now - self.started_at
         self.head_since = now

@@ -71,6 +71,24 @@ def _json_default(v):
     return str(v)
 
 
+#: The largest count a store column holds (SQLite's 64-bit integers).
+_MAX_COUNT = 2 ** 63 - 1
+
+
+def _sanitized(out: "Outcome") -> "Outcome":
+    """What the store can hold of untrusted values: JSON without NaN in ``info`` (non-finite
+    numbers become None, as :func:`offbench.solver._jsonable` does), counts within 64 bits."""
+    from ..solver import _jsonable
+
+    out.info = _jsonable(out.info)
+    out.evaluations = min(max(int(out.evaluations), 0), _MAX_COUNT)
+    for f in out.frames:
+        f["info"] = _jsonable(f["info"])
+        f["evaluations"] = min(max(int(f["evaluations"]), 0), _MAX_COUNT)
+        f["frame"] = None if f["frame"] is None or abs(f["frame"]) > _MAX_COUNT else f["frame"]
+    return out
+
+
 
 def decision_text(decision) -> str | None:
     """A decision as one digit per layer (``"0120"``), the store's form."""
@@ -191,8 +209,10 @@ class Outcome:
         kw["info"] = kw["info"] or {}
         kw["wall_time"] = kw["wall_time"] or 0.0
         kw["evaluations"] = kw["evaluations"] or 0
-        kw["missing"] = bool(kw["missing"])
-        return cls(**kw, frames=frames)
+        # "No decision at all" only where there is none (the runner's own failures are made
+        # here, not sent); the referee judges everything else.
+        kw["missing"] = bool(kw["missing"]) and kw["decision"] is None and not frames
+        return _sanitized(cls(**kw, frames=frames))
 
     # ------------------------------------------------------------------ adjustments
     def mark_overrun(self, time_limit: float | None) -> None:

@@ -177,3 +177,24 @@ def test_a_solver_module_that_patches_offbench_when_imported_stops_the_run(tmp_p
     finally:
         offbench.cost.evaluate = real
     assert not (tmp_path / "r.sqlite").exists()  # refused before the store is opened
+
+
+def test_an_outcome_from_a_sandbox_is_plain_checked_json():
+    from offbench.run.execute import outcome_from_wire
+    from offbench.run.plan import Job
+    from offbench.tracks.outcome import Outcome
+
+    job = Job(kind="solve", index=0, source="s", digest="d", solver_id="x-v1")
+    # never a pickle: a pickle (that could run code here) is a malformed message, the job's error
+    import pickle
+
+    out = outcome_from_wire(job, b"D" + pickle.dumps({"status": "optimal"}))
+    assert out.status == "error" and "malformed" in out.error and out.missing
+    for bad in (b'D{"status": 3}', b'D{"status": "feasible", "cost": "0"}', b"D[]",
+                b'D{"status": "feasible", "frames": [1]}', b'R{"reference": null}'):
+        out = outcome_from_wire(job, bad)
+        assert out.status == "error" and "malformed" in out.error, bad
+    # what the store cannot hold is made safe; "missing" only where there is no decision
+    o = Outcome.from_wire(b'{"status": "optimal", "decision": "01", "missing": true, '
+                          b'"evaluations": 99999999999999999999999, "info": {"a": NaN}}')
+    assert o.info == {"a": None} and o.evaluations == 2 ** 63 - 1 and not o.missing
