@@ -174,6 +174,14 @@ class Progress:
             self._say(f"  reference failed: {f}")
         for v in summary.violations:
             self._say(f"  BUG: a cost below a proven optimum: {v}")
+        flagged = getattr(summary, "flagged", [])
+        if flagged:
+            self._say(f"  {len(flagged)} rows flagged by the referee (scored at the all-device "
+                      f"fallback), e.g. {flagged[0]}")
+        if getattr(summary, "unrefereed", []):
+            self._say("  UNREFEREED: an in-process run (-j 0) with solvers from outside offbench ("
+                      + ", ".join(summary.unrefereed[:5]) + "); its rows are stored with "
+                      "refereed = 0: use the pool (-j N) to referee them")
         if summary.dropped:
             self._say(f"  {summary.dropped} jobs not run for want of a reference; run the same "
                       "command again to retry")
