@@ -373,13 +373,13 @@ def _static_figures(t, title: str) -> dict:
 
 
 def aggregate_profile_figure(board):
-    """One performance profile over the instances of every static table together (each
-    instance of each source once), or None when there is no static table."""
+    """One performance profile over the instances of every table whose track draws profiles
+    (each instance of each source once), or None when there is none."""
     from . import tracks
 
     blocks, all_labels, styles = [], [], {}
     for t in board.tables:
-        if tracks.get(t.track).stream:
+        if tracks.get(t.track).stream or "profile" not in tracks.get(t.track).figures:
             continue
         members, labels, mat = _static_matrix(t)
         if not members:
