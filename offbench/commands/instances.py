@@ -84,6 +84,9 @@ def add_parser(sub):
                    help="do not recompute proven optima (digests and reference costs only)")
     q.add_argument("--time-limit", type=positive_float, default=None, metavar="S",
                    help="seconds per recomputed optimum (default: the set's declared limit)")
+    q.add_argument("--verbose", action="store_true",
+                   help="let the solvers' own output (HiGHS) reach the terminal; by default it "
+                        "goes to a log file whose name is printed")
     q.set_defaults(func=run_verify)
 
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
@@ -207,9 +210,21 @@ def run_verify(args) -> int:
     if not targets:
         print("no frozen sets to verify")
         return 0
+    import contextlib
+    import os
+    import tempfile
+
+    from ..progress import SolverLog
+
+    log = None
+    if not args.verbose:
+        fd, name = tempfile.mkstemp(prefix="offbench-verify-sets-", suffix=".log")
+        os.close(fd)
+        log = SolverLog(name)
     bad = 0
     for sid in targets:
-        problems = verify_set(sid, resolve=not args.no_resolve, time_limit=args.time_limit)
+        with log if log is not None else contextlib.nullcontext():
+            problems = verify_set(sid, resolve=not args.no_resolve, time_limit=args.time_limit)
         if problems:
             bad += 1
             for line in problems:
@@ -217,6 +232,8 @@ def run_verify(args) -> int:
         else:
             note = "" if load_set(sid).references else " (no references)"
             print(f"ok   {sid}{note}")
+    if log is not None and log.path.exists() and log.path.stat().st_size:
+        print(f"the solvers' own output is in {log.path} (--verbose shows it here)", file=sys.stderr)
     if bad:
         print(f"{bad} of {len(targets)} sets failed verification", file=sys.stderr)
         return 1
