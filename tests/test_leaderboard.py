@@ -462,3 +462,14 @@ def test_a_never_solving_solver_ranks_below_and_never_wins(scored_store):
     assert len(comps) == 1 and comps[0].n == 4 and 0.0 <= comps[0].p_value <= 1.0
     with pytest.raises(LeaderboardError, match="no table has both"):
         compare(board, "fx-zero", "nobody")
+
+
+def test_verify_a_csv_table_through_its_sidecar(store_path, tmp_path, capsys):
+    out = tmp_path / "lb.csv"
+    assert main(["leaderboard", "--store", str(store_path), "--format", "csv", "-o", str(out)]) == 0
+    assert main(["leaderboard", "verify", str(out), "-j", "0", "--quiet",
+                 "--solvers-dir", FIXTURES]) == 0
+    assert "OK" in capsys.readouterr().out
+    (tmp_path / "lb.csv.provenance.json").unlink()
+    assert main(["leaderboard", "verify", str(out), "-j", "0", "--quiet"]) == 2
+    assert "no provenance sidecar" in capsys.readouterr().err
