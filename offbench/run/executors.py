@@ -136,7 +136,19 @@ class PoolExecutor(Executor):
                 return job
         return pending.pop_other(busy_keys)
 
+    #: The interpreter's thread switch interval while jobs run: the sandboxes' reader threads
+    #: (which stamp the supervised wall times) wait at most this long for the GIL.
+    SWITCH_INTERVAL = 0.0002
+
     def run(self, jobs, on_start):
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(min(old, self.SWITCH_INTERVAL))
+        try:
+            yield from self._run(jobs, on_start)
+        finally:
+            sys.setswitchinterval(old)
+
+    def _run(self, jobs, on_start):
         from multiprocessing.connection import wait
 
         pending = _Pending(jobs)
