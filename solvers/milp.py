@@ -23,8 +23,9 @@ by :mod:`offbench_solvers._formulation` (read its docstring for the mathematics)
      job (over edge load, cloud load and cost), one row per job, one per capacity;
    * ``transitions``: placement binaries, transition variables between consecutive layers,
      tardiness as an epigraph, capacities as knapsack rows, with the fixings of step 3;
-   * ``auto`` (default): ``paths`` when step 3 leaves at most ``auto_path_columns`` paths,
-     else ``transitions``; the choice and its reason are recorded in ``info``.
+   * ``auto`` (default): ``paths`` when step 3 leaves at most ``auto_path_columns`` paths
+     (enumeration stops early past them, or past ``4 * auto_path_columns`` labels at one layer
+     and tier of a job), else ``transitions``; the choice and its reason are recorded in ``info``.
 
    The back end (parameter ``backend``) gets the incumbent as an objective cutoff (HiGHS) or a
    hint (SCIP, CP-SAT), relative MIP gap 1e-9, absolute gap 0, and feasibility tolerances
@@ -86,6 +87,9 @@ FORMULATIONS = ("auto", "paths", "transitions")
 MIP_GAP = 1e-9
 #: Feasibility and optimality tolerances given to the back ends.
 FEAS_TOL = 1e-9
+#: With ``formulation=auto``, a job's path enumeration gives up (and auto takes the transition
+#: formulation) past this many labels per layer and tier for each path that auto admits.
+AUTO_LABELS_PER_COLUMN = 4
 
 
 # ------------------------------------------------------------------------------ back ends
@@ -504,21 +508,27 @@ class MILP(Solver):
         return small.decision(small.choose(out.values))
 
     def _path_model(self, inst, cg, caps, ub, lb, deadline):
-        # With auto, stop enumerating as soon as the paths are too many for it.
+        # With auto, stop enumerating as soon as the paths are too many for it, and cap one
+        # job's labels too: the deadline is only checked between jobs, and one job's label
+        # setting with up to max_labels labels per state took 9 s of a 10 s limit on a coupled
+        # 30 x 10 instance only to find that paths were too many (auto then takes transitions,
+        # exact either way).
         limit = self.max_columns
+        labels = self.max_labels
         if self.formulation == "auto" and self.backend != "cp-sat":
             limit = min(limit, self.auto_path_columns)
+            labels = min(labels, max(1, AUTO_LABELS_PER_COLUMN * self.auto_path_columns))
         if self.reduce:
             pm, why = F.enumerate_paths(inst, cg.lam, cg.mu, ub, lb, caps=caps,
-                                        max_labels=self.max_labels, max_columns=limit,
+                                        max_labels=labels, max_columns=limit,
                                         deadline=deadline)
             return pm, why
         jobs = []
         total = 0
         for i in range(inst.n_jobs):
-            jp = F.job_paths(inst, i, max_labels=self.max_labels, caps=caps)
+            jp = F.job_paths(inst, i, max_labels=labels, caps=caps)
             if jp is None:
-                return None, f"job {i}: more than {self.max_labels} labels at one layer and tier"
+                return None, f"job {i}: more than {labels} labels at one layer and tier"
             total += len(jp)
             if total > limit:
                 return None, f"more than {limit} Pareto paths"
