@@ -78,6 +78,7 @@ class Sandbox:
         # measured here, not in the child), whatever the runner is doing meanwhile.
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._notify_r, self._notify_w = os.pipe()
+        self._notify_fds: tuple = (self._notify_r, self._notify_w)
         self._reader = threading.Thread(target=self._read_loop, daemon=True,
                                         name=f"offbench-sandbox-{tag or '1'}")
         self._reader.start()
@@ -98,6 +99,8 @@ class Sandbox:
             self._notify()
 
     def _notify(self) -> None:
+        if not self._notify_fds:  # closed (a grandchild kept the pipe open past the join)
+            return
         try:
             os.write(self._notify_w, b"x")
         except OSError:
@@ -209,7 +212,8 @@ class Sandbox:
                 c.close()
             except OSError:
                 pass
-        for fd in (self._notify_r, self._notify_w):
+        fds, self._notify_fds = self._notify_fds, ()  # closed once: a number may be reused
+        for fd in fds:
             try:
                 os.close(fd)
             except OSError:
