@@ -469,3 +469,24 @@ def test_the_reference_chain_compiles_before_the_hard_limit_starts(monkeypatch):
     assert out.error is None and out.reference["cost"] > 0
     ex.execute(job, started=lambda: calls.append("started"))
     assert calls == ["warm", "started", "started"]
+
+
+def test_stream_jobs_are_refereed_alike_on_the_pool_and_in_process(tmp_path):
+    """The referee re-prices and re-scores every frame in the runner; the frames, the summary
+    ratio and the flags are the same whichever executor ran the stream."""
+    spec = parse_spec({
+        "name": "online-ref", "solvers_dirs": [FIXTURES], "time_limit": 5.0, "tracks": ["online"],
+        "seeds": [0], "reference": {"mode": REFERENCE}, "online": {"window": 4},
+        "sources": [{"kind": "stream", "frames": 8, "random": {"n_devices": 2, "n_jobs": 2, "layers": [3, 3]}}],
+        "solvers": ["fx-learner", "fx-zero"],
+    })
+    run(spec, tmp_path / "a.sqlite", executor=InProcessExecutor())
+    with PoolExecutor(1) as ex:
+        run(spec, tmp_path / "b.sqlite", executor=ex)
+    with Store.open_readonly(tmp_path / "a.sqlite") as a, Store.open_readonly(tmp_path / "b.sqlite") as b:
+        assert a.quality_snapshot() == b.quality_snapshot()
+        rows = b.results()
+        assert all(r["refereed"] is True and r["flags"] == [] and r["ratio"] >= 1.0 for r in rows)
+        assert all("supervised_time" in r["info"] for r in rows)
+        # in-process with fixture plug-ins: stored as unrefereed
+        assert all(r["refereed"] is False for r in a.results())
