@@ -93,18 +93,6 @@ def run(spec=None, store: str | os.PathLike = "offbench-results/results.sqlite",
     offbench.UserError
         A bad spec (the message names the key).
     """
-    from pathlib import Path
+    from .run.api import run_benchmark
 
-    from . import run as _run
-    from .progress import Progress
-
-    if spec is None:
-        raw = _run.default_spec()
-    elif isinstance(spec, dict):
-        raw = spec
-    else:
-        raw = _run.load_spec_file(Path(spec))
-    parsed = _run.parse_spec(raw)
-    with _run.make_executor(jobs, None, threads=parsed.threads_per_job) as ex:
-        return _run.run(parsed, store, executor=ex,
-                        progress=Progress("auto" if progress else "quiet"))
+    return run_benchmark(spec, store, jobs=jobs, progress=progress)

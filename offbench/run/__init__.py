@@ -48,12 +48,13 @@ __all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "Job", "Plan", "Pool
 
 class _CallableModule(type(__import__("sys"))):
     """``offbench.run`` is this package and, called, runs a benchmark:
-    ``offbench.run(spec, store=...)`` is :func:`offbench.results.run`."""
+    ``offbench.run(spec, store=...)`` is :func:`offbench.run.api.run_benchmark` (as is
+    :func:`offbench.results.run`)."""
 
     def __call__(self, spec=None, store=None, **kw):
-        from ..results import run as _run_benchmark
+        from .api import run_benchmark
 
-        return _run_benchmark(spec, **({"store": store} if store is not None else {}), **kw)
+        return run_benchmark(spec, **({"store": store} if store is not None else {}), **kw)
 
 
 __import__("sys").modules[__name__].__class__ = _CallableModule
