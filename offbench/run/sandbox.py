@@ -28,8 +28,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .execute import (execute, failed_outcome, killed, outcome_from_wire, outcome_to_wire,
-                      sandbox_job, warm_up)
+from .execute import (IMPORT_ALLOWANCE, execute, failed_outcome, killed, outcome_from_wire,
+                      outcome_to_wire, sandbox_job, warm_up)
 from .plan import Job
 
 
@@ -165,12 +165,13 @@ class Sandbox:
 
     def deadline(self) -> float | None:
         """When the head job goes over its hard limit (counted from its start; before it starts,
-        five minutes are allowed for imports), or None."""
+        :data:`~offbench.run.execute.IMPORT_ALLOWANCE` more is allowed for imports, compilation
+        and the untimed warm-up), or None."""
         job = self.job
         if job is None or job.kill_after is None:
             return None
         if self.started_at is None:
-            return self.head_since + job.kill_after + 300.0
+            return self.head_since + job.kill_after + IMPORT_ALLOWANCE
         return self.started_at + job.kill_after
 
     def overdue(self, now: float) -> bool:
