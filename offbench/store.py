@@ -273,11 +273,15 @@ class Store:
             Another process is writing to it, the folder cannot be created, or the file is not an
             offbench results store of this schema version.
         """
-        p = Path(path)
+        given = Path(path)
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"--store {p}: cannot create its folder ({e.strerror})") from None
+            given.parent.mkdir(parents=True, exist_ok=True)
+            # The lock and the database are those of the real file: a symbolic link to a store
+            # must not give a second writer a second lock file (and a second WAL).
+            p = given.resolve()
+        except (OSError, RuntimeError) as e:
+            raise StoreError(f"--store {given}: cannot create its folder or follow its path "
+                             f"({getattr(e, 'strerror', None) or e})") from None
         if p.exists() and p.is_dir():
             raise StoreError(f"--store {p}: is a directory; give a file path such as {p / 'results.sqlite'}")
         if p.exists() and not p.is_file():
@@ -287,6 +291,10 @@ class Store:
             # Refuse a file that is not a store of this schema before writing anything: no
             # lock file beside it, no WAL switch, no tables added to someone else's database.
             cls.open_readonly(p).close()
+        if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+            raise StoreError(f"--store {given}: the store or its folder is read-only; a run writes "
+                             "the store, its lock and its journal there. Copy it to a writable "
+                             "folder, or give another --store")
         lock_fd = _lock(p)
         try:
             conn = sqlite3.connect(str(p), isolation_level=None, timeout=30.0)
@@ -298,10 +306,14 @@ class Store:
                 store._init_schema()
             except sqlite3.DatabaseError as e:
                 conn.close()
-                raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+                if _readonly_error(e):
+                    raise StoreError(f"--store {given}: cannot write there ({e}); copy the store "
+                                     "to a writable folder, or give another --store") from None
+                raise StoreError(f"--store {given}: not an offbench results store ({e})") from None
         except BaseException:
-            _unlock(lock_fd)
+            _unlock(lock_fd, p)
             raise
+        store._lock_path = p
         return store
 
     @classmethod
@@ -310,17 +322,21 @@ class Store:
         p = Path(path)
         if not p.is_file():
             raise StoreError(f"--store {p}: no such results store (run `offbench run --store {p}` first)")
+        store = None
         try:
             conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, isolation_level=None,
                                    timeout=30.0)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"--store {p}: cannot open it ({e})") from None
-        store = cls(p, conn, writable=False)
-        try:
+            store = cls(p, conn, writable=False)
             store._check_schema()
         except sqlite3.DatabaseError as e:
-            store.close()
-            raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+            if store is not None:
+                store.close()
+            if not _readonly_error(e):
+                raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+            # A store in WAL mode in a folder this process cannot write (a read-only mount, a
+            # shared results folder): SQLite cannot make the shared-memory file beside it.
+            # Nobody can be writing there either, so it is read as an immutable file.
+            store = _open_immutable(cls, p)
         except BaseException:
             store.close()
             raise
@@ -332,7 +348,7 @@ class Store:
             self.conn.close()
             self.conn = None
         if self._lock_fd is not None:
-            _unlock(self._lock_fd)
+            _unlock(self._lock_fd, getattr(self, "_lock_path", None))
             self._lock_fd = None
 
     def __enter__(self):
@@ -748,31 +764,78 @@ def _split_sql(script: str) -> list[str]:
     return out
 
 
+def _readonly_error(e: Exception) -> bool:
+    text = str(e).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _open_immutable(cls, p: Path) -> "Store":
+    try:
+        conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro&immutable=1", uri=True,
+                               isolation_level=None, timeout=30.0)
+        store = cls(p, conn, writable=False)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"--store {p}: cannot read it ({e})") from None
+    try:
+        store._check_schema()
+    except sqlite3.DatabaseError as e:
+        store.close()
+        raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _lock_file(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
 def _lock(path: Path) -> int:
+    """Take the writer lock ``PATH.lock`` (``flock``; the kernel releases it if the writer dies).
+
+    The lock file is removed when the writer closes the store, so a lock held on a file that was
+    unlinked meanwhile is no lock: after taking it, the file's identity is checked against the
+    path, and the lock is taken again on the new file if they differ."""
     import fcntl
 
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    lock_path = _lock_file(path)
+    for _ in range(100):
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-        except OSError:
-            holder = ""
-        os.close(fd)
-        who = f" (pid {holder})" if holder else ""
-        raise StoreError(f"--store {path}: another offbench run is writing to it{who}; wait for it "
-                         "to finish or use another --store") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            except OSError:
+                holder = ""
+            os.close(fd)
+            who = f" (pid {holder})" if holder else ""
+            raise StoreError(f"--store {path}: another offbench run is writing to it{who}; wait "
+                             "for it to finish or use another --store") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            return fd
+        os.close(fd)  # the previous writer removed it as we opened it: take the new one
+    raise StoreError(f"--store {path}: could not take its writer lock {lock_path}")
 
 
-def _unlock(fd: int) -> None:
+def _unlock(fd: int, path: Path | None = None) -> None:
+    """Release the writer lock; with ``path``, remove the lock file first (while still held, so
+    no other writer can hold a lock on the removed file without noticing: see :func:`_lock`)."""
     import fcntl
 
     try:
+        if path is not None:
+            try:
+                os.unlink(_lock_file(path))
+            except OSError:
+                pass
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -105,6 +105,21 @@ def test_one_writer_at_a_time(tmp_path):
         pass
 
 
+def test_a_symlink_to_a_store_shares_its_lock_and_nothing_is_left_beside_it(tmp_path):
+    path = tmp_path / "r.sqlite"
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(path)
+    with Store.open(path) as s:
+        inst = random_instance(0, n_jobs=1)
+        s.add_instances([(inst, 1.0)])
+        with pytest.raises(StoreError, match="another offbench run is writing"):
+            Store.open(link)  # the same file by another name: the same lock
+    with Store.open(link) as s:
+        assert s.known_instances([inst.digest]) == {inst.digest}
+    # The writer's lock file, the WAL and its shared memory go when the last writer closes.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.sqlite", "r.sqlite"]
+
+
 def test_references_and_instances(tmp_path):
     inst = random_instance(3, n_jobs=2)
     with Store.open(tmp_path / "r.sqlite") as s:
