@@ -428,7 +428,7 @@ def _eval_many_serial(t, X, costs, feasible, loads):
 
 # The move kernels allocate nothing, so they are compiled without Numba's reference counting:
 # with it, every call from another kernel increfs and decrefs each array of the Tables tuple,
-# which made a Gray-code walk 20-30 times slower (benchmarks/bench_exact.py).
+# which made a Gray-code walk 20-30 times slower (benchmarks/scripts/bench_exact.py).
 @jit(_nrt=False)
 def move_delta(t, x, l, k, job_T):
     """Change in cost when layer ``l`` moves from ``x[l]`` to tier ``k``; O(1).

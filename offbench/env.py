@@ -65,7 +65,7 @@ then train one network; off by default so that returns are costs.
 ``feasible``, ``all_device_cost`` and ``decision``.
 
 **Speed.** A sequential step is one Numba call (move kernel, observation written in place)
-plus the Gymnasium wrappers; ``benchmarks/bench_env.py`` measures steps per second.
+plus the Gymnasium wrappers; ``benchmarks/scripts/bench_env.py`` measures steps per second.
 """
 
 from __future__ import annotations

@@ -325,7 +325,7 @@ class Instance:
 
         The jobs are packed into flat arrays while the text is parsed (each job's lists are
         dropped as soon as its closing brace is read), so that the memory a file takes is a small
-        multiple of its size (``benchmarks/bench_load_memory.py``), and the size limits
+        multiple of its size (``benchmarks/scripts/bench_load_memory.py``), and the size limits
         (:data:`LIMITS`) are checked job by job, before the arrays grow past them.
         """
         if isinstance(text, (bytes, bytearray)):

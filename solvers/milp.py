@@ -64,7 +64,7 @@ back end returned nothing better than the incumbent), timings per phase.
 
 Why not the plain transition model alone: on coupled 20 x 10 instances with deadlines HiGHS
 needs 8 s to minutes to prove it; most of that is closing the last 1 % of gap, which the
-incumbent cutoff and the Lagrangian fixings shorten (``benchmarks/bench_milp.py`` measures
+incumbent cutoff and the Lagrangian fixings shorten (``benchmarks/scripts/bench_milp.py`` measures
 both; ``reduce=False`` gives the textbook model).
 """
 

@@ -323,7 +323,7 @@ def _bench_milp():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_milp.py"
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "scripts" / "bench_milp.py"
     spec = importlib.util.spec_from_file_location("bench_milp_under_test", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -1,6 +1,6 @@
 """Batch evaluation throughput: the Numba kernel against numpy and the plain-Python reference.
 
-Run:  python benchmarks/bench_cost.py [--jobs 10] [--layers 20] [--batch 50000] [--repeats 7]
+Run:  python benchmarks/scripts/bench_cost.py [--jobs 10] [--layers 20] [--batch 50000] [--repeats 7]
 
 Prints layer-decisions per second (median of the repeats) for
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numba  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Steps per second of the Gymnasium environments (offbench.env), on one core.
 
-Run:  python benchmarks/bench_env.py [--seconds 2] [--repeats 5]
+Run:  python benchmarks/scripts/bench_env.py [--seconds 2] [--repeats 5]
 
 Prints medians of ``--repeats`` timed runs of ``--seconds`` each, on one core
 (``offbench._numba.set_num_threads(1)``; the step kernel is serial anyway):
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import gymnasium as gym  # noqa: E402
 

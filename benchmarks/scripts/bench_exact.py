@@ -1,6 +1,6 @@
 """Speed of the exact references: exhaustive search (placements per second) and dp (jobs x layers).
 
-Run:  python benchmarks/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--threads 1,2] [--quick]
+Run:  python benchmarks/scripts/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--threads 1,2] [--quick]
 
 Prints, with medians of the repeats measured in one run:
 
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numba  # noqa: E402
 

@@ -1,6 +1,6 @@
 """DMRO, DDLO and DROO learning online on one dmro-v1 stream: ratio to dp's optimum, speed.
 
-Run:  python benchmarks/bench_learned.py [--frames 1000] [--window 100] [--environment resnet18-mid]
+Run:  python benchmarks/scripts/bench_learned.py [--frames 1000] [--window 100] [--environment resnet18-mid]
                                          [--solvers "dmro,dmro[q=learned;K=1],ddlo,droo"]
                                          [--param dmro:K=1 ...]
                                          [--weights dmro:DIR/dmro-v1.safetensors] [--json OUT]
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from offbench._numba import set_num_threads  # noqa: E402
 from offbench.families import get_family  # noqa: E402

@@ -1,7 +1,7 @@
 """Learned solvers on a frame stream: the online learning curve against dp's optimum, decision
 latency and wall time per frame.
 
-Run:  python benchmarks/bench_learners.py [--solvers sb3-dqn,sb3-ppo] [--frames 300]
+Run:  python benchmarks/scripts/bench_learners.py [--solvers sb3-dqn,sb3-ppo] [--frames 300]
                                            [--family dmro-v1] [--seed 0] [--window 50]
                                            [--param sb3-dqn:learning_rate=3e-4 ...] [--csv FILE]
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from offbench._numba import set_num_threads  # noqa: E402
 from offbench.cost import all_device_cost  # noqa: E402

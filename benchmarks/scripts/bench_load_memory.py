@@ -14,7 +14,7 @@ DNNs), one job of as many layers as one job may have, and many small jobs whose 
 floats), as minified JSON (integral values as integers), and as the columnar ``.npz``. Run as a
 script::
 
-    python benchmarks/bench_load_memory.py [--layers 200000] [--repeats 3]
+    python benchmarks/scripts/bench_load_memory.py [--layers 200000] [--repeats 3]
 
 prints one line per shape and format: file size, tracemalloc peak per input byte, resident growth
 per input byte (medians over the repeats).

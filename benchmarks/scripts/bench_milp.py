@@ -2,12 +2,12 @@
 
 Run::
 
-    python benchmarks/bench_milp.py                  # 5x5, 10x10, 20x10; 3 seeds; 60 s limit
-    python benchmarks/bench_milp.py --quick          # 5x5, 10x10; 2 seeds; no textbook model
-    python benchmarks/bench_milp.py --sizes 20x10 --seeds 8 --configs highs,transitions,textbook
-    python benchmarks/bench_milp.py --set milp-scale --configs highs,textbook --time-limit 60
-    python benchmarks/bench_milp.py --set milp-scale --role tuning --sizes 20x10   # tuning seeds
-    python benchmarks/bench_milp.py --write-manifest  # (re)write the set's manifest of digests
+    python benchmarks/scripts/bench_milp.py                  # 5x5, 10x10, 20x10; 3 seeds; 60 s limit
+    python benchmarks/scripts/bench_milp.py --quick          # 5x5, 10x10; 2 seeds; no textbook model
+    python benchmarks/scripts/bench_milp.py --sizes 20x10 --seeds 8 --configs highs,transitions,textbook
+    python benchmarks/scripts/bench_milp.py --set milp-scale --configs highs,textbook --time-limit 60
+    python benchmarks/scripts/bench_milp.py --set milp-scale --role tuning --sizes 20x10   # tuning seeds
+    python benchmarks/scripts/bench_milp.py --write-manifest  # (re)write the set's manifest of digests
 
 Instances: ``random_instance(seed, n_jobs, layers=(L, L), capacities=True, deadlines=True)``
 for ``seed = 0, 1, ...`` (coupled: edge and cloud capacities of 10-70 % of the total ops; most
@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from offbench.generators import random_instance  # noqa: E402
 from offbench.solver import resolve  # noqa: E402
@@ -71,7 +71,7 @@ CONFIGS = {
 CROSSOVER = [(2, 3), (2, 4), (3, 4), (4, 4)]
 
 # ------------------------------------------------------------------------------ the milp-scale set
-SET_DIR = Path(__file__).resolve().parent / "data" / "milp-scale"
+SET_DIR = Path(__file__).resolve().parents[1] / "data" / "milp-scale"
 MANIFEST = SET_DIR / "manifest.json"
 SCALE_SIZES = ((10, 8), (20, 10), (30, 10), (40, 12))
 SCALE_FRACTIONS = (0.1, 0.3)

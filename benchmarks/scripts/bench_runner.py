@@ -8,7 +8,7 @@ from ``tests/fixtures_solvers`` (everything on the devices).
 
 Run as a script (medians of a few repeats, all in one run, since the machine is noisy)::
 
-    python benchmarks/bench_runner.py [--jobs 400] [--repeats 3] [-j 2]
+    python benchmarks/scripts/bench_runner.py [--jobs 400] [--repeats 3] [-j 2]
 
 The asv class :class:`RunnerOverhead` tracks the same numbers (``track_*``, milliseconds).
 """
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-FIXTURES = str(Path(__file__).resolve().parent.parent / "tests" / "fixtures_solvers")
+FIXTURES = str(Path(__file__).resolve().parents[2] / "tests" / "fixtures_solvers")
 
 
 def _spec(n_jobs: int):
