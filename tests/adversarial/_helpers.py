@@ -8,17 +8,8 @@ from pathlib import Path
 
 from offbench.cli import main
 
-SPEC_EXAMPLE = {
-    "format": "offbench-instance", "version": 1, "name": "example",
-    "weights": {"time": 1.0, "energy": 0.5, "tardiness": 10.0},
-    "edge": {"speed": 1.0e12, "energy_per_op": 0.0, "capacity": None},
-    "cloud": {"speed": 1.0e13, "energy_per_op": 0.0, "capacity": None},
-    "backhaul": {"rate": 1.0e8, "latency": 0.02, "energy_per_bit": 0.0},
-    "devices": [{"speed": 1.0e10, "power_compute": 3.0, "power_tx": 1.0, "power_rx": 0.3,
-                 "rate_up": 2.0e7, "rate_down": 5.0e7, "latency": 0.005}],
-    "jobs": [{"device": 0, "ops": [2.0e8, 4.0e8, 1.0e8], "bits": [1.2e6, 6.0e5, 2.0e5, 8.0e3],
-              "deadline": 0.5, "weight": 1.0}],
-}
+from ..test_cost import SPEC_EXAMPLE  # noqa: F401 - the SPEC.md example, one copy
+
 
 HOSTILE = str(Path(__file__).resolve().parent / "hostile_solvers")
 
