@@ -168,10 +168,21 @@ def _verify(args) -> int:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file") from None
-    progress = Progress("quiet" if args.quiet else "auto")
-    with make_executor(args.jobs, args.scheduler) as ex:
-        report = verify(text, executor=ex, progress=progress, solvers_dirs=args.solvers_dir,
-                        provenance=sidecar)
+    import os
+    import tempfile
+
+    from ..progress import SolverLog
+
+    fd, name = tempfile.mkstemp(prefix="offbench-verify-", suffix=".log")
+    os.close(fd)
+    log = SolverLog(name)  # solvers' own output (HiGHS banners) off the terminal
+    with log:
+        progress = Progress("quiet" if args.quiet else "auto")
+        with make_executor(args.jobs, args.scheduler) as ex:
+            report = verify(text, executor=ex, progress=progress, solvers_dirs=args.solvers_dir,
+                            provenance=sidecar)
+    if log.written and not args.quiet:
+        print(f"verify {path}: the solvers' own output is in {log.path}", file=sys.stderr)
     if report.ok:
         print(f"verify {path}: OK: {report.tables} tables, {report.rows} solver rows, "
               f"{report.numbers} quality numbers identical after re-running (latency and time "
