@@ -8,7 +8,7 @@ Each setup checks the answer it will time against an exact reference.
 import numpy as np
 
 from offbench.generators import random_instance
-from offbench.solver import resolve
+from offbench.discovery import resolve
 
 
 def _solve(name, inst, **kw):

@@ -31,7 +31,7 @@ def __getattr__(name):
 
         return getattr(cost, name)
     if name == "solve":
-        from .solver import solve
+        from .discovery import solve
 
         return solve
     if name in ("run", "results"):

@@ -220,7 +220,7 @@ def declared(role: str) -> list:
     the latest version of each. Only classes of the ``offbench_solvers`` package count: a
     plug-in (a ``--solvers-dir`` file, an entry point) cannot make references, whatever it
     declares. Solvers whose requirements are missing here are left out."""
-    from .solver import discover
+    from .discovery import discover
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
@@ -350,7 +350,7 @@ def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0
     if not heuristics_run:
         run_heuristics()
     if incumbent is None:   # nothing found anything: all-device is always feasible
-        from .solver import resolve
+        from .discovery import resolve
 
         incumbent = resolve("all-device")().solve(inst)
     if lower is not None and incumbent.cost < lower * (1 - RTOL) - 1e-300:

@@ -1,4 +1,4 @@
-"""The solver interface, the result type, and the discovery of solvers.
+"""The solver interface and the result type (finding solvers: :mod:`offbench.discovery`).
 
 A solver is a subclass of :class:`Solver` in one file of ``solvers/`` (installed as the package
 ``offbench_solvers``), found without editing any registry. Third-party solvers plug in the same
@@ -31,17 +31,13 @@ frames (not timed). The tracks of SPEC.md section 6 drive them through these thr
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import importlib
 import importlib.util
 import math
-import os
 import pkgutil
 import re
-import signal
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -51,6 +47,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 import numpy as np
 
 from . import params as _params
+from ._stdio import SIGINT, stdout_to_stderr, watch_sigint  # noqa: F401 - stdout_to_stderr is public here
 from .errors import UserError
 from .instance import Instance
 
@@ -368,13 +365,13 @@ class Solver:
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
                           wall_time=0.0, error=f"{self.id} needs {', '.join(missing)}, which "
                           f"is not installed ({install_hint(missing)})", **base)
-        _watch_sigint()
+        watch_sigint()
         try:
             with stdout_to_stderr():  # a solver's chatter, native libraries' banners included
                 prop = method(inst, ctx)
             wall = ctx.elapsed()
         except (SystemExit, KeyboardInterrupt) as e:
-            if isinstance(e, KeyboardInterrupt) and _SIGINT.is_set():
+            if isinstance(e, KeyboardInterrupt) and SIGINT.is_set():
                 raise  # the user pressed Ctrl-C: stop, and record nothing
             how = "called sys.exit" if isinstance(e, SystemExit) else "raised KeyboardInterrupt"
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
@@ -486,71 +483,6 @@ def _short_args(e: BaseException) -> str:
     return f"({args[:100]})"
 
 
-_REDIRECT_LOCK = threading.Lock()
-_REDIRECT = {"depth": 0, "saved": None}
-
-
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """Send what is written to file descriptor 1 (by Python after a flush, or by native code: a
-    MILP back end's banner) to descriptor 2 while a solver runs.
-
-    Standard output may carry a program's JSON (``offbench solve``, ``offbench run --jsonl``, in
-    this process or in a worker whose descriptors are the parent's), so a solver never writes
-    there. The redirection is process-wide: concurrent solves in threads share it (the first in
-    redirects, the last out restores), and output of other threads during a solve goes to
-    standard error too.
-    """
-    with _REDIRECT_LOCK:
-        if _REDIRECT["depth"] == 0:
-            try:
-                sys.stdout.flush()
-            except (OSError, ValueError, AttributeError):
-                pass
-            try:
-                saved = os.dup(1)
-                os.dup2(2, 1)
-            except OSError:  # no descriptors 1 and 2 (a daemon): nothing to guard
-                saved = None
-            _REDIRECT["saved"] = saved
-        _REDIRECT["depth"] += 1
-    try:
-        yield
-    finally:
-        with _REDIRECT_LOCK:
-            _REDIRECT["depth"] -= 1
-            if _REDIRECT["depth"] == 0 and _REDIRECT["saved"] is not None:
-                try:
-                    sys.stdout.flush()  # what the solver printed goes where it was redirected
-                except (OSError, ValueError, AttributeError):
-                    pass
-                os.dup2(_REDIRECT["saved"], 1)
-                os.close(_REDIRECT["saved"])
-                _REDIRECT["saved"] = None
-
-
-#: Set when the user presses Ctrl-C (SIGINT) during a solve: a KeyboardInterrupt then stops the
-#: caller, while one that a solver raises itself is that solver's error row.
-_SIGINT = threading.Event()
-
-
-def _on_sigint(signum, frame):
-    _SIGINT.set()
-    raise KeyboardInterrupt
-
-
-def _watch_sigint() -> None:
-    """Install :func:`_on_sigint` in place of Python's default SIGINT handler (same behaviour,
-    plus the flag), once, from the main thread; clear the flag for the solve that starts."""
-    _SIGINT.clear()
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                signal.signal(signal.SIGINT, _on_sigint)
-        except (ValueError, OSError):  # not the main interpreter
-            pass
-
-
 def _finite(v) -> float | None:
     if v is None:
         return None
@@ -593,193 +525,3 @@ class LearningSolver(Solver):
         :meth:`Solver.solve` (timed, priced by the cost model, a failure becomes an ``error``
         result). The tracks call this, then :meth:`learn`."""
         return self._run(self.decide, frame, time_limit, seed)
-
-
-# ------------------------------------------------------------------------------ discovery
-@dataclass
-class SolverEntry:
-    """A discovered solver: its class, or why it could not be loaded."""
-
-    id: str
-    origin: str
-    cls: type[Solver] | None = None
-    problem: str | None = None
-
-
-_ID_RE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_\-]*?)(?:-v(?P<version>\d+))?$")
-
-
-def _solver_classes(module) -> Iterable[type[Solver]]:
-    for obj in vars(module).values():
-        if (isinstance(obj, type) and issubclass(obj, Solver) and obj.__module__ == module.__name__
-                and obj.name and not obj.__dict__.get("abstract", False)):
-            yield obj
-
-
-def _load_file(path: Path):
-    modname = f"offbench_user_solvers.{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
-    if modname in sys.modules:
-        return sys.modules[modname]
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        del sys.modules[modname]
-        raise
-    return mod
-
-
-def discover(solver_dirs: Sequence[str | Path] = (), *, entry_points: bool = True) -> dict[str, SolverEntry]:
-    """Every solver: built-in (``solvers/``), from ``solver_dirs``, and from entry points.
-
-    A module that fails to import is listed with the reason, not hidden. Returns a dict from
-    versioned ID to :class:`SolverEntry`.
-    """
-    found: dict[str, SolverEntry] = {}
-
-    def add(cls, origin):
-        problem = _declaration_problem(cls)
-        if problem is not None:
-            key = cls.id if isinstance(cls.id, str) and cls.id else f"({cls.__name__})"
-            found[key] = SolverEntry(key, origin, problem=problem)
-            return
-        if cls.id in found and found[cls.id].cls is not cls:
-            raise SolverError(f"two solvers have the ID {cls.id}: {found[cls.id].origin} and {origin}")
-        found[cls.id] = SolverEntry(cls.id, origin, cls=cls)
-
-    import offbench_solvers
-
-    for m in sorted(pkgutil.iter_modules(offbench_solvers.__path__), key=lambda m: m.name):
-        if m.name.startswith("_"):
-            continue
-        modname = f"offbench_solvers.{m.name}"
-        try:
-            mod = importlib.import_module(modname)
-        except (Exception, SystemExit) as e:  # a plug-in that exits on import
-            found[f"({m.name})"] = SolverEntry(f"({m.name})", f"solvers/{m.name}.py",
-                                               problem=f"{type(e).__name__}: {e}")
-            continue
-        for cls in _solver_classes(mod):
-            add(cls, f"solvers/{m.name}.py")
-    for d in solver_dirs:
-        d = Path(d)
-        if not d.is_dir():
-            raise SolverError(f"--solvers-dir {d}: not a directory")
-        for f in sorted(d.glob("*.py")):
-            if f.name.startswith("_"):
-                continue
-            try:
-                mod = _load_file(f)
-            except (Exception, SystemExit) as e:
-                found[f"({f})"] = SolverEntry(f"({f})", str(f), problem=f"{type(e).__name__}: {e}")
-                continue
-            for cls in _solver_classes(mod):
-                add(cls, str(f))
-    if entry_points:
-        from importlib.metadata import entry_points as eps
-
-        for ep in eps(group=ENTRY_POINT_GROUP):
-            try:
-                cls = ep.load()
-            except (Exception, SystemExit) as e:
-                found[f"({ep.name})"] = SolverEntry(f"({ep.name})", f"entry point {ep.value}",
-                                                    problem=f"{type(e).__name__}: {e}")
-                continue
-            if not (isinstance(cls, type) and issubclass(cls, Solver)):
-                found[f"({ep.name})"] = SolverEntry(f"({ep.name})", f"entry point {ep.value}",
-                                                    problem="not a subclass of offbench.solver.Solver")
-                continue
-            add(cls, f"entry point {ep.value}")
-    return dict(sorted(found.items()))
-
-
-def _declaration_problem(cls) -> str | None:
-    """What is wrong with a solver class's declarations (a plug-in's careless or hostile class
-    attributes), or None: listed as not loaded, never a crash of ``offbench solvers``."""
-    name, version = cls.__dict__.get("name", cls.name), cls.version
-    if not isinstance(name, str) or not _ID_RE.match(name) or len(name) > 100:
-        return f"name {_short_value(name)} is not a solver name (lowercase letters, digits, - and _)"
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 10**6:
-        return f"version {_short_value(version)} is not an integer >= 1"
-    if not isinstance(cls.guarantee, str) or cls.guarantee not in GUARANTEES:
-        return f"unknown guarantee {_short_value(cls.guarantee)} (one of {', '.join(GUARANTEES)})"
-    if not isinstance(cls.params, tuple) or not all(isinstance(p, Param) for p in cls.params):
-        return "params must be a tuple of offbench.solver.Param"
-    if (not isinstance(cls.tracks, tuple) or not cls.tracks
-            or not all(isinstance(t, str) and t in TRACKS for t in cls.tracks)):
-        return f"tracks must be a non-empty tuple of {', '.join(TRACKS)}"
-    if not isinstance(cls.requires, tuple) or not all(isinstance(m, str) for m in cls.requires):
-        return "requires must be a tuple of module names"
-    return None
-
-
-def _short_value(v) -> str:
-    try:
-        text = repr(v)
-    except Exception:  # a hostile __repr__, or an int too long to print
-        text = f"<a {type(v).__name__}>"
-    return text if len(text) <= 60 else f"{text[:60]}..."
-
-
-def resolve(name: str, solver_dirs: Sequence[str | Path] = ()) -> type[Solver]:
-    """The solver class for an ID (``milp-v1``) or a bare name (``milp``: the latest version).
-
-    Raises :class:`SolverError` with the closest names for an unknown one, or the reason a
-    known one cannot be loaded.
-    """
-    entries = discover(solver_dirs)
-    m = _ID_RE.match(name.strip().lower()) if isinstance(name, str) else None
-    if m is not None:
-        if m.group("version") is not None:
-            e = entries.get(f"{m.group('name')}-v{m.group('version')}")
-            candidates = [e] if e else []
-        else:
-            candidates = [e for e in entries.values() if e.cls is not None and e.cls.name == m.group("name")]
-            candidates.sort(key=lambda e: e.cls.version)
-            candidates = candidates[-1:] or [  # a solver of that name that could not be loaded
-                e for i, e in entries.items() if e.cls is None and re.fullmatch(
-                    re.escape(m.group("name")) + r"-v\w+", i)][-1:]
-        if candidates:
-            e = candidates[0]
-            if e.cls is None:
-                raise SolverError(f"solver {name!r} cannot be loaded: {e.problem}")
-            return e.cls
-    names = sorted({e.cls.name for e in entries.values() if e.cls} | {i for i, e in entries.items() if e.cls})
-    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
-    broken = [f"{e.origin} ({e.problem})" for e in entries.values() if e.cls is None]
-    msg = f"unknown solver {name!r}."
-    known = sorted({e.cls.name for e in entries.values() if e.cls})
-    if close:
-        msg += f" Did you mean {', '.join(close)}?"
-    elif known:
-        msg += f" Known: {', '.join(known)}."
-    else:
-        msg += " No solver could be loaded."
-    if broken:  # the real reason, e.g. the module that defines it failed to import
-        msg += f" Not loaded ({len(broken)}): " + "; ".join(broken)
-    raise SolverError(msg)
-
-
-def make_solver(name: str, params: dict | None = None, solver_dirs: Sequence[str | Path] = ()) -> Solver:
-    """Resolve a solver by ID or name and instantiate it with validated parameters."""
-    return resolve(name, solver_dirs)(**(params or {}))
-
-
-def parse_params(cls: type[Solver], pairs: Sequence[str]) -> dict:
-    """Parse ``["k=v", ...]`` from the command line against the solver's declared params
-    (:func:`offbench.params.parse_assignments`: unknown names get "did you mean", a name given
-    twice is refused, values read as :meth:`offbench.params.Param.parse` reads them)."""
-    return _params.parse_assignments(pairs, {p.name: p for p in cls.params}, cls.id, error=SolverError)
-
-
-def solve(inst: Instance, solver: str = "milp", *, time_limit: float | None = None, seed: int = 0,
-          params: dict | None = None, solver_dirs: Sequence[str | Path] = (),
-          threads: int | None = None) -> Result:
-    """Solve one instance with a solver given by ID or name (SPEC.md section 5).
-
-    ``threads``: the threads the solver may use (:class:`Context`; exhaustive walks blocks of
-    placements on them, with the same answer for any number)."""
-    return make_solver(solver, params, solver_dirs).solve(inst, time_limit=time_limit, seed=seed,
-                                                          threads=threads)

@@ -35,7 +35,8 @@ import numpy as np
 from .cost import evaluate, evaluate_many
 from .generators import random_instance
 from .instance import Instance
-from .solver import STATUSES, Solver, SolverError, resolve
+from .solver import STATUSES, Solver, SolverError
+from .discovery import resolve
 
 #: Relative tolerance when comparing a cost with an optimum.
 RTOL = 1e-6

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from offbench.cost import evaluate
 from offbench.generators import random_instance
 from offbench.instance import Instance
-from offbench.solver import resolve
+from offbench.discovery import resolve
 
 from . import reference_model as ref
 from .strategies import instance_dicts, n_layers

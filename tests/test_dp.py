@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from offbench.cost import evaluate
 from offbench.generators import random_instance
 from offbench.instance import Instance
-from offbench.solver import resolve
+from offbench.discovery import resolve
 
 import offbench_solvers.dp as dp_mod
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from offbench.cost import evaluate, evaluate_many, tables
 from offbench.generators import random_instance
-from offbench.solver import SolverError, resolve
+from offbench.solver import SolverError
+from offbench.discovery import resolve
 
 import offbench_solvers.exhaustive as exhaustive_mod
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from offbench.cost import MoveState, evaluate
 from offbench.generators import random_instance
-from offbench.solver import SolverError, resolve
+from offbench.solver import SolverError
+from offbench.discovery import resolve
 
 import offbench_solvers.heuristics as heur
 import offbench_solvers.local_search as ls_mod

@@ -17,7 +17,8 @@ from offbench.generators import random_instance
 from offbench.learn.candidates import (cut_exploration, cut_shapes, op_quantize, per_job_best,
                                        price_jobs, relaxed_tiers)
 from offbench.learn.meta import reptile_step
-from offbench.solver import Context, make_solver, solve
+from offbench.solver import Context
+from offbench.discovery import make_solver, solve
 
 torch = pytest.importorskip("torch", reason="torch is the optional offbench[torch] extra")
 pytest.importorskip("safetensors", reason="safetensors is in the optional offbench[rl] extra")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from offbench.generators import random_instance
-from offbench.solver import SolverError, resolve
+from offbench.solver import SolverError
+from offbench.discovery import resolve
 from offbench.testing import brute_force
 
 LPB = resolve("lp-bound")

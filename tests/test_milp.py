@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from offbench.cost import evaluate, tables
 from offbench.generators import random_instance
 from offbench.instance import Instance, save_instance
-from offbench.solver import SolverError, resolve
+from offbench.solver import SolverError
+from offbench.discovery import resolve
 from offbench.testing import brute_force
 
 import offbench_solvers._formulation as F

@@ -15,7 +15,8 @@ from offbench.params import (NO_DEFAULT, Param, ParamError, expand_grid, parse_a
                              parse_bool, refusal, split_top_level)
 from offbench.run.spec import SpecError, parse_spec, param_hash
 from offbench.solver import Param as SolverParam
-from offbench.solver import Solver, SolverError, parse_params
+from offbench.solver import Solver, SolverError
+from offbench.discovery import parse_params
 
 
 # ------------------------------------------------------------------------------ the template
@@ -453,7 +454,7 @@ def test_a_yaml_spec_refuses_a_key_given_twice(tmp_path):
 
 def test_every_declared_default_and_family_value_reads_back_as_written():
     from offbench.families import list_families
-    from offbench.solver import discover
+    from offbench.discovery import discover
 
     for entry in discover().values():
         for p in entry.cls.params if entry.cls is not None else ():

@@ -13,7 +13,8 @@ from offbench.cost import all_device_cost, evaluate
 from offbench.errors import UserError
 from offbench.generators import random_instance
 from offbench.reference import Reference, ReferenceViolation, compute_reference, score
-from offbench.solver import Proposal, Solver, resolve
+from offbench.solver import Proposal, Solver
+from offbench.discovery import resolve
 from offbench.testing import brute_force
 
 
@@ -170,7 +171,7 @@ def test_the_chain_follows_declarations_and_ignores_plug_ins(tmp_path, monkeypat
         "        return True\n"
         "    def _solve(self, inst, ctx):\n"
         "        return Proposal(np.zeros(inst.n_layers, dtype=np.int8), status='optimal')\n")
-    import offbench.solver as solver_mod
+    import offbench.discovery as solver_mod
 
     real = solver_mod.discover
     monkeypatch.setattr(solver_mod, "discover", lambda *a, **kw: real([tmp_path], entry_points=False))

@@ -11,7 +11,8 @@ import pytest
 
 from offbench.cli import main
 from offbench.families import get_family
-from offbench.solver import Context, SolverError, discover, resolve
+from offbench.solver import Context, SolverError
+from offbench.discovery import discover, resolve
 from offbench.store import Store
 
 pytest.importorskip("stable_baselines3", reason="stable-baselines3 is the optional offbench[rl] extra")

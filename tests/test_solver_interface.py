@@ -13,8 +13,8 @@ import offbench
 from offbench.cli import main
 from offbench.cost import evaluate
 from offbench.generators import random_instance
-from offbench.solver import (Param, Proposal, Solver, SolverError, Unsupported, discover,
-                             parse_params, resolve)
+from offbench.solver import Param, Proposal, Solver, SolverError, Unsupported
+from offbench.discovery import discover, parse_params, resolve
 from offbench.testing import SolverCheckError, battery, brute_force, check_solver
 
 

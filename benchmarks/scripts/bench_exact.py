@@ -44,7 +44,7 @@ import numba  # noqa: E402
 from offbench._numba import set_num_threads  # noqa: E402
 from offbench.cost import evaluate, evaluate_many, tables  # noqa: E402
 from offbench.generators import random_instance  # noqa: E402
-from offbench.solver import resolve  # noqa: E402
+from offbench.discovery import resolve  # noqa: E402
 
 
 def exhaustive_instance(n: int):

@@ -44,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from offbench._numba import set_num_threads  # noqa: E402
 from offbench.families import get_family  # noqa: E402
-from offbench.solver import Context, make_solver, parse_params, resolve  # noqa: E402
+from offbench.solver import Context
+from offbench.discovery import make_solver, parse_params, resolve
 
 
 def per_solver(items, what):

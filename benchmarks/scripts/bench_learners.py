@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from offbench._numba import set_num_threads  # noqa: E402
 from offbench.cost import all_device_cost  # noqa: E402
 from offbench.families import get_family  # noqa: E402
-from offbench.solver import Context, parse_params, resolve  # noqa: E402
+from offbench.solver import Context
+from offbench.discovery import parse_params, resolve
 
 
 def optimum(frames):

@@ -58,7 +58,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from offbench.generators import random_instance  # noqa: E402
-from offbench.solver import resolve  # noqa: E402
+from offbench.discovery import resolve  # noqa: E402
 
 CONFIGS = {
     "highs": {},

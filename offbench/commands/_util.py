@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import sys
 
 from .._json import clean
@@ -42,20 +41,10 @@ def seed_int(text: str) -> int:
 def stdout_to_stderr():
     """Send everything written to standard output, by Python or by native libraries (a MILP
     back end's log), to standard error until the block ends: the commands that print JSON for
-    programs keep their standard output to that JSON alone."""
-    sys.stdout.flush()
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # not a real file (captured in a test)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-        return
-    saved = os.dup(fd)
-    try:
-        os.dup2(sys.stderr.fileno(), fd)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, fd)
-        os.close(saved)
+    programs keep their standard output to that JSON alone. The descriptor-level part is the
+    one process-wide guard that every solve uses (:func:`offbench._stdio.stdout_to_stderr`);
+    Python's ``sys.stdout`` is redirected too, for a captured or replaced stream."""
+    from .._stdio import stdout_to_stderr as fd_guard
+
+    with fd_guard(), contextlib.redirect_stdout(sys.stderr):
+        yield

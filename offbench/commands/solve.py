@@ -25,7 +25,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..instance import load_instance
-    from ..solver import parse_params, resolve
+    from ..discovery import parse_params, resolve
     from ._util import print_json, stdout_to_stderr
 
     inst = load_instance(args.instance)

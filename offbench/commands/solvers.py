@@ -17,7 +17,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from .._deps import install_hint
-    from ..solver import discover
+    from ..discovery import discover
 
     entries = discover(args.solvers_dir)
     if args.json:

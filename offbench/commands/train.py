@@ -70,7 +70,7 @@ def train(solver_name: str, family: str, out: str | Path, *, seed: int = 0, iter
     :class:`~offbench.errors.UserError`, nothing written)."""
     from .. import __version__
     from ..families import get_family
-    from ..solver import resolve
+    from ..discovery import resolve
 
     cls = resolve(solver_name)
     if not callable(getattr(cls, "meta_train", None)):
@@ -119,7 +119,7 @@ def train(solver_name: str, family: str, out: str | Path, *, seed: int = 0, iter
 
 
 def run(args) -> int:
-    from ..solver import parse_params, resolve
+    from ..discovery import parse_params, resolve
 
     cls = resolve(args.solver)
     params = parse_params(cls, args.param)

@@ -102,7 +102,7 @@ def solver_class(solver_id: str, solver_dirs: Sequence[str] = ()):
     key = (solver_id, tuple(solver_dirs))
     cls = _SOLVER_CACHE.get(key)
     if cls is None:
-        from ..solver import resolve
+        from ..discovery import resolve
 
         cls = resolve(solver_id, list(solver_dirs))
         if cls.id != solver_id:

@@ -473,7 +473,8 @@ def _random_args(s: dict, where: str) -> dict:
 
 
 def _parse_solver(s, where: str, dirs: list[str], time_limit, kill_after, seeds) -> SolverSpec:
-    from ..solver import LearningSolver, SolverError, resolve
+    from ..solver import LearningSolver, SolverError
+    from ..discovery import resolve
 
     if isinstance(s, str):
         s = {"id": s}
@@ -587,8 +588,8 @@ def _split_colon(text: str, opt: str) -> tuple[str, list[str]]:
 
 def _cli_solver(text: str, dirs: list[str]) -> dict:
     """``NAME`` or ``NAME:key=value,...``, values parsed with the solver's declared types
-    (:func:`offbench.solver.parse_params`: a key given twice is refused)."""
-    from ..solver import parse_params, resolve
+    (:func:`offbench.discovery.parse_params`: a key given twice is refused)."""
+    from ..discovery import parse_params, resolve
 
     name, pairs = _split_colon(text, "--solver")
     if not pairs:
