@@ -343,8 +343,18 @@ class Store:
         return store
 
     def close(self) -> None:
-        """Close the connection and release the writer lock."""
+        """Close the connection and release the writer lock.
+
+        The writer leaves the store as one file: it switches the journal back from WAL (which
+        checkpoints and removes ``-wal`` and ``-shm``), so that later read-only opens, which
+        cannot remove those files, find none to leave behind. With readers still connected the
+        switch is skipped; the next writer switches to WAL again."""
         if self.conn is not None:
+            if self.writable:
+                try:
+                    self.conn.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.Error:
+                    pass
             self.conn.close()
             self.conn = None
         if self._lock_fd is not None:

@@ -116,7 +116,11 @@ def test_a_symlink_to_a_store_shares_its_lock_and_nothing_is_left_beside_it(tmp_
             Store.open(link)  # the same file by another name: the same lock
     with Store.open(link) as s:
         assert s.known_instances([inst.digest]) == {inst.digest}
-    # The writer's lock file, the WAL and its shared memory go when the last writer closes.
+    # The writer's lock file, the WAL and its shared memory go when the last writer closes,
+    # and a reader after it leaves none behind either.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.sqlite", "r.sqlite"]
+    with Store.open_readonly(path) as r:
+        assert r.known_instances([inst.digest]) == {inst.digest}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.sqlite", "r.sqlite"]
 
 
