@@ -102,18 +102,43 @@ def moving_mean(values: Sequence[float], window: int) -> np.ndarray:
     return (c[k] - c[lo]) / (k - lo)
 
 
-def frames_until_stays_below(ratios: Sequence[float], window: int, threshold: float) -> int | None:
+def frames_until_stays_below(ratios: Sequence[float], window: int, threshold: float,
+                             solved: Sequence[bool] | None = None) -> int | None:
     """Frames until the trailing moving mean of ``ratios`` stays under ``threshold`` for good.
 
-    Returns the number of frames seen when the moving mean went under ``threshold`` for the last
-    time and never came back over (``k + 1`` for frame index ``k``), or None if the moving mean
-    of the last frame is not under it (SPEC.md section 6: "frames until the moving mean stays
-    under 1.01").
+    A frame index ``k`` is *below* when the moving mean over ``window`` frames ending at ``k``
+    is under ``threshold`` and, when ``solved`` is given, every frame of that window was solved
+    (SPEC.md section 6: "a window counts as converged only if every frame in it is solved"; an
+    unsolved frame's ratio is its fallback ratio, which could be small and pull the mean down).
+    Returns the number of frames seen when the stream became below for the last time and never
+    came back over (``k + 1`` for frame index ``k``), or None if the last frame is not below
+    ("frames until the moving mean stays under 1.01").
+
+    Parameters
+    ----------
+    ratios : sequence of float
+        One ratio per frame, in order.
+    window : int
+        Length of the trailing moving mean (frames; shorter at the start of the stream).
+    threshold : float
+    solved : sequence of bool, optional
+        Whether each frame was solved (same length as ``ratios``); None: all were.
     """
     m = moving_mean(ratios, window)
-    if m.size == 0 or not m[-1] < threshold:
+    if m.size == 0:
         return None
-    above = np.nonzero(~(m < threshold))[0]
+    below = m < threshold
+    if solved is not None:
+        ok = np.asarray(solved, dtype=bool)
+        if ok.shape != m.shape:
+            raise ValueError(f"solved has {ok.size} values for {m.size} ratios")
+        # unsolved frames in the trailing window ending at each k (the window of moving_mean)
+        bad = np.concatenate([[0], np.cumsum(~ok)])
+        k = np.arange(1, m.size + 1)
+        below &= (bad[k] - bad[np.maximum(0, k - window)]) == 0
+    if not below[-1]:
+        return None
+    above = np.nonzero(~below)[0]
     return int(above[-1] + 2) if above.size else 1
 
 

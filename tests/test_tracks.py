@@ -155,3 +155,68 @@ def test_a_learner_that_returns_a_non_dict_stops_its_stream_with_an_error(tmp_pa
     out = tracks.run_job(job, Chatty)
     assert out.status == "error" and "learn failed at frame 0" in out.error
     assert "dict of numbers" in out.error and len(out.frames) == 1
+
+
+# ------------------------------------------------------------------ convergence counts solved frames
+def test_frames_until_stays_below_needs_every_frame_of_the_window_solved():
+    from offbench.metrics import frames_until_stays_below
+
+    r = [1.5, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert frames_until_stays_below(r, 2, 1.01) == 3
+    assert frames_until_stays_below(r, 2, 1.01, [True] * 6) == 3
+    # frame 3 unsolved (scored at a fallback ratio of 1.0): windows ending at 3 and 4 hold it
+    assert frames_until_stays_below(r, 2, 1.01, [True, True, True, False, True, True]) == 6
+    # the last window holds an unsolved frame: not converged, whatever its mean
+    assert frames_until_stays_below(r, 2, 1.01, [True] * 5 + [False]) is None
+    assert frames_until_stays_below([1.0] * 4, 10, 1.01, [False, True, True, True]) is None
+    with pytest.raises(ValueError, match="solved has 2 values for 6 ratios"):
+        frames_until_stays_below(r, 2, 1.01, [True, True])
+
+
+def _all_device_optimal_frames(n):
+    """Frames whose edge and cloud have no capacity: all-device is the only feasible decision
+    (so it is the optimum, and the all-device fallback of an infeasible decision has ratio 1)."""
+    from offbench.generators import random_instance
+    from offbench.reference import compute_reference
+
+    frames = tuple(random_instance(k, n_devices=2, n_jobs=2, layers=(2, 2), zero_fraction=0.0,
+                                   edge_capacity=0.0, cloud_capacity=0.0) for k in range(n))
+    return frames, tuple(compute_reference(f).to_dict() for f in frames)
+
+
+def test_a_stream_whose_window_holds_an_infeasible_frame_has_not_converged():
+    import numpy as np
+
+    from offbench.run import Job
+    from offbench.solver import LearningSolver, Proposal
+
+    class OneSlip(LearningSolver):
+        """All on the devices (optimal), except frame ``slip`` where every layer goes to the edge."""
+        name = "test-one-slip"
+        slip = 5
+
+        def start(self, structure, seed):
+            self.k = 0
+
+        def decide(self, frame, ctx):
+            x = np.full(frame.n_layers, 1 if self.k == self.slip else 0, dtype=np.int8)
+            return Proposal(x)
+
+        def learn(self, frame, decision, ctx):
+            self.k += 1
+
+    frames, refs = _all_device_optimal_frames(6)
+    cfg = {"frames": 6, "window": 3, "time_limit": None, "reference": "auto"}
+    job = Job(kind="solve", index=0, source="s", digest="d", track="online", frames=frames,
+              frame_refs=refs, track_config=cfg)
+    out = tracks.run_job(job, OneSlip)
+    ratios = [r["ratio"] for r in out.frames]
+    assert ratios == [1.0] * 6                      # the slip is scored at the all-device fallback
+    assert out.frames[5]["counted_infeasible"] and out.info["infeasible_frames"] == 1
+    assert out.info["mean_ratio"] == 1.0
+    assert out.info["frames_to_threshold"] is None  # its last window holds the unsolved frame
+    OneSlip.slip = 2                                 # windows ending at frames 2..4 hold it
+    out = tracks.run_job(job, OneSlip)
+    assert out.info["frames_to_threshold"] == 6
+    OneSlip.slip = 99                                # never slips
+    assert tracks.run_job(job, OneSlip).info["frames_to_threshold"] == 1

@@ -5,7 +5,9 @@ the first frame), then for each frame ``decide`` (timed: the decision latency, e
 charged) and, while the track lets it learn (:meth:`StreamTrack.learns_until`), ``learn`` from
 the frame and its decision (not timed). ``learn`` may return a small dict of numbers (loss,
 epsilon, K, ...): it is stored with that frame (the ``info`` of its frame row). Every frame is
-scored against its own reference. A static solver on a learning track is a per-frame baseline:
+scored against its own reference; the frames until the moving mean stays under the track's
+threshold count a window only if every frame in it was solved (:func:`frame_solved`, SPEC.md
+section 6: an unsolved frame is scored at the all-device fallback, which may be near 1). A static solver on a learning track is a per-frame baseline:
 ``solve`` on each frame, nothing learned.
 
 Each learning track (online, generalization, adaptation) is a :class:`StreamTrack` that says
@@ -53,6 +55,20 @@ def learn_metrics(value) -> dict:
             f = float(v)
             out[k] = f if math.isfinite(f) else None
     return out
+
+
+def frame_solved(row: dict) -> bool:
+    """Whether a frame row is solved (SPEC.md section 6): a feasible decision, scored as such
+    (not counted infeasible), from a decide that returned (``optimal``/``feasible``, or a
+    ``timeout`` that kept its decision and returned within its limit). The leaderboard's rule
+    for rows (:func:`offbench.leaderboard.build.solved`) adds refusals and referee flags, which
+    a frame row does not carry (a flagged frame flags its whole job)."""
+    if row.get("counted_infeasible") or row.get("decision") is None or not row.get("feasible"):
+        return False
+    status = row.get("status")
+    if status in ("optimal", "feasible"):
+        return True
+    return status == "timeout" and not str(row.get("error") or "").startswith("returned later than")
 
 
 class StreamTrack(Track):
@@ -177,7 +193,9 @@ class StreamTrack(Track):
             "scored_frames": len(part),
             "window": window if any(s.name == "window" for s in self.settings) else None,
             "mean_ratio": mean,
-            "frames_to_threshold": (frames_until_stays_below(ratios, window, self.threshold)
+            # converged only over windows whose every frame was solved (SPEC.md section 6)
+            "frames_to_threshold": (frames_until_stays_below(ratios, window, self.threshold,
+                                                             [frame_solved(r) for r in part])
                                     if scored and self.threshold is not None else None),
             "threshold": self.threshold,
             "infeasible_frames": sum(1 for r in part if r["counted_infeasible"]),
