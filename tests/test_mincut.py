@@ -1,0 +1,145 @@
+"""The three-tier minimum cut (offbench._maxflow, solvers/mincut.py).
+
+Two independent referees: a brute force over the abstract energy (written here from the union-
+of-paths rule of SPEC.md section 7, sharing nothing with the graph construction), and the cost
+model itself (every decision of a small instance priced by offbench.cost.evaluate_many).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from offbench._maxflow import (ALLOWED, DEVICE_CLOUD, DEVICE_EDGE, THREE_TIERS, TOLERANCE,
+                               CutProblem, check_problem, solve_cuts)
+
+
+# ------------------------------------------------------------------------------ the abstract energy
+def random_problem(rng, n_jobs, max_nodes=6) -> CutProblem:
+    """Random energies: unary costs of any sign (some zero), groups with random sources (a node
+    or the device), 0-4 node destinations, the device as a destination or not, and hop costs
+    >= 0 (some zero, the backhaul's two directions equal or not)."""
+    node_off, unary, grp_off, src, dev, cost, dst_off, dst = [0], [], [0], [], [], [], [0], []
+    for _ in range(n_jobs):
+        L = int(rng.integers(1, max_nodes + 1))
+        node_off.append(node_off[-1] + L)
+        u = rng.exponential(1.0, (L, 3)) * rng.choice([0, 1, 1, 1], (L, 3))
+        if rng.random() < 0.3:
+            u -= rng.exponential(1.0, (L, 3))
+        unary.append(u)
+        n_groups = int(rng.integers(0, 2 * L + 2))
+        for _ in range(n_groups):
+            src.append(int(rng.integers(-1, L)))
+            dev.append(bool(rng.random() < 0.3))
+            c = rng.exponential(1.0, 4) * rng.choice([0, 1, 1, 1, 1], 4)
+            if rng.random() < 0.5:
+                c[3] = c[2]
+            cost.append(c)
+            k = int(rng.integers(0, min(L, 4) + 1))
+            dst.extend(int(v) for v in rng.choice(L, k, replace=False))
+            dst_off.append(dst_off[-1] + k)
+        grp_off.append(grp_off[-1] + n_groups)
+    return CutProblem(np.array(node_off, np.int64), np.vstack(unary), np.array(grp_off, np.int64),
+                      np.array(src, np.int64), np.array(dev, bool),
+                      np.array(cost, dtype=float).reshape(-1, 4), np.array(dst_off, np.int64),
+                      np.array(dst, np.int64))
+
+
+def brute_force(P: CutProblem, j: int, allowed) -> tuple[np.ndarray, np.ndarray]:
+    """Every labelling of job j over ``allowed`` and its energy: compute, plus for each group
+    each hop of the union of the paths from the source's tier to the destinations' tiers
+    (the interval they span), crossed upwards above the source and downwards below it."""
+    n0, n1 = P.node_off[j], P.node_off[j + 1]
+    L = n1 - n0
+    X = np.array(list(itertools.product(allowed, repeat=L)), dtype=np.int64)
+    E = P.unary[n0:n1][np.arange(L), X].sum(axis=1)
+    zero = np.zeros(len(X), dtype=np.int64)
+    for g in range(P.grp_off[j], P.grp_off[j + 1]):
+        a = zero if P.grp_src[g] < 0 else X[:, P.grp_src[g]]
+        tiers = [X[:, b] for b in P.dst[P.dst_off[g]:P.dst_off[g + 1]]]
+        if P.grp_dev[g]:
+            tiers.append(zero)
+        if not tiers:
+            continue
+        span = np.stack(tiers + [a])
+        lo, hi = span.min(axis=0), span.max(axis=0)
+        up, down, bup, bdown = P.grp_cost[g]
+        E = E + np.where((lo <= 0) & (hi >= 1), np.where(a == 0, up, down), 0.0)
+        E = E + np.where((lo <= 1) & (hi >= 2), np.where(a <= 1, bup, bdown), 0.0)
+    return X, E
+
+
+@pytest.mark.parametrize("mode", [THREE_TIERS, DEVICE_EDGE, DEVICE_CLOUD])
+def test_cut_equals_brute_force_on_random_energies(mode):
+    rng = np.random.default_rng(100 + mode)
+    P = random_problem(rng, 700)
+    check_problem(P)
+    sol = solve_cuts(P, mode)
+    assert np.all(np.isin(sol.x, ALLOWED[mode]))
+    for j in range(P.n_jobs):
+        X, E = brute_force(P, j, ALLOWED[mode])
+        xj = sol.x[P.node_off[j]:P.node_off[j + 1]]
+        found = E[np.flatnonzero((X == xj).all(axis=1))[0]]
+        best = E.min()
+        assert found <= best + 1e-9 * max(1.0, abs(best)), (j, found, best)
+        assert sol.energy[j] == pytest.approx(found, rel=1e-12, abs=1e-12)
+        assert 0 <= sol.eps[j] <= 1e-11 * max(1.0, np.abs(P.unary[P.node_off[j]:P.node_off[j + 1]]).sum()
+                                                + P.grp_cost[P.grp_off[j]:P.grp_off[j + 1]].sum())
+
+
+@pytest.mark.slow
+def test_cut_equals_brute_force_on_many_random_energies():
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        P = random_problem(rng, 2000, max_nodes=7)
+        for mode in ALLOWED:
+            sol = solve_cuts(P, mode)
+            for j in range(P.n_jobs):
+                X, E = brute_force(P, j, ALLOWED[mode])
+                xj = sol.x[P.node_off[j]:P.node_off[j + 1]]
+                found = E[np.flatnonzero((X == xj).all(axis=1))[0]]
+                assert found <= E.min() + 1e-9 * max(1.0, abs(E.min())), (seed, mode, j)
+
+
+def test_ties_go_to_the_lower_tier():
+    # Two nodes, nothing costs anything: every labelling is optimal; the cut keeps all on 0.
+    P = CutProblem(np.array([0, 2]), np.zeros((2, 3)), np.array([0, 1]), np.array([0]),
+                   np.array([True]), np.zeros((1, 4)), np.array([0, 1]), np.array([1]))
+    assert solve_cuts(P).x.tolist() == [0, 0]
+    # Equal compute on edge and cloud, cheaper than the device: the edge.
+    P2 = P._replace(unary=np.array([[2.0, 1.0, 1.0], [2.0, 1.0, 1.0]]))
+    assert solve_cuts(P2).x.tolist() == [1, 1]
+
+
+def test_a_shared_output_pays_each_hop_once():
+    # Node 0 on the device (forced by a huge compute elsewhere), consumers 1 and 2 forced onto
+    # the edge and the cloud: the output crosses the up hop once and the backhaul once.
+    big = 1e6
+    unary = np.array([[0, big, big], [big, 0, big], [big, big, 0]], dtype=float)
+    P = CutProblem(np.array([0, 3]), unary, np.array([0, 1]), np.array([0]), np.array([False]),
+                   np.array([[3.0, 5.0, 7.0, 11.0]]), np.array([0, 2]), np.array([1, 2]))
+    sol = solve_cuts(P)
+    assert sol.x.tolist() == [0, 1, 2]
+    assert sol.energy[0] == pytest.approx(3.0 + 7.0)
+    # From the cloud to consumers on the edge and the device: backhaul down once, then down.
+    unary2 = np.array([[big, big, 0], [big, 0, big], [0, big, big]], dtype=float)
+    sol2 = solve_cuts(P._replace(unary=unary2))
+    assert sol2.x.tolist() == [2, 1, 0]
+    assert sol2.energy[0] == pytest.approx(5.0 + 11.0)
+
+
+def test_malformed_problems_are_refused():
+    P = random_problem(np.random.default_rng(1), 3)
+    with pytest.raises(ValueError, match="grp_cost"):
+        check_problem(P._replace(grp_cost=-P.grp_cost - 1))
+    with pytest.raises(ValueError, match="dst"):
+        check_problem(P._replace(dst=P.dst + 100))
+    with pytest.raises(ValueError, match="mode"):
+        solve_cuts(P, 7)
+
+
+def test_tolerance_constant_is_the_spec_bound():
+    assert TOLERANCE <= 1e-9
