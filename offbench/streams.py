@@ -123,7 +123,12 @@ def quantize(values) -> np.ndarray:
 def quantize_parts(parts) -> list[np.ndarray]:
     """:func:`quantize` several arrays (or scalars) in one call; returns 1-d arrays, in order."""
     parts = [np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in parts]
-    return np.split(quantize(np.concatenate(parts)), np.cumsum([x.size for x in parts])[:-1])
+    q = quantize(np.concatenate(parts))
+    out, at = [], 0
+    for x in parts:  # views, as np.split gives (which costs more than the rounding here)
+        out.append(q[at:at + x.size])
+        at += x.size
+    return out
 
 
 def qfloat(value: float) -> float:

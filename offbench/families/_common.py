@@ -11,6 +11,7 @@ speeds are FLOP/s; bits, bit/s, seconds, watts, joules.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -226,6 +227,21 @@ def dnn_job(model: str, n_groups: int, *, input_encoding: str = "fp32", feature_
     feature_bits : int
         Bits per element of intermediate tensors (32: float32; 8: int8 features).
     """
+    if cuts is None:
+        ops, bits = _balanced_job(model, n_groups, input_encoding, feature_bits, granularity)
+        return ops.copy(), bits.copy()
+    return _job(model, n_groups, input_encoding, feature_bits, granularity, cuts)
+
+
+@functools.lru_cache(maxsize=256)
+def _balanced_job(model, n_groups, input_encoding, feature_bits, granularity):
+    ops, bits = _job(model, n_groups, input_encoding, feature_bits, granularity, None)
+    ops.setflags(write=False)
+    bits.setflags(write=False)
+    return ops, bits
+
+
+def _job(model, n_groups, input_encoding, feature_bits, granularity, cuts):
     ops, bits = model_units(model, granularity)
     bits = bits * (feature_bits / 32.0)
     if input_encoding == "jpeg":
@@ -267,17 +283,81 @@ def loguniform(rng: np.random.Generator, lo: float, hi: float, size=None):
     return np.exp(rng.uniform(math.log(lo), math.log(hi), size))
 
 
+def draft_instance(**fields) -> "Instance":
+    """An :class:`~offbench.instance.Instance` made of generator arrays without validating them:
+    a generator's intermediate step only.
+
+    A family validates what it hands out (:class:`offbench.families.Family` builds a scenario's
+    nominal instance through :func:`draft_replace` and validates it, or, for a static instance,
+    validates the frame drawn from it), so the checks that user files need are not run twice
+    or three times on the way. The fields are converted as the constructor converts them
+    (floats, read-only contiguous float64 and int64 arrays); a field not given keeps its
+    default (the optional DAG arrays: ``None``).
+    """
+    cls, spec = _instance_fields()
+    inst = object.__new__(cls)
+    d = inst.__dict__  # a frozen dataclass stores its fields here
+    for name, kind, default in spec:
+        if name not in fields:
+            if default is dataclasses.MISSING:
+                raise TypeError(f"draft_instance: the field {name!r} is required")
+            d[name] = default
+            continue
+        v = fields[name]
+        if kind == "float":
+            d[name] = float(v)
+        elif kind == "str":
+            d[name] = str(v)
+        elif v is None:
+            d[name] = None
+        else:
+            a = np.asarray(v)
+            if kind == "int":
+                a = a.astype(np.int64, copy=False)
+            elif a.dtype.kind not in "bi":
+                a = a.astype(np.float64, copy=False)
+            a = np.ascontiguousarray(a)  # as the constructor does: read-only, not copied
+            a.setflags(write=False)
+            d[name] = a
+    return inst
+
+
+#: Integer fields of an instance (the rest of its arrays are float64; DAG flags keep their kind).
+_INT_FIELDS = frozenset({"job_device", "layer_offsets", "edge_offsets", "edge_src", "edge_dst"})
+
+
+@functools.lru_cache(maxsize=None)
+def _instance_fields():
+    """``Instance`` and its fields as ``(name, kind, default)``, kind one of float, str, int,
+    array (looked up once)."""
+    from ..instance import Instance
+
+    out = []
+    for f in dataclasses.fields(Instance):
+        kind = ("float" if f.type == "float" else "str" if f.name == "name"
+                else "int" if f.name in _INT_FIELDS else "array")
+        out.append((f.name, kind, f.default))
+    return Instance, tuple(out)
+
+
+def draft_replace(inst, **changes) -> "Instance":
+    """:func:`draft_instance` from ``inst``'s fields with some changed (no validation)."""
+    fields = {name: getattr(inst, name) for name, _, _ in _instance_fields()[1]}
+    fields.update(changes)
+    return draft_instance(**fields)
+
+
 def assemble(*, w_time, w_energy, w_tardiness, edge_speed, cloud_speed, edge_capacity,
              cloud_capacity, dev, job_device, job_ops, job_bits, deadline=None, weight=None,
              backhaul_rate, backhaul_latency, edge_energy_per_op=0.0, cloud_energy_per_op=0.0,
              backhaul_energy_per_bit=0.0):
-    """Build an :class:`~offbench.instance.Instance` from per-device dicts and per-job lists."""
-    from ..instance import Instance
-
+    """A draft :class:`~offbench.instance.Instance` (:func:`draft_instance`: not validated here;
+    the family validates it) from per-device dicts and per-job lists."""
     n_jobs = len(job_ops)
     lens = [len(o) for o in job_ops]
-    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-    return Instance(
+    offsets = np.zeros(n_jobs + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    return draft_instance(
         w_time=w_time, w_energy=w_energy, w_tardiness=w_tardiness,
         edge_speed=edge_speed, edge_energy_per_op=edge_energy_per_op, edge_capacity=edge_capacity,
         cloud_speed=cloud_speed, cloud_energy_per_op=cloud_energy_per_op,

@@ -20,7 +20,7 @@ import numpy as np
 from ..instance import check_size
 from .param import FParam
 from ._common import (DEVICE_CLASSES, INPUT_ENCODINGS, MAX_UNITS, MODELS, NETWORKS, assemble,
-                      dnn_job, n_units, network_devices, random_cuts, server_params)
+                      dnn_job, draft_replace, n_units, network_devices, random_cuts, server_params)
 
 ENCODINGS = INPUT_ENCODINGS + ("mixed",)
 
@@ -150,7 +150,7 @@ def build_fleet(p, rng: np.random.Generator):
         lo, hi = p["tightness"]
         deadline = best * (lo + (hi - lo) * u_tight)
         deadline[u_nodl < p["no_deadline_fraction"]] = np.inf
-        inst = inst.replace(deadline=deadline)
+        inst = draft_replace(inst, deadline=deadline)
     return inst, snr
 
 

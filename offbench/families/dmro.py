@@ -74,9 +74,9 @@ def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
         "latency": np.full(nd, p["link_latency"]),
     }
     ops, bits = dnn_job(p["model"], p["n_layers"], input_encoding=p["input_encoding"])
-    even = np.arange(nd) % 2 == 0
-    weight = {"droo": np.where(even, 1.0, 1.5), "droo-swapped": np.where(even, 1.5, 1.0),
-              "equal": np.ones(nd)}[p["job_weights"]]
+    odd = np.arange(nd) % 2 == 1
+    weight = {"droo": (1.0, 1.5), "droo-swapped": (1.5, 1.0), "equal": (1.0, 1.0)}[p["job_weights"]]
+    weight = np.where(odd, weight[1], weight[0])
     inst = assemble(
         w_time=p["w_time"], w_energy=p["w_energy"], w_tardiness=0.0,
         edge_speed=p["edge_speed"], cloud_speed=p["cloud_speed"],

@@ -4,6 +4,13 @@ A :class:`Family` joins a definition (:mod:`offbench.families.definition`) with 
 module's declared parameters (:mod:`offbench.families.param`) and draws static instances and frame
 streams (:mod:`offbench.streams`) from seeded ``numpy.random.SeedSequence`` streams (see the
 package docstring for the determinism contract).
+
+Generation is on the path of every job of a run (a job is built where it runs), so it checks
+once what it hands out: a scenario's nominal instance is assembled as a draft
+(:func:`offbench.families._common.draft_instance`), quantized, and validated once; a static
+instance skips even that, because the frame drawn from the draft is validated (every field of
+a frame is the nominal one, or the nominal one times a finite factor). The parameters and the
+stream settings of an environment are validated once per family object.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import numpy as np
 
 from ..instance import Instance
 from ..params import check_known, parse_assignments
-from ..streams import FrameProcess, Scenario, Variation, quantize_parts
+from ..streams import FrameProcess, Scenario, Variation, quantize
+from ._common import _instance_fields, draft_replace
 from .definition import Environment, SetSpec, _Definition
 from .ids import salt
 from .param import Argument, FamilyError, FParam
@@ -126,6 +134,7 @@ class Family:
         )
         self.id = self._make_id()
         self._salt = salt(self.id)
+        self._env_cache: dict[str, tuple[dict[str, Any], Variation]] = {}
         for env in self.environments.values():  # every environment must be valid here and now
             self.params_for(env)
             self.variation(env)
@@ -263,6 +272,8 @@ class Family:
         return np.random.default_rng(np.random.SeedSequence([self._salt, ns, seed, index, part, extra]))
 
     def _check_seed(self, what: str, v: Any, low: int = 0, high: int | None = None) -> int:
+        if type(v) is int and v >= low and (high is None or v <= high):
+            return v  # the common case, without building the argument's declaration
         return Argument(what, int, low=low, high=high).validate(self.id, v)
 
     def environment(self, name: str | None = None) -> Environment:
@@ -279,28 +290,38 @@ class Family:
         return self.environments[name]
 
     def params_for(self, environment: str | Environment | None = None) -> dict[str, Any]:
-        """The generator parameters in an environment (validated)."""
-        env = self.environment(environment)
+        """The generator parameters in an environment (validated; a new dict on every call)."""
+        return dict(self._settings(self.environment(environment))[0])
+
+    def variation(self, environment: str | Environment | None = None) -> Variation:
+        """The stream settings (:class:`offbench.streams.Variation`) in an environment."""
+        return self._settings(self.environment(environment))[1]
+
+    def _settings(self, env: Environment) -> tuple[dict[str, Any], Variation]:
+        """An environment's validated parameters and stream settings, validated once (a family
+        is immutable once built; what is cached here is never handed out to be changed)."""
+        got = self._env_cache.get(env.name)
+        if got is not None:
+            return got
         declared = self._declared()
         p = dict(self.params)
         for k, v in env.params.items():
             p[k] = declared[k].validate(self.name, v)
         self._check_params(p)
-        return p
-
-    def variation(self, environment: str | Environment | None = None) -> Variation:
-        """The stream settings (:class:`offbench.streams.Variation`) in an environment."""
-        env = self.environment(environment)
         try:
-            return Variation.from_dict({**self._stream, **env.stream})
+            var = Variation.from_dict({**self._stream, **env.stream})
         except (TypeError, ValueError) as e:
             raise FamilyError(f"stream settings of {self.id}, environment {env.name}: {e}") from None
+        self._env_cache[env.name] = (p, var)
+        return p, var
 
-    def _scenario(self, env: Environment, rng_structure, rng_env) -> Scenario:
-        p = self.params_for(env)
-        base, snr = self.module.build(p, rng_structure, rng_env)
-        return Scenario(base=_quantize_instance(base), snr=np.asarray(snr, dtype=np.float64),
-                        variation=self.variation(env), environment=env.name)
+    def _scenario(self, env: Environment, rng_structure, rng_env, *, check: bool = True) -> Scenario:
+        """The scenario drawn from these generators. ``check=False`` leaves its nominal
+        instance a draft (not validated) for callers that validate every frame drawn from it."""
+        p, var = self._settings(env)
+        base, snr = self.module.build(dict(p), rng_structure, rng_env)
+        return Scenario(base=_quantize_instance(base, check=check),
+                        snr=np.asarray(snr, dtype=np.float64), variation=var, environment=env.name)
 
     def _env_code(self, env: Environment) -> int:
         return salt(env.name) & 0x7FFFFFFF
@@ -327,10 +348,18 @@ class Family:
         Deterministic per (family ID, seed, index) and independent of other indices; named
         ``f"{id}/s{seed}/{index}"``.
         """
-        sc = self.scenario(seed, index)
+        seed = self._check_seed("seed", seed)
+        index = self._check_seed("index", index)
+        env = self.static_environment(index)
+        # The nominal instance stays a draft: the frame drawn from it is validated (FrameProcess
+        # builds it with Instance.replace), and its every field is the nominal one or the nominal
+        # one times a finite factor.
+        sc = self._scenario(env, self._seq(_NS_INSTANCE, seed, index, _PART_STRUCTURE),
+                            self._seq(_NS_INSTANCE, seed, index, _PART_ENV, self._env_code(env)),
+                            check=False)
         proc = FrameProcess(sc, self._seq(_NS_INSTANCE, seed, index, _PART_FRAMES),
                             name=f"{self.id}/s{seed}", switching=False)
-        return proc.next().replace(name=f"{self.id}/s{seed}/{index}")
+        return _renamed(proc.next(), f"{self.id}/s{seed}/{index}")
 
     def instances(self, seed: int, count: int, start: int = 0) -> list[Instance]:
         """Instances ``start .. start + count - 1`` of a seed."""
@@ -377,11 +406,11 @@ class Family:
     def _stream_iter(self, seed, n_frames, env, switch_at, env2) -> Iterator[Instance]:
         rs = lambda e: self._seq(_NS_STREAM, seed, 0, _PART_STRUCTURE)  # noqa: E731
         re_ = lambda e: self._seq(_NS_STREAM, seed, 0, _PART_ENV, self._env_code(e))  # noqa: E731
-        sc = self._scenario(env, rs(env), re_(env))
+        sc = self._scenario(env, rs(env), re_(env), check=False)  # every frame is validated
         proc = FrameProcess(sc, self._seq(_NS_STREAM, seed, 0, _PART_FRAMES), name=f"{self.id}/s{seed}/stream")
         for t in range(n_frames):
             if env2 is not None and t == switch_at:
-                sc2 = self._scenario(env2, rs(env2), re_(env2))
+                sc2 = self._scenario(env2, rs(env2), re_(env2), check=False)
                 if not sc.same_structure(sc2):  # a bug in a generator module: structure leaked
                     raise RuntimeError(f"{self.id}: environments {env.name} and {env2.name} "
                                        "produced different structures for one seed")
@@ -417,12 +446,31 @@ class Family:
         }
 
 
-def _quantize_instance(inst: Instance) -> Instance:
-    """Round every float of an instance to 6 significant digits (see :mod:`offbench.streams`)."""
-    names = [f.name for f in dataclasses.fields(inst)
-             if f.name not in ("name", "job_device", "layer_offsets")]
-    q = quantize_parts(getattr(inst, name) for name in names)
-    changes = {}
-    for name, v in zip(names, q):
-        changes[name] = v if isinstance(getattr(inst, name), np.ndarray) else float(v[0])
-    return inst.replace(**changes)
+def _quantize_instance(inst: Instance, *, check: bool = True) -> Instance:
+    """Round every float of an instance to 6 significant digits (see :mod:`offbench.streams`):
+    the scalars and float arrays (integer and boolean arrays, the name and absent optional
+    arrays are left as they are). Validated with ``check``, else a draft
+    (:func:`offbench.families._common.draft_replace`)."""
+    d = inst.__dict__
+    scalars = [name for name, kind, _ in _instance_fields()[1] if kind == "float"]
+    arrays = [name for name, kind, _ in _instance_fields()[1]
+              if kind == "array" and d[name] is not None and d[name].dtype.kind == "f"]
+    # quantize is elementwise: one call over everything gives what a call per field gives.
+    q = quantize(np.concatenate([np.array([d[n] for n in scalars], dtype=np.float64)]
+                                + [d[n] for n in arrays]))
+    changes = {n: float(v) for n, v in zip(scalars, q[:len(scalars)].tolist())}
+    at = len(scalars)
+    for n in arrays:
+        size = d[n].size
+        changes[n] = q[at:at + size]
+        at += size
+    return inst.replace(**changes) if check else draft_replace(inst, **changes)
+
+
+def _renamed(inst: Instance, name: str) -> Instance:
+    """``inst`` under another name, not validated again (only the name changes; what pickling
+    keeps, the fields and the digest, is copied)."""
+    out = object.__new__(type(inst))
+    out.__dict__.update(inst.__getstate__())
+    object.__setattr__(out, "name", str(name))
+    return out
