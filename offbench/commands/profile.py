@@ -1,10 +1,18 @@
 """``offbench profile MODEL``: per-layer MACs and output sizes of a built-in DNN.
 
-Reads the table shipped with offbench, so torch is not needed; ``--from-torch`` profiles the
+Reads the tables shipped with offbench, so torch is not needed; ``--from-torch`` profiles the
 model live instead. ``--json`` prints one object for programs::
 
     {"model", "convention", "total_macs", "input_bits",
      "layers": [{"name", "macs", "output_bits"}, ...]}
+
+``--dag`` prints the model as a DAG of layers (:mod:`offbench.dag_profiles`: ResNet-18,
+MobileNetV2, GoogLeNet, ViT-B/16, ViT-Ti/16), with ``--json``::
+
+    {"model", "convention", "total_macs", "input_shape", "bits_per_element", "input_bits",
+     "nodes": [{"id", "name", "macs", "output_bits", "ops"}, ...], "edges": [[u, v], ...]}
+
+(``id`` and ``edges`` 1-based, as in a version-2 instance file).
 """
 
 from __future__ import annotations
@@ -13,18 +21,24 @@ from ..errors import UserError
 
 
 def add_parser(sub):
+    from ..dag_profiles import dag_models
     from ..profiles import DEFAULT_BITS_PER_ELEMENT, GRANULARITIES, builtin_models
 
     p = sub.add_parser(
         "profile", help="per-layer MACs and output sizes of a built-in DNN",
         description="Print a built-in DNN as a chain of units: the multiply-accumulates (MACs) of "
                     "each and the bits that cross a cut after it (FLOPs = 2 * MACs; instance "
-                    f"ops are FLOPs). Built-in models: {', '.join(builtin_models())}.",
+                    f"ops are FLOPs). Built-in models: {', '.join(builtin_models())}. With --dag, "
+                    "as a DAG of layers traced with torch.fx: nodes, edges and output sizes; "
+                    f"DAG models: {', '.join(dag_models())}.",
     )
     p.add_argument("model", metavar="MODEL", help="a built-in model, e.g. resnet18")
-    p.add_argument("--granularity", choices=GRANULARITIES, default="block",
+    p.add_argument("--dag", action="store_true",
+                   help="the model as a DAG of layers (skip connections, branches, attention) "
+                        "instead of a chain")
+    p.add_argument("--granularity", choices=GRANULARITIES, default=None,
                    help="block: a residual block is one unit; layer: residual blocks are opened "
-                        "into their layers (default: %(default)s)")
+                        "into their layers (default: block; chains only: a DAG is per layer)")
     p.add_argument("--bits-per-element", type=_bits_per_element, default=DEFAULT_BITS_PER_ELEMENT,
                    metavar="N", help="bits per tensor element sent at a cut "
                                      "(default: %(default)s, float32)")
@@ -52,13 +66,23 @@ def _bits_per_element(text: str) -> int:
 
 
 def run(args) -> int:
-    from ..profiles import get_profile
+    from ..dag_profiles import dag_models, resolve_dag_model
+    from ..profiles import UnknownModelError, get_profile
 
+    if args.dag:
+        return _run_dag(args)
     try:
-        profile = get_profile(args.model, args.granularity, bits_per_element=args.bits_per_element,
-                              live=args.from_torch)
+        profile = get_profile(args.model, args.granularity or "block",
+                              bits_per_element=args.bits_per_element, live=args.from_torch)
     except ImportError as exc:
         raise UserError(f"--from-torch: {exc}") from None
+    except UnknownModelError as exc:
+        try:
+            model = resolve_dag_model(args.model)
+        except UnknownModelError:
+            raise exc from None
+        raise UserError(f"{model} is profiled as a DAG only: offbench profile {model} --dag "
+                        f"(DAG models: {', '.join(dag_models())})") from None
     if args.json:
         from ._util import print_json
 
@@ -102,6 +126,71 @@ def format_profile(profile) -> str:
         f"{profile.model}: {len(profile.layers)} units at {profile.granularity} granularity, "
         f"input {shape}, {profile.bits_per_element} bits per element",
         f"{CONVENTION}; {total / 1e9:.3f} GMAC in all",
+        "",
+        line(header),
+        *(line(row) for row in rows),
+    ])
+
+
+def _run_dag(args) -> int:
+    from ..dag_profiles import get_dag_profile
+
+    if args.granularity is not None:
+        raise UserError("--granularity applies to chains; a DAG profile (--dag) is per layer")
+    try:
+        profile = get_dag_profile(args.model, bits_per_element=args.bits_per_element,
+                                  live=args.from_torch)
+    except ImportError as exc:
+        raise UserError(f"--from-torch: {exc}") from None
+    if args.json:
+        from ._util import print_json
+
+        print_json(profile.to_dict())
+    else:
+        print(format_dag_profile(profile))
+    return 0
+
+
+def format_dag_profile(profile) -> str:
+    """A DAG profile as a table for people: one row per node with the nodes it reads.
+
+    Parameters
+    ----------
+    profile : offbench.dag_profiles.DagProfile
+
+    Returns
+    -------
+    str
+        A heading, the convention, one row per node (MACs, share, output bits, inputs: the
+        numbers of the nodes it reads, or ``input``), and the total.
+    """
+    from ..dag_profiles import DAG_CONVENTION
+
+    total = profile.total_macs
+    reads: dict[int, list[str]] = {v: [] for v in range(profile.n_nodes)}
+    for u, v in profile.edges:
+        reads[v].append(str(u + 1))
+    for v in profile.entries:
+        reads[v].append("input")
+    rows = [("", "input", "", "", f"{profile.input_bits:,}", "")]
+    for index, node in enumerate(profile.nodes):
+        share = f"{100 * node.macs / total:.1f}%" if total else "-"
+        rows.append((str(index + 1), node.name, f"{node.macs:,}", share,
+                     f"{node.output_bits:,}", ",".join(reads[index])))
+    rows.append(("", "total", f"{total:,}", "100.0%" if total else "-", "", ""))
+    header = ("#", "node", "MACs", "share", "output bits", "reads")
+    widths = [max(len(row[col]) for row in (header, *rows)) for col in range(len(header))]
+
+    def line(row) -> str:
+        number, name, macs, share, bits, inputs = row
+        return (f"{number:>{widths[0]}}  {name:<{widths[1]}}  {macs:>{widths[2]}}  "
+                f"{share:>{widths[3]}}  {bits:>{widths[4]}}  {inputs}").rstrip()
+
+    shape = "x".join(map(str, profile.input_shape))
+    return "\n".join([
+        f"{profile.model}: a DAG of {profile.n_nodes} nodes and {len(profile.edges)} edges, "
+        f"input {shape}, {profile.bits_per_element} bits per element",
+        f"{DAG_CONVENTION}; {total / 1e9:.3f} GMAC in all; exits return to the device",
         "",
         line(header),
         *(line(row) for row in rows),
