@@ -143,3 +143,139 @@ def test_malformed_problems_are_refused():
 
 def test_tolerance_constant_is_the_spec_bound():
     assert TOLERANCE <= 1e-9
+
+
+# ------------------------------------------------------------------------------ on instances
+from offbench.cost import evaluate, evaluate_many  # noqa: E402
+from offbench.discovery import resolve  # noqa: E402
+from offbench.generators import random_instance  # noqa: E402
+from offbench.instance import Instance  # noqa: E402
+
+import offbench_solvers.mincut as mincut_mod  # noqa: E402
+
+
+def random_dag_instance(seed, *, n_jobs=2, layers=(1, 4), p_edge=0.45, p_message=0.3,
+                        chain_share=0.2, **kwargs) -> Instance:
+    """A random instance of version 2: random_instance's devices, jobs and sizes, each job
+    (but about ``chain_share`` of them) rewritten as a random DAG on its nodes in file order
+    (edges u < v), some edges with their own message (some of 0 bits), some jobs with
+    ``out_bits`` all 0; built through the version-2 dict form (``Instance.from_dict``)."""
+    rng = np.random.default_rng(seed + 7919)
+    d = random_instance(seed, n_jobs=n_jobs, layers=layers, **kwargs).to_dict()
+    jobs = []
+    for j in d["jobs"]:
+        L = len(j["ops"])
+        if rng.random() < chain_share:
+            jobs.append(j)
+            continue
+        edges = []
+        for u in range(1, L + 1):
+            for v in range(u + 1, L + 1):
+                if rng.random() < p_edge:
+                    e = [u, v]
+                    if rng.random() < p_message:
+                        e.append(float(rng.choice([0.0, rng.exponential(1e6)])))
+                    edges.append(e)
+        out = [0.0] * L if rng.random() < 0.2 else list(j["bits"][1:])
+        dag = {"device": j["device"], "ops": j["ops"], "edges": edges, "in_bits": j["bits"][0],
+               "out_bits": out}
+        dag.update({k: j[k] for k in ("deadline", "weight") if k in j})
+        jobs.append(dag)
+    d["jobs"] = jobs
+    d["version"] = 2
+    return Instance.from_dict(json.loads(json.dumps(d)))
+
+
+def all_costs(inst):
+    X = np.array(list(itertools.product(range(3), repeat=inst.n_layers)), dtype=np.int8)
+    costs, feasible, _ = evaluate_many(inst, X, with_feasibility=True)
+    return X, costs, feasible
+
+
+@pytest.fixture(scope="module")
+def mincut():
+    return resolve("mincut")()
+
+
+def _check_optimal(res, best):
+    assert res.status == "optimal", res.error
+    assert res.cost <= best * (1 + 1e-9) + 1e-300, (res.cost, best)
+    assert res.cost >= best * (1 - 1e-9)
+    assert res.info["tolerance"] <= TOLERANCE * max(res.cost, 1e-300) or res.cost == 0
+
+
+def test_mincut_equals_the_cost_model_brute_force_on_small_dags(mincut):
+    n_dag = 0
+    for seed in range(120):
+        inst = random_dag_instance(seed, n_devices=2, n_jobs=2, layers=(1, 4), zero_fraction=0.2)
+        n_dag += inst.is_dag
+        _, costs, _ = all_costs(inst)
+        _check_optimal(mincut.solve(inst), costs.min())
+    assert n_dag > 90
+
+
+@pytest.mark.slow
+def test_mincut_equals_the_cost_model_brute_force_on_thousands_of_dags(mincut):
+    for seed in range(3000):
+        inst = random_dag_instance(seed, n_devices=3, n_jobs=int(1 + seed % 3),
+                                   layers=(1, 9 // (1 + seed % 3)), zero_fraction=0.2,
+                                   p_edge=0.2 + 0.6 * (seed % 5) / 4)
+        _, costs, _ = all_costs(inst)
+        _check_optimal(mincut.solve(inst), costs.min())
+
+
+def test_mincut_equals_dp_on_chains(mincut):
+    dp = resolve("dp")()
+    for seed in range(25):
+        inst = random_instance(seed, n_devices=4, n_jobs=20, layers=(1, 30), zero_fraction=0.2)
+        a, b = mincut.solve(inst), dp.solve(inst)
+        assert a.status == b.status == "optimal", (a.error, b.error)
+        assert a.cost == pytest.approx(b.cost, rel=1e-9)
+
+
+def test_capacities_and_deadlines_that_do_not_bind_are_optimal(mincut):
+    seen = 0
+    for seed in range(60):
+        inst = random_dag_instance(seed, n_devices=2, n_jobs=2, layers=(1, 4), capacities=True,
+                                   deadlines=True)
+        _, costs, feasible = all_costs(inst)
+        best = costs[feasible].min()
+        res = mincut.solve(inst)
+        if res.status == "optimal":
+            seen += 1
+            assert res.feasible
+            assert res.cost == pytest.approx(best, rel=1e-9)
+        else:
+            assert res.status == "error" and res.error.startswith("unsupported: "), res.error
+            assert "use milp or exhaustive" in res.error
+            assert ("capacity" in res.error) or ("late" in res.error)
+            # the refusal was honest: the relaxation's optimum is below the real one
+            bound = type(mincut).lower_bound(inst)
+            assert bound <= best * (1 + 1e-9)
+    assert seen > 5
+
+
+def test_the_lower_bound_is_the_relaxation():
+    inst = random_dag_instance(4, n_devices=2, n_jobs=3, layers=(1, 3), capacities=True)
+    _, costs, _ = all_costs(inst)
+    bound = mincut_mod.MinCut.lower_bound(inst)
+    assert bound == pytest.approx(costs.min(), rel=1e-9)
+
+
+def test_a_time_limit_leaves_the_remaining_jobs_on_their_devices(monkeypatch, mincut):
+    inst = random_dag_instance(2, n_devices=3, n_jobs=40, layers=(3, 6))
+    monkeypatch.setattr(mincut_mod, "BATCH_NODES", 1)
+    res = mincut_mod.solve_relaxation(inst, deadline=0.0)   # already passed after job 0
+    assert not res.complete and res.jobs_solved == 1
+    assert not res.decision[inst.layer_offsets[1]:].any()
+    full = mincut_mod.solve_relaxation(inst)
+    assert full.complete and full.jobs_solved == 40
+    assert evaluate(inst, full.decision).cost == pytest.approx(full.energy, rel=1e-9)
+
+
+def test_mincut_info_and_determinism(mincut):
+    inst = random_dag_instance(9, n_devices=3, n_jobs=6, layers=(2, 6))
+    a, b = mincut.solve(inst, seed=1), mincut.solve(inst, seed=2)
+    assert np.array_equal(a.decision, b.decision)
+    assert a.info["arcs"] > 0 and a.info["graph_nodes"] >= 2 + 2 * inst.n_layers
+    assert a.info["objective"] == pytest.approx(a.cost, rel=1e-9)
