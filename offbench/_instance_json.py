@@ -1,4 +1,4 @@
-"""Reading the JSON instance file (SPEC.md section 3) into the arrays of an Instance.
+"""Reading the JSON instance file (SPEC.md sections 3 and 7) into the arrays of an Instance.
 
 :func:`parse` reads the text with hooks that keep every number a number (a literal that no float
 holds, ``1e400`` or an integer of thousands of digits, is kept apart to be refused with its field,
@@ -6,6 +6,12 @@ never read as infinity) and pack each well-formed job into flat arrays as soon a
 is read, so that a file takes a small multiple of its size in memory; :func:`arrays` validates
 the tree with messages that name the field by its path and returns the keyword arguments of
 :class:`offbench.instance.Instance`.
+
+Version 2 (SPEC.md section 7) adds jobs written as DAGs (``edges``, ``in_bits``, ``out_bits``);
+they are validated here field by field (node numbers, numbers, lengths) and packed beside the
+chains: ``bits`` holds a DAG job's ``[in_bits] + out_bits`` in the slots a chain's boundaries
+use, and the edges go to the ``edge_*`` arrays. What needs the whole graph (self-loops,
+duplicates, cycles) is checked by the Instance, with the same paths.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from .errors import InstanceError
 from .instance_checks import TooLarge, check_size, short_repr
 
 FORMAT = "offbench-instance"
-VERSION = 1
+#: The newest version read and written; an instance without DAG jobs is written as version 1.
+VERSION = 2
+VERSIONS = (1, 2)
 
 _TOP_KEYS = {
     "format": True, "version": True, "name": False, "weights": True, "edge": True, "cloud": True,
@@ -35,6 +43,8 @@ _DEVICE_KEYS = {
     "rate_down": True, "latency": True,
 }
 _JOB_KEYS = {"device": True, "ops": True, "bits": True, "deadline": False, "weight": False}
+_DAG_JOB_KEYS = {"device": True, "ops": True, "edges": True, "in_bits": True, "out_bits": False,
+                 "deadline": False, "weight": False}
 
 #: Fields that must be > 0 (all other numbers must be >= 0); every number must be finite.
 _POSITIVE = {"edge.speed", "cloud.speed", "backhaul.rate", "speed", "rate_up", "rate_down"}
@@ -65,8 +75,8 @@ def arrays(data: Any, packer: "_JobPacker | None" = None) -> dict:
     if fmt != FORMAT:
         raise InstanceError("format", f"expected {FORMAT!r}, got {short_repr(fmt)}")
     ver = d["version"]
-    if isinstance(ver, bool) or not isinstance(ver, int) or ver != VERSION:
-        raise InstanceError("version", f"expected {VERSION} (this offbench reads version "
+    if isinstance(ver, bool) or not isinstance(ver, int) or ver not in VERSIONS:
+        raise InstanceError("version", f"expected 1 or 2 (this offbench reads versions 1 and "
                                        f"{VERSION}), got {short_repr(ver)}")
     name = d.get("name", "")
     if not isinstance(name, str):
@@ -111,7 +121,7 @@ def arrays(data: Any, packer: "_JobPacker | None" = None) -> dict:
         # Not every job was packed while parsing (a dict given to from_dict, or a job with a
         # problem): pack them in order here, validating each with its path.
         done = packer
-        packer = _JobPacker(len(devices))
+        packer = _JobPacker(len(devices), dag=ver >= 2)
         k = start = 0
         for i, raw in enumerate(jobs):
             if raw is _PACKED:  # packed while parsing: copy its record over
@@ -131,7 +141,7 @@ def arrays(data: Any, packer: "_JobPacker | None" = None) -> dict:
         raise InstanceError(f"jobs[{i}].device", f"expected a device index in "
                                                  f"0..{len(devices) - 1}, got {int(job_device[i])}")
 
-    return dict(
+    out = dict(
         **scalars,
         **{"dev_" + k: v for k, v in dev.items()},
         job_device=job_device,
@@ -142,6 +152,9 @@ def arrays(data: Any, packer: "_JobPacker | None" = None) -> dict:
         job_weight=packer.array("weight", np.float64),
         name=name,
     )
+    if packer.has_dag:
+        out.update(packer.dag_arrays())
+    return out
 
 
 # ---------------------------------------------------------------------- helpers
@@ -181,8 +194,16 @@ class _JobPacker:
     """Jobs as flat arrays, appended one job at a time (the JSON parser's object hook packs each
     well-formed job as soon as it is read; anything else is left for the checks with paths)."""
 
-    def __init__(self, n_devices: int = 2**62):
+    def __init__(self, n_devices: int = 2**62, dag: bool = False):
         self.n_devices = n_devices
+        self.dag = dag              # version 2: jobs may be DAGs
+        self.has_dag = False        # some job was written as a DAG
+        self.is_dag = array.array("b")
+        self.n_edges = array.array("q")
+        self.edge_src = array.array("q")
+        self.edge_dst = array.array("q")
+        self.edge_bits = array.array("d")
+        self.edge_has_bits = array.array("b")
         self.device = array.array("q")
         self.n_layers = array.array("q")
         self.deadline = array.array("d")
@@ -198,11 +219,24 @@ class _JobPacker:
         buf = getattr(self, name)
         return np.frombuffer(buf, dtype=dtype) if len(buf) else np.empty(0, dtype=dtype)
 
-    def _append(self, path, device, ops, bits, deadline, weight) -> None:
+    def _append(self, path, device, ops, bits, deadline, weight, edges=None) -> None:
         L = len(ops)
         check_size(layers_per_job=L, where=f"{path}.ops")
         check_size(n_layers=len(self.ops) + L, where=f"{path}.ops")
         check_size(n_jobs=self.count + 1, where=path)
+        if edges is None:
+            self.is_dag.append(0)
+            self.n_edges.append(0)
+        else:
+            src, dst, eb, eh = edges
+            check_size(n_edges=len(self.edge_src) + len(src), where=f"{path}.edges")
+            self.has_dag = True
+            self.is_dag.append(1)
+            self.n_edges.append(len(src))
+            self.edge_src.extend(src)
+            self.edge_dst.extend(dst)
+            self.edge_bits.extend(eb)
+            self.edge_has_bits.extend(eh)
         self.ops.extend(ops)
         self.bits.extend(bits)
         self.device.append(device)
@@ -232,8 +266,25 @@ class _JobPacker:
                 return _PACKED
         return out
 
+    def dag_arrays(self) -> dict:
+        """The ``edge_*`` keyword arguments of ``Instance`` (only when some job is a DAG)."""
+        return dict(
+            job_is_dag=self.array("is_dag", np.int8).astype(bool),
+            edge_offsets=np.concatenate(([0], np.cumsum(self.array("n_edges", np.int64)))),
+            edge_src=self.array("edge_src", np.int64),
+            edge_dst=self.array("edge_dst", np.int64),
+            edge_bits=self.array("edge_bits", np.float64),
+            edge_has_bits=self.array("edge_has_bits", np.int8).astype(bool),
+        )
+
     def add(self, raw: Any, p: str) -> None:
         """Validate one job object (its fields named under the path ``p``) and append it."""
+        if self.dag and isinstance(raw, dict) and "bits" not in raw and (
+                "edges" in raw or "in_bits" in raw or "out_bits" in raw):
+            return self.add_dag(raw, p)
+        if not self.dag and isinstance(raw, dict) and "edges" in raw:
+            raise InstanceError(f"{p}.edges", 'a job written as a DAG needs "version": 2 '
+                                              "(SPEC.md section 7); this file is version 1")
         o = _obj(raw, p, _JOB_KEYS)
         dv = o["device"]
         if isinstance(dv, bool) or not isinstance(dv, int):
@@ -255,6 +306,63 @@ class _JobPacker:
         dl = o.get("deadline")
         self._append(p, dv, ops, bits, None if dl is None else _num(dl, f"{p}.deadline"),
                      _num(o.get("weight", 1.0), f"{p}.weight"))
+
+    def add_dag(self, raw: Any, p: str) -> None:
+        """Validate one job written as a DAG (SPEC.md section 7) and append it."""
+        o = _obj(raw, p, _DAG_JOB_KEYS)
+        dv = o["device"]
+        if isinstance(dv, bool) or not isinstance(dv, int):
+            raise InstanceError(f"{p}.device", f"expected an integer device index, got "
+                                               f"{_tname(dv)} {short_repr(dv)}")
+        if not 0 <= dv < self.n_devices:
+            raise InstanceError(f"{p}.device", f"expected a device index in "
+                                               f"0..{self.n_devices - 1}, got {dv}")
+        o_ops = _list(o["ops"], f"{p}.ops")
+        if not o_ops:
+            raise InstanceError(f"{p}.ops", "expected at least 1 node, got an empty list")
+        L = len(o_ops)
+        check_size(layers_per_job=L, where=f"{p}.ops")
+        ops = [_num(v, f"{p}.ops[{j}]") for j, v in enumerate(o_ops)]
+        o_edges = _list(o["edges"], f"{p}.edges")
+        check_size(n_edges=len(self.edge_src) + len(o_edges), where=f"{p}.edges")
+        src, dst, eb, eh = [], [], [], []
+        for k, e in enumerate(o_edges):
+            q = f"{p}.edges[{k}]"
+            if not isinstance(e, list) or len(e) not in (2, 3):
+                raise InstanceError(q, f"expected [u, v] or [u, v, bits] (node numbers 1..{L}), "
+                                       f"got {_tname(e)} {short_repr(e)}"[:200])
+            for end, u in zip("uv", e[:2]):
+                if isinstance(u, bool) or not isinstance(u, int):
+                    raise InstanceError(q, f"expected a node number in 1..{L} for {end}, got "
+                                           f"{_tname(u)} {short_repr(u)}"[:200])
+                if not 1 <= u <= L:
+                    raise InstanceError(q, f"an edge to node {u}, which does not exist (the "
+                                           f"job has {L} nodes, numbered 1..{L})")
+            src.append(e[0] - 1)
+            dst.append(e[1] - 1)
+            if len(e) == 3:
+                eb.append(_num(e[2], f"{q}[2]"))
+                eh.append(1)
+            else:
+                eb.append(0.0)
+                eh.append(0)
+        in_bits = _num(o["in_bits"], f"{p}.in_bits")
+        if "out_bits" in o:
+            o_out = _list(o["out_bits"], f"{p}.out_bits")
+            if len(o_out) != L:
+                raise InstanceError(f"{p}.out_bits", f"expected {L} values (one per node), "
+                                                     f"got {len(o_out)}")
+            out_bits = [_num(v, f"{p}.out_bits[{j}]") for j, v in enumerate(o_out)]
+        elif all(eh):
+            out_bits = [0.0] * L
+        else:
+            k = eh.index(0)
+            raise InstanceError(f"{p}.out_bits", f"missing (required unless every edge carries "
+                                                 f"its own bits; edges[{k}] does not)")
+        dl = o.get("deadline")
+        self._append(p, dv, ops, [in_bits] + out_bits,
+                     None if dl is None else _num(dl, f"{p}.deadline"),
+                     _num(o.get("weight", 1.0), f"{p}.weight"), (src, dst, eb, eh))
 
     def copy_from(self, other: "_JobPacker", k: int, start: int) -> None:
         """Append job ``k`` of another packer, whose layers start at ``start``."""
@@ -283,7 +391,7 @@ def _tname(v: Any) -> str:
 def _obj(v: Any, path: str, keys: Mapping[str, bool]) -> dict:
     where = path or "the file"
     if not isinstance(v, dict):
-        raise InstanceError(path, f"expected {'an object' if keys is not _JOB_KEYS else 'a job object'}"
+        raise InstanceError(path, f"expected {'a job object' if keys is _JOB_KEYS or keys is _DAG_JOB_KEYS else 'an object'}"
                                   f", got {_tname(v)}")
     unknown = [k for k in v if k not in keys]
     if unknown:

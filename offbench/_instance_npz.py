@@ -7,13 +7,16 @@ import zipfile
 
 import numpy as np
 
-from ._instance_json import FORMAT, VERSION
+from ._instance_json import FORMAT
 from .errors import InstanceError
 from .instance_checks import check_size, short
 
 
-def read_arrays(data: bytes, names: set) -> dict:
+def read_arrays(data: bytes, names: set, optional: set = frozenset()) -> dict:
     """The arrays of an ``.npz`` instance, keyed by field (plus ``format`` and ``version``).
+
+    ``names`` must all be present; ``optional`` ones (the arrays of DAG jobs, SPEC.md section 7)
+    may be.
 
     Each array's header (dtype and shape) is read and checked against the size limits before
     its data is decompressed, so a small file that declares a huge array is refused without
@@ -25,11 +28,11 @@ def read_arrays(data: bytes, names: set) -> dict:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
             keys = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
-            unknown = sorted(set(keys) - names)
+            unknown = sorted(set(keys) - names - set(optional))
             missing = sorted(names - set(keys))
             if unknown or missing or len(keys) != len(set(keys)):
                 if "format" in missing or "version" in missing:
-                    raise InstanceError("format", f"expected an {FORMAT}-npz file of version {VERSION}")
+                    raise InstanceError("format", f"expected an {FORMAT}-npz file of version 1 or 2")
                 raise InstanceError("", f"npz arrays do not match: missing {missing}, unknown "
                                         f"{[short(k, 40) for k in unknown[:5]]}")
             headers = {}
@@ -51,7 +54,8 @@ def read_arrays(data: bytes, names: set) -> dict:
 
 
 _NPZ_STRINGS = ("name", "format")
-_NPZ_INTEGERS = ("job_device", "layer_offsets", "version")
+_NPZ_INTEGERS = ("job_device", "layer_offsets", "version", "edge_offsets", "edge_src", "edge_dst")
+_NPZ_BOOLEANS = ("job_is_dag", "edge_has_bits")
 
 
 def _npy_header(f, key: str):
@@ -74,6 +78,8 @@ def _npy_header(f, key: str):
             raise InstanceError(key, f"a text of {dtype.itemsize // 4:,} characters; at most 65,536")
     elif key in _NPZ_INTEGERS:
         ok, what = dtype.kind in "iu", "integers"
+    elif key in _NPZ_BOOLEANS:
+        ok, what = dtype.kind in "biu", "booleans"
     else:
         ok, what = dtype.kind in "fiu", "numbers"
     if not ok:
@@ -97,5 +103,9 @@ def _check_npz_headers(headers: dict) -> None:
     for key, (shape, _) in headers.items():
         if key.startswith("dev_"):
             check_size(n_devices=n(key), where=key)
-        elif key in ("deadline", "job_weight"):
+        elif key in ("deadline", "job_weight", "job_is_dag"):
             check_size(n_jobs=n(key), where=key)
+        elif key == "edge_offsets":
+            check_size(n_jobs=max(n(key) - 1, 0), where=key)
+        elif key.startswith("edge_"):
+            check_size(n_edges=n(key), where=key)

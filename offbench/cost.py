@@ -79,6 +79,78 @@ class Tables(NamedTuple):
     step_e: np.ndarray      # (n_layers, 9) the same for energies
     end_e: np.ndarray       # (n_jobs, 3)
     load_err: np.ndarray    # (1,) 2^-52 * total ops: one load update's rounding bound (see fits_state)
+    # DAG jobs (SPEC.md section 7; see "DAG jobs" in the module docstring). Empty (and never
+    # read) when every job is a chain.
+    job_dag: np.ndarray     # (n_jobs,) int8: 1 for a DAG job (priced by the DAG walk)
+    job_msg: np.ndarray     # (n_jobs,) int8: 1 for a DAG job with edge messages
+    node_c: np.ndarray      # (n_layers, 24) [l, 8 * a + S]: compute on a + output to tier set S
+    node_t: np.ndarray      # (n_layers, 24)
+    node_e: np.ndarray      # (n_layers, 24)
+    node_mask0: np.ndarray  # (n_layers,) int64: 1 (the device) for an exit node, else 0
+    in_c: np.ndarray        # (n_jobs, 8) [i, S]: the job's input from the device to tier set S
+    in_t: np.ndarray        # (n_jobs, 8)
+    in_e: np.ndarray        # (n_jobs, 8)
+    succ_ptr: np.ndarray    # (n_layers + 1,) node l's out-edges are succ_ptr[l] .. succ_ptr[l+1]-1
+    succ: np.ndarray        # (n_edges,) global node index of each edge's head
+    msg_c: np.ndarray       # (n_edges, 9) [e, 3 * a + c]: edge e's own message from a to c
+    msg_t: np.ndarray       # (n_edges, 9)
+    msg_e: np.ndarray       # (n_edges, 9)
+    pred_ptr: np.ndarray    # (n_layers + 1,) node l's in-edges, in pred / pred_edge
+    pred: np.ndarray        # (n_edges,) global node index of the tail
+    pred_edge: np.ndarray   # (n_edges,) the edge's index (into succ, msg_*)
+    entry_ptr: np.ndarray   # (n_jobs + 1,) job i's entry nodes are entry[entry_ptr[i]:...]
+    entry: np.ndarray       # (n_entries,) global node index
+
+
+def compute_te(inst: Instance, d: np.ndarray, c: np.ndarray):
+    """SPEC.md section 2's compute table: ``(time, energy)``, each of shape ``c.shape + (3,)``,
+    of ``c`` ops on the device ``d`` (an array of device indices shaped like ``c``), the edge
+    and the cloud. The one place these formulas are written."""
+    sp = inst.dev_speed[d]
+    comp_t = np.empty(np.shape(c) + (3,))
+    comp_e = np.empty(np.shape(c) + (3,))
+    comp_t[..., 0] = c / sp
+    comp_e[..., 0] = inst.dev_power_compute[d] * c / sp
+    comp_t[..., 1] = c / inst.edge_speed
+    comp_e[..., 1] = inst.edge_energy_per_op * c
+    comp_t[..., 2] = c / inst.cloud_speed
+    comp_e[..., 2] = inst.cloud_energy_per_op * c
+    return comp_t, comp_e
+
+
+def hop_te(inst: Instance, d: np.ndarray, b: np.ndarray):
+    """SPEC.md section 2's hop table: ``((up_t, up_e), (down_t, down_e), (backhaul_t,
+    backhaul_e))`` of ``b`` bits sent over the hops of device ``d``'s link and the backhaul
+    (latency included, also at 0 bits). The one place these formulas are written."""
+    up_t = b / inst.dev_rate_up[d] + inst.dev_latency[d]
+    up_e = inst.dev_power_tx[d] * b / inst.dev_rate_up[d]
+    dn_t = b / inst.dev_rate_down[d] + inst.dev_latency[d]
+    dn_e = inst.dev_power_rx[d] * b / inst.dev_rate_down[d]
+    bh_t = b / inst.backhaul_rate + inst.backhaul_latency
+    bh_e = inst.backhaul_energy_per_bit * b
+    return (up_t, up_e), (dn_t, dn_e), (bh_t, bh_e)
+
+
+def transfer_te(inst: Instance, d: np.ndarray, b: np.ndarray):
+    """``(tr_t, tr_e)``, each of shape ``b.shape + (9,)``: time and energy of moving ``b`` bits
+    from tier ``a`` to tier ``z`` (entry ``3 * a + z``; 0 when ``a == z``), summed over the hops
+    of the path, in the order the data crosses them."""
+    up, dn, bh = hop_te(inst, d, b)
+    hops = {  # (from, to) -> hops on the path
+        (0, 1): (up,),
+        (1, 0): (dn,),
+        (1, 2): (bh,),
+        (2, 1): (bh,),
+        (0, 2): (up, bh),
+        (2, 0): (bh, dn),
+    }
+    tr_t = np.zeros(np.shape(b) + (9,))
+    tr_e = np.zeros(np.shape(b) + (9,))
+    for (a, z), path in hops.items():
+        for ht, he in path:
+            tr_t[..., 3 * a + z] += ht
+            tr_e[..., 3 * a + z] += he
+    return tr_t, tr_e
 
 
 def build_tables(inst: Instance) -> Tables:
@@ -92,42 +164,11 @@ def build_tables(inst: Instance) -> Tables:
     dev_of_layer = inst.job_device[lj]
 
     # Compute: time and energy of each layer on each tier.
-    c = inst.ops
-    sp = inst.dev_speed[dev_of_layer]
-    comp_t = np.empty((nl, 3))
-    comp_e = np.empty((nl, 3))
-    comp_t[:, 0] = c / sp
-    comp_e[:, 0] = inst.dev_power_compute[dev_of_layer] * c / sp
-    comp_t[:, 1] = c / inst.edge_speed
-    comp_e[:, 1] = inst.edge_energy_per_op * c
-    comp_t[:, 2] = c / inst.cloud_speed
-    comp_e[:, 2] = inst.cloud_energy_per_op * c
+    comp_t, comp_e = compute_te(inst, dev_of_layer, inst.ops)
 
     # Transfers: each boundary, each (from, to) pair, as the sum of the hops on its path.
     boundary_job = np.repeat(np.arange(nj), inst.layers_per_job + 1)
-    d = inst.job_device[boundary_job]
-    b = inst.bits
-    up_t = b / inst.dev_rate_up[d] + inst.dev_latency[d]
-    up_e = inst.dev_power_tx[d] * b / inst.dev_rate_up[d]
-    dn_t = b / inst.dev_rate_down[d] + inst.dev_latency[d]
-    dn_e = inst.dev_power_rx[d] * b / inst.dev_rate_down[d]
-    bh_t = b / inst.backhaul_rate + inst.backhaul_latency
-    bh_e = inst.backhaul_energy_per_bit * b
-    hops = {  # (from, to) -> hops on the path
-        (0, 1): ((up_t, up_e),),
-        (1, 0): ((dn_t, dn_e),),
-        (1, 2): ((bh_t, bh_e),),
-        (2, 1): ((bh_t, bh_e),),
-        (0, 2): ((up_t, up_e), (bh_t, bh_e)),
-        (2, 0): ((bh_t, bh_e), (dn_t, dn_e)),
-    }
-    nb = b.size
-    tr_t = np.zeros((nb, 9))
-    tr_e = np.zeros((nb, 9))
-    for (a, z), path in hops.items():
-        for ht, he in path:
-            tr_t[:, 3 * a + z] += ht
-            tr_e[:, 3 * a + z] += he
+    tr_t, tr_e = transfer_te(inst, inst.job_device[boundary_job], inst.bits)
 
     wl = inst.job_weight[lj][:, None]
     wb = inst.job_weight[boundary_job][:, None]
@@ -150,6 +191,7 @@ def build_tables(inst: Instance) -> Tables:
               step_c, step_t, end_c, end_t,
               tr_e[b_in] + np.tile(comp_e, (1, 3)), tr_e[b_last][:, 0::3],
               np.array([2.0 ** -52 * math.fsum(np.asarray(inst.ops).tolist()) * (1.0 + 1e-12)]))
+    arrays += _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c)
     out = []
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -157,6 +199,75 @@ def build_tables(inst: Instance) -> Tables:
             a.setflags(write=False)
         out.append(a)
     return Tables(*out)
+
+
+def _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c) -> tuple:
+    """The DAG fields of :class:`Tables` (SPEC.md section 7); empty for an all-chain instance.
+
+    A node ``l`` of job ``i`` on tier ``a`` whose output must reach the tier set ``S`` (bit
+    ``k`` for tier ``k``: its successors' tiers, and the device for an exit node) pays its
+    compute and, once, each hop of the union of the paths from ``a`` to ``S``. Tiers lie on a
+    line, so that union is the path from ``a`` down to ``min(S | {a})`` plus the path from ``a``
+    up to ``max(S | {a})``: ``node_c[l, 8 * a + S] = comp_c[l, a] + tr_c[b, lo] + tr_c[b, hi]``
+    with ``b`` the boundary slot of ``l``'s output (``l + i + 1``, where ``bits`` holds
+    ``out_bits``). The input (slot ``off[i] + i``) travels from the device to the entry nodes'
+    tiers: ``in_c[i, S] = tr_c[b, 3 * 0 + max(S)]``."""
+    nj, nl = inst.n_jobs, inst.n_layers
+    i64 = np.int64
+    if not inst.is_dag:
+        e24, e8, e9 = np.empty((0, 24)), np.empty((0, 8)), np.empty((0, 9))
+        return (np.zeros(nj, np.int8), np.zeros(nj, np.int8), e24, e24, e24, np.zeros(0, i64),
+                e8, e8, e8, np.zeros(1, i64), np.zeros(0, i64), e9, e9, e9, np.zeros(1, i64),
+                np.zeros(0, i64), np.zeros(0, i64), np.zeros(nj + 1, i64), np.zeros(0, i64))
+    off = inst.layer_offsets
+    lj = inst.layer_job
+    job_dag = inst.job_is_dag.astype(np.int8)
+    eoff = inst.edge_offsets
+    ecount = np.diff(eoff)
+    ejob = np.repeat(np.arange(nj, dtype=i64), ecount)
+    gsrc = off[ejob] + inst.edge_src        # sorted: by job, then src, then dst
+    gdst = off[ejob] + inst.edge_dst
+    ne = gsrc.size
+    succ_ptr = np.searchsorted(gsrc, np.arange(nl + 1), side="left").astype(i64)
+    outdeg = np.diff(succ_ptr)
+    indeg = np.bincount(gdst, minlength=nl)
+    node_dag = job_dag[lj].astype(bool)
+    node_mask0 = (node_dag & (outdeg == 0)).astype(i64)
+    porder = np.lexsort((gsrc, gdst)).astype(i64)
+    pred_ptr = np.searchsorted(gdst[porder], np.arange(nl + 1), side="left").astype(i64)
+    entry = np.flatnonzero(node_dag & (indeg == 0)).astype(i64)
+    entry_ptr = np.searchsorted(entry, off, side="left").astype(i64)
+    job_msg = np.zeros(nj, np.int8)
+    np.maximum.at(job_msg, ejob, inst.edge_has_bits.astype(np.int8))
+
+    b_out = np.arange(nl) + lj + 1
+    b_in = off[:-1] + np.arange(nj)
+    masks = np.arange(8)
+    lo = np.empty((3, 8), i64)
+    hi = np.empty((3, 8), i64)
+    for a in range(3):
+        for m in range(8):
+            tiers = [k for k in range(3) if m >> k & 1] + [a]
+            lo[a, m], hi[a, m] = min(tiers), max(tiers)
+    in_hi = np.array([max([k for k in range(3) if m >> k & 1] or [0]) for m in masks])
+    res = []
+    for comp, tr in ((comp_c, tr_c), (comp_t, tr_t), (comp_e, tr_e)):
+        node = np.zeros((nl, 24))
+        tro = tr[b_out]
+        for a in range(3):
+            for m in range(8):
+                node[:, 8 * a + m] = (comp[:, a] + tro[:, 3 * a + lo[a, m]]) + tro[:, 3 * a + hi[a, m]]
+        res.append(node)
+    ins = [tr[b_in][:, in_hi] for tr in (tr_c, tr_t, tr_e)]
+    d = inst.job_device[ejob]
+    msg_t, msg_e = transfer_te(inst, d, inst.edge_bits)
+    w = inst.job_weight[ejob][:, None]
+    msg_c = w * (inst.w_time * msg_t + inst.w_energy * msg_e)
+    has = inst.edge_has_bits[:, None]
+    msgs = [np.where(has, m, 0.0) for m in (msg_c, msg_t, msg_e)]
+    return (job_dag, job_msg, res[0], res[1], res[2], node_mask0, ins[0], ins[1], ins[2],
+            succ_ptr, gdst.astype(i64), msgs[0], msgs[1], msgs[2], pred_ptr,
+            gsrc[porder].astype(i64), porder, entry_ptr, entry)
 
 
 def tables(inst: Instance) -> Tables:
@@ -206,17 +317,71 @@ def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both, x0=0):
 
 
 @jit(_nrt=False)
+def _dag_walk(t, node_a, in_a, msg_a, node_b, in_b, msg_b, i, x, both, x0=0):
+    """:func:`_walk` for a DAG job (SPEC.md section 7); see :func:`_dag_sum`."""
+    return _dag_sum(t.offsets, t.entry_ptr, t.entry, t.node_mask0, t.succ_ptr, t.succ,
+                    t.job_msg[i] != 0, node_a, in_a, msg_a, node_b, in_b, msg_b, i, x, both, x0)
+
+
+@jit(_nrt=False)
+def _dag_sum(offsets, entry_ptr, entry, node_mask0, succ_ptr, succ, msgs, node_a, in_a, msg_a,
+             node_b, in_b, msg_b, i, x, both, x0):
+    """Sum two DAG tables along job ``i`` under ``x`` (node ``l``'s tier is ``x[l - x0]``):
+    the input term, then node by node (file order) its compute-and-output term and its edges'
+    own messages. ``(A, B)`` (``B`` only when ``both``), or ``(nan, nan)`` at a tier outside
+    {0, 1, 2}. Every kernel that prices a DAG job sums in this order."""
+    A = 0.0
+    B = 0.0
+    m = 0
+    for q in range(entry_ptr[i], entry_ptr[i + 1]):
+        k = x[entry[q] - x0]
+        if k < 0 or k > 2:
+            return np.nan, np.nan
+        m |= 1 << k
+    A += in_a[i, m]
+    if both:
+        B += in_b[i, m]
+    for l in range(offsets[i], offsets[i + 1]):
+        a = x[l - x0]
+        if a < 0 or a > 2:
+            return np.nan, np.nan
+        m = node_mask0[l]
+        for e in range(succ_ptr[l], succ_ptr[l + 1]):
+            c = x[succ[e] - x0]
+            if c < 0 or c > 2:
+                return np.nan, np.nan
+            m |= 1 << c
+        j = 8 * a + m
+        A += node_a[l, j]
+        if both:
+            B += node_b[l, j]
+        if msgs:
+            for e in range(succ_ptr[l], succ_ptr[l + 1]):
+                j = 3 * a + x[succ[e] - x0]
+                A += msg_a[e, j]
+                if both:
+                    B += msg_b[e, j]
+    return A, B
+
+
+@jit(_nrt=False)
 def job_walk(t, i, x, timed=True):
     """The walk along job ``i``'s chain: ``(C, T)``, its linear cost (``weight * (w.time * t +
     w.energy * e)`` summed over compute and transfers, the result's way home included) and,
     when ``timed``, its time ``T_i`` (else 0). ``(nan, nan)`` if a tier is outside {0, 1, 2}.
-    Every kernel that prices a job sums in this order, so their results agree bitwise."""
+    Every kernel that prices a job sums in this order, so their results agree bitwise. A DAG
+    job (``t.job_dag[i]``) is walked by the DAG walk (SPEC.md section 7)."""
+    if t.job_dag[i]:
+        return _dag_walk(t, t.node_c, t.in_c, t.msg_c, t.node_t, t.in_t, t.msg_t, i, x, timed)
     return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, x, timed)
 
 
 @jit(_nrt=False)
 def path_walk(t, i, p):
     """:func:`job_walk` for job ``i``'s own tier vector ``p`` (one tier per layer of the job)."""
+    if t.job_dag[i]:
+        return _dag_walk(t, t.node_c, t.in_c, t.msg_c, t.node_t, t.in_t, t.msg_t, i, p, True,
+                         t.offsets[i])
     return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, p, True, t.offsets[i])
 
 
@@ -383,7 +548,10 @@ def _eval_one(t, x, job_T, job_E, job_U, load):
     """Per-job time, energy and tardiness, and per-tier loads, of one valid decision."""
     nj = t.offsets.size - 1
     for i in range(nj):
-        E, T = _walk(t.step_e, t.step_t, t.end_e, t.end_t, t.offsets, i, x, True)
+        if t.job_dag[i]:
+            E, T = _dag_walk(t, t.node_e, t.in_e, t.msg_e, t.node_t, t.in_t, t.msg_t, i, x, True)
+        else:
+            E, T = _walk(t.step_e, t.step_t, t.end_e, t.end_t, t.offsets, i, x, True)
         job_T[i] = T
         job_E[i] = E
         job_U[i] = tardiness(T, t.job_dl[i])
@@ -442,6 +610,8 @@ def move_delta(t, x, l, k, job_T):
     if old == k:
         return 0.0, 0.0
     i = t.layer_job[l]
+    if t.job_dag[i]:
+        return _dag_move_delta(t, x, l, k, job_T, i)
     prev = 0 if l == t.offsets[i] else x[l - 1]
     nxt = 0 if l == t.offsets[i + 1] - 1 else x[l + 1]
     b = l + i
@@ -457,6 +627,74 @@ def move_delta(t, x, l, k, job_T):
         dl = t.job_dl[i]
         d_lin += tw * (tardiness(T0 + d_T, dl) - tardiness(T0, dl))
     return d_lin, d_T
+
+
+@jit(_nrt=False)
+def _succ_mask(succ_ptr, succ, node_mask0, x, p, l, k):
+    """The tier set node ``p``'s output must reach, with node ``l`` on tier ``k``."""
+    m = node_mask0[p]
+    for e in range(succ_ptr[p], succ_ptr[p + 1]):
+        s = succ[e]
+        m |= 1 << (k if s == l else x[s])
+    return m
+
+
+@jit(_nrt=False)
+def _dag_move_delta(t, x, l, k, job_T, i):
+    """:func:`move_delta` for node ``l`` of DAG job ``i`` (see :func:`_dag_delta`)."""
+    dc, dt = _dag_delta(t.succ_ptr, t.succ, t.node_mask0, t.pred_ptr, t.pred, t.pred_edge,
+                        t.entry_ptr, t.entry, t.node_c, t.node_t, t.in_c, t.in_t, t.msg_c,
+                        t.msg_t, t.job_msg[i] != 0, x, l, k, i)
+    tw = t.job_tw[i]
+    if tw > 0.0:
+        T0 = job_T[i]
+        dl = t.job_dl[i]
+        dc += tw * (tardiness(T0 + dt, dl) - tardiness(T0, dl))
+    return dc, dt
+
+
+@jit(_nrt=False)
+def _dag_delta(succ_ptr, succ, node_mask0, pred_ptr, pred, pred_edge, entry_ptr, entry,
+               node_c, node_t, in_c, in_t, msg_c, msg_t, msgs, x, l, k, i):
+    """The change of the linear cost and of the time when node ``l`` of DAG job ``i`` moves to
+    tier ``k``: the terms that name ``l``'s tier (its own compute-and-output term, its in- and
+    out-edges' messages, each predecessor's output term, and the input's when ``l`` is an
+    entry node). O(degree of ``l`` + out-degrees of its predecessors)."""
+    old = x[l]
+    m = node_mask0[l]
+    dc = 0.0
+    dt = 0.0
+    for e in range(succ_ptr[l], succ_ptr[l + 1]):
+        c = x[succ[e]]
+        m |= 1 << c
+        if msgs:
+            dc += msg_c[e, 3 * k + c] - msg_c[e, 3 * old + c]
+            dt += msg_t[e, 3 * k + c] - msg_t[e, 3 * old + c]
+    dc += node_c[l, 8 * k + m] - node_c[l, 8 * old + m]
+    dt += node_t[l, 8 * k + m] - node_t[l, 8 * old + m]
+    q0 = pred_ptr[l]
+    q1 = pred_ptr[l + 1]
+    if q0 == q1:  # an entry node: the input's tier set changes
+        m0 = 0
+        m1 = 0
+        for q in range(entry_ptr[i], entry_ptr[i + 1]):
+            v = entry[q]
+            m0 |= 1 << x[v]
+            m1 |= 1 << (k if v == l else x[v])
+        dc += in_c[i, m1] - in_c[i, m0]
+        dt += in_t[i, m1] - in_t[i, m0]
+    for q in range(q0, q1):
+        p = pred[q]
+        a = x[p]
+        j0 = 8 * a + _succ_mask(succ_ptr, succ, node_mask0, x, p, l, old)
+        j1 = 8 * a + _succ_mask(succ_ptr, succ, node_mask0, x, p, l, k)
+        dc += node_c[p, j1] - node_c[p, j0]
+        dt += node_t[p, j1] - node_t[p, j0]
+        if msgs:
+            e = pred_edge[q]
+            dc += msg_c[e, 3 * a + k] - msg_c[e, 3 * a + old]
+            dt += msg_t[e, 3 * a + k] - msg_t[e, 3 * a + old]
+    return dc, dt
 
 
 @jit(_nrt=False)
@@ -485,7 +723,10 @@ def job_times(t, x, job_T):
     """Fill ``job_T`` with each job's time under decision ``x`` (all values assumed valid)."""
     nj = t.offsets.size - 1
     for i in range(nj):
-        T, _ = _walk(t.step_t, t.step_t, t.end_t, t.end_t, t.offsets, i, x, False)
+        if t.job_dag[i]:
+            T, _ = _dag_walk(t, t.node_t, t.in_t, t.msg_t, t.node_t, t.in_t, t.msg_t, i, x, False)
+        else:
+            T, _ = _walk(t.step_t, t.step_t, t.end_t, t.end_t, t.offsets, i, x, False)
         job_T[i] = T
 
 

@@ -1,12 +1,23 @@
-"""The instance: SPEC.md section 3 as validated, immutable arrays.
+"""The instance: SPEC.md sections 3 and 7 as validated, immutable arrays.
 
 An :class:`Instance` holds one frame of work (devices, one edge, one cloud, jobs that are chains of
-layers) in flat numpy arrays that the Numba kernels of :mod:`offbench.cost` take directly. Ragged
-layer counts are held as offsets:
+layers or, in version 2, DAGs of nodes) in flat numpy arrays that the Numba kernels of
+:mod:`offbench.cost` take directly. Ragged layer counts are held as offsets:
 
 * layers of job ``i`` are ``ops[layer_offsets[i]:layer_offsets[i + 1]]``;
 * boundaries of job ``i`` (``L_i + 1`` of them: the input, between layers, the result) are
-  ``bits[layer_offsets[i] + i : layer_offsets[i + 1] + i + 1]``.
+  ``bits[layer_offsets[i] + i : layer_offsets[i + 1] + i + 1]``. For a DAG job the same slots
+  hold ``in_bits`` and then each node's shared output ``out_bits`` (a chain is the DAG with
+  edges ``(j, j + 1)``, ``in_bits = bits[0]``, ``out_bits[j - 1] = bits[j]``).
+
+DAG jobs (SPEC.md section 7) add the optional ``edge_*`` arrays (``None`` when every job is a
+chain, so a version-1 instance, its digest and every code path that reads it are untouched):
+``job_is_dag`` (n_jobs), ``edge_offsets`` (n_jobs + 1), and per edge ``edge_src``/``edge_dst``
+(job-local, 0-based), ``edge_bits`` and ``edge_has_bits`` (the edge carries its own message,
+which pays its hops' latency even at 0 bits). The edges of a job are kept sorted by (src, dst);
+a job whose edges form the chain ``(j, j + 1)`` with no messages is stored as a chain, so its
+digest and costs are bitwise those of version 1. Self-loops, duplicates, edges to missing nodes
+and cycles are refused with the file's path (``jobs[3].edges[4]: ...``).
 
 Absent capacities and deadlines are ``inf`` in the arrays and ``null``/absent in the JSON.
 
@@ -41,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from . import _instance_json, _instance_npz
-from ._instance_json import _DEVICE_FIELDS, _POSITIVE, FORMAT, VERSION, _decode
+from ._instance_json import _DEVICE_FIELDS, _POSITIVE, FORMAT, VERSION, VERSIONS, _decode
 from .errors import InstanceError
 from .instance_checks import (LIMITS, MAX_INSTANCE_BYTES, MAX_MAGNITUDE, MIN_MAGNITUDE,  # noqa: F401
                               check_number as _check_number, check_size, first_bad as _first_bad,
@@ -90,6 +101,11 @@ class Instance:
         Weight of each job in the total cost.
     name : str
         A label; not part of the content digest.
+    job_is_dag, edge_offsets, edge_src, edge_dst, edge_bits, edge_has_bits : array, optional
+        DAG jobs (SPEC.md section 7; see the module docstring). ``edge_bits`` and
+        ``edge_has_bits`` may be left out (no edge messages). Normalized on construction: edges
+        sorted by (src, dst) within a job, chains stored as chains, all ``None`` when no job
+        is a DAG.
     """
 
     w_time: float
@@ -118,6 +134,12 @@ class Instance:
     deadline: np.ndarray
     job_weight: np.ndarray
     name: str = field(default="")
+    job_is_dag: np.ndarray | None = None
+    edge_offsets: np.ndarray | None = None
+    edge_src: np.ndarray | None = None
+    edge_dst: np.ndarray | None = None
+    edge_bits: np.ndarray | None = None
+    edge_has_bits: np.ndarray | None = None
 
     # ------------------------------------------------------------------ construction & checks
     def __post_init__(self) -> None:
@@ -126,7 +148,7 @@ class Instance:
             raise InstanceError("name", f"expected a string, got {type(self.name).__name__}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name == "name":
+            if f.name == "name" or f.name in DAG_FIELDS:
                 continue
             if f.type == "float":
                 try:
@@ -144,6 +166,7 @@ class Instance:
                     raise InstanceError(f.name, f"expected a 1-D array, got shape {a.shape}")
                 set_(f.name, _ro(a))
         self._check()
+        self._set_dag()
 
     def _check(self) -> None:
         # Scalars.
@@ -209,6 +232,134 @@ class Instance:
         bad = _first_bad(self.job_weight, positive=False)
         if bad is not None:
             _check_number(f"jobs[{bad}].weight", float(self.job_weight[bad]), positive=False)
+
+    def _set_dag(self) -> None:
+        """Check the DAG arrays (paths as in the file), then normalize them (see the class)."""
+        set_ = functools.partial(object.__setattr__, self)
+        given = {k: getattr(self, k) for k in DAG_FIELDS}
+        if all(v is None for v in given.values()):
+            return
+        for k in ("job_is_dag", "edge_offsets", "edge_src", "edge_dst"):
+            if given[k] is None:
+                raise InstanceError(k, "expected an array (DAG jobs need job_is_dag, "
+                                       "edge_offsets, edge_src and edge_dst)")
+        nj = self.n_jobs
+        arr = {}
+        for k, v in given.items():
+            a = np.asarray(v) if v is not None else None
+            if a is not None and a.ndim != 1:
+                raise InstanceError(k, f"expected a 1-D array, got shape {a.shape}")
+            if k in ("edge_offsets", "edge_src", "edge_dst"):
+                if a.size and not np.issubdtype(a.dtype, np.integer):
+                    raise InstanceError(k, f"expected integers, got {a.dtype}")
+                a = a.astype(np.int64)
+            elif k in ("job_is_dag", "edge_has_bits") and a is not None:
+                if a.size and not (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer)):
+                    raise InstanceError(k, f"expected booleans, got {a.dtype}")
+                if a.size and np.any((a != 0) & (a != 1)):
+                    raise InstanceError(k, "expected booleans (0 or 1)")
+                a = a.astype(bool)
+            elif a is not None:
+                a = a.astype(np.float64)
+            arr[k] = a
+        eoff = arr["edge_offsets"]
+        if arr["job_is_dag"].size != nj:
+            raise InstanceError("job_is_dag", f"expected {nj} values, got {arr['job_is_dag'].size}")
+        if eoff.size != nj + 1 or eoff[0] != 0 or np.any(np.diff(eoff) < 0):
+            raise InstanceError("edge_offsets", f"expected {nj + 1} non-decreasing offsets from 0")
+        ne = int(eoff[-1])
+        check_size(n_edges=ne, where="edges")
+        if arr["edge_bits"] is None:
+            arr["edge_bits"] = np.zeros(ne)
+        if arr["edge_has_bits"] is None:
+            arr["edge_has_bits"] = np.zeros(ne, dtype=bool)
+        for k in ("edge_src", "edge_dst", "edge_bits", "edge_has_bits"):
+            if arr[k].size != ne:
+                raise InstanceError(k, f"expected {ne} values (edge_offsets[-1]), got {arr[k].size}")
+        is_dag = arr["job_is_dag"]
+        ecount = np.diff(eoff)
+        if np.any(ecount[~is_dag] > 0):
+            i = int(np.flatnonzero(~is_dag & (ecount > 0))[0])
+            raise InstanceError(f"jobs[{i}].edges", "a chain job (job_is_dag false) has no edges")
+        src, dst, eb, eh = arr["edge_src"], arr["edge_dst"], arr["edge_bits"], arr["edge_has_bits"]
+        ejob = np.repeat(np.arange(nj, dtype=np.int64), ecount)
+        L = self.layers_per_job[ejob]
+
+        def at(e: int) -> str:
+            i = int(ejob[e])
+            return f"jobs[{i}].edges[{e - int(eoff[i])}]"
+
+        bad = (src < 0) | (src >= L) | (dst < 0) | (dst >= L)
+        if np.any(bad):
+            e = int(np.argmax(bad))
+            u = int(src[e] if not 0 <= src[e] < L[e] else dst[e])
+            raise InstanceError(at(e), f"an edge to node {u + 1}, which does not exist (the job "
+                                       f"has {int(L[e])} nodes, numbered 1..{int(L[e])})")
+        bad = src == dst
+        if np.any(bad):
+            e = int(np.argmax(bad))
+            raise InstanceError(at(e), f"a self-loop on node {int(src[e]) + 1} (a job is acyclic)")
+        b = _first_bad(eb, positive=False)
+        if b is not None:
+            _check_number(at(b) + "[2]", float(eb[b]), positive=False)
+        if np.any(~eh & (eb != 0)):
+            e = int(np.argmax(~eh & (eb != 0)))
+            raise InstanceError(at(e), "an edge without its own message has edge_bits 0")
+        order = np.lexsort((dst, src, ejob))
+        s_job, s_src, s_dst = ejob[order], src[order], dst[order]
+        dup = (s_job[1:] == s_job[:-1]) & (s_src[1:] == s_src[:-1]) & (s_dst[1:] == s_dst[:-1])
+        if np.any(dup):
+            q = int(np.argmax(dup))
+            e1, e2 = sorted((int(order[q]), int(order[q + 1])))
+            raise InstanceError(at(e2), f"a duplicate edge [{int(src[e2]) + 1}, {int(dst[e2]) + 1}]"
+                                        f" (also {at(e1).rsplit('.', 1)[1]})")
+        if ne:
+            _check_acyclic(self.layer_offsets, ejob, src, dst, at)
+        # Normalize: edges sorted by (src, dst) within a job; chains stored as chains.
+        src, dst, eb, eh = src[order], dst[order], eb[order], eh[order]
+        is_chain = np.zeros(nj, dtype=bool)
+        lens = self.layers_per_job
+        # A job with L - 1 distinct edges, all (j, j + 1) without a message, is the chain.
+        seq = np.bincount(ejob[order], weights=((dst == src + 1) & ~eh), minlength=nj)
+        is_chain[is_dag & (ecount == lens - 1) & (seq == lens - 1)] = True
+        keep_job = is_dag & ~is_chain
+        if not keep_job.any():
+            for k in DAG_FIELDS:
+                set_(k, None)
+            return
+        keep_edge = keep_job[ejob[order]]
+        new_count = np.where(keep_job, ecount, 0)
+        set_("job_is_dag", _ro(keep_job))
+        set_("edge_offsets", _ro(np.concatenate(([0], np.cumsum(new_count))).astype(np.int64)))
+        set_("edge_src", _ro(src[keep_edge]))
+        set_("edge_dst", _ro(dst[keep_edge]))
+        set_("edge_bits", _ro(eb[keep_edge]))
+        set_("edge_has_bits", _ro(eh[keep_edge]))
+
+    # ------------------------------------------------------------------ DAG jobs
+    @property
+    def is_dag(self) -> bool:
+        """Whether some job is a DAG (not a chain): SPEC.md section 7."""
+        return self.job_is_dag is not None
+
+    def job_is_dag_at(self, i: int) -> bool:
+        """Whether job ``i`` is a DAG (a chain is not)."""
+        return bool(self.job_is_dag is not None and self.job_is_dag[i])
+
+    @property
+    def n_edges(self) -> int:
+        """Edges stored for DAG jobs (chains store none)."""
+        return 0 if self.edge_offsets is None else int(self.edge_offsets[-1])
+
+    @functools.cached_property
+    def in_bits(self) -> np.ndarray:
+        """Each job's input, shape (n_jobs,): ``bits[0]`` of a chain, ``in_bits`` of a DAG."""
+        return _ro(self.bits[self.layer_offsets[:-1] + np.arange(self.n_jobs)])
+
+    @functools.cached_property
+    def out_bits(self) -> np.ndarray:
+        """Each node's shared output, shape (n_layers,): ``bits[j]`` of a chain's layer ``j``."""
+        return _ro(self.bits[np.arange(self.n_layers) + self.layer_job + 1])
 
     # ------------------------------------------------------------------ sizes and derived arrays
     @property
@@ -288,18 +439,27 @@ class Instance:
 
         jobs = []
         for i in range(self.n_jobs):
-            job = {
-                "device": int(self.job_device[i]),
-                "ops": self.job_ops(i).tolist(),
-                "bits": self.job_bits(i).tolist(),
-            }
+            if self.job_is_dag_at(i):
+                e0, e1 = int(self.edge_offsets[i]), int(self.edge_offsets[i + 1])
+                edges = [[u + 1, v + 1, b] if h else [u + 1, v + 1] for u, v, b, h in zip(
+                    self.edge_src[e0:e1].tolist(), self.edge_dst[e0:e1].tolist(),
+                    self.edge_bits[e0:e1].tolist(), self.edge_has_bits[e0:e1].tolist())]
+                bits = self.job_bits(i).tolist()
+                job = {"device": int(self.job_device[i]), "ops": self.job_ops(i).tolist(),
+                       "edges": edges, "in_bits": bits[0], "out_bits": bits[1:]}
+            else:
+                job = {
+                    "device": int(self.job_device[i]),
+                    "ops": self.job_ops(i).tolist(),
+                    "bits": self.job_bits(i).tolist(),
+                }
             if math.isfinite(self.deadline[i]):
                 job["deadline"] = float(self.deadline[i])
             job["weight"] = float(self.job_weight[i])
             jobs.append(job)
         return {
             "format": FORMAT,
-            "version": VERSION,
+            "version": 2 if self.is_dag else 1,
             "name": self.name,
             "weights": {"time": self.w_time, "energy": self.w_energy, "tardiness": self.w_tardiness},
             "edge": {"speed": self.edge_speed, "energy_per_op": self.edge_energy_per_op,
@@ -343,10 +503,10 @@ class Instance:
         """The columnar form: an uncompressed-safe ``.npz`` of the arrays (no pickle)."""
         buf = io.BytesIO()
         arrays = {f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)
-                  if f.name != "name"}
+                  if f.name != "name" and getattr(self, f.name) is not None}
         arrays["name"] = np.array(self.name)
         arrays["format"] = np.array(f"{FORMAT}-npz")
-        arrays["version"] = np.array(VERSION)
+        arrays["version"] = np.array(2 if self.is_dag else 1)
         np.savez_compressed(buf, **arrays)
         return buf.getvalue()
 
@@ -358,12 +518,63 @@ class Instance:
         (:data:`LIMITS`) before its data is decompressed, so a small file that declares a huge
         array is refused without allocating it.
         """
-        arrays = _instance_npz.read_arrays(data, {f.name for f in dataclasses.fields(cls)})
-        if str(arrays.pop("format")) != f"{FORMAT}-npz" or int(arrays.pop("version")) != VERSION:
-            raise InstanceError("format", f"expected an {FORMAT}-npz file of version {VERSION}")
+        arrays = _instance_npz.read_arrays(
+            data, {f.name for f in dataclasses.fields(cls)} - set(DAG_FIELDS), set(DAG_FIELDS))
+        version = int(arrays.pop("version"))
+        if str(arrays.pop("format")) != f"{FORMAT}-npz" or version not in VERSIONS:
+            raise InstanceError("format", f"expected an {FORMAT}-npz file of version 1 or 2")
+        if version == 1 and any(k in arrays for k in DAG_FIELDS):
+            raise InstanceError("format", "an npz file of version 1 has no DAG arrays")
         kwargs = {k: (v.item() if v.ndim == 0 else v) for k, v in arrays.items()}
         kwargs["name"] = str(kwargs["name"])
         return cls(**kwargs)
+
+
+#: The optional arrays of DAG jobs (SPEC.md section 7); all None when every job is a chain.
+DAG_FIELDS = ("job_is_dag", "edge_offsets", "edge_src", "edge_dst", "edge_bits", "edge_has_bits")
+
+
+def _check_acyclic(layer_offsets, ejob, src, dst, at) -> None:
+    """Refuse a cycle, naming one edge on it and the cycle (SPEC.md section 7).
+
+    All jobs at once: the strongly connected components of the graph of every job's nodes (an
+    edge whose two ends share a component lies on a cycle)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = int(layer_offsets[-1])
+    gs = layer_offsets[ejob] + src
+    gd = layer_offsets[ejob] + dst
+    g = coo_matrix((np.ones(gs.size, dtype=np.int8), (gs, gd)), shape=(n, n)).tocsr()
+    _, comp = connected_components(g, directed=True, connection="strong")
+    on_cycle = comp[gs] == comp[gd]
+    if not on_cycle.any():
+        return
+    e = int(np.argmax(on_cycle))
+    i = int(ejob[e])
+    # A path back from dst to src inside the job (breadth first) shows the cycle.
+    mine = np.flatnonzero(ejob == i)
+    succ: dict = {}
+    for q in mine.tolist():
+        succ.setdefault(int(src[q]), []).append(int(dst[q]))
+    u, v = int(src[e]), int(dst[e])
+    parent = {v: None}
+    frontier = [v]
+    while frontier and u not in parent:
+        nxt = []
+        for a in frontier:
+            for b in succ.get(a, ()):
+                if b not in parent:
+                    parent[b] = a
+                    nxt.append(b)
+        frontier = nxt
+    path = [u]
+    while parent.get(path[-1]) is not None:
+        path.append(parent[path[-1]])
+    cyc = [u] + path[::-1]
+    shown = " -> ".join(str(w + 1) for w in cyc[:12]) + (" -> ..." if len(cyc) > 12 else "")
+    raise InstanceError(at(e), f"the edge [{u + 1}, {v + 1}] closes a cycle ({shown}); a job "
+                               "must be acyclic")
 
 
 _SCALAR_PATH = {

@@ -1,7 +1,7 @@
 """Bounds on untrusted instances: size limits and admissible number ranges (SPEC.md section 3).
 
 :data:`LIMITS` are the size limits of one instance (devices, jobs, layers per job and in all,
-bytes of a file), each raised by an environment variable; :func:`check_size` refuses a size over
+edges of DAG jobs, bytes of a file), each raised by an environment variable; :func:`check_size` refuses a size over
 them before anything of that size is allocated (the readers of :mod:`offbench.instance` call it
 job by job and from array headers, the families and generators before they draw). Every number
 of an instance lies in the admissible ranges (:data:`MIN_MAGNITUDE`, :data:`MAX_MAGNITUDE`), so
@@ -27,6 +27,7 @@ LIMITS = {
     "jobs": ("OFFBENCH_MAX_JOBS", 1_000_000, "jobs in an instance"),
     "layers_per_job": ("OFFBENCH_MAX_LAYERS_PER_JOB", 100_000, "layers in one job"),
     "layers": ("OFFBENCH_MAX_LAYERS", 10_000_000, "layers in an instance"),
+    "edges": ("OFFBENCH_MAX_EDGES", 20_000_000, "edges of DAG jobs in an instance"),
 }
 #: Files larger than this are refused before they are read (override with the environment
 #: variable ``OFFBENCH_MAX_INSTANCE_BYTES`` or the ``max_bytes`` argument).
@@ -56,7 +57,7 @@ def limit(name: str) -> int:
 
 
 def check_size(*, n_devices=None, n_jobs=None, n_layers=None, layers_per_job=None,
-               n_bytes=None, where: str = "") -> None:
+               n_bytes=None, n_edges=None, where: str = "") -> None:
     """Refuse an instance larger than the limits of :data:`LIMITS`, before it is built.
 
     Call it wherever a size is decided (a file's header, a family's ``n_jobs``, a random
@@ -69,7 +70,7 @@ def check_size(*, n_devices=None, n_jobs=None, n_layers=None, layers_per_job=Non
         Naming the count, the limit and the environment variable that raises it.
     """
     for name, n in (("bytes", n_bytes), ("devices", n_devices), ("jobs", n_jobs),
-                    ("layers_per_job", layers_per_job), ("layers", n_layers)):
+                    ("layers_per_job", layers_per_job), ("layers", n_layers), ("edges", n_edges)):
         if n is None:
             continue
         if isinstance(n, np.ndarray):
