@@ -79,6 +79,7 @@ from offbench.cost import evaluate
 from offbench.solver import Param, Proposal, Solver, Unsupported, stdout_to_stderr
 
 from . import _formulation as F
+from ._trajectory import Trajectory
 
 BACKENDS = ("highs", "scip", "cbc", "cp-sat")
 FORMULATIONS = ("auto", "paths", "transitions")
@@ -118,20 +119,37 @@ def _num(v) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _limit_left(time_limit: float, deadline: float | None, now: float, info: dict | None):
+    """The back end's time limit: ``time_limit``, at most what is left before ``deadline``; None
+    when nothing is (then it is not started). Recorded in ``info["backend_time_limit"]``."""
+    if deadline is not None and math.isfinite(deadline):
+        time_limit = min(time_limit, deadline - now)
+    if not time_limit > 0.0:
+        return None
+    time_limit = max(0.01, time_limit)
+    if info is not None:
+        info["backend_time_limit"] = time_limit
+    return time_limit
+
+
 def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_limit: float,
                  threads: int, seed: int, cutoff: float | None = None,
                  hint: np.ndarray | None = None, gap: float = MIP_GAP,
-                 node_limit: int | None = None) -> BackendOutcome:
+                 node_limit: int | None = None, deadline: float | None = None,
+                 info: dict | None = None) -> BackendOutcome:
     """Solve ``min obj @ v`` s.t. ``row_lo <= A v <= row_hi``, ``lb <= v <= ub``, ``v[integer]``
     integral, with an OR-Tools back end (``highs``, ``scip`` through ``model_builder``; ``cbc``
     through ``pywraplp``). ``cutoff``: only solutions with objective below it are wanted
     (HiGHS's ``objective_bound``); ``hint``: a starting solution (SCIP only: hints crash the
     HiGHS interface of OR-Tools 9.15); ``gap``: the relative MIP gap (1e-9 for proofs, looser
     for heuristics); ``node_limit``: a branch-and-bound node limit (HiGHS, SCIP), which unlike a
-    time limit gives the same answer on a loaded machine."""
+    time limit gives the same answer on a loaded machine; ``deadline`` (a ``time.perf_counter()``
+    value): the back end's own limit is at most the time left when it starts, model building
+    counted (none left: a ``timeout`` outcome, not solved); ``info``: gets
+    ``backend_time_limit``, the limit the back end was given."""
     from ortools.linear_solver.python import model_builder as mb
 
-    time_limit = max(0.01, float(time_limit))
+    time_limit = float(time_limit)
     m = mb.Model()
     n = obj.size
     m.helper.fill_model_from_sparse_data(np.asarray(lb, float), np.asarray(ub, float),
@@ -140,6 +158,10 @@ def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_
     for v in np.nonzero(integer)[0]:
         m.helper.set_var_integrality(int(v), True)
     t0 = time.perf_counter()
+    time_limit = _limit_left(time_limit, deadline, t0, info)
+    if time_limit is None:
+        return BackendOutcome("timeout", message="no time left for the back end after building "
+                              "its model")
     if backend == "cbc":
         return _solve_cbc(m, n, time_limit, threads, t0, gap)
     s = mb.Solver(backend)
@@ -229,12 +251,14 @@ def _solve_cbc(m, n, time_limit, threads, t0, gap) -> BackendOutcome:
 
 
 def solve_paths_cpsat(pm: F.PathModel, *, time_limit: float, threads: int, seed: int,
-                      hint_cols: np.ndarray | None = None, deterministic_limit: float | None = None):
+                      hint_cols: np.ndarray | None = None, deterministic_limit: float | None = None,
+                      deadline: float | None = None, info: dict | None = None):
     """CP-SAT on the path model with exactly accounted integer scaling (module docstring).
 
     Returns ``(outcome, resolution)``: ``outcome.objective``/``bound`` are already in original
     units (floating point; the bound accounts for the rounding), ``resolution`` is the largest
-    total rounding of a solution's scaled cost (``n_jobs / (2 K)``).
+    total rounding of a solution's scaled cost (``n_jobs / (2 K)``). ``deadline``, ``info``: as
+    in :func:`solve_linear` (the model's building counted).
     """
     from ortools.sat.python import cp_model
 
@@ -268,8 +292,13 @@ def solve_paths_cpsat(pm: F.PathModel, *, time_limit: float, threads: int, seed:
     if hint_cols is not None:
         for p in hint_cols:
             md.add_hint(y[int(p)], 1)
+    resolution = 0.5 * nj / K
+    time_limit = _limit_left(float(time_limit), deadline, time.perf_counter(), info)
+    if time_limit is None:
+        return BackendOutcome("timeout", message="no time left for CP-SAT after building its "
+                              "model"), resolution
     s = cp_model.CpSolver()
-    s.parameters.max_time_in_seconds = max(0.01, float(time_limit))
+    s.parameters.max_time_in_seconds = time_limit
     s.parameters.num_workers = int(threads)
     s.parameters.random_seed = int(seed % 2147483647)
     s.parameters.log_search_progress = False
@@ -280,7 +309,6 @@ def solve_paths_cpsat(pm: F.PathModel, *, time_limit: float, threads: int, seed:
     wall = time.perf_counter() - t0
     name = s.status_name(st)
     offset = math.fsum(base.tolist())
-    resolution = 0.5 * nj / K
     # Every column's scaled cost is within half a unit of its true one: a solution's true
     # cost is at least (integer objective - nj / 2) / K above the offsets.
     bound = None
@@ -316,6 +344,70 @@ def glop_lp(obj, A, row_lo, row_hi):
     y = np.asarray(s.values(m.get_variables()), dtype=float)
     duals = np.asarray(s.dual_values(m.get_linear_constraints()), dtype=float)
     return y, float(s.objective_value), duals
+
+
+_WARM_BACKENDS: set = set()
+
+
+def warm_backends(backend: str) -> float:
+    """Load OR-Tools and run Glop and ``backend`` once on a two-variable model, once per
+    process and back end (the first call of a back end loads its library: 1-3 s on a busy
+    machine, which a solve should not pay inside its time limit; see
+    :func:`offbench_solvers._formulation.warm_kernels`). Returns the seconds it took."""
+    if backend in _WARM_BACKENDS:
+        return 0.0
+    import scipy.sparse as sp
+
+    t0 = time.perf_counter()
+    A = sp.csr_matrix(np.ones((1, 2)))
+    args = (np.array([1.0, 2.0]), A, np.array([1.0]), np.array([1.0]))
+    with stdout_to_stderr():
+        glop_lp(*args)
+    if backend != "cp-sat":
+        solve_linear(backend, *args, np.zeros(2), np.ones(2), np.ones(2, dtype=bool),
+                     time_limit=10.0, threads=1, seed=0)
+    else:
+        from ortools.sat.python import cp_model  # noqa: F401
+    _WARM_BACKENDS.add(backend)
+    return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------ the deadline
+class Budget:
+    """A solve's deadline and the record of its phases (``info["phases"]``: name -> ``[start,
+    end]`` in seconds since the solve started; ``info["phases_skipped"]``: the phases not
+    entered because the deadline had passed).
+
+    Every phase of :meth:`MILP._solve` is entered through :meth:`enter`, which refuses once the
+    deadline has passed, so no phase *starts* late; inside a phase the deadline is checked
+    between its steps (per column-generation round, per job of an enumeration, per fixing of a
+    job), and a back end gets the time left when it starts as its own limit. The clock is
+    ``time.perf_counter``, looked up at each call (a test may substitute it).
+    """
+
+    def __init__(self, start: float, deadline: float):
+        self.start = float(start)
+        self.deadline = float(deadline)
+        self.phases: dict[str, list] = {}
+        self.skipped: list[str] = []
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def expired(self) -> bool:
+        return time.perf_counter() >= self.deadline
+
+    def enter(self, name: str) -> bool:
+        """Start phase ``name`` unless the deadline has passed (then it is recorded as skipped)."""
+        now = time.perf_counter()
+        if now >= self.deadline:
+            self.skipped.append(name)
+            return False
+        self.phases[name] = [now - self.start, None]
+        return True
+
+    def leave(self, name: str) -> None:
+        self.phases[name][1] = time.perf_counter() - self.start
 
 
 # ------------------------------------------------------------------------------ the solver
@@ -356,20 +448,46 @@ class MILP(Solver):
     )
 
     def _solve(self, inst, ctx) -> Proposal:
+        # Every kernel compiled (or loaded) before the clock is read: once per process, so in a
+        # run it is the untimed warm-up that pays for it (see F.warm_kernels).
+        warm = F.warm_kernels() + warm_backends(self.backend)
         t_start = time.perf_counter()
         deadline = t_start + ctx.time_left() if ctx.time_limit is not None else math.inf
+        budget = Budget(ctx.started, deadline)
+        traj = Trajectory(ctx.started)
         info: dict = {"backend": self.backend, "formulation_requested": self.formulation}
+        if warm:
+            info["time_compile"] = warm
+        try:
+            prop = self._phases(inst, ctx, budget, traj, info)
+        finally:
+            info["phases"] = budget.phases
+            if budget.skipped:
+                info["phases_skipped"] = budget.skipped
+        if prop.decision is not None:
+            traj.record(prop.decision, evaluate(inst, prop.decision).cost)
+        info["trajectory"] = traj.to_info()
+        return prop
+
+    def _phases(self, inst, ctx, budget, traj, info) -> Proposal:
+        """The phases of the module docstring; each one entered only before the deadline."""
+        t_start = time.perf_counter()
+        deadline = budget.deadline
         caps = F.Capacities.of(inst)
         scale = F.objective_scale(inst)
         info["objective_scale"] = scale
 
         # 1. Lagrangian bound and LP relaxation of the path formulation.
         cg = None
-        try:
-            with stdout_to_stderr():
-                cg = F.column_generation(inst, glop_lp, caps=caps, deadline=deadline)
-        except RuntimeError as e:
-            info["lagrangian_error"] = str(e)
+        if budget.enter("lagrangian"):
+            try:
+                with stdout_to_stderr():
+                    cg = F.column_generation(inst, glop_lp, caps=caps, deadline=deadline)
+            except RuntimeError as e:
+                info["lagrangian_error"] = str(e)
+            budget.leave("lagrangian")
+        else:
+            info["lagrangian_error"] = "time limit reached before the column generation"
         if cg is not None:
             info.update(lagrangian_bound=cg.bound, lp_bound=cg.lp_value,
                         cg_iterations=cg.iterations, cg_converged=cg.converged,
@@ -378,7 +496,7 @@ class MILP(Solver):
         t_lag = time.perf_counter()
 
         # 2. Incumbent.
-        inc_x, inc_cost = self._incumbent(inst, ctx, cg, caps, deadline, info)
+        inc_x, inc_cost = self._incumbent(inst, ctx, cg, caps, budget, traj, info)
         info["incumbent_cost"] = inc_cost
         t_inc = time.perf_counter()
         info["time_lagrangian"] = t_lag - t_start
@@ -386,9 +504,11 @@ class MILP(Solver):
 
         def give_up(status_reason):
             info["stopped"] = status_reason
-            return Proposal(inc_x, status="timeout", bound=lb, info=info | {"decision_source": "heuristic"})
+            bound = None if lb is None else min(lb, inc_cost)
+            info["decision_source"] = "heuristic"
+            return Proposal(inc_x, status="timeout", bound=bound, info=info)
 
-        if time.perf_counter() >= deadline:
+        if budget.expired():
             return give_up("time limit reached before the MILP")
 
         # 3. Formulation and reduction.
@@ -401,15 +521,18 @@ class MILP(Solver):
         if form in ("auto", "paths"):
             if cg is None and self.reduce:
                 reason = info["lagrangian_error"]
-            else:
+            elif budget.enter("path_enumeration"):
                 pm, reason = self._path_model(inst, cg, caps, inc_cost, lb, deadline)
+                budget.leave("path_enumeration")
+            else:
+                return give_up("time limit reached before enumerating paths")
             if pm is None and form == "auto" and self.backend != "cp-sat" \
                     and reason.startswith(f"more than {self.auto_path_columns} "):
                 reason = (f"more than auto_path_columns={self.auto_path_columns} paths remain "
                           "after reduction")
             if pm is None:
                 if form == "paths" or self.backend == "cp-sat":
-                    if time.perf_counter() >= deadline:
+                    if budget.expired():
                         return give_up("time limit reached while enumerating paths")
                     raise Unsupported(f"path formulation not built: {reason} (raise max_columns/"
                                       f"max_labels, or use formulation=transitions)")
@@ -422,17 +545,19 @@ class MILP(Solver):
         else:
             info["formulation_reason"] = "requested"
         info["formulation"] = form
-        if time.perf_counter() >= deadline:
+        if budget.expired():
             return give_up("time limit reached while building the model")
 
         # 4. MILP.
         t_model = time.perf_counter()
         if form == "paths":
             out, decode, obj_scale, resolution = self._run_paths(
-                inst, ctx, pm, inc_x, inc_cost, deadline, info)
+                inst, ctx, pm, inc_x, inc_cost, budget, info)
         else:
             out, decode, obj_scale, resolution = self._run_transitions(
-                inst, ctx, cg, caps, inc_x, inc_cost, deadline, info)
+                inst, ctx, cg, caps, inc_x, inc_cost, budget, info)
+        if out is None:
+            return give_up("time limit reached while building the model")
         info["time_milp"] = time.perf_counter() - t_model
         info["backend_status"] = out.message
         info["backend_wall"] = out.wall
@@ -440,12 +565,14 @@ class MILP(Solver):
                               info)
 
     # -------------------------------------------------------------- pieces
-    def _incumbent(self, inst, ctx, cg, caps, deadline, info):
+    def _incumbent(self, inst, ctx, cg, caps, budget, traj, info):
         """The best of: all on the devices; the LP solution rounded, repaired and polished by
-        single-layer moves; the restricted MILP (:meth:`_restricted`), polished."""
+        single-layer moves; the restricted MILP (:meth:`_restricted`), polished. Each
+        improvement is recorded in the trajectory."""
         best_x = np.zeros(inst.n_layers, dtype=np.int8)
         best = evaluate(inst, best_x).cost
         ctx.charge(1)
+        traj.record(best_x, best)
         if cg is None:
             return best_x, best
 
@@ -457,17 +584,19 @@ class MILP(Solver):
             if ev.feasible and ev.cost < best:
                 best, best_x = ev.cost, x2
                 info["incumbent_source"] = source
+                traj.record(x2, ev.cost)
 
         x_lp = cg.model.decision(cg.model.choose(cg.y))
         consider(x_lp, "lp rounding")
-        if caps.active.any() and time.perf_counter() < deadline \
-                and best - cg.bound > 1e-6 * abs(best):
-            x = self._restricted(inst, ctx, cg, caps, x_lp, best_x, deadline, info)
+        if caps.active.any() and best - cg.bound > 1e-6 * abs(best) \
+                and budget.enter("restricted_milp"):
+            x = self._restricted(inst, ctx, cg, caps, x_lp, best_x, budget, info)
+            budget.leave("restricted_milp")
             if x is not None:
                 consider(x, "restricted milp")
         return best_x, best
 
-    def _restricted(self, inst, ctx, cg, caps, x_lp, x_inc, deadline, info):
+    def _restricted(self, inst, ctx, cg, caps, x_lp, x_inc, budget, info):
         """A primal heuristic: the path MILP over a few paths per job, chosen for diversity
         of loads: the column generation's paths, each job's priced-optimal paths for a grid of
         multipliers around ``lam``, its 10 paths of least reduced cost (:func:`cheapest_paths`),
@@ -476,10 +605,11 @@ class MILP(Solver):
         of 1e-4 within 1,000 nodes (HiGHS, SCIP; CP-SAT: 2 units of deterministic time), so that
         a seed gives the same incumbent on any machine load, and within 20 % of the time left:
         its answer is only an incumbent."""
+        deadline = budget.deadline
         grid = F.lambda_grid_paths(inst, cg.lam, caps, deadline=deadline)
         ub = evaluate(inst, x_inc).cost
-        budget = min(0.05 * abs(cg.bound), max(0.0, ub - cg.bound)) + 1e-12
-        base = F.cheapest_paths(inst, cg.lam, cg.mu, 10, budget, caps,
+        spread = min(0.05 * abs(cg.bound), max(0.0, ub - cg.bound)) + 1e-12
+        base = F.cheapest_paths(inst, cg.lam, cg.mu, 10, spread, caps,
                                 max_labels=min(self.max_labels, 2_000), deadline=deadline)
         extra = [grid[i] + list(cg.model.jobs[i].tiers) + [np.zeros(int(L), dtype=np.int8)]
                  for i, L in enumerate(inst.layers_per_job)]
@@ -488,20 +618,22 @@ class MILP(Solver):
                 extra[i].append(p)
         small = F.add_paths(base, extra, inst)
         info["restricted_columns"] = small.n_columns
-        left = deadline - time.perf_counter()
+        left = budget.left()
         limit = min(60.0, 0.2 * left) if math.isfinite(left) else 60.0
         if limit <= 0.01:
             return None
+        # Its own deadline, counted from now: model building is inside it.
+        stop = time.perf_counter() + limit
         if self.backend == "cp-sat":
             out, _ = solve_paths_cpsat(small, time_limit=limit, threads=self.threads,
                                        seed=ctx.seed, hint_cols=small.columns_of(x_inc),
-                                       deterministic_limit=2.0)
+                                       deterministic_limit=2.0, deadline=stop)
         else:
             obj, A, lo, hi = small.arrays()
             n = obj.size
             out = solve_linear(self.backend, obj, A, lo, hi, np.zeros(n), np.ones(n),
                                np.ones(n, dtype=bool), time_limit=limit, threads=self.threads,
-                               seed=ctx.seed, gap=1e-4, node_limit=1000)
+                               seed=ctx.seed, gap=1e-4, node_limit=1000, deadline=stop)
         info["restricted_status"] = out.status
         if out.values is None:
             return None
@@ -542,38 +674,49 @@ class MILP(Solver):
         # The objective unit of the MILP: the incumbent's cost, so that the optimum is O(1).
         return inc_cost if inc_cost > 0 and math.isfinite(inc_cost) else fallback
 
-    def _run_paths(self, inst, ctx, pm, inc_x, inc_cost, deadline, info):
+    def _run_paths(self, inst, ctx, pm, inc_x, inc_cost, budget, info):
         # The incumbent's paths are in the reduced set by construction; adding them again (if
         # the threshold's rounding dropped one) keeps a known solution in the model.
         pm = F.add_paths(pm, [[p] for p in F.split_paths(inst, inc_x)], inst)
         pm.scale = self._model_scale(inc_cost, pm.scale)
         info["columns"] = pm.n_columns
-        left = deadline - time.perf_counter()
         hint_cols = pm.columns_of(inc_x) if self.reduce else None
         decode = lambda v: pm.decision(pm.choose(v))  # noqa: E731
-        if self.backend == "cp-sat":
-            out, resolution = solve_paths_cpsat(pm, time_limit=min(left, 1e9),
-                                                threads=self.threads, seed=ctx.seed,
-                                                hint_cols=hint_cols)
-            info["cpsat_resolution"] = resolution
-            return out, decode, 1.0, resolution
+        if not budget.enter("backend"):
+            return None, decode, 1.0, None
+        try:
+            if self.backend == "cp-sat":
+                out, resolution = solve_paths_cpsat(pm, time_limit=min(budget.left(), 1e9),
+                                                    threads=self.threads, seed=ctx.seed,
+                                                    hint_cols=hint_cols, deadline=budget.deadline,
+                                                    info=info)
+                info["cpsat_resolution"] = resolution
+                return out, decode, 1.0, resolution
+            return self._paths_linear(pm, ctx, hint_cols, inc_cost, budget, info), decode, \
+                pm.scale, None
+        finally:
+            budget.leave("backend")
+
+    def _paths_linear(self, pm, ctx, hint_cols, inc_cost, budget, info):
         obj, A, lo, hi = pm.arrays()
         n = obj.size
         hint = None
         if hint_cols is not None:
             hint = np.zeros(n)
             hint[hint_cols] = 1.0
-        out = solve_linear(self.backend, obj, A, lo, hi, np.zeros(n), np.ones(n),
-                           np.ones(n, dtype=bool), time_limit=min(left, 1e9),
-                           threads=self.threads, seed=ctx.seed,
-                           cutoff=self._cutoff(inc_cost, pm.scale) if self.reduce else None,
-                           hint=hint)
-        return out, decode, pm.scale, None
+        return solve_linear(self.backend, obj, A, lo, hi, np.zeros(n), np.ones(n),
+                            np.ones(n, dtype=bool), time_limit=min(budget.left(), 1e9),
+                            threads=self.threads, seed=ctx.seed,
+                            cutoff=self._cutoff(inc_cost, pm.scale) if self.reduce else None,
+                            hint=hint, deadline=budget.deadline, info=info)
 
-    def _run_transitions(self, inst, ctx, cg, caps, inc_x, inc_cost, deadline, info):
+    def _run_transitions(self, inst, ctx, cg, caps, inc_x, inc_cost, budget, info):
         fixed = None
         if self.reduce and cg is not None:
-            rc = F.placement_reduced_costs(inst, cg.lam, cg.mu, caps, deadline=deadline)
+            if not budget.enter("placement_fixing"):
+                return None, None, 1.0, None
+            rc = F.placement_reduced_costs(inst, cg.lam, cg.mu, caps, deadline=budget.deadline)
+            budget.leave("placement_fixing")
             if rc is not None:
                 gap = max(0.0, inc_cost - cg.bound)
                 slack = F.THRESHOLD_RTOL * max(abs(inc_cost), abs(cg.bound), F.objective_scale(inst))
@@ -586,15 +729,21 @@ class MILP(Solver):
                 info["fixed_placements"] = 0
                 info["fixing_skipped"] = "labels overflow or time limit"
         mscale = self._model_scale(inc_cost, F.objective_scale(inst))
+        if not budget.enter("model_build"):
+            return None, None, 1.0, None
         lm = F.transition_model(inst, caps, fixed, scale=mscale)
+        budget.leave("model_build")
         info["variables"] = int(lm.obj.size)
         info["rows"] = int(lm.A.shape[0])
-        left = deadline - time.perf_counter()
+        if not budget.enter("backend"):
+            return None, lm.decode, lm.scale, None
         out = solve_linear(self.backend, lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub,
-                           lm.integer, time_limit=min(left, 1e9), threads=self.threads,
+                           lm.integer, time_limit=min(budget.left(), 1e9), threads=self.threads,
                            seed=ctx.seed,
                            cutoff=self._cutoff(inc_cost, lm.scale) if self.reduce else None,
-                           hint=lm.encode(inc_x) if self.reduce else None)
+                           hint=lm.encode(inc_x) if self.reduce else None,
+                           deadline=budget.deadline, info=info)
+        budget.leave("backend")
         return out, lm.decode, lm.scale, None
 
     @staticmethod

