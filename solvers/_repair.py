@@ -11,9 +11,10 @@ the loads that decide are the cost model's, never a drifted running sum).
 capacity, the layer on an overloaded tier whose move back to its device costs the least *per op
 freed* is moved to its device; prices are exact at every step (after a move, the neighbours of
 the moved layer in its chain are re-priced, and every layer of its job when the job's tardiness
-is priced, since the job's time changed). Layers with zero ops free nothing and stay where they
-are (also on a switched-off tier, where they are allowed). The device has no capacity, so repair
-always ends feasible; a decision that already fits is not touched.
+is priced, since the job's time changed, or when the job is a DAG). Layers with zero ops free
+nothing and stay where they are (also on a switched-off tier, where they are allowed). The
+device has no capacity, so repair always ends feasible; a decision that already fits is not
+touched.
 
 **Descent** (:func:`descend`). A move puts one layer on another tier; it is taken at once (first
 improvement) when it lowers the cost by more than a relative ``RTOL`` of the running cost (so
@@ -68,10 +69,11 @@ def repair_kernel(t, x, job_T, load):
         version[l] += 1
         i = t.layer_job[l]
         # The move changed the transfers next to l and, with a deadline, the job's time: re-price
-        # the neighbours, or every layer of the job when its tardiness is priced.
+        # the neighbours, or every layer of the job when its tardiness is priced or when it is a
+        # DAG job (its neighbours are not l - 1 and l + 1).
         a = t.offsets[i]
         z = t.offsets[i + 1]
-        if t.job_tw[i] <= 0.0:
+        if t.job_tw[i] <= 0.0 and t.job_dag[i] == 0:
             a = max(a, l - 1)
             z = min(z, l + 2)
         for m in range(a, z):

@@ -1,8 +1,14 @@
 """The classical baselines: fixed placements, random, greedy, and Neurosurgeon's best cut.
 
 Every solver here is a heuristic (no optimality claim, no bound) and deterministic for a seed.
-All prices come from the cost model's O(1) move kernel (:func:`offbench.cost.move_delta` /
-:func:`offbench.cost.apply_move` on :func:`offbench.cost.tables`): no formula is re-derived.
+All prices come from the cost model's move kernel (:func:`offbench.cost.move_delta` /
+:func:`offbench.cost.apply_move` on :func:`offbench.cost.tables`; O(1) for a chain's layer,
+O(degree) for a DAG node): no formula is re-derived.
+
+DAG jobs (SPEC.md section 7). Every solver here handles them (``handles_dag``): a decision is
+still one tier per node, and the move kernel prices a node's move with its shared output, its
+input and its edges' own messages. "In order" means the nodes' file order, which the families
+write in an execution (topological) order; for a chain it is the chain order.
 
 **Capacity repair** (all-edge, all-cloud and random): :func:`offbench_solvers._repair.repair`.
 While the edge or the cloud holds more ops than its capacity, the layer on an overloaded tier
@@ -29,6 +35,7 @@ class _FixedTier(Solver):
     tier = 0
     version = 1
     guarantee = "heuristic"
+    handles_dag = True
 
     def _solve(self, inst, ctx):
         x = np.full(inst.n_layers, self.tier, dtype=np.int8)
@@ -44,6 +51,7 @@ class AllDevice(Solver):
     name = "all-device"
     version = 1
     guarantee = "heuristic"
+    handles_dag = True
 
     def _solve(self, inst, ctx):
         return Proposal(np.zeros(inst.n_layers, dtype=np.int8), status="feasible")
@@ -83,6 +91,7 @@ class Random(Solver):
     name = "random"
     version = 1
     guarantee = "heuristic"
+    handles_dag = True
 
     def _solve(self, inst, ctx):
         x = ctx.rng.integers(0, 3, inst.n_layers).astype(np.int8)
@@ -126,15 +135,18 @@ class Greedy(Solver):
     """Myopic layer-by-layer greedy, capacity-aware; always feasible.
 
     Start from all-device. Visit the layers in order (jobs in file order, layers in chain
-    order); move each one to the tier (edge or cloud) whose move lowers the total cost most, given
-    the layers already placed and the later layers still on their devices, among the tiers
-    whose remaining capacity holds the layer's ops; keep it on its device when no move lowers
-    the cost. Ties go to the lower tier.
+    order; a DAG job's nodes in file order); move each one to the tier (edge or cloud) whose
+    move lowers the total cost most, given the layers already placed and the later layers still
+    on their devices, among the tiers whose remaining capacity holds the layer's ops; keep it on
+    its device when no move lowers the cost. Ties go to the lower tier. On a DAG a single node
+    rarely pays for its move alone (its input must come up and its output go down): greedy is
+    the myopic baseline it is on chains.
     """
 
     name = "greedy"
     version = 1
     guarantee = "heuristic"
+    handles_dag = True
     reference_role = "check"
 
     def _solve(self, inst, ctx):
@@ -207,6 +219,9 @@ class Neurosurgeon(Solver):
     For every job, every cut point ``c = 0..L`` and remote tier (edge or cloud) is priced with
     the cost model (Kang et al., ASPLOS 2017, choose the split of a DNN between the mobile device
     and one server; here the criterion is this instance's cost, including energy and tardiness).
+    On a DAG job the cut is of the nodes in file order (the families write them in execution
+    order): the first ``c`` nodes on the device, the rest on the remote tier, every transfer
+    (shared outputs, edge messages, the input, the results) priced by the cost model.
     Without capacities each job takes its cheapest cut. With capacities the single-cut form is
     kept: jobs are served in file order, and each takes its cheapest cut whose remote layers fit
     what the jobs before it left (all-device always fits); ``info["capacity_limited"]`` counts
@@ -216,6 +231,7 @@ class Neurosurgeon(Solver):
     name = "neurosurgeon"
     version = 1
     guarantee = "heuristic"
+    handles_dag = True
     reference_role = "incumbent"
     reference_rank = 10
 
