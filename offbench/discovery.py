@@ -144,6 +144,8 @@ def _declaration_problem(cls) -> str | None:
         return f"tracks must be a non-empty tuple of {', '.join(TRACKS)}"
     if not isinstance(cls.requires, tuple) or not all(isinstance(m, str) for m in cls.requires):
         return "requires must be a tuple of module names"
+    if not isinstance(cls.handles_dag, bool):
+        return f"handles_dag {_short_value(cls.handles_dag)} is not True or False"
     return None
 
 

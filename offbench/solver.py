@@ -259,6 +259,12 @@ class Solver:
     #: declaration is never trusted.
     reference_role: ClassVar[str | None] = None
     reference_rank: ClassVar[int] = 0
+    #: Whether this solver handles DAG jobs (SPEC.md section 7). A solver that leaves it False
+    #: is never run on an instance with a DAG job: :meth:`solve` (and a learner's ``step``)
+    #: answers status ``error`` with an ``unsupported:`` message naming the solver and the
+    #: instance, which leaderboards count as refused. ``offbench.testing.check_solver`` runs
+    #: its checks on DAG instances too for a solver that sets it.
+    handles_dag: ClassVar[bool] = False
 
     @classmethod
     def exact_for(cls, inst: Instance) -> bool:
@@ -315,6 +321,7 @@ class Solver:
             "id": cls.id, "name": cls.name, "version": cls.version, "guarantee": cls.guarantee,
             "tracks": list(cls.tracks), "requires": list(cls.requires),
             "promises_feasible": cls.promises_feasible,
+            "handles_dag": bool(cls.handles_dag),
             "summary": doc[0] if doc else "",
             "params": [{"name": p.name, "type": p.type_name, "default": p.default,
                         "written": p.format(p.default), "allowed": p.describe(), "doc": p.doc}
@@ -365,6 +372,10 @@ class Solver:
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
                           wall_time=0.0, error=f"{self.id} needs {', '.join(missing)}, which "
                           f"is not installed ({install_hint(missing)})", **base)
+        refusal = dag_refusal(type(self), inst)
+        if refusal is not None:
+            return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
+                          wall_time=0.0, error=f"unsupported: {refusal}", **base)
         watch_sigint()
         try:
             with stdout_to_stderr():  # a solver's chatter, native libraries' banners included
@@ -439,6 +450,18 @@ class Solver:
             status = "error"
         return Result(status=status, decision=x, cost=ev.cost, feasible=ev.feasible, bound=bound,
                       wall_time=wall, evaluations=ctx.evaluations, info=info, error=error, **base)
+
+
+def dag_refusal(cls: type[Solver], inst: Instance) -> str | None:
+    """Why solver ``cls`` refuses ``inst`` (a DAG instance, and the solver does not declare
+    ``handles_dag``), or None. The message names the solver and the instance."""
+    if cls.handles_dag is True or not getattr(inst, "is_dag", False):
+        return None
+    n = int(np.count_nonzero(inst.job_is_dag))
+    what = f"instance {inst.name!r}" if inst.name else f"instance {inst.digest[:12]}"
+    return (f"{cls.id or cls.__name__} does not handle DAG jobs (SPEC.md section 7), and "
+            f"{what} has {n} of {inst.n_jobs} jobs that are DAGs; use a solver that declares "
+            f"handles_dag (offbench solvers)")
 
 
 def _malformed(prop) -> str | None:

@@ -11,7 +11,8 @@ The checks (each has a name, used by ``skip`` for known failures with reasons):
 ``params``       default construction works; unknown parameters and every declared parameter's
                  out-of-range value are refused with :class:`~offbench.solver.SolverError`.
 ``result``       on a battery of small instances (capacities and deadlines on and off, zero-ops
-                 and zero-bits layers): the status is in the closed vocabulary; a decision has one
+                 and zero-bits layers; small DAG instances too for a solver that declares
+                 ``handles_dag``, :func:`dag_battery`): the status is in the closed vocabulary; a decision has one
                  tier per layer; the reported cost and feasibility are the cost model's; a crash
                  is reported as a failure (a refusal, :class:`~offbench.solver.Unsupported`, is
                  allowed).
@@ -79,6 +80,24 @@ def battery(seed: int = 0) -> list[Instance]:
                 out.append(random_instance(1000 * seed + k, n_devices=2, n_jobs=n_jobs, layers=layers,
                                            capacities=caps, deadlines=dls, zero_fraction=0.25,
                                            name=f"battery-{seed}-{k}"))
+                k += 1
+    return out
+
+
+def dag_battery(seed: int = 0) -> list[Instance]:
+    """Small DAG instances (:func:`offbench.dag.random_dag_instance`: shared outputs, skip
+    edges, several entry and exit nodes, edge messages of 0 bits and more), capacities and
+    deadlines on and off, at most 11 nodes in all (brute force)."""
+    from .dag import random_dag_instance
+
+    out = []
+    k = 0
+    for caps in (False, True):
+        for dls in (False, True):
+            for n_jobs, nodes in ((2, (2, 5)), (1, (4, 8))):
+                out.append(random_dag_instance(1000 * seed + 500 + k, n_jobs=n_jobs, nodes=nodes,
+                                               capacities=caps, deadlines=dls,
+                                               zero_fraction=0.25, name=f"dag-battery-{seed}-{k}"))
                 k += 1
     return out
 
@@ -163,7 +182,10 @@ def check_solver(solver: type[Solver] | str, *, params: dict | None = None,
                 except Exception as e:
                     fail("params", f"{p.name}={v!r} raised {type(e).__name__} instead of SolverError")
 
-    insts = list(battery()) if instances is None else list(instances)
+    if instances is None:  # DAG instances too for a solver that handles them (SPEC.md section 7)
+        insts = list(battery()) + (dag_battery() if cls.handles_dag is True else [])
+    else:
+        insts = list(instances)
     solver_obj = cls(**(params or {}))
     active = [c for c in ("result", "feasible", "determinism", "optimality") if c not in skip]
     ran.extend(active)

@@ -9,7 +9,9 @@ independent, so Numba's ``prange`` walks them on the threads the solve is given 
 of :meth:`offbench.solver.Solver.solve`, ``ctx.threads``) at once. Each step is
 priced by :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, which also keeps
 the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to date. A full
-enumeration therefore costs O(1) per placement instead of O(n).
+enumeration therefore costs O(1) per placement instead of O(n). DAG jobs (SPEC.md section 7)
+are enumerated the same way: their move deltas cost O(degree) (:func:`offbench.cost.move_delta`),
+so exhaustive search is the referee for small DAG instances too.
 
 Floating-point drift. The running cost and the running loads are sums of millions of deltas, so
 they drift from the true cost and loads of the current placement. Three things keep the answer
@@ -177,6 +179,7 @@ class Exhaustive(Solver):
     name = "exhaustive"
     version = 1
     guarantee = "exact"
+    handles_dag = True      # the move kernels price DAG jobs (SPEC.md section 7)
     reference_role = "exact"
     reference_rank = 20
 
