@@ -1,5 +1,6 @@
 """Figures of a leaderboard (matplotlib, Agg; PNG and PDF): performance profiles (per table and
-one over all sources), ECDFs of cost ratio, learning curves and adaptation curves.
+one over all sources), ECDFs of cost ratio, quality against time (anytime curves of the solvers
+that record incumbent trajectories), learning curves and adaptation curves.
 
 Every figure draws a solver in the same colour, marker and line style
 (:func:`solver_style`, a stable mapping from the solver ID and parameter hash, the same in every
@@ -210,6 +211,98 @@ def ecdf_figure(ratios: Mapping[str, Sequence[float]], title: str = "",
     return fig
 
 
+#: Suboptimality below this is drawn at it (the anytime figure's log axis has no 0).
+ANYTIME_FLOOR = 1e-6
+
+
+def anytime_curve(runs: Sequence[tuple], grid: np.ndarray) -> np.ndarray:
+    """Each run's best ratio so far at the times of ``grid``: an array (runs x grid), ``inf``
+    before a run's first feasible incumbent (no decision yet: a failure, like an unsolved
+    instance in a profile).
+
+    A run is ``(t, ratio, end, final)``: the referee-priced trajectory (times, ratios with None
+    or ``nan`` for an infeasible point), the row's wall time, and the row's own ratio if it is
+    solved (None otherwise), which holds from ``end`` on.
+    """
+    out = np.full((len(runs), grid.size), np.inf)
+    for k, (t, ratio, end, final) in enumerate(runs):
+        ts = [float(a) for a, r in zip(t, ratio) if r is not None and math.isfinite(r)]
+        rs = [float(r) for r in ratio if r is not None and math.isfinite(r)]
+        if final is not None and math.isfinite(final):
+            ts.append(float(end))
+            rs.append(float(final))
+        if not ts:
+            continue
+        ts = np.asarray(ts)
+        best = np.minimum.accumulate(np.asarray(rs))
+        order = np.argsort(ts, kind="stable")
+        ts, best = ts[order], np.minimum.accumulate(best[order])
+        idx = np.searchsorted(ts, grid, side="right") - 1
+        have = idx >= 0
+        out[k, have] = best[idx[have]]
+    return out
+
+
+def anytime_figure(runs: Mapping[str, Sequence[tuple]], title: str = "",
+                   styles: Mapping[str, dict] | None = None):
+    """Quality against time (benchopt's convergence curves): for each solver, the median over
+    its instances of ``best ratio so far - 1`` (cost over the reference, minus one) against the
+    time since its solve started, with the band between the 25th and 75th percentiles. Ratios
+    are the referee's pricing of the recorded incumbents (:func:`anytime_curve`; ``runs``: per
+    label, a list of ``(t, ratio, end, final)``). Where more than a quarter (half) of the
+    instances have no incumbent yet, the band's top (the median) is not drawn; a ratio at or
+    below the reference is drawn at :data:`ANYTIME_FLOOR`."""
+    fig = _figure(6.8, 4.6)
+    ax = fig.add_subplot()
+    starts = [max(float(t), 1e-4) for rs in runs.values() for r in rs for t in r[0]]
+    ends = [max(float(r[2]), 1e-4) for rs in runs.values() for r in rs]
+    lo = min(starts + ends) if starts or ends else 1e-4
+    hi = max(ends + starts + [lo * 10])
+    grid = np.geomspace(lo / 1.2, hi * 1.05, 240)
+    labels = []
+    n = max(len(runs), 1)
+    drawn = {}
+    for j, (lab, rs) in enumerate(runs.items()):
+        if not rs:
+            continue
+        vals = anytime_curve(rs, grid)
+        q = np.quantile(vals, [0.25, 0.5, 0.75], axis=0, method="inverted_cdf")
+        sub = np.where(np.isfinite(q), np.maximum(q - 1.0, ANYTIME_FLOOR), np.nan)
+        st = _style_of(lab, styles)
+        name = f"{lab} ({len(rs)} instances)"
+        labels.append(name)
+        ax.plot(grid, sub[1], color=st["color"], linestyle=st["linestyle"], linewidth=1.5,
+                drawstyle="steps-post")
+        ax.fill_between(grid, sub[0], sub[2], step="post", color=st["color"], alpha=0.15,
+                        linewidth=0)
+        k = max(1, grid.size // 6)
+        sel = slice((j * k) // n, None, k)
+        ax.plot(grid[sel], sub[1][sel], linestyle="none", marker=st["marker"], color=st["color"],
+                markersize=5)
+        drawn[name] = (grid, np.nan_to_num(sub[1], nan=-1.0))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("time since the solve started (s)")
+    ax.set_ylabel(f"cost / reference - 1 (median; floor {ANYTIME_FLOOR:g})")
+    ax.set_title(title or "Quality against time")
+    ax.grid(True, which="both", alpha=0.3)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = []
+    for nm, lab in zip(labels, [k for k, v in runs.items() if v]):
+        st = _style_of(lab, styles)
+        handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"],
+                              marker=st["marker"], label=nm))
+    handles.append(Patch(color="0.6", alpha=0.3, label="band: 25-75 % of instances"))
+    ax.legend(handles=handles, fontsize="small", loc="upper right")
+    ax.annotate("incumbents priced by the referee; no line where over half the instances have "
+                "no incumbent yet", xy=(0.0, -0.2), xycoords="axes fraction",
+                fontsize="x-small", va="top")
+    _tie_note(ax, drawn)
+    return fig
+
+
 def _moving_band(curve: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trailing moving mean over the finite values (``nan``: a frame not solved, left out), and
     a band of one moving standard deviation around it, kept within the range of the values (a
@@ -369,6 +462,29 @@ def _static_figures(t, title: str) -> dict:
     if any(v is not None for vals in ratios.values() for v in vals):
         out["ecdf"] = lambda: ecdf_figure(ratios, f"Cost ratio ECDF: {title}", styles=styles,
                                           solved=solved)
+    runs = _anytime_runs(t)
+    if runs:
+        out["anytime"] = lambda: anytime_figure(runs, f"Quality against time: {title}",
+                                                styles=styles)
+    return out
+
+
+def _anytime_runs(t) -> dict:
+    """Per entry of a static table, the priced trajectories of its rows (``(t, ratio, end,
+    final)`` for :func:`anytime_figure`); entries without any are left out."""
+    from .leaderboard.build import solved
+
+    out = {}
+    for e in t.entries:
+        runs = []
+        for r in t.rows[(e.solver_id, e.param_hash)]:
+            tr = (r.get("info") or {}).get("trajectory")
+            if r.get("_refused") or not isinstance(tr, dict) or "ratio" not in tr:
+                continue
+            final = r.get("ratio") if solved(r) else None
+            runs.append((tr["t"], tr["ratio"], float(r.get("wall_time") or 0.0), final))
+        if runs:
+            out[e.label] = runs
     return out
 
 
@@ -445,7 +561,8 @@ def write_plots(board, out_dir, *, formats: Sequence[str] = FORMATS) -> list[Pat
     """Write every figure of a leaderboard into ``out_dir`` (PNG and PDF of each).
 
     Each table gets the figures its track names (:attr:`offbench.tracks.Track.figures`): the
-    static track a performance profile (``*-profile``) and a ratio ECDF (``*-ecdf``); the online
+    static track a performance profile (``*-profile``), a ratio ECDF (``*-ecdf``) and, when some
+    solver recorded incumbent trajectories, quality against time (``*-anytime``); the online
     and generalization tracks learning curves (``*-learning``, with the track's threshold drawn
     where it has one); the adaptation track adaptation curves (``*-adaptation``); and when
     there are static tables, one performance profile over all of them (``all-static-profile``).
@@ -477,4 +594,4 @@ def write_plots(board, out_dir, *, formats: Sequence[str] = FORMATS) -> list[Pat
 
 
 #: The figures a track may name in :attr:`offbench.tracks.Track.figures`.
-FIGURES = ("profile", "ecdf", "learning", "adaptation")
+FIGURES = ("profile", "ecdf", "anytime", "learning", "adaptation")

@@ -16,6 +16,10 @@ cost is priced again from scratch at the end of each descent, so the running sum
 never decides between restarts.
 
 A time limit stops the search between batches of moves (status ``timeout``, best so far).
+
+``info["trajectory"]`` (:mod:`offbench_solvers._trajectory`): every new best decision with the
+time since the solve started, after each batch of moves and at the end of each descent (at
+most 64 points, thinned geometrically in time); the referee prices each one.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from offbench.cost import decision_cost, move_state, new_move_state, tables
 from offbench.solver import Param, Proposal, Solver
 
 from ._repair import descend, repair_kernel
+from ._trajectory import Trajectory
 from .heuristics import greedy_decision
 
 #: Move prices per kernel call; the clock is checked between calls.
@@ -66,6 +71,7 @@ class LocalSearch(Solver):
         total_moves = 0
         timed_out = False
         job_T, load = new_move_state(inst, np.zeros(n, dtype=np.int8))
+        traj = Trajectory(ctx.started)
         for r in range(self.restarts):
             if r == 0:
                 x, priced = greedy_decision(inst)
@@ -90,13 +96,16 @@ class LocalSearch(Solver):
                 prices, moves, done = descend(t, x, job_T, load, order, state, cost, BATCH)
                 ctx.charge(prices)
                 total_moves += moves
+                if not done and cost[0] < traj.best:
+                    traj.record(x, cost[0])          # the running cost: the referee prices it
             c = float(decision_cost(t, x))
             ctx.charge(1)
             if c < best:
                 best = c
                 best_x = x.copy()
+            traj.record(x, c)
             if timed_out:
                 break
             descents += 1
-        info = {"descents": descents, "moves": total_moves}
+        info = {"descents": descents, "moves": total_moves, "trajectory": traj.to_info()}
         return Proposal(best_x, status="timeout" if timed_out else "feasible", info=info)

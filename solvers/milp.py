@@ -60,7 +60,20 @@ Exactness and what is reported
 (certified), ``lp_bound`` (the path LP's value), ``incumbent_cost`` and ``incumbent_source``,
 ``columns`` (paths) or ``fixed_placements``/``variables``/``rows`` (transitions),
 ``backend_status``, ``backend_bound``, ``decision_source`` (``milp``, or ``heuristic`` when the
-back end returned nothing better than the incumbent), timings per phase.
+back end returned nothing better than the incumbent), timings per phase, and:
+
+* ``phases`` (name -> ``[start, end]`` seconds since the solve started) and ``phases_skipped``:
+  the deadline (:class:`Budget`). No phase is entered after it; inside a phase it is checked
+  between steps (column-generation rounds, jobs of an enumeration or of the fixings), and a
+  back end gets the time left *after its model is built* as its own limit
+  (``backend_time_limit``). Every kernel and the back end's library are loaded once per
+  process before the clock is read (:func:`offbench_solvers._formulation.warm_kernels`,
+  :func:`warm_backends`; ``time_compile`` when this solve paid for it): a compile cannot be
+  interrupted, and under heavy load one took 42-68 s of a 10 s limit when the runner's 1 s
+  warm-up had stopped before the phases that needed it.
+* ``trajectory``: the incumbents in the order found (all-device, LP rounding, restricted MILP,
+  the MILP's answer) with their times (:mod:`offbench_solvers._trajectory`), for the quality
+  against time figure; the referee prices them.
 
 Why not the plain transition model alone: on coupled 20 x 10 instances with deadlines HiGHS
 needs 8 s to minutes to prove it; most of that is closing the last 1 % of gap, which the

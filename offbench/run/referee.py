@@ -19,6 +19,13 @@ decision, status, bound, objective, error text, info) and decides every number t
   runner sees only the whole stream, whose measured time is ``info.supervised_time``);
 - **evaluations** are **self-reported** (counted by :class:`~offbench.solver.Context` in the
   sandbox): they are shown, never scored.
+- **incumbent trajectories** (``info["trajectory"]`` of an anytime solver such as milp or local
+  search: times, claimed costs and decisions, :mod:`offbench_solvers._trajectory`): every
+  recorded decision is priced here (:func:`judge_trajectory`); the stored trajectory holds the
+  referee's costs, feasibility and ratios, never the solver's claims, and no decisions. Claims
+  that do not hold (a cost that differs from the pricing, a decision that is not one, times
+  that go backwards) flag the row. Its times are the sandbox's (self-reported, like
+  evaluations), clipped to the supervised wall time.
 
 Every claim is judged against what the runner knows; what does not hold is a **flag** (the
 row's ``flags`` column, a JSON list of the names in :data:`FLAGS`; the status vocabulary stays
@@ -59,6 +66,11 @@ FLAGS = {
     "below_proven_optimum": "a feasible cost below a proven optimum (ReferenceViolation)",
     "bad_status": "a status outside the closed vocabulary",
     "malformed_frames": "frame rows that do not match the stream (indices or instances)",
+    "trajectory_mismatch": "an incumbent trajectory point claims a cost that differs from the "
+                           "referee's pricing of its decision",
+    "malformed_trajectory": "an incumbent trajectory that is not lists of times, costs and "
+                            "decisions of one length, at most MAX_TRAJECTORY points, times "
+                            "non-decreasing",
     "tampered": "the cost model of the runner's process was changed while this job ran "
                 "(in-process); it was restored",
 }
@@ -67,6 +79,8 @@ FLAGS = {
 RTOL = 1e-6
 
 _STATUSES = ("optimal", "feasible", "timeout", "error")
+#: Most points of an incumbent trajectory the referee accepts (solvers keep 64).
+MAX_TRAJECTORY = 256
 _WATCHED = (_cost, _reference, _scoring)
 
 
@@ -228,12 +242,70 @@ def judge(job, out: Outcome, *, refereed: bool = True) -> Outcome:
         out.counted_infeasible = None
         return out
     if job.frames is None:
+        # first, so that a flag of the trajectory scores the row at the fallback
+        judge_trajectory(job.instance, job.reference, out, flags)
         _judge_decision(job.instance, job.reference, out, flags, job.score)
         out.mark_overrun(job.time_limit)
     else:
         _judge_stream(job, out, flags)
     out.flags = sorted(set(flags))
     return out
+
+
+def judge_trajectory(inst, ref: dict | None, out: Outcome, flags: list) -> None:
+    """Price every point of the incumbent trajectory in ``out.info["trajectory"]`` (see the
+    module docstring) and replace it by the priced one: ``{"t", "cost", "feasible", "ratio",
+    "claimed_cost"?}`` (``ratio``: cost over the reference's, None without a reference or for
+    an infeasible point: scored by :func:`offbench.tracks.scoring.score` like the row itself;
+    ``claimed_cost`` kept only where a claim failed). Appends ``trajectory_mismatch``,
+    ``malformed_trajectory`` or ``below_proven_optimum`` to ``flags``."""
+    info = out.info
+    tr = info.get("trajectory")
+    if tr is None:
+        return
+    ok = (isinstance(tr, dict) and all(isinstance(tr.get(k), list) for k in ("t", "cost", "decision"))
+          and len(tr["t"]) == len(tr["cost"]) == len(tr["decision"]) <= MAX_TRAJECTORY)
+    times = []
+    if ok:
+        for v in tr["t"]:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < 0 or (times and v < times[-1]):
+                ok = False
+                break
+            times.append(float(v))
+    if not ok:
+        flags.append("malformed_trajectory")
+        info["trajectory"] = None
+        return
+    limit = out.wall_time if out.wall_time and out.wall_time > 0 else math.inf
+    costs, feasible, ratios = [], [], []
+    mismatch = False
+    for t, claimed, text in zip(times, tr["cost"], tr["decision"]):
+        x = _decode(inst, text)
+        if x is None:
+            flags.append("malformed_trajectory")
+            info["trajectory"] = None
+            return
+        ev = _cost.evaluate(inst, x)
+        c, f = float(ev.cost), bool(ev.feasible)
+        if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) \
+                or not _close(float(claimed), c):
+            mismatch = True
+        costs.append(c)
+        feasible.append(f)
+        rho = None
+        if f and ref is not None:
+            try:
+                rho, _ = _scoring.score(inst, ref, c, True)
+            except _reference.ReferenceViolation:
+                flags.append("below_proven_optimum")
+        ratios.append(rho)
+    priced = {"t": [min(t, limit) for t in times], "cost": costs, "feasible": feasible,
+              "ratio": ratios}
+    if mismatch:
+        flags.append("trajectory_mismatch")
+        priced["claimed_cost"] = list(tr["cost"])
+    info["trajectory"] = priced
 
 
 def _judge_stream(job, out: Outcome, flags: list) -> None:
@@ -270,7 +342,7 @@ def _judge_stream(job, out: Outcome, flags: list) -> None:
                              float(info.get("learn_time") or 0.0),
                              int(info.get("learn_evaluations") or 0), aborted,
                              frames_until_stays_below)
-    for k in ("provenance", "supervised_time"):
+    for k in ("provenance", "supervised_time", "meta_evaluations", "meta"):  # meta: adaptation's phase
         if k in info:
             summary.info[k] = info[k]
     if bad_frames:

@@ -17,7 +17,7 @@ class StaticTrack(Track):
     name = "static"
     doc = "one instance, one solve: cost ratio against the instance's reference"
     stream = False
-    figures = ("profile", "ecdf")
+    figures = ("profile", "ecdf", "anytime")
 
     def run(self, job, solver_cls, started=None) -> Outcome:
         solver = solver_cls(**job.params)
