@@ -1,0 +1,95 @@
+"""Generator of the ``zoo_dag`` family: the zoo's devices and networks running DNNs as DAGs.
+
+Every job is one inference of a built-in DNN as a DAG of layers (:mod:`offbench.dag_profiles`:
+ResNet-18, MobileNetV2, GoogLeNet, ViT-Ti/16 or ViT-B/16, traced with ``torch.fx``; skip
+connections, Inception branches and attention are edges), on the ``zoo`` family's device classes
+and access networks (:data:`offbench.families._common.DEVICE_CLASSES`,
+:data:`~offbench.families._common.NETWORKS`), with the input sent as a float32 tensor or a
+compressed image. Node outputs are shared tensors (``out_bits``: a tensor read by several layers
+is sent once over each hop). See ``instances/zoo_dag.toml``.
+
+The random numbers are drawn in the order of the ``zoo`` family's generator (jobs' devices,
+models, encodings; then the devices' classes, speeds and networks), all from ``rng_structure``,
+so two environments of one seed share the structure and the devices.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..dag_profiles import dag_models, load_dag_profile
+from ..instance import check_size
+from .param import FParam
+from ._common import (DEVICE_CLASSES, INPUT_ENCODINGS, JPEG_INPUT_BITS, NETWORKS,
+                      network_devices, server_params)
+from ._dag import dag_instance
+
+PARAMS = (
+    FParam("n_devices", int, low=1, doc="devices"),
+    FParam("n_jobs", int, low=1, doc="jobs (DNN inferences), each on a device drawn uniformly"),
+    FParam("models", "list", choices=dag_models(),
+           doc="DNNs a job is drawn from (uniformly), as DAGs of layers (offbench.dag_profiles)"),
+    FParam("device_classes", "list", choices=tuple(DEVICE_CLASSES),
+           doc="device classes a device is drawn from (uniformly)"),
+    FParam("networks", "list", choices=tuple(NETWORKS),
+           doc="access networks a device is drawn from (uniformly)"),
+    FParam("speed_jitter", float, low=0.0, high=0.9,
+           doc="each device's speed is its class's times a factor uniform in [1-j, 1+j]"),
+    FParam("input_encoding", str, choices=INPUT_ENCODINGS + ("mixed",),
+           doc="inputs as float32 tensors, compressed images, or each job either at random"),
+    *server_params(),
+)
+
+#: Parameters that fix the structure (a stream's environments may not change them).
+STRUCTURAL = frozenset({"n_devices", "n_jobs", "models"})
+
+
+def _pick(u: np.ndarray, choices) -> list:
+    return [choices[int(k)] for k in (u * len(choices)).astype(np.int64).clip(0, len(choices) - 1)]
+
+
+@functools.lru_cache(maxsize=None)
+def _job_template(model: str) -> dict:
+    return load_dag_profile(model).to_job()
+
+
+def dnn_dag_job(model: str, device: int, input_encoding: str) -> dict:
+    """One inference of a built-in DNN as a version-2 job (FLOPs; float32 tensors)."""
+    job = dict(_job_template(model), device=int(device))
+    if input_encoding == "jpeg":
+        job["in_bits"] = float(JPEG_INPUT_BITS)
+    elif input_encoding != "fp32":
+        raise ValueError(f"unknown input encoding {input_encoding!r}")
+    return job
+
+
+def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
+    """The nominal instance and the per-device mean SNR."""
+    nd, nj = p["n_devices"], p["n_jobs"]
+    check_size(n_devices=nd, n_jobs=nj, n_layers=nj, where="n_devices/n_jobs")
+    rng = rng_structure
+    job_device = np.minimum((rng.random(nj) * nd).astype(np.int64), nd - 1)
+    models = _pick(rng.random(nj), p["models"])
+    u_enc = rng.random(nj)
+    jobs = []
+    for i, model in enumerate(models):
+        enc = p["input_encoding"]
+        if enc == "mixed":
+            enc = "jpeg" if u_enc[i] < 0.5 else "fp32"
+        jobs.append(dnn_dag_job(model, job_device[i], enc))
+    classes = [DEVICE_CLASSES[c] for c in _pick(rng.random(nd), p["device_classes"])]
+    j = p["speed_jitter"]
+    speed = np.array([c.speed for c in classes]) * (1.0 - j + 2.0 * j * rng.random(nd))
+    power = np.array([c.power_compute for c in classes])
+    u_net = rng.random(nd)
+    net_idx = np.minimum((u_net * len(p["networks"])).astype(np.int64), len(p["networks"]) - 1)
+    links, snr = network_devices(net_idx, p["networks"])
+    inst = dag_instance(
+        w_time=p["w_time"], w_energy=p["w_energy"], edge_speed=p["edge_speed"],
+        cloud_speed=p["cloud_speed"], backhaul_rate=p["backhaul_rate"],
+        backhaul_latency=p["backhaul_latency"],
+        dev={"speed": speed, "power_compute": power, **links}, jobs=jobs,
+    )
+    return inst, snr

@@ -1,0 +1,174 @@
+"""Tests of the DAG families ``workflow`` and ``zoo_dag``: pinned digests, determinism, daggen's
+structure, the communication-to-computation ratio, the DNN DAGs of the zoo, environments and
+streams that keep the structure, and version-2 files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from offbench.cost import evaluate
+from offbench.dag_profiles import load_dag_profile
+from offbench.families import get_family
+from offbench.families._common import DEVICE_CLASSES, JPEG_INPUT_BITS, NETWORKS
+from offbench.families._dag import MIB, daggen_dag
+from offbench.families.workflow import workflow_job
+from offbench.instance import Instance
+
+#: Instance (seed 7, index 3) of each DAG family. A change here means the generator changed:
+#: that needs a new family version (and a history line), never an edit of these values.
+GOLDEN = {
+    "workflow-v1:single": "07ba528644367810e215caa4ea43475dee4bf5f8cfc449340ec0ef077b58c6d0",
+    "workflow-v1:fleet": "89ecb6b75a3b1e878f522b2e556326e4c2c85b774b291212bd18ce5bab9c8296",
+    "zoo_dag-v1:fleet": "3fa3a2eb0a8924b4f1d5757cf63afa8807d56999f63128c1c9feab02580dcb5a",
+    "zoo_dag-v1:single": "01c400fcb9caf59abe28acec9bc7f3838cae45aa71fabf170bcdc0236fb6afaa",
+}
+
+
+def _edges(inst: Instance, i: int) -> list[tuple[int, int]]:
+    a, b = int(inst.edge_offsets[i]), int(inst.edge_offsets[i + 1])
+    return list(zip(inst.edge_src[a:b].tolist(), inst.edge_dst[a:b].tolist()))
+
+
+@pytest.mark.parametrize("fid", sorted(GOLDEN))
+def test_pinned_digests(fid):
+    assert get_family(fid).generate(7, 3).digest == GOLDEN[fid]
+
+
+@pytest.mark.parametrize("fid", sorted(GOLDEN))
+def test_deterministic_independent_and_round_trips_as_version_2(fid):
+    fam = get_family(fid)
+    a, b = fam.instances(11, 3), fam.instances(11, 3)
+    assert [x.digest for x in a] == [x.digest for x in b]
+    assert fam.generate(11, 2).digest == a[2].digest
+    assert len({x.digest for x in a}) == 3
+    inst = a[0]
+    assert inst.is_dag and bool(np.all(inst.job_is_dag))
+    assert Instance.from_json(inst.to_json()).digest == inst.digest
+    assert inst.to_dict()["version"] == 2
+    x = np.zeros(inst.n_layers, dtype=np.int8)
+    assert np.isfinite(evaluate(inst, x).cost)
+
+
+@pytest.mark.parametrize("n,fat,density", [(20, 0.4, 0.4), (20, 0.8, 0.8), (20, 0.6, 0.5),
+                                           (35, 0.5, 0.7), (1, 0.5, 0.5), (12, 0.0, 0.5)])
+def test_daggen_levels_and_parents(n, fat, density):
+    for seed in range(20):
+        edges = daggen_dag(np.random.default_rng(seed), n, fat, density)
+        assert edges == sorted(set(edges)) and all(u < v for u, v in edges)
+        parents = {v: [u for u, w in edges if w == v] for v in range(n)}
+        # Levels: the entries are the first level; every later task's parents lie in the level
+        # just before its own, and it has at least one.
+        level = {v: 0 for v in range(n) if not parents[v]}
+        first = sorted(level)
+        assert first == list(range(len(first)))
+        for v in range(len(first), n):
+            assert parents[v], (seed, v)
+            depths = {level[u] for u in parents[v]}
+            assert len(depths) == 1
+            level[v] = depths.pop() + 1
+        widths = np.bincount([level[v] for v in range(n)])
+        assert list(np.repeat(np.arange(len(widths)), widths)) == [level[v] for v in range(n)]
+        for v in range(len(first), n):
+            before = widths[level[v] - 1]
+            assert len(parents[v]) <= min(before, 1 + int(density * before))
+        if fat == 0.0:  # n ** 0 = one task per level, +-50%: at most two
+            assert widths.max() <= 2
+
+
+def test_daggen_fat_makes_wide_dags_and_density_dense_ones():
+    def shape(fat, density):
+        counts, depths = [], []
+        for seed in range(40):
+            edges = daggen_dag(np.random.default_rng(seed), 20, fat, density)
+            counts.append(len(edges))
+            entries = 20 - len({v for _, v in edges})
+            depths.append(entries)
+        return np.mean(counts), np.mean(depths)
+
+    thin, wide = shape(0.4, 0.6), shape(0.8, 0.6)
+    assert wide[1] > 2 * thin[1]           # first level: about 20^0.8 = 11 vs 20^0.4 = 3
+    sparse, dense = shape(0.6, 0.1), shape(0.6, 0.9)
+    assert dense[0] > 1.5 * sparse[0]
+
+
+def test_workflow_sizes_and_the_communication_to_computation_ratio():
+    p = get_family("workflow").params
+    for seed in range(30):
+        job = workflow_job(np.random.default_rng(seed), p, 0)
+        n = len(job["ops"])
+        assert n == 20
+        messages = np.array([bits for _, _, bits in job["edges"]])
+        assert messages.size and np.all((messages >= 5 * 8 * MIB) & (messages <= 50 * 8 * MIB))
+        assert 5 * 8 * MIB <= job["in_bits"] <= 50 * 8 * MIB
+        senders = {u for u, _, _ in job["edges"]}
+        out = np.array(job["out_bits"])
+        exits = [v for v in range(1, n + 1) if v not in senders]
+        assert exits and np.all(out[[v - 1 for v in senders]] == 0)
+        assert np.all((out[[v - 1 for v in exits]] >= 5 * 8 * MIB))
+        ccr = (messages.sum() / p["ref_rate"]) / (sum(job["ops"]) / p["ref_speed"])
+        assert 0.3 - 1e-12 <= ccr <= 0.5 + 1e-12
+        weights = np.array(job["ops"]) / sum(job["ops"])
+        assert weights.max() / weights.min() <= 10.0 + 1e-9  # task weights in 5..50 MiB
+
+
+def test_workflow_environments_keep_the_workflows_and_devices():
+    fam = get_family("workflow:fleet")
+    a = fam.scenario(3, 0, environment="4g").base
+    b = fam.scenario(3, 0, environment="wifi").base
+    assert np.array_equal(a.ops, b.ops) and np.array_equal(a.bits, b.bits)
+    assert np.array_equal(a.edge_src, b.edge_src) and np.array_equal(a.edge_bits, b.edge_bits)
+    assert np.array_equal(a.dev_speed, b.dev_speed)
+    assert np.all(a.dev_rate_up == NETWORKS["4g"].rate_up)
+    assert np.all(b.dev_rate_up == NETWORKS["wifi"].rate_up)
+    total = a.ops.sum()
+    assert 0.2 * total <= a.edge_capacity <= 0.4 * total
+    assert 0.2 * total <= a.cloud_capacity <= 0.4 * total
+    single = get_family("workflow").generate(3, 0)
+    assert np.isinf(single.edge_capacity) and np.isinf(single.cloud_capacity)
+
+
+def test_a_stream_keeps_one_dag_structure_and_can_switch_environment():
+    fam = get_family("workflow:fleet")
+    frames = list(fam.stream(5, 6, switch_at=3, switch_to="5g"))
+    first = frames[0]
+    for f in frames[1:]:
+        assert f.n_layers == first.n_layers
+        assert all(_edges(f, i) == _edges(first, i) for i in range(f.n_jobs))
+        assert np.array_equal(f.edge_bits, first.edge_bits)
+    assert not np.array_equal(frames[0].ops, frames[1].ops)  # work varies frame to frame
+    zoo = list(get_family("zoo_dag").stream(2, 3))
+    assert all(_edges(f, i) == _edges(zoo[0], i) for f in zoo for i in range(f.n_jobs))
+
+
+def test_zoo_dag_jobs_are_the_traced_dnns_on_the_zoos_devices():
+    fam = get_family("zoo_dag")
+    seen = set()
+    for index in range(6):
+        inst = fam.scenario(1, index).base  # the nominal instance (frames scale the input)
+        for i in range(inst.n_jobs):
+            n = int(inst.layers_per_job[i])
+            model = {load_dag_profile(m).n_nodes: m for m in fam.params["models"]}[n]
+            seen.add(model)
+            profile = load_dag_profile(model)
+            assert [(u, v) for u, v in profile.edges] == _edges(inst, i)
+            np.testing.assert_allclose(inst.job_ops(i), profile.ops, rtol=1e-5)
+            bits = inst.job_bits(i)
+            np.testing.assert_allclose(bits[1:], profile.out_bits, rtol=1e-5)
+            assert min(abs(bits[0] / x - 1) for x in (JPEG_INPUT_BITS, profile.input_bits)) < 1e-5
+        speeds = {c.speed for c in DEVICE_CLASSES.values()}
+        assert all(any(0.8 * s - 1 <= x <= 1.2 * s + 1 for s in speeds) for x in inst.dev_speed)
+    assert seen == set(fam.params["models"])
+    jpeg = get_family("zoo_dag:single").scenario(0, 0, environment="jpeg").base
+    assert jpeg.in_bits[0] == JPEG_INPUT_BITS
+
+
+def test_bad_parameters_are_refused():
+    from offbench.families import FamilyError
+
+    with pytest.raises(FamilyError, match="models"):
+        get_family("zoo_dag", models=["alexnet"])
+    with pytest.raises(FamilyError, match="fat"):
+        get_family("workflow", fat=(0.4, 1.5))
+    with pytest.raises(FamilyError, match="ccr"):
+        get_family("workflow", ccr=(0.0, 0.5))
