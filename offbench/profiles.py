@@ -11,6 +11,9 @@ model's input. Profiles come from two places:
   ``get_profile(name, live=True)`` for a built-in one. ``python -m offbench.profiles`` rewrites
   the table, and the test suite checks that live profiling reproduces it exactly.
 
+A DNN as a DAG of layers (skip connections, branches, attention: SPEC.md section 7's jobs) is
+:mod:`offbench.dag_profiles`'s, which traces modules with ``torch.fx``.
+
 What is counted
 ---------------
 Multiply-accumulates (MACs), per sample (batch of one), of the layers that do the arithmetic:

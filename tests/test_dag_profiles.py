@@ -218,6 +218,32 @@ def test_user_module_matrix_products_and_attention_are_counted():
     assert p.macs == (4 * 5 * 8 * 8 + 2 * 5 * 5 * 8,)
 
 
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("kdim", [None, 6])
+def test_multihead_attention_agrees_with_torch_flop_counter(batch_first, kdim):
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    nn = torch.nn
+
+    class Cross(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = nn.MultiheadAttention(8, 2, batch_first=batch_first, kdim=kdim, vdim=kdim)
+
+        def forward(self, x, y):
+            return self.m(x, y, y)[0]
+
+    batch, queries, keys = 3, 5, 7
+    q, k = torch.zeros(batch, queries, 8), torch.zeros(batch, keys, kdim or 8)
+    if not batch_first:
+        q, k = q.transpose(0, 1), k.transpose(0, 1)
+    model = Cross()
+    with FlopCounterMode(display=False) as counter:
+        model(q, k)
+    assert 2 * profile_dag(model, (q, k)).total_macs == counter.get_total_flops()
+
+
 def test_input_read_inside_the_graph_gets_a_node_and_shared_results_an_exit():
     torch = pytest.importorskip("torch")
     nn = torch.nn
