@@ -22,6 +22,8 @@ GOLDEN = {
     "workflow-v1:fleet": "89ecb6b75a3b1e878f522b2e556326e4c2c85b774b291212bd18ce5bab9c8296",
     "zoo_dag-v1:fleet": "3fa3a2eb0a8924b4f1d5757cf63afa8807d56999f63128c1c9feab02580dcb5a",
     "zoo_dag-v1:single": "01c400fcb9caf59abe28acec9bc7f3838cae45aa71fabf170bcdc0236fb6afaa",
+    "zoo_dag-v1:capacitated": "c60e254f85908e784b7cb2902d3d52c3f4ed8d55e5bb210ea6cbb7bd9926c356",
+    "zoo_dag-v1:deadline": "d8033ee4c509fdf8a17c138515b6050c317d948707b8a16486edb7582803f357",
 }
 
 
@@ -172,3 +174,25 @@ def test_bad_parameters_are_refused():
         get_family("workflow", fat=(0.4, 1.5))
     with pytest.raises(FamilyError, match="ccr"):
         get_family("workflow", ccr=(0.0, 0.5))
+
+
+def test_zoo_dag_capacities_and_soft_deadlines():
+    from offbench.families._fleet import best_single_tier_times
+
+    cap = get_family("zoo_dag:capacitated").scenario(4, 0).base
+    total = cap.ops.sum()
+    assert 0.1 * total <= cap.edge_capacity <= 0.3 * total
+    assert 0.1 * total <= cap.cloud_capacity <= 0.3 * total
+    fam = get_family("zoo_dag:deadline")
+    seen_inf = False
+    for index in range(4):
+        inst = fam.scenario(4, index).base
+        assert inst.w_tardiness == 10.0 and np.isinf(inst.edge_capacity)
+        best = best_single_tier_times(inst)
+        ratio = inst.deadline / best
+        finite = np.isfinite(ratio)
+        seen_inf |= not finite.all()
+        assert np.all((ratio[finite] >= 0.5 - 1e-5) & (ratio[finite] <= 1.2 + 1e-5))
+    assert seen_inf
+    plain = get_family("zoo_dag").scenario(4, 0).base
+    assert np.all(np.isinf(plain.deadline)) and plain.w_tardiness == 0.0

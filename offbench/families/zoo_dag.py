@@ -6,7 +6,10 @@ connections, Inception branches and attention are edges), on the ``zoo`` family'
 and access networks (:data:`offbench.families._common.DEVICE_CLASSES`,
 :data:`~offbench.families._common.NETWORKS`), with the input sent as a float32 tensor or a
 compressed image. Node outputs are shared tensors (``out_bits``: a tensor read by several layers
-is sent once over each hop). See ``instances/zoo_dag.toml``.
+is sent once over each hop). As in the fleet families (``capacitated``, ``deadline``), the edge
+and the cloud may have capacities (a fraction of the frame's total FLOPs) and jobs soft deadlines
+(a fraction of the job's best single-tier time, by :mod:`offbench.cost`). See
+``instances/zoo_dag.toml``.
 
 The random numbers are drawn in the order of the ``zoo`` family's generator (jobs' devices,
 models, encodings; then the devices' classes, speeds and networks), all from ``rng_structure``,
@@ -25,6 +28,7 @@ from .param import FParam
 from ._common import (DEVICE_CLASSES, INPUT_ENCODINGS, JPEG_INPUT_BITS, NETWORKS,
                       network_devices, server_params)
 from ._dag import dag_instance
+from ._fleet import best_single_tier_times
 
 PARAMS = (
     FParam("n_devices", int, low=1, doc="devices"),
@@ -40,6 +44,17 @@ PARAMS = (
     FParam("input_encoding", str, choices=INPUT_ENCODINGS + ("mixed",),
            doc="inputs as float32 tensors, compressed images, or each job either at random"),
     *server_params(),
+    FParam("capacities", bool, doc="give the edge and the cloud capacities"),
+    FParam("edge_capacity", "range", low=0.0,
+           doc="edge capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
+    FParam("cloud_capacity", "range", low=0.0,
+           doc="cloud capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
+    FParam("deadlines", bool, doc="give jobs soft deadlines"),
+    FParam("tightness", "range", low=0.0,
+           doc="deadline / (the job's best time on a single tier), uniform"),
+    FParam("no_deadline_fraction", float, low=0.0, high=1.0,
+           doc="share of jobs without a deadline"),
+    FParam("w_tardiness", float, low=0.0, doc="weight of tardiness (per second late)"),
 )
 
 #: Parameters that fix the structure (a stream's environments may not change them).
@@ -86,10 +101,24 @@ def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
     u_net = rng.random(nd)
     net_idx = np.minimum((u_net * len(p["networks"])).astype(np.int64), len(p["networks"]) - 1)
     links, snr = network_devices(net_idx, p["networks"])
+    # Capacities and deadlines, as the fleet families draw them (drawn whether used or not).
+    u_cap, u_tight, u_nodl = rng.random(2), rng.random(nj), rng.random(nj)
+    capacity = {}
+    if p["capacities"]:
+        total = float(sum(sum(job["ops"]) for job in jobs))
+        for tier, u in (("edge", u_cap[0]), ("cloud", u_cap[1])):
+            lo, hi = p[f"{tier}_capacity"]
+            capacity[f"{tier}_capacity"] = total * (lo + (hi - lo) * float(u))
     inst = dag_instance(
         w_time=p["w_time"], w_energy=p["w_energy"], edge_speed=p["edge_speed"],
         cloud_speed=p["cloud_speed"], backhaul_rate=p["backhaul_rate"],
         backhaul_latency=p["backhaul_latency"],
-        dev={"speed": speed, "power_compute": power, **links}, jobs=jobs,
+        w_tardiness=p["w_tardiness"] if p["deadlines"] else 0.0,
+        dev={"speed": speed, "power_compute": power, **links}, jobs=jobs, **capacity,
     )
+    if p["deadlines"]:
+        lo, hi = p["tightness"]
+        deadline = best_single_tier_times(inst) * (lo + (hi - lo) * u_tight)
+        deadline[u_nodl < p["no_deadline_fraction"]] = np.inf
+        inst = inst.replace(deadline=deadline)
     return inst, snr
