@@ -105,7 +105,7 @@ def resnet18() -> nn.Module:
 
 
 class InvertedResidual(nn.Module):
-    """MobileNetV2's block: expand (1x1), depthwise (3x3), project (1x1, linear), skip if it fits."""
+    """MobileNetV2's block: expand (1x1), depthwise (3x3), project (1x1, linear), and a skip."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, expand_ratio: int):
         super().__init__()

@@ -26,18 +26,25 @@ class Traced(NamedTuple):
     input_shape: tuple
 
 
-def _macs_of_module(module, inputs: list, output, nn) -> int | None:
+def _arg(args: list, kwargs: dict, index: int, name: str):
+    """A call's argument, given by position or by name (None when absent)."""
+    return args[index] if len(args) > index else kwargs.get(name)
+
+
+def _macs_of_module(module, inputs: list, kwargs: dict, output, nn) -> int | None:
     """MACs of a leaf module's call; None when it is not a kind that is counted."""
     conv, conv_t, _ = _counted_types(nn)
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
     if isinstance(module, conv):
-        return output.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+        per_output = (module.in_channels // module.groups) * math.prod(module.kernel_size)
+        return output.numel() * per_output
     if isinstance(module, conv_t):
-        return inputs[0].numel() * (module.out_channels // module.groups) \
+        return _arg(inputs, kwargs, 0, "input").numel() * (module.out_channels // module.groups) \
             * math.prod(module.kernel_size)
     if isinstance(module, nn.MultiheadAttention):
-        query, key, value = (inputs + [None, None, None])[:3]
+        query, key, value = (_arg(inputs, kwargs, i, k) for i, k in enumerate(("query", "key",
+                                                                                "value")))
         key = query if key is None else key
         value = key if value is None else value
         e = module.embed_dim
@@ -49,22 +56,23 @@ def _macs_of_module(module, inputs: list, output, nn) -> int | None:
     return None
 
 
-def _macs_of_function(target, args: list, output) -> int | None:
+def _macs_of_function(target, args: list, kwargs: dict, output) -> int | None:
     """MACs of a function or method call in the graph; None when it counts 0."""
     torch = _import_torch()
     F = torch.nn.functional
     name = target if isinstance(target, str) else getattr(target, "__name__", "")
     if target in (torch.matmul, operator.matmul, torch.bmm, torch.mm) \
             or name in ("matmul", "bmm", "mm", "__matmul__"):
-        return output.numel() * args[0].shape[-1]
+        return output.numel() * _arg(args, kwargs, 0, "input").shape[-1]
     if target in (torch.addmm, torch.baddbmm) or name in ("addmm", "baddbmm"):
-        return output.numel() * args[1].shape[-1]
+        second = _arg(args, kwargs, 1, "mat1" if name == "addmm" else "batch1")
+        return output.numel() * second.shape[-1]
     if target is F.linear:
-        return output.numel() * args[1].shape[-1]
+        return output.numel() * _arg(args, kwargs, 1, "weight").shape[-1]
     if target in (F.conv1d, F.conv2d, F.conv3d):
-        return output.numel() * math.prod(args[1].shape[1:])
+        return output.numel() * math.prod(_arg(args, kwargs, 1, "weight").shape[1:])
     if target is getattr(F, "scaled_dot_product_attention", None):
-        q, k, v = args[:3]
+        q, k, v = (_arg(args, kwargs, i, x) for i, x in enumerate(("query", "key", "value")))
         rows = q.numel() // q.shape[-1]  # batch x heads x queries
         return rows * k.shape[-2] * (q.shape[-1] + v.shape[-1])  # q k^T, then attn v
     if target is torch.einsum or name == "einsum":
@@ -84,7 +92,7 @@ def _flat_tensors(value, torch) -> list | None:
     return None
 
 
-def _op_name(node, used: dict[str, int]) -> str:
+def _op_name(node, taken: set[str]) -> str:
     """A readable, unique name for a traced operation: its module path and what it does."""
     if node.op == "call_module":
         base = str(node.target)
@@ -94,9 +102,12 @@ def _op_name(node, used: dict[str, int]) -> str:
         what = node.target if isinstance(node.target, str) else \
             getattr(node.target, "__name__", str(node.target))
         base = f"{path}.{what}" if path else str(what)
-    count = used.get(base, 0)
-    used[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
+    name, count = base, 0
+    while name in taken:
+        count += 1
+        name = f"{base}_{count}"
+    taken.add(name)
+    return name
 
 
 def _check_inputs(example_input, torch) -> tuple:
@@ -135,22 +146,23 @@ def _build_dag(graph_module, values, inputs, name, torch) -> Traced:
             continue
         data.add(n)
         args = [values.get(a) if isinstance(a, torch.fx.Node) else a for a in n.args]
+        kwargs = {k: values.get(a) if isinstance(a, torch.fx.Node) else a
+                  for k, a in n.kwargs.items()}
         count = None
         if n.op == "call_module":
             sub = submodules[n.target]
-            count = _macs_of_module(sub, args, value, nn)
-            if count is None and id(sub) not in warned and not isinstance(sub, no_macs) \
-                    and any(True for _ in sub.parameters()):
-                warned.add(id(sub))
-                warnings.warn(f"{type(sub).__name__} ({n.target}) has parameters but "
-                              "offbench.dag_profiles counts the MACs of convolution, linear and "
-                              "attention layers and matrix products only: its work is counted "
-                              "as 0.", stacklevel=3)
+            count = _macs_of_module(sub, args, kwargs, value, nn)
             if count is None and not isinstance(sub, no_macs) \
                     and any(True for _ in sub.parameters()):
                 computes.add(n)  # a layer of its own, even if its MACs are not counted
+                if id(sub) not in warned:
+                    warned.add(id(sub))
+                    warnings.warn(f"{type(sub).__name__} ({n.target}) has parameters but "
+                                  "offbench.dag_profiles counts the MACs of convolution, linear "
+                                  "and attention layers and matrix products only: its work is "
+                                  "counted as 0.", stacklevel=3)
         elif n.op in ("call_function", "call_method"):
-            count = _macs_of_function(n.target, args, value)
+            count = _macs_of_function(n.target, args, kwargs, value)
         macs[n] = int(count or 0)
         if macs[n]:
             computes.add(n)
@@ -248,8 +260,6 @@ def _build_dag(graph_module, values, inputs, name, torch) -> Traced:
     first = {k: (-1 if k is INPUT else len(index) if k in results.values()
                  else min(index[m] for m in members[k])) for k in keys}
     indeg = {k: len(preds[k]) for k in keys}
-    import heapq
-
     rank = {k: r for r, k in enumerate(keys)}  # ties (results) in a fixed order
     ready = [(first[k], rank[k], k) for k in keys if indeg[k] == 0]
     heapq.heapify(ready)
@@ -266,8 +276,8 @@ def _build_dag(graph_module, values, inputs, name, torch) -> Traced:
         raise RuntimeError(f"tracing {name} gave a cyclic graph")
     number = {k: v for v, k in enumerate(order)}
 
-    used: dict[str, int] = {}
-    op_names = {n: _op_name(n, used) for n in ops}
+    taken: set[str] = set()
+    op_names = {n: _op_name(n, taken) for n in ops}
     out_nodes: list[tuple[str, int, int, tuple[str, ...]]] = []
     for k in order:
         if k is INPUT:
