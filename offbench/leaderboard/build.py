@@ -3,7 +3,11 @@
 :func:`build` reads the store and makes one table per (source, track), with the provenance of
 its rows (offbench version and commit, source digests, seeds, solver parameters, machine, library
 versions, the run specs). Each track's columns, notes and scored frames come from the track
-registry (:mod:`offbench.tracks`).
+registry (:mod:`offbench.tracks`). Static tables are aggregated without a dict per row
+(:mod:`offbench.leaderboard.aggregate`: SQLite classifies and selects, numpy sums, in the order
+and with the numbers of the row-by-row rules below), so a store of millions of rows fits in
+memory; their rows (``Table.rows``, ``Table.paired``) are read when a plot or a comparison
+asks for them. Learning-track tables (one row per stream) are built from their rows.
 
 Scoring follows SPEC.md section 6. A row is **solved** when its decision is feasible and the
 referee accepts it (status ``optimal`` or ``feasible``, or a ``timeout`` that returned in time with
@@ -19,7 +23,8 @@ Columns of a static table, per solver (an ID and its parameters):
 ``gmean ratio``         geometric mean over instances of the fallback ratio (seeds averaged per
                         instance first): what the table ranks by, ties broken by solved rate
 ``95% CI``              percentile bootstrap interval of that geometric mean, resampling instances
-                        (2000 resamples, seed 0: the same interval on every run)
+                        (2000 resamples, seed 0: the same interval on every run); above 20,000
+                        instances, the normal interval of the mean log ratio (the table says so)
 ``median``              median over instances of the fallback ratio
 ``solved``              solved rows / scored rows (refused rows left out)
 ``refused``             refused rows
@@ -43,6 +48,7 @@ bootstrap has a fixed seed.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -51,6 +57,7 @@ import numpy as np
 
 from .. import metrics
 from .. import tracks as track_registry
+from . import aggregate as _aggregate
 from ..errors import UserError
 from ..store import KEY_COLUMNS, Store, canonical_json
 
@@ -143,60 +150,138 @@ def build(store: Store, *, keys: Iterable[tuple] | None = None, offbench_version
     from .. import __version__
 
     version = offbench_version or __version__
-    rows = store.results(offbench_version=version)
-    if keys is not None:
-        wanted = set(keys)
-        rows = [r for r in rows if _key(r) in wanted]
-    if solvers is not None:
-        keep = {tuple(x) for x in solvers}
-        rows = [r for r in rows if (r["solver_id"], r["param_hash"]) in keep]
-    if tracks:
-        rows = [r for r in rows if r["track"] in tracks]
-    if not rows:
-        others = [v for v in store.versions() if v != version]
-        hint = (f"; rows of other offbench versions: {', '.join(others)} (--offbench-version)"
-                if others else "; run `offbench run` first")
-        raise LeaderboardError(f"store {store.path}: no result rows for offbench {version}{hint}")
-    all_sources = store.sources()
-    if sources is not None:
-        want = {tuple(s) for s in sources}
-        all_sources = [s for s in all_sources if (s["name"], s["digest"]) in want]
-    names = [s["name"] for s in all_sources]
-    info = store.instance_info()
-    frames_by_row = {}
-    stream_rows = [r["row_id"] for r in rows if _is_stream(r["track"])]
-    if stream_rows:
-        frames_by_row = store.frames(stream_rows)
+    conn = store.conn
+    wanted = set(keys) if keys is not None else None
+    keep = list(dict.fromkeys(tuple(x) for x in solvers)) if solvers is not None else None
+    # Static rows are aggregated in SQLite and numpy (aggregate.py), table by table; stream rows
+    # (one per stream and solver) are read as dicts.
+    present = [r[0] for r in conn.execute(
+        "SELECT DISTINCT track FROM results WHERE offbench_version = ?", (version,))]
+    present = [t for t in present if not tracks or t in tracks]
+    stream_tracks = sorted(t for t in present if _is_stream(t))
+    static_tracks = [t for t in present if t not in stream_tracks]
+    stream_rows = []
+    for t in stream_tracks:
+        stream_rows += [r for r in store.results(offbench_version=version, track=t)
+                        if (wanted is None or _key(r) in wanted)
+                        and (keep is None or (r["solver_id"], r["param_hash"]) in keep)]
+    frames_by_row = store.frames([r["row_id"] for r in stream_rows]) if stream_rows else {}
     by_digest: dict[str, list[dict]] = {}
-    for r in rows:
+    for r in stream_rows:
         by_digest.setdefault(r["instance_digest"], []).append(r)
+    all_sources = [dict(zip([d[0] for d in cur.description], row)) for cur in
+                   [conn.execute("SELECT * FROM sources ORDER BY source_id")] for row in cur.fetchall()]
+    for src in all_sources:
+        src["spec"] = json.loads(src["spec"])
+    if sources is not None:
+        want = {tuple(x) for x in sources}
+        all_sources = [x for x in all_sources if (x["name"], x["digest"]) in want]
+    names = [x["name"] for x in all_sources]
+    ref_codes = {p: i for i, (p,) in enumerate(conn.execute("SELECT DISTINCT provenance FROM refs"))}
+    missing_ids: dict[str, int] = {}
     tables: list[Table] = []
-    used_rows: list[dict] = []
+    used = _Used()
     used_sources = []
     for s in all_sources:
         name = s["name"] if names.count(s["name"]) == 1 else f"{s['name']}@{s['digest'][:8]}"
-        stream = s["kind"] == "stream"
-        if stream:
+        made = []
+        if s["kind"] == "stream":
             srows = by_digest.get(s["digest"], [])
-        else:
-            srows = [r for d in dict.fromkeys(s["members"]) for r in by_digest.get(d, [])
-                     if not _is_stream(r["track"])]
-            srows.sort(key=_key)
-        if not srows:
-            continue
-        used_sources.append({**s, "display": name})
-        for track in sorted({r["track"] for r in srows}, key=_track_order):
-            trows = [r for r in srows if r["track"] == track]
-            used_rows += trows
-            if not track_registry.get(track).stream:
-                tables.append(_static_table(name, s, trows, info, track))
-            else:
-                tables.append(_stream_table(name, s, trows, frames_by_row))
+            s["members"] = [r[0] for r in conn.execute(  # a stream's frames: small
+                "SELECT instance_digest FROM source_members WHERE source_id = ? ORDER BY position",
+                (s["source_id"],))]
+            for track in sorted({r["track"] for r in srows}, key=_track_order):
+                trows = [r for r in srows if r["track"] == track]
+                used.add_rows(trows)
+                made.append(_stream_table(name, s, trows, frames_by_row))
+        elif static_tracks:
+            size = conn.execute("SELECT COUNT(DISTINCT instance_digest) FROM source_members "
+                                "WHERE source_id = ?", (s["source_id"],)).fetchone()[0]
+            for track in sorted(static_tracks, key=_track_order):
+                flt = _filter(version, track, s["source_id"], keep, wanted)
+                a = _aggregate.static_table(conn, flt, ref_codes, missing_ids)
+                if a is not None:
+                    used.add_static(a, track)
+                    made.append(_static_table(name, s, a, track, size, store.path, flt))
+        if made:
+            used_sources.append({**s, "display": name})
+            tables += made
+    if not used.n_rows:
+        others = [v for v in store.versions() if v != version]
+        hint = (f"; rows of other offbench versions: {', '.join(others)} (--offbench-version)"
+                if others else "; run `offbench run` first")
+        if wanted is not None or _count(conn, version, keep, tracks) == 0:
+            raise LeaderboardError(f"store {store.path}: no result rows for offbench {version}{hint}")
     if not tables:
         raise LeaderboardError(f"store {store.path}: no source has rows matching the selection")
     _label_entries(tables)
-    prov = _provenance(store, used_rows, used_sources, version)
+    prov = _provenance(store, used, used_sources, version, ref_codes)
     return Leaderboard(provenance=prov, tables=tables)
+
+
+def _filter(version: str, track: str, source_id: int, keep, wanted) -> "_aggregate.TableFilter":
+    """The rows of one static table: a source's instances, one track, the selection."""
+    where = ("r.offbench_version = ? AND r.track = ? AND r.instance_digest IN "
+             "(SELECT instance_digest FROM source_members WHERE source_id = ?)")
+    args: tuple = (version, track, source_id)
+    if keep is not None:
+        if keep:
+            where += (" AND (r.solver_id, r.param_hash) IN (VALUES "
+                      + ", ".join("(?, ?)" for _ in keep) + ")")
+            args += tuple(x for k in keep for x in k)
+        else:
+            where += " AND 0"
+    return _aggregate.TableFilter(where, args, wanted)
+
+
+def _count(conn, version: str, keep, tracks) -> int:
+    """Rows of a version in the selection (whatever their source)."""
+    where, args = "offbench_version = ?", [version]
+    if tracks:
+        where += f" AND track IN ({','.join('?' * len(tracks))})"
+        args += list(tracks)
+    if keep is not None:
+        if not keep:
+            return 0
+        where += (" AND (solver_id, param_hash) IN (VALUES " + ", ".join("(?, ?)" for _ in keep) + ")")
+        args += [x for k in keep for x in k]
+    return int(conn.execute(f"SELECT COUNT(*) FROM results WHERE {where}", args).fetchone()[0])
+
+
+class _Used:
+    """What the tables used, for the provenance: rows, runs, seeds, solvers, tracks, and the
+    instances (static: ids with their reference's provenance code; streams: digests)."""
+
+    def __init__(self):
+        self.n_rows = 0
+        self.run_ids: set = set()
+        self.seeds: set = set()
+        self.solvers: dict = {}
+        self.tracks: set = set()
+        self.digests: set = set()
+        self.ids: list = []
+        self.refs: list = []
+        self.normal_ci = False
+
+    def add_rows(self, rows: list[dict]) -> None:
+        self.n_rows += len(rows)
+        for r in rows:
+            self.run_ids.add(r["run_id"])
+            self.seeds.add(r["seed"])
+            self.solvers.setdefault((r["solver_id"], r["param_hash"]), r["params"])
+            self.tracks.add(r["track"])
+            self.digests.add(r["instance_digest"])
+
+    def add_static(self, a, track: str) -> None:
+        self.n_rows += a.n_rows
+        self.run_ids |= a.run_ids
+        self.seeds |= a.seeds
+        for k, p in zip(a.keys, a.params):
+            self.solvers.setdefault(k, p)
+        self.tracks.add(track)
+        self.ids.append(a.instance_ids)
+        self.refs.append(a.instance_ref)
+        self.normal_ci |= a.normal_ci
 
 
 def _key(r: dict) -> tuple:
@@ -245,16 +330,20 @@ def flagged(r: dict) -> bool:
 def referee_notes(rows: list[dict]) -> list[str]:
     """Notes on what the referee (:mod:`offbench.run.referee`) said about a table's rows: rows
     it flagged (by solver) and rows it could not referee (an in-process run with a plug-in)."""
-    notes = []
     by: dict[str, int] = {}
     for r in rows:
         if r.get("flags"):
             by[r["solver_id"]] = by.get(r["solver_id"], 0) + 1
+    return _referee_notes(by, sum(1 for r in rows if r.get("refereed") is False))
+
+
+def _referee_notes(by: dict[str, int], n: int) -> list[str]:
+    """:func:`referee_notes` from counts: flagged rows by solver, unrefereed rows."""
+    notes = []
     if by:
         notes.append("flagged by the referee (a false claim or a changed cost model; scored at "
                      "the all-device fallback, never a win): "
                      + ", ".join(f"{k} {v} row{'s' if v != 1 else ''}" for k, v in sorted(by.items())))
-    n = sum(1 for r in rows if r.get("refereed") is False)
     if n:
         notes.append(f"UNREFEREED: {n} row{'s' if n != 1 else ''} from an in-process run (-j 0) "
                      "that loaded a solver from outside offbench, which may have changed these "
@@ -296,10 +385,12 @@ def fallback_ratio(r: dict, info: dict) -> float | None:
 
 
 def _scored_cost(r: dict, info: dict) -> float:
-    """The cost a row is scored at: its cost when solved, else the all-device cost."""
+    """The cost a row is scored at: its cost when solved, else the all-device cost (``nan``
+    when its instance is not in the store)."""
     if solved(r) and r.get("cost") is not None:
         return float(r["cost"])
-    return float(info[r["instance_digest"]]["all_device_cost"])
+    ad = (info.get(r["instance_digest"]) or {}).get("all_device_cost")
+    return math.nan if ad is None else float(ad)
 
 
 def _infeasible(r: dict) -> bool:
@@ -333,70 +424,42 @@ def _rank_key(e: Entry) -> tuple:
             e.solver_id, e.param_hash)
 
 
-def _static_table(name: str, s: dict, rows: list[dict], info: dict, track: str = "static") -> Table:
-    groups = _entries(rows)
-    members = list(dict.fromkeys(r["instance_digest"] for r in rows))
-    order = list(groups)
-    # wins: per instance, each entry's mean scored cost; the best (ties count for all) wins,
-    # among the entries whose decisions there were all solved.
-    mat = np.full((len(members), len(order)), np.nan)
-    pos = {d: i for i, d in enumerate(members)}
-    for j, k in enumerate(order):
-        per: dict[str, list[float]] = {}
-        for r in groups[k]:
-            r["_infeasible"] = _infeasible(r)
-            r["_solved"] = solved(r)
-            r["_refused"] = refused(r)
-            if r["_refused"]:
-                continue
-            r["_scored"] = _scored_cost(r, info)
-            per.setdefault(r["instance_digest"], []).append(r["_scored"] if r["_solved"] else math.nan)
-        for d, v in per.items():
-            mat[pos[d], j] = float(np.mean(v))
-    wins = metrics.best_mask(mat).sum(axis=0) if len(members) else np.zeros(len(order))
-    entries = []
-    for j, k in enumerate(order):
-        g = groups[k]
-        scored = [r for r in g if not r["_refused"]]
-        per_inst = instance_ratios(scored, info)
-        has_ref = bool(scored) and all(fallback_ratio(r, info) is not None for r in scored)
-        stats = (_ratio_stats(list(per_inst.values()),
-                              [r["ratio"] for r in scored if r["_solved"] and r["ratio"] is not None])
-                 if has_ref else {"ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                                  "median": math.nan, "gmean_solved": math.nan})
-        wt = [r["wall_time"] for r in g]
-        vals = {
-            "n": len(g),
-            **stats,
-            "solved": (sum(r["_solved"] for r in scored) / len(scored)) if scored else math.nan,
-            "refused": sum(r["_refused"] for r in g),
-            "infeasible": float(np.mean([r["_infeasible"] for r in scored])) if scored else math.nan,
-            "failed": sum(1 for r in scored if r["status"] in ("error", "timeout")),
-            "p50": metrics.quantile(wt, 0.5), "p95": metrics.quantile(wt, 0.95),
-            "evals": float(np.mean([r["evaluations"] for r in g])),
-            "sgm": metrics.shifted_geometric_mean(wt),
-            "wins": int(wins[j]),
-            "frames_to_threshold": None,
-        }
-        entries.append(Entry(label="", solver_id=k[0], param_hash=k[1], params=g[0]["params"], values=vals))
+def _static_table(name: str, s: dict, a, track: str, size: int, path, flt) -> Table:
+    """A static table from its aggregate (:func:`offbench.leaderboard.aggregate.static_table`);
+    its rows and paired ratios are read from the store at ``path`` when first asked for."""
+    entries = [Entry(label="", solver_id=k[0], param_hash=k[1], params=p, values=v)
+               for k, p, v in zip(a.keys, a.params, a.values)]
     entries.sort(key=_rank_key)
     notes = []
     if any(math.isnan(e.values["ratio"]) for e in entries):
         notes.append("ratio n/a: rows without a reference (reference mode 'none') or only refused "
                      "rows; wins compare scored costs")
-    below = sorted({r["instance_digest"] for r in rows if r["ratio"] is not None and r["ratio"] < 1 - 1e-9})
-    if below:
+    if a.below:
         # Only an unproven reference (heuristic, milp-gap) can be beaten; a proven one never is
         # (that row would be a loud error). Said here, so a ratio under 1 is never a mystery.
-        notes.append(f"ratio below 1 on {len(below)} instance{'s' if len(below) != 1 else ''}: a "
+        notes.append(f"ratio below 1 on {a.below} instance{'s' if a.below != 1 else ''}: a "
                      "solver beat the instance's unproven reference (heuristic or milp-gap), so "
                      "ratios there are against a cost that is not the optimum")
-    notes += track_registry.get(track).notes(rows[0]["track_config"] if rows else {})
-    notes += referee_notes(rows)
-    return Table(source=name, source_digest=s["digest"], track=track, size=len(set(s["members"])),
-                 entries=entries, notes=notes, rows=groups,
-                 paired={k: instance_ratios([r for r in g if not r["_refused"]], info)
-                         for k, g in groups.items()})
+    if a.normal_ci:
+        notes.append(_aggregate.NORMAL_CI_NOTE)
+    notes += track_registry.get(track).notes(a.first_track_config)
+    notes += _referee_notes(a.flagged_by_solver, a.unrefereed)
+    rows = _aggregate.LazyRows(path, flt, a.keys, _annotate)
+    return Table(source=name, source_digest=s["digest"], track=track, size=size,
+                 entries=entries, notes=notes, rows=rows,
+                 paired=_aggregate.LazyPaired(rows, instance_ratios))
+
+
+def _annotate(groups: dict[tuple, list[dict]], info: dict) -> None:
+    """Mark each row of a static table as the tables score it (``_infeasible``, ``_solved``,
+    ``_refused``, and ``_scored`` for a row that is not refused): what the plots read."""
+    for g in groups.values():
+        for r in g:
+            r["_infeasible"] = _infeasible(r)
+            r["_solved"] = solved(r)
+            r["_refused"] = refused(r)
+            if not r["_refused"]:
+                r["_scored"] = _scored_cost(r, info)
 
 
 def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> Table:
@@ -483,29 +546,33 @@ def _label_entries(tables: list[Table]) -> None:
             e.label = e.solver_id + "[" + ",".join(f"{k}={e.params.get(k)}" for k in differ) + "]"
 
 
-def _provenance(store: Store, rows: list[dict], sources: list[dict], version: str) -> dict:
-    runs = store.runs({r["run_id"] for r in rows})
+def _provenance(store: Store, used: _Used, sources: list[dict], version: str,
+                ref_codes: dict[str, int]) -> dict:
+    runs = store.runs(used.run_ids)
     specs, seen = [], set()
     for run in runs:
         if run["spec_hash"] not in seen:
             seen.add(run["spec_hash"])
             specs.append(run["spec"])
-    solvers = {}
-    for r in rows:
-        solvers.setdefault((r["solver_id"], r["param_hash"]), r["params"])
-    refs = store.references({r["instance_digest"] for r in rows})
+    solvers = used.solvers
     ref_prov: dict[str, int] = {}
-    for r in refs.values():
+    for r in store.references(used.digests).values():
         ref_prov[r["provenance"]] = ref_prov.get(r["provenance"], 0) + 1
+    if used.ids:  # static instances, each counted once however many tables it is in
+        ids, first = np.unique(np.concatenate(used.ids), return_index=True)
+        codes = np.concatenate(used.refs)[first]
+        names = {v: k for k, v in ref_codes.items()}
+        for code, n in zip(*np.unique(codes[codes >= 0], return_counts=True)):
+            ref_prov[names[int(code)]] = ref_prov.get(names[int(code)], 0) + int(n)
     return {
         "offbench_version": version,
         "offbench_commits": sorted({r["offbench_commit"] or "unknown" for r in runs}),
         "store": str(store.path),
-        "rows": len(rows),
+        "rows": used.n_rows,
         "runs": [r["run_id"] for r in runs],
         "sources": [{"name": s["display"], "kind": s["kind"], "digest": s["digest"],
                      "size": s["size"], "spec": s["spec"]} for s in sources],
-        "seeds": sorted({r["seed"] for r in rows}),
+        "seeds": sorted(used.seeds),
         "solvers": [{"id": k[0], "param_hash": k[1], "params": p} for k, p in sorted(solvers.items())],
         "references": dict(sorted(ref_prov.items())),
         "machines": _distinct([r["machine"] for r in runs]),
@@ -514,10 +581,13 @@ def _provenance(store: Store, rows: list[dict], sources: list[dict], version: st
         "statistics": {"ranking": "geometric mean of the fallback ratio (SPEC.md section 6)",
                        "bootstrap_resamples": metrics.BOOTSTRAP_RESAMPLES,
                        "bootstrap_seed": metrics.BOOTSTRAP_SEED, "confidence": metrics.CONFIDENCE,
-                       "sgm_shift_s": metrics.SGM_SHIFT, "tie_rtol": metrics.TIE_RTOL},
+                       "sgm_shift_s": metrics.SGM_SHIFT, "tie_rtol": metrics.TIE_RTOL,
+                       # only where it applied, so that other tables' provenance is unchanged
+                       **({"normal_ci_above_instances": _aggregate.NORMAL_CI_ABOVE}
+                          if used.normal_ci else {})},
         "selection": {"sources": [[s["name"], s["digest"]] for s in sources],
                       "solvers": [list(k) for k in sorted(solvers)],
-                      "tracks": sorted({r["track"] for r in rows}, key=_track_order)},
+                      "tracks": sorted(used.tracks, key=_track_order)},
         "specs": specs,
     }
 
