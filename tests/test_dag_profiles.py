@@ -370,11 +370,17 @@ def test_cli_dag_table_for_people(capsys):
     (["vit", "--dag"], "unknown DAG model 'vit'"),
     (["resnet18", "--dag", "--granularity", "layer"], "--granularity applies to chains"),
 ])
-def test_cli_dag_mistakes_exit_2_with_a_message(argv, message):
-    done = _offbench("profile", *argv)
-    assert done.returncode == 2
-    assert message in done.stderr
-    assert done.stdout == ""
+def test_cli_dag_mistakes_exit_2_with_a_message(argv, message, capsys):
+    from offbench.cli import main
+
+    assert main(["profile", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert message in err and out == ""
+
+
+def test_cli_dag_mistake_exit_status_of_the_process():
+    done = _offbench("profile", "googlenet")
+    assert done.returncode == 2 and "--dag" in done.stderr and done.stdout == ""
 
 
 def test_cli_dag_from_torch_matches_the_table(capsys):
