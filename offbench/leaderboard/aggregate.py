@@ -214,19 +214,20 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
     group_of: dict[tuple[str, str], int] = {}
     missing_ids = {} if missing_ids is None else missing_ids
     parts: list[dict[str, np.ndarray]] = []
+    configs: dict[str, str] = {}  # track_config as stored -> canonical (a few distinct ones)
     cur = conn.execute(q, args)
     while True:
         chunk = cur.fetchmany(FETCH_ROWS)
         if not chunk:
             break
         if flt.keys is not None:
-            chunk = [row for row in chunk if _row_key(row[-len(KEY_COLUMNS):]) in flt.keys]
+            chunk = [row for row in chunk if _row_key(row[-len(KEY_COLUMNS):], configs) in flt.keys]
             if not chunk:
                 continue
         cols_ = list(zip(*chunk))
         del chunk
         g = np.fromiter((group_of.setdefault(k, len(group_of)) for k in zip(cols_[0], cols_[1])),
-                        dtype=np.int64, count=len(cols_[0]))
+                        dtype=np.int32, count=len(cols_[0]))
         if any(d is not None for d in cols_[3]):
             iid = np.array([(-1 - missing_ids.setdefault(d, len(missing_ids))) if i is None else i
                             for i, d in zip(cols_[2], cols_[3])], dtype=np.int64)
@@ -235,18 +236,20 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
         b = np.array(cols_[4], dtype=np.int64)
         part = {name: (b >> k) & 1 == 1 for k, name in enumerate(_BITS)}
         part.update({
-            "g": g, "iid": iid, "ci": ((b >> len(_BITS)) & 3) - 1,
+            "g": g, "iid": iid, "ci": (((b >> len(_BITS)) & 3) - 1).astype(np.int8),
             "ratio": np.array(cols_[5], dtype=np.float64), "fb_other": np.array(cols_[6], dtype=np.float64),
             "scost": np.array(cols_[7], dtype=np.float64), "wall": np.array(cols_[8], dtype=np.float64),
             "evals": np.array(cols_[9], dtype=np.float64), "seed": np.array(cols_[10], dtype=np.int64),
-            "run": np.array(cols_[11], dtype=np.int64), "prov": np.array(cols_[12], dtype=np.int64),
+            "run": np.array(cols_[11], dtype=np.int64), "prov": np.array(cols_[12], dtype=np.int32),
             "row_id": np.array(cols_[13], dtype=np.int64),
         })
         parts.append(part)
         del cols_
     if not parts:
         return None
-    a = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    a = {}
+    for k in list(parts[0]):  # column by column: the parts are freed as they are joined
+        a[k] = np.concatenate([p.pop(k) for p in parts])
     del parts
     return _aggregate(conn, a, list(group_of), flt)
 
@@ -255,10 +258,16 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
 _BITS = ("refused", "flagged", "has_flags", "solved_rest", "infeasible", "failed", "unrefereed")
 
 
-def _row_key(vals) -> tuple:
+_CONFIG = KEY_COLUMNS.index("track_config")
+
+
+def _row_key(vals, configs: dict[str, str]) -> tuple:
+    """A row's key as ``build._key`` makes it (its track configuration as canonical JSON)."""
     out = list(vals)
-    i = KEY_COLUMNS.index("track_config")
-    out[i] = canonical_json(json.loads(out[i]))
+    text = out[_CONFIG]
+    if text not in configs:
+        configs[text] = canonical_json(json.loads(text))
+    out[_CONFIG] = configs[text]
     return tuple(out)
 
 
