@@ -200,8 +200,16 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
     fb_other = ("CASE WHEN r.ref_cost IS NULL THEN NULL WHEN i.all_device_cost IS NULL THEN "
                 "(CASE WHEN r.counted_infeasible != 0 THEN r.ratio END) WHEN r.ref_cost > 0 THEN "
                 "i.all_device_cost / r.ref_cost WHEN i.all_device_cost = 0 THEN 1.0 ELSE 9e999 END")
+    # The entries (solver, parameters) of the table, numbered in SQL: an integer per row
+    # instead of two strings (the distinct pairs come from the key index alone).
+    found = conn.execute(f"SELECT DISTINCT r.solver_id, r.param_hash FROM results r WHERE {flt.where}",
+                         flt.args).fetchall()
+    if not found:
+        return None
+    entry_case = ("CASE " + " ".join(f"WHEN r.solver_id = ? AND r.param_hash = ? THEN {j}"
+                                     for j in range(len(found))) + " END")
     select = (
-        "r.solver_id, r.param_hash, i.rowid, CASE WHEN i.rowid IS NULL THEN r.instance_digest END, "
+        f"{entry_case}, NULL, i.rowid, CASE WHEN i.rowid IS NULL THEN r.instance_digest END, "
         f"{bits}, r.ratio, {fb_other}, coalesce(r.cost, i.all_device_cost), r.wall_time, "
         f"r.evaluations, r.seed, r.run_id, {prov_case}, r.row_id"
     )
@@ -210,8 +218,7 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
     q = (f"SELECT {select} FROM results r LEFT JOIN instances i ON i.digest = r.instance_digest "
          f"LEFT JOIN refs f ON f.instance_digest = r.instance_digest WHERE {flt.where} ORDER BY "
          + ", ".join(f"r.{k}" for k in KEY_COLUMNS))
-    args = tuple(ref_codes) + tuple(flt.args)
-    group_of: dict[tuple[str, str], int] = {}
+    args = tuple(x for k in found for x in k) + tuple(ref_codes) + tuple(flt.args)
     missing_ids = {} if missing_ids is None else missing_ids
     parts: list[dict[str, np.ndarray]] = []
     configs: dict[str, str] = {}  # track_config as stored -> canonical (a few distinct ones)
@@ -226,8 +233,7 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
                 continue
         cols_ = list(zip(*chunk))
         del chunk
-        g = np.fromiter((group_of.setdefault(k, len(group_of)) for k in zip(cols_[0], cols_[1])),
-                        dtype=np.int32, count=len(cols_[0]))
+        g = np.array(cols_[0], dtype=np.int32)
         if any(d is not None for d in cols_[3]):
             iid = np.array([(-1 - missing_ids.setdefault(d, len(missing_ids))) if i is None else i
                             for i, d in zip(cols_[2], cols_[3])], dtype=np.int64)
@@ -251,7 +257,13 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
     for k in list(parts[0]):  # column by column: the parts are freed as they are joined
         a[k] = np.concatenate([p.pop(k) for p in parts])
     del parts
-    return _aggregate(conn, a, list(group_of), flt)
+    # Entries in the order of their first row (in key order), as the row-by-row code had them.
+    codes, first = np.unique(a["g"], return_index=True)
+    codes = codes[np.argsort(first, kind="stable")]
+    renumber = np.full(len(found), -1, dtype=np.int32)
+    renumber[codes] = np.arange(codes.size, dtype=np.int32)
+    a["g"] = renumber[a["g"]]
+    return _aggregate(conn, a, [tuple(found[c]) for c in codes], flt)
 
 
 #: The flags of a row, one bit each (see :func:`classification`).
