@@ -35,7 +35,10 @@ family's training environments (``meta_family``, split ``train``); each iteratio
 with the current initialization (candidates priced by the cost model, counted in
 ``meta_evaluations``), stores the labels in that task's own memory, adapts a copy of the
 networks to each task with ``inner_steps`` Adam steps at ``inner_lr``, and moves the
-initialization by ``outer_lr`` towards the mean adapted weights. MRLCO's values (inner lr 5e-4,
+initialization by ``outer_lr`` towards the mean adapted weights. On the adaptation track with
+``meta_frames`` set, the track draws the frames instead (round-robin over the training
+environments the stream does not visit, the same for every solver) and hands them to
+:meth:`DMRO.learn_meta`, which runs the same iterations over them, each frame used once. MRLCO's values (inner lr 5e-4,
 outer lr 5e-4, 10 tasks, 1 inner step) were set for PPO on a policy gradient; for supervised
 steps on self-made labels offbench uses inner lr 1e-3, 5 inner steps, outer step 0.5 (Reptile's
 paper uses outer steps up to 1 with SGD inner loops), and 8 tasks per meta-batch (dmro-v1 has 8
@@ -304,33 +307,71 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         streams = {env: fam.stream(int(seed) * 1000 + j, n, environment=env) for j, env in enumerate(envs)}
         mems = {env: self._memories() for env in envs}
         frames = 0
-        stats = {}
-        module = self._trainable()
+        stats: dict = {}
         for _ in range(int(iterations)):
             picked = sorted(self.rng.choice(len(envs), size=min(self.meta_tasks, len(envs)), replace=False))
-            tasks = []
+            batch = [(envs[j], [next(streams[envs[j]]) for _ in range(self.meta_frames)]) for j in picked]
+            stats = self._meta_iteration(batch, mems, lambda f: Context(f, None, 0), f"{fam.id} ")
+            frames += sum(len(fs) for _, fs in batch)
+        return self._meta_done({"family": fam.id, "environments": envs, "iterations": int(iterations),
+                                "frames": frames}, stats)
+
+    def learn_meta(self, frames_by_env: dict, context) -> dict:
+        """The adaptation track's meta-training phase (``adaptation.meta_frames``): Reptile (or
+        the union baseline, by ``meta_mode``) over the frames the track drew from the family's
+        training environments, grouped by environment (one task each). Every frame is used
+        once: each iteration draws up to ``meta_tasks`` of the environments that have frames
+        left and takes the next ``meta_frames`` of each (fewer at the end); ``context(frame)``
+        prices and counts the candidates. Returns the report (iterations, frames, last loss)."""
+        queues = {env: list(fs) for env, fs in frames_by_env.items() if len(fs)}
+        mems = {env: self._memories() for env in queues}
+        iterations = frames = 0
+        stats: dict = {}
+        while queues:
+            envs = list(queues)
+            picked = sorted(self.rng.choice(len(envs), size=min(self.meta_tasks, len(envs)), replace=False))
+            batch = []
             for j in picked:
-                env = envs[j]
-                for _ in range(self.meta_frames):
-                    frame = next(streams[env])
-                    if not same_structure(self.structure, frame):
-                        raise UserError(f"solver {self.id}: the frames of {fam.id} ({env}) have another "
-                                        "structure than the stream's (devices, jobs, layers per job)")
-                    ctx = Context(frame, None, 0)
-                    _, _, payload = self._propose(frame, ctx)
-                    self.meta_evaluations += ctx.evaluations
-                    self._remember(payload, *mems[env])
-                    frames += 1
-                tasks.append(lambda mod, step, m=mems[env]: self._loss(*m))
-            if self.meta_mode == "reptile":
-                stats = reptile_step(module, tasks, inner_steps=self.inner_steps,
-                                     inner_lr=self.inner_lr, outer_lr=self.outer_lr)
-            else:
-                for task in tasks:
-                    stats = reptile_step(module, [task], inner_steps=self.inner_steps,
-                                         inner_lr=self.inner_lr, outer_lr=1.0)
+                q = queues[envs[j]]
+                batch.append((envs[j], q[:self.meta_frames]))
+                del q[:self.meta_frames]
+                if not q:
+                    del queues[envs[j]]
+            stats = self._meta_iteration(batch, mems, context, "")
+            iterations += 1
+            frames += sum(len(fs) for _, fs in batch)
+        report = self._meta_done({"environments": list(frames_by_env), "iterations": iterations,
+                                  "frames": frames}, stats)
+        return {k: v for k, v in report.items()  # numbers only; the track counts the evaluations
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "evaluations"}
+
+    def _meta_iteration(self, batch, mems, context, what: str) -> dict:
+        """One meta-iteration: label each task's frames (decide with the current initialization,
+        candidates priced through ``context(frame)``) into the task's own memory, then one
+        Reptile step over the tasks (or, for ``meta_mode = "union"``, the tasks in turn)."""
+        module = self._trainable()
+        tasks = []
+        for env, frames in batch:
+            for frame in frames:
+                if not same_structure(self.structure, frame):
+                    raise UserError(f"solver {self.id}: the frames of {what}({env}) have another "
+                                    "structure than the stream's (devices, jobs, layers per job)")
+                ctx = context(frame)
+                _, _, payload = self._propose(frame, ctx)
+                self.meta_evaluations += ctx.evaluations
+                self._remember(payload, *mems[env])
+            tasks.append(lambda mod, step, m=mems[env]: self._loss(*m))
+        if self.meta_mode == "reptile":
+            return reptile_step(module, tasks, inner_steps=self.inner_steps,
+                                inner_lr=self.inner_lr, outer_lr=self.outer_lr)
+        stats: dict = {}
+        for task in tasks:
+            stats = reptile_step(module, [task], inner_steps=self.inner_steps,
+                                 inner_lr=self.inner_lr, outer_lr=1.0)
+        return stats
+
+    def _meta_done(self, report: dict, stats: dict) -> dict:
         self.incumbent = None  # the last meta-training frame's labels are another environment's
-        self.meta_report = {"family": fam.id, "environments": envs, "iterations": int(iterations),
-                            "frames": frames, "evaluations": int(self.meta_evaluations),
-                            "mode": self.meta_mode, **stats}
+        self.meta_report = {**report, "evaluations": int(self.meta_evaluations), "mode": self.meta_mode,
+                            **stats}
         return self.meta_report

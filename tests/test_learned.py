@@ -306,3 +306,82 @@ def test_offbench_train_reproduces_the_shipped_weights(tmp_path):
     if new["weights_sha256"] != doc["weights_sha256"]:
         pytest.xfail("same decisions, but not bitwise the same weights: another machine or "
                      "library build than the one that made them (train.json says which offbench)")
+
+
+# ------------------------------------------------------------------------------ meta-training phase
+def test_the_adaptation_tracks_meta_training_phase_end_to_end(tmp_path):
+    """adaptation.meta_frames: frames of the family's training environments (never the stream's
+    own) go to learn_meta (DMRO) or to decide+learn (DDLO: the union baseline) before the
+    stream; unscored; their evaluations counted in info.meta_evaluations and the table."""
+    from offbench import tracks
+    from offbench.leaderboard import build
+    from offbench.leaderboard.render import display_cells
+    from offbench.store import Store
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text("\n".join([
+        'name = "meta"', 'tracks = ["adaptation"]', "seeds = [0]", "time_limit = 10.0",
+        "adaptation = { window = 3, meta_frames = 9 }",
+        "[[sources]]", 'kind = "stream"', 'name = "d"', 'family = "dmro-v1"', "seed = 5",
+        'environment = "alexnet-low"', "frames = 6", "switch_at = 3", 'switch_to = "vgg16-mid"',
+        "[[solvers]]", 'id = "dmro"',
+        "params = { hidden = [16], batch = 8, train_every = 2, meta_tasks = 2, meta_frames = 2, inner_steps = 2 }",
+        "[[solvers]]", 'id = "ddlo"', "params = { hidden = [16], batch = 8, train_every = 2, train_after = 4 }",
+        "[[solvers]]", 'id = "neurosurgeon"']) + "\n")
+    store = tmp_path / "r.sqlite"
+    assert main(["run", str(spec), "--store", str(store), "-j", "0", "--quiet", "--no-leaderboard"]) == 0
+    with Store.open_readonly(store) as s:
+        rows = {r["solver_id"].split("-v")[0]: r for r in s.results()}
+        frames_by_row = s.frames()
+    cfg = rows["dmro"]["track_config"]
+    envs = cfg["meta_environments"]
+    assert cfg["meta_frames"] == 9 and cfg["meta_family"] == "dmro-v1" and cfg["meta_seed"] == 5
+    assert len(envs) == 7 and "alexnet-low" not in envs and "vgg16-mid" not in envs
+    assert all(get_family("dmro-v1").environments[e].split == "train" for e in envs)
+    for name, mode in (("dmro", "learn_meta"), ("ddlo", "decide+learn")):
+        r = rows[name]
+        assert r["status"] == "feasible", r["error"]
+        assert r["info"]["meta"]["mode"] == mode and r["info"]["meta"]["frames"] == 9
+        assert r["info"]["meta_evaluations"] > 0
+        assert len(frames_by_row[r["row_id"]]) == 6     # unscored: no frame rows of its own
+    assert rows["dmro"]["info"]["meta"]["iterations"] >= 1
+    assert "meta_evaluations" not in rows["neurosurgeon"]["info"]  # a static baseline skips it
+    # the drawn frames: round-robin over the environments, the same for every solver seed
+    drawn = tracks.get("adaptation").meta_frames(cfg)
+    assert [e for e, _ in drawn] == [envs[k % 7] for k in range(9)]
+    assert [f.digest for _, f in drawn] == [f.digest for _, f in tracks.get("adaptation").meta_frames(cfg)]
+    # the table shows the column the track declares
+    with Store.open_readonly(store) as s:
+        t = build(s).tables[0]
+    assert t.columns[-1] == "meta evals"
+    cells = {e.solver_id.split("-v")[0]: display_cells(t, e) for e in t.entries}
+    assert cells["dmro"][-1] == f"{rows['dmro']['info']['meta_evaluations']:.0f}"
+    assert cells["neurosurgeon"][-1] == "n/a"
+    assert any("meta-training before each stream: 9 frames" in n for n in t.notes)
+
+
+def test_dmro_learn_meta_uses_every_frame_once_and_moves_the_initialization(frames):
+    fr, _ = frames
+    fam = get_family("dmro-v1")
+    by_env = {e: list(fam.stream(11 + j, n, environment=e))
+              for j, (e, n) in enumerate((("alexnet-low", 5), ("resnet18-high", 3), ("alexnet-mid", 1)))}
+    a = _solver("dmro", **META)
+    a.start(fr[0], 4)
+    before = {k: v.clone() for k, v in a.state_tensors().items()}
+    made = []
+
+    def context(frame):
+        made.append(Context(frame, None, 0))
+        return made[-1]
+
+    report = a.learn_meta(by_env, context)
+    # 5, 3 and 1 frames in chunks of meta_frames = 2: 3 + 2 + 1 chunks, at most meta_tasks = 2
+    # of them per iteration
+    assert report["frames"] == 9 and len(made) == 9 and 3 <= report["iterations"] <= 6
+    assert a.meta_evaluations == sum(c.evaluations for c in made) > 0
+    assert set(report) >= {"iterations", "frames", "meta_loss", "meta_step"} and "evaluations" not in report
+    assert any(not torch.equal(before[k], a.state_tensors()[k]) for k in before)
+    b = _solver("dmro", **META)               # deterministic under the seed
+    b.start(fr[0], 4)
+    b.learn_meta(by_env, lambda f: Context(f, None, 0))
+    assert all(torch.equal(a.state_tensors()[k], b.state_tensors()[k]) for k in before)

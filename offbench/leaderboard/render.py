@@ -49,7 +49,14 @@ def display_cells(t: Table, e: Entry) -> list[str]:
             str(v.get("refused", 0)), _f(v.get("gmean_solved", math.nan), ".4f"),
             str(v["failed"]), _ms(v["p50"]), _ms(v["p95"]), _f(v["evals"], ".1f"), _ms(v["sgm"]),
             str(v["wins"])]
-    if tracks.get(t.track).threshold is None:
+    tr = tracks.get(t.track)
+    # columns a track declares over its rows' info (the adaptation track's meta evaluations):
+    # the mean over the entry's runs, n/a where none gives it
+    for _, key in getattr(tr, "info_columns", ()):
+        xs = [r["info"][key] for r in (t.rows or {}).get((e.solver_id, e.param_hash), [])
+              if (r.get("info") or {}).get(key) is not None]
+        tail.append(_f(sum(xs) / len(xs) if xs else None, ".0f"))
+    if tr.threshold is None:
         return [e.label, str(v["n"]), _f(v["ratio"], ".4f"), ci, *tail]
     ft = v["frames_to_threshold"]
     fts = "n/a" if ft is None or math.isnan(ft) else "never" if math.isinf(ft) else f"{ft:g}"

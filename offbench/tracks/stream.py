@@ -95,6 +95,12 @@ class StreamTrack(Track):
         """Frames ``0 .. k-1`` are learned from (all of them, by default)."""
         return n
 
+    def pretrain(self, solver, job) -> dict:
+        """Unscored work a learning solver does after ``start`` and before the stream's first
+        frame (the adaptation track's meta-training phase); returns what goes into the row's
+        ``info``. Nothing, by default."""
+        return {}
+
     def budget(self, job) -> dict:
         """What a learning solver is told before ``start`` (its ``budget`` attribute): the
         frames it will decide and the frames it will learn from, so that schedules fit."""
@@ -141,12 +147,18 @@ class StreamTrack(Track):
         aborted = None
         if started is not None:
             started()
+        pre: dict = {}
         if learning:
             try:
                 solver.budget = self.budget(job)  # before start: schedules are sized by it
                 solver.start(frames[0], int(job.seed))
             except Exception as e:
                 aborted = f"start failed: {type(e).__name__}: {e}"
+            if aborted is None:
+                try:
+                    pre = self.pretrain(solver, job)
+                except Exception as e:
+                    aborted = f"meta-training failed: {type(e).__name__}: {e}"
         for k, frame in enumerate(frames if aborted is None else ()):
             fs = frame_seed(job.seed, k)
             if learning:
@@ -175,6 +187,7 @@ class StreamTrack(Track):
             rows.append(fo.frame_row(k, frame.digest, metrics))
         out = self._summary(rows, len(frames), cfg, learning, learn_time, learn_evals, aborted,
                             frames_until_stays_below)
+        out.info.update(pre)
         if learning and hasattr(solver, "provenance"):  # e.g. the weights a learner started from
             out.info["provenance"] = solver.provenance()
         return out
