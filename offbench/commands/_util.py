@@ -48,3 +48,20 @@ def stdout_to_stderr():
 
     with fd_guard(), contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+def families_dir_option(p) -> None:
+    """The ``--families-dir DIR`` option (repeatable) of the commands that use families."""
+    p.add_argument("--families-dir", action="append", default=[], metavar="DIR",
+                   help="a folder of user family definitions (TOML files in the format of "
+                        "instances/*.toml), added to the built-in families (repeatable)")
+
+
+def use_families_dirs(args) -> None:
+    """Add the folders of ``--families-dir`` (checked and loaded now: a bad definition is
+    reported before any work)."""
+    dirs = getattr(args, "families_dir", None)
+    if dirs:
+        from ..families import add_families_dirs
+
+        add_families_dirs(dirs)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ._util import positive_float, seed_int
+from ._util import families_dir_option, positive_float, seed_int, use_families_dirs
 
 
 def _count(text: str) -> int:
@@ -45,11 +45,13 @@ def add_parser(sub):
 
     q = s.add_parser("list", help="list the families and the frozen sets")
     q.add_argument("--json", action="store_true", help="one JSON object for programs")
+    families_dir_option(q)
     q.set_defaults(func=run_list)
 
     q = s.add_parser("show", help="what a family models, its sizes, sources and history")
     q.add_argument("id", metavar="ID", help="family ID (dmro-v1), name (dmro) or preset (capacitated-v1:medium)")
     q.add_argument("--json", action="store_true", help="one JSON object for programs")
+    families_dir_option(q)
     q.set_defaults(func=run_show)
 
     q = s.add_parser("generate", help="write instances of a family to a folder (with a manifest)")
@@ -106,25 +108,36 @@ def _output_args(q) -> None:
                    help="change a generator parameter (repeatable); the family ID then says so")
     q.add_argument("--force", action="store_true",
                    help="replace DIR when it holds an instance set written before")
+    families_dir_option(q)
 
 
 def _family(args):
     from ..families import get_family
 
+    use_families_dirs(args)
     fam = get_family(args.id)
     return fam.with_assignments(getattr(args, "param", None) or [])
+
+
+def _user_dirs() -> set:
+    from ..families import families_dirs
+
+    return {p.resolve() for p in families_dirs()}
 
 
 def run_list(args) -> int:
     from ..families import list_families
     from ..instance_sets import list_sets
 
+    use_families_dirs(args)
     fams = list_families()
     sets = list_sets()
     if args.json:
         out = {"families": [{"id": f.id, "name": f.name, "version": f.version,
                              "latest": f.version == f.latest_version, "description": f.description,
-                             "presets": list(f.presets), "environments": list(f.environments)}
+                             "presets": list(f.presets), "environments": list(f.environments),
+                             "definition": str(f.definition_path),
+                             "user": f.definition_path.parent in _user_dirs()}
                             for f in fams],
                "sets": sets}
         sys.stdout.write(json.dumps(out) + "\n")
@@ -132,6 +145,8 @@ def run_list(args) -> int:
     width = max(len(f.id) for f in fams)
     for f in fams:
         extra = f" (presets: {', '.join(f.presets)})" if f.presets else ""
+        if f.definition_path.parent in _user_dirs():
+            extra += f" [user family: {f.definition_path}]"
         print(f"{f.id:<{width}}  {f.description}{extra}")
     print()
     print("Frozen sets: " + (", ".join(sets) if sets else "none (offbench instances freeze)"))

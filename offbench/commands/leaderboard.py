@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import UserError
+from ._util import families_dir_option, use_families_dirs
 
 
 def add_parser(sub):
@@ -69,6 +70,7 @@ def add_parser(sub):
     v.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
                    help="allow the solvers in DIR that the table's specs name (repeatable); "
                         "without it only the installed solvers run")
+    families_dir_option(v)
     v.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
     return p
@@ -154,6 +156,7 @@ def _print_comparisons(comps, fmt) -> None:
 def _verify(args) -> int:
     from pathlib import Path
 
+    use_families_dirs(args)
     from ..leaderboard import verify
     from ..progress import Progress
     from ..run import make_executor

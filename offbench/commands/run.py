@@ -11,7 +11,7 @@ import shlex
 import sys
 
 from ..errors import UserError
-from ._util import positive_float
+from ._util import families_dir_option, positive_float, use_families_dirs
 
 
 def add_parser(sub):
@@ -54,6 +54,7 @@ def add_parser(sub):
                    help="compute references and cost ratios (auto) or not (none)")
     p.add_argument("--solvers-dir", action="append", default=[], metavar="DIR",
                    help="also load solvers from the .py files of this folder (repeatable)")
+    families_dir_option(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--quiet", action="store_true", help="print nothing but problems and the table")
     out.add_argument("--jsonl", action="store_true",
@@ -111,6 +112,7 @@ def run(args) -> int:
     from ..run import (apply_overrides, default_spec, load_spec_file, make_executor, parse_spec,
                        plan as make_plan, run as run_spec)
 
+    use_families_dirs(args)
     raw = load_spec_file(args.config) if args.config else default_spec()
     raw = apply_overrides(
         raw, solvers=args.solver, families=args.family, sets=args.set,

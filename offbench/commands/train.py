@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ._util import seed_int
+from ._util import families_dir_option, seed_int, use_families_dirs
 
 
 def _positive_int(text: str) -> int:
@@ -43,6 +43,7 @@ def add_parser(sub):
                     "a family and write its weights (safetensors) and the training spec.")
     p.add_argument("solver", metavar="SOLVER", help="a solver with meta-training, e.g. dmro")
     p.add_argument("--family", required=True, help="family ID, e.g. dmro-v1")
+    families_dir_option(p)
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the weights and train.json")
     p.add_argument("--seed", type=seed_int, default=0, metavar="N",
                    help="seed of the training (default: 0); the same seed gives the same weights")
@@ -121,6 +122,7 @@ def train(solver_name: str, family: str, out: str | Path, *, seed: int = 0, iter
 def run(args) -> int:
     from ..discovery import parse_params, resolve
 
+    use_families_dirs(args)
     cls = resolve(args.solver)
     params = parse_params(cls, args.param)
     doc = train(args.solver, args.family, args.out, seed=args.seed, iterations=args.iterations,

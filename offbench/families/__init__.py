@@ -6,7 +6,9 @@ folder (installed as the package ``offbench_instances``): a one-line description
 version the generator parameters, size presets, named environments, stream settings and frozen
 sets. Its generator is a module of this package named in the file (``offbench.families.dmro``),
 imported only when the family is used. Nothing is registered by hand: every ``*.toml`` of the
-folder is a family.
+folder is a family. Users add families of their own from folders of definitions in the same
+format (``--families-dir DIR``, :func:`add_families_dirs`), over the built-in generators or an
+installed package's (:mod:`offbench.families.definition` says what is allowed).
 
 IDs follow Gymnasium's habit::
 
@@ -43,14 +45,16 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from .definition import DIR_ENV, Environment, SetSpec, _defs, definitions_dir, family_names
+from .definition import (DIR_ENV, PATH_ENV, Environment, SetSpec, _defs, add_families_dirs,
+                         definitions_dir, families_dirs, family_names)
 from .family import Family
 from .ids import parse_family_id
 from .param import FamilyError, FParam
 
 __all__ = [
     "FamilyError", "FParam", "Environment", "SetSpec", "Family", "get_family", "list_families",
-    "family_names", "definitions_dir", "parse_family_id", "DIR_ENV",
+    "family_names", "definitions_dir", "parse_family_id", "DIR_ENV", "PATH_ENV",
+    "add_families_dirs", "families_dirs",
 ]
 
 

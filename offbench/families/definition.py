@@ -5,6 +5,17 @@ is a family: a one-line description, a longer ``doc``, the generator module, a v
 and per version (``[v1]``...) the generator parameters, size presets, named environments, stream
 settings and frozen sets. Reading a definition never runs code; the generator module is imported
 only when the family is used (:class:`offbench.families.Family`).
+
+**User families** come from more folders of definitions in the same format, added to the
+built-in ones (:func:`add_families_dirs`; ``--families-dir DIR`` on the command line; the
+folders are kept in ``$OFFBENCH_FAMILIES_PATH``, separated by ``os.pathsep``, so that the
+worker processes of a run see them too). A user definition is data: its ``generator`` must be
+one of the built-in generator modules (``offbench.families.dmro``, ...) or the name of an
+entry point of the group ``offbench.generators`` of an installed package (Python code that the
+user chose to install); a family name that is built in, or defined twice, is refused by name,
+and user families declare no frozen sets. ``$OFFBENCH_INSTANCES_DIR`` is another matter: it
+*replaces* the built-in folder (definitions and frozen sets), for work on a copy of
+``instances/`` (the test suite damages such copies).
 """
 
 from __future__ import annotations
@@ -25,10 +36,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DIR_ENV", "Environment", "SetSpec", "definitions_dir", "family_names"]
+__all__ = ["DIR_ENV", "PATH_ENV", "GENERATOR_GROUP", "Environment", "SetSpec", "add_families_dirs",
+           "definitions_dir", "families_dirs", "family_names"]
 
-#: Environment variable that points to another folder of family definitions.
+#: Environment variable that points to another folder of family definitions (replacing the
+#: built-in folder, frozen sets included).
 DIR_ENV = "OFFBENCH_INSTANCES_DIR"
+
+#: Environment variable of the folders of user family definitions (``os.pathsep``-separated),
+#: added to the built-in ones; ``--families-dir`` appends to it.
+PATH_ENV = "OFFBENCH_FAMILIES_PATH"
+
+#: Entry-point group of installed generator modules that user definitions may name.
+GENERATOR_GROUP = "offbench.generators"
 
 
 @dataclass(frozen=True)
@@ -218,10 +238,95 @@ def _definitions(root: str) -> dict[str, _Definition]:
     return {p.stem: _load_definition(p) for p in sorted(folder.glob("*.toml"))}
 
 
+def families_dirs() -> tuple[Path, ...]:
+    """The folders of user family definitions in force (``$OFFBENCH_FAMILIES_PATH``)."""
+    return tuple(Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p)
+
+
+def add_families_dirs(dirs) -> tuple[Path, ...]:
+    """Add folders of user family definitions (``--families-dir``) for this process and the
+    processes it starts, and load every definition now, so that a mistake is reported at once.
+
+    Raises
+    ------
+    FamilyError
+        A folder that does not exist, a bad definition (its file named, and the line of a TOML
+        syntax error), a family name that is built in or defined twice, a generator that is not
+        allowed (see the module docstring).
+    """
+    have = list(families_dirs())
+    for d in dirs:
+        p = Path(d).expanduser().resolve()
+        if not p.is_dir():
+            raise FamilyError(f"--families-dir {d}: no such folder")
+        if p not in have:
+            have.append(p)
+    old = os.environ.get(PATH_ENV)
+    os.environ[PATH_ENV] = os.pathsep.join(str(p) for p in have)
+    try:
+        _defs()
+    except Exception:
+        if old is None:
+            os.environ.pop(PATH_ENV, None)
+        else:
+            os.environ[PATH_ENV] = old
+        raise
+    return tuple(have)
+
+
+def _generators(builtin: dict[str, _Definition]) -> tuple[set[str], dict[str, str]]:
+    """The generator modules a user definition may name: the built-in ones, and the entry
+    points of :data:`GENERATOR_GROUP` (name -> module)."""
+    from importlib.metadata import entry_points
+
+    eps = {ep.name: ep.value.split(":")[0] for ep in entry_points(group=GENERATOR_GROUP)}
+    return {d.generator for d in builtin.values()}, eps
+
+
+@functools.lru_cache(maxsize=None)
+def _user_definitions(root: str, builtin_root: str) -> dict[str, _Definition]:
+    import dataclasses
+
+    builtin = _definitions(builtin_root)
+    folder = Path(root)
+    if not folder.is_dir():
+        raise FamilyError(f"the folder of family definitions {folder} (in ${PATH_ENV}) does not exist")
+    allowed, eps = _generators(builtin)
+    out = {}
+    for p in sorted(folder.glob("*.toml")):
+        d = _load_definition(p)
+        where = f"family definition {p}"
+        if d.name in builtin:
+            raise FamilyError(f"{where}: the family name {d.name!r} is built in "
+                              f"({builtin[d.name].path}); a user family needs a name of its own")
+        for v, spec in d.versions.items():
+            if spec.get("sets"):
+                raise FamilyError(f"{where}: [v{v}].sets: frozen sets are for built-in families only "
+                                  "(write instances with offbench instances generate)")
+        if d.generator in eps:
+            d = dataclasses.replace(d, generator=eps[d.generator])
+        elif d.generator not in allowed:
+            raise FamilyError(
+                f"{where}: generator {d.generator!r} is neither a built-in generator "
+                f"({', '.join(sorted(allowed))}) nor an entry point of the group "
+                f"{GENERATOR_GROUP!r} of an installed package"
+                + (f" ({', '.join(sorted(eps))})" if eps else ""))
+        out[d.name] = d
+    return out
+
+
 def _defs() -> dict[str, _Definition]:
-    return _definitions(str(definitions_dir()))
+    root = str(definitions_dir())
+    defs = dict(_definitions(root))
+    for folder in families_dirs():
+        for name, d in _user_definitions(str(folder), root).items():
+            if name in defs:
+                raise FamilyError(f"family definition {d.path}: the family {name!r} is also defined "
+                                  f"in {defs[name].path}")
+            defs[name] = d
+    return defs
 
 
 def family_names() -> list[str]:
-    """Names of every defined family, sorted."""
+    """Names of every defined family (built-in and user ones), sorted."""
     return sorted(_defs())
