@@ -12,9 +12,9 @@ A *frozen set* lives in ``instances/sets/<family ID>/<split>/`` (a preset become
                                          "wall_time", "decision"}},
      "reference_time_limit": 60.0, "offbench_version": "0.1.0", "created_by": "..."}
 
-References follow SPEC.md section 6: ``provenance`` is ``exhaustive``, ``dp`` or ``milp`` (a
-proven optimum, gap 0), ``milp-gap`` (best known, with its gap and bound) or ``heuristic``; they
-come from :func:`offbench.reference.compute_reference` and nowhere else. The set digest is
+References follow SPEC.md section 6: ``provenance`` is ``exhaustive``, ``dp``, ``mincut`` or
+``milp`` (a proven optimum, gap 0), ``milp-gap`` (best known, with its gap and bound) or
+``heuristic``; they come from :func:`offbench.reference.compute_reference` and nowhere else. The set digest is
 ``sha256("\\n".join(member digests))``.
 
 :func:`freeze_set` (``offbench instances freeze``) writes a set declared by its family's
@@ -49,7 +49,7 @@ SET_FORMAT = "offbench-instance-set"
 SET_VERSION = 1
 MANIFEST = "manifest.json"
 #: Provenances whose cost is a proven optimum (SPEC.md section 6).
-PROVEN = ("exhaustive", "dp", "milp")
+PROVEN = ("exhaustive", "dp", "mincut", "milp")
 PROVENANCES = PROVEN + ("milp-gap", "heuristic")
 #: Relative tolerance when a recomputed optimum is compared with the frozen one.
 OPTIMUM_RTOL = 1e-7

@@ -70,7 +70,7 @@ LINESTYLES = ("-", "--", "-.", ":")
 #: committed results never share a colour; any other solver gets one from a hash of its ID.
 _BUILTIN = ("exhaustive", "dp", "milp", "lp-bound", "local-search", "neurosurgeon", "greedy",
             "random", "all-device", "all-edge", "all-cloud", "sb3-dqn", "sb3-ppo", "sb3-a2c",
-            "droo", "ddlo", "dmro")
+            "droo", "ddlo", "dmro", "mincut", "dads")
 
 
 def _hash(text: str) -> int:

@@ -10,22 +10,28 @@ plug-in) declare (:attr:`offbench.solver.Solver.reference_role`, ``reference_ran
    the jobs are not coupled by capacities (no capacities, capacities that can never bind, or
    capacities that the per-job optima happen to fit); otherwise it refuses, and its
    capacity-free optimum is kept as a lower bound.
-2. ``exhaustive`` (exact, rank 20, asked up to 16 layers): all ``3^n`` placements, when the
+   ``dp`` does not handle DAG jobs (SPEC.md section 7): on an instance with DAG jobs it is
+   refused.
+2. ``mincut`` (exact, rank 15, asked on instances with DAG jobs): the per-job three-tier minimum
+   cut, optimal (within 1e-9 relative) whenever capacities and deadlines do not bind; otherwise
+   it refuses, and its capacity- and deadline-free optimum is kept as a lower bound. On chains
+   dp proves the same optima first.
+3. ``exhaustive`` (exact, rank 20, asked up to 16 layers): all ``3^n`` placements, when the
    enumeration finishes within the time limit.
-3. ``milp`` (exact, rank 30, asked always) when it proves optimality; ``milp-gap`` when it
+4. ``milp`` (exact, rank 30, asked always) when it proves optimality; ``milp-gap`` when it
    stops at the time limit with a lower bound: the reference cost is then the best cost known
    (the MILP's incumbent or a heuristic's, whichever is lower), ``bound`` the best proven lower
    bound and ``gap = (cost - bound) / cost``. Before it, the incumbents run (below), so that a
    MILP "optimum" a heuristic beats is caught.
-4. ``heuristic``: only when nothing above is possible (no MILP solver, or it failed): the best
+5. ``heuristic``: only when nothing above is possible (no MILP solver, or it failed): the best
    of the incumbents (role incumbent: neurosurgeon, local search), with the best lower bound
-   met (dp's relaxation) when there is one.
+   met (dp's or mincut's relaxation) when there is one.
 
 Role check (greedy) runs beside every proven optimum.
 
-Nothing is labelled proven that is not: ``dp``/``exhaustive``/``milp`` come only from a solver
-status ``optimal`` (which :meth:`offbench.solver.Solver.solve` has checked: feasible, priced by
-the cost model). A cheap heuristic is run beside every proven optimum, and one that beats it is
+Nothing is labelled proven that is not: ``dp``/``mincut``/``exhaustive``/``milp`` come only from
+a solver status ``optimal`` (which :meth:`offbench.solver.Solver.solve` has checked: feasible,
+priced by the cost model). A cheap heuristic is run beside every proven optimum, and one that beats it is
 a bug raised loudly (:class:`ReferenceViolation`), as is a MILP "optimum" that a heuristic beats.
 A provenance is the declaring solver's name, so only names of SPEC.md section 6 can prove.
 
@@ -46,7 +52,7 @@ from .errors import UserError
 from .instance import Instance
 
 #: Provenances, the proven ones first (SPEC.md section 6).
-PROVEN = ("exhaustive", "dp", "milp")
+PROVEN = ("exhaustive", "dp", "mincut", "milp")
 PROVENANCES = PROVEN + ("milp-gap", "heuristic")
 
 #: Relative tolerance when comparing costs against a proven optimum (SPEC.md: optima agree to
@@ -335,8 +341,11 @@ def compute_reference(inst: Instance, *, time_limit: float = 60.0, seed: int = 0
         if res.decision is not None and res.feasible and res.cost is not None and (
                 incumbent is None or res.cost <= incumbent.cost):
             incumbent = res
-        bounds = [b for b in (res.bound, cls.lower_bound(inst, time.perf_counter() + left()))
-                  if b is not None and math.isfinite(b)]
+        # A solver that does not handle DAG jobs has no bound for them either (dp's relaxation
+        # reads chain tables).
+        own = (cls.lower_bound(inst, time.perf_counter() + left())
+               if getattr(cls, "handles_dag", False) or not inst.is_dag else None)
+        bounds = [b for b in (res.bound, own) if b is not None and math.isfinite(b)]
         if bounds:
             lower = max(bounds) if lower is None else max(lower, *bounds)
         if gap_prov in PROVENANCES and res.bound is not None:

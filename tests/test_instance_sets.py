@@ -380,6 +380,7 @@ def test_a_set_says_how_its_references_were_proven(set_id):
     frozen reference."""
     _, _, spec = next(d for d in declared_sets() if d[0] == set_id)
     words = {"dp": ("dynamic programming", "dp"), "exhaustive": ("exhaustive",),
-             "milp": ("MILP",), "milp-gap": ("MILP",), "heuristic": ("heuristic",)}
+             "mincut": ("minimum cut", "mincut"), "milp": ("MILP",), "milp-gap": ("MILP",),
+             "heuristic": ("heuristic",)}
     for provenance in {r["provenance"] for r in load_set(set_id).references.values()}:
         assert any(w in spec.doc for w in words[provenance]), (set_id, provenance, spec.doc)
