@@ -279,3 +279,15 @@ def test_mincut_info_and_determinism(mincut):
     assert np.array_equal(a.decision, b.decision)
     assert a.info["arcs"] > 0 and a.info["graph_nodes"] >= 2 + 2 * inst.n_layers
     assert a.info["objective"] == pytest.approx(a.cost, rel=1e-9)
+
+
+def test_mincut_proves_the_reference_of_a_dag_instance():
+    from offbench.reference import compute_reference
+
+    inst = random_dag_instance(11, n_devices=2, n_jobs=2, layers=(2, 4))
+    assert inst.is_dag
+    ref = compute_reference(inst, time_limit=60)
+    assert ref.provenance == "mincut" and ref.proven
+    _, costs, _ = all_costs(inst)
+    assert ref.cost == pytest.approx(costs.min(), rel=1e-9)
+    assert "dp:" in ref.note          # dp was refused first (it does not handle DAG jobs)
