@@ -83,18 +83,17 @@ class Tables(NamedTuple):
     # read) when every job is a chain.
     job_dag: np.ndarray     # (n_jobs,) int8: 1 for a DAG job (priced by the DAG walk)
     job_msg: np.ndarray     # (n_jobs,) int8: 1 for a DAG job with edge messages
-    node_c: np.ndarray      # (n_layers, 24) [l, 8 * a + S]: compute on a + output to tier set S
-    node_t: np.ndarray      # (n_layers, 24)
-    node_e: np.ndarray      # (n_layers, 24)
-    node_mask0: np.ndarray  # (n_layers,) int64: 1 (the device) for an exit node, else 0
+    node_c: np.ndarray      # (n_layers, 32) [l, 8 * a + S]: compute on a + output to tier set S
+    node_t: np.ndarray      # (n_layers, 32)   (S = 0: an exit node's, to the device)
+    node_e: np.ndarray      # (n_layers, 32)
     in_c: np.ndarray        # (n_jobs, 8) [i, S]: the job's input from the device to tier set S
     in_t: np.ndarray        # (n_jobs, 8)
     in_e: np.ndarray        # (n_jobs, 8)
     succ_ptr: np.ndarray    # (n_layers + 1,) node l's out-edges are succ_ptr[l] .. succ_ptr[l+1]-1
     succ: np.ndarray        # (n_edges,) global node index of each edge's head
-    msg_c: np.ndarray       # (n_edges, 9) [e, 3 * a + c]: edge e's own message from a to c
-    msg_t: np.ndarray       # (n_edges, 9)
-    msg_e: np.ndarray       # (n_edges, 9)
+    msg_c: np.ndarray       # (n_edges, 16) [e, 4 * a + c]: edge e's own message from a to c
+    msg_t: np.ndarray       # (n_edges, 16)
+    msg_e: np.ndarray       # (n_edges, 16)
     pred_ptr: np.ndarray    # (n_layers + 1,) node l's in-edges, in pred / pred_edge
     pred: np.ndarray        # (n_edges,) global node index of the tail
     pred_edge: np.ndarray   # (n_edges,) the edge's index (into succ, msg_*)
@@ -205,19 +204,22 @@ def _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c) -> tuple:
     """The DAG fields of :class:`Tables` (SPEC.md section 7); empty for an all-chain instance.
 
     A node ``l`` of job ``i`` on tier ``a`` whose output must reach the tier set ``S`` (bit
-    ``k`` for tier ``k``: its successors' tiers, and the device for an exit node) pays its
+    ``k`` for tier ``k``: its successors' tiers; ``S = 0`` stands for an exit node's, which
+    must reach the device) pays its
     compute and, once, each hop of the union of the paths from ``a`` to ``S``. Tiers lie on a
     line, so that union is the path from ``a`` down to ``min(S | {a})`` plus the path from ``a``
     up to ``max(S | {a})``: ``node_c[l, 8 * a + S] = comp_c[l, a] + tr_c[b, lo] + tr_c[b, hi]``
     with ``b`` the boundary slot of ``l``'s output (``l + i + 1``, where ``bits`` holds
     ``out_bits``). The input (slot ``off[i] + i``) travels from the device to the entry nodes'
-    tiers: ``in_c[i, S] = tr_c[b, 3 * 0 + max(S)]``."""
+    tiers: ``in_c[i, S] = tr_c[b, 3 * 0 + max(S)]``. An edge's own message from ``a`` to ``c``
+    is ``msg_c[e, 4 * a + c]``. The tables are padded (32 and 16 columns) so that the walk can
+    index them with any tier before it refuses a bad one."""
     nj, nl = inst.n_jobs, inst.n_layers
     i64 = np.int64
     if not inst.is_dag:
-        e24, e8, e9 = np.empty((0, 24)), np.empty((0, 8)), np.empty((0, 9))
-        return (np.zeros(nj, np.int8), np.zeros(nj, np.int8), e24, e24, e24, np.zeros(0, i64),
-                e8, e8, e8, np.zeros(1, i64), np.zeros(0, i64), e9, e9, e9, np.zeros(1, i64),
+        e32, e8, e16 = np.empty((0, 32)), np.empty((0, 8)), np.empty((0, 16))
+        return (np.zeros(nj, np.int8), np.zeros(nj, np.int8), e32, e32, e32,
+                e8, e8, e8, np.zeros(1, i64), np.zeros(0, i64), e16, e16, e16, np.zeros(1, i64),
                 np.zeros(0, i64), np.zeros(0, i64), np.zeros(nj + 1, i64), np.zeros(0, i64))
     off = inst.layer_offsets
     lj = inst.layer_job
@@ -229,10 +231,8 @@ def _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c) -> tuple:
     gdst = off[ejob] + inst.edge_dst
     ne = gsrc.size
     succ_ptr = np.searchsorted(gsrc, np.arange(nl + 1), side="left").astype(i64)
-    outdeg = np.diff(succ_ptr)
     indeg = np.bincount(gdst, minlength=nl)
     node_dag = job_dag[lj].astype(bool)
-    node_mask0 = (node_dag & (outdeg == 0)).astype(i64)
     porder = np.lexsort((gsrc, gdst)).astype(i64)
     pred_ptr = np.searchsorted(gdst[porder], np.arange(nl + 1), side="left").astype(i64)
     entry = np.flatnonzero(node_dag & (indeg == 0)).astype(i64)
@@ -246,13 +246,13 @@ def _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c) -> tuple:
     lo = np.empty((3, 8), i64)
     hi = np.empty((3, 8), i64)
     for a in range(3):
-        for m in range(8):
-            tiers = [k for k in range(3) if m >> k & 1] + [a]
+        for m in range(8):   # m = 0: an exit node's (no successor): to the device
+            tiers = [k for k in range(3) if m >> k & 1] + [a] + ([0] if m == 0 else [])
             lo[a, m], hi[a, m] = min(tiers), max(tiers)
     in_hi = np.array([max([k for k in range(3) if m >> k & 1] or [0]) for m in masks])
     res = []
     for comp, tr in ((comp_c, tr_c), (comp_t, tr_t), (comp_e, tr_e)):
-        node = np.zeros((nl, 24))
+        node = np.zeros((nl, 32))          # columns 24-31: padding (see _dag_sum)
         tro = tr[b_out]
         for a in range(3):
             for m in range(8):
@@ -264,8 +264,13 @@ def _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c) -> tuple:
     w = inst.job_weight[ejob][:, None]
     msg_c = w * (inst.w_time * msg_t + inst.w_energy * msg_e)
     has = inst.edge_has_bits[:, None]
-    msgs = [np.where(has, m, 0.0) for m in (msg_c, msg_t, msg_e)]
-    return (job_dag, job_msg, res[0], res[1], res[2], node_mask0, ins[0], ins[1], ins[2],
+    cols = [4 * a + c for a in range(3) for c in range(3)]
+    msgs = []
+    for m in (msg_c, msg_t, msg_e):
+        padded = np.zeros((ne, 16))                  # [e, 4 * a + c]; the rest is padding
+        padded[:, cols] = np.where(has, m, 0.0)
+        msgs.append(padded)
+    return (job_dag, job_msg, res[0], res[1], res[2], ins[0], ins[1], ins[2],
             succ_ptr, gdst.astype(i64), msgs[0], msgs[1], msgs[2], pred_ptr,
             gsrc[porder].astype(i64), porder, entry_ptr, entry)
 
@@ -319,48 +324,55 @@ def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both, x0=0):
 @jit(_nrt=False)
 def _dag_walk(t, node_a, in_a, msg_a, node_b, in_b, msg_b, i, x, both, x0=0):
     """:func:`_walk` for a DAG job (SPEC.md section 7); see :func:`_dag_sum`."""
-    return _dag_sum(t.offsets, t.entry_ptr, t.entry, t.node_mask0, t.succ_ptr, t.succ,
+    return _dag_sum(t.offsets, t.entry_ptr, t.entry, t.succ_ptr, t.succ,
                     t.job_msg[i] != 0, node_a, in_a, msg_a, node_b, in_b, msg_b, i, x, both, x0)
 
 
 @jit(_nrt=False)
-def _dag_sum(offsets, entry_ptr, entry, node_mask0, succ_ptr, succ, msgs, node_a, in_a, msg_a,
+def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_a, in_a, msg_a,
              node_b, in_b, msg_b, i, x, both, x0):
     """Sum two DAG tables along job ``i`` under ``x`` (node ``l``'s tier is ``x[l - x0]``):
-    the input term, then node by node (file order) its compute-and-output term and its edges'
-    own messages. ``(A, B)`` (``B`` only when ``both``), or ``(nan, nan)`` at a tier outside
-    {0, 1, 2}. Every kernel that prices a DAG job sums in this order."""
+    the input term, then node by node (file order) its out-edges' own messages and its
+    compute-and-output term. ``(A, B)`` (``B`` only when ``both``), or ``(nan, nan)`` at a tier
+    outside {0, 1, 2}. Every kernel that prices a DAG job sums in this order."""
+    l0 = offsets[i]
+    l1 = offsets[i + 1]
+    bad = False
     A = 0.0
     B = 0.0
     m = 0
     for q in range(entry_ptr[i], entry_ptr[i + 1]):
-        k = x[entry[q] - x0]
-        if k < 0 or k > 2:
-            return np.nan, np.nan
-        m |= 1 << k
-    A += in_a[i, m]
+        m |= 1 << (x[entry[q] - x0] & 3)
+    A += in_a[i, m & 7]
     if both:
-        B += in_b[i, m]
-    for l in range(offsets[i], offsets[i + 1]):
+        B += in_b[i, m & 7]
+    # A tier outside {0, 1, 2} sets ``bad`` when its node is visited; until then, ``& 3`` and
+    # ``& 7`` keep every index inside the (padded) tables.
+    e = succ_ptr[l0]
+    for l in range(l0, l1):
         a = x[l - x0]
-        if a < 0 or a > 2:
-            return np.nan, np.nan
-        m = node_mask0[l]
-        for e in range(succ_ptr[l], succ_ptr[l + 1]):
-            c = x[succ[e] - x0]
-            if c < 0 or c > 2:
-                return np.nan, np.nan
-            m |= 1 << c
-        j = 8 * a + m
+        bad |= (a < 0) | (a > 2)
+        a &= 3
+        m = 0
+        e1 = succ_ptr[l + 1]
+        if msgs:
+            while e < e1:
+                c = x[succ[e] - x0] & 3
+                m |= 1 << c
+                A += msg_a[e, 4 * a + c]
+                if both:
+                    B += msg_b[e, 4 * a + c]
+                e += 1
+        else:
+            while e < e1:
+                m |= 1 << (x[succ[e] - x0] & 3)
+                e += 1
+        j = 8 * a + (m & 7)
         A += node_a[l, j]
         if both:
             B += node_b[l, j]
-        if msgs:
-            for e in range(succ_ptr[l], succ_ptr[l + 1]):
-                j = 3 * a + x[succ[e] - x0]
-                A += msg_a[e, j]
-                if both:
-                    B += msg_b[e, j]
+    if bad:
+        return np.nan, np.nan
     return A, B
 
 
@@ -630,9 +642,10 @@ def move_delta(t, x, l, k, job_T):
 
 
 @jit(_nrt=False)
-def _succ_mask(succ_ptr, succ, node_mask0, x, p, l, k):
-    """The tier set node ``p``'s output must reach, with node ``l`` on tier ``k``."""
-    m = node_mask0[p]
+def _succ_mask(succ_ptr, succ, x, p, l, k):
+    """The tier set node ``p``'s output must reach, with node ``l`` on tier ``k`` (0 for an exit
+    node: its table column 0 is the device's)."""
+    m = 0
     for e in range(succ_ptr[p], succ_ptr[p + 1]):
         s = succ[e]
         m |= 1 << (k if s == l else x[s])
@@ -642,7 +655,7 @@ def _succ_mask(succ_ptr, succ, node_mask0, x, p, l, k):
 @jit(_nrt=False)
 def _dag_move_delta(t, x, l, k, job_T, i):
     """:func:`move_delta` for node ``l`` of DAG job ``i`` (see :func:`_dag_delta`)."""
-    dc, dt = _dag_delta(t.succ_ptr, t.succ, t.node_mask0, t.pred_ptr, t.pred, t.pred_edge,
+    dc, dt = _dag_delta(t.succ_ptr, t.succ, t.pred_ptr, t.pred, t.pred_edge,
                         t.entry_ptr, t.entry, t.node_c, t.node_t, t.in_c, t.in_t, t.msg_c,
                         t.msg_t, t.job_msg[i] != 0, x, l, k, i)
     tw = t.job_tw[i]
@@ -654,22 +667,22 @@ def _dag_move_delta(t, x, l, k, job_T, i):
 
 
 @jit(_nrt=False)
-def _dag_delta(succ_ptr, succ, node_mask0, pred_ptr, pred, pred_edge, entry_ptr, entry,
+def _dag_delta(succ_ptr, succ, pred_ptr, pred, pred_edge, entry_ptr, entry,
                node_c, node_t, in_c, in_t, msg_c, msg_t, msgs, x, l, k, i):
     """The change of the linear cost and of the time when node ``l`` of DAG job ``i`` moves to
     tier ``k``: the terms that name ``l``'s tier (its own compute-and-output term, its in- and
     out-edges' messages, each predecessor's output term, and the input's when ``l`` is an
     entry node). O(degree of ``l`` + out-degrees of its predecessors)."""
     old = x[l]
-    m = node_mask0[l]
+    m = 0
     dc = 0.0
     dt = 0.0
     for e in range(succ_ptr[l], succ_ptr[l + 1]):
         c = x[succ[e]]
         m |= 1 << c
         if msgs:
-            dc += msg_c[e, 3 * k + c] - msg_c[e, 3 * old + c]
-            dt += msg_t[e, 3 * k + c] - msg_t[e, 3 * old + c]
+            dc += msg_c[e, 4 * k + c] - msg_c[e, 4 * old + c]
+            dt += msg_t[e, 4 * k + c] - msg_t[e, 4 * old + c]
     dc += node_c[l, 8 * k + m] - node_c[l, 8 * old + m]
     dt += node_t[l, 8 * k + m] - node_t[l, 8 * old + m]
     q0 = pred_ptr[l]
@@ -686,14 +699,14 @@ def _dag_delta(succ_ptr, succ, node_mask0, pred_ptr, pred, pred_edge, entry_ptr,
     for q in range(q0, q1):
         p = pred[q]
         a = x[p]
-        j0 = 8 * a + _succ_mask(succ_ptr, succ, node_mask0, x, p, l, old)
-        j1 = 8 * a + _succ_mask(succ_ptr, succ, node_mask0, x, p, l, k)
+        j0 = 8 * a + _succ_mask(succ_ptr, succ, x, p, l, old)
+        j1 = 8 * a + _succ_mask(succ_ptr, succ, x, p, l, k)
         dc += node_c[p, j1] - node_c[p, j0]
         dt += node_t[p, j1] - node_t[p, j0]
         if msgs:
             e = pred_edge[q]
-            dc += msg_c[e, 3 * a + k] - msg_c[e, 3 * a + old]
-            dt += msg_t[e, 3 * a + k] - msg_t[e, 3 * a + old]
+            dc += msg_c[e, 4 * a + k] - msg_c[e, 4 * a + old]
+            dt += msg_t[e, 4 * a + k] - msg_t[e, 4 * a + old]
     return dc, dt
 
 

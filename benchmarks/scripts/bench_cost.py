@@ -1,6 +1,7 @@
 """Batch evaluation throughput: the Numba kernel against numpy and the plain-Python reference.
 
 Run:  python benchmarks/scripts/bench_cost.py [--jobs 10] [--layers 20] [--batch 50000] [--repeats 7]
+      [--dag-jobs 10] [--dag-batch 10000]
 
 Prints layer-decisions per second (median of the repeats) for
 
@@ -12,6 +13,20 @@ Prints layer-decisions per second (median of the repeats) for
 
 and the ratios to numpy measured in the same run. Every implementation's costs are checked
 against the Numba kernel before anything is timed.
+
+Then DAG jobs against chains (SPEC.md section 7; issue 15's goal: at least half the chain
+kernel's layer-decisions per second on one core). Two DAG workloads over the same system, ops
+and sizes as a chain instance of ``--dag-jobs`` jobs, each timed alternately with the chain
+instance on one thread (``threads=1``), reporting the median of the per-pair ratios:
+
+* ``resnet18-like``: each job is a per-layer ResNet-18 graph (stem, eight basic blocks of
+  conv-bn-relu-conv-bn-add-relu with the skip connection into the add and three downsample
+  branches, head): 69 nodes, 77 edges, no edge messages, as the zoo's DAG DNNs are;
+* ``workflow-like``: random workflow DAGs of 20 tasks (each pair ``u < v`` an edge with
+  probability 0.3, every edge with its own message), as in MRLCO's data set.
+
+The DAG costs are checked against the plain-Python section-7 reference of
+``tests/test_dag_model.py`` first.
 """
 
 from __future__ import annotations
@@ -76,6 +91,9 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=50_000)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--python-batch", type=int, default=200)
+    ap.add_argument("--dag-jobs", type=int, default=10,
+                    help="jobs of the DAG-vs-chain comparison (0: skip it)")
+    ap.add_argument("--dag-batch", type=int, default=10_000)
     args = ap.parse_args(argv)
 
     inst = random_instance(0, n_jobs=args.jobs, layers=(args.layers, args.layers),
@@ -110,7 +128,105 @@ def main(argv=None):
     print(f"{'implementation':<24} {'layer-decisions/s':>18} {'x numpy':>9}")
     for name, rate in rows:
         print(f"{name:<24} {rate:>18.3e} {rate / numpy_rate:>9.1f}")
+    if args.dag_jobs:
+        dag_vs_chain(args)
     return rows
+
+
+def resnet18_edges() -> tuple[int, list]:
+    """A per-layer ResNet-18 graph (1-based edges): stem conv, bn, relu, maxpool; eight basic
+    blocks conv-bn-relu-conv-bn-add-relu, the skip into the add (through a downsample conv-bn
+    in the first block of stages 2-4); head avgpool, flatten, fc."""
+    edges = []
+    n = 0
+
+    def node(*preds):
+        nonlocal n
+        n += 1
+        edges.extend([p, n] for p in preds)
+        return n
+
+    x = node()
+    for _ in range(3):
+        x = node(x)
+    for block in range(8):
+        a = node(x)
+        a = node(a)
+        a = node(a)
+        a = node(a)
+        a = node(a)
+        skip = x
+        if block in (2, 4, 6):
+            skip = node(node(x))
+        x = node(node(a, skip))
+    for _ in range(3):
+        x = node(x)
+    return n, edges
+
+
+def _as_dag(chain, make_edges, seed):
+    """The chain instance's system, ops and sizes, each job rewired as the DAG of make_edges."""
+    from offbench import Instance
+
+    rng = np.random.default_rng(seed)
+    d = chain.to_dict()
+    d["version"] = 2
+    for job in d["jobs"]:
+        bits = job.pop("bits")
+        L = len(job["ops"])
+        edges, msgs = make_edges(L, rng)
+        job["edges"] = edges
+        job["in_bits"] = bits[0]
+        job["out_bits"] = [0.0] * L if msgs else bits[1:]
+        if msgs:
+            for e in edges:
+                e.append(float(bits[e[0]]))
+    return Instance.from_dict(d)
+
+
+def _workflow_edges(L, rng):
+    return [[u, v] for u in range(1, L + 1) for v in range(u + 1, L + 1) if rng.random() < 0.3], True
+
+
+def dag_vs_chain(args):
+    from offbench.generators import random_instance
+    from tests.test_dag_model import reference_dag
+
+    n_res, res_edges = resnet18_edges()
+    work = (("resnet18-like", n_res, lambda L, rng: ([list(e) for e in res_edges], False)),
+            ("workflow-like", 20, _workflow_edges))
+    print(f"\nDAG jobs against chains of the same sizes: {args.dag_jobs} jobs, capacities and "
+          f"deadlines on, one thread, batch {args.dag_batch}; median of {args.repeats} "
+          f"alternating pairs")
+    print(f"{'workload':<16} {'nodes':>6} {'edges':>6} {'chain ld/s':>12} {'DAG ld/s':>12} "
+          f"{'DAG / chain':>12}")
+    out = {}
+    for name, L, make in work:
+        chain = random_instance(1, n_jobs=args.dag_jobs, layers=(L, L), capacities=True,
+                                deadlines=True)
+        dag = _as_dag(chain, make, 1)
+        X = np.random.default_rng(1).integers(0, 3, (args.dag_batch, dag.n_layers)).astype(np.int8)
+        got = evaluate_many(dag, X[:20], threads=1)
+        d = dag.to_dict()
+        want = np.array([reference_dag(d, x.tolist())["cost"] for x in X[:20]])
+        assert np.allclose(got, want, rtol=1e-9, atol=0), "DAG kernel disagrees with the reference"
+        evaluate_many(chain, X[:20], threads=1)
+        ratios, rc, rd = [], [], []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            evaluate_many(chain, X, threads=1)
+            tc = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            evaluate_many(dag, X, threads=1)
+            td = time.perf_counter() - t0
+            ratios.append(tc / td)
+            rc.append(X.size / tc)
+            rd.append(X.size / td)
+        med = statistics.median(ratios)
+        print(f"{name:<16} {L:>6} {dag.n_edges // args.dag_jobs:>6} "
+              f"{statistics.median(rc):>12.3e} {statistics.median(rd):>12.3e} {med:>12.2f}")
+        out[name] = med
+    return out
 
 
 if __name__ == "__main__":
