@@ -123,6 +123,8 @@ def _fill(off, is_dag, eoff, esrc, edst, ehas, comp, trc, msgc, j0, j1,
                 grp_dev[ng] = True
             ng += 1
             dst_off[ng] = nd
+        if p != e1:
+            raise ValueError("edges not sorted by source")
         # each edge's own message: to its head alone
         for e in range(e0, e1):
             if ehas[e]:

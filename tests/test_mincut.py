@@ -291,3 +291,27 @@ def test_mincut_proves_the_reference_of_a_dag_instance():
     _, costs, _ = all_costs(inst)
     assert ref.cost == pytest.approx(costs.min(), rel=1e-9)
     assert "dp:" in ref.note          # dp was refused first (it does not handle DAG jobs)
+
+
+def test_mincut_agrees_with_exhaustive_on_larger_dags(mincut):
+    """The referee (exhaustive search) on DAGs of 9-12 nodes, from offbench.dag's generator,
+    with many shared outputs (every node's output read by several later nodes)."""
+    from offbench.dag import random_dag_instance as h5_dag
+
+    ex = resolve("exhaustive")()
+    for seed in range(6):
+        inst = h5_dag(seed, n_devices=2, n_jobs=1 + seed % 2, nodes=(5, 6 if seed % 2 else 12),
+                      edge_prob=0.6, message_prob=0.3, zero_fraction=0.2)
+        ref = ex.solve(inst)
+        assert ref.status == "optimal"
+        _check_optimal(mincut.solve(inst), ref.cost)
+
+
+def test_beyond_the_tolerance_it_claims_no_optimum(monkeypatch, mincut):
+    inst = random_dag_instance(5, n_devices=2, n_jobs=3, layers=(2, 5))
+    monkeypatch.setattr(mincut_mod, "TOLERANCE", 0.0)
+    res = mincut.solve(inst)
+    assert res.status == "feasible", res.error
+    assert res.bound is not None and res.bound <= res.cost
+    assert res.cost - res.bound == pytest.approx(res.info["tolerance"], rel=1e-6, abs=1e-15)
+    assert "tolerance" in res.info["note"]
