@@ -83,3 +83,28 @@ def test_report_bad_input_is_one_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and "none.sqlite" in err
     assert not (tmp_path / "o" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_report_renders_in_a_headless_browser(store, tmp_path):
+    """Chromium (a system package: ``apt-get install chromium``) opens the page from disk, with
+    no network, lays out its tables and draws it (the README's results/report.png is made so)."""
+    import shutil
+    import subprocess
+
+    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    if browser is None:
+        pytest.skip("no headless Chromium on PATH (the system package chromium)")
+    out = tmp_path / "rep"
+    assert main(["report", "--store", str(store), "--out", str(out)]) == 0
+    url = (out / "index.html").resolve().as_uri()
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    page = _Page()
+    page.feed(dom)
+    assert "gmean ratio" in page.cells and "fx-zero-v1" in page.cells and "provenance" in page.sections
+    png = tmp_path / "shot.png"
+    subprocess.run([*flags, "--window-size=1280,1400", f"--screenshot={png}", url],
+                   capture_output=True, timeout=120)
+    data = png.read_bytes()
+    assert data[:4] == b"\x89PNG" and len(data) > 20_000  # a drawn page, not a blank one
