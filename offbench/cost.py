@@ -83,17 +83,15 @@ class Tables(NamedTuple):
     # read) when every job is a chain.
     job_dag: np.ndarray     # (n_jobs,) int8: 1 for a DAG job (priced by the DAG walk)
     job_msg: np.ndarray     # (n_jobs,) int8: 1 for a DAG job with edge messages
-    node_c: np.ndarray      # (n_layers, 32) [l, 8 * a + S]: compute on a + output to tier set S
-    node_t: np.ndarray      # (n_layers, 32)   (S = 0: an exit node's, to the device)
-    node_e: np.ndarray      # (n_layers, 32)
-    in_c: np.ndarray        # (n_jobs, 8) [i, S]: the job's input from the device to tier set S
-    in_t: np.ndarray        # (n_jobs, 8)
-    in_e: np.ndarray        # (n_jobs, 8)
+    node_ct: np.ndarray     # (n_layers, 32, 2) [l, 8 * a + S, (cost, time)]: compute on a and
+    #                         the output to tier set S (S = 0: an exit node's, to the device)
+    node_et: np.ndarray     # (n_layers, 32, 2) the same, (energy, time)
+    in_ct: np.ndarray       # (n_jobs, 8, 2) [i, S, .]: the job's input from the device to tier set S
+    in_et: np.ndarray       # (n_jobs, 8, 2)
     succ_ptr: np.ndarray    # (n_layers + 1,) node l's out-edges are succ_ptr[l] .. succ_ptr[l+1]-1
     succ: np.ndarray        # (n_edges,) global node index of each edge's head
-    msg_c: np.ndarray       # (n_edges, 16) [e, 4 * a + c]: edge e's own message from a to c
-    msg_t: np.ndarray       # (n_edges, 16)
-    msg_e: np.ndarray       # (n_edges, 16)
+    msg_ct: np.ndarray      # (n_edges, 16, 2) [e, 4 * a + c, .]: edge e's own message, a to c
+    msg_et: np.ndarray      # (n_edges, 16, 2)
     pred_ptr: np.ndarray    # (n_layers + 1,) node l's in-edges, in pred / pred_edge
     pred: np.ndarray        # (n_edges,) global node index of the tail
     pred_edge: np.ndarray   # (n_edges,) the edge's index (into succ, msg_*)
@@ -208,18 +206,20 @@ def _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c) -> tuple:
     must reach the device) pays its
     compute and, once, each hop of the union of the paths from ``a`` to ``S``. Tiers lie on a
     line, so that union is the path from ``a`` down to ``min(S | {a})`` plus the path from ``a``
-    up to ``max(S | {a})``: ``node_c[l, 8 * a + S] = comp_c[l, a] + tr_c[b, lo] + tr_c[b, hi]``
+    up to ``max(S | {a})``: ``node_ct[l, 8 * a + S, 0] = comp_c[l, a] + tr_c[b, lo] + tr_c[b, hi]``
     with ``b`` the boundary slot of ``l``'s output (``l + i + 1``, where ``bits`` holds
     ``out_bits``). The input (slot ``off[i] + i``) travels from the device to the entry nodes'
-    tiers: ``in_c[i, S] = tr_c[b, 3 * 0 + max(S)]``. An edge's own message from ``a`` to ``c``
-    is ``msg_c[e, 4 * a + c]``. The tables are padded (32 and 16 columns) so that the walk can
-    index them with any tier before it refuses a bad one."""
+    tiers: ``in_ct[i, S, 0] = tr_c[b, 3 * 0 + max(S)]``. An edge's own message from ``a`` to
+    ``c`` is ``msg_ct[e, 4 * a + c, 0]``. The last axis pairs the cost (``*_ct``) or the energy
+    (``*_et``) with the time, so that the walk reads both from one cache line; the tables are
+    padded (32 and 16 columns) so that the walk can index them with any tier before it refuses
+    a bad one."""
     nj, nl = inst.n_jobs, inst.n_layers
     i64 = np.int64
     if not inst.is_dag:
-        e32, e8, e16 = np.empty((0, 32)), np.empty((0, 8)), np.empty((0, 16))
-        return (np.zeros(nj, np.int8), np.zeros(nj, np.int8), e32, e32, e32,
-                e8, e8, e8, np.zeros(1, i64), np.zeros(0, i64), e16, e16, e16, np.zeros(1, i64),
+        e32, e8, e16 = np.empty((0, 32, 2)), np.empty((0, 8, 2)), np.empty((0, 16, 2))
+        return (np.zeros(nj, np.int8), np.zeros(nj, np.int8), e32, e32,
+                e8, e8, np.zeros(1, i64), np.zeros(0, i64), e16, e16, np.zeros(1, i64),
                 np.zeros(0, i64), np.zeros(0, i64), np.zeros(nj + 1, i64), np.zeros(0, i64))
     off = inst.layer_offsets
     lj = inst.layer_job
@@ -270,8 +270,12 @@ def _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c) -> tuple:
         padded = np.zeros((ne, 16))                  # [e, 4 * a + c]; the rest is padding
         padded[:, cols] = np.where(has, m, 0.0)
         msgs.append(padded)
-    return (job_dag, job_msg, res[0], res[1], res[2], ins[0], ins[1], ins[2],
-            succ_ptr, gdst.astype(i64), msgs[0], msgs[1], msgs[2], pred_ptr,
+    def pair(a, b):
+        return np.stack((a, b), axis=-1)
+
+    return (job_dag, job_msg, pair(res[0], res[1]), pair(res[2], res[1]),
+            pair(ins[0], ins[1]), pair(ins[2], ins[1]),
+            succ_ptr, gdst.astype(i64), pair(msgs[0], msgs[1]), pair(msgs[2], msgs[1]), pred_ptr,
             gsrc[porder].astype(i64), porder, entry_ptr, entry)
 
 
@@ -322,15 +326,15 @@ def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both, x0=0):
 
 
 @jit(_nrt=False)
-def _dag_walk(t, node_a, in_a, msg_a, node_b, in_b, msg_b, i, x, both, x0=0):
+def _dag_walk(t, node_ab, in_ab, msg_ab, i, x, both, x0=0):
     """:func:`_walk` for a DAG job (SPEC.md section 7); see :func:`_dag_sum`."""
     return _dag_sum(t.offsets, t.entry_ptr, t.entry, t.succ_ptr, t.succ,
-                    t.job_msg[i] != 0, node_a, in_a, msg_a, node_b, in_b, msg_b, i, x, both, x0)
+                    t.job_msg[i] != 0, node_ab, in_ab, msg_ab, i, x, both, x0)
 
 
 @jit(_nrt=False)
-def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_a, in_a, msg_a,
-             node_b, in_b, msg_b, i, x, both, x0):
+def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_ab, in_ab, msg_ab, i, x,
+             both, x0):
     """Sum two DAG tables along job ``i`` under ``x`` (node ``l``'s tier is ``x[l - x0]``):
     the input term, then node by node (file order) its out-edges' own messages and its
     compute-and-output term. ``(A, B)`` (``B`` only when ``both``), or ``(nan, nan)`` at a tier
@@ -343,9 +347,9 @@ def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_a, in_a, msg_
     m = 0
     for q in range(entry_ptr[i], entry_ptr[i + 1]):
         m |= 1 << (x[entry[q] - x0] & 3)
-    A += in_a[i, m & 7]
+    A += in_ab[i, m & 7, 0]
     if both:
-        B += in_b[i, m & 7]
+        B += in_ab[i, m & 7, 1]
     # A tier outside {0, 1, 2} sets ``bad`` when its node is visited; until then, ``& 3`` and
     # ``& 7`` keep every index inside the (padded) tables.
     e = succ_ptr[l0]
@@ -359,18 +363,18 @@ def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_a, in_a, msg_
             while e < e1:
                 c = x[succ[e] - x0] & 3
                 m |= 1 << c
-                A += msg_a[e, 4 * a + c]
+                A += msg_ab[e, 4 * a + c, 0]
                 if both:
-                    B += msg_b[e, 4 * a + c]
+                    B += msg_ab[e, 4 * a + c, 1]
                 e += 1
         else:
             while e < e1:
                 m |= 1 << (x[succ[e] - x0] & 3)
                 e += 1
         j = 8 * a + (m & 7)
-        A += node_a[l, j]
+        A += node_ab[l, j, 0]
         if both:
-            B += node_b[l, j]
+            B += node_ab[l, j, 1]
     if bad:
         return np.nan, np.nan
     return A, B
@@ -384,7 +388,7 @@ def job_walk(t, i, x, timed=True):
     Every kernel that prices a job sums in this order, so their results agree bitwise. A DAG
     job (``t.job_dag[i]``) is walked by the DAG walk (SPEC.md section 7)."""
     if t.job_dag[i]:
-        return _dag_walk(t, t.node_c, t.in_c, t.msg_c, t.node_t, t.in_t, t.msg_t, i, x, timed)
+        return _dag_walk(t, t.node_ct, t.in_ct, t.msg_ct, i, x, timed)
     return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, x, timed)
 
 
@@ -392,8 +396,7 @@ def job_walk(t, i, x, timed=True):
 def path_walk(t, i, p):
     """:func:`job_walk` for job ``i``'s own tier vector ``p`` (one tier per layer of the job)."""
     if t.job_dag[i]:
-        return _dag_walk(t, t.node_c, t.in_c, t.msg_c, t.node_t, t.in_t, t.msg_t, i, p, True,
-                         t.offsets[i])
+        return _dag_walk(t, t.node_ct, t.in_ct, t.msg_ct, i, p, True, t.offsets[i])
     return _walk(t.step_c, t.step_t, t.end_c, t.end_t, t.offsets, i, p, True, t.offsets[i])
 
 
@@ -561,7 +564,7 @@ def _eval_one(t, x, job_T, job_E, job_U, load):
     nj = t.offsets.size - 1
     for i in range(nj):
         if t.job_dag[i]:
-            E, T = _dag_walk(t, t.node_e, t.in_e, t.msg_e, t.node_t, t.in_t, t.msg_t, i, x, True)
+            E, T = _dag_walk(t, t.node_et, t.in_et, t.msg_et, i, x, True)
         else:
             E, T = _walk(t.step_e, t.step_t, t.end_e, t.end_t, t.offsets, i, x, True)
         job_T[i] = T
@@ -656,8 +659,8 @@ def _succ_mask(succ_ptr, succ, x, p, l, k):
 def _dag_move_delta(t, x, l, k, job_T, i):
     """:func:`move_delta` for node ``l`` of DAG job ``i`` (see :func:`_dag_delta`)."""
     dc, dt = _dag_delta(t.succ_ptr, t.succ, t.pred_ptr, t.pred, t.pred_edge,
-                        t.entry_ptr, t.entry, t.node_c, t.node_t, t.in_c, t.in_t, t.msg_c,
-                        t.msg_t, t.job_msg[i] != 0, x, l, k, i)
+                        t.entry_ptr, t.entry, t.node_ct, t.in_ct, t.msg_ct,
+                        t.job_msg[i] != 0, x, l, k, i)
     tw = t.job_tw[i]
     if tw > 0.0:
         T0 = job_T[i]
@@ -668,7 +671,7 @@ def _dag_move_delta(t, x, l, k, job_T, i):
 
 @jit(_nrt=False)
 def _dag_delta(succ_ptr, succ, pred_ptr, pred, pred_edge, entry_ptr, entry,
-               node_c, node_t, in_c, in_t, msg_c, msg_t, msgs, x, l, k, i):
+               node_ct, in_ct, msg_ct, msgs, x, l, k, i):
     """The change of the linear cost and of the time when node ``l`` of DAG job ``i`` moves to
     tier ``k``: the terms that name ``l``'s tier (its own compute-and-output term, its in- and
     out-edges' messages, each predecessor's output term, and the input's when ``l`` is an
@@ -681,10 +684,10 @@ def _dag_delta(succ_ptr, succ, pred_ptr, pred, pred_edge, entry_ptr, entry,
         c = x[succ[e]]
         m |= 1 << c
         if msgs:
-            dc += msg_c[e, 4 * k + c] - msg_c[e, 4 * old + c]
-            dt += msg_t[e, 4 * k + c] - msg_t[e, 4 * old + c]
-    dc += node_c[l, 8 * k + m] - node_c[l, 8 * old + m]
-    dt += node_t[l, 8 * k + m] - node_t[l, 8 * old + m]
+            dc += msg_ct[e, 4 * k + c, 0] - msg_ct[e, 4 * old + c, 0]
+            dt += msg_ct[e, 4 * k + c, 1] - msg_ct[e, 4 * old + c, 1]
+    dc += node_ct[l, 8 * k + m, 0] - node_ct[l, 8 * old + m, 0]
+    dt += node_ct[l, 8 * k + m, 1] - node_ct[l, 8 * old + m, 1]
     q0 = pred_ptr[l]
     q1 = pred_ptr[l + 1]
     if q0 == q1:  # an entry node: the input's tier set changes
@@ -694,19 +697,19 @@ def _dag_delta(succ_ptr, succ, pred_ptr, pred, pred_edge, entry_ptr, entry,
             v = entry[q]
             m0 |= 1 << x[v]
             m1 |= 1 << (k if v == l else x[v])
-        dc += in_c[i, m1] - in_c[i, m0]
-        dt += in_t[i, m1] - in_t[i, m0]
+        dc += in_ct[i, m1, 0] - in_ct[i, m0, 0]
+        dt += in_ct[i, m1, 1] - in_ct[i, m0, 1]
     for q in range(q0, q1):
         p = pred[q]
         a = x[p]
         j0 = 8 * a + _succ_mask(succ_ptr, succ, x, p, l, old)
         j1 = 8 * a + _succ_mask(succ_ptr, succ, x, p, l, k)
-        dc += node_c[p, j1] - node_c[p, j0]
-        dt += node_t[p, j1] - node_t[p, j0]
+        dc += node_ct[p, j1, 0] - node_ct[p, j0, 0]
+        dt += node_ct[p, j1, 1] - node_ct[p, j0, 1]
         if msgs:
             e = pred_edge[q]
-            dc += msg_c[e, 4 * a + k] - msg_c[e, 4 * a + old]
-            dt += msg_t[e, 4 * a + k] - msg_t[e, 4 * a + old]
+            dc += msg_ct[e, 4 * a + k, 0] - msg_ct[e, 4 * a + old, 0]
+            dt += msg_ct[e, 4 * a + k, 1] - msg_ct[e, 4 * a + old, 1]
     return dc, dt
 
 
@@ -737,7 +740,7 @@ def job_times(t, x, job_T):
     nj = t.offsets.size - 1
     for i in range(nj):
         if t.job_dag[i]:
-            T, _ = _dag_walk(t, t.node_t, t.in_t, t.msg_t, t.node_t, t.in_t, t.msg_t, i, x, False)
+            _, T = _dag_walk(t, t.node_ct, t.in_ct, t.msg_ct, i, x, True)
         else:
             T, _ = _walk(t.step_t, t.step_t, t.end_t, t.end_t, t.offsets, i, x, False)
         job_T[i] = T
