@@ -169,9 +169,7 @@ def dag_and_decisions(draw, n_decisions=4, **kw):
 
 
 # ---------------------------------------------------------------------- the kernels vs the reference
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(dag_and_decisions())
-def test_kernels_match_the_section_7_reference(case):
+def _check_against_reference(case):
     d, xs = case
     inst = Instance.from_dict(d)
     X = np.array(xs, dtype=np.int8)
@@ -188,7 +186,20 @@ def test_kernels_match_the_section_7_reference(case):
                 got.tardiness - exp["tardiness"]) < 1e-9 * max(1.0, exp["time"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag_and_decisions())
+def test_kernels_match_the_section_7_reference(case):
+    _check_against_reference(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag_and_decisions(max_jobs=4, max_nodes=8, n_decisions=8))
+def test_kernels_match_the_section_7_reference_thoroughly(case):
+    _check_against_reference(case)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag_and_decisions(n_decisions=1), st.data())
 def test_move_deltas_follow_the_reference(case, data):
     """O(degree) move deltas: a random walk of moves keeps the cost and the per-job times of
@@ -215,7 +226,7 @@ def test_move_deltas_follow_the_reference(case, data):
             assert abs(ms.job_T[i] - j["time"]) <= 1e-9 * max(peak_t[i], j["time"])
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instance_dicts(max_jobs=3, max_layers=6), st.data())
 def test_a_chain_written_as_a_dag_is_a_version_1_chain(d, data):
     """Stored in version-1 form: same digest, same arrays, the same cost for every decision,
@@ -257,7 +268,7 @@ def _as_dag_walked(inst: Instance) -> Instance:
     return forced
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instance_dicts(max_jobs=3, max_layers=6), st.data())
 def test_the_dag_walk_on_a_chain_agrees_with_the_chain_walk(d, data):
     v1 = Instance.from_dict(d)
