@@ -6,11 +6,11 @@ ordered tiers device < edge < cloud. :mod:`offbench._maxflow` writes that sum as
 cut (the construction and its proof are in its docstring: two binary variables per node, "how
 far up / how far down does this output travel" indicators per shared output with several
 consumers, every term a submodular pairwise term) and solves it with OR-Tools' max-flow. This
-module fills the energy from the cost model's own tables (:func:`offbench.cost.tables`: compute
-``comp_c``, the one-hop entries of ``tr_c`` for the input and every node's shared output, and of
-``msg_c`` for the edges' own messages, all ``weight * (w.time * t + w.energy * e)``), so no
-formula of SPEC.md is written here, and re-prices every answer with
-:func:`offbench.cost.evaluate`.
+module fills the energy from the cost model (:func:`offbench.cost.tables`: compute ``comp_c``,
+the one-hop entries of ``tr_c`` for the input and every node's shared output, which the DAG
+model keeps in the chain's boundary slots; :func:`offbench.dag.hop_costs` for the edges' own
+messages; all ``weight * (w.time * t + w.energy * e)``), so no formula of SPEC.md is written
+here, and re-prices every answer with :func:`offbench.cost.evaluate`.
 
 Groups (SPEC.md section 7): the job's input, from the device to the entry nodes; each node's
 shared output (``out_bits``, latency paid also at 0 bits), to its successors and, for an exit
@@ -142,6 +142,26 @@ def _fill(off, is_dag, eoff, esrc, edst, ehas, comp, trc, msgc, j0, j1,
     return ng, nd
 
 
+def _message_costs(inst, eoff, ehas, j0, j1) -> np.ndarray:
+    """(n_edges, 9): an edge's own message from tier a to tier c at ``[e, 3 * a + c]`` for the
+    one-hop moves the energy reads (up 0->1, down 1->0, backhaul 1->2 and 2->1), from
+    :func:`offbench.dag.hop_costs`; zero for edges without a message or outside jobs
+    ``j0 .. j1-1``."""
+    from offbench.dag import hop_costs
+
+    out = np.zeros((ehas.size, 9))
+    for i in range(j0, j1):
+        e0, e1 = int(eoff[i]), int(eoff[i + 1])
+        if e1 > e0 and ehas[e0:e1].any():
+            h = hop_costs(inst, i, inst.edge_bits[e0:e1])        # (m, 3): up, down, backhaul
+            h = np.where(ehas[e0:e1, None], h, 0.0)
+            out[e0:e1, 1] = h[:, 0]
+            out[e0:e1, 3] = h[:, 1]
+            out[e0:e1, 5] = h[:, 2]
+            out[e0:e1, 7] = h[:, 2]
+    return out
+
+
 def instance_problem(inst, j0: int = 0, j1: int | None = None) -> CutProblem:
     """Jobs ``j0 .. j1-1`` of ``inst`` as the energy of :mod:`offbench._maxflow`, with every
     coefficient read from the cost model's tables (see the module docstring)."""
@@ -154,7 +174,7 @@ def instance_problem(inst, j0: int = 0, j1: int | None = None) -> CutProblem:
         esrc = np.asarray(inst.edge_src, dtype=np.int64)
         edst = np.asarray(inst.edge_dst, dtype=np.int64)
         ehas = np.asarray(inst.edge_has_bits, dtype=np.bool_)
-        msgc = np.asarray(t.msg_c)
+        msgc = _message_costs(inst, eoff, ehas, j0, j1)
     else:
         is_dag = np.zeros(inst.n_jobs, dtype=np.bool_)
         eoff = np.zeros(inst.n_jobs + 1, dtype=np.int64)
