@@ -1,8 +1,10 @@
-"""Tests of the DAG families ``workflow`` and ``zoo_dag``: pinned digests, determinism, daggen's
+"""Tests of the DAG families ``workflow`` and ``zoo-v2``: pinned digests, determinism, daggen's
 structure, the communication-to-computation ratio, the DNN DAGs of the zoo, environments and
 streams that keep the structure, and version-2 files."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,10 +22,10 @@ from offbench.instance import Instance
 GOLDEN = {
     "workflow-v1:single": "07ba528644367810e215caa4ea43475dee4bf5f8cfc449340ec0ef077b58c6d0",
     "workflow-v1:fleet": "89ecb6b75a3b1e878f522b2e556326e4c2c85b774b291212bd18ce5bab9c8296",
-    "zoo_dag-v1:fleet": "3fa3a2eb0a8924b4f1d5757cf63afa8807d56999f63128c1c9feab02580dcb5a",
-    "zoo_dag-v1:single": "01c400fcb9caf59abe28acec9bc7f3838cae45aa71fabf170bcdc0236fb6afaa",
-    "zoo_dag-v1:capacitated": "c60e254f85908e784b7cb2902d3d52c3f4ed8d55e5bb210ea6cbb7bd9926c356",
-    "zoo_dag-v1:deadline": "d8033ee4c509fdf8a17c138515b6050c317d948707b8a16486edb7582803f357",
+    "zoo-v2:fleet": "ff9800f7a7dcdb604fb9481bf21d634a8db20ed748dc7f7d3b57ad31f10bc0f1",
+    "zoo-v2:single": "dfcf12f224ac33eb358838ba21ec804ac9044e40ee5dcb190e16c4069330107d",
+    "zoo-v2:capacitated": "f01f9989b873b30caf8daf70959db9e7835d0c124dcc10bf3aafc387b3c99fa4",
+    "zoo-v2:deadline": "0076acf279c479db82a652bdcc080911448d9867a85c56b97b2d28fa117e7cc6",
 }
 
 
@@ -139,12 +141,12 @@ def test_a_stream_keeps_one_dag_structure_and_can_switch_environment():
         assert all(_edges(f, i) == _edges(first, i) for i in range(f.n_jobs))
         assert np.array_equal(f.edge_bits, first.edge_bits)
     assert not np.array_equal(frames[0].ops, frames[1].ops)  # work varies frame to frame
-    zoo = list(get_family("zoo_dag").stream(2, 3))
+    zoo = list(get_family("zoo-v2").stream(2, 3))
     assert all(_edges(f, i) == _edges(zoo[0], i) for f in zoo for i in range(f.n_jobs))
 
 
-def test_zoo_dag_jobs_are_the_traced_dnns_on_the_zoos_devices():
-    fam = get_family("zoo_dag")
+def test_zoo_v2_jobs_are_the_traced_dnns_on_the_zoos_devices():
+    fam = get_family("zoo-v2")
     seen = set()
     for index in range(6):
         inst = fam.scenario(1, index).base  # the nominal instance (frames scale the input)
@@ -161,7 +163,7 @@ def test_zoo_dag_jobs_are_the_traced_dnns_on_the_zoos_devices():
         speeds = {c.speed for c in DEVICE_CLASSES.values()}
         assert all(any(0.8 * s - 1 <= x <= 1.2 * s + 1 for s in speeds) for x in inst.dev_speed)
     assert seen == set(fam.params["models"])
-    jpeg = get_family("zoo_dag:single").scenario(0, 0, environment="jpeg").base
+    jpeg = get_family("zoo-v2:single").scenario(0, 0, environment="jpeg").base
     assert jpeg.in_bits[0] == JPEG_INPUT_BITS
 
 
@@ -169,21 +171,21 @@ def test_bad_parameters_are_refused():
     from offbench.families import FamilyError
 
     with pytest.raises(FamilyError, match="models"):
-        get_family("zoo_dag", models=["alexnet"])
+        get_family("zoo-v2", models=["alexnet"])
     with pytest.raises(FamilyError, match="fat"):
         get_family("workflow", fat=(0.4, 1.5))
     with pytest.raises(FamilyError, match="ccr"):
         get_family("workflow", ccr=(0.0, 0.5))
 
 
-def test_zoo_dag_capacities_and_soft_deadlines():
+def test_zoo_v2_capacities_and_soft_deadlines():
     from offbench.families._fleet import best_single_tier_times
 
-    cap = get_family("zoo_dag:capacitated").scenario(4, 0).base
+    cap = get_family("zoo-v2:capacitated").scenario(4, 0).base
     total = cap.ops.sum()
     assert 0.1 * total <= cap.edge_capacity <= 0.3 * total
     assert 0.1 * total <= cap.cloud_capacity <= 0.3 * total
-    fam = get_family("zoo_dag:deadline")
+    fam = get_family("zoo-v2:deadline")
     seen_inf = False
     for index in range(4):
         inst = fam.scenario(4, index).base
@@ -194,5 +196,40 @@ def test_zoo_dag_capacities_and_soft_deadlines():
         seen_inf |= not finite.all()
         assert np.all((ratio[finite] >= 0.5 - 1e-5) & (ratio[finite] <= 1.2 + 1e-5))
     assert seen_inf
-    plain = get_family("zoo_dag").scenario(4, 0).base
+    plain = get_family("zoo-v2").scenario(4, 0).base
     assert np.all(np.isinf(plain.deadline)) and plain.w_tardiness == 0.0
+
+
+def test_zoo_v2_is_a_preview_with_a_generator_of_its_own():
+    v1, v2 = get_family("zoo"), get_family("zoo-v2")
+    assert (v1.id, v2.id) == ("zoo-v1:fleet", "zoo-v2:fleet")
+    assert v1.latest_version == 1 and not v1.generate(0, 0).is_dag
+    assert v2.module.__name__ == "offbench.families.zoo_dag" and "granularity" not in v2.params
+    assert "googlenet" in v2.params["models"] and not v2.sets
+    assert "Version 2" in v2.doc
+
+
+def test_a_user_family_may_name_a_version_2_generator_but_not_one_per_version(tmp_path,
+                                                                             monkeypatch):
+    from offbench.families import PATH_ENV, FamilyError, add_families_dirs
+
+    monkeypatch.setenv(PATH_ENV, "")
+    zoo = (Path(__file__).resolve().parents[1] / "instances" / "zoo.toml").read_text()
+    v2 = zoo[zoo.index("[v2]"):].replace("[v2", "[v1").replace("[[v2", "[[v1")
+    v2 = v2.replace('generator = "offbench.families.zoo_dag"\npreview = true\n', "")
+    head = ('name = "{name}"\ngenerator = "offbench.families.zoo_dag"\n'
+            'description = "Traced DNN DAGs on a campus: a user family over zoo-v2\'s generator."\n'
+            'doc = "What it models: a test family."\n\n[[history]]\nversion = 1\n'
+            'change = "First version."\n\n')
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "campus_dag.toml").write_text(head.format(name="campus_dag") + v2)
+    add_families_dirs([good])
+    assert get_family("campus_dag:single").generate(0, 0).is_dag
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    text = head.format(name="campus_bad") + v2.replace(
+        "[v1]\n", '[v1]\ngenerator = "offbench.families.zoo_dag"\n', 1)
+    (bad / "campus_bad.toml").write_text(text)
+    with pytest.raises(FamilyError, match=r"\[v1\]\.generator: a generator per version"):
+        add_families_dirs([bad])

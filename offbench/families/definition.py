@@ -4,7 +4,11 @@ Every ``*.toml`` of the folder (the package ``offbench_instances``, or ``$OFFBEN
 is a family: a one-line description, a longer ``doc``, the generator module, a version history,
 and per version (``[v1]``...) the generator parameters, size presets, named environments, stream
 settings and frozen sets. Reading a definition never runs code; the generator module is imported
-only when the family is used (:class:`offbench.families.Family`).
+only when the family is used (:class:`offbench.families.Family`). A version may name a generator
+of its own (``[v2] generator = "..."``: a new version whose parameters differ, as ``zoo-v2``'s
+DAG jobs), and may be a *preview* (``preview = true``): used when named (``zoo-v2``), never
+chosen by the bare name, which means the newest version that is not a preview (until a preview
+has frozen sets with proven references, say).
 
 **User families** come from more folders of definitions in the same format, added to the
 built-in ones (:func:`add_families_dirs`; ``--families-dir DIR`` on the command line; the
@@ -100,7 +104,13 @@ class _Definition:
 
     @property
     def latest(self) -> int:
-        return max(self.versions)
+        """The version a bare name means: the newest that is not a preview."""
+        stable = [v for v, spec in self.versions.items() if not spec.get("preview")]
+        return max(stable or self.versions)
+
+    def generator_for(self, version: int) -> str:
+        """The generator module of a version: its own ``generator``, or the family's."""
+        return self.versions[version].get("generator") or self.generator
 
 
 def definitions_dir() -> Path:
@@ -139,7 +149,9 @@ _SET = (_Key("split", str, length=(1, None)), _Key("seed", int, low=0), _Key("co
         _Key("format", str, "json", choices=("json", "npz")), _Key("doc", str, ""))
 _VERSION = (_Key("default_preset", str, None, allow_none=True, length=(1, None)),
             _Key("default_environment", str, None, allow_none=True, length=(1, None)),
-            _Key("static_environments", str, "default", choices=("default", "all")))
+            _Key("static_environments", str, "default", choices=("default", "all")),
+            _Key("generator", str, None, allow_none=True, length=(1, None)),
+            _Key("preview", bool, False))
 
 
 def _table(value: Any, where: str, declared: tuple = (), tables: tuple = (),
@@ -280,7 +292,7 @@ def _generators(builtin: dict[str, _Definition]) -> tuple[set[str], dict[str, st
     from importlib.metadata import entry_points
 
     eps = {ep.name: ep.value.split(":")[0] for ep in entry_points(group=GENERATOR_GROUP)}
-    return {d.generator for d in builtin.values()}, eps
+    return {d.generator_for(v) for d in builtin.values() for v in d.versions}, eps
 
 
 @functools.lru_cache(maxsize=None)
@@ -303,6 +315,9 @@ def _user_definitions(root: str, builtin_root: str) -> dict[str, _Definition]:
             if spec.get("sets"):
                 raise FamilyError(f"{where}: [v{v}].sets: frozen sets are for built-in families only "
                                   "(write instances with offbench instances generate)")
+            if spec.get("generator"):
+                raise FamilyError(f"{where}: [v{v}].generator: a generator per version is for "
+                                  "built-in families only (name the family's generator at the top)")
         if d.generator in eps:
             d = dataclasses.replace(d, generator=eps[d.generator])
         elif d.generator not in allowed:

@@ -162,7 +162,7 @@ class Family:
     def module(self):
         """The generator module (imported on first use)."""
         if self._module is None:
-            self._module = _module(self._def.generator)
+            self._module = _module(self._def.generator_for(self.version))
         return self._module
 
     def _declared(self) -> dict[str, FParam]:

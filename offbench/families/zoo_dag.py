@@ -1,4 +1,5 @@
-"""Generator of the ``zoo_dag`` family: the zoo's devices and networks running DNNs as DAGs.
+"""Generator of ``zoo-v2`` (a version of the zoo family with a generator of its own): the zoo's
+devices and networks running DNNs as DAGs.
 
 Every job is one inference of a built-in DNN as a DAG of layers (:mod:`offbench.dag_profiles`:
 ResNet-18, MobileNetV2, GoogLeNet, ViT-Ti/16 or ViT-B/16, traced with ``torch.fx``; skip
@@ -9,9 +10,9 @@ compressed image. Node outputs are shared tensors (``out_bits``: a tensor read b
 is sent once over each hop). As in the fleet families (``capacitated``, ``deadline``), the edge
 and the cloud may have capacities (a fraction of the frame's total FLOPs) and jobs soft deadlines
 (a fraction of the job's best single-tier time, by :mod:`offbench.cost`). See
-``instances/zoo_dag.toml``.
+``instances/zoo.toml`` (``[v2]``).
 
-The random numbers are drawn in the order of the ``zoo`` family's generator (jobs' devices,
+The random numbers are drawn in the order of ``zoo-v1``'s generator (jobs' devices,
 models, encodings; then the devices' classes, speeds and networks), all from ``rng_structure``,
 so two environments of one seed share the structure and the devices.
 """
