@@ -3,6 +3,9 @@
 :mod:`offbench.leaderboard.build`
     The statistics: one table per (source, track) from the store's rows (:func:`build`), with
     their provenance; the columns are documented there.
+:mod:`offbench.leaderboard.aggregate`
+    Static tables of stores of any size: rows classified in SQLite and summed in numpy, bit for
+    bit the row-by-row numbers, without a dict per row.
 :mod:`offbench.leaderboard.render`
     Formats: Markdown, CSV, LaTeX and the terminal (:func:`render`, :func:`print_terminal`);
     Markdown and LaTeX carry their provenance (``offbench-provenance: {json}``), every written
