@@ -26,6 +26,7 @@ GOLDEN = {
     "zoo-v2:single": "dfcf12f224ac33eb358838ba21ec804ac9044e40ee5dcb190e16c4069330107d",
     "zoo-v2:capacitated": "f01f9989b873b30caf8daf70959db9e7835d0c124dcc10bf3aafc387b3c99fa4",
     "zoo-v2:deadline": "0076acf279c479db82a652bdcc080911448d9867a85c56b97b2d28fa117e7cc6",
+    "dmro-v2": "aa33036fc3a775a4a6eb3537495799f60e75a9363bd7e66608b448e73f87328e",
 }
 
 
@@ -233,3 +234,27 @@ def test_a_user_family_may_name_a_version_2_generator_but_not_one_per_version(tm
     (bad / "campus_bad.toml").write_text(text)
     with pytest.raises(FamilyError, match=r"\[v1\]\.generator: a generator per version"):
         add_families_dirs([bad])
+
+
+def test_dmro_v2_devices_of_v1_workflows_and_environments_that_keep_the_structure():
+    v1, v2 = get_family("dmro"), get_family("dmro-v2")
+    assert (v1.id, v2.id) == ("dmro-v1", "dmro-v2")
+    from offbench.families._common import DROO_N0, droo_mean_gain, shannon_rate
+
+    b = v2.scenario(5, 0).base  # v1's devices: DROO's channel, v1's ranges
+    assert np.all((b.dev_speed >= 3e9) & (b.dev_speed <= 3e10))
+    far, near = (shannon_rate(2e6, 0.1 * droo_mean_gain(d) / DROO_N0) for d in (5.2, 2.5))
+    assert np.all((b.dev_rate_up >= far * (1 - 1e-5)) & (b.dev_rate_up <= near * (1 + 1e-5)))
+    assert b.n_jobs == 10 and np.all(b.layers_per_job == 10) and np.all(b.job_is_dag)
+    assert list(b.job_weight[:4]) == [1.0, 1.5, 1.0, 1.5]
+    comm = v2.scenario(5, 0, environment="comm-low").base
+    compute = v2.scenario(5, 0, environment="compute-high").base
+    assert np.array_equal(comm.edge_src, compute.edge_src)
+    assert np.array_equal(comm.edge_dst, compute.edge_dst)
+    assert np.array_equal(comm.edge_bits, compute.edge_bits)
+    assert np.array_equal(comm.dev_speed, compute.dev_speed)
+    assert comm.ops.sum() / compute.ops.sum() == pytest.approx(0.3 / 0.5, rel=1e-5)
+    assert np.all(comm.dev_rate_up < compute.dev_rate_up)  # 0.2 MHz against 10 MHz
+    assert {e.split for e in v2.environments.values()} == {"train", "heldout"}
+    frames = list(v2.stream(2, 4, switch_at=2, switch_to="comm-mid"))
+    assert all(np.array_equal(f.edge_src, frames[0].edge_src) for f in frames)

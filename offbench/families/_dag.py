@@ -1,4 +1,4 @@
-"""Shared pieces of the DAG families (``workflow``, ``zoo-v2``): random workflow DAGs in the
+"""Shared pieces of the DAG families (``workflow``, ``zoo-v2``, ``dmro-v2``): random workflow DAGs in the
 manner of daggen, and instances built through the version-2 dict form.
 
 Instances of DAG families are built as SPEC.md section 7's JSON object and read with
