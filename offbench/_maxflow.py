@@ -344,9 +344,13 @@ def solve_cuts(P: CutProblem, mode: int = THREE_TIERS) -> CutSolution:
     scale = np.where(total > 0, room / np.where(total > 0, total, 1.0), 1.0)
     icap = np.zeros(na, dtype=np.int64)
     icap[finite] = np.rint(caps[finite] * scale[arc_job[finite]]).astype(np.int64)
-    itotal = np.bincount(arc_job[finite], weights=icap[finite].astype(np.float64), minlength=J)
-    big = (np.rint(itotal) + 1).astype(np.int64)
-    icap[~finite] = big[arc_job[~finite]]
+    # Each job's rounded finite capacities summed exactly (int64; the arcs come job by job):
+    # an infinite term costs one more than any finite cut of its job.
+    csum = np.concatenate(([0], np.cumsum(icap)))
+    jobs = np.arange(J)
+    itotal = (csum[np.searchsorted(arc_job, jobs, side="right")]
+              - csum[np.searchsorted(arc_job, jobs, side="left")])
+    icap[~finite] = itotal[arc_job[~finite]] + 1
 
     smf = max_flow.SimpleMaxFlow()
     side = np.zeros(max(nv, 2), dtype=bool)
