@@ -86,28 +86,50 @@ class Progress:
         self._finish_times: list[float] = []
 
     # ------------------------------------------------------------------ events
-    def plan(self, *, total: int, already: int, plan, executor: str, references: int) -> None:
-        """The run is about to start ``total`` jobs (``references`` of them references)."""
+    def plan(self, *, total: int, already: int, plan, executor: str, references: int,
+             as_found: bool = False) -> None:
+        """The run is about to start ``total`` jobs (``references`` of them references).
+
+        ``as_found``: the jobs already in the store and the references to compute are found as
+        the run reaches them (:meth:`present`, :meth:`more`), not counted yet."""
         self.total, self.already = total, already
         self.t0 = time.monotonic()
-        n_inst = sum(len(s.instances) for s in plan.sources)
+        n_jobs = plan.n_jobs if hasattr(plan, "n_jobs") else len(plan.jobs)
+        sizes = [s.count if hasattr(s, "count") else len(s.instances) for s in plan.sources]
+        n_inst = sum(sizes)
         if self.mode == "jsonl":
-            self._json({"event": "plan", "jobs": len(plan.jobs), "to_run": total - references,
+            self._json({"event": "plan", "jobs": n_jobs, "to_run": total - references,
                         "already_in_store": already, "references": references,
-                        "sources": [{"name": s.name, "kind": s.kind, "instances": len(s.instances),
-                                     "digest": s.digest} for s in plan.sources],
+                        "sources": [{"name": s.name, "kind": s.kind, "instances": n,
+                                     "digest": s.digest if getattr(s, "digest_known", True) else None}
+                                    for s, n in zip(plan.sources, sizes)],
                         "solvers": [s.id for s in plan.spec.solvers], "tracks": plan.spec.tracks,
                         "executor": executor, "left_out": plan.skipped})
             return
         if self.mode == "quiet":
             return
-        self._say(f"offbench run: {len(plan.jobs)} solve jobs ({n_inst} instances from "
+        counts = ("jobs already in the store are skipped and missing references computed as "
+                  "the run reaches them" if as_found else
+                  f"{already} already in the store; {total} jobs to run, {references} of them "
+                  "reference jobs")
+        self._say(f"offbench run: {n_jobs} solve jobs ({n_inst} instances from "
                   f"{len(plan.sources)} source{'s' if len(plan.sources) != 1 else ''}, "
                   f"{len(plan.spec.solvers)} solvers, tracks {', '.join(plan.spec.tracks)}); "
-                  f"{already} already in the store; {total} jobs to run, {references} of them "
-                  f"reference jobs; {executor}")
+                  f"{counts}; {executor}")
         for s in plan.skipped:
             self._say(f"  left out: {s}")
+
+    def present(self, n: int) -> None:
+        """``n`` planned jobs were found in the store already (a resumed run finds them block
+        by block, as it goes): they leave the count of jobs to run."""
+        self.already += n
+        self.total = max(0, self.total - n)
+        self._draw()
+
+    def more(self, n: int) -> None:
+        """``n`` reference jobs join the jobs to run (found block by block, as the run goes)."""
+        self.total += n
+        self._draw()
 
     def started(self, job) -> None:
         self.running += 1
@@ -146,11 +168,11 @@ class Progress:
                           "offbench leaderboard --rows FILE lists them)")
         self._draw()
 
-    def dropped(self, job) -> None:
-        """A job not run because its instance has no reference (the reference failed)."""
+    def dropped(self, job, why: str = "no reference for its instance") -> None:
+        """A job not run: its instance has no reference (the reference failed), or ``why``."""
         self.total = max(0, self.total - 1)
         if self.mode in ("bar", "lines"):
-            self._say(f"  not run (no reference for its instance): {job.label()}")
+            self._say(f"  not run ({why}): {job.label()}")
 
     def close(self, summary) -> None:
         """The run ended: the summary line (or JSON object)."""
@@ -164,6 +186,8 @@ class Progress:
                 self._say(f"offbench run: reference failed: {f}")
             for v in summary.violations:
                 self._say(f"offbench run: BUG: a cost below a proven optimum: {v}")
+            for f in getattr(summary, "task_failures", ()):
+                self._say(f"offbench run: not run: {f}")
             return
         st = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items()))
         msg = (f"offbench run: {summary.done} jobs run in {summary.wall_time:.1f} s"
@@ -174,6 +198,8 @@ class Progress:
             self._say(f"  reference failed: {f}")
         for v in summary.violations:
             self._say(f"  BUG: a cost below a proven optimum: {v}")
+        for f in getattr(summary, "task_failures", ()):
+            self._say(f"  not run: {f}")
         flagged = getattr(summary, "flagged", [])
         if flagged:
             self._say(f"  {len(flagged)} rows flagged by the referee (scored at the all-device "

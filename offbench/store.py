@@ -51,15 +51,29 @@ Tables
     ``wall_time``) are the referee's, never the solver's: ``wall_time`` is measured by the
     process that ran the sandbox (the sandbox's own figure is ``info.self_reported_wall_time``);
     ``evaluations`` are self-reported (counted in the solver's process), shown but never scored.
+``built_members``
+    Which instance each member of a generated source (a family or random draw) turned out to
+    be, recorded as the run builds them (a run builds members where they are solved, so their
+    digests are known only then): ``(member key, position) -> instance digest``
+    (:meth:`Store.record_members`). A resumed run reads it to skip finished members without
+    building them, and the source's row is written from it once every member is known.
 ``frames``
     Per-frame rows of a learning-track job, keyed by (result row, frame index), with what the
     learner said it learned from that frame (``info``: JSON, e.g. ``{"loss": 0.12}``).
 
-Kept whole (about 740 lines): one schema and the one class that reads and writes it, so that
+Kept whole (about 900 lines): one schema and the one class that reads and writes it, so that
 the append-only guarantees (triggers, the unique key, one transaction per job, the writer lock)
 and every query that relies on them can be checked in one file.
 
-Schema versions: 2 added ``frames.info``; 3 added ``results.flags`` and ``results.refereed``.
+Writing in batches: :meth:`Store.write_batch` appends many jobs' rows (with their instances,
+members and references) in one transaction, skipping a row whose key is already present (the
+same job finished twice: a Dask task re-run after its worker died). ``offbench run`` commits a
+batch at least every quarter of a second (:mod:`offbench.run.loop`): a kill loses at most that
+batch, which a resume redoes.
+
+Schema versions: 2 added ``frames.info``; 3 added ``results.flags`` and ``results.refereed``
+(``built_members`` was added to version 3 as it stands: created when a store is opened for
+writing; older readers ignore it).
 A store of version 1 or 2 is migrated when it is opened for writing (the columns added and the
 version bumped in one transaction: its frames read as having learned nothing to report, ``{}``;
 its rows as unflagged, ``[]``, and of unknown refereeing, NULL); read-only, it is read as its
@@ -210,6 +224,12 @@ CREATE TABLE IF NOT EXISTS frames (
     info TEXT NOT NULL DEFAULT '{{}}',
     PRIMARY KEY (row_id, frame)
 );
+CREATE TABLE IF NOT EXISTS built_members (
+    member_key TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    instance_digest TEXT NOT NULL,
+    PRIMARY KEY (member_key, position)
+) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS results_append_only_u BEFORE UPDATE ON results
     BEGIN SELECT RAISE(ABORT, 'results are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS results_append_only_d BEFORE DELETE ON results
@@ -474,8 +494,11 @@ class Store:
 
     # ------------------------------------------------------------------ sources and instances
     def add_source(self, *, name: str, digest: str, kind: str, spec: dict,
-                   members: Sequence[str]) -> int:
-        """Record an instance source and its members (idempotent); returns its ``source_id``."""
+                   members: Iterable[str]) -> int:
+        """Record an instance source and its members (idempotent); returns its ``source_id``.
+
+        ``members`` may be any iterable of digests (a lazy source streams them from
+        :meth:`member_digests`)."""
         self._need_writable()
         with self.transaction():
             row = self.conn.execute("SELECT source_id, size FROM sources WHERE name=? AND digest=?",
@@ -484,12 +507,55 @@ class Store:
                 return int(row[0])
             cur = self.conn.execute(
                 "INSERT INTO sources (name, digest, kind, spec, size) VALUES (?,?,?,?,?)",
-                (name, digest, kind, canonical_json(spec), len(members)))
+                (name, digest, kind, canonical_json(spec), 0))
             sid = int(cur.lastrowid)
-            self.conn.executemany(
-                "INSERT INTO source_members VALUES (?,?,?)",
-                [(sid, i, d) for i, d in enumerate(members)])
+            n = [0]
+
+            def rows():
+                for i, d in enumerate(members):
+                    n[0] = i + 1
+                    yield (sid, i, d)
+
+            self.conn.executemany("INSERT INTO source_members VALUES (?,?,?)", rows())
+            self.conn.execute("UPDATE sources SET size=? WHERE source_id=?", (n[0], sid))
             return sid
+
+    def has_source(self, name: str, digest: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sources WHERE name=? AND digest=?",
+                                 (name, digest)).fetchone() is not None
+
+    # ------------------------------------------------------------------ built members
+    def member_digests(self, member_key: str, start: int = 0, stop: int | None = None) -> dict[int, str]:
+        """The digests recorded for positions ``start .. stop - 1`` of a generated source
+        (:meth:`record_members`), by position; positions not built yet are absent."""
+        q = "SELECT position, instance_digest FROM built_members WHERE member_key=? AND position>=?"
+        args: tuple = (member_key, start)
+        if stop is not None:
+            q += " AND position<?"
+            args += (stop,)
+        return dict(self.conn.execute(q, args))
+
+    def count_members(self, member_key: str, count: int) -> int:
+        """How many of positions ``0 .. count - 1`` have a recorded digest."""
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM built_members WHERE member_key=? AND position<?",
+            (member_key, count)).fetchone()[0])
+
+    def iter_member_digests(self, member_key: str, count: int):
+        """The distinct digests recorded for positions ``0 .. count - 1``, in the order of
+        their first position (streamed; an instance drawn twice counts once)."""
+        cur = self.conn.cursor()
+        cur.execute(
+            "SELECT instance_digest FROM built_members WHERE member_key=? AND position<? "
+            "GROUP BY instance_digest ORDER BY MIN(position)", (member_key, count))
+        for (d,) in cur:
+            yield d
+
+    def record_members(self, rows: Iterable[tuple[str, int, str]]) -> None:
+        """Record ``(member key, position, digest)`` of built members (first one wins)."""
+        self._need_writable()
+        with self.transaction():
+            self.conn.executemany("INSERT OR IGNORE INTO built_members VALUES (?,?,?)", rows)
 
     def sources(self) -> list[dict]:
         """Every source with its members (list of digests in order)."""
@@ -508,11 +574,8 @@ class Store:
         new = 0
         with self.transaction():
             for inst, adc in items:
-                cur = self.conn.execute(
-                    "INSERT OR IGNORE INTO instances VALUES (?,?,?,?,?,?,?,?,?)",
-                    (inst.digest, inst.name, inst.n_devices, inst.n_jobs, inst.n_layers,
-                     int(inst.has_capacities), int(inst.has_deadlines), float(adc),
-                     sqlite3.Binary(zlib.compress(inst.to_json(indent=None).encode(), 6))))
+                cur = self.conn.execute("INSERT OR IGNORE INTO instances VALUES (?,?,?,?,?,?,?,?,?)",
+                                        instance_record(inst, adc))
                 new += cur.rowcount
         return new
 
@@ -544,16 +607,17 @@ class Store:
         ``provenance``, ``gap``, ``solver``, ``wall_time``, ``decision``.
         """
         self._need_writable()
-        dec = ref.get("decision")
-        if dec is not None and not isinstance(dec, str):
-            dec = "".join(str(int(v)) for v in dec)
         with self.transaction():
-            cur = self.conn.execute(
-                "INSERT OR IGNORE INTO refs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (digest, float(ref["cost"]), _real(ref.get("bound")), str(ref["provenance"]),
-                 _real(ref.get("gap")), ref.get("solver"), _real(ref.get("wall_time")), dec,
-                 origin, canonical_json(settings), offbench_version, now()))
-            return cur.rowcount == 1
+            return self._insert_reference(digest, ref, origin, settings, offbench_version)
+
+    def _insert_reference(self, digest, ref, origin, settings, offbench_version) -> bool:
+        r = stored_reference(ref)
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO refs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (digest, r["cost"], r["bound"], r["provenance"], r["gap"], r["solver"],
+             r["wall_time"], r["decision"], origin, canonical_json(settings), offbench_version,
+             now()))
+        return cur.rowcount == 1
 
     def references(self, digests: Iterable[str] | None = None) -> dict[str, dict]:
         """Cached references by instance digest."""
@@ -590,6 +654,41 @@ class Store:
                     present.add(row)
         return present
 
+    def write_batch(self, *, instances: Sequence[tuple] = (), members: Sequence[tuple] = (),
+                    references: Sequence[tuple] = (),
+                    results: Sequence[tuple[dict, Sequence[dict]]] = ()) -> int:
+        """Append many jobs in one transaction; returns how many result rows were new.
+
+        ``instances``: :func:`instance_record` tuples (those already stored are skipped);
+        ``members``: ``(member key, position, digest)`` (:meth:`record_members`);
+        ``references``: ``(digest, reference dict, origin, settings, offbench version)``
+        (:meth:`add_reference`, first one wins); ``results``: ``(row, frames)`` as
+        :meth:`add_result` takes them. A result whose key is already present is skipped with
+        its frames (the same job finished twice, as when a Dask task runs again after its
+        worker died): a batch never duplicates a row.
+        """
+        self._need_writable()
+        new = 0
+        with self.transaction():
+            if instances:
+                self.conn.executemany("INSERT OR IGNORE INTO instances VALUES (?,?,?,?,?,?,?,?,?)",
+                                      instances)
+            if members:
+                self.conn.executemany("INSERT OR IGNORE INTO built_members VALUES (?,?,?)", members)
+            for digest, ref, origin, settings, version in references:
+                self._insert_reference(digest, ref, origin, settings, version)
+            sql = (f"INSERT INTO results ({', '.join(RESULT_COLUMNS)}) "
+                   f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))}) "
+                   f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO NOTHING")
+            for row, frames in results:
+                cur = self.conn.execute(sql, _result_values(row))
+                if cur.rowcount != 1:
+                    continue
+                new += 1
+                if frames:
+                    self._insert_frames(int(cur.lastrowid), frames)
+        return new
+
     def add_result(self, row: dict, frames: Sequence[dict] = ()) -> int:
         """Append one job's row and its frames in one transaction; returns its ``row_id``.
 
@@ -600,26 +699,7 @@ class Store:
             this means two writers or a bug).
         """
         self._need_writable()
-        values = []
-        for c in RESULT_COLUMNS:
-            v = row.get(c)
-            if c in ("params", "info", "track_config") and not isinstance(v, str):
-                v = canonical_json(v if v is not None else {})
-            elif c == "flags" and not isinstance(v, str):
-                v = canonical_json(sorted(set(v or ())))
-            elif c == "refereed" and v is not None:
-                v = int(bool(v))
-            elif c in ("cost", "ref_cost", "ratio", "bound", "gap", "wall_time"):
-                v = _real(v)
-            elif c in ("feasible", "counted_infeasible") and v is not None:
-                v = int(bool(v))
-            values.append(v)
-        if values[RESULT_COLUMNS.index("wall_time")] is None:
-            values[RESULT_COLUMNS.index("wall_time")] = 0.0
-        if values[RESULT_COLUMNS.index("evaluations")] is None:
-            values[RESULT_COLUMNS.index("evaluations")] = 0
-        if values[RESULT_COLUMNS.index("finished_at")] is None:
-            values[RESULT_COLUMNS.index("finished_at")] = now()
+        values = _result_values(row)
         try:
             with self.transaction():
                 cur = self.conn.execute(
@@ -627,10 +707,7 @@ class Store:
                     f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})", values)
                 rid = int(cur.lastrowid)
                 if frames:
-                    self.conn.executemany(
-                        f"INSERT INTO frames (row_id, {', '.join(FRAME_COLUMNS)}) "
-                        f"VALUES (?, {', '.join('?' * len(FRAME_COLUMNS))})",
-                        [(rid, *(_frame_value(c, f.get(c)) for c in FRAME_COLUMNS)) for f in frames])
+                    self._insert_frames(rid, frames)
         except sqlite3.IntegrityError as e:
             if "UNIQUE constraint failed: results." in str(e):
                 key = tuple(row.get(c) for c in KEY_COLUMNS)
@@ -638,6 +715,12 @@ class Store:
                                  "(is another process writing to this store?)") from None
             raise
         return rid
+
+    def _insert_frames(self, rid: int, frames: Sequence[dict]) -> None:
+        self.conn.executemany(
+            f"INSERT INTO frames (row_id, {', '.join(FRAME_COLUMNS)}) "
+            f"VALUES (?, {', '.join('?' * len(FRAME_COLUMNS))})",
+            [(rid, *(_frame_value(c, f.get(c)) for c in FRAME_COLUMNS)) for f in frames])
 
     def results(self, *, offbench_version: str | None = None, track: str | None = None) -> list[dict]:
         """Result rows as dicts, ordered by key (deterministic whatever order they were written in).
@@ -724,6 +807,51 @@ class Store:
         for chunk in _chunks(values, 500):
             out.update(r[0] for r in self.conn.execute(q.format(",".join("?" * len(chunk))), tuple(chunk)))
         return out
+
+
+def stored_reference(ref: dict) -> dict:
+    """A reference's fields as the store keeps them (and :meth:`Store.references` reads them
+    back): non-finite numbers as None, the decision as one digit per layer. A Dask worker
+    scores against this form, as the runner does against the cached row."""
+    dec = ref.get("decision")
+    if dec is not None and not isinstance(dec, str):
+        dec = "".join(str(int(v)) for v in dec)
+    return {"cost": float(ref["cost"]), "bound": _real(ref.get("bound")),
+            "provenance": str(ref["provenance"]), "gap": _real(ref.get("gap")),
+            "solver": ref.get("solver"), "wall_time": _real(ref.get("wall_time")), "decision": dec}
+
+
+def instance_record(inst, all_device_cost: float) -> tuple:
+    """An instance's row of ``instances`` (content: its JSON, zlib-compressed), made wherever
+    the instance is built (a Dask worker sends it to the runner)."""
+    return (inst.digest, inst.name, int(inst.n_devices), int(inst.n_jobs), int(inst.n_layers),
+            int(inst.has_capacities), int(inst.has_deadlines), float(all_device_cost),
+            sqlite3.Binary(zlib.compress(inst.to_json(indent=None).encode(), 6)))
+
+
+def _result_values(row: dict) -> list:
+    """A result row (dict) as the values of :data:`RESULT_COLUMNS`, JSON columns encoded."""
+    values = []
+    for c in RESULT_COLUMNS:
+        v = row.get(c)
+        if c in ("params", "info", "track_config") and not isinstance(v, str):
+            v = canonical_json(v if v is not None else {})
+        elif c == "flags" and not isinstance(v, str):
+            v = canonical_json(sorted(set(v or ())))
+        elif c == "refereed" and v is not None:
+            v = int(bool(v))
+        elif c in ("cost", "ref_cost", "ratio", "bound", "gap", "wall_time"):
+            v = _real(v)
+        elif c in ("feasible", "counted_infeasible") and v is not None:
+            v = int(bool(v))
+        values.append(v)
+    if values[RESULT_COLUMNS.index("wall_time")] is None:
+        values[RESULT_COLUMNS.index("wall_time")] = 0.0
+    if values[RESULT_COLUMNS.index("evaluations")] is None:
+        values[RESULT_COLUMNS.index("evaluations")] = 0
+    if values[RESULT_COLUMNS.index("finished_at")] is None:
+        values[RESULT_COLUMNS.index("finished_at")] = now()
+    return values
 
 
 def _frame_value(c: str, v):

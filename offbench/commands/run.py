@@ -170,9 +170,9 @@ def run(args) -> int:
 
 
 def _describe_plan(plan) -> str:
-    lines = [f"run spec {plan.spec.name!r}: {len(plan.jobs)} jobs"]
+    lines = [f"run spec {plan.spec.name!r}: {plan.n_jobs} jobs"]
     for s in plan.sources:
-        lines.append(f"  source {s.name} ({s.kind}): {len(s.instances)} "
+        lines.append(f"  source {s.name} ({s.kind}): {s.count} "
                      f"{'frames' if s.stream else 'instances'}, digest {s.digest[:12]}")
     for sv in plan.spec.solvers:
         params = ", ".join(f"{k}={v}" for k, v in sv.params.items())

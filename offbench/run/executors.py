@@ -16,8 +16,15 @@
     solver. A job over its hard limit has its worker killed (``SIGKILL``) and gets a ``timeout``
     row; a worker that dies gives an ``error`` row and is replaced.
 ``dask`` (``--scheduler tcp://host:port``, or ``local``, :class:`DaskExecutor`)
-    Each job is a Dask task; inside the Dask worker it runs in a sandbox process as in the pool
-    (one solver per sandbox), so the hard limit holds there too. Workers must be able to import
+    A generated source (family or random draw) goes to the workers as descriptors, never as
+    instances: each task is a batch of members (:class:`Unit`: family ID, seed and index, with
+    the jobs to run on it), and the worker builds each instance, computes its reference if the
+    store has none, runs the jobs and judges them (:func:`run_units`); at most a few tasks per
+    worker are in flight, so the runner holds a bounded part of a run of any size. Other sources
+    (sets, files, streams) go job by job, each job a task. Inside the Dask worker every job runs
+    in a sandbox process as in the pool (one solver per sandbox), so the hard limit holds there
+    too. A worker that dies mid-run has its tasks run again elsewhere by the scheduler; rows are
+    written once (the store skips a key already present). Workers must be able to import
     offbench (the same version) and see the ``--solvers-dir`` folders at the same paths.
 """
 
@@ -262,20 +269,41 @@ class _Pending:
             self.groups = {key: deque([job]), **self.groups}
 
 
-#: Idle sandboxes of this Dask worker, by worker thread; a task takes its thread's one out while
-#: it runs, so :func:`_close_dask_boxes` never stops a job in flight (another run's, say).
-_DASK_BOXES: dict[int, Sandbox] = {}
+#: Idle sandboxes of this Dask worker, by (worker thread, solver key); a task takes the one it
+#: needs out while it runs, so :func:`_close_dask_boxes` never stops a job in flight (another
+#: run's, say).
+_DASK_BOXES: dict[tuple, Sandbox] = {}
 _DASK_LOCK = threading.Lock()
+#: Sandboxes kept per worker thread (one per solver key; the oldest is closed beyond this).
+_DASK_KEEP = 3
+
+
+def _dask_prestart(jobs) -> None:
+    """Start (without waiting) a sandbox for each solver of these jobs that this worker thread
+    has none of yet, so that their interpreters start and warm up side by side."""
+    tid = threading.get_ident()
+    want = {}
+    for job in jobs:
+        want.setdefault(solver_key(job), job.threads)
+    with _DASK_LOCK:
+        missing = [(k, t) for k, t in want.items() if (tid, k) not in _DASK_BOXES]
+    started = {k: Sandbox(t, tag=f"dask-{tid}") for k, t in missing[:_DASK_KEEP]}
+    with _DASK_LOCK:
+        for k, box in started.items():
+            _DASK_BOXES[(tid, k)] = box
 
 
 def _dask_task(job: Job):
-    """What a Dask worker runs: the job in this worker thread's sandbox (hard limit holds)."""
+    """What a Dask worker runs for one job: the job in a sandbox of its solver (hard limit
+    holds)."""
     tid = threading.get_ident()
+    key = solver_key(job)
     with _DASK_LOCK:
-        box = _DASK_BOXES.pop(tid, None)
-    if box is not None and box.key != solver_key(job):
-        box.close()  # another solver: a fresh sandbox (no state passes between solvers)
-        box = None
+        box = _DASK_BOXES.pop((tid, key), None)
+        mine = [k for k in _DASK_BOXES if k[0] == tid]
+        old = [_DASK_BOXES.pop(k) for k in mine[:max(0, len(mine) - _DASK_KEEP + 1)]]
+    for b in old:
+        b.close()
     if box is None or box.proc.poll() is not None:
         box = Sandbox(job.threads, tag=f"dask-{tid}")
     try:
@@ -285,8 +313,106 @@ def _dask_task(job: Job):
         raise
     if box.proc.poll() is None and box.job is None:
         with _DASK_LOCK:
-            _DASK_BOXES[tid] = box
+            _DASK_BOXES[(tid, key)] = box
     return out
+
+
+def run_units(units: list, settings: dict) -> list:
+    """What a Dask worker runs for a batch of members of generated sources (built here from
+    their descriptors, never shipped): for each :class:`Unit`, build the instance (checking the
+    digest the runner expects, if it knows one), compute its reference when the runner has none
+    cached, run its jobs in this worker's sandboxes (solver by solver, hard limit holding), and
+    judge each outcome here (:func:`offbench.run.referee.judge`, with the instance built in this
+    process, never the sandbox's copy). Returns one :class:`UnitResult` per unit."""
+    from ..cost import all_device_cost
+    from ..store import instance_record, stored_reference
+    from .loop import _attach_references_from, _row
+    from .sources import build_member
+
+    results = []
+    built = []
+    for u in units:
+        r = UnitResult(member=u.member)
+        results.append(r)
+        try:
+            inst = build_member(u.descriptor)
+        except Exception as e:  # a member that cannot be built: its jobs fail with the reason
+            r.error = f"building member {u.member} of source {u.source!r}: {type(e).__name__}: {e}"
+            continue
+        if u.digest is not None and inst.digest != u.digest:
+            r.error = (f"member {u.member} of source {u.source!r} is now instance "
+                       f"{inst.digest[:12]}, but the store recorded {u.digest[:12]} for it")
+            continue
+        r.digest = inst.digest
+        if u.want_record:
+            r.record = instance_record(inst, all_device_cost(inst))
+        built.append((u, r, inst))
+    if built:
+        probe = [j for u, _, _ in built for j in u.jobs]
+        if settings["references"] and any(u.reference is None for u, _, _ in built):
+            probe.insert(0, Job(kind="reference", index=0, source="", digest="",
+                                threads=settings["threads"]))
+        _dask_prestart(probe)
+    for u, r, inst in built:  # references first, as the runner does
+        if u.reference is None and settings["references"]:
+            job = Job(kind="reference", index=0, source=u.source, digest=inst.digest,
+                      instance=inst, seed=0, time_limit=settings["ref_time_limit"],
+                      kill_after=settings["ref_kill_after"], threads=settings["threads"])
+            out = _dask_task(job)
+            if out.error:
+                r.reference_error = out.error
+                continue
+            r.reference = out.reference
+            u.reference = stored_reference(out.reference)
+    order = sorted(((solver_key(j), k, j, u, r, inst) for u, r, inst in built
+                    for k, j in enumerate(u.jobs)), key=lambda x: x[0])
+    for key, _, job, u, r, inst in order:
+        if r.reference_error is not None:
+            continue
+        job.instance, job.digest = inst, inst.digest
+        if settings["references"] and not _attach_references_from(job, u.reference):
+            continue
+        out = _dask_task(job)
+        row = _row(job, out, settings["run_id"], None, refereed=True)
+        job.instance = None
+        r.rows.append((job, row, out.frames))
+    return results
+
+
+class Unit:
+    """One member of a generated source and its jobs, as a Dask task gets it (no instance)."""
+
+    __slots__ = ("source", "member", "descriptor", "digest", "reference", "want_record", "jobs")
+
+    def __init__(self, source, member, descriptor, digest, reference, want_record, jobs):
+        self.source, self.member, self.descriptor = source, member, descriptor
+        self.digest, self.reference, self.want_record, self.jobs = digest, reference, want_record, jobs
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state):
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
+
+
+class UnitResult:
+    """What a Dask task sends back for one :class:`Unit`: the instance's digest and record,
+    the reference it computed (or why none), and the judged rows ``(job, row, frames)``."""
+
+    __slots__ = ("member", "digest", "record", "reference", "reference_error", "error", "rows")
+
+    def __init__(self, member):
+        self.member, self.digest, self.record = member, None, None
+        self.reference = self.reference_error = self.error = None
+        self.rows = []
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state):
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
 
 
 def _close_dask_boxes() -> int:
@@ -344,6 +470,73 @@ class DaskExecutor(Executor):
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+
+    #: Tells the run loop to hand this executor whole blocks (:meth:`run_blocks`).
+    distributed = True
+    #: Members per block of the run loop.
+    block_size = 4096
+    #: Jobs per task (members are batched so that a task has about this many jobs).
+    JOBS_PER_TASK = 128
+    #: Tasks in flight per worker thread (the rest are submitted as tasks finish).
+    TASKS_PER_WORKER = 4
+
+    def run_blocks(self, ctx, blocks) -> None:
+        """Run the plan's blocks: a generated source's members travel as descriptors in
+        batches (:func:`run_units`: built, referenced, solved and judged on the workers), at
+        most :attr:`TASKS_PER_WORKER` tasks per worker thread in flight; other sources' blocks
+        (sets, files, streams: held here) run job by job (:meth:`run`). A task whose worker
+        dies is run again by the scheduler; its rows come back once."""
+        import uuid
+
+        from distributed import as_completed
+
+        tag = uuid.uuid4().hex[:8]
+        window = max(2, self.TASKS_PER_WORKER * self.workers)
+        ac = as_completed()
+        inflight: dict = {}
+        n = 0
+
+        def drain(limit: int) -> None:
+            while len(inflight) > limit:
+                fut = next(ac)
+                units = inflight.pop(fut)
+                try:
+                    results = fut.result()
+                except Exception as e:  # the task itself failed (workers lost too often)
+                    results = None
+                    ctx.units_failed(units, f"dask: {type(e).__name__}: {e}")
+                if results is not None:
+                    ctx.units_done(units, results)
+                fut.release()
+
+        last = None
+        try:
+            for block in blocks:
+                if last is not None and block.source is not last:
+                    drain(0)
+                    ctx.source_done()
+                last = block.source
+                if not block.source.lazy:
+                    drain(0)
+                    ctx.run_block(block)
+                    continue
+                units = ctx.units(block)
+                if not units:
+                    continue
+                per = max(1, self.JOBS_PER_TASK // max(1, len(block.templates)))
+                for a in range(0, len(units), per):
+                    chunk = units[a:a + per]
+                    drain(window - 1)
+                    fut = self.client.submit(run_units, chunk, ctx.unit_settings(),
+                                             key=f"offbench-units-{n}-{tag}", pure=False,
+                                             retries=0)
+                    n += 1
+                    inflight[fut] = chunk
+                    ac.add(fut)
+            drain(0)
+        finally:
+            for fut in inflight:
+                fut.cancel()
 
     def run(self, jobs, on_start):
         from distributed import as_completed

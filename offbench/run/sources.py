@@ -2,65 +2,219 @@
 draw, or a frame stream (:func:`expand_source`).
 
 Each parsed source (:func:`offbench.run.spec.parse_spec`) becomes a :class:`Source`: its
-instances (or a stream's frames) in order, with a digest over its members; a frozen set brings
-its own references.
+members in order (instances, or a stream's frames), with a digest over the member digests; a
+frozen set brings its own references.
+
+Generated members are **lazy**: a family draw or a random draw holds no instance. Member ``i``
+is described by :meth:`Source.descriptor` (a small tuple: family ID, seed and index, or the
+random draw's arguments, seed and name) and built by :func:`build_member` where its jobs run
+(the runner, for the pool and in-process executors; the Dask worker, on a cluster), so that a
+run of a million instances never holds them all. A files source holds the paths and the
+digests it read when it was expanded (to check the files and drop repeats); each file is read
+again when its jobs run. Frozen sets and frame streams are small and held whole (a stream is one
+job). The digest of a lazy source (over all its members' digests, in order) is known once every
+member was built: the run loop computes it from what it recorded in the store
+(:meth:`offbench.store.Store.member_digests`) and sets it (:meth:`Source.set_digest`).
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import UserError
 from .spec import _RANDOM_ARGS, SpecError
 
 
+#: Kinds whose members are built from a descriptor where they are solved.
+LAZY_KINDS = ("family", "random")
+
+
 @dataclass
 class Source:
-    """An expanded instance source: its instances (or a stream's frames) in order."""
+    """An expanded instance source: its members in order (see the module docstring).
+
+    ``members`` holds the instances of a frozen set or the frames of a stream; it is None for a
+    lazy source (family, random, files), whose member ``i`` is :meth:`descriptor` ``(i)`` and
+    :meth:`build` ``(i)``.
+    """
 
     name: str
     kind: str
     spec: dict
-    instances: list
+    members: list | None
     stream: bool
     references: dict | None = None  # digest -> reference dict (frozen sets)
     set_name: str | None = None
+    count: int = 0
+    paths: list | None = None  # files: one per member
+    file_digests: list | None = None  # files: the digest read when expanded
+    _digest: str | None = field(default=None, repr=False)
 
     def __post_init__(self):
         # An instance listed twice (a folder and a glob over it, say) is one instance: counted
         # twice it would weigh double in every statistic. A stream's frames may repeat.
-        if not self.stream:
-            first: dict[str, Any] = {}
-            for inst in self.instances:
-                first.setdefault(inst.digest, inst)
-            self.instances = list(first.values())
+        if self.members is not None:
+            if not self.stream:
+                first: dict[str, Any] = {}
+                for inst in self.members:
+                    first.setdefault(inst.digest, inst)
+                self.members = list(first.values())
+            self.count = len(self.members)
+        elif self.paths is not None:
+            first = {}
+            for p, d in zip(self.paths, self.file_digests):
+                first.setdefault(d, p)
+            self.paths = list(first.values())
+            self.file_digests = list(first)
+            self.count = len(self.paths)
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def lazy(self) -> bool:
+        """Whether member digests are known only once members are built (family, random)."""
+        return self.kind in LAZY_KINDS
+
+    @property
+    def instances(self) -> list:
+        """Every member, built (held whole: for small sources, tests and ``--dry-run``)."""
+        if self.members is not None:
+            return list(self.members)
+        return [self.build(i) for i in range(self.count)]
+
+    def descriptor(self, i: int) -> tuple:
+        """What member ``i`` is built from (:func:`build_member`): small and picklable."""
+        if self.kind == "family":
+            return ("family", self.spec["family"], int(self.spec["seed"]), i)
+        if self.kind == "random":
+            args = {k: self.spec[k] for k in _RANDOM_ARGS if k in self.spec}
+            return ("random", args, int(self.spec["seed"]) + i, f"{self.name}-{i}")
+        if self.kind == "files":
+            return ("file", str(self.paths[i]), self.file_digests[i])
+        return ("inline", self.members[i])
+
+    def build(self, i: int):
+        """Member ``i`` as an :class:`~offbench.instance.Instance`."""
+        if self.members is not None:
+            return self.members[i]
+        return build_member(self.descriptor(i))
+
+    def known_digest(self, i: int) -> str | None:
+        """Member ``i``'s digest when known without building it (held or read members)."""
+        if self.members is not None:
+            return self.members[i].digest
+        if self.file_digests is not None:
+            return self.file_digests[i]
+        return None
+
+    @property
+    def member_key(self) -> str:
+        """What identifies a lazy source's members in the store (its spec without the count
+        and the name: member ``i`` is the same instance whatever the count; the random draw's
+        name is in its descriptor), for :meth:`offbench.store.Store.record_members`."""
+        spec = {k: v for k, v in self.spec.items() if k not in ("count", "name")}
+        if self.kind == "random":
+            spec["name"] = self.name  # random instances are named after their source
+        from ..store import canonical_json
+
+        return hashlib.sha256(canonical_json({"kind": self.kind, **spec}).encode()).hexdigest()
 
     @property
     def digests(self) -> list[str]:
-        return [i.digest for i in self.instances]
+        """The member digests in order (a lazy source builds each member once, holding none)."""
+        if self.members is not None:
+            return [i.digest for i in self.members]
+        if self.file_digests is not None:
+            return list(self.file_digests)
+        return [self.build(i).digest for i in range(self.count)]
 
     @property
     def digest(self) -> str:
         """sha256 over the kind and the member digests in order."""
-        text = ("stream:" if self.stream else "set:") + "\n".join(self.digests)
-        return hashlib.sha256(text.encode()).hexdigest()
+        if self._digest is None:
+            self._digest = source_digest(self.digests, self.stream)
+        return self._digest
+
+    @property
+    def digest_known(self) -> bool:
+        return self._digest is not None or not self.lazy
+
+    def set_digest(self, digest: str) -> None:
+        self._digest = digest
+
+
+def source_digest(digests: Iterable[str], stream: bool) -> str:
+    """sha256 over the kind and the member digests in order (any iterable: streamed)."""
+    h = hashlib.sha256(b"stream:" if stream else b"set:")
+    first = True
+    for d in digests:
+        h.update(d.encode() if first else b"\n" + d.encode())
+        first = False
+    return h.hexdigest()
+
+
+_FAMILIES: dict[str, Any] = {}
+
+
+def build_member(desc: tuple):
+    """Build the instance a :meth:`Source.descriptor` describes (in whatever process runs it;
+    families are looked up once per process)."""
+    kind = desc[0]
+    if kind == "family":
+        _, fid, seed, index = desc
+        fam = _FAMILIES.get(fid)
+        if fam is None:
+            from ..families import get_family
+
+            fam = _FAMILIES[fid] = get_family(fid)
+        return fam.generate(seed, index)
+    if kind == "random":
+        from ..generators import random_instance
+
+        _, args, seed, name = desc
+        kw = dict(args)
+        kw["layers"] = tuple(kw.get("layers", (1, 6)))
+        return random_instance(seed, name=name, **kw)
+    if kind == "file":
+        from ..instance import load_instance
+
+        _, path, digest = desc
+        inst = load_instance(path)
+        if inst.digest != digest:
+            raise UserError(f"instance file {path} changed while the run was going (digest "
+                            f"{inst.digest[:12]}, was {digest[:12]} when the run started)")
+        return inst
+    if kind == "inline":
+        return desc[1]
+    raise ValueError(f"unknown member descriptor {kind!r}")
 
 
 def expand_source(s: dict) -> Source:
-    """Build the instances of one parsed source (see :func:`parse_spec`)."""
+    """Expand one parsed source (see :func:`parse_spec`): lazy for a family or random draw
+    (its first member is built here, so that bad generator arguments are refused before the run
+    starts), files read once (checked, digests kept), sets and streams held."""
     kind = s["kind"]
     where = f"source {s['name']!r}"
     if kind == "random":
-        insts = [_random(s["seed"] + i, s, f"{s['name']}-{i}", where) for i in range(s["count"])]
-        return Source(s["name"], kind, s, insts, stream=False)
+        src = Source(s["name"], kind, s, None, stream=False, count=int(s["count"]))
+        if src.count:
+            try:
+                src.build(0)
+            except ValueError as e:
+                raise SpecError(f"{where}: {e}") from None
+        return src
     if kind == "family":
         fam = _family(s["family"], where)
-        insts = list(fam.instances(s["seed"], s["count"]))
-        return Source(s["name"], kind, s, insts, stream=False)
+        _FAMILIES.setdefault(s["family"], fam)
+        src = Source(s["name"], kind, s, None, stream=False, count=int(s["count"]))
+        if src.count:
+            src.build(0)
+        return src
     if kind == "set":
         try:
             from ..instance_sets import load_set
@@ -96,8 +250,10 @@ def expand_source(s: dict) -> Source:
                 files.append(p)
             else:
                 raise SpecError(f"{where}: {p}: no such file or folder")
-        insts = [load_instance(f) for f in files]
-        return Source(s["name"], kind, s, insts, stream=False)
+        # Each file is read (and checked) once here, and held only for its digest.
+        digests = [load_instance(f).digest for f in files]
+        return Source(s["name"], kind, s, None, stream=False, paths=[str(f) for f in files],
+                      file_digests=digests)
     if kind == "stream":
         if "family" in s:
             fam = _family(s["family"], where)

@@ -1,0 +1,152 @@
+"""Streaming runs (issue 14): the plan holds no instance, members are built block by block
+where they run, rows are committed in batches, and a run gives the rows a run that held every
+instance gave (the digests below were taken from the store of that run, at e44467f)."""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+
+import pytest
+
+from offbench.run import InProcessExecutor, PoolExecutor, parse_spec, plan, run
+from offbench.run import loop as loop_mod
+from offbench.run import sources as sources_mod
+from offbench.store import Store
+from tests.test_runner import FIXTURES
+
+SPEC = {
+    "name": "streaming-test",
+    "solvers_dirs": [FIXTURES],
+    "seeds": [0, 1],
+    "reference": {"mode": "auto", "time_limit": 20.0},
+    "sources": [{"kind": "family", "family": "dmro-v1", "name": "fam", "seed": 3, "count": 5},
+                {"kind": "random", "name": "rnd", "seed": 5, "count": 6, "n_devices": 2,
+                 "n_jobs": 2, "layers": [1, 3], "capacities": True}],
+    "solvers": ["fx-zero", {"id": "fx-random-best", "params": {"samples": 5}}],
+}
+
+
+def _fingerprint(path) -> dict:
+    """sha256 of the quality snapshot, the references (times left out), the sources with
+    their members, and the instances."""
+    with Store.open_readonly(path) as s:
+        refs = sorted((d, r["cost"], r["bound"], r["provenance"], r["gap"], r["solver"],
+                       r["decision"], r["origin"]) for d, r in s.references().items())
+        srcs = [(x["name"], x["digest"], x["kind"], x["size"], x["members"]) for x in s.sources()]
+        insts = s.conn.execute("SELECT * FROM instances ORDER BY digest").fetchall()
+        parts = {"quality": s.quality_snapshot(), "refs": refs, "sources": srcs,
+                 "instances": [tuple(bytes(v) if isinstance(v, (bytes, memoryview)) else v
+                                     for v in r) for r in insts]}
+    return {k: hashlib.sha256(repr(v).encode()).hexdigest()[:16] for k, v in parts.items()}
+
+
+#: The fingerprint of SPEC's store as written by the runner that held every instance.
+BEFORE = {"quality": "d1be664242db18c8", "refs": "adadd77f2077bb1d",
+          "sources": "a71f3c2fb453bb92", "instances": "81a0811bb6ab323e"}
+
+
+def test_plan_of_a_million_instances_holds_none(monkeypatch):
+    built = []
+    real = sources_mod.build_member
+    monkeypatch.setattr(sources_mod, "build_member", lambda d: built.append(d) or real(d))
+    spec = parse_spec({"sources": [{"kind": "family", "family": "dmro-v1", "count": 1_000_000}],
+                       "solvers": ["all-device"], "reference": {"mode": "none"}})
+    pl = plan(spec)
+    assert pl.n_jobs == 1_000_000
+    assert len(built) == 1  # member 0, to refuse bad arguments before the run
+    blocks = pl.blocks(4096)
+    first = next(blocks)
+    assert (first.start, first.stop) == (0, 4096) and len(built) == 1
+    assert sum(1 for _ in blocks) == 1_000_000 // 4096  # the rest, still nothing built
+    assert len(built) == 1
+
+
+def test_streamed_run_equals_the_run_that_held_every_instance(tmp_path, monkeypatch):
+    whole = tmp_path / "whole.sqlite"
+    run(parse_spec(SPEC), whole, executor=InProcessExecutor())
+    # Small blocks and batches: each source in several blocks, rows in several transactions.
+    monkeypatch.setattr(loop_mod, "BLOCK", 2)
+    monkeypatch.setattr(loop_mod, "BATCH_ROWS", 3)
+    alive = weakref.WeakSet()
+    most = [0]
+    real = sources_mod.Source.build
+
+    def build(self, i):
+        inst = real(self, i)
+        alive.add(inst)
+        most[0] = max(most[0], len(alive))
+        return inst
+
+    monkeypatch.setattr(sources_mod.Source, "build", build)
+    blocks = tmp_path / "blocks.sqlite"
+    summary = run(parse_spec(SPEC), blocks, executor=InProcessExecutor())
+    assert summary.done == summary.planned == 2 * 2 * (5 + 6)
+    assert most[0] <= 2 * 2  # never more than a block or two of instances alive
+    assert _fingerprint(blocks) == _fingerprint(whole)
+    assert _fingerprint(whole) == BEFORE
+    with Store.open_readonly(blocks) as s:
+        fam = next(x for x in s.sources() if x["name"] == "fam")
+    from offbench.families import get_family
+
+    assert fam["members"] == [get_family("dmro-v1").generate(3, i).digest for i in range(5)]
+
+
+def test_interrupted_then_resumed_run_skips_by_key_and_loses_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop_mod, "BLOCK", 3)
+    spec = {**SPEC, "reference": {"mode": "none"}}
+    clean = tmp_path / "clean.sqlite"
+    run(parse_spec(spec), clean, executor=InProcessExecutor())
+
+    class Stop(InProcessExecutor):
+        seen = 0
+
+        def run(self, jobs, on_start):
+            for job, out in super().run(jobs, on_start):
+                Stop.seen += 1
+                if Stop.seen == 9:
+                    raise KeyboardInterrupt
+                yield job, out
+
+    store = tmp_path / "r.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        run(parse_spec(spec), store, executor=Stop())
+    with Store.open_readonly(store) as s:
+        assert s.count_results() == 8  # the batch waiting was committed on the interrupt
+        assert s.sources() == [] or all(x["name"] != "rnd" for x in s.sources())
+    built = []
+    real = sources_mod.build_member
+    monkeypatch.setattr(sources_mod, "build_member", lambda d: built.append(d) or real(d))
+    summary = run(parse_spec(spec), store, executor=InProcessExecutor())
+    assert summary.already == 8 and summary.done == summary.planned - 8
+    # Members whose jobs were all in the store were not built again.
+    assert len(built) == 2 + (5 + 6 - 1)  # member 0 of each source when planning, then 10
+    with Store.open_readonly(store) as a, Store.open_readonly(clean) as b:
+        assert a.count_results() == summary.planned
+        assert a.quality_snapshot() == b.quality_snapshot()
+        assert [(x["name"], x["digest"], x["members"]) for x in a.sources()] == \
+            [(x["name"], x["digest"], x["members"]) for x in b.sources()]
+
+
+def test_write_batch_skips_a_key_already_present(tmp_path):
+    from tests.test_store import _row
+
+    with Store.open(tmp_path / "s.sqlite") as s:
+        rid = s.begin_run(spec={}, spec_hash="h", offbench_version="0", offbench_commit=None,
+                          machine={}, libraries={}, executor="x", command=None)
+        rows = [(_row("a" * 64, seed=k, run_id=rid), ()) for k in range(3)]
+        assert s.write_batch(results=rows) == 3
+        assert s.write_batch(results=rows[1:] + [(_row("a" * 64, seed=7, run_id=rid), ())]) == 1
+        assert s.count_results() == 4
+
+
+def test_pool_streams_blocks_like_in_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop_mod, "BLOCK", 4)
+    spec = {**SPEC, "sources": SPEC["sources"][1:], "reference": {"mode": "none"}}
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    run(parse_spec(spec), a, executor=InProcessExecutor())
+    with PoolExecutor(2) as ex:
+        summary = run(parse_spec(spec), b, executor=ex)
+    assert summary.done == 2 * 2 * 6
+    with Store.open_readonly(a) as x, Store.open_readonly(b) as y:
+        assert x.quality_snapshot() == y.quality_snapshot()
