@@ -206,7 +206,8 @@ def test_zoo_v2_is_a_preview_with_a_generator_of_its_own():
     assert (v1.id, v2.id) == ("zoo-v1:fleet", "zoo-v2:fleet")
     assert v1.latest_version == 1 and not v1.generate(0, 0).is_dag
     assert v2.module.__name__ == "offbench.families.zoo_dag" and "granularity" not in v2.params
-    assert "googlenet" in v2.params["models"] and not v2.sets
+    assert "googlenet" in v2.params["models"]
+    assert [v2.set_id(s) for s in v2.sets] == ["zoo-v2:fleet/test", "zoo-v2:single/test"]
     assert "Version 2" in v2.doc
 
 
@@ -216,7 +217,7 @@ def test_a_user_family_may_name_a_version_2_generator_but_not_one_per_version(tm
 
     monkeypatch.setenv(PATH_ENV, "")
     zoo = (Path(__file__).resolve().parents[1] / "instances" / "zoo.toml").read_text()
-    v2 = zoo[zoo.index("[v2]"):].replace("[v2", "[v1").replace("[[v2", "[[v1")
+    v2 = zoo[zoo.index("[v2]"):zoo.index("[[v2.sets]]")].replace("[v2", "[v1")
     v2 = v2.replace('generator = "offbench.families.zoo_dag"\npreview = true\n', "")
     head = ('name = "{name}"\ngenerator = "offbench.families.zoo_dag"\n'
             'description = "Traced DNN DAGs on a campus: a user family over zoo-v2\'s generator."\n'
