@@ -1,4 +1,5 @@
-"""asv: the cost model (one decision, a batch, the O(1) move), and instance I/O.
+"""asv: the cost model (one decision, a batch, the O(1) move; DAG jobs beside chains), and
+instance I/O.
 
 Each timed body's answer is checked once in ``setup`` against the plain-Python reference.
 """
@@ -61,6 +62,52 @@ class Moves:
 
     def time_delta(self):
         self.state.delta(5, 2)
+
+
+class DagBatchEvaluation:
+    """DAG jobs (SPEC.md section 7) against chains of the same sizes, on one thread: per-layer
+    ResNet-18-like graphs (``benchmarks/scripts/bench_cost.py``, where the ratio is measured)."""
+
+    params = (["chain", "resnet18-like", "workflow-like"],)
+    param_names = ["kind"]
+
+    def setup(self, kind):
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
+        import bench_cost
+
+        n, edges = bench_cost.resnet18_edges()
+        L = 20 if kind == "workflow-like" else n
+        chain = random_instance(1, n_jobs=10, layers=(L, L), capacities=True, deadlines=True)
+        if kind == "chain":
+            self.inst = chain
+        elif kind == "resnet18-like":
+            self.inst = bench_cost._as_dag(chain, lambda L, rng: ([list(e) for e in edges], False), 1)
+        else:
+            self.inst = bench_cost._as_dag(chain, bench_cost._workflow_edges, 1)
+        self.X = np.random.default_rng(1).integers(0, 3, (5_000, self.inst.n_layers), dtype=np.int8)
+        got = evaluate_many(self.inst, self.X[:5], threads=1)
+        want = [evaluate(self.inst, x).cost for x in self.X[:5]]
+        assert np.allclose(got, want, rtol=1e-12, atol=0)
+        self.state = MoveState(self.inst)
+        self.state.delta(0, 1)
+
+    def time_serial(self, kind):
+        evaluate_many(self.inst, self.X, threads=1)
+
+    def track_layer_decisions_per_second_serial(self, kind):
+        import time
+
+        t0 = time.perf_counter()
+        evaluate_many(self.inst, self.X, threads=1)
+        return self.X.size / (time.perf_counter() - t0)
+
+    track_layer_decisions_per_second_serial.unit = "layer-decisions/s"
+
+    def time_delta(self, kind):
+        self.state.delta(30, 2)
 
 
 class InstanceIO:

@@ -1,4 +1,4 @@
-"""The one cost model of offbench: SPEC.md section 2, compiled with Numba.
+"""The one cost model of offbench: SPEC.md sections 2 and 7, compiled with Numba.
 
 Everything that needs a cost calls this module: solvers, the MILP builder, tests, benchmarks. The
 formulas are applied exactly once, in :func:`build_tables`, which turns an :class:`Instance` into
@@ -25,7 +25,7 @@ drift by rounding, so they are tested with :func:`fits_state` / :func:`move_fits
 certified bound on the drift and recompute the exact loads whenever it could change the answer:
 no solver decides feasibility differently from :func:`evaluate`.
 
-The module is kept whole (about 700 lines): it is the one place the physics and its rules
+The module is kept whole (about 1000 lines): it is the one place the physics and its rules
 live, and splitting it would put the tables and the kernels that read them in different files.
 
 Three kernels sit on these tables:
@@ -35,6 +35,20 @@ Three kernels sit on these tables:
 * :func:`move_delta` / :func:`apply_move` (``njit``-callable, O(1)): the change in cost when one
   layer moves to another tier, given per-job times and loads; exhaustive and local search step
   on it. :class:`MoveState` wraps it for Python callers.
+
+DAG jobs (SPEC.md section 7). Chains stay the fast special case: every kernel asks
+``t.job_dag[i]`` once per job and walks a chain exactly as before. A DAG job is priced from its
+own tables (built by :func:`_dag_tables`, empty for an all-chain instance): ``node_ct[l, 8 * a
++ S]``, node ``l``'s compute on tier ``a`` plus its shared output sent once over the union of the
+paths to the tier set ``S`` of its consumers (a bit per tier; ``S = 0`` for an exit node, whose
+output goes to the device), paired with its time; ``in_ct[i, S]``, the input from the device to
+the entry nodes' tiers; ``msg_ct[e, 4 * a + c]``, an edge's own message. The walk
+(:func:`_dag_sum`) builds each node's ``S`` from its successors' tiers (O(nodes + edges) per
+job); a move (:func:`_dag_delta`) re-prices only the terms that name the moved node: its own,
+its edges' messages, its predecessors' outputs, and the input's if it is an entry node
+(O(degree)). Loads and capacities are per node, as for chains. The SPEC.md formulas themselves
+are applied in :func:`compute_te`, :func:`hop_te` and :func:`transfer_te` only, which
+:mod:`offbench.dag` also uses for solvers' per-hop prices.
 """
 
 from __future__ import annotations
@@ -614,7 +628,8 @@ def _eval_many_serial(t, X, costs, feasible, loads):
 # which made a Gray-code walk 20-30 times slower (benchmarks/scripts/bench_exact.py).
 @jit(_nrt=False)
 def move_delta(t, x, l, k, job_T):
-    """Change in cost when layer ``l`` moves from ``x[l]`` to tier ``k``; O(1).
+    """Change in cost when layer ``l`` moves from ``x[l]`` to tier ``k``; O(1) for a chain's
+    layer, O(degree) for a DAG node (:func:`_dag_delta`).
 
     ``t`` is the :class:`Tables` tuple, ``job_T`` the current per-job times (needed only for
     tardiness). Returns ``(d_cost, d_time)``: ``d_time`` is the change of that job's time. The
