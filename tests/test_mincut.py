@@ -315,3 +315,84 @@ def test_beyond_the_tolerance_it_claims_no_optimum(monkeypatch, mincut):
     assert res.bound is not None and res.bound <= res.cost
     assert res.cost - res.bound == pytest.approx(res.info["tolerance"], rel=1e-6, abs=1e-15)
     assert "tolerance" in res.info["note"]
+
+
+# ------------------------------------------------------------------------------ larger DAGs: a MILP
+def milp_optimum(inst) -> float:
+    """The capacity- and deadline-free optimum of ``inst`` by a MILP written here from SPEC.md
+    section 7 (one-hot tiers per node; per transfer and hop a continuous indicator forced up by
+    ``[source on the near side] + [a destination on the far side] - 1``), over
+    :mod:`offbench.dag`'s job graphs and cost helpers, solved by SCIP to a 1e-10 gap."""
+    from ortools.linear_solver import pywraplp
+
+    from offbench.dag import compute_costs, hop_costs, job_graph
+
+    total = 0.0
+    for i in range(inst.n_jobs):
+        g = job_graph(inst, i)
+        L = g.n_nodes
+        s = pywraplp.Solver.CreateSolver("SCIP")
+        x = [[s.BoolVar(f"x{v}_{k}") for k in range(3)] for v in range(L)]
+        for v in range(L):
+            s.Add(sum(x[v]) == 1)
+        obj = []
+        comp = compute_costs(inst, i)
+        for v in range(L):
+            obj += [comp[v, k] * x[v][k] for k in range(3)]
+
+        def transfer(src, dests, device_dest, bits):
+            up, down, bh = hop_costs(inst, i, float(bits))
+            # [a <= level] and [a >= level] of the source (the device: a = 0)
+            le0 = 1 if src is None else x[src][0]
+            le1 = 1 if src is None else x[src][0] + x[src][1]
+            ge1 = 0 if src is None else x[src][1] + x[src][2]
+            ge2 = 0 if src is None else x[src][2]
+            h = [s.NumVar(0, 1, "") for _ in range(4)]
+            for b in dests:
+                s.Add(h[0] >= le0 + x[b][1] + x[b][2] - 1)      # up: a = 0, b >= 1
+                s.Add(h[1] >= le1 + x[b][2] - 1)                # backhaul up: a <= 1, b = 2
+                s.Add(h[2] >= ge1 + x[b][0] - 1)                # down: a >= 1, b = 0
+                s.Add(h[3] >= ge2 + x[b][0] + x[b][1] - 1)      # backhaul down: a = 2, b <= 1
+            if device_dest:
+                s.Add(h[2] >= ge1)
+                s.Add(h[3] >= ge2)
+            obj.extend([up * h[0], bh * h[1], down * h[2], bh * h[3]])
+
+        succ = [g.succ(v).tolist() for v in range(L)]
+        indeg = np.bincount(g.dst, minlength=L)
+        transfer(None, [v for v in range(L) if indeg[v] == 0], False, g.in_bits)
+        for v in range(L):
+            transfer(v, succ[v], not succ[v], g.out_bits[v])
+        for e in range(g.n_edges):
+            if g.edge_has_bits[e]:
+                transfer(int(g.src[e]), [int(g.dst[e])], False, g.edge_bits[e])
+        s.Minimize(sum(obj))
+        params = pywraplp.MPSolverParameters()
+        params.SetDoubleParam(params.RELATIVE_MIP_GAP, 1e-10)
+        assert s.Solve(params) == pywraplp.Solver.OPTIMAL
+        total += s.Objective().Value()
+    return total
+
+
+def test_mincut_agrees_with_a_milp_on_larger_dags(mincut):
+    from offbench.dag import random_dag_instance as h5_dag
+
+    for seed in range(4):
+        inst = h5_dag(seed, n_devices=2, n_jobs=2, nodes=(25, 40), edge_prob=0.15,
+                      message_prob=0.3, zero_fraction=0.1)
+        res = mincut.solve(inst)
+        assert res.status == "optimal"
+        assert res.cost == pytest.approx(milp_optimum(inst), rel=1e-7)
+
+
+def test_mincut_agrees_with_a_milp_on_traced_dnn_dags(mincut):
+    from offbench.dag_profiles import load_dag_profile
+
+    for k, model in enumerate(("resnet18", "mobilenet_v2", "googlenet")):
+        d = random_instance(k, n_devices=3, n_jobs=2, layers=(1, 1)).to_dict()
+        d["version"] = 2
+        d["jobs"] = [load_dag_profile(model).to_job(device=int(j["device"])) for j in d["jobs"]]
+        inst = Instance.from_dict(d)
+        res = mincut.solve(inst)
+        assert res.status == "optimal"
+        assert res.cost == pytest.approx(milp_optimum(inst), rel=1e-7)
