@@ -338,7 +338,17 @@ def get_dag_profile(name: str, *, bits_per_element: int = DEFAULT_BITS_PER_ELEME
         A built-in DAG model (:func:`dag_models`).
     bits_per_element : int
     live : bool
-        Build the model on torch's ``meta`` device and trace it instead of reading the table.
+        Build the model on torch's ``meta`` device and trace it instead of reading the table
+        (needs torch).
+
+    Returns
+    -------
+    DagProfile
+
+    Raises
+    ------
+    UnknownModelError
+        When ``name`` is not a built-in DAG model; the message names the closest ones.
     """
     if not live:
         return load_dag_profile(name, bits_per_element=bits_per_element)

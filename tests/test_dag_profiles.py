@@ -368,6 +368,7 @@ def test_cli_dag_table_for_people(capsys):
 @pytest.mark.parametrize("argv,message", [
     (["googlenet"], "profiled as a DAG only: offbench profile googlenet --dag"),
     (["vit", "--dag"], "unknown DAG model 'vit'"),
+    (["VGG-16", "--dag"], "vgg16 has no branches and is profiled as a chain only"),
     (["resnet18", "--dag", "--granularity", "layer"], "--granularity applies to chains"),
 ])
 def test_cli_dag_mistakes_exit_2_with_a_message(argv, message, capsys):

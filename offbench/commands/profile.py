@@ -137,11 +137,20 @@ def _run_dag(args) -> int:
 
     if args.granularity is not None:
         raise UserError("--granularity applies to chains; a DAG profile (--dag) is per layer")
+    from ..profiles import UnknownModelError, resolve_model_name
+
     try:
         profile = get_dag_profile(args.model, bits_per_element=args.bits_per_element,
                                   live=args.from_torch)
     except ImportError as exc:
         raise UserError(f"--from-torch: {exc}") from None
+    except UnknownModelError as exc:
+        try:
+            model = resolve_model_name(args.model)
+        except UnknownModelError:
+            raise exc from None
+        raise UserError(f"{model} has no branches and is profiled as a chain only: offbench "
+                        f"profile {model}") from None
     if args.json:
         from ._util import print_json
 
