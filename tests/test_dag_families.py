@@ -259,3 +259,14 @@ def test_dmro_v2_devices_of_v1_workflows_and_environments_that_keep_the_structur
     assert {e.split for e in v2.environments.values()} == {"train", "heldout"}
     frames = list(v2.stream(2, 4, switch_at=2, switch_to="comm-mid"))
     assert all(np.array_equal(f.edge_src, frames[0].edge_src) for f in frames)
+
+
+def test_generating_dag_families_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from offbench.families import get_family; "
+            "[get_family(f).generate(0, 0) for f in ('zoo-v2', 'dmro-v2', 'workflow')]; "
+            "assert 'torch' not in sys.modules, 'torch'")
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                   check=True)
