@@ -72,7 +72,9 @@ restricted MILP), :mod:`offbench_solvers._colgen` (column generation),
 :mod:`offbench_solvers._transition` (the transition model, :func:`safe_dual_bound`),
 :mod:`offbench_solvers._chain` (the backward Viterbi pass shared with dp) and
 :mod:`offbench_solvers._repair` (:func:`repair_and_improve`: capacity repair and descent, shared
-with the heuristics and local search).
+with the heuristics and local search). :func:`warm_kernels` (here) compiles them all once per
+process; the MILP back ends are in :mod:`offbench_solvers._backends`, the incumbent trajectories
+of anytime solvers in :mod:`offbench_solvers._trajectory`.
 """
 
 
