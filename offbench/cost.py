@@ -25,7 +25,7 @@ drift by rounding, so they are tested with :func:`fits_state` / :func:`move_fits
 certified bound on the drift and recompute the exact loads whenever it could change the answer:
 no solver decides feasibility differently from :func:`evaluate`.
 
-The module is kept whole (about 1000 lines): it is the one place the physics and its rules
+The module is kept whole (about 850 lines): it is the one place the physics and its rules
 live, and splitting it would put the tables and the kernels that read them in different files.
 
 Three kernels sit on these tables:
@@ -38,13 +38,13 @@ Three kernels sit on these tables:
 
 DAG jobs (SPEC.md section 7). Chains stay the fast special case: every kernel asks
 ``t.job_dag[i]`` once per job and walks a chain exactly as before. A DAG job is priced from its
-own tables (built by :func:`_dag_tables`, empty for an all-chain instance): ``node_ct[l, 8 * a
+own tables (built by :func:`offbench._dag_kernels.dag_tables`, empty for an all-chain instance): ``node_ct[l, 8 * a
 + S]``, node ``l``'s compute on tier ``a`` plus its shared output sent once over the union of the
 paths to the tier set ``S`` of its consumers (a bit per tier; ``S = 0`` for an exit node, whose
 output goes to the device), paired with its time; ``in_ct[i, S]``, the input from the device to
 the entry nodes' tiers; ``msg_ct[e, 4 * a + c]``, an edge's own message. The walk
-(:func:`_dag_sum`) builds each node's ``S`` from its successors' tiers (O(nodes + edges) per
-job); a move (:func:`_dag_delta`) re-prices only the terms that name the moved node: its own,
+(:func:`offbench._dag_kernels._dag_sum`) builds each node's ``S`` from its successors' tiers (O(nodes + edges) per
+job); a move (:func:`offbench._dag_kernels._dag_delta`) re-prices only the terms that name the moved node: its own,
 its edges' messages, its predecessors' outputs, and the input's if it is an entry node
 (O(degree)). Loads and capacities are per node, as for chains. The SPEC.md formulas themselves
 are applied in :func:`compute_te`, :func:`hop_te` and :func:`transfer_te` only, which
@@ -59,6 +59,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from ._dag_kernels import _dag_delta, _dag_sum, dag_tables
 from ._numba import check_threads, jit, numba_threads, pjit, prange
 from .errors import DecisionError
 from .instance import Instance
@@ -202,7 +203,7 @@ def build_tables(inst: Instance) -> Tables:
               step_c, step_t, end_c, end_t,
               tr_e[b_in] + np.tile(comp_e, (1, 3)), tr_e[b_last][:, 0::3],
               np.array([2.0 ** -52 * math.fsum(np.asarray(inst.ops).tolist()) * (1.0 + 1e-12)]))
-    arrays += _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c)
+    arrays += dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, transfer_te)
     out = []
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -210,87 +211,6 @@ def build_tables(inst: Instance) -> Tables:
             a.setflags(write=False)
         out.append(a)
     return Tables(*out)
-
-
-def _dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c) -> tuple:
-    """The DAG fields of :class:`Tables` (SPEC.md section 7); empty for an all-chain instance.
-
-    A node ``l`` of job ``i`` on tier ``a`` whose output must reach the tier set ``S`` (bit
-    ``k`` for tier ``k``: its successors' tiers; ``S = 0`` stands for an exit node's, which
-    must reach the device) pays its
-    compute and, once, each hop of the union of the paths from ``a`` to ``S``. Tiers lie on a
-    line, so that union is the path from ``a`` down to ``min(S | {a})`` plus the path from ``a``
-    up to ``max(S | {a})``: ``node_ct[l, 8 * a + S, 0] = comp_c[l, a] + tr_c[b, lo] + tr_c[b, hi]``
-    with ``b`` the boundary slot of ``l``'s output (``l + i + 1``, where ``bits`` holds
-    ``out_bits``). The input (slot ``off[i] + i``) travels from the device to the entry nodes'
-    tiers: ``in_ct[i, S, 0] = tr_c[b, 3 * 0 + max(S)]``. An edge's own message from ``a`` to
-    ``c`` is ``msg_ct[e, 4 * a + c, 0]``. The last axis pairs the cost (``*_ct``) or the energy
-    (``*_et``) with the time, so that the walk reads both from one cache line; the tables are
-    padded (32 and 16 columns) so that the walk can index them with any tier before it refuses
-    a bad one."""
-    nj, nl = inst.n_jobs, inst.n_layers
-    i64 = np.int64
-    if not inst.is_dag:
-        e32, e8, e16 = np.empty((0, 32, 2)), np.empty((0, 8, 2)), np.empty((0, 16, 2))
-        return (np.zeros(nj, np.int8), np.zeros(nj, np.int8), e32, e32,
-                e8, e8, np.zeros(1, i64), np.zeros(0, i64), e16, e16, np.zeros(1, i64),
-                np.zeros(0, i64), np.zeros(0, i64), np.zeros(nj + 1, i64), np.zeros(0, i64))
-    off = inst.layer_offsets
-    lj = inst.layer_job
-    job_dag = inst.job_is_dag.astype(np.int8)
-    eoff = inst.edge_offsets
-    ecount = np.diff(eoff)
-    ejob = np.repeat(np.arange(nj, dtype=i64), ecount)
-    gsrc = off[ejob] + inst.edge_src        # sorted: by job, then src, then dst
-    gdst = off[ejob] + inst.edge_dst
-    ne = gsrc.size
-    succ_ptr = np.searchsorted(gsrc, np.arange(nl + 1), side="left").astype(i64)
-    indeg = np.bincount(gdst, minlength=nl)
-    node_dag = job_dag[lj].astype(bool)
-    porder = np.lexsort((gsrc, gdst)).astype(i64)
-    pred_ptr = np.searchsorted(gdst[porder], np.arange(nl + 1), side="left").astype(i64)
-    entry = np.flatnonzero(node_dag & (indeg == 0)).astype(i64)
-    entry_ptr = np.searchsorted(entry, off, side="left").astype(i64)
-    job_msg = np.zeros(nj, np.int8)
-    np.maximum.at(job_msg, ejob, inst.edge_has_bits.astype(np.int8))
-
-    b_out = np.arange(nl) + lj + 1
-    b_in = off[:-1] + np.arange(nj)
-    masks = np.arange(8)
-    lo = np.empty((3, 8), i64)
-    hi = np.empty((3, 8), i64)
-    for a in range(3):
-        for m in range(8):   # m = 0: an exit node's (no successor): to the device
-            tiers = [k for k in range(3) if m >> k & 1] + [a] + ([0] if m == 0 else [])
-            lo[a, m], hi[a, m] = min(tiers), max(tiers)
-    in_hi = np.array([max([k for k in range(3) if m >> k & 1] or [0]) for m in masks])
-    res = []
-    for comp, tr in ((comp_c, tr_c), (comp_t, tr_t), (comp_e, tr_e)):
-        node = np.zeros((nl, 32))          # columns 24-31: padding (see _dag_sum)
-        tro = tr[b_out]
-        for a in range(3):
-            for m in range(8):
-                node[:, 8 * a + m] = (comp[:, a] + tro[:, 3 * a + lo[a, m]]) + tro[:, 3 * a + hi[a, m]]
-        res.append(node)
-    ins = [tr[b_in][:, in_hi] for tr in (tr_c, tr_t, tr_e)]
-    d = inst.job_device[ejob]
-    msg_t, msg_e = transfer_te(inst, d, inst.edge_bits)
-    w = inst.job_weight[ejob][:, None]
-    msg_c = w * (inst.w_time * msg_t + inst.w_energy * msg_e)
-    has = inst.edge_has_bits[:, None]
-    cols = [4 * a + c for a in range(3) for c in range(3)]
-    msgs = []
-    for m in (msg_c, msg_t, msg_e):
-        padded = np.zeros((ne, 16))                  # [e, 4 * a + c]; the rest is padding
-        padded[:, cols] = np.where(has, m, 0.0)
-        msgs.append(padded)
-    def pair(a, b):
-        return np.stack((a, b), axis=-1)
-
-    return (job_dag, job_msg, pair(res[0], res[1]), pair(res[2], res[1]),
-            pair(ins[0], ins[1]), pair(ins[2], ins[1]),
-            succ_ptr, gdst.astype(i64), pair(msgs[0], msgs[1]), pair(msgs[2], msgs[1]), pred_ptr,
-            gsrc[porder].astype(i64), porder, entry_ptr, entry)
 
 
 def tables(inst: Instance) -> Tables:
@@ -344,54 +264,6 @@ def _dag_walk(t, node_ab, in_ab, msg_ab, i, x, both, x0=0):
     """:func:`_walk` for a DAG job (SPEC.md section 7); see :func:`_dag_sum`."""
     return _dag_sum(t.offsets, t.entry_ptr, t.entry, t.succ_ptr, t.succ,
                     t.job_msg[i] != 0, node_ab, in_ab, msg_ab, i, x, both, x0)
-
-
-@jit(_nrt=False)
-def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_ab, in_ab, msg_ab, i, x,
-             both, x0):
-    """Sum two DAG tables along job ``i`` under ``x`` (node ``l``'s tier is ``x[l - x0]``):
-    the input term, then node by node (file order) its out-edges' own messages and its
-    compute-and-output term. ``(A, B)`` (``B`` only when ``both``), or ``(nan, nan)`` at a tier
-    outside {0, 1, 2}. Every kernel that prices a DAG job sums in this order."""
-    l0 = offsets[i]
-    l1 = offsets[i + 1]
-    bad = False
-    A = 0.0
-    B = 0.0
-    m = 0
-    for q in range(entry_ptr[i], entry_ptr[i + 1]):
-        m |= 1 << (x[entry[q] - x0] & 3)
-    A += in_ab[i, m & 7, 0]
-    if both:
-        B += in_ab[i, m & 7, 1]
-    # A tier outside {0, 1, 2} sets ``bad`` when its node is visited; until then, ``& 3`` and
-    # ``& 7`` keep every index inside the (padded) tables.
-    e = succ_ptr[l0]
-    for l in range(l0, l1):
-        a = x[l - x0]
-        bad |= (a < 0) | (a > 2)
-        a &= 3
-        m = 0
-        e1 = succ_ptr[l + 1]
-        if msgs:
-            while e < e1:
-                c = x[succ[e] - x0] & 3
-                m |= 1 << c
-                A += msg_ab[e, 4 * a + c, 0]
-                if both:
-                    B += msg_ab[e, 4 * a + c, 1]
-                e += 1
-        else:
-            while e < e1:
-                m |= 1 << (x[succ[e] - x0] & 3)
-                e += 1
-        j = 8 * a + (m & 7)
-        A += node_ab[l, j, 0]
-        if both:
-            B += node_ab[l, j, 1]
-    if bad:
-        return np.nan, np.nan
-    return A, B
 
 
 @jit(_nrt=False)
@@ -629,7 +501,7 @@ def _eval_many_serial(t, X, costs, feasible, loads):
 @jit(_nrt=False)
 def move_delta(t, x, l, k, job_T):
     """Change in cost when layer ``l`` moves from ``x[l]`` to tier ``k``; O(1) for a chain's
-    layer, O(degree) for a DAG node (:func:`_dag_delta`).
+    layer, O(degree) for a DAG node (:func:`offbench._dag_kernels._dag_delta`).
 
     ``t`` is the :class:`Tables` tuple, ``job_T`` the current per-job times (needed only for
     tardiness). Returns ``(d_cost, d_time)``: ``d_time`` is the change of that job's time. The
@@ -660,17 +532,6 @@ def move_delta(t, x, l, k, job_T):
 
 
 @jit(_nrt=False)
-def _succ_mask(succ_ptr, succ, x, p, l, k):
-    """The tier set node ``p``'s output must reach, with node ``l`` on tier ``k`` (0 for an exit
-    node: its table column 0 is the device's)."""
-    m = 0
-    for e in range(succ_ptr[p], succ_ptr[p + 1]):
-        s = succ[e]
-        m |= 1 << (k if s == l else x[s])
-    return m
-
-
-@jit(_nrt=False)
 def _dag_move_delta(t, x, l, k, job_T, i):
     """:func:`move_delta` for node ``l`` of DAG job ``i`` (see :func:`_dag_delta`)."""
     dc, dt = _dag_delta(t.succ_ptr, t.succ, t.pred_ptr, t.pred, t.pred_edge,
@@ -681,50 +542,6 @@ def _dag_move_delta(t, x, l, k, job_T, i):
         T0 = job_T[i]
         dl = t.job_dl[i]
         dc += tw * (tardiness(T0 + dt, dl) - tardiness(T0, dl))
-    return dc, dt
-
-
-@jit(_nrt=False)
-def _dag_delta(succ_ptr, succ, pred_ptr, pred, pred_edge, entry_ptr, entry,
-               node_ct, in_ct, msg_ct, msgs, x, l, k, i):
-    """The change of the linear cost and of the time when node ``l`` of DAG job ``i`` moves to
-    tier ``k``: the terms that name ``l``'s tier (its own compute-and-output term, its in- and
-    out-edges' messages, each predecessor's output term, and the input's when ``l`` is an
-    entry node). O(degree of ``l`` + out-degrees of its predecessors)."""
-    old = x[l]
-    m = 0
-    dc = 0.0
-    dt = 0.0
-    for e in range(succ_ptr[l], succ_ptr[l + 1]):
-        c = x[succ[e]]
-        m |= 1 << c
-        if msgs:
-            dc += msg_ct[e, 4 * k + c, 0] - msg_ct[e, 4 * old + c, 0]
-            dt += msg_ct[e, 4 * k + c, 1] - msg_ct[e, 4 * old + c, 1]
-    dc += node_ct[l, 8 * k + m, 0] - node_ct[l, 8 * old + m, 0]
-    dt += node_ct[l, 8 * k + m, 1] - node_ct[l, 8 * old + m, 1]
-    q0 = pred_ptr[l]
-    q1 = pred_ptr[l + 1]
-    if q0 == q1:  # an entry node: the input's tier set changes
-        m0 = 0
-        m1 = 0
-        for q in range(entry_ptr[i], entry_ptr[i + 1]):
-            v = entry[q]
-            m0 |= 1 << x[v]
-            m1 |= 1 << (k if v == l else x[v])
-        dc += in_ct[i, m1, 0] - in_ct[i, m0, 0]
-        dt += in_ct[i, m1, 1] - in_ct[i, m0, 1]
-    for q in range(q0, q1):
-        p = pred[q]
-        a = x[p]
-        j0 = 8 * a + _succ_mask(succ_ptr, succ, x, p, l, old)
-        j1 = 8 * a + _succ_mask(succ_ptr, succ, x, p, l, k)
-        dc += node_ct[p, j1, 0] - node_ct[p, j0, 0]
-        dt += node_ct[p, j1, 1] - node_ct[p, j0, 1]
-        if msgs:
-            e = pred_edge[q]
-            dc += msg_ct[e, 4 * a + k, 0] - msg_ct[e, 4 * a + old, 0]
-            dt += msg_ct[e, 4 * a + k, 1] - msg_ct[e, 4 * a + old, 1]
     return dc, dt
 
 

@@ -37,7 +37,7 @@ def test_unreadable_paths_are_one_line(tmp_path, capsys, inst_path):
 
 
 def test_validate_names_the_bad_file_among_several(tmp_path, capsys, inst_path):
-    bad = dict(SPEC_EXAMPLE, version=2)
+    bad = dict(SPEC_EXAMPLE, version=3)
     bad_path = write_json(tmp_path / "bad.json", bad)
     rc = main(["validate", str(inst_path), str(bad_path)])
     out, err = capsys.readouterr()
