@@ -96,14 +96,17 @@ def test_generate_is_the_validated_path_bit_for_bit(fid):
 
 
 def test_a_renamed_instance_keeps_its_cached_digest_and_nothing_else():
-    fam = get_family("dmro-v1")
-    a = fam.generate(1, 2)
-    d = a.digest
     from offbench.cost import tables
+    from offbench.families.family import _renamed
 
+    a = get_family("dmro-v1").generate(1, 2)
+    d = a.digest
     tables(a)  # a cache on the instance that must not travel
-    b = fam.generate(1, 2)
-    assert b is not a and b.digest == d and b.name == a.name
+    b = _renamed(a, "other")
+    assert b.name == "other" and a.name == "dmro-v1/s1/2"
+    assert set(b.__dict__) == {f.name for f in dataclasses.fields(Instance)} | {"digest"}
+    assert b.__dict__["digest"] == d == Instance(**_fields(b)).digest
+    assert len(a.__dict__) > len(b.__dict__)
 
 
 def test_cached_settings_are_not_shared_with_callers():
