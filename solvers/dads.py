@@ -36,10 +36,9 @@ from .mincut import solve_relaxation
 
 
 class DADS(Solver):
-    """DADS (Hu et al., INFOCOM 2019): per job, the cheaper of its device/edge and device/cloud
-    minimum cuts; chains and DAGs.
+    """DADS (Hu et al., INFOCOM 2019): per job the cheaper of two two-tier minimum cuts.
 
-    Both two-tier cuts are exact minimum cuts of the job's capacity- and deadline-free cost
+    The cuts are device/edge and device/cloud, on chains and DAGs. Both two-tier cuts are exact minimum cuts of the job's capacity- and deadline-free cost
     over two tiers (:mod:`offbench._maxflow`); each job takes the one the cost model prices
     lower. With capacities the combined decision is kept when it fits, else the cheapest of the
     all-device/edge and all-device/cloud decisions that fits, else all-device.
