@@ -5,8 +5,9 @@ a sum of *per-node* terms and *per-transfer* terms over three ordered tiers ``0 
 (device, edge, cloud). This module writes that sum as an *abstract energy*
 (:class:`CutProblem`), builds a graph whose minimum cuts are its minimisers, and solves many jobs
 in one max-flow call (:func:`solve_cuts`). It knows nothing of instances: the solvers
-(``mincut``, ``dads``) fill the energy from :mod:`offbench.dag`'s cost helpers, the one place
-where SPEC.md's formulas are applied, and re-price the answer with :func:`offbench.cost.evaluate`.
+(``mincut``, ``dads``) fill the energy from the cost model (:func:`offbench.cost.tables` and
+:mod:`offbench.dag`'s cost helpers, where SPEC.md's formulas are applied) and re-price the answer
+with :func:`offbench.cost.evaluate`.
 
 The energy
 ----------
