@@ -74,7 +74,8 @@ def get_family(id: str, **overrides: Any) -> Family:
     if name not in defs:
         close = difflib.get_close_matches(name, list(defs), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise FamilyError(f"unknown family {id!r}.{hint} Families: {', '.join(sorted(defs))}.")
+        raise FamilyError(f"unknown family {id!r}.{hint} Families: {', '.join(sorted(defs))} "
+                          "(a family of your own: name its folder with --families-dir).")
     d = defs[name]
     if version is None:
         version = d.latest
