@@ -27,15 +27,16 @@ frame, so that ``reset(seed=s)`` followed by plain ``reset()`` calls replays the
 frame.
 
 **Sequential** (``offbench/Placement-v0``): one step per layer, jobs in file order, layers in
-order. Action: the tier of the next layer, ``Discrete(3)`` (0 device, 1 edge, 2 cloud); a tier
+order (a DAG job's nodes in a topological order, see below). Action: the tier of the next layer, ``Discrete(3)`` (0 device, 1 edge, 2 cloud); a tier
 whose capacity is 0 is switched off for a layer with operations, which the action mask says
 (``info["action_mask"]`` for the next action, and ``env.unwrapped.action_masks()``, the
 convention of sb3-contrib's maskable algorithms). The episode starts from the all-device
 decision; each step moves one layer to its chosen tier, and the reward is minus the change of
-cost that the move makes, computed by the cost model's O(1) move kernel
-(:func:`offbench.cost.apply_move`; later layers are still on the device when a layer moves, so
-the sum telescopes): **an episode's return is the all-device cost minus the cost of the
-decision**, for a feasible decision, to rounding (relative 1e-9). Observation (float32, all
+cost that the move makes, computed by the cost model's move kernel
+(:func:`offbench.cost.apply_move`: O(1) for a chain's layer, O(degree) for a DAG's node; each
+reward is the exact change of the whole decision's cost, so the sum telescopes in any order):
+**an episode's return is the all-device cost minus the cost of the decision**, for a feasible
+decision, to rounding (relative 1e-9), on chains and DAGs alike. Observation (float32, all
 features as :mod:`offbench.learn.features` normalizes them): the frame's global features, the
 current job's row, the layer's position (one-hot over the longest job's layers), the layer's
 row (with its predecessor's), the tiers already chosen for this job's earlier layers (one-hot,
@@ -43,6 +44,24 @@ row (with its predecessor's), the tiers already chosen for this job's earlier la
 fraction of the capacity, capped at 1e6, 0 for an unbounded tier and 1 for a used switched-off
 one; and as a fraction of the frame's total ops). Every observation is finite, within the
 space's bounds ``[0, float32 max]``.
+
+**DAG jobs** (SPEC.md section 7). A DAG job's nodes are walked in its topological order
+(:func:`offbench.dag.topological_order`: every predecessor of a node is placed before it; a
+chain's order is its file order); the decision, the action mask and ``info["decision"]`` stay
+in file order. Where the frames hold a DAG job, the observation has eight more numbers (frames
+of chains alone keep exactly the observation above, so chain results do not move): at the end
+of the node's static row, its in-degree and out-degree (``log1p`` of the counts), whether it is
+an exit (its output must end on the device), the data flowing into it (the job's input if it is
+an entry, its predecessors' outputs and its in-edges' own messages) and the messages on its
+out-edges (``log1p(bits / 1e6)``, as the features normalize bits); and at the very end, the
+fractions of its predecessors placed on the device, the edge and the cloud (an entry node's
+input is on the device: ``1, 0, 0``). The "tiers already chosen" block holds the job's nodes
+placed so far, each at its node number. ``env.unwrapped.order`` is the walk (the layer placed
+at each step, global indices). The layer row is :mod:`offbench.learn.features`' row
+of the node, in file order. Every frame of an environment must have the first frame's DAG
+structure too (which jobs are DAGs, their edges, which edges carry their own messages; the
+sizes may change from frame to frame): a family's stream keeps one (``family="dmro-v2"``,
+``"workflow-v1"``, ``"zoo-v2:single"``), and a frame with another is refused, naming it.
 
 **Infeasible decisions.** A final decision that breaks a capacity gets a last reward that makes
 the episode's return ``-infeasible_penalty * all-device cost`` (default 0.1). Why: the benchmark
@@ -52,7 +71,9 @@ strictly worse than the always-feasible all-device decision, and the return stay
 the frame's scale. Masked actions taken anyway are allowed and lead to an infeasible decision.
 
 **Bandit** (``offbench/PlacementBandit-v0``): one step per frame. Action: the whole decision,
-``MultiDiscrete([3] * n_layers)``; observation: :func:`offbench.learn.frame_vector`; reward:
+``MultiDiscrete([3] * n_layers)``; observation: :func:`offbench.learn.frame_vector` (and, for
+frames with DAG jobs, every stored edge's own message, ``log1p(bits / 1e6)``, in the stored
+order; 0 for an edge without one); reward:
 minus the cost, or ``-(1 + infeasible_penalty) * all-device cost`` for an infeasible decision
 (the same margin below the fallback).
 
@@ -85,12 +106,13 @@ except ImportError as e:  # pragma: no cover - the message says what to install
 from ._numba import jit
 from .cost import N_TIERS, apply_move, decision_cost, evaluate_many, move_state, tables
 from .errors import UserError
+from .dag import job_graph
 from .instance import Instance
-from .learn.features import (GLOBAL_NAMES, JOB_NAMES, LAYER_NAMES, frame_features, frame_vector,
-                             same_structure)
+from .learn.features import (GLOBAL_NAMES, JOB_NAMES, LAYER_NAMES, SCALES, frame_features,
+                             frame_vector, same_structure)
 
 __all__ = ["EnvError", "PlacementEnv", "PlacementBanditEnv", "SEQUENTIAL_ID", "BANDIT_ID",
-           "register"]
+           "DAG_NODE_NAMES", "register"]
 
 SEQUENTIAL_ID = "offbench/Placement-v0"
 BANDIT_ID = "offbench/PlacementBandit-v0"
@@ -224,26 +246,40 @@ _FRACTION_CAP = 1e6
 
 
 @jit(_nrt=False)
-def _seq_step(t, x, job_T, load, state, k, S, obs, n_static, lmax, starts, total_ops):
-    """One sequential step: move layer ``state[0]`` to tier ``k`` (O(1) move kernel), write the
-    next observation into ``obs``; return the change of cost.
+def _seq_step(t, x, job_T, load, state, k, S, obs, n_static, lmax, starts, total_ops, order,
+              pred_ptr, pred_idx):
+    """One sequential step: move the layer at walk position ``state[0]`` (layer
+    ``order[state[0]]``) to tier ``k`` (the cost model's move kernel), write the next
+    observation into ``obs``; return the change of cost.
 
-    ``state``: [layer, current cost]. ``S``: per-layer static observation rows.
+    ``state``: [walk position, current cost]. ``S``: per-layer static observation rows.
+    ``order``: the walk (layers in file order for chains, each DAG job's nodes in a topological
+    order; a job's nodes occupy its own walk positions ``starts``..). ``pred_ptr``/``pred_idx``:
+    the layers' predecessors (CSR; an empty ``pred_ptr`` when the frames hold no DAG job: then
+    the observation has no predecessor-tier block).
     """
-    l = int(state[0])
+    p = int(state[0])
+    l = order[p]
     d = apply_move(t, x, l, k, job_T, load)
     state[1] += d
     n = x.size
-    nxt = l + 1 if l + 1 < n else l
-    state[0] = l + 1
+    done = p + 1 >= n
+    pn = p if done else p + 1
+    nxt = order[pn]
+    state[0] = p + 1
     for j in range(n_static):
         obs[j] = S[nxt, j]
     base = n_static
     for j in range(3 * lmax):
         obs[base + j] = 0.0
     s = starts[nxt]
-    upto = nxt if l + 1 < n else n
-    for q in range(s, upto):
+    upto = n if done else pn
+    for w in range(s, upto):
+        if w >= n:
+            break
+        q = order[w]
+        if starts[q] != s:
+            break
         obs[base + 3 * (q - s) + x[q]] = 1.0
     base += 3 * lmax
     for tier in range(1, 3):
@@ -257,7 +293,86 @@ def _seq_step(t, x, job_T, load, state, k, S, obs, n_static, lmax, starts, total
             f = 1.0 if u > 0.0 else 0.0
         obs[base + tier - 1] = min(f, _FRACTION_CAP)
         obs[base + 1 + tier] = u / total_ops if total_ops > 0.0 else 0.0
+    if pred_ptr.size > 0:
+        base += 4
+        _pred_tiers(x, nxt, pred_ptr, pred_idx, obs, base)
     return d
+
+
+@jit(_nrt=False)
+def _pred_tiers(x, v, pred_ptr, pred_idx, obs, base):
+    """The fractions of layer ``v``'s predecessors on each tier (an entry: its input, on the
+    device) into ``obs[base:base + 3]``."""
+    a = pred_ptr[v]
+    z = pred_ptr[v + 1]
+    for tier in range(3):
+        obs[base + tier] = 0.0
+    if z == a:
+        obs[base] = 1.0
+        return
+    w = 1.0 / (z - a)
+    for e in range(a, z):
+        obs[base + x[pred_idx[e]]] += w
+
+
+def _dag_key(inst: Instance):
+    """What a DAG structure is (None for frames of chains alone)."""
+    if not inst.is_dag:
+        return None
+    return (inst.job_is_dag, inst.edge_offsets, inst.edge_src, inst.edge_dst, inst.edge_has_bits)
+
+
+def _same_dag(a: Instance, b: Instance) -> bool:
+    ka, kb = _dag_key(a), _dag_key(b)
+    if ka is None or kb is None:
+        return ka is kb
+    return all(np.array_equal(u, v) for u, v in zip(ka, kb))
+
+
+def _walk(inst: Instance):
+    """The sequential walk of a structure: ``order`` (layers in walk order: each job's nodes in
+    its topological order, at its own positions) and the predecessors of every layer as CSR
+    (``pred_ptr``, ``pred_idx``, global layer indices; empty arrays for frames of chains)."""
+    n = inst.n_layers
+    if not inst.is_dag:
+        return np.arange(n, dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    off = inst.layer_offsets
+    order = np.empty(n, dtype=np.int64)
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for i in range(inst.n_jobs):
+        g = job_graph(inst, i)
+        o = int(off[i])
+        order[o:o + g.n_nodes] = o + np.asarray(g.topo_order(), dtype=np.int64)
+        for u, v in zip(g.src.tolist(), g.dst.tolist()):
+            preds[o + v].append(o + u)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(q) for q in preds])
+    idx = np.array([u for q in preds for u in q], dtype=np.int64)
+    return order, ptr, idx
+
+
+#: The static DAG columns of a sequential observation's row (module docstring).
+DAG_NODE_NAMES = ("in_degree", "out_degree", "is_exit", "data_in", "messages_out")
+
+
+def _dag_rows(inst: Instance) -> np.ndarray:
+    """Per layer, the static DAG columns (:data:`DAG_NODE_NAMES`) of a frame, float64."""
+    n = inst.n_layers
+    off = inst.layer_offsets
+    rows = np.zeros((n, len(DAG_NODE_NAMES)))
+    b = SCALES["bits"]
+    for i in range(inst.n_jobs):
+        g = job_graph(inst, i)
+        o = int(off[i])
+        L = g.n_nodes
+        indeg = np.bincount(g.dst, minlength=L).astype(np.float64)
+        outdeg = np.bincount(g.src, minlength=L).astype(np.float64)
+        data_in = np.where(indeg == 0, float(g.in_bits), 0.0)
+        data_in += np.bincount(g.dst, weights=np.asarray(g.out_bits)[g.src] + g.edge_bits, minlength=L)
+        msg_out = np.bincount(g.src, weights=g.edge_bits, minlength=L)
+        rows[o:o + L] = np.column_stack([np.log1p(indeg), np.log1p(outdeg), (outdeg == 0) * 1.0,
+                                         np.log1p(data_in / b), np.log1p(msg_out / b)])
+    return rows
 
 
 # ------------------------------------------------------------------------------ environments
@@ -280,9 +395,14 @@ class _Base(gym.Env):
         self._frame_cache: tuple | None = None
 
     def _take(self, frame: Instance) -> None:
-        if frame is not self.structure and not same_structure(self.structure, frame):
-            raise EnvError(f"frame {frame.name!r} has another structure (devices, jobs or layers per "
-                           "job) than the environment's first frame")
+        if frame is not self.structure:
+            if not same_structure(self.structure, frame):
+                raise EnvError(f"frame {frame.name!r} has another structure (devices, jobs or layers "
+                               "per job) than the environment's first frame")
+            if not _same_dag(self.structure, frame):
+                raise EnvError(f"frame {frame.name!r} has another DAG structure (DAG jobs, edges or "
+                               "which edges carry messages) than the environment's first frame "
+                               f"{self.structure.name!r}: an environment's frames keep one")
         self.frame = frame
 
     def feed(self, frame: Instance) -> None:
@@ -292,6 +412,9 @@ class _Base(gym.Env):
             raise EnvError(f"feed: expected an offbench Instance, got {type(frame).__name__}")
         if not same_structure(self.structure, frame):
             raise EnvError("feed: the frame's structure differs from the environment's")
+        if not _same_dag(self.structure, frame):
+            raise EnvError(f"feed: frame {frame.name!r} has another DAG structure (DAG jobs, edges or "
+                           "which edges carry messages) than the environment's")
         self.frames.feed(frame)
 
     def _next_frame(self, seed) -> Instance:
@@ -309,8 +432,10 @@ class PlacementEnv(_Base):
         s = self.structure
         self.n_layers = int(s.n_layers)
         self.lmax = int(s.layers_per_job.max())
-        self.n_static = len(GLOBAL_NAMES) + len(JOB_NAMES) + self.lmax + len(LAYER_NAMES)
-        self.obs_dim = self.n_static + 3 * self.lmax + 4
+        self.is_dag = bool(s.is_dag)
+        self.n_static = (len(GLOBAL_NAMES) + len(JOB_NAMES) + self.lmax + len(LAYER_NAMES)
+                         + (len(DAG_NODE_NAMES) if self.is_dag else 0))
+        self.obs_dim = self.n_static + 3 * self.lmax + 4 + (3 if self.is_dag else 0)
         self.observation_space = spaces.Box(0.0, _HIGH, shape=(self.obs_dim,), dtype=np.float32)
         self.action_space = spaces.Discrete(N_TIERS)
         off = s.layer_offsets
@@ -318,6 +443,9 @@ class PlacementEnv(_Base):
         self._pos_in_job = np.ascontiguousarray(np.arange(self.n_layers) - self._starts, dtype=np.int64)
         self._onehot = np.zeros((self.n_layers, self.lmax))
         self._onehot[np.arange(self.n_layers), self._pos_in_job] = 1.0
+        self._order, self._pred_ptr, self._pred_idx = _walk(s)
+        self.order = self._order.copy()
+        self.order.flags.writeable = False
         self._obs = np.zeros(self.obs_dim, dtype=np.float64)
         self._state = np.zeros(2)
         self._done = True
@@ -328,9 +456,11 @@ class PlacementEnv(_Base):
             return self._frame_cache
         F = frame_features(frame)
         lj = frame.layer_job
-        S = np.ascontiguousarray(np.column_stack([
-            np.broadcast_to(F.global_, (self.n_layers, F.global_.size)), F.jobs[lj], self._onehot,
-            F.layers]))
+        cols = [np.broadcast_to(F.global_, (self.n_layers, F.global_.size)), F.jobs[lj], self._onehot,
+                F.layers]
+        if self.is_dag:
+            cols.append(_dag_rows(frame))
+        S = np.ascontiguousarray(np.column_stack(cols))
         t = tables(frame)
         mask = np.ones((self.n_layers, 3), dtype=np.int8)
         for tier, cap in ((1, frame.edge_capacity), (2, frame.cloud_capacity)):
@@ -355,14 +485,17 @@ class PlacementEnv(_Base):
         self._state[0] = 0.0
         self._state[1] = c0
         self._obs[:] = 0.0
-        self._obs[:self.n_static] = S[0]
+        l0 = int(self._order[0])
+        self._obs[:self.n_static] = S[l0]
+        if self.is_dag:
+            _pred_tiers(self._x, l0, self._pred_ptr, self._pred_idx, self._obs, self.obs_dim - 3)
         self._done = False
-        return self._obs.astype(np.float32), {"action_mask": mask[0].copy()}
+        return self._obs.astype(np.float32), {"action_mask": mask[l0].copy()}
 
     def action_masks(self) -> np.ndarray:
         """The tiers allowed for the next layer (bool, 3)."""
-        l = min(int(self._state[0]), self.n_layers - 1)
-        return self._mask[l].astype(bool)
+        p = min(int(self._state[0]), self.n_layers - 1)
+        return self._mask[self._order[p]].astype(bool)
 
     def step(self, action):
         if self._done:
@@ -371,12 +504,13 @@ class PlacementEnv(_Base):
         if not 0 <= k < N_TIERS:
             raise EnvError(f"action must be a tier in {{0, 1, 2}}, got {action!r}")
         d = _seq_step(self._t, self._x, self._job_T, self._load, self._state, k, self._S, self._obs,
-                      self.n_static, self.lmax, self._starts, self._total_ops)
+                      self.n_static, self.lmax, self._starts, self._total_ops, self._order,
+                      self._pred_ptr, self._pred_idx)
         r = -d
-        l = int(self._state[0])
-        if l < self.n_layers:
+        p = int(self._state[0])
+        if p < self.n_layers:
             return (self._obs.astype(np.float32), r * self._scale_r, False, False,
-                    {"action_mask": self._mask[l].copy()})
+                    {"action_mask": self._mask[self._order[p]].copy()})
         self._done = True
         self.evaluations += 1
         cost, feasible, _ = evaluate_many(self.frame, self._x[None, :], with_feasibility=True,
@@ -396,14 +530,22 @@ class PlacementBanditEnv(_Base):
         super().__init__(family, seed, **kw)
         s = self.structure
         self.n_layers = int(s.n_layers)
-        self.observation_space = spaces.Box(0.0, _HIGH, shape=(frame_vector(s).size,), dtype=np.float32)
+        self.observation_space = spaces.Box(0.0, _HIGH, shape=(self._observe(s).size,), dtype=np.float32)
         self.action_space = spaces.MultiDiscrete(np.full(self.n_layers, N_TIERS, dtype=np.int64))
         self._done = True
+
+    @staticmethod
+    def _observe(frame: Instance) -> np.ndarray:
+        """The frame's vector, and its edges' own messages where it holds DAG jobs."""
+        v = frame_vector(frame)
+        if not frame.is_dag:
+            return v
+        return np.concatenate([v, np.log1p(frame.edge_bits / SCALES["bits"]).astype(np.float32)])
 
     def _prepare(self, frame: Instance):
         if self._frame_cache is not None and self._frame_cache[0] is frame:
             return self._frame_cache
-        obs = frame_vector(frame)
+        obs = self._observe(frame)
         c0 = float(decision_cost(tables(frame), np.zeros(self.n_layers, dtype=np.int8)))
         self._frame_cache = (frame, obs, c0)
         return self._frame_cache
