@@ -220,3 +220,27 @@ def test_a_stream_whose_window_holds_an_infeasible_frame_has_not_converged():
     assert out.info["frames_to_threshold"] == 6
     OneSlip.slip = 99                                # never slips
     assert tracks.run_job(job, OneSlip).info["frames_to_threshold"] == 1
+
+
+def test_meta_frames_need_training_environments_the_stream_does_not_visit():
+    from offbench.tracks.adaptation import meta_environments
+
+    ada = tracks.get("adaptation")
+    src = {"kind": "stream", "family": "capacitated-v1:small", "seed": 0, "switch_at": 2,
+           "switch_to": "congested"}
+    assert "no training environment" in ada.skip_reason(src, 4, {"window": 2, "meta_frames": 8})
+    assert ada.skip_reason(src, 4, {"window": 2, "meta_frames": 0}) is None
+    rnd = {"kind": "stream", "random": {}, "switch_at": 2}
+    assert "needs a family's stream" in ada.skip_reason(rnd, 4, {"window": 2, "meta_frames": 8})
+    # without the phase the job's settings (its store key) are what they always were
+    dmro = {"kind": "stream", "family": "dmro", "seed": 3, "switch_at": 2, "switch_to": "vgg16-high"}
+    assert ada.job_config(dmro, 4, {"window": 2, "meta_frames": 0}) == {
+        "frames": 4, "switch_at": 2, "window": 2}
+    cfg = ada.job_config(dmro, 4, {"window": 2, "meta_frames": 8})
+    from offbench.families import get_family
+
+    envs = meta_environments(get_family("dmro"), dmro)
+    assert cfg["meta_environments"] == envs and "resnet18-mid" not in envs  # the default start
+    assert cfg["meta_family"] == "dmro-v1" and cfg["meta_seed"] == 3 and cfg["meta_frames"] == 8
+    with pytest.raises(TrackError, match="'meta_frames' setting .* must be an int in \\[0, inf\\)"):
+        ada.parse_settings({"meta_frames": -1}, "run spec: adaptation")
