@@ -12,11 +12,15 @@ Prints medians of ``--repeats`` timed runs of ``--seconds`` each, on one core
 * **sequential, stream**: the same on the dmro-v1 stream, a fresh frame every episode (the
   reset then draws the frame and computes its features);
 * **bandit** (``offbench/PlacementBandit-v0``), one frame: steps (= episodes = decisions) per
-  second.
+  second;
+* **DAG frames** (issue 15): the sequential environment on one dmro-v2 frame (10 devices, a
+  10-task workflow DAG each: 100 steps, each node's move priced in O(degree) and its
+  predecessors' tiers observed) and on one zoo-v2:single frame (a per-layer DNN DAG), and the
+  bandit on the dmro-v2 frame.
 
 Goal (issue 11): at least 30,000 sequential steps per second on one core for a dmro-v1 frame.
-Before timing, every configuration checks that an episode's return equals the all-device cost
-minus the decision's cost (``offbench.evaluate``).
+Before timing, every sequential configuration checks that an episode's return equals the
+all-device cost minus the decision's cost (``offbench.evaluate``).
 """
 
 from __future__ import annotations
@@ -42,13 +46,19 @@ from offbench.families import get_family  # noqa: E402
 
 def check(env, actions) -> None:
     env.reset()
+    u = env.unwrapped
+    n = u.n_layers
     total = 0.0
-    for a in actions[:50]:
+    for a in actions[:n]:
         _, r, term, _, info = env.step(int(a))
         total += r
     assert term
-    frame = env.unwrapped.frame
-    want = all_device_cost(frame) - evaluate(frame, actions[:50]).cost
+    frame = u.frame
+    x = np.zeros(n, dtype=np.int8)
+    x[u.order] = actions[:n]          # step p places layer order[p]
+    want = all_device_cost(frame) - evaluate(frame, x).cost
+    if not info["feasible"]:
+        want = -u.infeasible_penalty * all_device_cost(frame)
     assert abs(total - want) <= 1e-9 * all_device_cost(frame), (total, want)
 
 
@@ -83,6 +93,9 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     seq_actions = [int(a) for a in rng.integers(0, 3, size=50 * 200)]
     bandit_actions = [rng.integers(0, 3, size=frame.n_layers) for _ in range(200)]
+    dag = next(iter(get_family("dmro-v2").stream(0, 1)))
+    dnn = next(iter(get_family("zoo-v2:single").stream(0, 1)))
+    dag_bandit = [rng.integers(0, 3, size=dag.n_layers) for _ in range(200)]
 
     configs = [
         ("sequential, one frame (gymnasium.make)", gym.make(SEQUENTIAL_ID, instance=frame), seq_actions),
@@ -90,6 +103,13 @@ def main(argv=None) -> int:
         ("sequential, dmro-v1 stream (gymnasium.make)", gym.make(SEQUENTIAL_ID, family="dmro-v1", seed=0),
          seq_actions),
         ("bandit, one frame (gymnasium.make)", gym.make(BANDIT_ID, instance=frame), bandit_actions),
+        (f"sequential, dmro-v2 DAG frame ({dag.n_layers} nodes, make)", gym.make(SEQUENTIAL_ID, instance=dag),
+         seq_actions),
+        ("sequential, dmro-v2 DAG frame (unwrapped)", gym.make(SEQUENTIAL_ID, instance=dag).unwrapped,
+         seq_actions),
+        (f"sequential, zoo-v2 DNN DAG ({dnn.n_layers} nodes, make)", gym.make(SEQUENTIAL_ID, instance=dnn),
+         seq_actions),
+        ("bandit, dmro-v2 DAG frame (gymnasium.make)", gym.make(BANDIT_ID, instance=dag), dag_bandit),
     ]
     print(f"offbench.env steps per second, one core, median of {args.repeats} x {args.seconds:g} s "
           f"(dmro-v1 frame: {frame.n_devices} devices x {frame.n_layers // frame.n_jobs} layers)")
@@ -98,7 +118,7 @@ def main(argv=None) -> int:
             check(env, seq_actions)
         steps_per_second(env, actions, 0.2)  # warm
         rates = [steps_per_second(env, actions, args.seconds) for _ in range(args.repeats)]
-        print(f"  {name:46s} {statistics.median(rates):>10,.0f} steps/s "
+        print(f"  {name:50s} {statistics.median(rates):>10,.0f} steps/s "
               f"(min {min(rates):,.0f}, max {max(rates):,.0f})")
     return 0
 
