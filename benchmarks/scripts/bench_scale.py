@@ -94,6 +94,9 @@ def offbench(*args) -> list[str]:
 
 def run_size(n: int, workers: int, folder: Path) -> dict:
     store = folder / f"run-{n}-j{workers}.sqlite"
+    for old in (store, *(store.with_name(store.name + x) for x in ("-wal", "-shm", ".lock"))):
+        if old.exists():  # a kept store would be resumed: nothing left to run
+            old.unlink()
     cmd = offbench("run", "--family", "dmro-v1", "--count", n, "--solver", "all-device",
                    "--reference", "none", "-j", workers, "--store", store, "--quiet",
                    "--no-leaderboard")
