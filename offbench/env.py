@@ -27,8 +27,8 @@ frame, so that ``reset(seed=s)`` followed by plain ``reset()`` calls replays the
 frame.
 
 **Sequential** (``offbench/Placement-v0``): one step per layer, jobs in file order, layers in
-order (a DAG job's nodes in a topological order, see below). Action: the tier of the next layer, ``Discrete(3)`` (0 device, 1 edge, 2 cloud); a tier
-whose capacity is 0 is switched off for a layer with operations, which the action mask says
+order (a DAG job's nodes in a topological order, see below). Action: the tier of the next
+layer, ``Discrete(3)`` (0 device, 1 edge, 2 cloud); a tier whose capacity is 0 is switched off for a layer with operations, which the action mask says
 (``info["action_mask"]`` for the next action, and ``env.unwrapped.action_masks()``, the
 convention of sb3-contrib's maskable algorithms). The episode starts from the all-device
 decision; each step moves one layer to its chosen tier, and the reward is minus the change of
@@ -57,8 +57,9 @@ out-edges (``log1p(bits / 1e6)``, as the features normalize bits); and at the ve
 fractions of its predecessors placed on the device, the edge and the cloud (an entry node's
 input is on the device: ``1, 0, 0``). The "tiers already chosen" block holds the job's nodes
 placed so far, each at its node number. ``env.unwrapped.order`` is the walk (the layer placed
-at each step, global indices). The layer row is :mod:`offbench.learn.features`' row
-of the node, in file order. Every frame of an environment must have the first frame's DAG
+at each step, global indices). The layer row is :mod:`offbench.learn.features`' row of the
+node as that module computes it today (its "predecessor" columns describe the node before it in
+file order, not its DAG predecessors: the DAG columns above do that). Every frame of an environment must have the first frame's DAG
 structure too (which jobs are DAGs, their edges, which edges carry their own messages; the
 sizes may change from frame to frame): a family's stream keeps one (``family="dmro-v2"``,
 ``"workflow-v1"``, ``"zoo-v2:single"``), and a frame with another is refused, naming it.
