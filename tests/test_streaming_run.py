@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+import zlib
 
 import pytest
 
@@ -20,7 +21,8 @@ SPEC = {
     "solvers_dirs": [FIXTURES],
     "seeds": [0, 1],
     "reference": {"mode": "auto", "time_limit": 20.0},
-    "sources": [{"kind": "family", "family": "dmro-v1", "name": "fam", "seed": 3, "count": 5},
+    "sources": [{"kind": "family", "family": "dmro-v1[n_devices=2]", "name": "fam", "seed": 3,
+                 "count": 5},
                 {"kind": "random", "name": "rnd", "seed": 5, "count": 6, "n_devices": 2,
                  "n_jobs": 2, "layers": [1, 3], "capacities": True}],
     "solvers": ["fx-zero", {"id": "fx-random-best", "params": {"samples": 5}}],
@@ -29,21 +31,21 @@ SPEC = {
 
 def _fingerprint(path) -> dict:
     """sha256 of the quality snapshot, the references (times left out), the sources with
-    their members, and the instances."""
+    their members, and the instances (their content decompressed)."""
     with Store.open_readonly(path) as s:
         refs = sorted((d, r["cost"], r["bound"], r["provenance"], r["gap"], r["solver"],
                        r["decision"], r["origin"]) for d, r in s.references().items())
         srcs = [(x["name"], x["digest"], x["kind"], x["size"], x["members"]) for x in s.sources()]
         insts = s.conn.execute("SELECT * FROM instances ORDER BY digest").fetchall()
         parts = {"quality": s.quality_snapshot(), "refs": refs, "sources": srcs,
-                 "instances": [tuple(bytes(v) if isinstance(v, (bytes, memoryview)) else v
-                                     for v in r) for r in insts]}
+                 "instances": [tuple(zlib.decompress(v) if isinstance(v, (bytes, memoryview))
+                                     else v for v in r) for r in insts]}
     return {k: hashlib.sha256(repr(v).encode()).hexdigest()[:16] for k, v in parts.items()}
 
 
 #: The fingerprint of SPEC's store as written by the runner that held every instance.
-BEFORE = {"quality": "d1be664242db18c8", "refs": "adadd77f2077bb1d",
-          "sources": "a71f3c2fb453bb92", "instances": "81a0811bb6ab323e"}
+BEFORE = {"quality": "393c01c43603ecb7", "refs": "0d365cf39c45f93d",
+          "sources": "15f2253c5edc679c", "instances": "fe41cc32f8ede8ca"}
 
 
 def test_plan_of_a_million_instances_holds_none(monkeypatch):
@@ -89,7 +91,8 @@ def test_streamed_run_equals_the_run_that_held_every_instance(tmp_path, monkeypa
         fam = next(x for x in s.sources() if x["name"] == "fam")
     from offbench.families import get_family
 
-    assert fam["members"] == [get_family("dmro-v1").generate(3, i).digest for i in range(5)]
+    assert fam["members"] == [get_family("dmro-v1[n_devices=2]").generate(3, i).digest
+                              for i in range(5)]
 
 
 def test_interrupted_then_resumed_run_skips_by_key_and_loses_nothing(tmp_path, monkeypatch):
@@ -140,6 +143,7 @@ def test_write_batch_skips_a_key_already_present(tmp_path):
         assert s.count_results() == 4
 
 
+@pytest.mark.slow  # test_runner compares the pool with in-process on block-streamed sources too
 def test_pool_streams_blocks_like_in_process(tmp_path, monkeypatch):
     monkeypatch.setattr(loop_mod, "BLOCK", 4)
     spec = {**SPEC, "sources": SPEC["sources"][1:], "reference": {"mode": "none"}}

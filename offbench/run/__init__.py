@@ -5,9 +5,11 @@ solver -> cost).
     The run spec: parsing and validating TOML/YAML specs and command-line overrides
     (:func:`parse_spec`, :class:`RunSpec`, :class:`SolverSpec`, :class:`SpecError`).
 :mod:`offbench.run.sources`
-    Instance sources expanded into instances or frame streams (:func:`expand_source`).
+    Instance sources expanded (:func:`expand_source`): generated members as descriptors, built
+    where their jobs run; files read when their jobs run; sets and streams held.
 :mod:`offbench.run.plan`
-    The spec expanded into jobs, each a pure function of its key (:func:`plan`, :class:`Job`).
+    The spec expanded into job templates, walked in blocks of members; each job a pure function
+    of its key (:func:`plan`, :class:`Job`).
 :mod:`offbench.run.execute`
     Running one job where it lands: warm-up, the track, the outcome (:func:`execute`).
 :mod:`offbench.run.sandbox`
@@ -17,7 +19,8 @@ solver -> cost).
 :mod:`offbench.run.provenance`
     Commit, machine and library versions recorded with each run.
 :mod:`offbench.run.loop`
-    The run loop that fills the results store, resuming (:func:`run`, :class:`RunSummary`).
+    The run loop that fills the results store block by block, in batches, resuming
+    (:func:`run`, :class:`RunSummary`).
 
 Time limits: ``time_limit`` is given to the solver, which must stop by it; a solver that returns
 well after it (over ``1.5 * time_limit + 1 s``, :data:`offbench.tracks.OVERRUN_FACTOR`) gets

@@ -12,7 +12,8 @@
     N worker processes (:class:`~offbench.run.sandbox.Sandbox`, fresh interpreters), each fed
     one job at a time over a pipe. **A sandbox runs one solver** (ID and parameters): a worker
     that moves on to another solver gets a fresh interpreter (started ahead as a spare, so that
-    it is warm), so no state passes from one solver to the next. Jobs are dispatched solver by
+    it is warm, when the jobs at hand are of several solvers), so no state passes from one
+    solver to the next. Jobs are dispatched solver by
     solver. A job over its hard limit has its worker killed (``SIGKILL``) and gets a ``timeout``
     row; a worker that dies gives an ``error`` row and is replaced.
 ``dask`` (``--scheduler tcp://host:port``, or ``local``, :class:`DaskExecutor`)
@@ -161,7 +162,9 @@ class PoolExecutor(Executor):
         pending = _Pending(jobs)
         while len(self._boxes) < min(self.workers, max(len(pending), 1)):
             self._boxes.append(self._new_box(len(self._boxes)))
-        if len(pending) > len(self._boxes) and not self._spares:
+        if len(pending.groups) > 1 and len(pending) > len(self._boxes) and not self._spares:
+            # Spares only where a worker will move on to another solver: each is an interpreter
+            # with offbench loaded (a few hundred MB), idle until then.
             self._spares = [Sandbox(self.threads, tag=f"spare-{k}") for k in range(self.workers)]
         while pending or any(b.queue for b in self._boxes):
             # Dispatch: idle workers first, then a second job (of its solver) where jobs are short.
