@@ -217,6 +217,34 @@ def failed_outcome(job: Job, status: str, error: str, *, wall_time: float = 0.0,
     return Outcome.failed(status, error, wall_time=wall_time, info=info)
 
 
+#: The fields of a reference a solve job is scored against (as the store keeps them).
+REF_FIELDS = ("cost", "bound", "provenance", "gap", "solver", "wall_time", "decision")
+
+
+def attach_reference(job: Job, ref: dict | None) -> bool:
+    """Attach one instance's reference (as the store keeps it) to a static job; False if none."""
+    if ref is None:
+        return False
+    job.reference = {**{k: ref[k] for k in REF_FIELDS}, "digest": job.digest}
+    return True
+
+
+def judged_row(job: Job, out: Outcome, run_id: int, *, refereed: bool = True) -> dict:
+    """The store row of a finished solve job: judged by the referee
+    (:func:`offbench.run.referee.judge`, against this process's instance and cost model), then
+    (a job without a decision) scored at the all-device cost. The runner calls it, and a Dask
+    worker for the members it built."""
+    from .. import __version__
+    from ..store import KEY_COLUMNS
+    from . import referee
+
+    referee.judge(job, out, refereed=refereed)
+    if out.missing:
+        tracks.score_missing(job, out)
+    return out.to_row(dict(zip(KEY_COLUMNS, job.key)), params=job.params,
+                      track_config=job.track_config, offbench_version=__version__, run_id=run_id)
+
+
 class _HardTimeout(BaseException):
     """Raised by the in-process alarm; a BaseException so solvers' ``except Exception`` pass it."""
 

@@ -329,7 +329,7 @@ def run_units(units: list, settings: dict) -> list:
     process, never the sandbox's copy). Returns one :class:`UnitResult` per unit."""
     from ..cost import all_device_cost
     from ..store import instance_record, stored_reference
-    from .loop import _attach_references_from, _row
+    from .execute import attach_reference, judged_row
     from .sources import build_member
 
     results = []
@@ -373,10 +373,10 @@ def run_units(units: list, settings: dict) -> list:
         if r.reference_error is not None:
             continue
         job.instance, job.digest = inst, inst.digest
-        if settings["references"] and not _attach_references_from(job, u.reference):
+        if settings["references"] and not attach_reference(job, u.reference):
             continue
         out = _dask_task(job)
-        row = _row(job, out, settings["run_id"], None, refereed=True)
+        row = judged_row(job, out, settings["run_id"], refereed=True)
         job.instance = None
         r.rows.append((job, row, out.frames))
     return results

@@ -43,11 +43,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import tracks
 from . import referee
 from ..errors import UserError
-from ..store import DEFAULT_STORE, KEY_COLUMNS, Store, instance_record
+from ..store import DEFAULT_STORE, Store, instance_record
 from ..tracks import Outcome
+from .execute import REF_FIELDS, ReferenceOutcome, judged_row
 from .executors import Executor, make_executor
 from .plan import Block, Job, Plan, make_job, plan
 from .provenance import git_commit, library_versions, machine_info
@@ -444,7 +444,7 @@ class _Context:
                 job = Job(kind="reference", index=0, source=u.source, digest=r.digest,
                           time_limit=self.spec.reference["time_limit"], seed=0)
                 self.progress.more(1)
-                self.reference_done(job, _Reference(r.reference))
+                self.reference_done(job, ReferenceOutcome(reference=r.reference))
             for job, row, frames in r.rows:
                 self.progress.started(job)
                 self.record(job, row, frames)
@@ -541,23 +541,7 @@ def _record_built_sources(store: Store, pl: Plan, writer: _Writer | None = None,
                          members=store.iter_member_digests(src.member_key, src.count))
 
 
-_REF_FIELDS = ("cost", "bound", "provenance", "gap", "solver", "wall_time", "decision")
-
-
-@dataclass
-class _Reference:
-    """A reference computed on a Dask worker, shaped as a reference job's outcome."""
-
-    reference: dict
-    error: str | None = None
-
-
-def _attach_references_from(job: Job, ref: dict | None) -> bool:
-    """Attach one instance's reference (as the store keeps it) to a static job."""
-    if ref is None:
-        return False
-    job.reference = {**{k: ref[k] for k in _REF_FIELDS}, "digest": job.digest}
-    return True
+_REF_FIELDS = REF_FIELDS
 
 
 def _attach_references(job: Job, refs: dict, spec: RunSpec) -> bool:
@@ -590,13 +574,6 @@ def _plugins(pl: Plan) -> list[str]:
     return sorted(set(out))
 
 
-def _row(job: Job, out: Outcome, run_id: int, pl: Plan, *, refereed: bool = True) -> dict:
-    """The store row of a finished solve job: judged by the referee, then (a job without a
-    decision) scored at the all-device cost."""
-    from .. import __version__
-
-    referee.judge(job, out, refereed=refereed)
-    if out.missing:
-        tracks.score_missing(job, out)
-    return out.to_row(dict(zip(KEY_COLUMNS, job.key)), params=job.params,
-                      track_config=job.track_config, offbench_version=__version__, run_id=run_id)
+def _row(job: Job, out: Outcome, run_id: int, pl: Plan | None, *, refereed: bool = True) -> dict:
+    """The store row of a finished solve job (:func:`~offbench.run.execute.judged_row`)."""
+    return judged_row(job, out, run_id, refereed=refereed)
