@@ -18,6 +18,7 @@ The run spec (every key but ``sources`` and ``solvers`` may be left out)::
     online = { window = 50 }                  # final window of the online track
     generalization = { train_frames = 100 }   # frames learned from; the rest are held out
     adaptation = { window = 20 }              # frames after the switch that are averaged
+                                              # (meta_frames = N: a meta-training phase first)
     # (each track's settings are declared by the track itself: offbench.tracks)
 
     [[sources]]                    # instances: one table per source
