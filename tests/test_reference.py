@@ -10,6 +10,7 @@ import pytest
 
 from offbench import reference as refmod
 from offbench.cost import all_device_cost, evaluate
+from offbench.dag import random_dag_instance
 from offbench.errors import UserError
 from offbench.generators import random_instance
 from offbench.reference import Reference, ReferenceViolation, compute_reference, score
@@ -151,12 +152,16 @@ def test_the_milp_branch_with_the_real_milp(monkeypatch):
 
 
 def test_the_chain_follows_declarations_and_ignores_plug_ins(tmp_path, monkeypatch):
-    assert [c.name for c in refmod.declared("exact")] == ["dp", "exhaustive", "milp"]
+    assert [c.name for c in refmod.declared("exact")] == ["dp", "mincut", "exhaustive", "milp"]
     assert [c.name for c in refmod.declared("incumbent")] == ["neurosurgeon", "local-search"]
     assert [c.name for c in refmod.declared("check")] == ["greedy"]
     ex = resolve("exhaustive")
     assert ex.exact_for(random_instance(0, n_jobs=2, layers=(8, 8)))
     assert not ex.exact_for(random_instance(0, n_jobs=3, layers=(6, 6)))
+    # the minimum cut is asked on instances with DAG jobs only (dp proves the chains' optima)
+    mc = resolve("mincut")
+    assert mc.exact_for(random_dag_instance(0, n_jobs=2, nodes=(3, 5), edge_prob=1.0))
+    assert not mc.exact_for(random_instance(0, n_jobs=2, layers=(3, 5)))
     # a plug-in that claims exactness (and beats everything) is never asked
     (tmp_path / "liar.py").write_text(
         "import numpy as np\n"
@@ -176,7 +181,7 @@ def test_the_chain_follows_declarations_and_ignores_plug_ins(tmp_path, monkeypat
     real = solver_mod.discover
     monkeypatch.setattr(solver_mod, "discover", lambda *a, **kw: real([tmp_path], entry_points=False))
     assert "liar-v1" in solver_mod.discover()
-    assert [c.name for c in refmod.declared("exact")] == ["dp", "exhaustive", "milp"]
+    assert [c.name for c in refmod.declared("exact")] == ["dp", "mincut", "exhaustive", "milp"]
     inst = random_instance(1, n_jobs=3, layers=(1, 4))
     assert compute_reference(inst, time_limit=10).provenance == "dp"
 
