@@ -25,6 +25,10 @@ over-full tiers, least cost increase per op freed) and first-improvement descent
 single-layer moves (:func:`~offbench_solvers._formulation.repair_and_improve`), every move
 priced by the cost model and charged as an evaluation. Status ``feasible``: the bound and the
 gap say how good it is.
+
+Instances with DAG jobs take the LP relaxation of :mod:`offbench_solvers._dag_milp`'s model
+(one-hot tiers, hop indicators, tardiness, capacities), certified by the same dual bound, each
+node rounded to its largest placement value (``info["formulation"] = "dag"``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import time
 import numpy as np
 
 from offbench.solver import Param, Proposal, Solver
+from offbench_solvers import _dag_milp
 from offbench_solvers import _formulation as F
 
 LP_SOLVERS = ("HIGHS", "CLARABEL", "SCS")
@@ -55,6 +60,8 @@ class LPBound(Solver):
     version = 1
     guarantee = "bounded"
     requires = ("cvxpy",)
+    #: Instances with DAG jobs: the LP of :mod:`offbench_solvers._dag_milp`'s model.
+    handles_dag = True
     params = (
         Param("lp_solver", str, "HIGHS", choices=LP_SOLVERS, doc="cvxpy's LP solver"),
         Param("formulation", str, "paths", choices=("paths", "transitions"),
@@ -88,6 +95,8 @@ class LPBound(Solver):
         return x
 
     def _solve(self, inst, ctx):
+        if inst.is_dag:
+            return self._transitions(inst, ctx, dag=True)
         if self.formulation == "paths":
             deadline = time.perf_counter() + ctx.time_left()
             cg = F.column_generation(inst, self._master_lp, deadline=deadline)
@@ -101,10 +110,10 @@ class LPBound(Solver):
                             bound=cg.bound, info=info)
         return self._transitions(inst, ctx)
 
-    def _transitions(self, inst, ctx):
+    def _transitions(self, inst, ctx, dag=False):
         import cvxpy as cp
 
-        lm = F.transition_model(inst)
+        lm = _dag_milp.dag_model(inst) if dag else F.transition_model(inst)
         n = lm.obj.size
         v = cp.Variable(n)
         A = lm.A
@@ -139,9 +148,9 @@ class LPBound(Solver):
         bound = F.safe_dual_bound(lm, y)
         x = self._round(inst, ctx, lm.decode(np.asarray(v.value)))
         value = float(prob.value) * lm.scale
-        info = {"formulation": "transitions", "lp_value": value if math.isfinite(value) else None,
-                "lp_status": prob.status, "lp_solver": self.lp_solver}
-        if self.formulation == "paths":
+        info = {"formulation": "dag" if dag else "transitions",
+                "lp_value": value if math.isfinite(value) else None, "lp_status": prob.status, "lp_solver": self.lp_solver}
+        if self.formulation == "paths" and not dag:
             info["paths_refused"] = (f"a job's labels overflow max_labels={self.max_labels} in "
                                      "pricing; the transition LP is used instead")
         return Proposal(x, status="feasible", bound=bound, info=info)

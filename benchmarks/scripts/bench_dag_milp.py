@@ -1,0 +1,90 @@
+"""Time of ``milp`` to prove DAG instances with capacities and deadlines (issue 15 item 3: 20
+jobs x 25 nodes with capacities and deadlines proven within 60 s).
+
+Run:  python benchmarks/scripts/bench_dag_milp.py [--seeds 5] [--jobs 20] [--nodes 25]
+      [--edge-prob 0.15] [--backend highs] [--time-limit 60]
+
+The instances: :func:`offbench.dag.random_dag_instance` (``random_instance``'s system: devices,
+edge and cloud capacities, soft deadlines; each job a random DAG on ``--nodes`` nodes, every pair
+``u < v`` an edge with probability ``--edge-prob``, a quarter of the edges with messages of
+their own), seeds ``0 .. --seeds-1``. One untimed warm-up solve (kernels compiled, the back end's
+library loaded), then each instance solved once by ``milp`` (``solvers/_dag_milp.py``'s model)
+on one thread with ``--time-limit``. Printed per instance: status, the solver's wall time, the
+gap of the bound, each capacity's load over the capacity and how many jobs are late, and the model's size;
+then the median wall time and how many were proven ``optimal``. Each answer is checked: its
+cost is the cost model's price (``Solver.solve`` re-prices it), its bound is at most its cost,
+and ``lp-bound``'s certified bound is at most the proven optimum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from offbench.cost import evaluate  # noqa: E402
+from offbench.dag import random_dag_instance  # noqa: E402
+from offbench.discovery import make_solver  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--jobs", type=int, default=20)
+    ap.add_argument("--nodes", type=int, default=25)
+    ap.add_argument("--edge-prob", type=float, default=0.15)
+    ap.add_argument("--backend", default="highs", choices=("highs", "scip", "cbc"))
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--no-lp", action="store_true", help="skip the lp-bound check")
+    a = ap.parse_args(argv)
+
+    milp = make_solver("milp", {"backend": a.backend})
+    lp = make_solver("lp-bound")
+    warm = random_dag_instance(1000, n_jobs=2, nodes=(4, 6), capacities=True, deadlines=True)
+    milp.solve(warm, time_limit=600)
+    if not a.no_lp:
+        lp.solve(warm, time_limit=600)
+
+    walls = []
+    proven = 0
+    print(f"milp ({a.backend}) on {a.jobs} jobs x {a.nodes} nodes, edge_prob {a.edge_prob}, "
+          f"capacities and deadlines, limit {a.time_limit:g} s")
+    for seed in range(a.seeds):
+        inst = random_dag_instance(seed, n_devices=5, n_jobs=a.jobs, nodes=(a.nodes, a.nodes),
+                                   capacities=True, deadlines=True, edge_prob=a.edge_prob)
+        r = milp.solve(inst, time_limit=a.time_limit)
+        if r.status not in ("optimal", "timeout", "feasible"):
+            print(f"seed {seed}: {r.status}: {r.error}")
+            return 1
+        ev = evaluate(inst, r.decision)
+        assert ev.feasible and abs(ev.cost - r.cost) <= 1e-12 * abs(r.cost)
+        assert r.bound is not None and r.bound <= r.cost
+        fill = [ev.load[k] / c for k, c in (("edge", inst.edge_capacity),
+                                             ("cloud", inst.cloud_capacity))
+                if c is not None and np.isfinite(c) and c > 0]
+        late = sum(1 for j in ev.jobs if j.tardiness > 0)
+        gap = (r.cost - r.bound) / abs(r.cost)
+        line = (f"seed {seed}: {r.status:8s} {r.wall_time:7.2f} s  gap {gap:.1e}  "
+                f"vars {r.info.get('variables')} rows {r.info.get('rows')}  "
+                f"load/capacity {' '.join(f'{f:.2f}' for f in fill)}  late jobs {late}")
+        if not a.no_lp:
+            lb = lp.solve(inst, time_limit=a.time_limit)
+            assert lb.bound is not None
+            if r.status == "optimal":
+                assert lb.bound <= r.cost * (1 + 1e-9), (lb.bound, r.cost)
+            line += f"  lp-bound gap {(r.cost - lb.bound) / abs(r.cost):.1e}"
+        print(line, flush=True)
+        walls.append(r.wall_time)
+        proven += r.status == "optimal"
+    print(f"median {statistics.median(walls):.2f} s (min {min(walls):.2f}, max {max(walls):.2f}); "
+          f"{proven}/{len(walls)} proven optimal")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The MILP of SPEC.md section 7 with capacities and deadlines: ``milp`` and ``lp-bound`` on DAG jobs.
+
+Instances with DAG jobs are solved by this model (``milp``'s and ``lp-bound``'s chain
+formulations read chain-only tables); chain jobs of such an instance enter it as the DAG with
+edges ``(j, j+1)``. Every coefficient comes from :mod:`offbench.dag` (``compute_costs``,
+``hop_costs``: the cost model's formulas), none is re-derived here.
+
+The model (:func:`dag_model`)
+-----------------------------
+Per job ``i`` and node ``v``: one-hot tier binaries ``x[v, k]`` (``sum_k x[v, k] = 1``). Write
+``z1(v) = x[v, 1] + x[v, 2]`` ("v is above the device") and ``z2(v) = x[v, 2]`` ("v is on the
+cloud"); for the device, ``z1 = z2 = 0``. A *transfer* is data leaving a source ``a`` (a node, or
+the device for the job's input) once for a set of destinations ``D`` (and the device, for an
+exit node's output): the input (device -> entry nodes), each node's shared output (``out_bits``,
+to all its successors, and to the device if it is an exit) and each edge's own message (to its
+head alone). Tiers lie on a line, so the union of the paths from ``a`` to ``D`` crosses
+
+* the up hop iff some ``b in D`` has ``z1(b) - z1(a) = 1``,
+* the down hop iff some ``b`` has ``z1(a) - z1(b) = 1``,
+* the backhaul iff some ``b`` has ``|z2(a) - z2(b)| = 1`` (from the edge up, or from the cloud
+  down: never both, since ``a`` is on one tier).
+
+Each is a continuous indicator ``h in [0, 1]`` with the rows ``h >= z1(b) - z1(a)`` (up),
+``h >= z1(a) - z1(b)`` (down), ``h >= z2(b) - z2(a)`` and ``h >= z2(a) - z2(b)`` (backhaul) for
+every destination. At binary ``x`` the smallest feasible ``h`` is exactly the hop's
+indicator, and nothing in the model gains from a larger one (its cost, and its time in the
+tardiness row, are non-negative), so the model's optimum is the cost model's. These are the
+pairwise terms of :mod:`offbench._maxflow`'s minimum cut written as linear rows; without
+the cut's auxiliary variables a transfer to several destinations is a maximum of pairwise
+terms, so even without capacities and deadlines the LP relaxation is not always integral (it
+was within 1e-4 relative of the optimum on random DAGs of 5-12 nodes).
+
+Per job, ``T_i`` is the linear expression ``sum x[v, k] time(v, k) + sum h * hop time``; with a
+deadline and a tardiness weight, ``U_i >= T_i - d_i``, ``U_i >= 0`` costs ``job_tw[i] * U_i``.
+Capacities: ``sum ops[v] x[v, 1] <= cap_edge`` and likewise for the cloud (rows that cannot bind
+are left out, :class:`~offbench_solvers._paths.Capacities`; the limit includes the cost model's
+tolerance). Scaling as in the chain transition model: capacity rows in units of the capacity,
+tardiness rows (and ``U_i``) in units of the job's largest possible time, the objective in a
+caller's unit.
+
+Solving (:func:`solve`, ``milp``'s hook)
+---------------------------------------
+1. A certified lower bound and a warm start: the per-job minimum cut without capacities and
+   deadlines (:func:`offbench_solvers.mincut.solve_relaxation`; its optimum minus its stated
+   rounding is a lower bound), its decision repaired and improved by single-node moves
+   (:func:`~offbench_solvers._repair.repair_and_improve`, the cost model's move kernels), and the
+   all-device decision: the incumbent is the cheapest feasible one.
+2. The model above on ``milp``'s back end (HiGHS / SCIP / CBC through
+   :func:`~offbench_solvers._backends.solve_linear`; CP-SAT takes only the chain path model and
+   is refused on DAG jobs), the incumbent as a cutoff (HiGHS) or hint (SCIP), relative gap
+   ``MIP_GAP``, tolerances ``FEAS_TOL``, and the time left after the model is built.
+3. ``milp``'s own ending (:meth:`MILP._assemble`): the decision re-priced by the cost model (a
+   capacity slipped by the tolerance is repaired), the bound the larger of the minimum cut's
+   and the back end's lowered by its tolerances, ``optimal`` only when the cost is within the
+   chain milp's tolerance of that bound; else ``timeout``/``feasible`` with the bound.
+
+``lp-bound`` on DAG jobs solves the LP relaxation of the same model with cvxpy and certifies its
+bound from the duals (:func:`~offbench_solvers._transition.safe_dual_bound`); each node takes
+its largest ``x[v, k]``, then repair and descent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from offbench.cost import evaluate, tables
+from offbench.dag import compute_costs, hop_costs, job_graph
+from offbench.solver import Proposal, Unsupported
+
+from . import _formulation as F
+from ._backends import solve_linear
+
+UP, DOWN, BACKHAUL = 0, 1, 2  # offbench.dag.HOPS order
+
+
+class _Builder:
+    """Rows and columns of a sparse model, appended in order."""
+
+    def __init__(self):
+        self.obj: list[float] = []
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.integer: list[bool] = []
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.row_lo: list[float] = []
+        self.row_hi: list[float] = []
+
+    def var(self, cost, lb=0.0, ub=1.0, integer=False) -> int:
+        self.obj.append(float(cost))
+        self.lb.append(lb)
+        self.ub.append(ub)
+        self.integer.append(integer)
+        return len(self.obj) - 1
+
+    def row(self, terms, lo, hi) -> int:
+        r = len(self.row_lo)
+        for c, v in terms:
+            if v != 0.0:
+                self.rows.append(r)
+                self.cols.append(c)
+                self.vals.append(float(v))
+        self.row_lo.append(lo)
+        self.row_hi.append(hi)
+        return r
+
+
+def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
+    """The model of the module docstring as a scaled :class:`~offbench_solvers._transition.
+    LinearModel` (``decode`` takes each node's largest ``x[v, k]``; ``encode`` a decision's
+    one-hot vector). ``scale``: the objective unit (default
+    :func:`~offbench_solvers._paths.objective_scale`)."""
+    caps = F.Capacities.of(inst) if caps is None else caps
+    scale = F.objective_scale(inst) if scale is None else float(scale)
+    t = tables(inst)
+    b = _Builder()
+    xcol = np.empty((inst.n_layers, 3), dtype=np.int64)
+    inf = math.inf
+    for i in range(inst.n_jobs):
+        g = job_graph(inst, i)
+        L = g.n_nodes
+        l0 = int(inst.layer_offsets[i])
+        comp_c = compute_costs(inst, i)
+        comp_t = compute_costs(inst, i, "time")
+        for v in range(L):
+            for k in range(3):
+                xcol[l0 + v, k] = b.var(comp_c[v, k] / scale, integer=True)
+            b.row([(xcol[l0 + v, k], 1.0) for k in range(3)], 1.0, 1.0)
+        time_terms = [(xcol[l0 + v, k], comp_t[v, k]) for v in range(L) for k in range(3)]
+        t_max = float(np.sum(np.max(comp_t, axis=1)))
+
+        def z1(v):
+            return [] if v is None else [(xcol[l0 + v, 1], 1.0), (xcol[l0 + v, 2], 1.0)]
+
+        def z2(v):
+            return [] if v is None else [(xcol[l0 + v, 2], 1.0)]
+
+        def neg(terms):
+            return [(c, -a) for c, a in terms]
+
+        def transfer(src, dests, to_device, bits):
+            nonlocal t_max
+            hc = hop_costs(inst, i, float(bits))
+            ht = hop_costs(inst, i, float(bits), "time")
+            # Each hop: the rows (lists of z-terms whose difference h must cover).
+            need = {UP: [], DOWN: [], BACKHAUL: []}
+            for d in dests:
+                need[UP].append(z1(d) + neg(z1(src)))
+                need[BACKHAUL].append(z2(d) + neg(z2(src)))
+                if src is not None:
+                    need[DOWN].append(z1(src) + neg(z1(d)))
+                    need[BACKHAUL].append(z2(src) + neg(z2(d)))
+            if to_device and src is not None:
+                need[DOWN].append(z1(src))
+                need[BACKHAUL].append(z2(src))
+            for hop, rows in need.items():
+                if not rows:
+                    continue
+                h = b.var(hc[hop] / scale)
+                for terms in rows:  # h - (z-difference) >= 0
+                    b.row([(h, 1.0)] + neg(terms), 0.0, inf)
+                time_terms.append((h, ht[hop]))
+            t_max += max(ht[UP], ht[DOWN]) + ht[BACKHAUL]
+
+        succ = [g.succ(v).tolist() for v in range(L)]
+        indeg = np.bincount(g.dst, minlength=L)
+        transfer(None, [v for v in range(L) if indeg[v] == 0], False, g.in_bits)
+        for v in range(L):
+            transfer(v, succ[v], not succ[v], g.out_bits[v])
+        for e in range(g.src.size):
+            if g.edge_has_bits[e]:
+                transfer(int(g.src[e]), [int(g.dst[e])], False, g.edge_bits[e])
+
+        tw, dl = float(t.job_tw[i]), float(t.job_dl[i])
+        if tw > 0.0 and math.isfinite(dl) and t_max > dl:
+            ts = t_max if t_max > 0 else 1.0
+            u = b.var(tw * ts / scale, ub=max(0.0, (t_max - dl) / ts) * (1 + 1e-9) + 1e-12)
+            # T_i / ts - u <= d_i / ts
+            b.row([(c, a / ts) for c, a in time_terms] + [(u, -1.0)], -inf, dl / ts)
+    for k, tier in ((0, 1), (1, 2)):
+        if caps.active[k]:
+            rs = float(caps.row_scale[k])
+            ops = inst.ops
+            b.row([(xcol[l, tier], ops[l] / rs) for l in range(inst.n_layers)], -inf,
+                  float(caps.cap[k]) / rs)
+    n = len(b.obj)
+    A = sp.csr_matrix((b.vals, (b.rows, b.cols)), shape=(len(b.row_lo), n))
+    xc = xcol.copy()
+
+    def decode(v):
+        v = np.asarray(v, dtype=float)
+        return np.argmax(v[xc], axis=1).astype(np.int8)
+
+    def encode(x):
+        out = np.zeros(n)
+        out[xc[np.arange(xc.shape[0]), np.asarray(x, dtype=np.int64)]] = 1.0
+        return out
+
+    return F.LinearModel(np.asarray(b.obj), A, np.asarray(b.row_lo), np.asarray(b.row_hi),
+                         np.asarray(b.lb), np.asarray(b.ub), np.asarray(b.integer, dtype=bool),
+                         scale, decode, encode)
+
+
+def encode_hops(lm: F.LinearModel, x: np.ndarray) -> np.ndarray:
+    """A full solution vector for decision ``x``: the one-hot ``x`` and every continuous
+    variable at the least value its rows allow (the hop indicators and tardiness), for a hint."""
+    v = lm.encode(x)
+    cont = np.nonzero(~lm.integer)[0]
+    v[cont] = lm.lb[cont]
+    A = lm.A.tocsr()
+    # Rows are h - (z terms) >= 0 and T/ts - u <= d/ts: one pass over hops, then tardiness.
+    for _ in range(2):
+        act = A @ v
+        lo_short = np.isfinite(lm.row_lo) & (act < lm.row_lo)
+        hi_over = np.isfinite(lm.row_hi) & (act > lm.row_hi)
+        for r in np.nonzero(lo_short | hi_over)[0]:
+            s, e = A.indptr[r], A.indptr[r + 1]
+            cols, vals = A.indices[s:e], A.data[s:e]
+            # The row's own variable: h (coefficient +1, a >= row) or u (-1, a <= row).
+            want = 1.0 if lo_short[r] else -1.0
+            c = [(j, a) for j, a in zip(cols, vals) if not lm.integer[j] and a * want > 0]
+            if len(c) != 1:
+                continue
+            j, a = c[0]
+            rest = act[r] - a * v[j]
+            target = (lm.row_lo[r] if lo_short[r] else lm.row_hi[r]) - rest
+            v[j] = min(lm.ub[j], max(v[j], target / a))
+    return v
+
+
+def solve(solver, inst, ctx, budget, traj, info) -> Proposal:
+    """``milp`` on an instance with DAG jobs (module docstring); ``solver`` is the
+    :class:`~offbench_solvers.milp.MILP` (its back end, threads and :meth:`_assemble`),
+    ``budget``/``traj``/``info`` its deadline, trajectory and info."""
+    from .mincut import solve_relaxation
+
+    if solver.backend == "cp-sat":
+        raise Unsupported("backend cp-sat takes the chain path formulation only; instances with "
+                          "DAG jobs are solved by the DAG model on highs, scip or cbc")
+    info["formulation"] = "dag"
+    info["formulation_reason"] = "the instance has DAG jobs (solvers/_dag_milp.py)"
+    caps = F.Capacities.of(inst)
+    best_x = np.zeros(inst.n_layers, dtype=np.int8)
+    best = evaluate(inst, best_x).cost
+    ctx.charge(1)
+    traj.record(best_x, best)
+    info["incumbent_source"] = "all-device"
+    lb = None
+    if budget.enter("mincut"):
+        rel = solve_relaxation(inst, deadline=budget.deadline)
+        budget.leave("mincut")
+        if rel.complete:
+            lb = min(rel.energy - rel.eps, best)
+            info["mincut_bound"] = lb
+        x, moves = F.repair_and_improve(inst, rel.decision)
+        ctx.charge(moves + 1)
+        ev = evaluate(inst, x)
+        if ev.feasible and ev.cost < best:
+            best, best_x = ev.cost, x
+            info["incumbent_source"] = "mincut, repaired"
+            traj.record(x, best)
+    info["incumbent_cost"] = best
+    if lb is not None and best - lb <= 1e-9 * abs(best):
+        # The relaxation's optimum is feasible and on time: nothing to search.
+        info["decision_source"] = "mincut"
+        return Proposal(best_x, status="optimal", bound=lb, info=info)
+
+    def give_up(why):
+        info["stopped"] = why
+        info["decision_source"] = "heuristic"
+        return Proposal(best_x, status="timeout", bound=lb, info=info)
+
+    if not budget.enter("model_build"):
+        return give_up("time limit reached before building the model")
+    scale = best if best > 0 and math.isfinite(best) else F.objective_scale(inst)
+    lm = dag_model(inst, scale=scale, caps=caps)
+    hint = encode_hops(lm, best_x) if solver.backend == "scip" else None
+    budget.leave("model_build")
+    info["variables"] = int(lm.obj.size)
+    info["rows"] = int(lm.A.shape[0])
+    if not budget.enter("backend"):
+        return give_up("time limit reached while building the model")
+    t0 = time.perf_counter()
+    out = solve_linear(solver.backend, lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub,
+                       lm.integer, time_limit=min(budget.left(), 1e9), threads=solver.threads,
+                       seed=ctx.seed, cutoff=solver._cutoff(best, lm.scale), hint=hint,
+                       deadline=budget.deadline, info=info)
+    budget.leave("backend")
+    info["time_milp"] = time.perf_counter() - t0
+    info["backend_status"] = out.message
+    info["backend_wall"] = out.wall
+    return solver._assemble(inst, ctx, out, lm.decode, lm.scale, None, best_x, best, lb, info)

@@ -1,0 +1,197 @@
+"""milp and lp-bound on DAG jobs with capacities and deadlines (solvers/_dag_milp.py; issue 15
+item 3): the model's objective is the cost model's price at every decision, milp agrees with
+exhaustive search on small DAGs and with the minimum cut where nothing binds, lp-bound's
+certified bound is below the optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from offbench.cost import evaluate
+from offbench.dag import random_dag_instance
+from offbench.discovery import resolve
+from offbench.generators import random_instance
+from offbench.instance import Instance
+from offbench.testing import check_solver
+
+from offbench_solvers import _dag_milp
+from offbench_solvers import _formulation as F
+
+
+@pytest.fixture(scope="module")
+def milp():
+    m = resolve("milp")()
+    # Compile the kernels and load the back end outside the timed solves below.
+    m.solve(random_dag_instance(99, n_jobs=1, nodes=(3, 3), capacities=True, deadlines=True),
+            time_limit=600)
+    return m
+
+
+@pytest.fixture(scope="module")
+def exhaustive():
+    return resolve("exhaustive")()
+
+
+def _coupled(seed, **kw):
+    return random_dag_instance(seed, n_jobs=2, nodes=(2, 5), capacities=seed % 3 != 1,
+                               deadlines=seed % 3 != 0, **kw)
+
+
+def test_the_models_objective_is_the_cost_models_price():
+    """At a binary decision, the least hop indicators and tardiness the rows allow price the
+    decision exactly as offbench.cost.evaluate does (shared outputs once per hop, exits back to
+    the device, edge messages, 0-bit transfers' latency, tardiness)."""
+    rng = np.random.default_rng(0)
+    for seed in range(12):
+        inst = random_dag_instance(seed, n_jobs=3, nodes=(2, 7), capacities=True, deadlines=True,
+                                   message_prob=0.5)
+        lm = _dag_milp.dag_model(inst)
+        for _ in range(20):
+            x = rng.integers(0, 3, inst.n_layers).astype(np.int8)
+            v = _dag_milp.encode_hops(lm, x)
+            act = lm.A @ v
+            ev = evaluate(inst, x)
+            cap_rows = slice(act.size - _n_capacity_rows(inst), act.size)
+            # Every row but the capacity rows holds; those hold exactly when x is feasible.
+            ok = (act >= lm.row_lo - 1e-9) & (act <= lm.row_hi + 1e-9)
+            assert ok[:cap_rows.start].all()
+            assert ok[cap_rows].all() == ev.feasible
+            assert np.array_equal(lm.decode(v), x)
+            assert float(lm.obj @ v) * lm.scale == pytest.approx(ev.cost, rel=1e-9, abs=1e-12)
+
+
+def _n_capacity_rows(inst):
+    return int(F.Capacities.of(inst).active.sum())
+
+
+def _milp_equals_exhaustive(milp, exhaustive, seeds):
+    n_coupled = 0
+    for seed in seeds:
+        inst = _coupled(seed)
+        ref = exhaustive.solve(inst, time_limit=120)
+        assert ref.status == "optimal"
+        res = milp.solve(inst, time_limit=120)
+        assert res.status == "optimal", (seed, res.error, res.info.get("backend_status"))
+        assert res.info["formulation"] == "dag"
+        assert res.cost == pytest.approx(ref.cost, rel=1e-8, abs=1e-12), seed
+        assert res.bound <= res.cost
+        assert evaluate(inst, res.decision).feasible
+        n_coupled += res.info.get("decision_source") != "mincut"
+    return n_coupled
+
+
+def test_milp_equals_exhaustive_on_small_dags_with_capacities_and_deadlines(milp, exhaustive):
+    # Not trivial: most answers needed the MILP, not the minimum cut alone.
+    assert _milp_equals_exhaustive(milp, exhaustive, range(8)) >= 4
+
+
+@pytest.mark.slow
+def test_milp_equals_exhaustive_on_many_small_dags(milp, exhaustive):
+    assert _milp_equals_exhaustive(milp, exhaustive, range(8, 80)) >= 36
+
+
+def test_milp_on_scip_equals_exhaustive(exhaustive):
+    scip = resolve("milp")(backend="scip")
+    for seed in (2, 5):
+        inst = _coupled(seed)
+        res = scip.solve(inst, time_limit=120)
+        assert res.status == "optimal"
+        assert res.cost == pytest.approx(exhaustive.solve(inst).cost, rel=1e-8, abs=1e-12)
+
+
+def test_milp_equals_mincut_where_nothing_binds(milp):
+    mincut = resolve("mincut")()
+    for seed in range(2):
+        inst = random_dag_instance(seed, n_jobs=2, nodes=(20, 30), edge_prob=0.15,
+                                   message_prob=0.3)
+        ref = mincut.solve(inst)
+        assert ref.status == "optimal"
+        res = milp.solve(inst, time_limit=120)
+        assert res.status == "optimal"
+        assert res.cost == pytest.approx(ref.cost, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_milp_on_larger_coupled_dags_is_never_above_mincut_repaired(milp):
+    """On 4 jobs x 12-16 nodes with tight capacities and deadlines milp proves an optimum, no
+    worse than the repaired minimum cut and every baseline."""
+    greedy = resolve("greedy")()
+    for seed in range(2):
+        inst = random_dag_instance(seed, n_devices=3, n_jobs=4, nodes=(12, 16), capacities=True,
+                                   deadlines=True, edge_prob=0.2)
+        res = milp.solve(inst, time_limit=120)
+        assert res.status == "optimal"
+        assert res.cost <= res.info["incumbent_cost"] * (1 + 1e-12)
+        assert res.cost <= greedy.solve(inst).cost * (1 + 1e-9)
+        lb = resolve("lp-bound")().solve(inst, time_limit=120)
+        assert lb.bound <= res.cost * (1 + 1e-9)
+
+
+def test_lp_bound_is_below_the_optimum_and_its_decision_feasible(exhaustive):
+    lp = resolve("lp-bound")()
+    for seed in range(8):
+        inst = _coupled(seed)
+        opt = exhaustive.solve(inst).cost
+        res = lp.solve(inst, time_limit=120)
+        assert res.status == "feasible", res.error
+        assert res.info["formulation"] == "dag"
+        assert res.bound <= opt * (1 + 1e-12) + 1e-15
+        assert evaluate(inst, res.decision).feasible
+        assert res.cost >= opt * (1 - 1e-12)
+
+
+def test_lp_bound_is_close_without_capacities_and_deadlines():
+    """Without coupling rows the model's LP is nearly the minimum cut's: the bound is below the
+    optimum and close to it."""
+    lp = resolve("lp-bound")()
+    mincut = resolve("mincut")()
+    for seed in range(2):
+        inst = random_dag_instance(seed, n_jobs=2, nodes=(5, 12), edge_prob=0.3)
+        opt = mincut.solve(inst).cost
+        res = lp.solve(inst)
+        assert res.bound <= opt * (1 + 1e-12)
+        assert res.bound == pytest.approx(opt, rel=1e-3)
+
+
+def test_mixed_chain_and_dag_jobs(milp, exhaustive):
+    """A chain job of a DAG instance enters the model as the DAG with edges (j, j+1)."""
+    base = random_instance(4, n_devices=2, n_jobs=2, layers=(3, 4), capacities=True,
+                           deadlines=True)
+    d = base.to_dict()
+    d["version"] = 2
+    job = d["jobs"][1]
+    bits = job.pop("bits")
+    L = len(job["ops"])
+    job.update(edges=[[1, v] for v in range(2, L + 1)], in_bits=bits[0], out_bits=bits[1:])
+    inst = Instance.from_dict(d)
+    assert inst.is_dag and not inst.job_is_dag_at(0)
+    res = milp.solve(inst, time_limit=120)
+    assert res.status == "optimal"
+    assert res.cost == pytest.approx(exhaustive.solve(inst).cost, rel=1e-8)
+
+
+def test_chain_instances_keep_the_chain_formulations(milp):
+    inst = random_instance(3, n_jobs=3, layers=(3, 5), capacities=True, deadlines=True)
+    res = milp.solve(inst, time_limit=120)
+    assert res.info["formulation"] in ("paths", "transitions")
+
+
+def test_cp_sat_is_refused_on_dag_jobs():
+    res = resolve("milp")(backend="cp-sat").solve(_coupled(0), time_limit=60)
+    assert res.status == "error"
+    assert "DAG" in res.error and "highs" in res.error
+
+
+def test_a_time_limit_gives_the_incumbent_and_a_bound(milp):
+    inst = random_dag_instance(0, n_devices=5, n_jobs=20, nodes=(25, 25), capacities=True,
+                               deadlines=True, edge_prob=0.15)
+    res = milp.solve(inst, time_limit=0.5)
+    assert res.status == "timeout"
+    assert evaluate(inst, res.decision).feasible
+    assert res.bound is None or res.bound <= res.cost
+
+
+def test_check_solver_runs_the_dag_battery():
+    assert check_solver("milp")
+    assert check_solver("lp-bound")
