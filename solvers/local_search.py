@@ -97,7 +97,8 @@ class LocalSearch(Solver):
     handles_dag = True
     params = (
         Param("restarts", int, 8, low=1, high=10**6,
-              doc="descents: from greedy, from all-device, then from random repaired decisions"),
+              doc="descents: from greedy, from all-device, then from random repaired decisions "
+                  "(on DAG instances the best single tier per job first)"),
     )
 
     def _solve(self, inst, ctx):
