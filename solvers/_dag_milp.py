@@ -1,4 +1,4 @@
-"""The MILP of SPEC.md section 7 with capacities and deadlines: ``milp`` and ``lp-bound`` on DAG jobs.
+"""The MILP of SPEC.md section 7 with capacities and deadlines (``milp``, ``lp-bound`` on DAGs).
 
 Instances with DAG jobs are solved by this model (``milp``'s and ``lp-bound``'s chain
 formulations read chain-only tables); chain jobs of such an instance enter it as the DAG with
@@ -45,14 +45,20 @@ Solving (:func:`solve`, ``milp``'s hook)
    rounding is a lower bound), its decision repaired and improved by single-node moves
    (:func:`~offbench_solvers._repair.repair_and_improve`, the cost model's move kernels), and the
    all-device decision: the incumbent is the cheapest feasible one.
-2. The model above on ``milp``'s back end (HiGHS / SCIP / CBC through
+2. The model above; its LP relaxation (OR-Tools Glop) gives a second certified bound (the
+   duals turned into a bound valid for any multipliers,
+   :func:`~offbench_solvers._transition.safe_dual_bound`) and a second incumbent (each node on
+   its largest ``x[v, k]``, repaired and improved).
+3. The model on ``milp``'s back end (HiGHS / SCIP / CBC through
    :func:`~offbench_solvers._backends.solve_linear`; CP-SAT takes only the chain path model and
    is refused on DAG jobs), the incumbent as a cutoff (HiGHS) or hint (SCIP), relative gap
    ``MIP_GAP``, tolerances ``FEAS_TOL``, and the time left after the model is built.
-3. ``milp``'s own ending (:meth:`MILP._assemble`): the decision re-priced by the cost model (a
-   capacity slipped by the tolerance is repaired), the bound the larger of the minimum cut's
-   and the back end's lowered by its tolerances, ``optimal`` only when the cost is within the
-   chain milp's tolerance of that bound; else ``timeout``/``feasible`` with the bound.
+4. ``milp``'s own ending (:meth:`MILP._assemble`): the decision re-priced by the cost model (a
+   capacity slipped by the tolerance is repaired), the bound the largest of the minimum cut's,
+   the LP's and the back end's lowered by its tolerances, ``optimal`` only when the cost is
+   within the chain milp's tolerance of that bound; else ``timeout``/``feasible`` with the
+   bound. (When the minimum cut's or the LP's bound already proves the incumbent to 1e-9
+   relative, the back end is not started.)
 
 ``lp-bound`` on DAG jobs solves the LP relaxation of the same model with cvxpy and certifies its
 bound from the duals (:func:`~offbench_solvers._transition.safe_dual_bound`); each node takes
@@ -233,6 +239,28 @@ def encode_hops(lm: F.LinearModel, x: np.ndarray) -> np.ndarray:
     return v
 
 
+def lp_relaxation(lm: F.LinearModel, deadline: float):
+    """The LP relaxation of ``lm`` by OR-Tools Glop within ``deadline`` (a
+    ``time.perf_counter()`` value): ``(values, row duals as d(value)/d(rhs))``, or None when it
+    did not finish. Its value is not trusted: :func:`~offbench_solvers._transition.
+    safe_dual_bound` turns the duals into a certified bound."""
+    from ortools.linear_solver.python import model_builder as mb
+
+    m = mb.Model()
+    m.helper.fill_model_from_sparse_data(lm.lb, lm.ub, lm.obj, lm.row_lo, lm.row_hi, lm.A)
+    left = deadline - time.perf_counter()
+    if not left > 0.0:
+        return None
+    s = mb.Solver("glop")
+    s.enable_output(False)
+    if math.isfinite(left):
+        s.set_time_limit_in_seconds(max(0.01, left))
+    if s.solve(m) != mb.SolveStatus.OPTIMAL:
+        return None
+    return (np.asarray(s.values(m.get_variables()), dtype=float),
+            np.asarray(s.dual_values(m.get_linear_constraints()), dtype=float))
+
+
 def solve(solver, inst, ctx, budget, traj, info) -> Proposal:
     """``milp`` on an instance with DAG jobs (module docstring); ``solver`` is the
     :class:`~offbench_solvers.milp.MILP` (its back end, threads and :meth:`_assemble`),
@@ -283,6 +311,29 @@ def solve(solver, inst, ctx, budget, traj, info) -> Proposal:
     budget.leave("model_build")
     info["variables"] = int(lm.obj.size)
     info["rows"] = int(lm.A.shape[0])
+    if budget.enter("lp_rounding"):
+        # The LP relaxation (Glop), each node on its largest x[v, k], repaired and improved.
+        lp = lp_relaxation(lm, budget.deadline)
+        budget.leave("lp_rounding")
+        if lp is not None:
+            values, duals = lp
+            lp_bound = min(float(F.safe_dual_bound(lm, duals)), best)
+            info["lp_bound"] = lp_bound
+            if lb is None or lp_bound > lb:
+                lb = lp_bound
+            x, moves = F.repair_and_improve(inst, lm.decode(values))
+            ctx.charge(moves + 1)
+            ev = evaluate(inst, x)
+            if ev.feasible and ev.cost < best:
+                best, best_x = ev.cost, x
+                info["incumbent_source"] = "lp rounding"
+                info["incumbent_cost"] = best
+                traj.record(x, best)
+                if solver.backend == "scip":
+                    hint = encode_hops(lm, best_x)
+    if lb is not None and best - lb <= 1e-9 * abs(best):
+        info["decision_source"] = "heuristic"
+        return Proposal(best_x, status="optimal", bound=lb, info=info)
     if not budget.enter("backend"):
         return give_up("time limit reached while building the model")
     t0 = time.perf_counter()

@@ -149,7 +149,8 @@ class LPBound(Solver):
         x = self._round(inst, ctx, lm.decode(np.asarray(v.value)))
         value = float(prob.value) * lm.scale
         info = {"formulation": "dag" if dag else "transitions",
-                "lp_value": value if math.isfinite(value) else None, "lp_status": prob.status, "lp_solver": self.lp_solver}
+                "lp_value": value if math.isfinite(value) else None, "lp_status": prob.status,
+                "lp_solver": self.lp_solver}
         if self.formulation == "paths" and not dag:
             info["paths_refused"] = (f"a job's labels overflow max_labels={self.max_labels} in "
                                      "pricing; the transition LP is used instead")

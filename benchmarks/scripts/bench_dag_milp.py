@@ -10,7 +10,7 @@ edge and cloud capacities, soft deadlines; each job a random DAG on ``--nodes`` 
 their own), seeds ``0 .. --seeds-1``. One untimed warm-up solve (kernels compiled, the back end's
 library loaded), then each instance solved once by ``milp`` (``solvers/_dag_milp.py``'s model)
 on one thread with ``--time-limit``. Printed per instance: status, the solver's wall time, the
-gap of the bound, each capacity's load over the capacity and how many jobs are late, and the model's size;
+gap of the bound, each capacity's load over the capacity, how many jobs are late, the model's size;
 then the median wall time and how many were proven ``optimal``. Each answer is checked: its
 cost is the cost model's price (``Solver.solve`` re-prices it), its bound is at most its cost,
 and ``lp-bound``'s certified bound is at most the proven optimum.
