@@ -175,13 +175,27 @@ def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_ab, in_ab, ms
     # A tier outside {0, 1, 2} sets ``bad`` when its node is visited; until then, ``& 3`` and
     # ``& 7`` keep every index inside the (padded) tables.
     e = succ_ptr[l0]
-    for l in range(l0, l1):
-        a = x[l - x0]
-        bad |= (a < 0) | (a > 2)
-        a &= 3
-        m = 0
-        e1 = succ_ptr[l + 1]
-        if msgs:
+    if not msgs:                        # the common case (DNNs): one loop without messages
+        for l in range(l0, l1):
+            a = x[l - x0]
+            bad |= (a < 0) | (a > 2)
+            a &= 3
+            m = 0
+            e1 = succ_ptr[l + 1]
+            while e < e1:
+                m |= 1 << (x[succ[e] - x0] & 3)
+                e += 1
+            j = 8 * a + (m & 7)
+            A += node_ab[l, j, 0]
+            if both:
+                B += node_ab[l, j, 1]
+    else:
+        for l in range(l0, l1):
+            a = x[l - x0]
+            bad |= (a < 0) | (a > 2)
+            a &= 3
+            m = 0
+            e1 = succ_ptr[l + 1]
             while e < e1:
                 c = x[succ[e] - x0] & 3
                 m |= 1 << c
@@ -189,14 +203,10 @@ def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_ab, in_ab, ms
                 if both:
                     B += msg_ab[e, 4 * a + c, 1]
                 e += 1
-        else:
-            while e < e1:
-                m |= 1 << (x[succ[e] - x0] & 3)
-                e += 1
-        j = 8 * a + (m & 7)
-        A += node_ab[l, j, 0]
-        if both:
-            B += node_ab[l, j, 1]
+            j = 8 * a + (m & 7)
+            A += node_ab[l, j, 0]
+            if both:
+                B += node_ab[l, j, 1]
     if bad:
         return np.nan, np.nan
     return A, B
