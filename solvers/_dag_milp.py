@@ -35,8 +35,9 @@ deadline and a tardiness weight, ``U_i >= T_i - d_i``, ``U_i >= 0`` costs ``job_
 Capacities: ``sum ops[v] x[v, 1] <= cap_edge`` and likewise for the cloud (rows that cannot bind
 are left out, :class:`~offbench_solvers._paths.Capacities`; the limit includes the cost model's
 tolerance). Scaling as in the chain transition model: capacity rows in units of the capacity,
-tardiness rows (and ``U_i``) in units of the job's largest possible time, the objective in a
-caller's unit.
+tardiness rows (and ``U_i``) in units of the job's deadline (the chain model's unit, the
+largest possible time, left the priced cost up to 7e-8 above the back end's objective on the
+bench's 20 x 25 instances), the objective in a caller's unit.
 
 Solving (:func:`solve`, ``milp``'s hook)
 ---------------------------------------
@@ -184,7 +185,10 @@ def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
 
         tw, dl = float(t.job_tw[i]), float(t.job_dl[i])
         if tw > 0.0 and math.isfinite(dl) and t_max > dl:
-            ts = t_max if t_max > 0 else 1.0
+            # The row's unit: the deadline (of the order of the job's time; the longest time
+            # t_max can be far larger, and a row violated by the back end's tolerance lets
+            # U_i fall short by that tolerance times the unit).
+            ts = dl if dl > 0 else (t_max if t_max > 0 else 1.0)
             u = b.var(tw * ts / scale, ub=max(0.0, (t_max - dl) / ts) * (1 + 1e-9) + 1e-12)
             # T_i / ts - u <= d_i / ts
             b.row([(c, a / ts) for c, a in time_terms] + [(u, -1.0)], -inf, dl / ts)
