@@ -207,7 +207,8 @@ def test_zoo_v2_is_a_preview_with_a_generator_of_its_own():
     assert v1.latest_version == 1 and not v1.generate(0, 0).is_dag
     assert v2.module.__name__ == "offbench.families.zoo_dag" and "granularity" not in v2.params
     assert "googlenet" in v2.params["models"]
-    assert [v2.set_id(s) for s in v2.sets] == ["zoo-v2:fleet/test", "zoo-v2:single/test"]
+    assert [v2.set_id(s) for s in v2.sets] == ["zoo-v2:fleet/test", "zoo-v2:single/test",
+                                               "zoo-v2:capacitated/test", "zoo-v2:deadline/test"]
     assert "Version 2" in v2.doc
 
 
