@@ -101,3 +101,16 @@ def dag_instance(*, w_time, w_energy, edge_speed, cloud_speed, backhaul_rate, ba
         "jobs": jobs,
     }
     return Instance.from_dict(data)
+
+
+def dag_capacities(p, jobs: list[dict], u_cap: np.ndarray) -> dict:
+    """The ``edge_capacity``/``cloud_capacity`` keywords of :func:`dag_instance` (none unless
+    ``p["capacities"]``): each tier's ``[lo, hi]`` fraction of the jobs' total FLOPs, placed at
+    ``u_cap[0]`` (edge) and ``u_cap[1]`` (cloud) in that range."""
+    capacity = {}
+    if p["capacities"]:
+        total = float(sum(sum(job["ops"]) for job in jobs))
+        for tier, u in (("edge", u_cap[0]), ("cloud", u_cap[1])):
+            lo, hi = p[f"{tier}_capacity"]
+            capacity[f"{tier}_capacity"] = total * (lo + (hi - lo) * float(u))
+    return capacity

@@ -25,6 +25,43 @@ from ._common import (DEVICE_CLASSES, INPUT_ENCODINGS, MAX_UNITS, MODELS, NETWOR
 ENCODINGS = INPUT_ENCODINGS + ("mixed",)
 
 
+def device_params() -> tuple[FParam, ...]:
+    """The parameters of a fleet's devices: classes, networks, speed jitter and input encoding."""
+    return (
+        FParam("device_classes", "list", choices=tuple(DEVICE_CLASSES),
+               doc="device classes a device is drawn from (uniformly)"),
+        FParam("networks", "list", choices=tuple(NETWORKS),
+               doc="access networks a device is drawn from (uniformly)"),
+        FParam("speed_jitter", float, low=0.0, high=0.9,
+               doc="each device's speed is its class's times a factor uniform in [1-j, 1+j]"),
+        FParam("input_encoding", str, choices=ENCODINGS,
+               doc="inputs as float32 tensors, compressed images, or each job either at random"),
+    )
+
+
+def capacity_params() -> tuple[FParam, ...]:
+    """The parameters of the edge's and the cloud's capacities."""
+    return (
+        FParam("capacities", bool, doc="give the edge and the cloud capacities"),
+        FParam("edge_capacity", "range", low=0.0,
+               doc="edge capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
+        FParam("cloud_capacity", "range", low=0.0,
+               doc="cloud capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
+    )
+
+
+def deadline_params() -> tuple[FParam, ...]:
+    """The parameters of jobs' soft deadlines."""
+    return (
+        FParam("deadlines", bool, doc="give jobs soft deadlines"),
+        FParam("tightness", "range", low=0.0,
+               doc="deadline / (the job's best time on a single tier), uniform"),
+        FParam("no_deadline_fraction", float, low=0.0, high=1.0,
+               doc="share of jobs without a deadline"),
+        FParam("w_tardiness", float, low=0.0, doc="weight of tardiness (per second late)"),
+    )
+
+
 def fleet_params(*, layers: bool = True, capacities: bool = True, deadlines: bool = True) -> tuple[FParam, ...]:
     """The parameters of a fleet (families pick the groups they use)."""
     out = [
@@ -39,33 +76,13 @@ def fleet_params(*, layers: bool = True, capacities: bool = True, deadlines: boo
         FParam("models", "list", choices=MODELS, doc="DNNs a job is drawn from (uniformly)"),
         FParam("granularity", str, choices=("block", "layer"),
                doc="profile granularity of the DNNs (offbench.profiles)"),
-        FParam("device_classes", "list", choices=tuple(DEVICE_CLASSES),
-               doc="device classes a device is drawn from (uniformly)"),
-        FParam("networks", "list", choices=tuple(NETWORKS),
-               doc="access networks a device is drawn from (uniformly)"),
-        FParam("speed_jitter", float, low=0.0, high=0.9,
-               doc="each device's speed is its class's times a factor uniform in [1-j, 1+j]"),
-        FParam("input_encoding", str, choices=ENCODINGS,
-               doc="inputs as float32 tensors, compressed images, or each job either at random"),
+        *device_params(),
         *server_params(),
     ]
     if capacities:
-        out += [
-            FParam("capacities", bool, doc="give the edge and the cloud capacities"),
-            FParam("edge_capacity", "range", low=0.0,
-                   doc="edge capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
-            FParam("cloud_capacity", "range", low=0.0,
-                   doc="cloud capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
-        ]
+        out += capacity_params()
     if deadlines:
-        out += [
-            FParam("deadlines", bool, doc="give jobs soft deadlines"),
-            FParam("tightness", "range", low=0.0,
-                   doc="deadline / (the job's best time on a single tier), uniform"),
-            FParam("no_deadline_fraction", float, low=0.0, high=1.0,
-                   doc="share of jobs without a deadline"),
-            FParam("w_tardiness", float, low=0.0, doc="weight of tardiness (per second late)"),
-        ]
+        out += deadline_params()
     return tuple(out)
 
 

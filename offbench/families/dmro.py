@@ -17,13 +17,8 @@ from .param import FParam
 from ._common import (DROO_N0, INPUT_ENCODINGS, MODELS, assemble, dnn_job, droo_mean_gain,
                       loguniform, n_units, server_params, shannon_rate)
 
-PARAMS = (
-    FParam("n_devices", int, low=1, doc="IoT devices, one DNN job each (DROO's N = 10)"),
-    FParam("n_layers", int, low=1, doc="subtasks per job: the DNN's units merged into this many "
-                                       "groups of about equal FLOPs"),
-    FParam("model", str, choices=MODELS, doc="the DNN every device runs (a built-in profile)"),
-    FParam("input_encoding", str, choices=INPUT_ENCODINGS,
-           doc="input sent as a float32 tensor (fp32) or a compressed image (jpeg)"),
+#: The parameters of DROO's devices and links (shared with ``dmro-v2``).
+DEVICE_PARAMS = (
     FParam("bandwidth_hz", float, low=1.0, doc="wireless bandwidth B of each device link, Hz"),
     FParam("distance_m", "range", low=0.1, doc="device-to-access-point distance range, m (DROO)"),
     FParam("tx_power", float, low=1e-6, doc="device radiated power in the rate formula, W"),
@@ -33,10 +28,23 @@ PARAMS = (
     FParam("link_latency", float, low=0.0, doc="one-way latency of a device link, s"),
     FParam("device_speed", "range", low=1.0, doc="device speed range (log-uniform), FLOP/s"),
     FParam("device_power", "range", low=0.0, doc="device compute power range (uniform), W"),
+)
+
+#: The parameter of the jobs' weights (shared with ``dmro-v2``).
+JOB_WEIGHTS = FParam("job_weights", str, choices=("droo", "droo-swapped", "equal"),
+                     doc="job weights 1, 1.5, 1, 1.5, ... (droo: DROO's default), 1.5, 1, ... "
+                         "(droo-swapped: DROO's alternated-weights experiment) or all 1")
+
+PARAMS = (
+    FParam("n_devices", int, low=1, doc="IoT devices, one DNN job each (DROO's N = 10)"),
+    FParam("n_layers", int, low=1, doc="subtasks per job: the DNN's units merged into this many "
+                                       "groups of about equal FLOPs"),
+    FParam("model", str, choices=MODELS, doc="the DNN every device runs (a built-in profile)"),
+    FParam("input_encoding", str, choices=INPUT_ENCODINGS,
+           doc="input sent as a float32 tensor (fp32) or a compressed image (jpeg)"),
+    *DEVICE_PARAMS,
     *server_params(),
-    FParam("job_weights", str, choices=("droo", "droo-swapped", "equal"),
-           doc="job weights 1, 1.5, 1, 1.5, ... (droo: DROO's default), 1.5, 1, ... (droo-swapped: "
-               "DROO's alternated-weights experiment) or all 1"),
+    JOB_WEIGHTS,
 )
 
 #: Parameters that fix the structure (a stream's environments may not change them).
@@ -52,15 +60,16 @@ def check(p) -> str | None:
     return None
 
 
-def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
-    """The nominal instance and the per-device mean uplink SNR."""
+def droo_devices(p, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """DROO's devices and links: the per-device arrays of an instance and the mean uplink SNR.
+
+    Draws, from ``rng``, the distances, the speeds (log-uniform) and the compute powers, in that
+    order (``p["n_devices"]`` of each); everything else follows from the parameters.
+    """
     nd = p["n_devices"]
-    check_size(n_devices=nd, n_jobs=nd, layers_per_job=p["n_layers"], n_layers=nd * p["n_layers"],
-               where="n_devices/n_layers")  # before anything of that size is drawn
-    # Physical devices: the same in every environment of one seed.
-    dist = rng_structure.uniform(p["distance_m"][0], p["distance_m"][1], nd)
-    speed = loguniform(rng_structure, p["device_speed"][0], p["device_speed"][1], nd)
-    power = rng_structure.uniform(p["device_power"][0], p["device_power"][1], nd)
+    dist = rng.uniform(p["distance_m"][0], p["distance_m"][1], nd)
+    speed = loguniform(rng, p["device_speed"][0], p["device_speed"][1], nd)
+    power = rng.uniform(p["device_power"][0], p["device_power"][1], nd)
     h = droo_mean_gain(dist)
     snr_up = p["tx_power"] * h / DROO_N0
     snr_down = p["ap_power"] * h / DROO_N0
@@ -73,10 +82,25 @@ def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
         "rate_down": shannon_rate(p["bandwidth_hz"], snr_down),
         "latency": np.full(nd, p["link_latency"]),
     }
+    return dev, snr_up
+
+
+def job_weights(kind: str, n: int) -> np.ndarray:
+    """The ``n`` jobs' weights for ``job_weights = kind`` (see :data:`JOB_WEIGHTS`)."""
+    odd = np.arange(n) % 2 == 1
+    weight = {"droo": (1.0, 1.5), "droo-swapped": (1.5, 1.0), "equal": (1.0, 1.0)}[kind]
+    return np.where(odd, weight[1], weight[0])
+
+
+def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
+    """The nominal instance and the per-device mean uplink SNR."""
+    nd = p["n_devices"]
+    check_size(n_devices=nd, n_jobs=nd, layers_per_job=p["n_layers"], n_layers=nd * p["n_layers"],
+               where="n_devices/n_layers")  # before anything of that size is drawn
+    # Physical devices: the same in every environment of one seed.
+    dev, snr_up = droo_devices(p, rng_structure)
     ops, bits = dnn_job(p["model"], p["n_layers"], input_encoding=p["input_encoding"])
-    odd = np.arange(nd) % 2 == 1
-    weight = {"droo": (1.0, 1.5), "droo-swapped": (1.5, 1.0), "equal": (1.0, 1.0)}[p["job_weights"]]
-    weight = np.where(odd, weight[1], weight[0])
+    weight = job_weights(p["job_weights"], nd)
     inst = assemble(
         w_time=p["w_time"], w_energy=p["w_energy"], w_tardiness=0.0,
         edge_speed=p["edge_speed"], cloud_speed=p["cloud_speed"],

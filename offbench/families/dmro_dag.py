@@ -21,7 +21,8 @@ import numpy as np
 
 from ..instance import check_size
 from .param import FParam
-from ._common import DROO_N0, droo_mean_gain, loguniform, server_params, shannon_rate
+from ._common import server_params
+from .dmro import DEVICE_PARAMS, JOB_WEIGHTS, droo_devices, job_weights
 from ._dag import dag_instance
 from .workflow import PARAMS as _WORKFLOW_PARAMS
 from .workflow import workflow_job
@@ -32,19 +33,9 @@ _SHAPE = ("tasks", "fat", "density", "regular", "ccr", "message_mib", "task_mib"
 PARAMS = (
     FParam("n_devices", int, low=1, doc="IoT devices, one workflow each (DROO's N = 10)"),
     *(p for p in _WORKFLOW_PARAMS if p.name in _SHAPE),
-    FParam("bandwidth_hz", float, low=1.0, doc="wireless bandwidth B of each device link, Hz"),
-    FParam("distance_m", "range", low=0.1, doc="device-to-access-point distance range, m (DROO)"),
-    FParam("tx_power", float, low=1e-6, doc="device radiated power in the rate formula, W"),
-    FParam("ap_power", float, low=1e-6, doc="access point radiated power (downlink), W (DROO: 3)"),
-    FParam("power_tx", float, low=0.0, doc="device power drawn while sending, W"),
-    FParam("power_rx", float, low=0.0, doc="device power drawn while receiving, W"),
-    FParam("link_latency", float, low=0.0, doc="one-way latency of a device link, s"),
-    FParam("device_speed", "range", low=1.0, doc="device speed range (log-uniform), FLOP/s"),
-    FParam("device_power", "range", low=0.0, doc="device compute power range (uniform), W"),
+    *DEVICE_PARAMS,
     *server_params(),
-    FParam("job_weights", str, choices=("droo", "droo-swapped", "equal"),
-           doc="job weights 1, 1.5, 1, 1.5, ... (droo: DROO's default), 1.5, 1, ... (droo-swapped: "
-               "DROO's alternated-weights experiment) or all 1"),
+    JOB_WEIGHTS,
 )
 
 #: Parameters that fix the structure (a stream's environments may not change them).
@@ -56,28 +47,11 @@ def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
     nd = p["n_devices"]
     check_size(n_devices=nd, n_jobs=nd, n_layers=nd * p["tasks"][0], where="n_devices/tasks")
     # Physical devices, drawn as dmro-v1 draws them: the same in every environment of one seed.
-    dist = rng_structure.uniform(p["distance_m"][0], p["distance_m"][1], nd)
-    speed = loguniform(rng_structure, p["device_speed"][0], p["device_speed"][1], nd)
-    power = rng_structure.uniform(p["device_power"][0], p["device_power"][1], nd)
-    h = droo_mean_gain(dist)
-    snr_up = p["tx_power"] * h / DROO_N0
-    snr_down = p["ap_power"] * h / DROO_N0
-    dev = {
-        "speed": speed,
-        "power_compute": power,
-        "power_tx": np.full(nd, p["power_tx"]),
-        "power_rx": np.full(nd, p["power_rx"]),
-        "rate_up": shannon_rate(p["bandwidth_hz"], snr_up),
-        "rate_down": shannon_rate(p["bandwidth_hz"], snr_down),
-        "latency": np.full(nd, p["link_latency"]),
-    }
+    dev, snr_up = droo_devices(p, rng_structure)
     # One workflow per device, each from a generator of its own.
     seeds = rng_structure.integers(0, 2**63 - 1, size=nd)
     jobs = [workflow_job(np.random.default_rng(int(s)), p, d) for d, s in enumerate(seeds)]
-    even = np.arange(nd) % 2 == 0
-    weight = {"droo": np.where(even, 1.0, 1.5), "droo-swapped": np.where(even, 1.5, 1.0),
-              "equal": np.ones(nd)}[p["job_weights"]]
-    for job, w in zip(jobs, weight):
+    for job, w in zip(jobs, job_weights(p["job_weights"], nd)):
         job["weight"] = float(w)
     inst = dag_instance(
         w_time=p["w_time"], w_energy=p["w_energy"], edge_speed=p["edge_speed"],

@@ -28,7 +28,8 @@ import numpy as np
 from ..instance import check_size
 from .param import FParam
 from ._common import NETWORKS, loguniform, network_devices, server_params
-from ._dag import MIB, daggen_dag, dag_instance
+from ._dag import MIB, dag_capacities, daggen_dag, dag_instance
+from ._fleet import capacity_params
 
 PARAMS = (
     FParam("n_devices", int, low=1, doc="devices (user equipment)"),
@@ -53,11 +54,7 @@ PARAMS = (
     FParam("networks", "list", choices=tuple(NETWORKS),
            doc="access networks a device is drawn from (uniformly)"),
     *server_params(),
-    FParam("capacities", bool, doc="give the edge and the cloud capacities"),
-    FParam("edge_capacity", "range", low=0.0,
-           doc="edge capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
-    FParam("cloud_capacity", "range", low=0.0,
-           doc="cloud capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
+    *capacity_params(),
 )
 
 #: Parameters that fix the structure (a stream's environments may not change them).
@@ -119,12 +116,7 @@ def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
     net_idx = np.minimum((u_net * len(p["networks"])).astype(np.int64), len(p["networks"]) - 1)
     links, snr = network_devices(net_idx, p["networks"])
     u_cap = rng_structure.random(2)  # drawn whether used or not
-    capacity = {}
-    if p["capacities"]:
-        total = float(sum(sum(job["ops"]) for job in jobs))
-        for tier, u in (("edge", u_cap[0]), ("cloud", u_cap[1])):
-            lo, hi = p[f"{tier}_capacity"]
-            capacity[f"{tier}_capacity"] = total * (lo + (hi - lo) * float(u))
+    capacity = dag_capacities(p, jobs, u_cap)
     inst = dag_instance(
         w_time=p["w_time"], w_energy=p["w_energy"], edge_speed=p["edge_speed"],
         cloud_speed=p["cloud_speed"], backhaul_rate=p["backhaul_rate"],

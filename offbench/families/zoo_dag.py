@@ -26,36 +26,19 @@ import numpy as np
 from ..dag_profiles import dag_models, load_dag_profile
 from ..instance import check_size
 from .param import FParam
-from ._common import (DEVICE_CLASSES, INPUT_ENCODINGS, JPEG_INPUT_BITS, NETWORKS,
-                      network_devices, server_params)
-from ._dag import dag_instance
-from ._fleet import best_single_tier_times
+from ._common import DEVICE_CLASSES, JPEG_INPUT_BITS, network_devices, server_params
+from ._dag import dag_capacities, dag_instance
+from ._fleet import best_single_tier_times, capacity_params, deadline_params, device_params
 
 PARAMS = (
     FParam("n_devices", int, low=1, doc="devices"),
     FParam("n_jobs", int, low=1, doc="jobs (DNN inferences), each on a device drawn uniformly"),
     FParam("models", "list", choices=dag_models(),
            doc="DNNs a job is drawn from (uniformly), as DAGs of layers (offbench.dag_profiles)"),
-    FParam("device_classes", "list", choices=tuple(DEVICE_CLASSES),
-           doc="device classes a device is drawn from (uniformly)"),
-    FParam("networks", "list", choices=tuple(NETWORKS),
-           doc="access networks a device is drawn from (uniformly)"),
-    FParam("speed_jitter", float, low=0.0, high=0.9,
-           doc="each device's speed is its class's times a factor uniform in [1-j, 1+j]"),
-    FParam("input_encoding", str, choices=INPUT_ENCODINGS + ("mixed",),
-           doc="inputs as float32 tensors, compressed images, or each job either at random"),
+    *device_params(),
     *server_params(),
-    FParam("capacities", bool, doc="give the edge and the cloud capacities"),
-    FParam("edge_capacity", "range", low=0.0,
-           doc="edge capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
-    FParam("cloud_capacity", "range", low=0.0,
-           doc="cloud capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
-    FParam("deadlines", bool, doc="give jobs soft deadlines"),
-    FParam("tightness", "range", low=0.0,
-           doc="deadline / (the job's best time on a single tier), uniform"),
-    FParam("no_deadline_fraction", float, low=0.0, high=1.0,
-           doc="share of jobs without a deadline"),
-    FParam("w_tardiness", float, low=0.0, doc="weight of tardiness (per second late)"),
+    *capacity_params(),
+    *deadline_params(),
 )
 
 #: Parameters that fix the structure (a stream's environments may not change them).
@@ -104,12 +87,7 @@ def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
     links, snr = network_devices(net_idx, p["networks"])
     # Capacities and deadlines, as the fleet families draw them (drawn whether used or not).
     u_cap, u_tight, u_nodl = rng.random(2), rng.random(nj), rng.random(nj)
-    capacity = {}
-    if p["capacities"]:
-        total = float(sum(sum(job["ops"]) for job in jobs))
-        for tier, u in (("edge", u_cap[0]), ("cloud", u_cap[1])):
-            lo, hi = p[f"{tier}_capacity"]
-            capacity[f"{tier}_capacity"] = total * (lo + (hi - lo) * float(u))
+    capacity = dag_capacities(p, jobs, u_cap)
     inst = dag_instance(
         w_time=p["w_time"], w_energy=p["w_energy"], edge_speed=p["edge_speed"],
         cloud_speed=p["cloud_speed"], backhaul_rate=p["backhaul_rate"],
