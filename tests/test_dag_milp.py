@@ -195,3 +195,15 @@ def test_a_time_limit_gives_the_incumbent_and_a_bound(milp):
 def test_check_solver_runs_the_dag_battery():
     assert check_solver("milp")
     assert check_solver("lp-bound")
+
+
+def test_milp_proves_the_reference_of_a_coupled_dag_instance():
+    """Beyond exhaustive's layers, with capacities and deadlines that bind (mincut refuses), the
+    reference chain reaches milp, which proves it."""
+    from offbench.reference import compute_reference
+
+    inst = random_dag_instance(3, n_devices=2, n_jobs=3, nodes=(8, 10), capacities=True,
+                               deadlines=True, edge_prob=0.3)
+    assert inst.n_layers > 18
+    ref = compute_reference(inst, time_limit=60)
+    assert ref.provenance == "milp" and ref.proven, ref.note
