@@ -57,6 +57,7 @@ import numpy as np
 
 from .. import metrics
 from .. import tracks as track_registry
+from ..tracks.outcome import decision_solved
 from . import aggregate as _aggregate
 from ..errors import UserError
 from ..store import KEY_COLUMNS, Store, canonical_json
@@ -353,16 +354,9 @@ def _referee_notes(by: dict[str, int], n: int) -> list[str]:
 
 def solved(r: dict) -> bool:
     """Whether a row (or frame row) is solved: a feasible decision the referee accepts, from a
-    solver that returned in time (SPEC.md section 6)."""
-    if refused(r) or flagged(r):
-        return False
-    if r.get("counted_infeasible"):
-        return False
-    if r.get("decision") is None or not r.get("feasible"):
-        return False
-    if r.get("status") in ("optimal", "feasible"):
-        return True
-    return r.get("status") == "timeout" and "overrun_wall_time" not in (r.get("info") or {})
+    solver that returned in time (SPEC.md section 6): not refused, not flagged, and
+    :func:`~offbench.tracks.outcome.decision_solved`."""
+    return not (refused(r) or flagged(r)) and decision_solved(r)
 
 
 def fallback_ratio(r: dict, info: dict) -> float | None:

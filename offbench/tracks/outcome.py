@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 #: status ``timeout`` (its decision is kept).
 OVERRUN_FACTOR = 1.5
 OVERRUN_SLACK = 1.0
+#: How the error of such a row starts.
+OVERRUN_ERROR = "returned later than"
 
 #: The per-frame columns a learning-track outcome gives for each frame (the store's
 #: ``frames`` table, :data:`offbench.store.FRAME_COLUMNS`, in this order).
@@ -100,6 +102,22 @@ def decision_text(decision) -> str | None:
 def overrun(time_limit: float | None, wall_time: float) -> bool:
     """Whether a solver returned so long after its time limit that its row must say ``timeout``."""
     return time_limit is not None and wall_time > OVERRUN_FACTOR * time_limit + OVERRUN_SLACK
+
+
+def decision_solved(row: dict) -> bool:
+    """Whether a row's decision counts as solved, before refusals and referee flags (SPEC.md
+    section 6): a feasible decision, scored as such (not counted infeasible), from a solve that
+    returned (``optimal``/``feasible``, or a ``timeout`` that kept its decision and returned
+    within its limit: :meth:`Outcome.mark_overrun` marks one that did not, in its ``info`` for a
+    job row and in its error text for a frame row). The one rule for job rows (the leaderboard
+    adds refusals and flags) and frame rows (stream convergence)."""
+    if row.get("counted_infeasible") or row.get("decision") is None or not row.get("feasible"):
+        return False
+    status = row.get("status")
+    if status in ("optimal", "feasible"):
+        return True
+    return (status == "timeout" and "overrun_wall_time" not in (row.get("info") or {})
+            and not str(row.get("error") or "").startswith(OVERRUN_ERROR))
 
 
 @dataclass
@@ -219,7 +237,7 @@ class Outcome:
         """Status ``timeout`` (decision kept) for a solver that returned well after its limit."""
         if self.status in ("optimal", "feasible") and overrun(time_limit, self.wall_time):
             self.status = "timeout"
-            self.error = (f"returned later than {OVERRUN_FACTOR:g} x its time limit of "
+            self.error = (f"{OVERRUN_ERROR} {OVERRUN_FACTOR:g} x its time limit of "
                           f"{time_limit:g} s + {OVERRUN_SLACK:g} s (a solver must stop by its "
                           "limit); decision kept")
             self.info["overrun_wall_time"] = self.wall_time

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .base import Track
-from .outcome import Outcome
+from .outcome import Outcome, decision_solved
 from .scoring import score, score_outcome
 
 
@@ -58,17 +58,11 @@ def learn_metrics(value) -> dict:
 
 
 def frame_solved(row: dict) -> bool:
-    """Whether a frame row is solved (SPEC.md section 6): a feasible decision, scored as such
-    (not counted infeasible), from a decide that returned (``optimal``/``feasible``, or a
-    ``timeout`` that kept its decision and returned within its limit). The leaderboard's rule
-    for rows (:func:`offbench.leaderboard.build.solved`) adds refusals and referee flags, which
-    a frame row does not carry (a flagged frame flags its whole job)."""
-    if row.get("counted_infeasible") or row.get("decision") is None or not row.get("feasible"):
-        return False
-    status = row.get("status")
-    if status in ("optimal", "feasible"):
-        return True
-    return status == "timeout" and not str(row.get("error") or "").startswith("returned later than")
+    """Whether a frame row is solved (SPEC.md section 6): the rule of
+    :func:`~offbench.tracks.outcome.decision_solved`. The leaderboard's rule for rows
+    (:func:`offbench.leaderboard.build.solved`) adds refusals and referee flags, which a frame
+    row does not carry (a flagged frame flags its whole job)."""
+    return decision_solved(row)
 
 
 class StreamTrack(Track):
