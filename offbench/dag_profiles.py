@@ -61,7 +61,6 @@ float32); ``input_bits`` is the input's. Instances carry FLOPs = 2 x MACs, as fo
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import json
 import math
 import re
@@ -69,8 +68,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .profiles import (CONVENTION, DEFAULT_BITS_PER_ELEMENT, UnknownModelError,
-                       _check_bits_per_element, _import_torch, _name_key)
+from .profiles import (CONVENTION, DEFAULT_BITS_PER_ELEMENT, LayerProfile,
+                       _check_bits_per_element, _import_torch, _name_key, _read_shipped_table,
+                       _resolve_name, _write_table_text)
 
 __all__ = [
     "DAG_CONVENTION", "DagNode", "DagProfile", "dag_models", "resolve_dag_model",
@@ -83,7 +83,7 @@ DAG_CONVENTION = (CONVENTION.replace("convolution and linear layers",
 
 TABLE_FORMAT = "offbench-dag-profiles"
 TABLE_VERSION = 1
-_TABLE_DIR, _TABLE_FILE = "data", "dag_profiles.json"
+_TABLE_FILE = "dag_profiles.json"
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,9 @@ _KEYS = {_name_key(name): name for name in _BUILTINS}
 
 
 @dataclass(frozen=True)
-class DagNode:
-    """One node (layer) of a DAG profile.
+class DagNode(LayerProfile):
+    """One node (layer) of a DAG profile: a :class:`~offbench.profiles.LayerProfile` with the
+    operations fused into it.
 
     Attributes
     ----------
@@ -120,16 +121,7 @@ class DagNode:
         The traced operations fused into it, in execution order.
     """
 
-    name: str
-    macs: int
-    output_elements: int
-    output_bits: int
     ops: tuple[str, ...] = ()
-
-    @property
-    def flops(self) -> int:
-        """``2 * macs``."""
-        return 2 * self.macs
 
 
 @dataclass(frozen=True)
@@ -272,28 +264,12 @@ def resolve_dag_model(name: str) -> str:
     UnknownModelError
         With the closest names ("did you mean ...").
     """
-    import difflib
-
-    key = _name_key(str(name))
-    if key in _KEYS:
-        return _KEYS[key]
-    close = [_KEYS[m] for m in difflib.get_close_matches(key, list(_KEYS), n=3, cutoff=0.7)]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownModelError(
-        f"unknown DAG model {name!r}.{hint} Built-in DAG models: {', '.join(dag_models())}."
-    )
+    return _resolve_name(name, _KEYS, dag_models(), "DAG model")
 
 
 @functools.lru_cache(maxsize=1)
 def _read_table() -> dict[str, Any]:
-    resource = importlib.resources.files("offbench") / _TABLE_DIR / _TABLE_FILE
-    table = json.loads(resource.read_text(encoding="utf-8"))
-    if table.get("format") != TABLE_FORMAT or table.get("version") != TABLE_VERSION:
-        raise RuntimeError(
-            f"offbench/{_TABLE_DIR}/{_TABLE_FILE} is not an {TABLE_FORMAT} table of version "
-            f"{TABLE_VERSION}; regenerate it with `python -m offbench.dag_profiles`."
-        )
-    return table
+    return _read_shipped_table(_TABLE_FILE, TABLE_FORMAT, TABLE_VERSION, "offbench.dag_profiles")
 
 
 def load_dag_profile(name: str, *,
@@ -473,10 +449,7 @@ def dag_table_text(table: dict[str, Any]) -> str:
 
 def write_dag_table(path: str | Path | None = None) -> Path:
     """Trace the built-in DAG models (needs torch) and write the table."""
-    target = Path(path) if path is not None else \
-        Path(__file__).resolve().parent / _TABLE_DIR / _TABLE_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(dag_table_text(build_dag_table()), encoding="utf-8")
+    target = _write_table_text(path, _TABLE_FILE, dag_table_text(build_dag_table()))
     _read_table.cache_clear()
     return target
 

@@ -245,13 +245,19 @@ def resolve_model_name(name: str) -> str:
     UnknownModelError
         With the closest built-in names ("did you mean ...").
     """
+    return _resolve_name(name, _KEYS, builtin_models(), "model")
+
+
+def _resolve_name(name: str, keys: dict[str, str], choices: Sequence[str], kind: str) -> str:
+    """``keys[_name_key(name)]``, or an :class:`UnknownModelError` naming the closest of
+    ``keys`` and every one of ``choices`` (``kind``: "model", "DAG model")."""
     key = _name_key(str(name))
-    if key in _KEYS:
-        return _KEYS[key]
-    close = [_KEYS[match] for match in difflib.get_close_matches(key, list(_KEYS), n=3, cutoff=0.7)]
+    if key in keys:
+        return keys[key]
+    close = [keys[match] for match in difflib.get_close_matches(key, list(keys), n=3, cutoff=0.7)]
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownModelError(
-        f"unknown model {name!r}.{hint} Built-in models: {', '.join(builtin_models())}."
+        f"unknown {kind} {name!r}.{hint} Built-in {kind}s: {', '.join(choices)}."
     )
 
 
@@ -291,17 +297,23 @@ def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
 # The shipped table (no torch)
 
 
-@functools.lru_cache(maxsize=1)
-def _read_table() -> dict[str, Any]:
-    resource = importlib.resources.files("offbench") / _TABLE_DIR / _TABLE_FILE
-    text = resource.read_text(encoding="utf-8")
-    table = json.loads(text)
-    if table.get("format") != TABLE_FORMAT or table.get("version") != TABLE_VERSION:
+def _read_shipped_table(file_name: str, table_format: str, version: int,
+                        module: str) -> dict[str, Any]:
+    """The JSON table ``offbench/data/<file_name>``, checked to be ``table_format`` of
+    ``version`` (else a RuntimeError telling to regenerate it with ``python -m <module>``)."""
+    resource = importlib.resources.files("offbench") / _TABLE_DIR / file_name
+    table = json.loads(resource.read_text(encoding="utf-8"))
+    if table.get("format") != table_format or table.get("version") != version:
         raise RuntimeError(
-            f"offbench/{_TABLE_DIR}/{_TABLE_FILE} is not an {TABLE_FORMAT} table of version "
-            f"{TABLE_VERSION}; regenerate it with `python -m offbench.profiles`."
+            f"offbench/{_TABLE_DIR}/{file_name} is not an {table_format} table of version "
+            f"{version}; regenerate it with `python -m {module}`."
         )
     return table
+
+
+@functools.lru_cache(maxsize=1)
+def _read_table() -> dict[str, Any]:
+    return _read_shipped_table(_TABLE_FILE, TABLE_FORMAT, TABLE_VERSION, "offbench.profiles")
 
 
 def load_builtin_profile(name: str, granularity: str = "block", *,
@@ -622,8 +634,13 @@ def table_text(table: dict[str, Any]) -> str:
     return re.sub(innermost, lambda m: json.dumps(json.loads(m.group())), text) + "\n"
 
 
-def _table_path() -> Path:
-    return Path(__file__).resolve().parent / _TABLE_DIR / _TABLE_FILE
+def _write_table_text(path: str | Path | None, file_name: str, text: str) -> Path:
+    """Write a table's text to ``path``, by default ``offbench/data/<file_name>``."""
+    target = Path(path) if path is not None else \
+        Path(__file__).resolve().parent / _TABLE_DIR / file_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
 
 
 def write_table(path: str | Path | None = None) -> Path:
@@ -639,9 +656,7 @@ def write_table(path: str | Path | None = None) -> Path:
     Path
         The file written.
     """
-    target = Path(path) if path is not None else _table_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(table_text(build_table()), encoding="utf-8")
+    target = _write_table_text(path, _TABLE_FILE, table_text(build_table()))
     _read_table.cache_clear()
     return target
 

@@ -67,29 +67,82 @@ def _bits_per_element(text: str) -> int:
 
 def run(args) -> int:
     from ..dag_profiles import dag_models, resolve_dag_model
-    from ..profiles import UnknownModelError, get_profile
+    from ..profiles import get_profile
 
     if args.dag:
         return _run_dag(args)
+    profile = _load(
+        lambda: get_profile(args.model, args.granularity or "block",
+                            bits_per_element=args.bits_per_element, live=args.from_torch),
+        args.model, resolve_dag_model,
+        lambda model: f"{model} is profiled as a DAG only: offbench profile {model} --dag "
+                      f"(DAG models: {', '.join(dag_models())})")
+    return _print(args, profile, format_profile)
+
+
+def _run_dag(args) -> int:
+    from ..dag_profiles import get_dag_profile
+    from ..profiles import resolve_model_name
+
+    if args.granularity is not None:
+        raise UserError("--granularity applies to chains; a DAG profile (--dag) is per layer")
+    profile = _load(
+        lambda: get_dag_profile(args.model, bits_per_element=args.bits_per_element,
+                                live=args.from_torch),
+        args.model, resolve_model_name,
+        lambda model: f"{model} has no branches and is profiled as a chain only: offbench "
+                      f"profile {model}")
+    return _print(args, profile, format_dag_profile)
+
+
+def _load(load, name: str, resolve_other, redirect):
+    """``load()``, with its errors for the user: torch missing (``--from-torch``), or ``name``
+    unknown; when ``resolve_other`` knows ``name`` (a model of the other kind, chain or DAG),
+    the message is ``redirect(model)``, else the unknown-model error itself."""
+    from ..profiles import UnknownModelError
+
     try:
-        profile = get_profile(args.model, args.granularity or "block",
-                              bits_per_element=args.bits_per_element, live=args.from_torch)
+        return load()
     except ImportError as exc:
         raise UserError(f"--from-torch: {exc}") from None
     except UnknownModelError as exc:
         try:
-            model = resolve_dag_model(args.model)
+            model = resolve_other(name)
         except UnknownModelError:
             raise exc from None
-        raise UserError(f"{model} is profiled as a DAG only: offbench profile {model} --dag "
-                        f"(DAG models: {', '.join(dag_models())})") from None
+        raise UserError(redirect(model)) from None
+
+
+def _print(args, profile, format_text) -> int:
     if args.json:
         from ._util import print_json
 
         print_json(profile.to_dict())
     else:
-        print(format_profile(profile))
+        print(format_text(profile))
     return 0
+
+
+def _table(heading: list[str], units, input_bits: int, total: int,
+           reads: list[str] | None = None) -> str:
+    """The heading lines, then a table: the input, one row per unit (number, name, MACs, share
+    of ``total``, output bits[, ``reads[k]``]) and the total."""
+    extra = () if reads is None else ("",)
+    rows = [("", "input", "", "", f"{input_bits:,}", *extra)]
+    for index, unit in enumerate(units):
+        share = f"{100 * unit.macs / total:.1f}%" if total else "-"
+        rows.append((str(index + 1), unit.name, f"{unit.macs:,}", share, f"{unit.output_bits:,}",
+                     *(() if reads is None else (reads[index],))))
+    rows.append(("", "total", f"{total:,}", "100.0%" if total else "-", "", *extra))
+    header = ("#", "unit" if reads is None else "node", "MACs", "share", "output bits",
+              *(() if reads is None else ("reads",)))
+    aligns = ">", "<", ">", ">", ">", "<"
+    widths = [max(len(row[col]) for row in (header, *rows)) for col in range(len(header))]
+
+    def line(row) -> str:
+        return "  ".join(f"{cell:{a}{w}}" for cell, a, w in zip(row, aligns, widths)).rstrip()
+
+    return "\n".join([*heading, "", line(header), *(line(row) for row in rows)])
 
 
 def format_profile(profile) -> str:
@@ -108,56 +161,12 @@ def format_profile(profile) -> str:
     from ..profiles import CONVENTION
 
     total = profile.total_macs
-    rows = [("", "input", "", "", f"{profile.input_bits:,}")]
-    for index, unit in enumerate(profile.layers, 1):
-        share = f"{100 * unit.macs / total:.1f}%" if total else "-"
-        rows.append((str(index), unit.name, f"{unit.macs:,}", share, f"{unit.output_bits:,}"))
-    rows.append(("", "total", f"{total:,}", "100.0%" if total else "-", ""))
-    header = ("#", "unit", "MACs", "share", "output bits")
-    widths = [max(len(row[col]) for row in (header, *rows)) for col in range(len(header))]
-
-    def line(row) -> str:
-        number, name, macs, share, bits = row
-        return (f"{number:>{widths[0]}}  {name:<{widths[1]}}  {macs:>{widths[2]}}  "
-                f"{share:>{widths[3]}}  {bits:>{widths[4]}}").rstrip()
-
     shape = "x".join(map(str, profile.input_shape))
-    return "\n".join([
+    return _table([
         f"{profile.model}: {len(profile.layers)} units at {profile.granularity} granularity, "
         f"input {shape}, {profile.bits_per_element} bits per element",
         f"{CONVENTION}; {total / 1e9:.3f} GMAC in all",
-        "",
-        line(header),
-        *(line(row) for row in rows),
-    ])
-
-
-def _run_dag(args) -> int:
-    from ..dag_profiles import get_dag_profile
-
-    if args.granularity is not None:
-        raise UserError("--granularity applies to chains; a DAG profile (--dag) is per layer")
-    from ..profiles import UnknownModelError, resolve_model_name
-
-    try:
-        profile = get_dag_profile(args.model, bits_per_element=args.bits_per_element,
-                                  live=args.from_torch)
-    except ImportError as exc:
-        raise UserError(f"--from-torch: {exc}") from None
-    except UnknownModelError as exc:
-        try:
-            model = resolve_model_name(args.model)
-        except UnknownModelError:
-            raise exc from None
-        raise UserError(f"{model} has no branches and is profiled as a chain only: offbench "
-                        f"profile {model}") from None
-    if args.json:
-        from ._util import print_json
-
-        print_json(profile.to_dict())
-    else:
-        print(format_dag_profile(profile))
-    return 0
+    ], profile.layers, profile.input_bits, total)
 
 
 def format_dag_profile(profile) -> str:
@@ -181,26 +190,10 @@ def format_dag_profile(profile) -> str:
         reads[v].append(str(u + 1))
     for v in profile.entries:
         reads[v].append("input")
-    rows = [("", "input", "", "", f"{profile.input_bits:,}", "")]
-    for index, node in enumerate(profile.nodes):
-        share = f"{100 * node.macs / total:.1f}%" if total else "-"
-        rows.append((str(index + 1), node.name, f"{node.macs:,}", share,
-                     f"{node.output_bits:,}", ",".join(reads[index])))
-    rows.append(("", "total", f"{total:,}", "100.0%" if total else "-", "", ""))
-    header = ("#", "node", "MACs", "share", "output bits", "reads")
-    widths = [max(len(row[col]) for row in (header, *rows)) for col in range(len(header))]
-
-    def line(row) -> str:
-        number, name, macs, share, bits, inputs = row
-        return (f"{number:>{widths[0]}}  {name:<{widths[1]}}  {macs:>{widths[2]}}  "
-                f"{share:>{widths[3]}}  {bits:>{widths[4]}}  {inputs}").rstrip()
-
     shape = "x".join(map(str, profile.input_shape))
-    return "\n".join([
+    return _table([
         f"{profile.model}: a DAG of {profile.n_nodes} nodes and {len(profile.edges)} edges, "
         f"input {shape}, {profile.bits_per_element} bits per element",
         f"{DAG_CONVENTION}; {total / 1e9:.3f} GMAC in all; exits return to the device",
-        "",
-        line(header),
-        *(line(row) for row in rows),
-    ])
+    ], profile.nodes, profile.input_bits, total,
+        [",".join(reads[v]) for v in range(profile.n_nodes)])
