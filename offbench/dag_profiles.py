@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .profiles import (CONVENTION, DEFAULT_BITS_PER_ELEMENT, LayerProfile,
+from .profiles import (CONVENTION, DEFAULT_BITS_PER_ELEMENT, LayerProfile, _Work,
                        _check_bits_per_element, _import_torch, _name_key, _read_shipped_table,
                        _resolve_name, _write_table_text)
 
@@ -125,8 +125,9 @@ class DagNode(LayerProfile):
 
 
 @dataclass(frozen=True)
-class DagProfile:
-    """A DNN as a DAG of layers with their work and output sizes.
+class DagProfile(_Work):
+    """A DNN as a DAG of layers with their work and output sizes (``macs``, ``flops``, ``ops``
+    and the totals as for a chain, per node).
 
     Attributes
     ----------
@@ -154,26 +155,13 @@ class DagProfile:
         return len(self.nodes)
 
     @property
-    def macs(self) -> tuple[int, ...]:
-        return tuple(node.macs for node in self.nodes)
-
-    @property
-    def ops(self) -> tuple[int, ...]:
-        """A job's ``ops`` (SPEC.md section 7): FLOPs of each node."""
-        return tuple(node.flops for node in self.nodes)
+    def _units(self) -> tuple[DagNode, ...]:
+        return self.nodes
 
     @property
     def out_bits(self) -> tuple[int, ...]:
         """A job's ``out_bits``: each node's output size."""
         return tuple(node.output_bits for node in self.nodes)
-
-    @property
-    def total_macs(self) -> int:
-        return sum(self.macs)
-
-    @property
-    def total_flops(self) -> int:
-        return 2 * self.total_macs
 
     def predecessors(self, v: int) -> tuple[int, ...]:
         """Nodes whose output node ``v`` consumes (0-based)."""

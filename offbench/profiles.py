@@ -133,8 +133,40 @@ class LayerProfile:
         return 2 * self.macs
 
 
+class _Work:
+    """The work of a profile's units (``_units``: a chain's layers, a DAG's nodes) and of the
+    whole model; shared by :class:`Profile` and :class:`offbench.dag_profiles.DagProfile`."""
+
+    __slots__ = ()
+
+    @property
+    def macs(self) -> tuple[int, ...]:
+        """Multiply-accumulates of each unit."""
+        return tuple(unit.macs for unit in self._units)
+
+    @property
+    def flops(self) -> tuple[int, ...]:
+        """FLOPs (``2 * MACs``) of each unit."""
+        return tuple(unit.flops for unit in self._units)
+
+    @property
+    def ops(self) -> tuple[int, ...]:
+        """A job's ``ops`` (SPEC.md sections 1 and 7): FLOPs of each unit."""
+        return self.flops
+
+    @property
+    def total_macs(self) -> int:
+        """Multiply-accumulates of the whole model."""
+        return sum(self.macs)
+
+    @property
+    def total_flops(self) -> int:
+        """FLOPs of the whole model."""
+        return 2 * self.total_macs
+
+
 @dataclass(frozen=True)
-class Profile:
+class Profile(_Work):
     """A DNN as a chain of units with their work and output sizes.
 
     Attributes
@@ -161,34 +193,13 @@ class Profile:
     layers: tuple[LayerProfile, ...]
 
     @property
-    def macs(self) -> tuple[int, ...]:
-        """Multiply-accumulates of each unit."""
-        return tuple(layer.macs for layer in self.layers)
-
-    @property
-    def flops(self) -> tuple[int, ...]:
-        """FLOPs (``2 * MACs``) of each unit."""
-        return tuple(layer.flops for layer in self.layers)
-
-    @property
-    def ops(self) -> tuple[int, ...]:
-        """A job's ``ops`` (SPEC.md section 1): FLOPs of each unit."""
-        return self.flops
+    def _units(self) -> tuple[LayerProfile, ...]:
+        return self.layers
 
     @property
     def bits(self) -> tuple[int, ...]:
         """A job's ``bits`` (SPEC.md section 1): the input, then each unit's output."""
         return (self.input_bits, *(layer.output_bits for layer in self.layers))
-
-    @property
-    def total_macs(self) -> int:
-        """Multiply-accumulates of the whole model."""
-        return sum(self.macs)
-
-    @property
-    def total_flops(self) -> int:
-        """FLOPs of the whole model."""
-        return 2 * self.total_macs
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as ``offbench profile --json`` prints it.
