@@ -277,6 +277,21 @@ class _JobPacker:
             edge_has_bits=self.array("edge_has_bits", np.int8).astype(bool),
         )
 
+    def _device_and_ops(self, o: dict, p: str, unit: str) -> tuple[int, list]:
+        """A job's device index and its ops (``unit``: "layer" or "node"), checked and named."""
+        dv = o["device"]
+        if isinstance(dv, bool) or not isinstance(dv, int):
+            raise InstanceError(f"{p}.device", f"expected an integer device index, got "
+                                               f"{_tname(dv)} {short_repr(dv)}")
+        if not 0 <= dv < self.n_devices:
+            raise InstanceError(f"{p}.device", f"expected a device index in "
+                                               f"0..{self.n_devices - 1}, got {dv}")
+        o_ops = _list(o["ops"], f"{p}.ops")
+        if not o_ops:
+            raise InstanceError(f"{p}.ops", f"expected at least 1 {unit}, got an empty list")
+        check_size(layers_per_job=len(o_ops), where=f"{p}.ops")
+        return dv, [_num(v, f"{p}.ops[{j}]") for j, v in enumerate(o_ops)]
+
     def add(self, raw: Any, p: str) -> None:
         """Validate one job object (its fields named under the path ``p``) and append it."""
         if self.dag and isinstance(raw, dict) and "bits" not in raw and (
@@ -286,22 +301,11 @@ class _JobPacker:
             raise InstanceError(f"{p}.edges", 'a job written as a DAG needs "version": 2 '
                                               "(SPEC.md section 7); this file is version 1")
         o = _obj(raw, p, _JOB_KEYS)
-        dv = o["device"]
-        if isinstance(dv, bool) or not isinstance(dv, int):
-            raise InstanceError(f"{p}.device", f"expected an integer device index, got "
-                                               f"{_tname(dv)} {short_repr(dv)}")
-        if not 0 <= dv < self.n_devices:
-            raise InstanceError(f"{p}.device", f"expected a device index in "
-                                               f"0..{self.n_devices - 1}, got {dv}")
-        o_ops = _list(o["ops"], f"{p}.ops")
-        if not o_ops:
-            raise InstanceError(f"{p}.ops", "expected at least 1 layer, got an empty list")
-        L = len(o_ops)
-        check_size(layers_per_job=L, where=f"{p}.ops")
+        dv, ops = self._device_and_ops(o, p, "layer")
+        L = len(ops)
         o_bits = _list(o["bits"], f"{p}.bits")
         if len(o_bits) != L + 1:
             raise InstanceError(f"{p}.bits", f"expected {L + 1} values ({L} layers + 1), got {len(o_bits)}")
-        ops = [_num(v, f"{p}.ops[{j}]") for j, v in enumerate(o_ops)]
         bits = [_num(v, f"{p}.bits[{j}]") for j, v in enumerate(o_bits)]
         dl = o.get("deadline")
         self._append(p, dv, ops, bits, None if dl is None else _num(dl, f"{p}.deadline"),
@@ -310,19 +314,8 @@ class _JobPacker:
     def add_dag(self, raw: Any, p: str) -> None:
         """Validate one job written as a DAG (SPEC.md section 7) and append it."""
         o = _obj(raw, p, _DAG_JOB_KEYS)
-        dv = o["device"]
-        if isinstance(dv, bool) or not isinstance(dv, int):
-            raise InstanceError(f"{p}.device", f"expected an integer device index, got "
-                                               f"{_tname(dv)} {short_repr(dv)}")
-        if not 0 <= dv < self.n_devices:
-            raise InstanceError(f"{p}.device", f"expected a device index in "
-                                               f"0..{self.n_devices - 1}, got {dv}")
-        o_ops = _list(o["ops"], f"{p}.ops")
-        if not o_ops:
-            raise InstanceError(f"{p}.ops", "expected at least 1 node, got an empty list")
-        L = len(o_ops)
-        check_size(layers_per_job=L, where=f"{p}.ops")
-        ops = [_num(v, f"{p}.ops[{j}]") for j, v in enumerate(o_ops)]
+        dv, ops = self._device_and_ops(o, p, "node")
+        L = len(ops)
         o_edges = _list(o["edges"], f"{p}.edges")
         check_size(n_edges=len(self.edge_src) + len(o_edges), where=f"{p}.edges")
         src, dst, eb, eh = [], [], [], []

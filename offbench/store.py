@@ -258,6 +258,19 @@ def _real(v) -> float | None:
     return v if math.isfinite(v) else None
 
 
+
+def decode_result(r: dict) -> dict:
+    """Decode a result row read from SQL in place (JSON columns, booleans), and return it."""
+    for k in ("params", "info", "track_config"):
+        r[k] = json.loads(r[k])
+    # Schemas 1 and 2 (read-only, not migrated): no flags, refereeing unknown.
+    r["flags"] = json.loads(r["flags"]) if r.get("flags") is not None else []
+    r["refereed"] = None if r.get("refereed") is None else bool(r["refereed"])
+    for k in ("feasible", "counted_infeasible"):
+        if r[k] is not None:
+            r[k] = bool(r[k])
+    return r
+
 class StoreError(UserError):
     """A results store that cannot be opened or used (named by its path)."""
 
@@ -741,14 +754,7 @@ class Store:
         q += " ORDER BY " + ", ".join(KEY_COLUMNS)
         out = self._dicts(q, tuple(args))
         for r in out:
-            for k in ("params", "info", "track_config"):
-                r[k] = json.loads(r[k])
-            # Schemas 1 and 2 (read-only, not migrated): no flags, refereeing unknown.
-            r["flags"] = json.loads(r["flags"]) if r.get("flags") is not None else []
-            r["refereed"] = None if r.get("refereed") is None else bool(r["refereed"])
-            for k in ("feasible", "counted_infeasible"):
-                if r[k] is not None:
-                    r[k] = bool(r[k])
+            decode_result(r)
         return out
 
     def frames(self, row_ids: Iterable[int] | None = None) -> dict[int, list[dict]]:

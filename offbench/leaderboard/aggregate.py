@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import metrics
-from ..store import KEY_COLUMNS, canonical_json
+from ..store import KEY_COLUMNS, canonical_json, decode_result
 
 #: Rows fetched from SQLite at a time.
 FETCH_ROWS = 65_536
@@ -450,13 +450,7 @@ class LazyPaired(Mapping):
 
 def _decode(r: dict, cols: set[str]) -> None:
     """Decode a result row as :meth:`offbench.store.Store.results` does."""
-    for k in ("params", "info", "track_config"):
-        r[k] = json.loads(r[k])
-    r["flags"] = json.loads(r["flags"]) if r.get("flags") is not None else []
-    r["refereed"] = None if r.get("refereed") is None else bool(r["refereed"])
-    for k in ("feasible", "counted_infeasible"):
-        if r[k] is not None:
-            r[k] = bool(r[k])
+    decode_result(r)
 
 
 def _dict_key(r: dict) -> tuple:
