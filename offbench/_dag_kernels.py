@@ -7,7 +7,21 @@ per-layer and per-boundary tables that :mod:`offbench.cost` built (and its
 must reach, and the kernels only look them up. The kernels take plain arrays, not the
 :class:`offbench.cost.Tables` tuple, so that the chain kernels that call them in a cold branch
 stay small enough to be inlined (passing the whole tuple made the chain walk 2-5 times slower).
-See :mod:`offbench.cost` ("DAG jobs") for the tables' layout.
+See :mod:`offbench.cost` ("DAG jobs") and :func:`dag_tables` for the tables' layout.
+
+Speed (``benchmarks/scripts/bench_cost.py``, issue 15's goal: at least half the chain kernel's
+layer-decisions per second on one core). A node's term needs the tiers of its successors, and
+gathering them through an edge list costs more than the term itself. So the walk reads the
+successor ``l + 1`` (nodes written in execution order mostly feed the next one) directly from
+the decision, masked by ``t.dag_next[l]``, and the other successors from a per-job padded list
+of fixed width (``t.dag_ext``, width ``t.dag_k[i]``, padded with the node itself, whose tier is
+in the mask anyway): no data-dependent branch, no edge pointers. Jobs with edge messages, or
+whose widest node would make that list more than :data:`PAD_LIMIT` times the edge list, walk
+the edge list (CSR) instead. The tables are flat (one index computation, no stride
+multiplications) and every index is non-negative by construction, so the kernels index with
+unsigned integers (Numba then emits no wrap-around test). Every path adds the same terms in the
+same order (the input's, then node by node its out-edges' messages and its own term), so all of
+them, and every kernel that prices a DAG job, agree bitwise.
 """
 
 from __future__ import annotations
@@ -16,31 +30,50 @@ import numpy as np
 
 from ._numba import jit
 
+#: A job's padded successor list may hold at most this many times its edges plus nodes;
+#: a job with a wider node (a hub feeding many others) walks its edge list instead.
+PAD_LIMIT = 2
+
+# The flat tables' strides (in float64 entries; see dag_tables).
+_NODE = 64      # per node: 4 tier slots (3 used, 1 padding) x 8 tier sets x 2
+_TIER = 16
+_IN = 16        # per job: 8 tier sets x 2
+_MSG = 32       # per edge: 16 (from, to) slots x 2
+
 
 def dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, transfer_te) -> tuple:
     """The DAG fields of :class:`offbench.cost.Tables` (SPEC.md section 7); empty for an
     all-chain instance. ``transfer_te`` is :func:`offbench.cost.transfer_te` (the formulas).
 
     A node ``l`` of job ``i`` on tier ``a`` whose output must reach the tier set ``S`` (bit
-    ``k`` for tier ``k``: its successors' tiers; ``S = 0`` stands for an exit node's, which
-    must reach the device) pays its
-    compute and, once, each hop of the union of the paths from ``a`` to ``S``. Tiers lie on a
-    line, so that union is the path from ``a`` down to ``min(S | {a})`` plus the path from ``a``
-    up to ``max(S | {a})``: ``node_ct[l, 8 * a + S, 0] = comp_c[l, a] + tr_c[b, lo] + tr_c[b, hi]``
-    with ``b`` the boundary slot of ``l``'s output (``l + i + 1``, where ``bits`` holds
-    ``out_bits``). The input (slot ``off[i] + i``) travels from the device to the entry nodes'
-    tiers: ``in_ct[i, S, 0] = tr_c[b, 3 * 0 + max(S)]``. An edge's own message from ``a`` to
-    ``c`` is ``msg_ct[e, 4 * a + c, 0]``. The last axis pairs the cost (``*_ct``) or the energy
-    (``*_et``) with the time, so that the walk reads both from one cache line; the tables are
-    padded (32 and 16 columns) so that the walk can index them with any tier before it refuses
-    a bad one."""
+    ``k`` for tier ``k``: its successors' tiers, *and* ``a`` itself) pays its compute and, once,
+    each hop of the union of the paths from ``a`` to ``S``. Tiers lie on a line, so that union is
+    the path from ``a`` down to ``min(S)`` plus the path from ``a`` up to ``max(S)``. An exit node
+    (no successor) has ``S = {a}`` and its output goes to the device: its column ``S = {a}``
+    holds ``a -> device`` (and any column without the bit ``a`` is never read). The tables are
+    flat, pairing the cost (``*_ct``) or the energy (``*_et``) with the time, so that the walk
+    reads both from one cache line:
+
+    * ``node_ct[64 * l + 16 * a + 2 * S + (0 | 1)] = comp_c[l, a] + tr_c[b, 3 * a + min] +
+      tr_c[b, 3 * a + max]`` (cost | time), ``b`` the boundary slot of ``l``'s output
+      (``l + i + 1``, where ``bits`` holds ``out_bits``); ``a = 3`` is padding (a bad tier is
+      refused after its node is visited);
+    * ``in_ct[16 * i + 2 * S + .] = tr_c[b, 3 * 0 + max(S)]``, the input (slot ``off[i] + i``)
+      from the device to the entry nodes' tiers ``S``;
+    * ``msg_ct[32 * e + 2 * (4 * a + c) + .]``, edge ``e``'s own message from ``a`` to ``c``.
+
+    The walk's successor lists (module docstring): ``dag_next[l]`` is 7 if ``(l, l + 1)`` is an
+    edge of ``l``'s job, else 0; ``dag_k[i]`` is the width of job ``i``'s padded list of the other
+    successors (``-1``: the job walks its edge list), which starts at ``dag_ext[dag_base[i]]``,
+    ``dag_k[i]`` entries per node in file order, padded with the node itself."""
     nj, nl = inst.n_jobs, inst.n_layers
     i64 = np.int64
     if not inst.is_dag:
-        e32, e8, e16 = np.empty((0, 32, 2)), np.empty((0, 8, 2)), np.empty((0, 16, 2))
-        return (np.zeros(nj, np.int8), np.zeros(nj, np.int8), e32, e32,
-                e8, e8, np.zeros(1, i64), np.zeros(0, i64), e16, e16, np.zeros(1, i64),
-                np.zeros(0, i64), np.zeros(0, i64), np.zeros(nj + 1, i64), np.zeros(0, i64))
+        e = np.empty(0)
+        return (np.zeros(nj, np.int8), np.zeros(nj, np.int8), e, e, e, e,
+                np.zeros(1, i64), np.zeros(0, i64), e, e, np.zeros(1, i64),
+                np.zeros(0, i64), np.zeros(0, i64), np.zeros(nj + 1, i64), np.zeros(0, i64),
+                np.zeros(0, i64), np.zeros(nj, i64), np.zeros(nj, i64), np.zeros(0, i64))
     off = inst.layer_offsets
     lj = inst.layer_job
     job_dag = inst.job_is_dag.astype(np.int8)
@@ -53,6 +86,7 @@ def dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, transfer_te) -> t
     succ_ptr = np.searchsorted(gsrc, np.arange(nl + 1), side="left").astype(i64)
     indeg = np.bincount(gdst, minlength=nl)
     node_dag = job_dag[lj].astype(bool)
+    is_exit = node_dag & (np.diff(succ_ptr) == 0)
     porder = np.lexsort((gsrc, gdst)).astype(i64)
     pred_ptr = np.searchsorted(gdst[porder], np.arange(nl + 1), side="left").astype(i64)
     entry = np.flatnonzero(node_dag & (indeg == 0)).astype(i64)
@@ -62,21 +96,21 @@ def dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, transfer_te) -> t
 
     b_out = np.arange(nl) + lj + 1
     b_in = off[:-1] + np.arange(nj)
-    masks = np.arange(8)
     lo = np.empty((3, 8), i64)
     hi = np.empty((3, 8), i64)
     for a in range(3):
-        for m in range(8):   # m = 0: an exit node's (no successor): to the device
+        for m in range(8):   # m = 0 is never read; it is filled as an exit node's
             tiers = [k for k in range(3) if m >> k & 1] + [a] + ([0] if m == 0 else [])
             lo[a, m], hi[a, m] = min(tiers), max(tiers)
-    in_hi = np.array([max([k for k in range(3) if m >> k & 1] or [0]) for m in masks])
+    in_hi = np.array([max([k for k in range(3) if m >> k & 1] or [0]) for m in range(8)])
     res = []
     for comp, tr in ((comp_c, tr_c), (comp_t, tr_t), (comp_e, tr_e)):
-        node = np.zeros((nl, 32))          # columns 24-31: padding (see _dag_sum)
+        node = np.zeros((nl, 4, 8))          # tier slot 3: padding
         tro = tr[b_out]
         for a in range(3):
             for m in range(8):
-                node[:, 8 * a + m] = (comp[:, a] + tro[:, 3 * a + lo[a, m]]) + tro[:, 3 * a + hi[a, m]]
+                node[:, a, m] = (comp[:, a] + tro[:, 3 * a + lo[a, m]]) + tro[:, 3 * a + hi[a, m]]
+            node[is_exit, a, 1 << a] = node[is_exit, a, 0]     # an exit node's output: home
         res.append(node)
     ins = [tr[b_in][:, in_hi] for tr in (tr_c, tr_t, tr_e)]
     d = inst.job_device[ejob]
@@ -90,23 +124,52 @@ def dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, transfer_te) -> t
         padded = np.zeros((ne, 16))                  # [e, 4 * a + c]; the rest is padding
         padded[:, cols] = np.where(has, m, 0.0)
         msgs.append(padded)
-    def pair(a, b):
-        return np.stack((a, b), axis=-1)
 
+    def pair(a, b):
+        return np.stack((a, b), axis=-1).reshape(-1)
+
+    nxt, k, base, ext = _successor_lists(nl, nj, off, lj, gsrc, gdst, job_msg, ecount)
     return (job_dag, job_msg, pair(res[0], res[1]), pair(res[2], res[1]),
             pair(ins[0], ins[1]), pair(ins[2], ins[1]),
             succ_ptr, gdst.astype(i64), pair(msgs[0], msgs[1]), pair(msgs[2], msgs[1]), pred_ptr,
-            gsrc[porder].astype(i64), porder, entry_ptr, entry)
+            gsrc[porder].astype(i64), porder, entry_ptr, entry, nxt, k, base, ext)
+
+
+def _successor_lists(nl, nj, off, lj, gsrc, gdst, job_msg, ecount):
+    """``dag_next``, ``dag_k``, ``dag_base`` and ``dag_ext`` (see :func:`dag_tables`)."""
+    i64 = np.int64
+    is_next = (gdst == gsrc + 1)             # within the job: edges never leave it
+    nxt = np.zeros(nl, i64)
+    nxt[gsrc[is_next]] = 7
+    xs, xd = gsrc[~is_next], gdst[~is_next]  # the other successors, sorted by (src, dst)
+    cnt = np.bincount(xs, minlength=nl)
+    k = np.zeros(nj, i64)
+    np.maximum.at(k, lj, cnt)
+    L = np.diff(off)
+    csr = (job_msg != 0) | (k * L > PAD_LIMIT * (ecount + L))
+    k[csr] = -1
+    width = np.maximum(k, 0)
+    base = np.concatenate(([0], np.cumsum(width * L)))[:-1].astype(i64)
+    node_w = width[lj]
+    node_base = base[lj] + (np.arange(nl) - off[lj]) * node_w
+    ext = np.repeat(np.arange(nl, dtype=i64), node_w)      # padding: the node itself
+    first = np.searchsorted(xs, xs, side="left")
+    rank = np.arange(xs.size) - first
+    keep = node_w[xs] > 0
+    ext[node_base[xs[keep]] + rank[keep]] = xd[keep]
+    return nxt, k, base, ext
+
+
+_U = np.uint64
 
 
 @jit(_nrt=False)
 def _succ_mask(succ_ptr, succ, x, p, l, k):
-    """The tier set node ``p``'s output must reach, with node ``l`` on tier ``k`` (0 for an exit
-    node: its table column 0 is the device's)."""
+    """The tiers of node ``p``'s successors (a bit each), with node ``l`` on tier ``k``."""
     m = 0
     for e in range(succ_ptr[p], succ_ptr[p + 1]):
-        s = succ[e]
-        m |= 1 << (k if s == l else x[s])
+        s = succ[_U(e)]
+        m |= 1 << (k if s == l else x[_U(s)])
     return m
 
 
@@ -122,91 +185,115 @@ def _dag_delta(succ_ptr, succ, pred_ptr, pred, pred_edge, entry_ptr, entry,
     dc = 0.0
     dt = 0.0
     for e in range(succ_ptr[l], succ_ptr[l + 1]):
-        c = x[succ[e]]
+        c = x[_U(succ[_U(e)])]
         m |= 1 << c
         if msgs:
-            dc += msg_ct[e, 4 * k + c, 0] - msg_ct[e, 4 * old + c, 0]
-            dt += msg_ct[e, 4 * k + c, 1] - msg_ct[e, 4 * old + c, 1]
-    dc += node_ct[l, 8 * k + m, 0] - node_ct[l, 8 * old + m, 0]
-    dt += node_ct[l, 8 * k + m, 1] - node_ct[l, 8 * old + m, 1]
+            j1 = _MSG * e + 2 * (4 * k + c)
+            j0 = _MSG * e + 2 * (4 * old + c)
+            dc += msg_ct[_U(j1)] - msg_ct[_U(j0)]
+            dt += msg_ct[_U(j1 + 1)] - msg_ct[_U(j0 + 1)]
+    j1 = _NODE * l + _TIER * k + 2 * (m | (1 << k))
+    j0 = _NODE * l + _TIER * old + 2 * (m | (1 << old))
+    dc += node_ct[_U(j1)] - node_ct[_U(j0)]
+    dt += node_ct[_U(j1 + 1)] - node_ct[_U(j0 + 1)]
     q0 = pred_ptr[l]
     q1 = pred_ptr[l + 1]
     if q0 == q1:  # an entry node: the input's tier set changes
         m0 = 0
         m1 = 0
         for q in range(entry_ptr[i], entry_ptr[i + 1]):
-            v = entry[q]
-            m0 |= 1 << x[v]
-            m1 |= 1 << (k if v == l else x[v])
-        dc += in_ct[i, m1, 0] - in_ct[i, m0, 0]
-        dt += in_ct[i, m1, 1] - in_ct[i, m0, 1]
+            v = entry[_U(q)]
+            m0 |= 1 << x[_U(v)]
+            m1 |= 1 << (k if v == l else x[_U(v)])
+        dc += in_ct[_U(_IN * i + 2 * m1)] - in_ct[_U(_IN * i + 2 * m0)]
+        dt += in_ct[_U(_IN * i + 2 * m1 + 1)] - in_ct[_U(_IN * i + 2 * m0 + 1)]
     for q in range(q0, q1):
-        p = pred[q]
-        a = x[p]
-        j0 = 8 * a + _succ_mask(succ_ptr, succ, x, p, l, old)
-        j1 = 8 * a + _succ_mask(succ_ptr, succ, x, p, l, k)
-        dc += node_ct[p, j1, 0] - node_ct[p, j0, 0]
-        dt += node_ct[p, j1, 1] - node_ct[p, j0, 1]
+        p = pred[_U(q)]
+        a = x[_U(p)]
+        j0 = _NODE * p + _TIER * a + 2 * (_succ_mask(succ_ptr, succ, x, p, l, old) | (1 << a))
+        j1 = _NODE * p + _TIER * a + 2 * (_succ_mask(succ_ptr, succ, x, p, l, k) | (1 << a))
+        dc += node_ct[_U(j1)] - node_ct[_U(j0)]
+        dt += node_ct[_U(j1 + 1)] - node_ct[_U(j0 + 1)]
         if msgs:
-            e = pred_edge[q]
-            dc += msg_ct[e, 4 * a + k, 0] - msg_ct[e, 4 * a + old, 0]
-            dt += msg_ct[e, 4 * a + k, 1] - msg_ct[e, 4 * a + old, 1]
+            e = pred_edge[_U(q)]
+            j1 = _MSG * e + 2 * (4 * a + k)
+            j0 = _MSG * e + 2 * (4 * a + old)
+            dc += msg_ct[_U(j1)] - msg_ct[_U(j0)]
+            dt += msg_ct[_U(j1 + 1)] - msg_ct[_U(j0 + 1)]
     return dc, dt
 
 
 @jit(_nrt=False)
-def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, msgs, node_ab, in_ab, msg_ab, i, x,
-             both, x0):
+def _dag_sum(offsets, entry_ptr, entry, succ_ptr, succ, nxt, kk, base, ext, msgs, node_ab,
+             in_ab, msg_ab, i, x, both, x0):
     """Sum two DAG tables along job ``i`` under ``x`` (node ``l``'s tier is ``x[l - x0]``):
     the input term, then node by node (file order) its out-edges' own messages and its
     compute-and-output term. ``(A, B)`` (``B`` only when ``both``), or ``(nan, nan)`` at a tier
     outside {0, 1, 2}. Every kernel that prices a DAG job sums in this order."""
     l0 = offsets[i]
     l1 = offsets[i + 1]
-    bad = False
-    A = 0.0
-    B = 0.0
     m = 0
     for q in range(entry_ptr[i], entry_ptr[i + 1]):
-        m |= 1 << (x[entry[q] - x0] & 3)
-    A += in_ab[i, m & 7, 0]
+        m |= 1 << (x[_U(entry[_U(q)] - x0)] & 3)
+    j = _IN * i + 2 * (m & 7)
+    A = 0.0
+    B = 0.0
+    A += in_ab[_U(j)]
     if both:
-        B += in_ab[i, m & 7, 1]
+        B += in_ab[_U(j + 1)]
     # A tier outside {0, 1, 2} sets ``bad`` when its node is visited; until then, ``& 3`` and
     # ``& 7`` keep every index inside the (padded) tables.
-    e = succ_ptr[l0]
-    if not msgs:                        # the common case (DNNs): one loop without messages
+    bad = False
+    k = kk[i]
+    if msgs or k < 0:                   # the edge list (CSR)
+        e = succ_ptr[l0]
         for l in range(l0, l1):
-            a = x[l - x0]
+            a = x[_U(l - x0)]
             bad |= (a < 0) | (a > 2)
             a &= 3
-            m = 0
+            m = 1 << a
             e1 = succ_ptr[l + 1]
             while e < e1:
-                m |= 1 << (x[succ[e] - x0] & 3)
-                e += 1
-            j = 8 * a + (m & 7)
-            A += node_ab[l, j, 0]
-            if both:
-                B += node_ab[l, j, 1]
-    else:
-        for l in range(l0, l1):
-            a = x[l - x0]
-            bad |= (a < 0) | (a > 2)
-            a &= 3
-            m = 0
-            e1 = succ_ptr[l + 1]
-            while e < e1:
-                c = x[succ[e] - x0] & 3
+                c = x[_U(succ[_U(e)] - x0)] & 3
                 m |= 1 << c
-                A += msg_ab[e, 4 * a + c, 0]
-                if both:
-                    B += msg_ab[e, 4 * a + c, 1]
+                if msgs:
+                    j = _MSG * e + 2 * (4 * a + c)
+                    A += msg_ab[_U(j)]
+                    if both:
+                        B += msg_ab[_U(j + 1)]
                 e += 1
-            j = 8 * a + (m & 7)
-            A += node_ab[l, j, 0]
+            j = _NODE * l + _TIER * a + 2 * (m & 7)
+            A += node_ab[_U(j)]
             if both:
-                B += node_ab[l, j, 1]
+                B += node_ab[_U(j + 1)]
+    elif k == 1:                        # one other successor at most (residual DNNs)
+        p = base[i] - l0
+        for l in range(l0, l1):
+            a = x[_U(l - x0)]
+            bad |= (a < 0) | (a > 2)
+            a &= 3
+            c = x[_U(l + 1 - x0)] if l + 1 < l1 else 0
+            m = ((1 << (c & 3)) & nxt[_U(l)]) | (1 << a)
+            m |= 1 << (x[_U(ext[_U(p + l)] - x0)] & 3)
+            j = _NODE * l + _TIER * a + 2 * (m & 7)
+            A += node_ab[_U(j)]
+            if both:
+                B += node_ab[_U(j + 1)]
+    else:                               # k other successors per node (padded)
+        p = base[i]
+        for l in range(l0, l1):
+            a = x[_U(l - x0)]
+            bad |= (a < 0) | (a > 2)
+            a &= 3
+            c = x[_U(l + 1 - x0)] if l + 1 < l1 else 0
+            m = ((1 << (c & 3)) & nxt[_U(l)]) | (1 << a)
+            for s in range(k):
+                m |= 1 << (x[_U(ext[_U(p + s)] - x0)] & 3)
+            p += k
+            j = _NODE * l + _TIER * a + 2 * (m & 7)
+            A += node_ab[_U(j)]
+            if both:
+                B += node_ab[_U(j + 1)]
     if bad:
         return np.nan, np.nan
     return A, B

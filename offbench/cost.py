@@ -38,12 +38,13 @@ Three kernels sit on these tables:
 
 DAG jobs (SPEC.md section 7). Chains stay the fast special case: every kernel asks
 ``t.job_dag[i]`` once per job and walks a chain exactly as before. A DAG job is priced from its
-own tables (built by :func:`offbench._dag_kernels.dag_tables`, empty for an all-chain instance): ``node_ct[l, 8 * a
-+ S]``, node ``l``'s compute on tier ``a`` plus its shared output sent once over the union of the
-paths to the tier set ``S`` of its consumers (a bit per tier; ``S = 0`` for an exit node, whose
-output goes to the device), paired with its time; ``in_ct[i, S]``, the input from the device to
-the entry nodes' tiers; ``msg_ct[e, 4 * a + c]``, an edge's own message. The walk
-(:func:`offbench._dag_kernels._dag_sum`) builds each node's ``S`` from its successors' tiers (O(nodes + edges) per
+own tables (built by :func:`offbench._dag_kernels.dag_tables`, empty for an all-chain instance,
+flat; see its docstring for the layout): node ``l``'s compute on tier ``a`` plus its shared
+output sent once over the union of the paths to the tier set ``S`` of its consumers (a bit per
+tier, ``a``'s included; ``S = {a}`` for an exit node, whose output goes to the device), paired
+with its time; the input from the device to the entry nodes' tiers; an edge's own message. The
+walk (:func:`offbench._dag_kernels._dag_sum`) builds each node's ``S`` from its successors'
+tiers (O(nodes + edges) per
 job); a move (:func:`offbench._dag_kernels._dag_delta`) re-prices only the terms that name the moved node: its own,
 its edges' messages, its predecessors' outputs, and the input's if it is an entry node
 (O(degree)). Loads and capacities are per node, as for chains. The SPEC.md formulas themselves
@@ -98,20 +99,25 @@ class Tables(NamedTuple):
     # read) when every job is a chain.
     job_dag: np.ndarray     # (n_jobs,) int8: 1 for a DAG job (priced by the DAG walk)
     job_msg: np.ndarray     # (n_jobs,) int8: 1 for a DAG job with edge messages
-    node_ct: np.ndarray     # (n_layers, 32, 2) [l, 8 * a + S, (cost, time)]: compute on a and
-    #                         the output to tier set S (S = 0: an exit node's, to the device)
-    node_et: np.ndarray     # (n_layers, 32, 2) the same, (energy, time)
-    in_ct: np.ndarray       # (n_jobs, 8, 2) [i, S, .]: the job's input from the device to tier set S
-    in_et: np.ndarray       # (n_jobs, 8, 2)
+    node_ct: np.ndarray     # (64 n_layers,) flat [64 l + 16 a + 2 S + (0: cost, 1: time)]: compute
+    #                         on a and the output to tier set S (S holds a; S = {a} for an exit
+    #                         node: its output goes to the device)
+    node_et: np.ndarray     # (64 n_layers,) the same, (energy, time)
+    in_ct: np.ndarray       # (16 n_jobs,) [16 i + 2 S + .]: the job's input from the device to tier set S
+    in_et: np.ndarray       # (16 n_jobs,)
     succ_ptr: np.ndarray    # (n_layers + 1,) node l's out-edges are succ_ptr[l] .. succ_ptr[l+1]-1
     succ: np.ndarray        # (n_edges,) global node index of each edge's head
-    msg_ct: np.ndarray      # (n_edges, 16, 2) [e, 4 * a + c, .]: edge e's own message, a to c
-    msg_et: np.ndarray      # (n_edges, 16, 2)
+    msg_ct: np.ndarray      # (32 n_edges,) [32 e + 2 (4 a + c) + .]: edge e's own message, a to c
+    msg_et: np.ndarray      # (32 n_edges,)
     pred_ptr: np.ndarray    # (n_layers + 1,) node l's in-edges, in pred / pred_edge
     pred: np.ndarray        # (n_edges,) global node index of the tail
     pred_edge: np.ndarray   # (n_edges,) the edge's index (into succ, msg_*)
     entry_ptr: np.ndarray   # (n_jobs + 1,) job i's entry nodes are entry[entry_ptr[i]:...]
     entry: np.ndarray       # (n_entries,) global node index
+    dag_next: np.ndarray    # (n_layers,) 7 if (l, l + 1) is an edge, else 0 (the walk's mask)
+    dag_k: np.ndarray       # (n_jobs,) width of job i's padded list of other successors; -1: CSR
+    dag_base: np.ndarray    # (n_jobs,) where job i's padded list starts in dag_ext
+    dag_ext: np.ndarray     # (sum k_i L_i,) the other successors, k_i per node, padded with itself
 
 
 def compute_te(inst: Instance, d: np.ndarray, c: np.ndarray):
@@ -262,8 +268,9 @@ def _walk(step_a, step_b, end_a, end_b, offsets, i, x, both, x0=0):
 @jit(_nrt=False)
 def _dag_walk(t, node_ab, in_ab, msg_ab, i, x, both, x0=0):
     """:func:`_walk` for a DAG job (SPEC.md section 7); see :func:`_dag_sum`."""
-    return _dag_sum(t.offsets, t.entry_ptr, t.entry, t.succ_ptr, t.succ,
-                    t.job_msg[i] != 0, node_ab, in_ab, msg_ab, i, x, both, x0)
+    return _dag_sum(t.offsets, t.entry_ptr, t.entry, t.succ_ptr, t.succ, t.dag_next, t.dag_k,
+                    t.dag_base, t.dag_ext, t.job_msg[i] != 0, node_ab, in_ab, msg_ab, i, x,
+                    both, x0)
 
 
 @jit(_nrt=False)
