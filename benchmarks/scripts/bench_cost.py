@@ -1,7 +1,7 @@
 """Batch evaluation throughput: the Numba kernel against numpy and the plain-Python reference.
 
 Run:  python benchmarks/scripts/bench_cost.py [--jobs 10] [--layers 20] [--batch 50000] [--repeats 7]
-      [--dag-jobs 10] [--dag-batch 10000]
+      [--dag-jobs 10] [--dag-batch 10000] [--dag-only]
 
 Prints layer-decisions per second (median of the repeats) for
 
@@ -26,7 +26,10 @@ instance on one thread (``threads=1``), reporting the median of the per-pair rat
   probability 0.3, every edge with its own message), as in MRLCO's data set.
 
 The DAG costs are checked against the plain-Python section-7 reference of
-``tests/test_dag_model.py`` first.
+``tests/test_dag_model.py`` first. ``--dag-only`` runs this comparison alone. Measured on the
+loaded 2-core development machine (load average 5-7, medians of 15 pairs), resnet18-like
+0.64-0.69 and workflow-like 0.32-0.34 (they were 0.46-0.49 and 0.24-0.27 before the kernels'
+successor lists and flat tables, ``offbench/_dag_kernels.py``).
 """
 
 from __future__ import annotations
@@ -94,7 +97,10 @@ def main(argv=None):
     ap.add_argument("--dag-jobs", type=int, default=10,
                     help="jobs of the DAG-vs-chain comparison (0: skip it)")
     ap.add_argument("--dag-batch", type=int, default=10_000)
+    ap.add_argument("--dag-only", action="store_true", help="only the DAG-vs-chain comparison")
     args = ap.parse_args(argv)
+    if args.dag_only:
+        return dag_vs_chain(args)
 
     inst = random_instance(0, n_jobs=args.jobs, layers=(args.layers, args.layers),
                            capacities=True, deadlines=True)
