@@ -16,6 +16,7 @@ the runner as JSON, never as a pickle.
 
 from __future__ import annotations
 
+import copy as copy_module
 import dataclasses
 import json
 import os
@@ -55,13 +56,33 @@ def sandbox_job(job: Job, *, copy: bool = False) -> Job:
     """The job a sandbox is given: without its references; with ``copy``, also with its own
     copy of the instance or frames (in-process, so that a solver that changes its instance
     changes only its copy)."""
-    sj = dataclasses.replace(job, reference=None, frame_refs=None)
+    sj = copy_module.copy(job)  # a shallow copy (dataclasses.replace re-runs __init__: slower)
+    sj.reference = sj.frame_refs = None
     if copy:
         if job.instance is not None:
             sj.instance = pickle.loads(pickle.dumps(job.instance, protocol=pickle.HIGHEST_PROTOCOL))
+            _copy_tables(job.instance, sj.instance)
         if job.frames is not None:
             sj.frames = pickle.loads(pickle.dumps(job.frames, protocol=pickle.HIGHEST_PROTOCOL))
     return sj
+
+
+def _copy_tables(inst, twin) -> None:
+    """Give ``twin`` (a copy of ``inst``) its own copy of ``inst``'s cost tables when they were
+    built (:func:`offbench.cost.tables` caches them on the instance; pickling leaves them out):
+    copying the arrays costs a fifth of building them again, and the solver's copy shares no
+    array with the runner's instance, which the referee prices with."""
+    from ..cost import Tables
+
+    t = inst.__dict__.get("_offbench_tables")  # offbench.cost.tables' cache
+    if t is None:
+        return
+    arrays = []
+    for a in t:
+        a = a.copy()
+        a.setflags(write=False)
+        arrays.append(a)
+    twin.__dict__["_offbench_tables"] = Tables(*arrays)
 
 
 def outcome_to_wire(out) -> bytes:

@@ -318,7 +318,7 @@ class _Context:
             _record_built_sources(self.store, self.pl, self.writer)
 
     def _record_instances(self, src, insts: dict, todo: dict) -> None:
-        from ..cost import all_device_cost
+        from .referee import all_device_cost
 
         if src.lazy:
             for m, inst in insts.items():

@@ -142,6 +142,39 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= RTOL * max(1.0, abs(a), abs(b))
 
 
+#: Where :func:`price` keeps the prices it computed on an instance (the runner's own instance:
+#: a solver's copy never has it, pickling keeps the fields and the digest only).
+_PRICES = "_offbench_referee_prices"
+#: Decisions priced per instance that :func:`price` remembers (a block's jobs of one member:
+#: the all-device decision of the instance's record, and the solvers' answers).
+_PRICES_KEPT = 8
+
+
+def price(inst, x: np.ndarray) -> tuple[float, bool]:
+    """``(cost, feasible)`` of decision ``x`` (int8 tiers) by the cost model
+    (:func:`offbench.cost.evaluate`), priced once per instance and decision: the all-device
+    cost of the instance's record and the judgement of a solver that answered all-device
+    share one evaluation, as do the seeds of a solver that answer alike."""
+    memo = inst.__dict__.get(_PRICES)
+    if memo is None:
+        memo = inst.__dict__[_PRICES] = {}
+    key = x.tobytes()
+    got = memo.get(key)
+    if got is None:
+        ev = _cost.evaluate(inst, x)
+        got = (float(ev.cost), bool(ev.feasible))
+        if len(memo) >= _PRICES_KEPT:
+            memo.pop(next(iter(memo)))
+        memo[key] = got
+    return got
+
+
+def all_device_cost(inst) -> float:
+    """The all-device cost of an instance (SPEC.md section 2: every layer on its device), as
+    :func:`offbench.cost.all_device_cost` gives it, through :func:`price`."""
+    return price(inst, np.zeros(inst.n_layers, dtype=np.int8))[0]
+
+
 def _decode(inst, text) -> np.ndarray | None:
     if not isinstance(text, str) or len(text) != inst.n_layers or set(text) - set("012"):
         return None
@@ -177,8 +210,7 @@ def _judge_decision(inst, ref: dict | None, out, flags: list, score: bool) -> No
             flags.append("invalid_decision")
             out.decision = None
     if x is not None:
-        ev = _cost.evaluate(inst, x)
-        out.cost, out.feasible = float(ev.cost), bool(ev.feasible)
+        out.cost, out.feasible = price(inst, x)
         if reported is None or not _close(float(reported), out.cost):
             flags.append("cost_mismatch")
             info["reported_cost"] = reported
@@ -286,8 +318,7 @@ def judge_trajectory(inst, ref: dict | None, out: Outcome, flags: list) -> None:
             flags.append("malformed_trajectory")
             info["trajectory"] = None
             return
-        ev = _cost.evaluate(inst, x)
-        c, f = float(ev.cost), bool(ev.feasible)
+        c, f = price(inst, x)
         if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) \
                 or not _close(float(claimed), c):
             mismatch = True

@@ -4,13 +4,16 @@ The pool executor and each Dask task run jobs in a :class:`Sandbox`, so the hard
 (``kill_after``) holds everywhere but in-process: a job over it has its sandbox killed
 (``SIGKILL``) and gets a ``timeout`` row; a sandbox that dies (a segfault, the OOM killer) gives
 an ``error`` row. Sandboxes die with the runner (``PR_SET_PDEATHSIG`` on Linux, end of input
-elsewhere). :func:`_worker_main` is the child's loop.
+elsewhere; a builder's sandboxes die with the builder). :func:`_worker_main` is the child's
+loop.
 
 The child is untrusted (a solver's code runs in it): it sends its outcome as JSON
 (:func:`~offbench.run.execute.outcome_to_wire`), never a pickle, and the parent measures the
 solve's wall time itself (from the child's ``started`` message to its outcome; the outcome's
 :attr:`~offbench.tracks.Outcome.supervised_time`). Jobs are sent without references
-(:func:`~offbench.run.execute.sandbox_job`). A sandbox runs the jobs of one solver (ID and
+(:func:`~offbench.run.execute.sandbox_job`), one per message or several in one
+(:meth:`Sandbox.run_many`: each still announced, answered, timed and held to its hard limit
+alone). A sandbox runs the jobs of one solver (ID and
 parameters; :attr:`Sandbox.key`) only: the executors start a fresh one for the next solver.
 """
 
@@ -136,6 +139,25 @@ class Sandbox:
         self.queue.append(job)
         self.to_child.send_bytes(pickle.dumps(sandbox_job(job), protocol=pickle.HIGHEST_PROTOCOL))
 
+    def send_many(self, jobs) -> None:
+        """Queue several jobs (of this sandbox's solver) in one message: the child runs them in
+        order, announcing and answering each as :meth:`send`'s jobs (one message per job back,
+        so that each is timed and held to its hard limit alone)."""
+        if not jobs:
+            return
+        key = solver_key(jobs[0])
+        if self.key is None:
+            self.key = key
+        for job in jobs:
+            if solver_key(job) != self.key:
+                raise ValueError(f"a sandbox of {self.key} was sent a job of {solver_key(job)}")
+        if not self.queue:
+            self.head_since = time.monotonic()
+            self.started_at = None
+        self.queue.extend(jobs)
+        self.to_child.send_bytes(pickle.dumps([sandbox_job(j) for j in jobs],
+                                              protocol=pickle.HIGHEST_PROTOCOL))
+
     def recv(self):
         """The next message: ``("started",)``, ``("restarted",)`` or ``("done", outcome)``;
         EOFError if it died.
@@ -237,6 +259,35 @@ class Sandbox:
                 pass
         return f"worker process died (exit status {code}{sig}) while running this job; no decision"
 
+    def run_many(self, jobs):
+        """Send jobs of this sandbox's solver in one message (:meth:`send_many`) and yield
+        ``(job, outcome)`` as each finishes, killing the child when a job goes over its hard
+        limit. A job whose sandbox was killed or died ends the iteration (its outcome yielded
+        last): the jobs after it are still in :attr:`queue`, to be sent to a fresh sandbox."""
+        try:
+            self.send_many(list(jobs))
+        except (BrokenPipeError, OSError):
+            job = self.queue[0] if self.queue else jobs[0]
+            yield job, failed_outcome(job, "error", self.died_text())
+            return
+        while self.queue:
+            job = self.job
+            d = self.deadline()
+            timeout = 1.0 if d is None else max(0.01, min(1.0, d - time.monotonic()))
+            if self.poll(timeout):
+                try:
+                    msg = self.recv()
+                except (EOFError, OSError):
+                    yield job, failed_outcome(job, "error", self.died_text())
+                    return
+                if msg[0] == "done":
+                    yield job, msg[1]
+            elif self.overdue(time.monotonic()):
+                elapsed = self.elapsed(time.monotonic())
+                self.kill()
+                yield job, killed(job, elapsed, "SIGKILL of its worker process")
+                return
+
     def run_blocking(self, job: Job):
         """Send one job and wait for its outcome, killing the child at the hard limit."""
         try:
@@ -285,10 +336,11 @@ def _worker_main() -> None:
             data = cin.recv_bytes()
         except (EOFError, OSError):
             break
-        job = pickle.loads(data)
+        jobs = pickle.loads(data)
         try:
-            out = execute(job, started)
-            cout.send_bytes(outcome_to_wire(out))
+            for job in (jobs if isinstance(jobs, list) else [jobs]):
+                out = execute(job, started)
+                cout.send_bytes(outcome_to_wire(out))
         except (BrokenPipeError, OSError):
             break
     os._exit(0)
