@@ -58,8 +58,8 @@ fractions of its predecessors placed on the device, the edge and the cloud (an e
 input is on the device: ``1, 0, 0``). The "tiers already chosen" block holds the job's nodes
 placed so far, each at its node number. ``env.unwrapped.order`` is the walk (the layer placed
 at each step, global indices). The layer row is :mod:`offbench.learn.features`' row of the
-node as that module computes it today (its "predecessor" columns describe the node before it in
-file order, not its DAG predecessors: the DAG columns above do that). Every frame of an environment must have the first frame's DAG
+node, which reads it in its job's graph (data in and out, place in the topological order,
+entry/exit, its DAG predecessors' ops and data, ``log2(1 + in-degree)``). Every frame of an environment must have the first frame's DAG
 structure too (which jobs are DAGs, their edges, which edges carry their own messages; the
 sizes may change from frame to frame): a family's stream keeps one (``family="dmro-v2"``,
 ``"workflow-v1"``, ``"zoo-v2:single"``), and a frame with another is refused, naming it.
@@ -110,7 +110,7 @@ from .errors import UserError
 from .dag import job_graph
 from .instance import Instance
 from .learn.features import (GLOBAL_NAMES, JOB_NAMES, LAYER_NAMES, SCALES, frame_features,
-                             frame_vector, same_structure)
+                             frame_vector)
 
 __all__ = ["EnvError", "PlacementEnv", "PlacementBanditEnv", "SEQUENTIAL_ID", "BANDIT_ID",
            "DAG_NODE_NAMES", "register"]
@@ -323,6 +323,13 @@ def _dag_key(inst: Instance):
     return (inst.job_is_dag, inst.edge_offsets, inst.edge_src, inst.edge_dst, inst.edge_has_bits)
 
 
+def _same_sizes(a: Instance, b: Instance) -> bool:
+    """Devices, jobs on the same devices and layers per job (the DAG part is :func:`_same_dag`,
+    checked after it, so that each message names what differs)."""
+    return (a.n_devices == b.n_devices and np.array_equal(a.job_device, b.job_device)
+            and np.array_equal(a.layer_offsets, b.layer_offsets))
+
+
 def _same_dag(a: Instance, b: Instance) -> bool:
     ka, kb = _dag_key(a), _dag_key(b)
     if ka is None or kb is None:
@@ -397,7 +404,7 @@ class _Base(gym.Env):
 
     def _take(self, frame: Instance) -> None:
         if frame is not self.structure:
-            if not same_structure(self.structure, frame):
+            if not _same_sizes(self.structure, frame):
                 raise EnvError(f"frame {frame.name!r} has another structure (devices, jobs or layers "
                                "per job) than the environment's first frame")
             if not _same_dag(self.structure, frame):
@@ -411,7 +418,7 @@ class _Base(gym.Env):
         handed frames one by one (the tracks' online loop) plays episodes on the current one."""
         if not isinstance(frame, Instance):
             raise EnvError(f"feed: expected an offbench Instance, got {type(frame).__name__}")
-        if not same_structure(self.structure, frame):
+        if not _same_sizes(self.structure, frame):
             raise EnvError("feed: the frame's structure differs from the environment's")
         if not _same_dag(self.structure, frame):
             raise EnvError(f"feed: frame {frame.name!r} has another DAG structure (DAG jobs, edges or "

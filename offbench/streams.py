@@ -30,12 +30,18 @@ parameter). :class:`FrameProcess` draws the frames. Per frame:
   floor, offbench's choice: -30 dB by default) so that every rate stays positive.
 * **Task sizes**: each job's operations and intermediate outputs are scaled by a factor drawn
   uniformly from ``Variation.work_scale``, and its input by one from ``Variation.input_scale``.
+  A DAG job's (SPEC.md section 7) shared outputs are its intermediate outputs; its per-edge
+  messages are scaled by the same factor when ``Variation.scale_messages`` is set, and keep
+  their nominal sizes otherwise (the default, which the first DAG family versions, workflow-v1,
+  dmro-v2 and zoo-v2, were frozen with: a family version never changes what it generates, so
+  the fix is a setting that a new version turns on). Frames of chains alone are untouched.
 * **Background load**: each device runs other work that takes a fraction drawn from
   ``Variation.device_load`` of its processor; the edge server is shared with other tenants, a
   fraction from ``Variation.edge_load``.
 * **Devices switching off and on**: a two-state Markov chain per device (``p_off``: on to off,
   ``p_on``: off to on), started from its stationary law. An off device's jobs are absent from the
-  frame: weight 0, zero operations and zero bits (they cost nothing wherever they are placed and
+  frame: weight 0, zero operations and zero bits (and, with ``scale_messages``, zero
+  messages; they cost nothing wherever they are placed and
   use no capacity), so the structure stays fixed. A frame always keeps at least one job: when
   every device with a job would be off, the device of the first job stays on (a frame that costs
   0 whatever is decided has no cost ratio). Static instances (``Family.generate``) are drawn with
@@ -161,6 +167,9 @@ SETTINGS = (
     _Setting("weight_choices", list, (), item=float, low=0.0, doc="weights a job redraws from"),
     _Setting("weight_redraw", float, 0.0, low=0.0, high=1.0,
              doc="probability that a job's weight is redrawn"),
+    _Setting("scale_messages", bool, False,
+             doc="scale a DAG job's per-edge messages by its work factor (and zero them when its "
+                 "device is off); false keeps them nominal"),
 )
 
 
@@ -192,6 +201,9 @@ class Variation:
         Values a job's weight is redrawn from; empty for fixed weights.
     weight_redraw : float
         Per-frame probability that a job's weight is redrawn.
+    scale_messages : bool
+        Whether a DAG job's per-edge messages move with its work factor (see the module
+        docstring); False keeps them nominal.
     """
 
     fading: str = "rayleigh"
@@ -206,6 +218,7 @@ class Variation:
     p_on: float = 1.0
     weight_choices: tuple[float, ...] = ()
     weight_redraw: float = 0.0
+    scale_messages: bool = False
 
     def __post_init__(self) -> None:
         for p in SETTINGS:
@@ -373,10 +386,18 @@ class FrameProcess:
             ops[np.repeat(off_jobs, lpj)] = 0.0
             bits[np.repeat(off_jobs, lpj + 1)] = 0.0
 
-        q = quantize_parts((rate_up, rate_down, dev_speed, edge_speed, ops, bits, weight))
+        parts = [rate_up, rate_down, dev_speed, edge_speed, ops, bits, weight]
+        messages = v.scale_messages and b.n_edges > 0
+        if messages:  # a DAG job's per-edge messages move with its work (module docstring)
+            per_edge = np.diff(b.edge_offsets)
+            msg = b.edge_bits * np.repeat(work, per_edge)
+            msg[np.repeat(off_jobs, per_edge)] = 0.0
+            parts.append(msg)
+        q = quantize_parts(parts)
+        extra = {"edge_bits": q[7]} if messages else {}
         frame = b.replace(
             dev_rate_up=q[0], dev_rate_down=q[1], dev_speed=q[2], edge_speed=float(q[3][0]),
-            ops=q[4], bits=q[5], job_weight=q[6], name=f"{self.name}/{self.t}",
+            ops=q[4], bits=q[5], job_weight=q[6], name=f"{self.name}/{self.t}", **extra,
         )
         self.t += 1
         return frame

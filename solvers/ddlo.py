@@ -15,7 +15,9 @@ trained with cross-entropy on the best candidate's tiers; a DNN's proposal is it
 network (:func:`offbench.learn.candidates.parallel_mlp`); the observation is the whole frame as one
 vector (:func:`offbench.learn.frame_vector`); the K proposals are priced in one charged
 kernel call per frame (:func:`offbench.learn.candidates.price_jobs`: the cost model's own
-  rules, totals bitwise those of ``evaluate_many``).
+  rules, totals bitwise those of ``evaluate_many``). DAG jobs (SPEC.md section 7) are handled as
+DROO handles them: the features describe each node in its graph, the cost model prices the DAG,
+and a frame of another structure (edges included) is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class DDLO(CandidateLearner, TorchLearningSolver):
 
     name = "ddlo"
     version = 1
+    handles_dag = True
     params = (
         Param("K", int, 3, low=1, doc="parallel DNNs"),
         Param("hidden", list, (120, 80), item=int, low=1, length=(1, 8), doc="hidden layer sizes"),

@@ -60,7 +60,9 @@ a track fine-tunes from the initialization with the online loop below.
   ``n_explore`` **cut-shaped** candidates per job (:func:`offbench.learn.candidates.cut_exploration`:
   a contiguous-segment move of the consensus, or with probability epsilon a random cut shape
   ``0^a 1^b 2^c 1^d 0^e``), since moving one layer alone pays a round trip of transfers and
-  contiguous segments are the natural neighbourhood of a chain placement; epsilon decays
+  contiguous segments are the natural neighbourhood of a chain placement (a DAG job's shapes and
+  segments are read along its topological order: "Cuts on DAG jobs" in
+  :mod:`offbench.learn.candidates`); epsilon decays
   linearly from ``eps_start`` to ``eps_end`` over ``eps_frames`` learned frames;
 * **per-job selection**: candidates are priced per job (:func:`offbench.learn.candidates.price_jobs`,
   one evaluation charged per priced row) and, when the frame has no capacities (its jobs are
@@ -84,10 +86,11 @@ from __future__ import annotations
 import numpy as np
 
 from offbench.errors import UserError
-from offbench.learn import ReplayMemory, same_structure
+from offbench.learn import ReplayMemory, same_structure, structure_difference
 from offbench.learn.base import WEIGHTS_PARAM, TorchLearningSolver
 from offbench.learn.candidates import (CandidateLearner, best_row, cut_exploration, job_input_size,
-                                       job_inputs, parallel_mlp, per_job_best, price_jobs, tier_loss)
+                                       job_inputs, parallel_mlp, per_job_best, price_jobs, tier_loss,
+                                       topo_orders)
 from offbench.learn.meta import reptile_step
 from offbench.solver import Context, Param
 
@@ -97,6 +100,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
 
     name = "dmro"
     version = 1
+    handles_dag = True
     params = (
         Param("K", int, 4, low=1, doc="parallel DNNs"),
         Param("hidden", list, (120, 80), item=int, low=1, length=(1, 8), doc="hidden layer sizes"),
@@ -134,6 +138,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         self.max_L = int(self.lengths.max())
         self.n_jobs = int(structure.n_jobs)
         self.n_in = job_input_size(self.max_L)
+        self.orders = topo_orders(structure, self.max_L)  # None for chains
         self.nets = parallel_mlp(self.K, self.n_in, self.hidden, 3 * self.max_L)
         self.opt = torch.optim.Adam(self.nets.parameters(), lr=self.lr)
         self.qnet = None
@@ -205,7 +210,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             pool.append(self.incumbent[None])
         eps = self._eps()
         if self.explore:
-            pool.append(cut_exploration(cons, self.lengths, self.n_explore, eps, self.rng))
+            pool.append(cut_exploration(cons, self.lengths, self.n_explore, eps, self.rng, self.orders))
         pool = np.concatenate(pool)                                          # (m, nj, L)
         qdata = None
         if self.q == "learned":
@@ -355,7 +360,8 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             for frame in frames:
                 if not same_structure(self.structure, frame):
                     raise UserError(f"solver {self.id}: the frames of {what}({env}) have another "
-                                    "structure than the stream's (devices, jobs, layers per job)")
+                                    "structure than the stream's ("
+                                    f"{structure_difference(self.structure, frame)})")
                 ctx = context(frame)
                 _, _, payload = self._propose(frame, ctx)
                 self.meta_evaluations += ctx.evaluations

@@ -25,7 +25,11 @@ its maximum.
 * all K candidates are priced in one charged kernel call per frame
   (:func:`offbench.learn.candidates.price_jobs`: the cost model's own rules, totals bitwise
   those of ``evaluate_many``);
-  an infeasible candidate (capacities) is never the best while a feasible one exists.
+  an infeasible candidate (capacities) is never the best while a feasible one exists;
+* DAG jobs (SPEC.md section 7): the frame vector describes each node in its job's graph
+  (:mod:`offbench.learn.features`), the quantizer decides each node's tier, and the cost model
+  prices the DAG; a stream keeps one structure (edges included), and a frame with another is
+  refused.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class DROO(CandidateLearner, TorchLearningSolver):
 
     name = "droo"
     version = 1
+    handles_dag = True
     params = (
         Param("hidden", list, (120, 80), item=int, low=1, length=(1, 8), doc="hidden layer sizes"),
         Param("lr", float, 0.01, low=0, doc="Adam learning rate"),

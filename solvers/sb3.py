@@ -48,6 +48,10 @@ parameter gives it; with neither, ``start`` refuses.
 * ``sb3-a2c`` (SB3 defaults: lr 7e-4, RMSprop, GAE lambda 1, vf 0.5, max_grad_norm 0.5):
   ``n_steps`` = SB3's 5 when it divides the frame's steps, else the frame's steps.
 
+**DAG jobs** (SPEC.md section 7): the environments walk a DAG job's nodes in a topological order
+(:mod:`offbench.env`), and the decision is written back in file order; a stream keeps one DAG
+structure, and a frame with another is refused (:meth:`TorchLearningSolver.check_frame`).
+
 **A static solve** (``offbench solve --solver sb3-dqn --param frames=200``) learns on the one
 instance for ``frames`` rounds and answers with the best decision it priced.
 
@@ -166,6 +170,7 @@ class SB3Solver(TorchLearningSolver):
 
     abstract: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("torch", "safetensors", "gymnasium", "stable_baselines3")
+    handles_dag: ClassVar[bool] = True
     #: The SB3 class (in ``stable_baselines3``) that :meth:`make_model` builds.
     algorithm: ClassVar[str] = ""
     #: Which environment (``"sequential"`` or ``"bandit"``) by default.
@@ -284,9 +289,10 @@ class SB3Solver(TorchLearningSolver):
         if self.env_kind == "bandit":
             return Proposal(np.asarray(self._act(obs), dtype=np.int8), status="feasible")
         x = np.zeros(frame.n_layers, dtype=np.int8)
+        order = env.order  # the walk: file order for chains, topological for DAG jobs
         for l in range(frame.n_layers):
             a = int(self._act(obs))
-            x[l] = a
+            x[order[l]] = a
             if l + 1 < frame.n_layers:  # the last move's terminal pricing is not needed
                 obs, _, _, _, _ = env.step(a)
         return Proposal(x, status="feasible")

@@ -64,9 +64,9 @@ def test_feature_normalization_is_log1p_of_the_unit_scale(frames):
     assert row["bits_in"] == pytest.approx(math.log1p(f.bits[l + 1] / SCALES["bits"]))
     assert row["position"] == pytest.approx(2 / 4)
     # A layer's row holds its predecessor's features; a first layer has none.
-    assert row["pred_ops"] == L[l - 1, 0] and row["pred_bits_in"] == L[l - 1, 1] and row["has_pred"] == 1
+    assert row["pred_ops"] == L[l - 1, 0] and row["pred_bits_in"] == L[l - 1, 1] and row["preds"] == 1
     first = dict(zip(LAYER_NAMES, L[off[1]]))
-    assert first["is_first"] == 1 and first["has_pred"] == 0 and first["pred_ops"] == 0
+    assert first["is_first"] == 1 and first["preds"] == 0 and first["pred_ops"] == 0
 
 
 def test_features_of_capacities_deadlines_and_zeros():

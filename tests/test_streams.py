@@ -269,3 +269,48 @@ def test_quantize_is_six_significant_digits():
 
     parts = quantize_parts((np.array([1.23456789e-7, 2.0]), 987654321.0, np.array([math.inf])))
     assert [p.tolist() for p in parts] == [[1.23457e-7, 2.0], [987654000.0], [math.inf]]
+
+
+# ------------------------------------------------------------------------------ DAG jobs' messages
+def _dag_scenario(variation: Variation) -> Scenario:
+    from offbench.dag import random_dag_instance
+
+    base = random_dag_instance(4, n_devices=3, n_jobs=3, nodes=(4, 6), edge_prob=0.7,
+                               message_prob=0.8, zero_fraction=0.0)
+    base = base.replace(job_device=np.arange(3), job_weight=np.ones(3))
+    assert base.is_dag and np.any(base.edge_bits > 0)
+    return Scenario(base=base, snr=np.full(3, 100.0), variation=variation)
+
+
+def test_dag_messages_scale_with_the_work_factor_only_when_asked():
+    v = dict(fading="none", work_scale=(0.5, 1.5), p_off=0.3, p_on=0.5)
+    plain = FrameProcess(_dag_scenario(Variation(**v)), np.random.default_rng(1))
+    scaled = FrameProcess(_dag_scenario(Variation(**v, scale_messages=True)), np.random.default_rng(1))
+    b = plain.scenario.base
+    per_edge = np.diff(b.edge_offsets)
+    seen_off = False
+    for _ in range(12):
+        f, g = plain.next(), scaled.next()
+        # The default keeps the nominal messages (the frozen DAG family versions); every other
+        # number of the frame is the same with and without the setting.
+        np.testing.assert_array_equal(f.edge_bits, b.edge_bits)
+        assert f.replace(edge_bits=g.edge_bits).digest == g.digest
+        on = plain.devices_on[b.job_device]
+        for i in range(b.n_jobs):
+            e = slice(b.edge_offsets[i], b.edge_offsets[i + 1])
+            if not on[i]:
+                seen_off = True
+                assert np.all(g.edge_bits[e] == 0) and np.all(g.job_ops(i) == 0)
+                continue
+            r = g.job_ops(i)[0] / b.job_ops(i)[0]
+            m = b.edge_bits[e] > 0
+            np.testing.assert_allclose(g.edge_bits[e][m] / b.edge_bits[e][m], r, rtol=1e-5)
+        np.testing.assert_array_equal(g.edge_has_bits, b.edge_has_bits)
+        assert per_edge.sum() == g.n_edges
+    assert seen_off
+
+
+def test_scale_messages_leaves_chain_frames_bitwise():
+    a = [f.digest for f in _frames(Variation(work_scale=(0.5, 1.5)), 5)[1]]
+    b = [f.digest for f in _frames(Variation(work_scale=(0.5, 1.5), scale_messages=True), 5)[1]]
+    assert a == b

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from .base import TorchLearningSolver, WeightsError, weights_digest
 from .features import (FrameFeatures, SCALES, frame_features, frame_vector, job_features,
-                       layer_features, global_features, same_structure)
+                       layer_features, global_features, same_structure, dag_key,
+                       structure_difference)
 from .memory import ReplayMemory
 from .pricing import Pricing, price
 from .seeding import seed_everything
@@ -31,5 +32,5 @@ from .seeding import seed_everything
 __all__ = [
     "TorchLearningSolver", "WeightsError", "weights_digest", "FrameFeatures", "SCALES",
     "frame_features", "frame_vector", "job_features", "layer_features", "global_features",
-    "same_structure", "ReplayMemory", "Pricing", "price", "seed_everything",
+    "same_structure", "dag_key", "structure_difference", "ReplayMemory", "Pricing", "price", "seed_everything",
 ]

@@ -28,12 +28,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+
+import numpy as np
 from typing import ClassVar
 
 from ..errors import UserError
 from ..instance import Instance
 from ..solver import LearningSolver, Param
-from .features import same_structure
+from .features import dag_key, same_structure, structure_difference
 from .seeding import seed_everything
 
 #: The parameter that starts a learned solver from saved weights.
@@ -96,9 +98,15 @@ class TorchLearningSolver(LearningSolver):
         # One metadata key: safetensors writes its metadata map in no fixed order, and a digest
         # must not depend on it.
         s = self.structure
-        return {FORMAT: json.dumps({"solver": self.id, "structure": {
-            "n_devices": int(s.n_devices), "job_device": s.job_device.tolist(),
-            "layer_offsets": s.layer_offsets.tolist()}}, sort_keys=True)}
+        structure = {"n_devices": int(s.n_devices), "job_device": s.job_device.tolist(),
+                     "layer_offsets": s.layer_offsets.tolist()}
+        key = dag_key(s)
+        if key is not None:  # DAG jobs: their edges, as a digest (chains: no key, as before)
+            h = hashlib.sha256()
+            for a in key:
+                h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+            structure["dag_sha256"] = h.hexdigest()
+        return {FORMAT: json.dumps({"solver": self.id, "structure": structure}, sort_keys=True)}
 
     def state_tensors(self) -> dict:
         """Every module's state as ``"module.tensor" -> tensor`` (contiguous CPU copies)."""
@@ -156,8 +164,8 @@ class TorchLearningSolver(LearningSolver):
         if meta.get("solver") != self.id:
             raise WeightsError(f"weights {path}: saved by {meta.get('solver')!r}, not by {self.id}")
         if meta.get("structure") != want["structure"]:
-            raise WeightsError(f"weights {path}: saved for another structure (devices, jobs or "
-                               f"layers per job differ from this stream's)")
+            raise WeightsError(f"weights {path}: saved for another structure (devices, jobs, "
+                               f"layers per job or a DAG job's edges differ from this stream's)")
         mine = self.state_tensors()
         if set(mine) != set(tensors):
             diff = sorted(set(mine) ^ set(tensors))
@@ -178,5 +186,6 @@ class TorchLearningSolver(LearningSolver):
     def check_frame(self, frame: Instance) -> None:
         """Refuse a frame of another structure than the one :meth:`start` sized the model for."""
         if not same_structure(self.structure, frame):
-            raise UserError(f"solver {self.id}: the frame's structure (devices, jobs, layers per job) "
-                            "differs from the stream's first frame")
+            raise UserError(f"solver {self.id}: frame {frame.name!r} has another structure than "
+                            f"the stream's first frame ({structure_difference(self.structure, frame)}); "
+                            "a stream keeps one structure")

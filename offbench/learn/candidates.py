@@ -6,7 +6,8 @@ them (charged), the best is the decision and the training label. What they share
 * :func:`op_quantize`: DROO's order-preserving quantizer, generalized from two tiers to three
   (below).
 * :func:`cut_shapes`, :func:`cut_exploration`: the contiguous-segment ("cut") neighbourhood of a
-  chain placement, offbench's exploration for chains.
+  chain placement, offbench's exploration, read along a topological order for DAG jobs
+  (:func:`topo_orders`; below).
 * :func:`price_jobs`: candidates priced *per job* by the cost model's own njit rules
   (:func:`offbench.cost.job_walk`, :func:`~offbench.cost.job_cost`, :func:`~offbench.cost.tier_loads`,
   :func:`~offbench.cost.fits`; the frame total is summed in :func:`offbench.cost.evaluate_many`'s
@@ -31,7 +32,20 @@ generalization to three tiers: a network gives per layer a softmax ``p`` over th
 threshold, and candidate k moves *that* threshold to the (k-1)-th closest layer's ``r`` (the
 layer, and every layer between it and the threshold, crosses to the other tier). Every candidate
 is monotone in ``r`` (a layer with a larger relaxed tier never gets a lower tier), as DROO's are
-in ``x_hat``; duplicates are dropped, so the K candidates are distinct.
+in ``x_hat``; duplicates are dropped, so the K candidates are distinct. The quantizer decides
+each node's tier from its own relaxed tier, so it is the same on a DAG job (SPEC.md section 7
+allows any tier for any node: every candidate is a valid decision).
+
+**Cuts on DAG jobs.** A chain's cut-shaped placements and block moves are read along the
+layers' order. A DAG job's (SPEC.md section 7) are read along its **topological order**
+(:meth:`offbench.dag.JobGraph.topo_order`, the order the sequential environment walks): a
+"segment" is a run of consecutive nodes of that order, and a cut shape ``0^a 1^b 2^c 1^d 0^e``
+gives the first ``a`` nodes of the order the device, the next ``b`` the edge, and so on. A
+prefix of a topological order is a downward-closed set (every predecessor of a member is a
+member), so the shape puts a downward-closed set on the device, a larger one on device or edge,
+and the rest higher, before the last nodes (the exit nodes among them) come back down: the cuts
+along which a job's data moves up and back once, as a chain's do. On a chain the topological
+order is the file order, so nothing changes there (bitwise: the same random draws).
 """
 
 from __future__ import annotations
@@ -139,16 +153,46 @@ def _segments(L: int) -> np.ndarray:
     return out
 
 
+def topo_orders(inst: Instance, max_layers: int | None = None) -> np.ndarray | None:
+    """Each job's nodes in a topological order (:meth:`offbench.dag.JobGraph.topo_order`, local
+    numbers), padded with -1 to ``max_layers``: ``(n_jobs, max_layers)`` int64; None for an
+    instance of chains alone (whose order is the file order)."""
+    if not inst.is_dag:
+        return None
+    from ..dag import job_graph
+
+    lens = inst.layers_per_job
+    width = int(lens.max()) if max_layers is None else int(max_layers)
+    out = np.full((inst.n_jobs, width), -1, dtype=np.int64)
+    for i, L in enumerate(lens.tolist()):
+        out[i, :L] = job_graph(inst, i).topo_order() if inst.job_is_dag_at(i) else np.arange(L)
+    return out
+
+
 def cut_exploration(base: np.ndarray, lengths: np.ndarray, n: int, eps: float,
-                    rng: np.random.Generator) -> np.ndarray:
+                    rng: np.random.Generator, orders: np.ndarray | None = None) -> np.ndarray:
     """``n`` exploration candidates around per-job placements ``base`` ``(n_jobs, max_L)``
     (padded; job ``i`` has ``lengths[i]`` layers), job by job: with probability ``eps`` a
     uniformly drawn cut shape (:func:`cut_shapes`), otherwise a **block move** of the job's base
     placement: a contiguous segment ``[a, b)`` drawn uniformly among the ``L (L + 1) / 2``
     segments, set to a tier drawn uniformly (a move that changes nothing is drawn too, and
     merely repeats the base). Returns ``(n, n_jobs, max_L)`` int8 (padding copied from
-    ``base``). The randomness comes from ``rng`` only, in a fixed order."""
+    ``base``). The randomness comes from ``rng`` only, in a fixed order.
+
+    ``orders`` (:func:`topo_orders`; None: every job in file order) reads shapes and segments
+    along each job's topological order (see "Cuts on DAG jobs" in the module docstring); the
+    draws are the same, only the positions they land on differ."""
     nj, _ = base.shape
+    if orders is not None:
+        perm = [orders[i, :int(lengths[i])] for i in range(nj)]
+        walked = base.copy()
+        for i, o in enumerate(perm):
+            walked[i, :o.size] = base[i, o]
+        cands = cut_exploration(walked, lengths, n, eps, rng)
+        out = cands.copy()
+        for i, o in enumerate(perm):
+            out[:, i, o] = cands[:, i, :o.size]
+        return out
     out = np.repeat(base[None], n, axis=0)
     if n == 0:
         return out

@@ -122,7 +122,7 @@ class AdaptationTrack(StreamTrack):
         return [(envs[k % len(envs)], next(streams[k % len(envs)])) for k in range(m)]
 
     def pretrain(self, solver, job):
-        from ..learn.features import same_structure
+        from ..learn.features import same_structure, structure_difference
         from ..solver import Context
 
         cfg = job.track_config
@@ -132,7 +132,8 @@ class AdaptationTrack(StreamTrack):
         for env, frame in drawn[:len(cfg["meta_environments"])]:
             if not same_structure(job.frames[0], frame):
                 raise ValueError(f"the meta-training frames of {cfg['meta_family']} ({env}) have "
-                                 "another structure than the stream's (devices, jobs, layers per job)")
+                                 "another structure than the stream's "
+                                 f"({structure_difference(job.frames[0], frame)})")
         contexts: list = []
 
         def context(frame):
