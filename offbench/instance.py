@@ -62,6 +62,14 @@ __all__ = ["Instance", "load_instance", "save_instance", "atomic_write", "FORMAT
            "LIMITS", "MAX_INSTANCE_BYTES", "MIN_MAGNITUDE", "MAX_MAGNITUDE", "check_size", "limit"]
 
 
+def _content_digest(d: dict) -> str:
+    """:attr:`Instance.digest` of an instance's :meth:`~Instance.to_dict` (which loses its
+    name here)."""
+    d.pop("name")
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _ro(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
@@ -403,10 +411,17 @@ class Instance:
     @functools.cached_property
     def digest(self) -> str:
         """sha256 (hex) of the canonical JSON of the content; the name is left out."""
+        return _content_digest(self.to_dict())
+
+    def compact_json_and_digest(self) -> str:
+        """``to_json(indent=None)``, computing :attr:`digest` from the same dict if it is not
+        known yet (one :meth:`to_dict` for both: for a runner that records each instance it
+        builds)."""
         d = self.to_dict()
-        d.pop("name")
-        text = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+        text = json.dumps(d, indent=None, allow_nan=False) + "\n"
+        if "digest" not in self.__dict__:
+            self.__dict__["digest"] = _content_digest(d)
+        return text
 
     def __getstate__(self) -> dict:
         """Pickle the fields and the digest only: what is cached on the instance (the cost

@@ -693,13 +693,27 @@ class Store:
             sql = (f"INSERT INTO results ({', '.join(RESULT_COLUMNS)}) "
                    f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))}) "
                    f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO NOTHING")
+            plain: list = []  # consecutive rows without frames: one call, in order
+
+            def write_plain() -> int:
+                before = self.conn.total_changes
+                self.conn.executemany(sql, plain)
+                plain.clear()
+                return self.conn.total_changes - before  # the rows that were new
+
             for row, frames in results:
+                if not frames:
+                    plain.append(_result_values(row))
+                    continue
+                if plain:
+                    new += write_plain()
                 cur = self.conn.execute(sql, _result_values(row))
                 if cur.rowcount != 1:
                     continue
                 new += 1
-                if frames:
-                    self._insert_frames(int(cur.lastrowid), frames)
+                self._insert_frames(int(cur.lastrowid), frames)
+            if plain:
+                new += write_plain()
         return new
 
     def add_result(self, row: dict, frames: Sequence[dict] = ()) -> int:
@@ -827,13 +841,16 @@ def stored_reference(ref: dict) -> dict:
             "solver": ref.get("solver"), "wall_time": _real(ref.get("wall_time")), "decision": dec}
 
 
-def instance_record(inst, all_device_cost: float) -> tuple:
-    """An instance's row of ``instances`` (content: its JSON, zlib-compressed at level 1: a
-    third of level 6's time for a few per cent more bytes), made wherever the instance is built
-    (a Dask worker sends it to the runner)."""
+def instance_record(inst, all_device_cost: float, text: str | None = None) -> tuple:
+    """An instance's row of ``instances`` (content: its JSON, ``text`` if given (as
+    :meth:`~offbench.instance.Instance.compact_json_and_digest` gives it), zlib-compressed at
+    level 1: a third of level 6's time for a few per cent more bytes), made wherever the
+    instance is built (a Dask worker or a builder process sends it to the runner)."""
+    if text is None:
+        text = inst.to_json(indent=None)
     return (inst.digest, inst.name, int(inst.n_devices), int(inst.n_jobs), int(inst.n_layers),
             int(inst.has_capacities), int(inst.has_deadlines), float(all_device_cost),
-            sqlite3.Binary(zlib.compress(inst.to_json(indent=None).encode(), 1)))
+            sqlite3.Binary(zlib.compress(text.encode(), 1)))
 
 
 def _result_values(row: dict) -> list:

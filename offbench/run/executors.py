@@ -411,13 +411,15 @@ def run_units(units: list, settings: dict) -> list:
         except Exception as e:  # a member that cannot be built: its jobs fail with the reason
             r.error = f"building member {u.member} of source {u.source!r}: {type(e).__name__}: {e}"
             continue
+        # A member new to the store is recorded: its JSON and its digest from one to_dict.
+        text = inst.compact_json_and_digest() if u.want_record else None
         if u.digest is not None and inst.digest != u.digest:
             r.error = (f"member {u.member} of source {u.source!r} is now instance "
                        f"{inst.digest[:12]}, but the store recorded {u.digest[:12]} for it")
             continue
         r.digest = inst.digest
         if u.want_record:
-            rec = instance_record(inst, all_device_cost(inst))
+            rec = instance_record(inst, all_device_cost(inst), text)
             r.record = (*rec[:-1], bytes(rec[-1]))  # the content as bytes: picklable
         built.append((u, r, inst))
     if built:

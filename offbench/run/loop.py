@@ -280,10 +280,13 @@ class _Context:
         if not todo:
             return
         insts: dict[int, Any] = {}
+        texts: dict[int, str] = {}  # the JSON of members new to the store (for their record)
         for m, d in todo.items():
             if src.stream:
                 continue
             inst = src.build(m)
+            if d is None and src.lazy:  # built for the first time: its record and digest at once
+                texts[m] = inst.compact_json_and_digest()
             if d is not None and inst.digest != d:
                 raise UserError(f"source {src.name!r}: member {m} is now instance "
                                 f"{inst.digest[:12]}, but the store recorded {d[:12]} for it: its "
@@ -292,7 +295,7 @@ class _Context:
         if self.summary.keys is not None:
             self.summary.keys.extend(t.key(inst.digest) for m, inst in insts.items()
                                      if todo[m] is None for t in block.templates)
-        self._record_instances(src, insts, todo)
+        self._record_instances(src, insts, todo, texts)
         needed = ([f for f in src.members] if src.stream else list(insts.values()))
         refs = self._references(src, needed)
         jobs: list[Job] = []
@@ -317,7 +320,7 @@ class _Context:
         if block.stop == (1 if src.stream else src.count):
             _record_built_sources(self.store, self.pl, self.writer)
 
-    def _record_instances(self, src, insts: dict, todo: dict) -> None:
+    def _record_instances(self, src, insts: dict, todo: dict, texts: dict) -> None:
         from .referee import all_device_cost
 
         if src.lazy:
@@ -327,10 +330,10 @@ class _Context:
         if not insts:
             return
         known = self.store.known_instances({i.digest for i in insts.values()})
-        for inst in insts.values():
+        for m, inst in insts.items():
             if inst.digest not in known:
                 known.add(inst.digest)
-                self.writer.instance(instance_record(inst, all_device_cost(inst)))
+                self.writer.instance(instance_record(inst, all_device_cost(inst), texts.get(m)))
 
     def _references(self, src, insts: list) -> dict:
         """The references of these instances: cached, the set's own, or computed here now."""

@@ -19,6 +19,7 @@ member was built: the run loop computes it from what it recorded in the store
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ class Source:
             return self.file_digests[i]
         return None
 
-    @property
+    @functools.cached_property
     def member_key(self) -> str:
         """What identifies a lazy source's members in the store (its spec without the count
         and the name: member ``i`` is the same instance whatever the count; the random draw's
