@@ -52,36 +52,58 @@ def longest_times(inst) -> np.ndarray:
 
 
 def transition_model(inst, caps: Capacities | None = None,
-                     fixed: np.ndarray | None = None, scale: float | None = None) -> LinearModel:
-    """The transition formulation (module docstring), scaled.
+                     fixed: np.ndarray | None = None, scale: float | None = None,
+                     paths: dict | None = None) -> LinearModel:
+    """The transition formulation (module docstring), scaled; with ``paths``, the *linked*
+    formulation.
 
     Variables, per job: ``z[l, k]`` (binary) for its layers, ``w[b, a, c]`` in [0, 1] for its
     inner boundaries, and ``u_i`` (scaled tardiness, only with a deadline and a tardiness
     weight). The input and result transfers depend on one layer only and sit on ``z``.
     ``fixed`` (n_layers, 3) bool: placements fixed to 0 (upper bound 0), with the transitions
     into and out of them. ``scale``: the objective unit (default :func:`objective_scale`).
+
+    ``paths``: ``{job: JobPaths}``, candidate paths of some jobs (a set that contains the job's
+    path in some optimal decision). Such a job has no ``w`` or ``u``: one continuous column
+    ``y_p`` in [0, 1] per path carries its cost (tardiness included), and linking rows
+    ``z[l, k] = sum of y_p over the paths with layer l on tier k`` tie its placements to them.
+    Its LP is then the convex hull of its paths (the path formulation's), while branching stays
+    on the placements ``z``; an integral ``z`` forces one path (paths are distinct tier
+    vectors), so ``y`` needs no integrality. The capacity rows stay on ``z``.
     """
     t = tables(inst)
     caps = caps or Capacities.of(inst)
     scale = objective_scale(inst) if scale is None or not scale > 0 else float(scale)
+    paths = dict(paths or {})
     nl = inst.n_layers
     nj = inst.n_jobs
     Tmax = longest_times(inst)
-    # Variable layout: z (nl*3), then w per inner boundary (9 each), then u per tardy job.
+    # Variable layout: z (nl*3), then w per inner boundary (9 each) of the transition jobs,
+    # then u per tardy transition job, then y per path of the path jobs.
     inner = []  # (boundary b, layer l before it)
     for i in range(nj):
+        if i in paths:
+            continue
         l0, L, b0 = _job_slices(t, i)
         for j in range(L - 1):
             inner.append((b0 + j + 1, l0 + j))
     nz = nl * 3
     nw = 9 * len(inner)
-    tardy = [i for i in range(nj) if t.job_tw[i] > 0 and math.isfinite(t.job_dl[i])
-             and Tmax[i] > t.job_dl[i]]
+    tardy = [i for i in range(nj) if i not in paths and t.job_tw[i] > 0
+             and math.isfinite(t.job_dl[i]) and Tmax[i] > t.job_dl[i]]
     nu = len(tardy)
-    nv = nz + nw + nu
+    ystart = {}
+    ny = 0
+    for i in sorted(paths):
+        ystart[i] = nz + nw + nu + ny
+        ny += len(paths[i])
+    nv = nz + nw + nu + ny
     obj = np.zeros(nv)
     tcoef = np.zeros(nv)  # time coefficients (seconds)
     for i in range(nj):
+        if i in paths:
+            obj[ystart[i]:ystart[i] + len(paths[i])] = paths[i].cost
+            continue
         l0, L, b0 = _job_slices(t, i)
         for j in range(L):
             l = l0 + j
@@ -113,6 +135,14 @@ def transition_model(inst, caps: Capacities | None = None,
 
     for l in range(nl):  # assignment
         add_row([3 * l, 3 * l + 1, 3 * l + 2], [1.0, 1.0, 1.0], 1.0, 1.0)
+    for i in sorted(paths):  # linking: z[l, k] = sum of the job's paths through (l, k)
+        l0, L, b0 = _job_slices(t, i)
+        tiers = np.asarray(paths[i].tiers)
+        for j in range(L):
+            for k in range(3):
+                ps = np.nonzero(tiers[:, j] == k)[0]
+                add_row([3 * (l0 + j) + k] + [ystart[i] + int(p) for p in ps],
+                        [1.0] + [-1.0] * ps.size, 0.0, 0.0)
     for q, (b, l) in enumerate(inner):  # flow conservation around each inner boundary
         base = nz + 9 * q
         for a in range(3):
@@ -160,6 +190,11 @@ def transition_model(inst, caps: Capacities | None = None,
     def encode(x):
         v = np.zeros(nv)
         v[np.arange(nl) * 3 + x] = 1.0
+        for i in paths:
+            l0, L, b0 = _job_slices(t, i)
+            hit = np.nonzero(np.all(paths[i].tiers == x[l0:l0 + L], axis=1))[0]
+            if hit.size:
+                v[ystart[i] + int(hit[0])] = 1.0
         for q, (b, l) in enumerate(inner):
             v[nz + 9 * q + 3 * int(x[l]) + int(x[l + 1])] = 1.0
         if nu:

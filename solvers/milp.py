@@ -23,9 +23,17 @@ by :mod:`offbench_solvers._formulation` (read its docstring for the mathematics)
      job (over edge load, cloud load and cost), one row per job, one per capacity;
    * ``transitions``: placement binaries, transition variables between consecutive layers,
      tardiness as an epigraph, capacities as knapsack rows, with the fixings of step 3;
+   * ``linked``: the transition model in which every job with at most ``LINK_JOB_PATHS`` (200)
+     paths left by step 3 trades its transition and tardiness variables for one continuous
+     column per path, tied to its placement binaries by linking rows
+     (:func:`offbench_solvers._transition.transition_model`): such a job's LP is its convex
+     hull, as in ``paths``, while branching stays on placements, as in ``transitions``; jobs
+     with more paths keep transitions with the fixings of step 3;
    * ``auto`` (default): ``paths`` when step 3 leaves at most ``auto_path_columns`` paths
      (enumeration stops early past them, or past ``4 * auto_path_columns`` labels at one layer
-     and tier of a job), else ``transitions``; the choice and its reason are recorded in ``info``.
+     and tier of a job), else ``linked``; the choice and its reason are recorded in ``info``.
+     (On the tuning seeds of ``bench_milp.py --set milp-scale``, ``linked`` proved faster than
+     ``transitions``: see README's milp section.)
 
    The back end (parameter ``backend``) gets the incumbent as an objective cutoff (HiGHS) or a
    hint (SCIP, CP-SAT), relative MIP gap 1e-9, absolute gap 0, and feasibility tolerances
@@ -58,7 +66,8 @@ Exactness and what is reported
 
 ``info`` carries: ``formulation`` (and ``formulation_reason``), ``backend``, ``lagrangian_bound``
 (certified), ``lp_bound`` (the path LP's value), ``incumbent_cost`` and ``incumbent_source``,
-``columns`` (paths) or ``fixed_placements``/``variables``/``rows`` (transitions),
+``columns`` (paths; linked: the path columns, with ``linked_jobs``) or
+``fixed_placements``/``variables``/``rows`` (transitions, linked),
 ``backend_status``, ``backend_bound``, ``decision_source`` (``milp``, or ``heuristic`` when the
 back end returned nothing better than the incumbent), timings per phase, and:
 
@@ -96,7 +105,7 @@ import time
 
 import numpy as np
 
-from offbench.cost import evaluate
+from offbench.cost import evaluate, tables
 from offbench.solver import Param, Proposal, Solver, Unsupported, stdout_to_stderr
 
 from . import _dag_milp
@@ -106,11 +115,26 @@ from ._backends import (FEAS_TOL, MIP_GAP, BackendOutcome, glop_lp, solve_linear
 from ._trajectory import Trajectory
 
 BACKENDS = ("highs", "scip", "cbc", "cp-sat")
-FORMULATIONS = ("auto", "paths", "transitions")
+FORMULATIONS = ("auto", "paths", "transitions", "linked")
 
 #: With ``formulation=auto``, a job's path enumeration gives up (and auto takes the transition
 #: formulation) past this many labels per layer and tier for each path that auto admits.
 AUTO_LABELS_PER_COLUMN = 4
+
+#: The linked formulation: a job takes path columns when its reduced-cost enumeration keeps at
+#: most this many paths (and at most ``LINK_LABELS`` labels per layer and tier); else transitions.
+LINK_JOB_PATHS = 200
+LINK_LABELS = 800
+
+
+def _with_path(inst, i, jp, p):
+    """Job ``i``'s paths ``jp`` with path ``p`` added when missing (priced by the cost model)."""
+    p = np.ascontiguousarray(p, dtype=np.int8)
+    if jp.tiers.shape[0] and np.any(np.all(jp.tiers == p, axis=1)):
+        return jp
+    tiers, e, c, cost, T = F._path_stats(tables(inst), i, p)
+    return F.JobPaths(np.vstack([jp.tiers, tiers[None, :]]), np.append(jp.e, e),
+                      np.append(jp.c, c), np.append(jp.cost, cost), np.append(jp.time, T))
 
 
 # ------------------------------------------------------------------------------ the deadline
@@ -176,7 +200,9 @@ class MILP(Solver):
                   "formulation only, exactly accounted integer scaling)"),
         Param("formulation", str, "auto", choices=FORMULATIONS,
               doc="paths (multiple-choice knapsack over Pareto paths), transitions (placement "
-                  "and transition variables), or auto (paths when few remain after reduction)"),
+                  "and transition variables), linked (transitions, with path columns linked to "
+                  "the placements of jobs with few paths), or auto (paths when few remain after "
+                  "reduction, else linked)"),
         Param("threads", int, 1, low=1, high=256,
               doc="back-end threads; 1 keeps runs deterministic (SCIP always uses one)"),
         Param("max_columns", int, 200_000, low=1,
@@ -260,7 +286,7 @@ class MILP(Solver):
         form = self.formulation
         pm = None
         reason = None
-        if self.backend == "cp-sat" and form == "transitions":
+        if self.backend == "cp-sat" and form in ("transitions", "linked"):
             raise Unsupported("backend cp-sat takes the path formulation only (its integer "
                               "scaling is exact there); use formulation=paths or auto")
         if form in ("auto", "paths"):
@@ -281,8 +307,8 @@ class MILP(Solver):
                         return give_up("time limit reached while enumerating paths")
                     raise Unsupported(f"path formulation not built: {reason} (raise max_columns/"
                                       f"max_labels, or use formulation=transitions)")
-                info["formulation_reason"] = f"transitions because {reason}"
-                form = "transitions"
+                info["formulation_reason"] = f"linked because {reason}"
+                form = "linked"
             else:
                 info["formulation_reason"] = ("requested" if form == "paths" else
                                               f"paths: {pm.n_columns} remain after reduction")
@@ -300,7 +326,7 @@ class MILP(Solver):
                 inst, ctx, pm, inc_x, inc_cost, budget, info)
         else:
             out, decode, obj_scale, resolution = self._run_transitions(
-                inst, ctx, cg, caps, inc_x, inc_cost, budget, info)
+                inst, ctx, cg, caps, inc_x, inc_cost, budget, info, linked=form == "linked")
         if out is None:
             return give_up("time limit reached while building the model")
         info["time_milp"] = time.perf_counter() - t_model
@@ -455,7 +481,36 @@ class MILP(Solver):
                             cutoff=self._cutoff(inc_cost, pm.scale) if self.reduce else None,
                             hint=hint, deadline=budget.deadline, info=info)
 
-    def _run_transitions(self, inst, ctx, cg, caps, inc_x, inc_cost, budget, info):
+    def _linked_paths(self, inst, cg, caps, inc_x, inc_cost, budget, info):
+        """The jobs of the linked formulation that take path columns: each job's Pareto paths
+        within the reduced-cost threshold (as :func:`F.enumerate_paths`, per job; all of them
+        with ``reduce=False`` or without the column generation), kept when at most
+        ``LINK_JOB_PATHS`` remain (the incumbent's path added); the others keep transitions.
+        Returns ``{job: JobPaths}``."""
+        if self.reduce and cg is not None:
+            gap = max(0.0, inc_cost - cg.bound)
+            slack = F.THRESHOLD_RTOL * max(abs(inc_cost), abs(cg.bound), F.objective_scale(inst))
+            lam, thr = cg.lam, [float(m) + gap + slack for m in cg.mu]
+        else:
+            lam, thr = (0.0, 0.0), [math.inf] * inst.n_jobs
+        inc_paths = F.split_paths(inst, inc_x)
+        out = {}
+        total = 0
+        for i in range(inst.n_jobs):
+            if budget.expired():
+                break
+            jp = F.job_paths(inst, i, lam=lam, threshold=thr[i], max_labels=LINK_LABELS,
+                             caps=caps)
+            if jp is None or len(jp) > LINK_JOB_PATHS or total + len(jp) > self.max_columns:
+                continue
+            out[i] = _with_path(inst, i, jp, inc_paths[i])
+            total += len(out[i])
+        info["linked_jobs"] = len(out)
+        info["columns"] = total
+        return out
+
+    def _run_transitions(self, inst, ctx, cg, caps, inc_x, inc_cost, budget, info,
+                         linked=False):
         fixed = None
         if self.reduce and cg is not None:
             if not budget.enter("placement_fixing"):
@@ -473,10 +528,16 @@ class MILP(Solver):
             else:
                 info["fixed_placements"] = 0
                 info["fixing_skipped"] = "labels overflow or time limit"
+        paths = None
+        if linked:
+            if not budget.enter("job_paths"):
+                return None, None, 1.0, None
+            paths = self._linked_paths(inst, cg, caps, inc_x, inc_cost, budget, info)
+            budget.leave("job_paths")
         mscale = self._model_scale(inc_cost, F.objective_scale(inst))
         if not budget.enter("model_build"):
             return None, None, 1.0, None
-        lm = F.transition_model(inst, caps, fixed, scale=mscale)
+        lm = F.transition_model(inst, caps, fixed, scale=mscale, paths=paths)
         budget.leave("model_build")
         info["variables"] = int(lm.obj.size)
         info["rows"] = int(lm.A.shape[0])

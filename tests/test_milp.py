@@ -61,8 +61,9 @@ def check_exact(inst, r, opt):
 
 # ------------------------------------------------------------------------------ exactness
 @pytest.mark.parametrize("backend, formulation", [
-    (b, f) for b in ("highs", "scip", "cbc", "cp-sat") for f in ("auto", "paths", "transitions")
-    if not (b == "cp-sat" and f == "transitions")])   # cp-sat takes paths only (tested below)
+    (b, f) for b in ("highs", "scip", "cbc", "cp-sat")
+    for f in ("auto", "paths", "transitions", "linked")
+    if not (b == "cp-sat" and f in ("transitions", "linked"))])   # cp-sat: paths only (below)
 def test_agrees_with_brute_force(backend, formulation):
     solver = MILP(backend=backend, formulation=formulation)
     for inst in CASES:
@@ -80,9 +81,62 @@ def test_textbook_models_without_reduction_agree(formulation):
 
 
 def test_cpsat_refuses_the_transition_formulation():
-    r = MILP(backend="cp-sat", formulation="transitions").solve(CASES[0])
-    assert r.status == "error" and r.error.startswith("unsupported:")
-    assert "path formulation" in r.error
+    for formulation in ("transitions", "linked"):
+        r = MILP(backend="cp-sat", formulation=formulation).solve(CASES[0])
+        assert r.status == "error" and r.error.startswith("unsupported:")
+        assert "path formulation" in r.error
+
+
+def _coupled(seed, n_jobs=3, layers=3, fraction=0.2):
+    kw = dict(n_devices=2, n_jobs=n_jobs, layers=(2, layers), capacities=True, deadlines=True,
+              zero_fraction=0.2)
+    total = float(np.sum(random_instance(seed, **kw).ops))
+    return random_instance(seed, **kw, edge_capacity=fraction * total,
+                           cloud_capacity=fraction * total)
+
+
+def test_linked_model_lp_is_the_path_lp():
+    """With every job's Pareto paths linked, the linked model's LP relaxation is the path
+    formulation's LP (each job's convex hull), and its MILP optimum is brute force's."""
+    from offbench_solvers._backends import glop_lp, solve_linear
+
+    for seed in range(3):
+        inst = _coupled(40 + seed)
+        caps = F.Capacities.of(inst)
+        jobs = [F.job_paths(inst, i, caps=caps) for i in range(inst.n_jobs)]
+        pm = F.PathModel(jobs, caps, F.objective_scale(inst))
+        _, path_lp, _ = glop_lp(*pm.arrays())
+        lm = F.transition_model(inst, caps, paths=dict(enumerate(jobs)))
+        assert lm.obj.size == 3 * inst.n_layers + pm.n_columns   # no w, no u
+        relaxed = solve_linear("highs", lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub,
+                               np.zeros(lm.obj.size, dtype=bool), time_limit=30, threads=1,
+                               seed=0)
+        assert relaxed.objective * lm.scale == pytest.approx(path_lp * pm.scale, rel=1e-7)
+        whole = solve_linear("highs", lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub,
+                             lm.integer, time_limit=30, threads=1, seed=0)
+        x = lm.decode(whole.values)
+        opt = brute_force(inst)
+        assert evaluate(inst, x).feasible
+        assert evaluate(inst, x).cost == pytest.approx(opt.cost, rel=1e-8)
+        # encode puts the decision's own path on: the linking rows hold for it
+        v = lm.encode(opt.decision)
+        assert np.allclose(lm.A @ v, np.clip(lm.A @ v, lm.row_lo, lm.row_hi), atol=1e-9)
+
+
+def test_linked_mixes_path_and_transition_jobs(monkeypatch):
+    """Jobs past the per-job path limit keep transitions, the others take path columns; the
+    mixed model agrees with brute force."""
+    import offbench_solvers.milp as M
+
+    monkeypatch.setattr(M, "LINK_JOB_PATHS", 2)
+    mixed = 0
+    for seed in range(6):
+        inst = _coupled(60 + seed)
+        r = MILP(formulation="linked").solve(inst, seed=0)
+        check_exact(inst, r, brute_force(inst))
+        assert r.info["formulation"] == "linked"
+        mixed += 0 < r.info.get("linked_jobs", 0) < inst.n_jobs
+    assert mixed >= 1
 
 
 def test_capacity_met_exactly():

@@ -19,6 +19,7 @@ layers of real DNN profiles). Configurations of the ``milp`` solver (one thread 
 ``scip``       ``formulation=auto``, SCIP
 ``cp-sat``     the path formulation, CP-SAT (exact integer scaling)
 ``transitions``  ``formulation=transitions`` (with Lagrangian fixings and cutoff), HiGHS
+``linked``     ``formulation=linked`` (what ``auto`` takes when paths are too many), HiGHS
 ``paths``      ``formulation=paths``, HiGHS
 ``textbook``   ``formulation=transitions, reduce=False``: the plain transition model in HiGHS
                (the baseline the issue quotes: 8 s to minutes at 20 x 10)
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -65,6 +67,7 @@ CONFIGS = {
     "scip": {"backend": "scip"},
     "cp-sat": {"backend": "cp-sat", "formulation": "paths"},
     "transitions": {"formulation": "transitions"},
+    "linked": {"formulation": "linked"},
     "paths": {"formulation": "paths"},
     "textbook": {"formulation": "transitions", "reduce": False},
 }
@@ -191,16 +194,18 @@ def run_set(role, sizes, configs, time_limit):
     print(f"milp-scale ({role} seeds): {len(members)} instances, time limit {time_limit:g} s, one "
           f"thread; time to proof in s (the limit for an unproved one), proved, gap at the limit; "
           f"inc: median s in the restricted MILP (incumbent); over: largest wall time past the "
-          f"limit (s)")
+          f"limit (s); cpu: median and largest CPU seconds of the solve (this process)")
     print(f"{'jobs x layers':<14}{'config':<13}{'median':>8}{'max':>8}{'proved':>8}"
-          f"{'gap med':>9}{'gap max':>9}{'inc':>7}{'over':>7}")
+          f"{'gap med':>9}{'gap max':>9}{'inc':>7}{'over':>7}{'cpu med':>9}{'cpu max':>9}")
     optima = {}
     for size in order:
         insts = [(f, inst) for s, f, inst in members if s == size]
         for name in configs:
-            times, proved, gaps, inc, over = [], 0, [], [], 0.0
+            times, proved, gaps, inc, over, cpus = [], 0, [], [], 0.0, []
             for f, inst in insts:
+                c0 = time.process_time()
                 r = milp(**CONFIGS[name]).solve(inst, time_limit=time_limit)
+                cpus.append(time.process_time() - c0)
                 ph = r.info.get("phases", {}).get("restricted_milp")
                 inc.append(ph[1] - ph[0] if ph else 0.0)
                 over = max(over, r.wall_time - time_limit)
@@ -219,7 +224,8 @@ def run_set(role, sizes, configs, time_limit):
             gm = f"{statistics.median(gaps):9.1e}{max(gaps):9.1e}" if gaps else f"{'-':>9}{'-':>9}"
             print(f"{f'{size[0]} x {size[1]}':<14}{name:<13}{statistics.median(times):8.2f}"
                   f"{max(times):8.2f}{f'{proved}/{len(insts)}':>8}{gm}"
-                  f"{statistics.median(inc):7.2f}{over:7.2f}", flush=True)
+                  f"{statistics.median(inc):7.2f}{over:7.2f}{statistics.median(cpus):9.2f}"
+                  f"{max(cpus):9.2f}", flush=True)
 
 
 def main(argv=None):
@@ -231,7 +237,11 @@ def main(argv=None):
                     help=f"comma-separated, from {', '.join(CONFIGS)}")
     ap.add_argument("--quick", action="store_true", help="5x5 and 10x10, 2 seeds, no textbook")
     ap.add_argument("--family-count", type=int, default=5,
-                    help="instances of capacitated-v1:medium (0: skip)")
+                    help="instances of --family (0: skip)")
+    ap.add_argument("--family", default=None,
+                    help="a family ID (default capacitated-v1:medium after the sizes); given "
+                         "alone, only its table is run, e.g. --family scale-v1:n1000 "
+                         "--family-count 3 --time-limit 60 --configs highs")
     ap.add_argument("--no-crossover", action="store_true")
     ap.add_argument("--set", choices=["milp-scale"], default=None,
                     help="run the committed set instead of the generated sizes")
@@ -251,6 +261,18 @@ def main(argv=None):
         sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
     except ValueError:
         ap.error(f"--sizes: expected JOBSxLAYERS[,...], got {args.sizes!r}")
+    if args.family is not None and not args.set:
+        if args.family_count < 1:
+            ap.error("--family-count must be at least 1 with --family")
+        from offbench.families import FamilyError, get_family
+        try:
+            get_family(args.family)
+        except FamilyError as e:
+            ap.error(f"--family: {e}")
+        warm()
+        run_family(args.family, args.family_count, configs, args.time_limit)
+        return
+    args.family = "capacitated-v1:medium"
     if args.set:
         warm()
         given = "--sizes" in (argv if argv is not None else sys.argv)
@@ -297,21 +319,41 @@ def main(argv=None):
                   f"{statistics.median(tm):>10.4f}")
 
     if args.family_count:
-        from offbench.families import get_family
+        run_family(args.family, args.family_count, configs, args.time_limit)
 
-        fam = get_family("capacitated-v1:medium")
-        insts = list(fam.instances(0, args.family_count))
-        print(f"\n{fam.id}: {len(insts)} instances (seed 0), time limit {args.time_limit:g} s")
-        milp = resolve("milp")
-        for c in configs:
-            times, proved = [], 0
-            for inst in insts:
-                r = milp(**CONFIGS[c]).solve(inst, time_limit=args.time_limit)
-                times.append(r.wall_time)
-                proved += r.status == "optimal"
-            print(f"  {c:<12} proved {proved}/{len(times)}, median {statistics.median(times):.2f} s, "
-                  f"max {max(times):.2f} s")
 
+def run_family(family_id, count, configs, time_limit):
+    """``count`` instances of a family (seed 0) per configuration: status, wall and CPU time,
+    gap at the limit, formulation, per instance and summarized."""
+    from offbench.families import FamilyError, get_family
+
+    try:
+        fam = get_family(family_id)
+    except FamilyError as e:
+        raise SystemExit(f"bench_milp: error: --family: {e}") from None
+    insts = list(fam.instances(0, count))
+    print(f"\n{fam.id}: {len(insts)} instances (seed 0), time limit {time_limit:g} s, one "
+          f"thread; wall and CPU seconds, gap at the end")
+    milp = resolve("milp")
+    for c in configs:
+        times, cpus, proved, gaps = [], [], 0, []
+        for inst in insts:
+            c0 = time.process_time()
+            r = milp(**CONFIGS[c]).solve(inst, time_limit=time_limit)
+            cpu = time.process_time() - c0
+            if r.status == "error":
+                raise SystemExit(f"{inst.name}: {c} failed: {r.error}")
+            times.append(r.wall_time)
+            cpus.append(cpu)
+            proved += r.status == "optimal"
+            gap = 0.0 if r.status == "optimal" else (r.gap if r.gap is not None else math.inf)
+            gaps.append(gap)
+            print(f"  {c:<12} {inst.name:<28} {r.status:<8} wall {r.wall_time:7.2f} cpu "
+                  f"{cpu:7.2f} gap {gap:8.1e} {r.info.get('formulation', '')} "
+                  f"{r.info.get('formulation_reason', '')}", flush=True)
+        print(f"  {c:<12} proved {proved}/{len(times)}, wall median {statistics.median(times):.2f} s "
+              f"max {max(times):.2f} s, CPU median {statistics.median(cpus):.2f} s max "
+              f"{max(cpus):.2f} s, largest gap {max(gaps):.1e}", flush=True)
 
 if __name__ == "__main__":
     main()
