@@ -299,3 +299,20 @@ def test_online_and_adaptation_tracks_on_dag_families_through_offbench_run(tmp_p
         errors = {r["track"]: r["error"] for r in s.results()}
     assert errors["online"] is None
     assert "another structure than the stream's (a DAG job's structure differs" in errors["adaptation"]
+
+
+@pytest.mark.parametrize("sid,params", [
+    ("droo", TINY["droo"]), ("ddlo", TINY["ddlo"]), ("dmro", TINY["dmro"]),
+    ("sb3-dqn", {"frames": 4, "net_arch": [16]})])
+def test_check_solver_on_dag_instances(sid, params):
+    """The public checks on the DAG battery (a static solve: a few rounds of learning on the
+    instance): valid decisions priced as the cost model prices them, deterministic, never below
+    the brute-force optimum. (sb3-ppo's static solve, 16 episodes and 10 epochs per round, is
+    too slow for the default suite; it runs on DAG streams above.)"""
+    if sid.startswith("sb3"):
+        pytest.importorskip("stable_baselines3", reason="stable-baselines3 is the optional offbench[rl] extra")
+    from offbench.testing import check_solver, dag_battery
+
+    # A generous time limit: a loaded machine must not turn a solve into a timeout.
+    assert check_solver(sid, params=params, instances=dag_battery(), skip=("params",), time_limit=300) == [
+        "result", "feasible", "determinism", "optimality"]
