@@ -13,22 +13,33 @@ cloud"); for the device, ``z1 = z2 = 0``. A *transfer* is data leaving a source 
 the device for the job's input) once for a set of destinations ``D`` (and the device, for an
 exit node's output): the input (device -> entry nodes), each node's shared output (``out_bits``,
 to all its successors, and to the device if it is an exit) and each edge's own message (to its
-head alone). Tiers lie on a line, so the union of the paths from ``a`` to ``D`` crosses
+head alone). With ``M = max(D)`` and ``m = min(D)`` (the device counting as tier 0), the union of
+the paths from ``a`` to ``D`` on the line of tiers crosses (:mod:`offbench._maxflow`'s (1))
 
-* the up hop iff some ``b in D`` has ``z1(b) - z1(a) = 1``,
-* the down hop iff some ``b`` has ``z1(a) - z1(b) = 1``,
-* the backhaul iff some ``b`` has ``|z2(a) - z2(b)| = 1`` (from the edge up, or from the cloud
-  down: never both, since ``a`` is on one tier).
+* the up hop iff ``z1(a) = 0`` and ``M >= 1``, the backhaul upwards iff ``z2(a) = 0`` and ``M >= 2``,
+* the down hop iff ``z1(a) = 1`` and ``m = 0``, the backhaul downwards iff ``z2(a) = 1`` and
+  ``m <= 1``.
 
-Each is a continuous indicator ``h in [0, 1]`` with the rows ``h >= z1(b) - z1(a)`` (up),
-``h >= z1(a) - z1(b)`` (down), ``h >= z2(b) - z2(a)`` and ``h >= z2(a) - z2(b)`` (backhaul) for
-every destination. At binary ``x`` the smallest feasible ``h`` is exactly the hop's
-indicator, and nothing in the model gains from a larger one (its cost, and its time in the
-tardiness row, are non-negative), so the model's optimum is the cost model's. These are the
-pairwise terms of :mod:`offbench._maxflow`'s minimum cut written as linear rows; without
-the cut's auxiliary variables a transfer to several destinations is a maximum of pairwise
-terms, so even without capacities and deadlines the LP relaxation is not always integral (it
-was within 1e-4 relative of the optimum on random DAGs of 5-12 nodes).
+These are the pairwise terms of the minimum cut (:mod:`offbench._maxflow`), and they are written
+with its auxiliary variables: for a transfer to two or more nodes, continuous "how far up"
+variables ``u_k`` (``[M >= k]``, rows ``u_k >= z_k(b)`` for every destination ``b``) and "how far
+down" variables, complemented, ``w_k`` (``[m < k]``, rows ``w_k >= 1 - z_k(b)``); with one
+destination ``b``, ``u_k = 1 - w_k = z_k(b)``; for an exit node ``w_k = 1``; for the input ``z(a) =
+0``. Each hop (the backhaul once per direction) is a continuous indicator ``h in [0, 1]`` with
+one row: ``h >= u_1 - z1(a)`` (up), ``h >= u_2 - z2(a)`` (backhaul up), ``h >= z1(a) - (1 - w_1)``
+(down), ``h >= z2(a) - (1 - w_2)`` (backhaul down). At binary ``x`` the least feasible auxiliary
+variables are their true values and the least ``h`` is exactly the hop's indicator, and
+nothing in the model gains from larger ones (their costs, and their times in the tardiness
+row, are non-negative), so the model's optimum is the cost model's.
+
+**Without capacities and deadlines the LP relaxation is integral.** In the variables ``y_1 =
+z1``, ``y_2 = z2`` (``0 <= y_2 <= y_1 <= 1``: the one-hot rows, mapped unimodularly), ``u_k`` and
+``d_k = 1 - w_k``, every row is a difference ``p >= q`` of two variables, or ``h >= p - q`` with
+``h`` in that row alone: the matrix is a network matrix with unit columns appended, totally
+unimodular, so every vertex of the LP is integral and the LP's optimum is the minimum cut's
+(``tests/test_dag_milp.py`` checks it against ``mincut``). Before the auxiliary variables (one
+indicator per hop with a row per destination, one backhaul indicator for both directions) the
+LP was only within about 1e-4 relative of the optimum on random DAGs of 5-12 nodes.
 
 Per job, ``T_i`` is the linear expression ``sum x[v, k] time(v, k) + sum h * hop time``; with a
 deadline and a tardiness weight, ``U_i >= T_i - d_i``, ``U_i >= 0`` costs ``job_tw[i] * U_i``.
@@ -82,6 +93,7 @@ from . import _formulation as F
 from ._backends import solve_linear
 
 UP, DOWN, BACKHAUL = 0, 1, 2  # offbench.dag.HOPS order
+BACKHAUL_DOWN = 3             # the backhaul crossed downwards (its own indicator)
 
 
 class _Builder:
@@ -154,25 +166,46 @@ def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
             nonlocal t_max
             hc = hop_costs(inst, i, float(bits))
             ht = hop_costs(inst, i, float(bits), "time")
-            # Each hop: the rows (lists of z-terms whose difference h must cover).
-            need = {UP: [], DOWN: [], BACKHAUL: []}
-            for d in dests:
-                need[UP].append(z1(d) + neg(z1(src)))
-                need[BACKHAUL].append(z2(d) + neg(z2(src)))
-                if src is not None:
-                    need[DOWN].append(z1(src) + neg(z1(d)))
-                    need[BACKHAUL].append(z2(src) + neg(z2(d)))
-            if to_device and src is not None:
-                need[DOWN].append(z1(src))
-                need[BACKHAUL].append(z2(src))
-            for hop, rows in need.items():
-                if not rows:
-                    continue
-                h = b.var(hc[hop] / scale)
-                for terms in rows:  # h - (z-difference) >= 0
-                    b.row([(h, 1.0)] + neg(terms), 0.0, inf)
-                time_terms.append((h, ht[hop]))
+
+            def hop(which, rows):
+                """The hop's indicator h with the rows ``h + terms >= lo`` of ``rows``."""
+                cost, tm = (hc[BACKHAUL], ht[BACKHAUL]) if which >= BACKHAUL else (hc[which],
+                                                                                   ht[which])
+                h = b.var(cost / scale)
+                for terms, lo in rows:
+                    b.row([(h, 1.0)] + terms, lo, inf)
+                time_terms.append((h, tm))
+
             t_max += max(ht[UP], ht[DOWN]) + ht[BACKHAUL]
+            if src is None:                 # the input, from the device: up to max(dests)
+                hop(UP, [(neg(z1(d)), 0.0) for d in dests])
+                hop(BACKHAUL, [(neg(z2(d)), 0.0) for d in dests])
+                return
+            if to_device:                   # an exit node's output: down to the device
+                hop(DOWN, [(neg(z1(src)), 0.0)])
+                hop(BACKHAUL_DOWN, [(neg(z2(src)), 0.0)])
+                return
+            if len(dests) == 1:             # up to max = down to min = the destination's tier
+                up1, up2 = z1(dests[0]), z2(dests[0])
+                dn1, dn2, dn_lo = up1, up2, 0.0
+            else:
+                # "How far up": u_k = [max(dests) >= k] (u_k >= z_k(b) for every b); "how far
+                # down", complemented: w_k = [min(dests) < k] (w_k >= 1 - z_k(b)), so that every
+                # auxiliary variable's least value is its true one (encode_hops).
+                up1, up2, dn1, dn2 = [], [], [], []
+                for k, zk, up, dn in ((1, z1, up1, dn1), (2, z2, up2, dn2)):
+                    u, w = b.var(0.0), b.var(0.0)
+                    for d in dests:
+                        b.row([(u, 1.0)] + neg(zk(d)), 0.0, inf)
+                        b.row([(w, 1.0)] + zk(d), 1.0, inf)
+                    up.append((u, 1.0))
+                    dn.append((w, -1.0))   # the down rows read min >= k as 1 - w_k
+                dn_lo = -1.0
+            # h_up >= u_1 - a_1, h_bup >= u_2 - a_2, h_down >= a_1 - d_1, h_bdown >= a_2 - d_2
+            hop(UP, [(neg(up1) + z1(src), 0.0)])
+            hop(BACKHAUL, [(neg(up2) + z2(src), 0.0)])
+            hop(DOWN, [(dn1 + neg(z1(src)), dn_lo)])
+            hop(BACKHAUL_DOWN, [(dn2 + neg(z2(src)), dn_lo)])
 
         succ = [g.succ(v).tolist() for v in range(L)]
         indeg = np.bincount(g.dst, minlength=L)
@@ -223,23 +256,29 @@ def encode_hops(lm: F.LinearModel, x: np.ndarray) -> np.ndarray:
     cont = np.nonzero(~lm.integer)[0]
     v[cont] = lm.lb[cont]
     A = lm.A.tocsr()
-    # Rows are h - (z terms) >= 0 and T/ts - u <= d/ts: one pass over hops, then tardiness.
-    for _ in range(2):
+    # Each row's own variable is raised to what it needs, in passes until nothing moves: the
+    # auxiliary "how far" variables first, then the hop indicators that read them, then the
+    # tardiness that reads the hops (three passes and a last one that changes nothing).
+    for _ in range(6):
         act = A @ v
+        v0 = v.copy()            # act's values: a variable raised by one row keeps its place
         lo_short = np.isfinite(lm.row_lo) & (act < lm.row_lo)
         hi_over = np.isfinite(lm.row_hi) & (act > lm.row_hi)
         for r in np.nonzero(lo_short | hi_over)[0]:
             s, e = A.indptr[r], A.indptr[r + 1]
             cols, vals = A.indices[s:e], A.data[s:e]
-            # The row's own variable: h (coefficient +1, a >= row) or u (-1, a <= row).
+            # The row's own variable: h, u_k or w_k (coefficient +1, a >= row) or the
+            # tardiness U (-1, a <= row).
             want = 1.0 if lo_short[r] else -1.0
             c = [(j, a) for j, a in zip(cols, vals) if not lm.integer[j] and a * want > 0]
             if len(c) != 1:
                 continue
             j, a = c[0]
-            rest = act[r] - a * v[j]
+            rest = act[r] - a * v0[j]
             target = (lm.row_lo[r] if lo_short[r] else lm.row_hi[r]) - rest
             v[j] = min(lm.ub[j], max(v[j], target / a))
+        if not (lo_short | hi_over).any():
+            break
     return v
 
 
