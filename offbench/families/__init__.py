@@ -34,7 +34,8 @@ The package's modules: :mod:`~offbench.families.param` (``FParam``, ``FamilyErro
 :mod:`~offbench.families.ids` (ID parsing and the salt), :mod:`~offbench.families.family` (the
 :class:`Family` type, generation and streams), the generators (``dmro``, ``capacitated``,
 ``deadline``, ``zoo``, ``scale``, with ``_fleet`` and ``_common``; with DAG jobs ``zoo_dag``
-(zoo-v2's), ``dmro_dag`` (dmro-v2's) and ``workflow``, with ``_dag``), and here the lookup.
+(zoo-v2's), ``dmro_dag`` (dmro-v2's), ``workflow``, ``workflow_mrlco`` (workflow-v2's) and
+``dmro_mrlco`` (dmro-v3's), with ``_dag``), and here the lookup.
 
 **A change to a generator that changes any instance needs a version bump** (a new ``[vN]``
 table in the TOML and a history line), so that old leaderboard rows stay comparable; the test

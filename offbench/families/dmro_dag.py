@@ -44,13 +44,19 @@ STRUCTURAL = frozenset({"n_devices", "tasks", "fat", "density", "regular"})
 
 def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
     """The nominal instance and the per-device mean uplink SNR."""
+    return build_with(workflow_job, p, rng_structure)
+
+
+def build_with(draw_job, p, rng_structure: np.random.Generator):
+    """:func:`build` with the workflows drawn by ``draw_job(rng, p, device)`` (``dmro-v3``'s
+    :func:`offbench.families.workflow_mrlco.workflow_job` shares the rest)."""
     nd = p["n_devices"]
     check_size(n_devices=nd, n_jobs=nd, n_layers=nd * p["tasks"][0], where="n_devices/tasks")
     # Physical devices, drawn as dmro-v1 draws them: the same in every environment of one seed.
     dev, snr_up = droo_devices(p, rng_structure)
     # One workflow per device, each from a generator of its own.
     seeds = rng_structure.integers(0, 2**63 - 1, size=nd)
-    jobs = [workflow_job(np.random.default_rng(int(s)), p, d) for d, s in enumerate(seeds)]
+    jobs = [draw_job(np.random.default_rng(int(s)), p, d) for d, s in enumerate(seeds)]
     for job, w in zip(jobs, job_weights(p["job_weights"], nd)):
         job["weight"] = float(w)
     inst = dag_instance(

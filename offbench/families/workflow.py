@@ -104,12 +104,18 @@ def workflow_job(rng: np.random.Generator, p, device: int) -> dict:
 
 def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
     """The nominal instance and the per-device mean SNR."""
+    return build_with(workflow_job, p, rng_structure)
+
+
+def build_with(draw_job, p, rng_structure: np.random.Generator):
+    """:func:`build` with the workflows drawn by ``draw_job(rng, p, device)`` (``workflow-v2``'s
+    :func:`offbench.families.workflow_mrlco.workflow_job` shares the rest)."""
     nd, nj = p["n_devices"], p["n_jobs"]
     check_size(n_devices=nd, n_jobs=nj, n_layers=nj * p["tasks"][0], where="n_devices/n_jobs")
     job_device = np.minimum((rng_structure.random(nj) * nd).astype(np.int64), nd - 1)
     # One generator per workflow: a workflow's draws do not shift the next one's.
     seeds = rng_structure.integers(0, 2**63 - 1, size=nj)
-    jobs = [workflow_job(np.random.default_rng(int(s)), p, d) for s, d in zip(seeds, job_device)]
+    jobs = [draw_job(np.random.default_rng(int(s)), p, d) for s, d in zip(seeds, job_device)]
     speed = loguniform(rng_structure, p["device_speed"][0], p["device_speed"][1], nd)
     power = _uniform(rng_structure, p["device_power"], nd)
     u_net = rng_structure.random(nd)
