@@ -90,3 +90,31 @@ def test_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(cluster, tmp
             [(s["name"], s["digest"], s["members"]) for s in b.sources()]
         workers = {r["worker"].rsplit(":", 1)[0] for r in a.results()}
     assert workers  # rows say where they ran
+
+
+def test_workers_load_the_specs_families_dirs(cluster, tmp_path, monkeypatch):
+    """A family from a folder of the spec's ``families_dirs`` (``--families-dir``) is built on
+    Dask workers that were started without it (``$OFFBENCH_FAMILIES_PATH`` is the runner's)."""
+    from offbench.families import PATH_ENV
+    from tests.test_families_dir import _campus
+
+    monkeypatch.setenv(PATH_ENV, "")  # restored after the test: the folder is loaded below
+    fams = tmp_path / "fams"
+    fams.mkdir()
+    (fams / "campus.toml").write_text(_campus(), encoding="utf-8")
+    spec = parse_spec({"name": "campus-on-dask", "families_dirs": [str(fams)],
+                       "reference": {"mode": "none"}, "solvers": ["all-device", "greedy"],
+                       "sources": [{"kind": "family", "family": "campus-v1", "seed": 1,
+                                    "count": 6, "name": "campus"}]})
+    assert spec.families_dirs == [str(fams.resolve())]
+    with distributed.Client(cluster) as client:
+        seen = set(client.run(lambda: os.environ.get(PATH_ENV, "")).values())
+    assert str(fams) not in "".join(seen)  # the workers were started without the folder
+    store = tmp_path / "campus.sqlite"
+    with DaskExecutor(cluster.scheduler_address) as ex:
+        summary = run(spec, store, executor=ex)
+    assert summary.done == summary.planned == 12 and not summary.task_failures
+    local = tmp_path / "local.sqlite"
+    run(spec, local, executor=InProcessExecutor())
+    with Store.open_readonly(store) as a, Store.open_readonly(local) as b:
+        assert a.quality_snapshot() == b.quality_snapshot()

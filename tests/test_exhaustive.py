@@ -161,7 +161,7 @@ def test_command_line(tmp_path, capsys):
     d = json.loads(out)
     assert d["status"] == "optimal"
     assert d["cost"] == pytest.approx(brute_force(inst), rel=1e-9)
-    assert main(["solve", str(p), "--solver", "exhaustive", "--param", "max_layers=1"]) == 0
+    assert main(["solve", str(p), "--solver", "exhaustive", "--param", "max_layers=1"]) == 3  # refused
     d = json.loads(capsys.readouterr().out)
     assert d["status"] == "error" and "max_layers=1" in d["error"]
 

@@ -69,7 +69,9 @@ def add_parser(sub):
                    help="let solvers' own output (HiGHS banners, ...) reach the terminal; by "
                         "default it goes to a log file per run beside the store (logs/)")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the plan (sources, solvers, job count) and stop")
+                   help="print the plan (sources, solvers, job count) and stop (builds no "
+                        "instance but the first of each generated source, which checks its "
+                        "arguments)")
     p.set_defaults(func=run)
     return p
 
@@ -118,7 +120,7 @@ def run(args) -> int:
         raw, solvers=args.solver, families=args.family, sets=args.set,
         instance_paths=args.instances, seeds=args.seeds, time_limit=args.time_limit,
         tracks=args.track, solvers_dirs=args.solvers_dir, reference=args.reference,
-        count=args.count, instance_seed=args.instance_seed)
+        count=args.count, instance_seed=args.instance_seed, families_dirs=args.families_dir)
     spec = parse_spec(raw, where=args.config or "built-in run spec")
     plan = make_plan(spec)
     if args.dry_run:
@@ -172,8 +174,12 @@ def run(args) -> int:
 def _describe_plan(plan) -> str:
     lines = [f"run spec {plan.spec.name!r}: {plan.n_jobs} jobs"]
     for s in plan.sources:
+        # A generated source's digest is over every member's: known once they are built, which
+        # a dry run does not do (only member 0 was built, to check the generator's arguments).
+        digest = (f"digest {s.digest[:12]}" if s.digest_known else
+                  "digest known once its members are built (they are built where their jobs run)")
         lines.append(f"  source {s.name} ({s.kind}): {s.count} "
-                     f"{'frames' if s.stream else 'instances'}, digest {s.digest[:12]}")
+                     f"{'frames' if s.stream else 'instances'}, {digest}")
     for sv in plan.spec.solvers:
         params = ", ".join(f"{k}={v}" for k, v in sv.params.items())
         lines.append(f"  solver {sv.id}({params}) seeds {list(sv.seeds)} time limit "

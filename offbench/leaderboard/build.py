@@ -194,6 +194,7 @@ def build(store: Store, *, keys: Iterable[tuple] | None = None, offbench_version
             for track in sorted({r["track"] for r in srows}, key=_track_order):
                 trows = [r for r in srows if r["track"] == track]
                 used.add_rows(trows)
+                used.digests.update(s["members"])  # its frames: their references were used
                 made.append(_stream_table(name, s, trows, frames_by_row))
         elif static_tracks:
             size = conn.execute("SELECT COUNT(DISTINCT instance_digest) FROM source_members "

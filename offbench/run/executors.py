@@ -371,7 +371,7 @@ def _dask_group(jobs: list):
             for job, out in box.run_many(jobs[done:done + _BATCH]):
                 done += 1
                 yield job, out
-            if box.queue:  # killed or dead: the rest go to a fresh sandbox
+            if box.proc.poll() is not None:  # killed or dead: the rest go to a fresh sandbox
                 box.kill()
                 box = None
     except BaseException:
@@ -403,6 +403,7 @@ def run_units(units: list, settings: dict) -> list:
 
     results = []
     built = []
+    _use_families_dirs(settings.get("families_dirs") or ())
     for u in units:
         r = UnitResult(member=u.member)
         results.append(r)
@@ -463,6 +464,19 @@ def run_units(units: list, settings: dict) -> list:
     finally:
         sys.setswitchinterval(old)
     return results
+
+
+def _use_families_dirs(dirs) -> None:
+    """Load the run spec's ``families_dirs`` in this process (a Dask worker started without
+    them: ``$OFFBENCH_FAMILIES_PATH`` is the runner's, not the worker's), once."""
+    from pathlib import Path
+
+    from ..families import add_families_dirs, families_dirs
+
+    have = {str(p) for p in families_dirs()}
+    missing = [d for d in dirs if str(Path(d)) not in have]
+    if missing:
+        add_families_dirs(missing)
 
 
 class Unit:

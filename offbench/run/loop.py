@@ -416,7 +416,7 @@ class _Context:
         ref = self.spec.reference
         return {"references": self.references_on, "ref_time_limit": ref["time_limit"],
                 "ref_kill_after": ref["kill_after"], "threads": self.spec.threads_per_job,
-                "run_id": self.run_id}
+                "run_id": self.run_id, "families_dirs": list(self.spec.families_dirs)}
 
     def units_done(self, units: list, results: list) -> None:
         """Record what a Dask task sent back for its units."""

@@ -263,7 +263,7 @@ class Sandbox:
         """Send jobs of this sandbox's solver in one message (:meth:`send_many`) and yield
         ``(job, outcome)`` as each finishes, killing the child when a job goes over its hard
         limit. A job whose sandbox was killed or died ends the iteration (its outcome yielded
-        last): the jobs after it are still in :attr:`queue`, to be sent to a fresh sandbox."""
+        last): the jobs after it are left in :attr:`queue`, to be sent to a fresh sandbox."""
         try:
             self.send_many(list(jobs))
         except (BrokenPipeError, OSError):
@@ -278,6 +278,7 @@ class Sandbox:
                 try:
                     msg = self.recv()
                 except (EOFError, OSError):
+                    self.queue.popleft()
                     yield job, failed_outcome(job, "error", self.died_text())
                     return
                 if msg[0] == "done":
@@ -285,6 +286,7 @@ class Sandbox:
             elif self.overdue(time.monotonic()):
                 elapsed = self.elapsed(time.monotonic())
                 self.kill()
+                self.queue.popleft()
                 yield job, killed(job, elapsed, "SIGKILL of its worker process")
                 return
 

@@ -13,6 +13,8 @@ The run spec (every key but ``sources`` and ``solvers`` may be left out)::
     time_limit = 10.0              # seconds per solve (per frame on the learning tracks)
     kill_after = 30.0              # hard limit per job (default 2 * time_limit + 10)
     solvers_dirs = ["my_solvers"]  # extra solver files, relative to this file
+    families_dirs = ["my_families"]  # user family definitions (--families-dir), relative to
+                                     # this file; a Dask run's workers load them too
     threads_per_job = 1            # BLAS/Numba/torch threads in each job
     reference = { mode = "auto", time_limit = 60.0 }   # "none": no references, no ratios
     online = { window = 50 }                  # final window of the online track
@@ -46,7 +48,7 @@ import difflib
 import hashlib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -61,7 +63,7 @@ class SpecError(UserError):
 
 # ============================================================================== the run spec
 _TOP_KEYS = ("name", "sources", "solvers", "tracks", "seeds", "repetitions", "time_limit",
-             "kill_after", "reference", "solvers_dirs", "threads_per_job")
+             "kill_after", "reference", "solvers_dirs", "families_dirs", "threads_per_job")
 _SOLVER_KEYS = ("id", "params", "grid", "time_limit", "kill_after", "seeds", "sources")
 _REFERENCE_KEYS = ("mode", "time_limit", "kill_after")
 _SOURCE_KEYS = {
@@ -129,8 +131,8 @@ def _seeds(v, where: str) -> list[int]:
 def load_spec_file(path: str | os.PathLike) -> dict:
     """Read a run spec from a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file.
 
-    Relative paths inside it (``files`` sources, ``solvers_dirs``) are taken relative to the
-    file's folder.
+    Relative paths inside it (``files`` sources, ``solvers_dirs``, ``families_dirs``) are
+    taken relative to the file's folder.
     """
     p = Path(path)
     if not p.is_file():
@@ -187,9 +189,9 @@ def _load_yaml(yaml, text: str, where) -> Any:
 
 def _absolutize(data: dict, base: Path) -> dict:
     data = dict(data)
-    if isinstance(data.get("solvers_dirs"), list):
-        data["solvers_dirs"] = [str((base / d).resolve()) if isinstance(d, str) else d
-                                for d in data["solvers_dirs"]]
+    for key in ("solvers_dirs", "families_dirs"):
+        if isinstance(data.get(key), list):
+            data[key] = [str((base / d).resolve()) if isinstance(d, str) else d for d in data[key]]
     if isinstance(data.get("sources"), list):
         srcs = []
         for s in data["sources"]:
@@ -246,6 +248,9 @@ class RunSpec:
     track_settings: dict
     solvers_dirs: list[str]
     threads_per_job: int
+    #: Folders of user family definitions (``families_dirs``, ``--families-dir``), loaded in
+    #: this process when the spec was parsed and in each Dask worker before it builds a member.
+    families_dirs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -263,6 +268,8 @@ class RunSpec:
             **self.track_settings,
             "solvers_dirs": self.solvers_dirs,
             "threads_per_job": self.threads_per_job,
+            # only when given: the hash of a spec without it is the one it always was
+            **({"families_dirs": self.families_dirs} if self.families_dirs else {}),
         }
 
     @property
@@ -305,6 +312,7 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     for d in dirs:
         if not Path(d).is_dir():
             raise SpecError(f"{where}: solvers_dirs: {d}: not a directory")
+    fdirs = _families_dirs(raw.get("families_dirs", []), where)
 
     if "seeds" in raw and "repetitions" in raw:
         raise SpecError(f"{where}: give seeds or repetitions, not both")
@@ -386,7 +394,29 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     return RunSpec(name=name, sources=sources, solvers=solvers, tracks=list(tracks), seeds=seeds,
                    time_limit=time_limit, kill_after=kill_after, reference=reference,
                    track_settings=track_settings,
-                   solvers_dirs=dirs, threads_per_job=threads)
+                   solvers_dirs=dirs, threads_per_job=threads, families_dirs=fdirs)
+
+
+def _families_dirs(dirs, where: str) -> list[str]:
+    """The ``families_dirs`` of a spec, checked and loaded in this process
+    (:func:`offbench.families.add_families_dirs`: a bad definition is refused now)."""
+    if isinstance(dirs, str):
+        dirs = [dirs]
+    if not isinstance(dirs, list):
+        raise SpecError(f"{where}: families_dirs: expected a list of folders, got {dirs!r}")
+    dirs = [str(Path(_str(d, f"{where}: families_dirs[{i}]")).expanduser().resolve())
+            for i, d in enumerate(dirs)]
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise SpecError(f"{where}: families_dirs: {d}: not a directory")
+    if dirs:
+        from ..families import add_families_dirs
+
+        try:
+            add_families_dirs(dirs)
+        except UserError as e:
+            raise SpecError(f"{where}: families_dirs: {e}") from None
+    return list(dict.fromkeys(dirs))
 
 
 def _parse_source(s, where: str) -> dict:
@@ -535,13 +565,18 @@ def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequenc
                     sets: Sequence[str] = (), instance_paths: Sequence[str] = (),
                     seeds: Sequence[int] | None = None, time_limit: float | None = None,
                     tracks: Sequence[str] = (), solvers_dirs: Sequence[str] = (),
-                    reference: str | None = None, count: int = 10, instance_seed: int = 0) -> dict:
+                    reference: str | None = None, count: int = 10, instance_seed: int = 0,
+                    families_dirs: Sequence[str] = ()) -> dict:
     """Apply command-line options to a raw spec: each given option replaces its part of the spec.
 
     ``solvers`` are ``NAME`` or ``NAME:key=value,key=value``; ``families`` are family IDs
     (``capacitated-v1:small``), each drawing ``count`` instances from ``instance_seed``.
     """
     raw = dict(raw)
+    if families_dirs:
+        have = raw.get("families_dirs", [])
+        raw["families_dirs"] = (list(have) if isinstance(have, list) else [have]) + [
+            str(Path(d).expanduser().resolve()) for d in families_dirs]
     if solvers_dirs:
         raw["solvers_dirs"] = list(raw.get("solvers_dirs", [])) + [str(Path(d).resolve()) for d in solvers_dirs]
     if solvers:
