@@ -24,13 +24,14 @@ for minimum-cut optima and 1e-6 for milp references, the milp's own tolerance):
 - ``3 tiers``: share of instances whose optimum found by the minimum cut (or the reference
   decision) puts nodes of one job on all three tiers;
 - ``optimal jobs' tiers``: how the optimum's jobs use the tiers, in percent of the jobs (``d``
-  device only, ``c`` cloud only, ``dc`` device and cloud, ``dec`` all three, ...);
+  device only, ``c`` cloud only, ``dc`` device and cloud, ``dec`` all three, ...; ``<1``: fewer
+  than 0.5%);
 - ``nodes d/e/c``: percent of all nodes the optimum puts on the device, the edge, the cloud;
 - per baseline: geometric mean of ``cost / opt`` over the instances (and the worst one, in
   brackets); ``inf`` where a baseline is infeasible (a capacity) on some instance, with the count.
 
-Timing: with ``--count 24`` about three minutes of CPU on one core (Numba kernels compiled on the
-first solve; local search is the slowest baseline).
+Timing: with ``--count 48`` about 40 s of CPU on one core with the Numba kernels cached (two
+minutes more when they compile), 100 s of wall time on a two-core machine at load 7.
 """
 
 from __future__ import annotations
@@ -155,6 +156,10 @@ def _share(r, b) -> str:
     return f"{100 * np.mean(r['ratios'][b] <= 1 + r['tol']):.0f}%"
 
 
+def _pct(v) -> str:
+    return "<1" if 0 < v < 0.005 else f"{100 * v:.0f}"
+
+
 def _above(r, b, by) -> str:
     return f"{100 * np.mean(r['ratios'][b] > 1 + by):.0f}%"
 
@@ -174,7 +179,7 @@ def table(rows) -> list[str]:
     lines = [head, "|---|" + "---:|" * (9 + len(BASELINES))]
     for r in rows:
         nodes = "/".join(f"{100 * v:.0f}" for v in r["nodes"])
-        jobs = " ".join(f"{k} {100 * v:.0f}" for k, v in r["jobs"].items())
+        jobs = " ".join(f"{k} {_pct(v)}" for k, v in r["jobs"].items())
         lines.append(
             f"| {r['label']}{' (' + r['note'] + ')' if r['note'] else ''} | {r['n']} | "
             f"{_share(r, 'all-device')} | {_share(r, 'all-edge')} | {_share(r, 'all-cloud')} | "
