@@ -1,6 +1,6 @@
 """How often is the optimum of a DAG family trivial? A table per family, preset and environment.
 
-Run:  python results/dag/triviality.py [--count 24] [--seed 9000] [-o results/dag/triviality.md]
+Run:  python results/dag/triviality.py [--count 48] [--seed 9000] [--only TEXT] [-o FILE]
 
 For every source below, the script draws ``--count`` instances from the family (seeded: instance
 ``i`` of seed ``--seed``, or of the environment's own seed; see ``SOURCES``) or reads a frozen set,
@@ -190,7 +190,7 @@ def table(rows) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=24, help="instances per generated source")
+    ap.add_argument("--count", type=int, default=48, help="instances per generated source")
     ap.add_argument("--seed", type=int, default=9000, help="seed of the generated instances")
     ap.add_argument("--only", default=None, help="only the sources whose label contains this")
     ap.add_argument("-o", "--out", type=Path, default=None, help="also write the table here")
