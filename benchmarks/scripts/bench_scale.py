@@ -6,10 +6,11 @@ For each size N (jobs), through the public command line, as a user runs it::
     offbench leaderboard --store S --format csv -o FILE
 
 with ``J`` = 0 (in-process) and 2 (a pool of two workers). Reported per run: wall time, the
-marginal cost per job (the wall time above a 200-job run of the same kind, divided by the extra
+load average (1 min) before and after it, the marginal cost per job (the wall time above a 200-job run of the same kind, divided by the extra
 jobs: start-up, imports and the pool's start are left out), and the peak memory of the whole
 process tree (the sum of the resident sizes of the command and every process under it, sampled
-every 20 ms). For the leaderboard: its wall time and peak memory.
+every 20 ms). For the leaderboard: its wall time and peak memory. Then the pool's speed-up over
+in-process per size (the ratio of the marginal wall times per job).
 
 A second part measures the leaderboard on a synthetic store of ``--rows`` result rows (default
 two million; goal: under 30 s and 1 GB), written straight into the store's schema with
@@ -50,6 +51,7 @@ def measure(cmd: list[str], env=None) -> dict:
     machine, closer to what a quiet one takes than the wall time) and the peak of the summed
     resident memory of its process tree."""
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peak = [0]
@@ -85,7 +87,10 @@ def measure(cmd: list[str], env=None) -> dict:
         raise SystemExit(f"bench_scale: {' '.join(map(str, cmd))} exited with {proc.returncode}")
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (ru.ru_utime - ru0.ru_utime) + (ru.ru_stime - ru0.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak[0] / 2**20}
+    # The machine's load average (1 min) before and after: on a shared machine the wall
+    # times say little without it.
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak[0] / 2**20,
+            "load": (load0, os.getloadavg()[0])}
 
 
 def offbench(*args) -> list[str]:
@@ -221,7 +226,7 @@ def main(argv=None) -> int:
         folder = Path(tmp.name)
     report: dict = {"runs": [], "synthetic": None, "cpus": os.cpu_count()}
     print(f"{'jobs':>9} {'-j':>3} {'wall s':>9} {'cpu s':>9} {'ms/job':>8} {'cpu ms/job':>10} "
-          f"{'peak MB':>8} {'lb s':>7} {'lb MB':>7}", flush=True)
+          f"{'peak MB':>8} {'lb s':>7} {'lb MB':>7} {'load':>9}", flush=True)
     for j in workers:
         base = run_size(BASELINE_JOBS, j, folder) if sizes else None
         for n in sizes:
@@ -232,11 +237,18 @@ def main(argv=None) -> int:
             rec = {"jobs": n, "workers": j, "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
                    "ms_per_job": per_job, "cpu_ms_per_job": cpu_job, "peak_mb": r["peak_mb"],
                    "baseline_wall_s": base["wall_s"], "leaderboard_s": lb["wall_s"],
-                   "leaderboard_cpu_s": lb["cpu_s"], "leaderboard_peak_mb": lb["peak_mb"]}
+                   "leaderboard_cpu_s": lb["cpu_s"], "leaderboard_peak_mb": lb["peak_mb"],
+                   "load": r["load"]}
             report["runs"].append(rec)
             print(f"{n:>9} {j:>3} {r['wall_s']:>9.1f} {r['cpu_s']:>9.1f} {per_job:>8.3f} "
-                  f"{cpu_job:>10.3f} {r['peak_mb']:>8.0f} {lb['wall_s']:>7.1f} {lb['peak_mb']:>7.0f}",
-                  flush=True)
+                  f"{cpu_job:>10.3f} {r['peak_mb']:>8.0f} {lb['wall_s']:>7.1f} {lb['peak_mb']:>7.0f} "
+                  f"{r['load'][0]:>4.1f}-{r['load'][1]:<4.1f}", flush=True)
+    # The pool's speed-up over in-process: the ratio of the marginal wall times per job.
+    for n in sizes:
+        per = {r["workers"]: r["ms_per_job"] for r in report["runs"] if r["jobs"] == n}
+        for j in workers:
+            if j and 0 in per and j in per and per[j] > 0:
+                print(f"{n:>9} jobs: -j {j} is {per[0] / per[j]:.2f}x in-process (wall per job)")
     if args.rows:
         path = folder / f"synthetic-{args.rows}-{args.solvers}.sqlite"
         if args.keep and path.exists():

@@ -9,13 +9,25 @@
     changed (flagging that job), but a run that loads any solver that is not offbench's own has
     all its rows marked unrefereed (see :mod:`offbench.run.referee`).
 ``pool`` (default, ``-j N``, :class:`PoolExecutor`)
-    N worker processes (:class:`~offbench.run.sandbox.Sandbox`, fresh interpreters), each fed
-    one job at a time over a pipe. **A sandbox runs one solver** (ID and parameters): a worker
+    A generated source (family or random draw) goes to N **builder processes**
+    (:class:`_Builder`: fresh interpreters that run offbench's code only) in tasks of members
+    as descriptors, as on Dask: each builder builds the instances, records them, computes
+    missing references, runs the jobs in sandboxes of its own (a sandbox per solver, several
+    jobs per message: :meth:`~offbench.run.sandbox.Sandbox.run_many`) and judges them
+    (:func:`run_units`), so that building, solving and judging spread over the workers and the
+    runner only writes rows. A task holds about :attr:`PoolExecutor.TASK_SECONDS` of jobs, so
+    rows come back steadily. The judgement stays out of the solver's reach: the builder is not
+    the sandbox (a solver's code never runs in it) and prices with its own instance. Other
+    sources (sets, files, streams: held in the runner) go job by job to N worker processes
+    (:class:`~offbench.run.sandbox.Sandbox`), each fed one job at a time over a pipe, judged
+    in the runner. **A sandbox runs one solver** (ID and parameters): a worker
     that moves on to another solver gets a fresh interpreter (started ahead as a spare, so that
     it is warm, when the jobs at hand are of several solvers), so no state passes from one
     solver to the next. Jobs are dispatched solver by
     solver. A job over its hard limit has its worker killed (``SIGKILL``) and gets a ``timeout``
-    row; a worker that dies gives an ``error`` row and is replaced.
+    row; a worker that dies gives an ``error`` row and is replaced. A builder that dies (killed
+    from outside) loses its tasks in flight (reported as not run; a resume runs them) and is
+    replaced.
 ``dask`` (``--scheduler tcp://host:port``, or ``local``, :class:`DaskExecutor`)
     A generated source (family or random draw) goes to the workers as descriptors, never as
     instances: each task is a batch of members (:class:`Unit`: family ID, seed and index, with
@@ -26,7 +38,8 @@
     in a sandbox process as in the pool (one solver per sandbox), so the hard limit holds there
     too. A worker that dies mid-run has its tasks run again elsewhere by the scheduler; rows are
     written once (the store skips a key already present). Workers must be able to import
-    offbench (the same version) and see the ``--solvers-dir`` folders at the same paths.
+    offbench (the same version) and see the ``--solvers-dir`` and ``families_dirs``
+    (``--families-dir``) folders at the same paths; they load the latter from the run spec.
 """
 
 from __future__ import annotations

@@ -21,9 +21,11 @@ is :data:`BATCH_SECONDS` old, or once the waiting rows hold that much solver tim
 one transaction. A source is recorded when its members are known: at the start for sets,
 streams and files, once its last member is built for a generated source.
 
-On a Dask cluster (:class:`~offbench.run.executors.DaskExecutor`) the block's members travel as
-descriptors: they are built, referenced, solved and judged on the workers
-(:func:`offbench.run.executors.run_units`), and the loop only records what comes back.
+On a Dask cluster (:class:`~offbench.run.executors.DaskExecutor`) and on the pool
+(:class:`~offbench.run.executors.PoolExecutor`'s builder processes) a generated source's
+members travel as descriptors: they are built, referenced, solved and judged on the workers
+(:func:`offbench.run.executors.run_units`), and the loop only records what comes back; the
+steps above are then those of ``-j 0`` and of held sources (sets, files, streams).
 
 A solver module that changed offbench's cost model when the spec was parsed (imported here)
 stops the run before anything is written (:func:`offbench.run.referee.check_intact`). In an
