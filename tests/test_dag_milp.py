@@ -143,13 +143,25 @@ def test_lp_bound_is_below_the_optimum_and_its_decision_feasible(exhaustive):
         assert res.cost >= opt * (1 - 1e-12)
 
 
-def test_without_capacities_and_deadlines_the_lp_is_integral():
-    """With the minimum cut's auxiliary variables the model's LP is the cut's (module
-    docstring): its optimum is the minimum cut's, at an integral vertex, on random DAGs with
-    shared outputs, several entries and exits, and edge messages; the certified bound from its
+def _threshold_roundings(lm, values, n_layers):
+    """The decisions ``[y_1 > theta] + [y_2 > theta]`` of the module docstring's proof, for a
+    theta between each pair of consecutive distinct values of the y's (all of them)."""
+    x = np.asarray(values)[lm.integer].reshape(n_layers, 3)
+    y1, y2 = x[:, 1] + x[:, 2], x[:, 2]
+    cuts = np.unique(np.concatenate(([0.0, 1.0], np.clip(y1, 0, 1), np.clip(y2, 0, 1))))
+    thetas = (cuts[:-1] + cuts[1:]) / 2
+    return [((y1 > th).astype(np.int8) + (y2 > th)).astype(np.int8) for th in thetas]
+
+
+def test_without_capacities_and_deadlines_the_lp_optimum_is_the_minimum_cuts():
+    """The module docstring's claim, on random DAGs with shared outputs, several entries and
+    exits, and edge messages: the LP's optimum is the minimum cut's, some threshold rounding of
+    the LP solution attains it (the proof's construction), and the certified bound from the LP's
     duals is below the optimum and within the certification's slack of it."""
     mincut = resolve("mincut")()
-    for seed in range(10):
+    # Seeds 19 ... 95: the LP of one backhaul indicator for both directions was 3e-4 to 0.5%
+    # below the optimum there.
+    for seed in (0, 1, 2, 3, 19, 32, 35, 52, 91, 95):
         inst = random_dag_instance(seed, n_jobs=3, nodes=(5, 14), edge_prob=0.3,
                                    message_prob=0.25)
         ref = mincut.solve(inst)
@@ -159,9 +171,9 @@ def test_without_capacities_and_deadlines_the_lp_is_integral():
         assert lp is not None
         values, duals = lp
         assert float(lm.obj @ values) * lm.scale == pytest.approx(ref.cost, rel=1e-9)
-        x = values[lm.integer]
-        assert np.abs(x - np.round(x)).max() <= 1e-9
-        assert evaluate(inst, lm.decode(values)).cost == pytest.approx(ref.cost, rel=1e-9)
+        best = min(evaluate(inst, x).cost for x in _threshold_roundings(lm, values,
+                                                                        inst.n_layers))
+        assert best == pytest.approx(ref.cost, rel=1e-9)
         bound = float(F.safe_dual_bound(lm, duals))
         assert ref.cost * (1 - 1e-5) <= bound <= ref.cost * (1 + 1e-12)
 
