@@ -168,5 +168,7 @@ def test_triviality_table_row_and_bad_input(capsys):
     assert line.startswith("| w | 2 |") and line.count("|") == 11 + len(tr.BASELINES)
     assert tr.main(["--count", "0"]) == 2
     assert tr.main(["--only", "no such source"]) == 2
+    assert tr.main(["--family", "workflow-v2:single[backhaul_rate=-1]"]) == 2
     err = capsys.readouterr().err
     assert "--count must be at least 1" in err and "matches no source" in err
+    assert "'backhaul_rate' parameter" in err and err.count("\n") == 3

@@ -1,6 +1,7 @@
 """How often is the optimum of a DAG family trivial? A table per family, preset and environment.
 
 Run:  python results/dag/triviality.py [--count 48] [--seed 9000] [--only TEXT] [-o FILE]
+      python results/dag/triviality.py --family 'workflow-v2:single[backhaul_rate=1e7]'  (probes)
 
 For every source below, the script draws ``--count`` instances from the family (seeded: instance
 ``i`` of seed ``--seed``, or of the environment's own seed; see ``SOURCES``) or reads a frozen set,
@@ -45,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from offbench.discovery import make_solver
+from offbench.errors import UserError
 from offbench.families import get_family
 from offbench.instance_sets import load_set
 
@@ -99,7 +101,7 @@ def instances(label, fid, env, frozen, count, seed):
         return (s.instances, [float(r["cost"]) for r in refs],
                 [np.asarray(r["decision"], dtype=np.int64) for r in refs], 1e-6, note)
     fam = get_family(fid)
-    if fam.static_environments == "all":
+    if fam.static_environments == "all" and env is not None:
         names = [e for e in fam.environments]
         k = names.index(env)
         insts = [fam.generate(seed, k + len(names) * i) for i in range(count)]
@@ -193,20 +195,31 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=48, help="instances per generated source")
     ap.add_argument("--seed", type=int, default=9000, help="seed of the generated instances")
     ap.add_argument("--only", default=None, help="only the sources whose label contains this")
+    ap.add_argument("--family", action="append", default=[], metavar="ID",
+                    help="instead of the built-in sources, this family ID (with a preset and "
+                         "[param=value] changes; repeatable), optima by the minimum cut")
     ap.add_argument("-o", "--out", type=Path, default=None, help="also write the table here")
     a = ap.parse_args(argv)
     if a.count < 1:
         print("triviality.py: --count must be at least 1", file=sys.stderr)
         return 2
-    chosen = [src for src in SOURCES if a.only is None or a.only in src[0]]
+    sources = tuple((f, f, None, None) for f in a.family) or SOURCES
+    for fid in a.family:
+        try:
+            get_family(fid)
+        except UserError as e:
+            print(f"triviality.py: --family {fid!r}: {e}", file=sys.stderr)
+            return 2
+    chosen = [src for src in sources if a.only is None or a.only in src[0]]
     if not chosen:
         print(f"triviality.py: --only {a.only!r} matches no source; sources: "
-              + ", ".join(src[0] for src in SOURCES), file=sys.stderr)
+              + ", ".join(src[0] for src in sources), file=sys.stderr)
         return 2
     t0 = time.process_time()
     rows = [row(*src, a.count, a.seed) for src in chosen]
     lines = [f"<!-- python results/dag/triviality.py --count {a.count} --seed {a.seed}"
-             f"{' --only ' + repr(a.only) if a.only else ''}; "
+             + "".join(f" --family '{f}'" for f in a.family)
+             + f"{' --only ' + repr(a.only) if a.only else ''}; "
              f"{time.process_time() - t0:.0f} s of CPU -->", *table(rows)]
     text = "\n".join(lines) + "\n"
     print(text, end="")
