@@ -103,7 +103,7 @@ class Tables(NamedTuple):
     #                         on a and the output to tier set S (S holds a; S = {a} for an exit
     #                         node: its output goes to the device)
     node_et: np.ndarray     # (64 n_layers,) the same, (energy, time)
-    in_ct: np.ndarray       # (16 n_jobs,) [16 i + 2 S + .]: the job's input from the device to tier set S
+    in_ct: np.ndarray       # (16 n_jobs,) [16 i + 2 S + .]: the job's input, device to tier set S
     in_et: np.ndarray       # (16 n_jobs,)
     succ_ptr: np.ndarray    # (n_layers + 1,) node l's out-edges are succ_ptr[l] .. succ_ptr[l+1]-1
     succ: np.ndarray        # (n_edges,) global node index of each edge's head

@@ -143,16 +143,6 @@ def test_lp_bound_is_below_the_optimum_and_its_decision_feasible(exhaustive):
         assert res.cost >= opt * (1 - 1e-12)
 
 
-def _threshold_roundings(lm, values, n_layers):
-    """The decisions ``[y_1 > theta] + [y_2 > theta]`` of the module docstring's proof, for a
-    theta between each pair of consecutive distinct values of the y's (all of them)."""
-    x = np.asarray(values)[lm.integer].reshape(n_layers, 3)
-    y1, y2 = x[:, 1] + x[:, 2], x[:, 2]
-    cuts = np.unique(np.concatenate(([0.0, 1.0], np.clip(y1, 0, 1), np.clip(y2, 0, 1))))
-    thetas = (cuts[:-1] + cuts[1:]) / 2
-    return [((y1 > th).astype(np.int8) + (y2 > th)).astype(np.int8) for th in thetas]
-
-
 def test_without_capacities_and_deadlines_the_lp_optimum_is_the_minimum_cuts():
     """The module docstring's claim, on random DAGs with shared outputs, several entries and
     exits, and edge messages: the LP's optimum is the minimum cut's, some threshold rounding of
@@ -171,8 +161,8 @@ def test_without_capacities_and_deadlines_the_lp_optimum_is_the_minimum_cuts():
         assert lp is not None
         values, duals = lp
         assert float(lm.obj @ values) * lm.scale == pytest.approx(ref.cost, rel=1e-9)
-        best = min(evaluate(inst, x).cost for x in _threshold_roundings(lm, values,
-                                                                        inst.n_layers))
+        best = min(evaluate(inst, x).cost
+                   for x in _dag_milp.threshold_roundings(lm, values, limit=None))
         assert best == pytest.approx(ref.cost, rel=1e-9)
         bound = float(F.safe_dual_bound(lm, duals))
         assert ref.cost * (1 - 1e-5) <= bound <= ref.cost * (1 + 1e-12)
