@@ -23,6 +23,10 @@ from . import _formulation as F
 MIP_GAP = 1e-9
 #: Feasibility and optimality tolerances given to the back ends.
 FEAS_TOL = 1e-9
+#: HiGHS's ``mip_heuristic_effort`` for milp's proof on chain jobs (HiGHS's default is 0.05).
+#: On the tuning seeds of the milp-scale set (20 x 10) it proved 3 of 4 hard instances within
+#: 20 s where the default proved 1, and was neutral on 10 x 8 (median 0.64 s of CPU, was 0.71).
+HIGHS_HEURISTIC_EFFORT = 0.3
 
 
 # ------------------------------------------------------------------------------ back ends
@@ -68,7 +72,8 @@ def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_
                  threads: int, seed: int, cutoff: float | None = None,
                  hint: np.ndarray | None = None, gap: float = MIP_GAP,
                  node_limit: int | None = None, deadline: float | None = None,
-                 info: dict | None = None) -> BackendOutcome:
+                 info: dict | None = None,
+                 heuristic_effort: float | None = None) -> BackendOutcome:
     """Solve ``min obj @ v`` s.t. ``row_lo <= A v <= row_hi``, ``lb <= v <= ub``, ``v[integer]``
     integral, with an OR-Tools back end (``highs``, ``scip`` through ``model_builder``; ``cbc``
     through ``pywraplp``). ``cutoff``: only solutions with objective below it are wanted
@@ -78,7 +83,8 @@ def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_
     time limit gives the same answer on a loaded machine; ``deadline`` (a ``time.perf_counter()``
     value): the back end's own limit is at most the time left when it starts, model building
     counted (none left: a ``timeout`` outcome, not solved); ``info``: gets
-    ``backend_time_limit``, the limit the back end was given."""
+    ``backend_time_limit``, the limit the back end was given; ``heuristic_effort``: HiGHS's
+    ``mip_heuristic_effort`` (None: its default)."""
     from ortools.linear_solver.python import model_builder as mb
 
     time_limit = float(time_limit)
@@ -109,6 +115,8 @@ def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_
             opts["objective_bound"] = repr(float(cutoff))
         if node_limit is not None:
             opts["mip_max_nodes"] = int(node_limit)
+        if heuristic_effort is not None:
+            opts["mip_heuristic_effort"] = float(heuristic_effort)
         s.set_solver_specific_parameters("".join(f"{k}={v}\n" for k, v in opts.items()))
     elif backend == "scip":
         opts = {"limits/gap": gap, "limits/absgap": 0, "numerics/feastol": FEAS_TOL,

@@ -29,9 +29,10 @@ from .strategies import instance_dicts, n_layers
 CLASSES = ("edge-off", "cloud-off", "both-off", "subset-sum", "below-smallest-op", "zero-ops-off")
 HEURISTICS = ("all-device", "all-edge", "all-cloud", "random", "greedy", "neurosurgeon",
               "local-search")
-#: (backend, formulation) pairs of milp: every back end, both formulations (CP-SAT takes paths).
+#: (backend, formulation) pairs of milp: every back end, every formulation (CP-SAT takes paths).
 MILP_CONFIGS = tuple((b, f) for b in ("highs", "scip", "cbc", "cp-sat")
-                     for f in ("paths", "transitions") if not (b == "cp-sat" and f == "transitions"))
+                     for f in ("paths", "transitions", "linked")
+                     if not (b == "cp-sat" and f != "paths"))
 RTOL = 1e-9
 
 
