@@ -16,8 +16,8 @@ successor ``l + 1`` (nodes written in execution order mostly feed the next one) 
 the decision, masked by ``t.dag_next[l]``, and the other successors from a per-job padded list
 of fixed width (``t.dag_ext``, width ``t.dag_k[i]``, padded with the node itself, whose tier is
 in the mask anyway): no data-dependent branch, no edge pointers. Jobs with edge messages, or
-whose widest node would make that list more than :data:`PAD_LIMIT` times the edge list, walk
-the edge list (CSR) instead. The tables are flat (one index computation, no stride
+whose widest node would make that list longer than :data:`PAD_LIMIT` times their edges plus
+nodes, walk the edge list (CSR) instead. The tables are flat (one index computation, no stride
 multiplications) and every index is non-negative by construction, so the kernels index with
 unsigned integers (Numba then emits no wrap-around test). Every path adds the same terms in the
 same order (the input's, then node by node its out-edges' messages and its own term), so all of
