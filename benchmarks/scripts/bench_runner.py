@@ -51,7 +51,13 @@ class _Clock:
     def finished(self, job, row):
         pass
 
-    def dropped(self, job):
+    def dropped(self, job, why=None):
+        pass
+
+    def present(self, n):
+        pass
+
+    def more(self, n):
         pass
 
     def close(self, summary):
