@@ -14,7 +14,7 @@ import pytest
 from offbench.cli import main
 from offbench.generators import random_instance
 from offbench.run import InProcessExecutor, PoolExecutor, parse_spec, run
-from offbench.run import executors as executors_mod
+from offbench.run import units as units_mod
 from offbench.run import sources as sources_mod
 from offbench.run.plan import Job
 from offbench.run.sandbox import Sandbox
@@ -97,7 +97,7 @@ def test_a_builder_that_dies_costs_its_tasks_only_and_a_resume_redoes_them(tmp_p
     spec = parse_spec({**SPEC, "solvers": ["fx-zero"],
                        "sources": [{**SPEC["sources"][0], "count": 40}]})
     killed = []
-    real_submit = executors_mod._BuilderPool.submit
+    real_submit = units_mod.BuilderPool.submit
 
     def submit(self, units, settings):
         token = real_submit(self, units, settings)
@@ -107,14 +107,14 @@ def test_a_builder_that_dies_costs_its_tasks_only_and_a_resume_redoes_them(tmp_p
             killed.append(victim.proc.pid)
         return token
 
-    monkeypatch.setattr(executors_mod._BuilderPool, "submit", submit)
+    monkeypatch.setattr(units_mod.BuilderPool, "submit", submit)
     store = tmp_path / "r.sqlite"
     with PoolExecutor(2) as ex:
         first = run(spec, store, executor=ex)
     assert killed and first.task_failures and first.dropped
     assert "builder process died" in first.task_failures[0]
     assert first.done + first.dropped == 40
-    monkeypatch.setattr(executors_mod._BuilderPool, "submit", real_submit)
+    monkeypatch.setattr(units_mod.BuilderPool, "submit", real_submit)
     with PoolExecutor(2) as ex:
         second = run(spec, store, executor=ex)
     assert second.ok and not second.dropped and second.already == first.done

@@ -24,7 +24,7 @@ streams and files, once its last member is built for a generated source.
 On a Dask cluster (:class:`~offbench.run.executors.DaskExecutor`) and on the pool
 (:class:`~offbench.run.executors.PoolExecutor`'s builder processes) a generated source's
 members travel as descriptors: they are built, referenced, solved and judged on the workers
-(:func:`offbench.run.executors.run_units`), and the loop only records what comes back; the
+(:func:`offbench.run.units.run_units`), and the loop only records what comes back; the
 steps above are then those of ``-j 0`` and of held sources (sets, files, streams).
 
 A solver module that changed offbench's cost model when the spec was parsed (imported here)
@@ -385,10 +385,10 @@ class _Context:
 
     # ------------------------------------------------------------------ a block, distributed
     def units(self, block: Block) -> list:
-        """The block's members with work left, as :class:`~offbench.run.executors.Unit`
+        """The block's members with work left, as :class:`~offbench.run.units.Unit`
         descriptors with their jobs (instance not built here) and any cached reference."""
         from ..store import stored_reference
-        from .executors import Unit
+        from .units import Unit
 
         src = block.source
         todo, done = self.pending(block)

@@ -1,0 +1,479 @@
+"""Work units: a generated source's members travel as descriptors (:class:`Unit`: family,
+parameters, seed, index; never an instance) and are built, recorded, referenced, solved and
+judged where they run, by :func:`run_units`: on a Dask worker
+(:class:`~offbench.run.executors.DaskExecutor`) or in one of the pool's builder processes
+(:class:`Builder`, fresh interpreters that run offbench's code only). :func:`run_unit_blocks`
+drives either: it batches a block's members into tasks, keeps a bounded window of them in
+flight, and hands what comes back to the run loop. Solvers run in sandboxes
+(:class:`~offbench.run.sandbox.Sandbox`) owned by the worker or builder, several jobs per
+message, the hard limit holding; the judgement (:func:`offbench.run.referee.judge`) is made here,
+with the instance built here, never with the sandbox's copy.
+
+Split out of :mod:`offbench.run.executors` (which keeps the executors themselves) when the
+pool gained builder processes.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import threading
+from collections import deque
+
+from .plan import Job
+from .sandbox import Sandbox, solver_key
+
+#: The interpreter's thread switch interval while jobs run: the sandboxes' reader threads
+#: (which stamp the supervised wall times) wait at most this long for the GIL.
+SWITCH_INTERVAL = 0.0002
+
+
+#: Idle sandboxes of this Dask worker, by (worker thread, solver key); a task takes the one it
+#: needs out while it runs, so :func:`close_sandboxes` never stops a job in flight (another
+#: run's, say).
+_DASK_BOXES: dict[tuple, Sandbox] = {}
+_DASK_LOCK = threading.Lock()
+#: Sandboxes kept per worker thread (one per solver key; the oldest is closed beyond this).
+_DASK_KEEP = 3
+
+
+def _dask_prestart(jobs) -> None:
+    """Start (without waiting) a sandbox for each solver of these jobs that this worker thread
+    has none of yet, so that their interpreters start and warm up side by side."""
+    tid = threading.get_ident()
+    want = {}
+    for job in jobs:
+        want.setdefault(solver_key(job), job.threads)
+    with _DASK_LOCK:
+        missing = [(k, t) for k, t in want.items() if (tid, k) not in _DASK_BOXES]
+    started = {k: Sandbox(t, tag=f"dask-{tid}") for k, t in missing[:_DASK_KEEP]}
+    with _DASK_LOCK:
+        for k, box in started.items():
+            _DASK_BOXES[(tid, k)] = box
+
+
+def sandbox_task(job: Job):
+    """What a Dask worker runs for one job: the job in a sandbox of its solver (hard limit
+    holds)."""
+    tid = threading.get_ident()
+    key = solver_key(job)
+    with _DASK_LOCK:
+        box = _DASK_BOXES.pop((tid, key), None)
+        mine = [k for k in _DASK_BOXES if k[0] == tid]
+        old = [_DASK_BOXES.pop(k) for k in mine[:max(0, len(mine) - _DASK_KEEP + 1)]]
+    for b in old:
+        b.close()
+    if box is None or box.proc.poll() is not None:
+        box = Sandbox(job.threads, tag=f"dask-{tid}")
+    try:
+        out = box.run_blocking(job)
+    except BaseException:
+        box.kill()
+        raise
+    if box.proc.poll() is None and box.job is None:
+        with _DASK_LOCK:
+            _DASK_BOXES[(tid, key)] = box
+    return out
+
+
+def _dask_group(jobs: list):
+    """Run jobs of one solver in this worker thread's sandbox of that solver, several per
+    message (:meth:`~offbench.run.sandbox.Sandbox.run_many`), yielding ``(job, outcome)`` as
+    each finishes (so that the caller judges one while the sandbox solves the next); a sandbox
+    killed at a hard limit, or dead, is replaced and gets the jobs left."""
+    tid = threading.get_ident()
+    key = solver_key(jobs[0])
+    with _DASK_LOCK:
+        box = _DASK_BOXES.pop((tid, key), None)
+        mine = [k for k in _DASK_BOXES if k[0] == tid]
+        old = [_DASK_BOXES.pop(k) for k in mine[:max(0, len(mine) - _DASK_KEEP + 1)]]
+    for b in old:
+        b.close()
+    done = 0
+    try:
+        while done < len(jobs):
+            if box is None or box.proc.poll() is not None:
+                if box is not None:
+                    box.kill()
+                box = Sandbox(jobs[done].threads, tag=f"dask-{tid}")
+            for job, out in box.run_many(jobs[done:done + _BATCH]):
+                done += 1
+                yield job, out
+            if box.proc.poll() is not None:  # killed or dead: the rest go to a fresh sandbox
+                box.kill()
+                box = None
+    except BaseException:
+        if box is not None:
+            box.kill()
+        raise
+    if box is not None and box.proc.poll() is None and box.job is None:
+        with _DASK_LOCK:
+            _DASK_BOXES[(tid, key)] = box
+    elif box is not None:
+        box.kill()
+
+
+#: Jobs sent to a sandbox in one message by :func:`_dask_group`.
+_BATCH = 32
+
+
+def run_units(units: list, settings: dict) -> list:
+    """What a Dask worker runs for a batch of members of generated sources (built here from
+    their descriptors, never shipped): for each :class:`Unit`, build the instance (checking the
+    digest the runner expects, if it knows one), compute its reference when the runner has none
+    cached, run its jobs in this worker's sandboxes (solver by solver, hard limit holding), and
+    judge each outcome here (:func:`offbench.run.referee.judge`, with the instance built in this
+    process, never the sandbox's copy). Returns one :class:`UnitResult` per unit."""
+    from ..store import instance_record, stored_reference
+    from .referee import all_device_cost
+    from .execute import attach_reference, judged_row
+    from .sources import build_member
+
+    results = []
+    built = []
+    _use_families_dirs(settings.get("families_dirs") or ())
+    for u in units:
+        r = UnitResult(member=u.member)
+        results.append(r)
+        try:
+            inst = build_member(u.descriptor)
+        except Exception as e:  # a member that cannot be built: its jobs fail with the reason
+            r.error = f"building member {u.member} of source {u.source!r}: {type(e).__name__}: {e}"
+            continue
+        # A member new to the store is recorded: its JSON and its digest from one to_dict.
+        text = inst.compact_json_and_digest() if u.want_record else None
+        if u.digest is not None and inst.digest != u.digest:
+            r.error = (f"member {u.member} of source {u.source!r} is now instance "
+                       f"{inst.digest[:12]}, but the store recorded {u.digest[:12]} for it")
+            continue
+        r.digest = inst.digest
+        if u.want_record:
+            rec = instance_record(inst, all_device_cost(inst), text)
+            r.record = (*rec[:-1], bytes(rec[-1]))  # the content as bytes: picklable
+        built.append((u, r, inst))
+    if built:
+        probe = [j for u, _, _ in built for j in u.jobs]
+        if settings["references"] and any(u.reference is None for u, _, _ in built):
+            probe.insert(0, Job(kind="reference", index=0, source="", digest="",
+                                threads=settings["threads"]))
+        _dask_prestart(probe)
+    for u, r, inst in built:  # references first, as the runner does
+        if u.reference is None and settings["references"]:
+            job = Job(kind="reference", index=0, source=u.source, digest=inst.digest,
+                      instance=inst, seed=0, time_limit=settings["ref_time_limit"],
+                      kill_after=settings["ref_kill_after"], threads=settings["threads"])
+            out = sandbox_task(job)
+            if out.error:
+                r.reference_error = out.error
+                continue
+            r.reference = out.reference
+            u.reference = stored_reference(out.reference)
+    groups: dict[tuple, list] = {}  # the jobs by solver, each solver's in plan order
+    for u, r, inst in built:
+        if r.reference_error is not None:
+            continue
+        for job in u.jobs:
+            job.instance, job.digest = inst, inst.digest
+            if settings["references"] and not attach_reference(job, u.reference):
+                job.instance = None
+                continue
+            groups.setdefault(solver_key(job), []).append((job, r))
+    old = sys.getswitchinterval()
+    # The sandbox's reader thread stamps each answer's arrival (the solve's wall time) while
+    # this thread judges the one before: it must not wait long for the GIL.
+    sys.setswitchinterval(min(old, SWITCH_INTERVAL))
+    try:
+        for group in (sorted(groups.items(), key=lambda kv: kv[0])):
+            owner = {id(job): r for job, r in group[1]}
+            for job, out in _dask_group([job for job, _ in group[1]]):
+                row = judged_row(job, out, settings["run_id"], refereed=True)
+                job.instance = None
+                owner[id(job)].rows.append((job, row, out.frames))
+    finally:
+        sys.setswitchinterval(old)
+    return results
+
+
+def _use_families_dirs(dirs) -> None:
+    """Load the run spec's ``families_dirs`` in this process (a Dask worker started without
+    them: ``$OFFBENCH_FAMILIES_PATH`` is the runner's, not the worker's), once."""
+    from pathlib import Path
+
+    from ..families import add_families_dirs, families_dirs
+
+    have = {str(p) for p in families_dirs()}
+    missing = [d for d in dirs if str(Path(d)) not in have]
+    if missing:
+        add_families_dirs(missing)
+
+
+class Unit:
+    """One member of a generated source and its jobs, as a Dask task gets it (no instance)."""
+
+    __slots__ = ("source", "member", "descriptor", "digest", "reference", "want_record", "jobs")
+
+    def __init__(self, source, member, descriptor, digest, reference, want_record, jobs):
+        self.source, self.member, self.descriptor = source, member, descriptor
+        self.digest, self.reference, self.want_record, self.jobs = digest, reference, want_record, jobs
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state):
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
+
+
+class UnitResult:
+    """What a Dask task sends back for one :class:`Unit`: the instance's digest and record,
+    the reference it computed (or why none), and the judged rows ``(job, row, frames)``."""
+
+    __slots__ = ("member", "digest", "record", "reference", "reference_error", "error", "rows")
+
+    def __init__(self, member):
+        self.member, self.digest, self.record = member, None, None
+        self.reference = self.reference_error = self.error = None
+        self.rows = []
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state):
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
+
+
+def close_sandboxes() -> int:
+    """Stop this Dask worker's idle sandboxes (run on every worker when a run ends, so that
+    none outlives it on a long-lived cluster, nor serves a later run with stale solver code)."""
+    with _DASK_LOCK:
+        boxes = list(_DASK_BOXES.values())
+        _DASK_BOXES.clear()
+    for box in boxes:
+        box.close()
+    return len(boxes)
+
+
+def run_unit_blocks(ctx, blocks, tasks, *, window: int, jobs_per_task: int,
+                    task_seconds: float | None = None) -> None:
+    """Run the plan's blocks as tasks of :func:`run_units` (a generated source's members as
+    descriptors, at most ``jobs_per_task`` jobs per task, at most ``window`` tasks in flight;
+    ``tasks``: :class:`~offbench.run.executors._DaskUnits` or :class:`BuilderPool`), recording what comes back
+    (:meth:`~offbench.run.loop._Context.units_done`); other sources' blocks (sets, files,
+    streams: held in the runner) run job by job (:meth:`~offbench.run.loop._Context.run_block`).
+
+    With ``task_seconds``, a task holds only as many jobs as take about that long (by the
+    moving mean of the jobs' wall times, plus :data:`UNIT_JOB_OVERHEAD` each; the first tasks
+    one member each), so that rows come back, and are committed, as steadily as from a pool of
+    single jobs: a kill loses the tasks in flight, a few of these seconds of work."""
+    inflight: dict = {}
+    mean = [None]  # moving mean of the jobs' wall times (s)
+
+    def drain(limit: int) -> None:
+        while len(inflight) > limit:
+            token, results, error = tasks.next_done()
+            units = inflight.pop(token)
+            if results is None:
+                ctx.units_failed(units, error)
+                continue
+            ctx.units_done(units, results)
+            walls = [row.get("wall_time") or 0.0 for r in results for _, row, _ in r.rows]
+            if walls:
+                m = sum(walls) / len(walls)
+                mean[0] = m if mean[0] is None else 0.7 * mean[0] + 0.3 * m
+
+    def size(templates: int) -> int:
+        n = jobs_per_task
+        if task_seconds is not None:
+            n = 1 if mean[0] is None else int(task_seconds / (mean[0] + UNIT_JOB_OVERHEAD))
+        return max(1, min(n, jobs_per_task) // max(1, templates))
+
+    last = None
+    try:
+        for block in blocks:
+            if last is not None and block.source is not last:
+                drain(0)
+                ctx.source_done()
+            last = block.source
+            if not block.source.lazy:
+                drain(0)
+                ctx.run_block(block)
+                continue
+            units = ctx.units(block)
+            if not units:
+                continue
+            settings = ctx.unit_settings()
+            a = 0
+            while a < len(units):
+                drain(window - 1)
+                chunk = units[a:a + size(len(block.templates))]
+                a += len(chunk)
+                inflight[tasks.submit(chunk, settings)] = chunk
+        drain(0)
+    finally:
+        tasks.cancel(list(inflight))
+
+
+#: What :func:`run_unit_blocks` counts per job beside its wall time when it sizes tasks (s):
+#: building, recording and judging a small member.
+UNIT_JOB_OVERHEAD = 0.001
+
+
+class Builder:
+    """A builder process of the pool (a fresh interpreter running :func:`builder_main`): it
+    runs :func:`run_units` on the batches it is sent (builds the members, records them, runs
+    their jobs in sandboxes of its own and judges them) and sends the results back. It runs
+    offbench's code only (a solver runs in its sandboxes, never in it), so its judgement is
+    the runner's; messages both ways are pickles, between trusted processes."""
+
+    def __init__(self, threads: int, tag: str):
+        import subprocess
+        from multiprocessing.connection import Connection
+        from pathlib import Path
+
+        r_job, w_job = os.pipe()
+        r_res, w_res = os.pipe()
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            env.setdefault(var, str(threads))
+        src_root = str(Path(__file__).resolve().parent.parent.parent)
+        env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        code = "from offbench.run.units import builder_main; builder_main()"
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, str(r_job), str(w_res), str(os.getpid())],
+                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env,
+                start_new_session=True)
+        finally:
+            os.close(r_job)
+            os.close(w_res)
+        self.to_child = Connection(w_job, readable=False)
+        self.from_child = Connection(r_res, writable=False)
+        self.tag = tag
+        self.inflight: deque = deque()  # tokens of the tasks sent, in order
+
+    def close(self, kill: bool = False) -> None:
+        import subprocess
+
+        try:
+            self.to_child.close()
+        except OSError:
+            pass
+        if kill:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        try:
+            self.from_child.close()
+        except OSError:
+            pass
+
+
+class BuilderPool:
+    """:func:`run_unit_blocks`' tasks on the pool's builder processes (:class:`Builder`),
+    each task sent to the builder with the fewest in flight."""
+
+    def __init__(self, workers: int, threads: int):
+        self.threads = threads
+        self.builders = [Builder(threads, str(i)) for i in range(workers)]
+        self.failed: deque = deque()  # (token, None, error) of the tasks of a builder that died
+        self.n = 0
+
+    def submit(self, units: list, settings: dict):
+        b = min(self.builders, key=lambda x: len(x.inflight))
+        token = self.n
+        self.n += 1
+        b.inflight.append(token)
+        try:
+            b.to_child.send_bytes(pickle.dumps((units, settings), protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            pass  # the builder died: next_done reports its tasks
+        return token
+
+    def next_done(self):
+        from multiprocessing.connection import wait
+
+        if self.failed:
+            return self.failed.popleft()
+        busy = {b.from_child: b for b in self.builders if b.inflight}
+        conn = wait(list(busy))[0]
+        b = busy[conn]
+        token = b.inflight.popleft()
+        try:
+            kind, payload = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            # The builder died (killed from outside, out of memory): its tasks fail as a whole
+            # (no row: a resume runs them), and a fresh builder takes its place.
+            b.close(kill=True)
+            error = f"its builder process died (exit status {b.proc.returncode})"
+            self.failed.extend((t, None, error) for t in b.inflight)
+            i = self.builders.index(b)
+            self.builders[i] = Builder(self.threads, str(i))
+            return token, None, error
+        return (token, payload, None) if kind == "ok" else (token, None, payload)
+
+    def cancel(self, tokens) -> None:
+        pass  # the builders stop with the executor (tasks in flight are lost: a resume redoes them)
+
+    def close(self) -> None:
+        for b in self.builders:
+            b.close(kill=bool(b.inflight))
+
+
+class LazyBuilders(BuilderPool):
+    """A :class:`BuilderPool` whose processes start with its first task (a run whose sources
+    are all held never starts them)."""
+
+    def __init__(self, workers: int, threads: int):
+        self.workers, self.threads = workers, threads
+        self.builders = []
+        self.failed = deque()
+        self.n = 0
+
+    def submit(self, units: list, settings: dict):
+        if not self.builders:
+            self.builders = [Builder(self.threads, str(i)) for i in range(self.workers)]
+        return super().submit(units, settings)
+
+
+def builder_main() -> None:
+    """The loop of a builder process (:class:`Builder`): read ``(units, settings)``, run
+    :func:`run_units`, send ``("ok", results)`` (or ``("error", text)``)."""
+    import signal
+    from multiprocessing.connection import Connection
+
+    fd_in, fd_out, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what an interrupt means
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(0)
+    cin = Connection(fd_in, writable=False)
+    cout = Connection(fd_out, readable=False)
+    try:
+        while True:
+            try:
+                data = cin.recv_bytes()
+            except (EOFError, OSError):
+                break
+            units, settings = pickle.loads(data)
+            try:
+                msg = ("ok", run_units(units, settings))
+            except Exception as e:  # a runner-side failure: the task's units are reported
+                msg = ("error", f"builder: {type(e).__name__}: {e}")
+            try:
+                cout.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
+            except (BrokenPipeError, OSError):
+                break
+    finally:
+        close_sandboxes()
+    os._exit(0)
