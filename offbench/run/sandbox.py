@@ -56,27 +56,8 @@ class Sandbox:
     """
 
     def __init__(self, threads: int = 1, tag: str = ""):
-        from multiprocessing.connection import Connection
-
-        r_job, w_job = os.pipe()
-        r_res, w_res = os.pipe()
-        env = dict(os.environ)
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-            env.setdefault(var, str(threads))
-        env["OFFBENCH_WORKER"] = tag or "1"
-        src_root = str(Path(__file__).resolve().parent.parent.parent)
-        env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        code = "from offbench.run.sandbox import _worker_main; _worker_main()"
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code, str(r_job), str(w_res), str(os.getpid())],
-                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env,
-                start_new_session=True)  # a terminal's Ctrl-C goes to the runner, not to workers
-        finally:
-            os.close(r_job)
-            os.close(w_res)
-        self.to_child = Connection(w_job, readable=False)
-        self.from_child = Connection(r_res, writable=False)
+        self.proc, self.to_child, self.from_child = spawn_child(
+            "offbench.run.sandbox", "_worker_main", threads, {"OFFBENCH_WORKER": tag or "1"})
         # A reader thread timestamps each message as it arrives (the wall time of a solve is
         # measured here, not in the child), whatever the runner is doing meanwhile.
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -292,32 +273,47 @@ class Sandbox:
 
     def run_blocking(self, job: Job):
         """Send one job and wait for its outcome, killing the child at the hard limit."""
-        try:
-            self.send(job)
-        except (BrokenPipeError, OSError):
-            return failed_outcome(job, "error", self.died_text())
-        while True:
-            d = self.deadline()
-            timeout = 1.0 if d is None else max(0.01, min(1.0, d - time.monotonic()))
-            if self.poll(timeout):
-                try:
-                    msg = self.recv()
-                except (EOFError, OSError):
-                    return failed_outcome(job, "error", self.died_text())
-                if msg[0] == "done":
-                    return msg[1]
-            elif self.overdue(time.monotonic()):
-                elapsed = self.elapsed(time.monotonic())
-                self.kill()
-                return killed(job, elapsed, "SIGKILL of its worker process")
+        for _, out in self.run_many([job]):
+            return out
+        raise AssertionError("run_many ended without the job's outcome")  # never: see run_many
 
 
-def _worker_main() -> None:
-    """The loop of a sandbox child: read a job, announce it, run it, send the outcome."""
+def spawn_child(module: str, function: str, threads: int, extra_env: dict | None = None):
+    """Start ``module.function()`` in a fresh interpreter (its own session, so that a
+    terminal's Ctrl-C goes to the runner only; its stdout to our stderr), connected by two
+    pipes, with ``threads`` threads for the numeric libraries unless the environment sets them.
+    Returns ``(proc, to_child, from_child)``; the child side is :func:`child_pipes`. Used by
+    :class:`Sandbox` and by the pool's builder processes (:class:`offbench.run.units.Builder`)."""
+    from multiprocessing.connection import Connection
+
+    r_job, w_job = os.pipe()
+    r_res, w_res = os.pipe()
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env.setdefault(var, str(threads))
+    env.update(extra_env or {})
+    src_root = str(Path(__file__).resolve().parent.parent.parent)
+    env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    code = f"from {module} import {function}; {function}()"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(r_job), str(w_res), str(os.getpid())],
+            pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env,
+            start_new_session=True)  # a terminal's Ctrl-C goes to the runner, not to workers
+    finally:
+        os.close(r_job)
+        os.close(w_res)
+    return proc, Connection(w_job, readable=False), Connection(r_res, writable=False)
+
+
+def child_pipes():
+    """The child side of :func:`spawn_child`: ignore SIGINT (the runner decides what an
+    interrupt means), die with the parent (Linux), exit at once if the parent is already gone,
+    and return the two connections ``(from_parent, to_parent)``."""
     from multiprocessing.connection import Connection
 
     fd_in, fd_out, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what an interrupt means
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -327,8 +323,12 @@ def _worker_main() -> None:
             pass
     if os.getppid() != parent:
         os._exit(0)
-    cin = Connection(fd_in, writable=False)
-    cout = Connection(fd_out, readable=False)
+    return Connection(fd_in, writable=False), Connection(fd_out, readable=False)
+
+
+def _worker_main() -> None:
+    """The loop of a sandbox child: read a job, announce it, run it, send the outcome."""
+    cin, cout = child_pipes()
     warm_up()
     def started():
         cout.send_bytes(b"S")

@@ -22,7 +22,7 @@ import threading
 from collections import deque
 
 from .plan import Job
-from .sandbox import Sandbox, solver_key
+from .sandbox import Sandbox, child_pipes, solver_key, spawn_child
 
 #: The interpreter's thread switch interval while jobs run: the sandboxes' reader threads
 #: (which stamp the supervised wall times) wait at most this long for the GIL.
@@ -328,28 +328,8 @@ class Builder:
     the runner's; messages both ways are pickles, between trusted processes."""
 
     def __init__(self, threads: int, tag: str):
-        import subprocess
-        from multiprocessing.connection import Connection
-        from pathlib import Path
-
-        r_job, w_job = os.pipe()
-        r_res, w_res = os.pipe()
-        env = dict(os.environ)
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-            env.setdefault(var, str(threads))
-        src_root = str(Path(__file__).resolve().parent.parent.parent)
-        env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        code = "from offbench.run.units import builder_main; builder_main()"
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code, str(r_job), str(w_res), str(os.getpid())],
-                pass_fds=(r_job, w_res), stdin=subprocess.DEVNULL, stdout=2, env=env,
-                start_new_session=True)
-        finally:
-            os.close(r_job)
-            os.close(w_res)
-        self.to_child = Connection(w_job, readable=False)
-        self.from_child = Connection(r_res, writable=False)
+        self.proc, self.to_child, self.from_child = spawn_child(
+            "offbench.run.units", "builder_main", threads)
         self.tag = tag
         self.inflight: deque = deque()  # tokens of the tasks sent, in order
 
@@ -443,22 +423,7 @@ class LazyBuilders(BuilderPool):
 def builder_main() -> None:
     """The loop of a builder process (:class:`Builder`): read ``(units, settings)``, run
     :func:`run_units`, send ``("ok", results)`` (or ``("error", text)``)."""
-    import signal
-    from multiprocessing.connection import Connection
-
-    fd_in, fd_out, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what an interrupt means
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:
-        os._exit(0)
-    cin = Connection(fd_in, writable=False)
-    cout = Connection(fd_out, readable=False)
+    cin, cout = child_pipes()
     try:
         while True:
             try:
