@@ -23,7 +23,7 @@ import offbench_solvers._formulation as F
 
 MILP = resolve("milp")
 PHASES = ("lagrangian", "restricted_milp", "path_enumeration", "placement_fixing",
-          "model_build", "backend")
+          "job_paths", "model_build", "backend")
 
 
 def hard_instance():
