@@ -204,3 +204,29 @@ def test_solve_exits_3_when_the_solver_refuses(tmp_path, capsys):
     assert main(["solve", str(p), "--solver", "exhaustive", "--param", "max_layers=1"]) == 3
     row = json.loads(capsys.readouterr().out)
     assert row["status"] == "error" and row["error"].startswith("unsupported:")
+
+
+# ---------------------------------------------------------------- builders or job by job
+def test_the_pool_runs_a_generated_source_of_many_solvers_job_by_job(tmp_path):
+    """A generated source whose jobs need more sandboxes at once than a builder keeps (here
+    four solvers, references off) runs job by job on the pool's workers, as it did before the
+    builders (a builder would start a fresh interpreter for most tasks); one solver with
+    references goes to the builders. Both give the same quality columns as in-process."""
+    from offbench.run.executors import SANDBOXES_KEPT
+
+    def spec(solvers, reference):
+        return parse_spec({"sources": [{"kind": "family", "family": "dmro-v1", "count": 3}],
+                           "solvers": solvers, "reference": {"mode": reference}})
+
+    assert SANDBOXES_KEPT == 3
+    many = spec(["all-device", "random", "greedy", "neurosurgeon"], "none")
+    one = spec(["greedy"], "auto")
+    for s, name, uses_builders in ((many, "many", False), (one, "one", True)):
+        with PoolExecutor(2) as ex:
+            r = run(s, tmp_path / f"{name}.sqlite", executor=ex)
+            started = ex._builders is not None and bool(ex._builders.builders)
+        assert r.ok and r.done == r.planned and started is uses_builders, (name, started)
+        run(s, tmp_path / f"{name}-0.sqlite", executor=InProcessExecutor())
+        with Store.open_readonly(tmp_path / f"{name}.sqlite") as a, \
+                Store.open_readonly(tmp_path / f"{name}-0.sqlite") as b:
+            assert a.quality_snapshot() == b.quality_snapshot()

@@ -38,6 +38,15 @@ _DASK_LOCK = threading.Lock()
 _DASK_KEEP = 3
 
 
+def sandboxes_needed(block, references: bool) -> int:
+    """How many sandboxes a task of this block's members needs at once: one per solver (ID,
+    parameters, folders) of its templates, and one for references when they are on. A builder
+    keeps :data:`_DASK_KEEP`; a block that needs more would start fresh interpreters for every
+    task (the pool runs it job by job instead: :meth:`~offbench.run.executors.PoolExecutor.run_blocks`)."""
+    keys = {(t.solver_id, t.param_hash, tuple(t.solver_dirs)) for t in block.templates}
+    return len(keys) + (1 if references else 0)
+
+
 def _dask_prestart(jobs) -> None:
     """Start (without waiting) a sandbox for each solver of these jobs that this worker thread
     has none of yet, so that their interpreters start and warm up side by side."""
@@ -256,7 +265,7 @@ def close_sandboxes() -> int:
 
 
 def run_unit_blocks(ctx, blocks, tasks, *, window: int, jobs_per_task: int,
-                    task_seconds: float | None = None) -> None:
+                    task_seconds: float | None = None, as_units=None) -> None:
     """Run the plan's blocks as tasks of :func:`run_units` (a generated source's members as
     descriptors, at most ``jobs_per_task`` jobs per task, at most ``window`` tasks in flight;
     ``tasks``: :class:`~offbench.run.executors._DaskUnits` or :class:`BuilderPool`), recording what comes back
@@ -266,7 +275,10 @@ def run_unit_blocks(ctx, blocks, tasks, *, window: int, jobs_per_task: int,
     With ``task_seconds``, a task holds only as many jobs as take about that long (by the
     moving mean of the jobs' wall times, plus :data:`UNIT_JOB_OVERHEAD` each; the first tasks
     one member each), so that rows come back, and are committed, as steadily as from a pool of
-    single jobs: a kill loses the tasks in flight, a few of these seconds of work."""
+    single jobs: a kill loses the tasks in flight, a few of these seconds of work.
+
+    ``as_units(block)`` (default: always) says whether a generated source's block goes as
+    tasks; a block it declines runs job by job, as a held source's."""
     inflight: dict = {}
     mean = [None]  # moving mean of the jobs' wall times (s)
 
@@ -296,7 +308,7 @@ def run_unit_blocks(ctx, blocks, tasks, *, window: int, jobs_per_task: int,
                 drain(0)
                 ctx.source_done()
             last = block.source
-            if not block.source.lazy:
+            if not block.source.lazy or (as_units is not None and not as_units(block)):
                 drain(0)
                 ctx.run_block(block)
                 continue
