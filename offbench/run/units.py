@@ -63,26 +63,9 @@ def _dask_prestart(jobs) -> None:
 
 
 def sandbox_task(job: Job):
-    """What a Dask worker runs for one job: the job in a sandbox of its solver (hard limit
-    holds)."""
-    tid = threading.get_ident()
-    key = solver_key(job)
-    with _DASK_LOCK:
-        box = _DASK_BOXES.pop((tid, key), None)
-        mine = [k for k in _DASK_BOXES if k[0] == tid]
-        old = [_DASK_BOXES.pop(k) for k in mine[:max(0, len(mine) - _DASK_KEEP + 1)]]
-    for b in old:
-        b.close()
-    if box is None or box.proc.poll() is not None:
-        box = Sandbox(job.threads, tag=f"dask-{tid}")
-    try:
-        out = box.run_blocking(job)
-    except BaseException:
-        box.kill()
-        raise
-    if box.proc.poll() is None and box.job is None:
-        with _DASK_LOCK:
-            _DASK_BOXES[(tid, key)] = box
+    """What a Dask worker runs for one job: the job in this worker thread's sandbox of its
+    solver (hard limit holds; :func:`_dask_group` of one job)."""
+    (_, out), = list(_dask_group([job]))  # run to its end: the sandbox goes back to the pool
     return out
 
 
