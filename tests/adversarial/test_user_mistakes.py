@@ -214,9 +214,12 @@ def test_a_real_ctrl_c_during_a_solve_still_stops(tmp_path, inst_path):
     """A KeyboardInterrupt that a solver raises is its error row; the user's Ctrl-C is not."""
     import signal
 
+    # As in a terminal: SIGINT not ignored. (A shell that starts pytest in the background
+    # without job control ignores SIGINT in it, and an ignored signal stays ignored across exec.)
     p = subprocess.Popen([sys.executable, "-m", "offbench", "solve", str(inst_path), "--solver",
                           "hx-sleeps", "--solvers-dir", HOSTILE],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in p.stderr:  # wait until the solver is running
             if "hx-sleeps: started" in line:
