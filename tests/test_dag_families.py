@@ -27,6 +27,9 @@ GOLDEN = {
     "zoo-v2:capacitated": "f01f9989b873b30caf8daf70959db9e7835d0c124dcc10bf3aafc387b3c99fa4",
     "zoo-v2:deadline": "0076acf279c479db82a652bdcc080911448d9867a85c56b97b2d28fa117e7cc6",
     "dmro-v2": "aa33036fc3a775a4a6eb3537495799f60e75a9363bd7e66608b448e73f87328e",
+    "workflow-v2:single": "26995357af959490fe05531c96a1dec0051d443efedbd7ff0e6079c7a8725eb5",
+    "workflow-v2:fleet": "b523430174acd5029364f4fe19a69c48dbc1b23a5698d23eaa27ba880efcc150",
+    "dmro-v3": "634da94a03aeb82ec7555da9c77c0f1b3fa48c5f8d064e31510e3401bb060371",
 }
 
 

@@ -7,38 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offbench.cost import evaluate
 from offbench.families import get_family
 from offbench.families._dag import MIB
 from offbench.families.workflow_mrlco import workflow_job
-from offbench.instance import Instance
 from offbench.instance_sets import load_set, verify_set
 
-#: Instance (seed 7, index 3) of each preset. A change here means the generator changed: that
-#: needs a new family version (and a history line), never an edit of these values.
-GOLDEN = {
-    "workflow-v2:single": "26995357af959490fe05531c96a1dec0051d443efedbd7ff0e6079c7a8725eb5",
-    "workflow-v2:fleet": "b523430174acd5029364f4fe19a69c48dbc1b23a5698d23eaa27ba880efcc150",
-    "dmro-v3": "634da94a03aeb82ec7555da9c77c0f1b3fa48c5f8d064e31510e3401bb060371",
-}
-
-
-@pytest.mark.parametrize("fid", sorted(GOLDEN))
-def test_pinned_digests(fid):
-    assert get_family(fid).generate(7, 3).digest == GOLDEN[fid]
-
-
-@pytest.mark.parametrize("fid", sorted(GOLDEN))
-def test_deterministic_independent_and_round_trips(fid):
-    fam = get_family(fid)
-    a, b = fam.instances(11, 3), fam.instances(11, 3)
-    assert [x.digest for x in a] == [x.digest for x in b]
-    assert fam.generate(11, 2).digest == a[2].digest
-    assert len({x.digest for x in a}) == 3
-    inst = a[0]
-    assert inst.is_dag and bool(np.all(inst.job_is_dag))
-    assert Instance.from_json(inst.to_json()).digest == inst.digest
-    assert np.isfinite(evaluate(inst, np.zeros(inst.n_layers, dtype=np.int8)).cost)
+# Their pinned digests and the determinism / round-trip checks are in test_dag_families.GOLDEN
+# with the other DAG families'.
 
 
 def test_a_preview_beside_version_1():

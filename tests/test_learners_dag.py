@@ -27,12 +27,7 @@ from offbench.solver import Context
 torch = pytest.importorskip("torch", reason="torch is the optional offbench[torch] extra")
 pytest.importorskip("safetensors", reason="safetensors is in the optional offbench[rl] extra")
 
-TINY = {
-    "droo": {"hidden": [16], "batch": 8, "train_every": 2, "k_window": 4},
-    "ddlo": {"hidden": [16], "batch": 8, "train_every": 2, "train_after": 4},
-    "dmro": {"hidden": [16], "batch": 8, "train_every": 2},
-    "dmro-q": {"hidden": [16], "batch": 8, "train_every": 2, "q": "learned"},
-}
+from tests.test_learned import TINY  # noqa: E402 - the same small networks
 
 
 # ------------------------------------------------------------------------------ features
