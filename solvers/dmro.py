@@ -75,9 +75,30 @@ a track fine-tunes from the initialization with the online loop below.
   80, Adam lr 0.005, batch 128 job rows per DNN, a training step every 5 frames (offbench's
   values, from the shared-network learner of ``LEARNING.md`` and DDLO's sizes).
 
+**Adaptation to a new environment** (``adapt``, offbench's own; a stream's switch is not
+announced to the learner, it is observed): :class:`offbench.learn.drift.ProfileWatch` notices
+that the frames' profile (the shape of each job's operations and data, fixed by its DNN) has
+changed after holding for ``adapt_stable`` learned frames. From the first frame of the new
+profile on, DMRO widens its search as DROO adapts its K: every job is also priced at each of its
+cut shapes (:func:`offbench.learn.candidates.cut_sweep`, 86 rows for 5 layers, at most
+``adapt_rows``; each row charged as one evaluation), so its decisions and labels are the best
+cut of every job from the switch on. On the change it restarts the networks from their
+initialization (``adapt_reset``: the meta-learned one when ``weights`` or a meta phase gave one,
+so that Reptile's initialization is what fine-tuning starts from, as MAML-style adaptation
+means; otherwise the stream's initial weights) with fresh optimizers, empties the replay memory
+(the old environment's labels), and trains on every ``adapt_train_every`` learned frames. The
+sweep ends when, for ``adapt_patience`` learned frames in a row, it made the decision at most
+``adapt_tol`` cheaper than what the networks' candidates, the exploration and the all-device row
+found without it (the incumbent left out: it carries the sweep's last labels), or after
+``adapt_frames`` frames. A stationary stream never triggers any of this (its decisions are those
+of ``adapt = false``, bitwise). A change of the channel alone (the same DNN over another
+bandwidth) is not noticed. Tuned (``adapt_patience`` 3, 5, 10, 20; ``adapt_tol`` 0 to 0.005;
+restart or not) on switches from resnet18-mid to four *training* environments only
+(alexnet-high, mobilenet_v2-high, alexnet-low, mobilenet_v2-low; stream seeds 410-413).
+
 Ablations: ``meta_iterations = 0`` (no meta-learning; the default, as a track's stream starts
 from scratch unless ``weights`` names meta-trained weights), ``explore = false``, ``K = 1``,
-``all_device = false``.
+``all_device = false``, ``adapt = false`` (no sweep, no restart), ``adapt_reset = false``.
 """
 
 from __future__ import annotations
@@ -88,9 +109,10 @@ import numpy as np
 from offbench.errors import UserError
 from offbench.learn import ReplayMemory, same_structure, structure_difference
 from offbench.learn.base import WEIGHTS_PARAM, TorchLearningSolver
-from offbench.learn.candidates import (CandidateLearner, best_row, cut_exploration, job_input_size,
-                                       job_inputs, parallel_mlp, per_job_best, price_jobs, tier_loss,
-                                       topo_orders)
+from offbench.learn.candidates import (CandidateLearner, JobPrices, best_row, cut_exploration, cut_sweep,
+                                       job_input_size, job_inputs, parallel_mlp, per_job_best,
+                                       price_jobs, tier_loss, topo_orders)
+from offbench.learn.drift import ProfileWatch, frame_profile
 from offbench.learn.meta import reptile_step
 from offbench.solver import Context, Param
 
@@ -127,6 +149,18 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         Param("inner_steps", int, 5, low=1, doc="Adam steps per task"),
         Param("inner_lr", float, 1e-3, low=0, doc="inner Adam learning rate"),
         Param("outer_lr", float, 0.5, low=0, high=1, doc="Reptile's outer step size"),
+        Param("adapt", bool, True,
+              doc="on a noticed change of environment: the cut sweep, a restart from the initialization"),
+        Param("adapt_stable", int, 5, low=1, doc="learned frames of one profile before a new one is a change"),
+        Param("adapt_rows", int, 128, low=1, doc="the cut sweep's candidate rows, at most"),
+        Param("adapt_patience", int, 10, low=1,
+              doc="the sweep ends after this many learned frames in a row where it improved no job"),
+        Param("adapt_tol", float, 0.0, low=0,
+              doc="a swept frame counts as calm when the sweep made its cost at most this much lower"),
+        Param("adapt_frames", int, 100, low=1, doc="the sweep ends after this many learned frames"),
+        Param("adapt_reset", bool, True,
+              doc="on a change, restart the networks from their initialization (meta-learned or not)"),
+        Param("adapt_train_every", int, 1, low=1, doc="frames between training steps while sweeping"),
         WEIGHTS_PARAM,
     )
 
@@ -150,6 +184,12 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         self.meta_evaluations = 0
         self.incumbent = None
         self._pending = None
+        self.watch = ProfileWatch(self.adapt_stable)
+        self.sweep_left = 0      # learned frames the cut sweep goes on for (0: not sweeping)
+        self.sweep_calm = 0      # learned frames in a row where the sweep improved no job
+        self.since_change = 0    # learned frames since the last change (training cadence)
+        self.changes = 0
+        self._theta0 = None      # the initialization, as the first learned frame found it
 
     def _memories(self):
         rows = self.memory * self.n_jobs
@@ -217,6 +257,12 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             pool, qdata = self._q_select(X, pool, eps)
         coupled = frame.has_capacities
         rows = self._flat(pool)
+        profile = frame_profile(frame) if self.adapt else None
+        n_base = n_sweep = 0
+        if self.adapt and (self.sweep_left > 0 or self.watch.changed(profile)):
+            sweep = self._flat(cut_sweep(self.lengths, self.adapt_rows, self.rng, self.orders, self.max_L))
+            n_base, n_sweep = rows.shape[0], sweep.shape[0]
+            rows = np.concatenate([rows, sweep])
         if self.all_device or coupled:
             rows = np.concatenate([rows, np.zeros((1, rows.shape[1]), np.int8)])
         jp = price_jobs(ctx, rows)
@@ -231,7 +277,21 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         if qdata is not None:
             qdata = (qdata, jp.job_costs[:pool.shape[0]])
         info = {"candidates": int(rows.shape[0]), "epsilon": eps}
-        return x, info, (X, y, pool, qdata)
+        swept = None  # with the sweep: how much it made the decision cheaper (relative)
+        if n_sweep:
+            keep = np.r_[0:n_base, n_base + n_sweep:rows.shape[0]]
+            if self.q == "cost" and self.incumbent is not None:  # what the networks find alone
+                keep = keep[keep != self.K]
+            if coupled:
+                without = float(jp.costs[keep][best_row(JobPrices(jp.job_costs[keep], jp.costs[keep],
+                                                                  jp.feasible[keep]))])
+                with_ = float(jp.costs[chosen[0]])
+            else:
+                without = float(jp.job_costs[keep].min(0).sum())
+                with_ = float(jp.job_costs.min(0).sum())
+            swept = (without - with_) / with_ if with_ > 0 else 0.0
+            info["sweep"] = n_sweep
+        return x, info, (X, y, pool, qdata, (profile, swept))
 
     def _q_select(self, X, pool, eps):
         """Reading (b): score every (job, candidate) with the Q-network; keep each job's
@@ -255,7 +315,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
 
     # ---------------------------------------------------------------- learning
     def _remember(self, payload, mem, qmem):
-        X, y, _, qdata = payload
+        X, y, _, qdata, _ = payload
         for i in range(self.n_jobs):
             mem.add(x=X[i], y=y[i])
         if qmem is not None and qdata is not None:
@@ -279,13 +339,18 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         return loss
 
     def _store(self, payload):
+        if self._theta0 is None:  # after start, loading and any meta-training; before training
+            self._theta0 = {k: v.clone() for k, v in self._trainable().state_dict().items()}
+        out = self._adapt_step(payload[4]) if self.adapt else {}
         self._remember(payload, self.memory_, self.qmemory)
         self.incumbent = payload[1]
         self.frames_learned += 1
-        out = {"epsilon": self._eps()}
+        self.since_change += 1
+        out["epsilon"] = self._eps()
         if self.frames_learned == 1 and self.meta_evaluations:
             out["meta_evaluations"] = int(self.meta_evaluations)
-        if self.frames_learned % self.train_every == 0:
+        if (self.since_change % self.adapt_train_every == 0 if self.sweep_left > 0
+                else self.frames_learned % self.train_every == 0):
             loss = self._loss(self.memory_, self.qmemory)
             self.opt.zero_grad(set_to_none=True)
             if self.qnet is not None:
@@ -295,6 +360,30 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             if self.qnet is not None:
                 self.qopt.step()
             out["loss"] = float(loss.detach())
+        return out
+
+    def _adapt_step(self, seen) -> dict:
+        """Adaptation to a change of environment (see the module docstring): notice it from the
+        learned frame's profile, then restart and sweep; count down the sweep."""
+        profile, swept = seen
+        out = {}
+        if self.watch.observe(profile):
+            self.changes += 1
+            out["environment_change"] = 1
+            if self.adapt_reset:
+                import torch
+
+                self._trainable().load_state_dict(self._theta0)
+                self.opt = torch.optim.Adam(self.nets.parameters(), lr=self.lr)
+                if self.qnet is not None:
+                    self.qopt = torch.optim.Adam(self.qnet.parameters(), lr=self.lr)
+            self.memory_, self.qmemory = self._memories()
+            self.sweep_left, self.sweep_calm, self.since_change = self.adapt_frames, 0, 0
+        if self.sweep_left > 0:
+            self.sweep_calm = 0 if swept is None or swept > self.adapt_tol else self.sweep_calm + 1
+            self.sweep_left -= 1
+            if self.sweep_calm >= self.adapt_patience:
+                self.sweep_left = 0
         return out
 
     # ---------------------------------------------------------------- meta-learning

@@ -211,6 +211,34 @@ def cut_exploration(base: np.ndarray, lengths: np.ndarray, n: int, eps: float,
     return out
 
 
+def cut_sweep(lengths: np.ndarray, max_rows: int, rng: np.random.Generator,
+              orders: np.ndarray | None = None, max_layers: int | None = None) -> np.ndarray:
+    """Candidates that give every job each of its cut shapes (:func:`cut_shapes`): row ``r``
+    gives job ``i`` its ``r``-th shape. A job with more than ``max_rows`` shapes gets
+    ``max_rows`` distinct ones drawn uniformly (from ``rng``; nothing is drawn otherwise); a job
+    with fewer repeats its last shape in the rows after them. Returns ``(m, n_jobs, max_layers)``
+    int8, padded with -1, ``m = min(max_rows, the most shapes of any job)``; ``orders``
+    (:func:`topo_orders`) reads the shapes along each job's topological order."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    width = int(lengths.max()) if max_layers is None else int(max_layers)
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    m = min(int(max_rows), max(cut_shapes(int(L)).shape[0] for L in np.unique(lengths)))
+    out = np.full((m, lengths.size, width), -1, dtype=np.int8)
+    for L in np.unique(lengths):
+        L = int(L)
+        shapes = cut_shapes(L)
+        S = shapes.shape[0]
+        for i in np.flatnonzero(lengths == L):
+            idx = (np.minimum(np.arange(m), S - 1) if S <= m
+                   else np.sort(rng.choice(S, size=m, replace=False)))
+            if orders is None:
+                out[:, i, :L] = shapes[idx]
+            else:
+                out[:, i, orders[i, :L]] = shapes[idx]
+    return out
+
+
 # ------------------------------------------------------------------------------ per-job prices
 @jit
 def _job_prices(t, X, job_c, total, feasible):

@@ -1,0 +1,84 @@
+"""Noticing that a stream's environment has changed, from the frames alone.
+
+A learner on a stream is not told when its environment changes (the adaptation track's switch,
+the drift scenario of SPEC.md section 6); it can observe it. The frames of one environment of a
+family such as ``dmro-v1`` share a **profile**: the shape of what each job computes and sends,
+fixed by the DNN its device runs. A frame scales a job's work by a random factor (its operations
+and the bits it sends between layers alike: :class:`offbench.streams.FrameProcess`), switches
+devices off (their jobs are empty) and fades the channel; none of this changes the *shape*: each
+layer's share of the job's operations, and each layer's output bits per operation of the job.
+A new DNN changes the shape at once. :class:`ProfileWatch` keeps the profile of the frames
+learned from and says that the environment changed when a frame's differs (beyond the
+quantization of frame numbers, a relative ``1e-4``) from one that held for at least ``stable``
+learned frames in a row. A stream whose profile changes every frame (a family that draws its
+jobs per frame) never holds one for long, so the watch never fires there; nor on a stationary
+stream. A change of the channel alone (the same DNN over another bandwidth) keeps the profile
+and is not seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..instance import Instance
+
+#: Relative difference of two profiles' entries that counts as a change (frame numbers are
+#: quantized to about 6 significant digits).
+TOLERANCE = 1e-4
+
+
+def frame_profile(frame: Instance) -> np.ndarray:
+    """A frame's profile, ``(2, n_layers)``: each layer's share of its job's operations and its
+    output bits per operation of its job; NaN for the layers of an empty job (no operations)."""
+    ops = frame.ops
+    lens = frame.layers_per_job
+    tot = np.add.reduceat(ops, frame.layer_offsets[:-1]) if ops.size else np.zeros(0)
+    per_layer = np.repeat(np.where(tot > 0, tot, np.nan), lens)
+    return np.stack([ops / per_layer, frame.out_bits / per_layer])
+
+
+class ProfileWatch:
+    """The profile of the last frames learned from, and whether a frame's differs from it.
+
+    Parameters
+    ----------
+    stable : int
+        Learned frames in a row with one profile before a different one counts as a change
+        (>= 1).
+
+    :meth:`changed` only reads (a decision may consult it without learning); :meth:`observe`,
+    called when a frame is learned from, records the frame's profile and returns whether it was
+    a change. Both take the frame's :func:`frame_profile`.
+    """
+
+    def __init__(self, stable: int):
+        if stable < 1:
+            raise ValueError(f"stable must be >= 1, got {stable}")
+        self.stable = int(stable)
+        self.profile: np.ndarray | None = None
+        self.run = 0
+
+    def _differs(self, profile: np.ndarray) -> bool:
+        if self.profile is None:
+            return True
+        ref = self.profile
+        both = np.isfinite(profile) & np.isfinite(ref)
+        return bool(np.any(np.abs(profile[both] - ref[both]) > TOLERANCE * np.abs(ref[both])))
+
+    def changed(self, profile: np.ndarray) -> bool:
+        """Whether a frame's profile (:func:`frame_profile`) differs from one held for
+        ``stable`` learned frames (entries of empty jobs, in either, are not compared)."""
+        return self.run >= self.stable and self._differs(profile)
+
+    def observe(self, profile: np.ndarray) -> bool:
+        """Record a learned frame's profile; True when it is a change (see :meth:`changed`)."""
+        if not self._differs(profile):
+            self.run += 1
+            known = np.isfinite(profile)  # jobs met for the first time join the profile
+            if not known.all():
+                profile = np.where(known, profile, self.profile)
+            self.profile = profile
+            return False
+        change = self.run >= self.stable
+        self.profile, self.run = profile, 1
+        return change
