@@ -56,8 +56,8 @@ from .execute import execute_with_alarm, failed_outcome, killed, sandbox_job
 from .plan import Job
 from .sandbox import Sandbox, solver_key
 from .units import _DASK_KEEP as SANDBOXES_KEPT
-from .units import (SWITCH_INTERVAL, LazyBuilders, close_sandboxes, run_unit_blocks, run_units,
-                    sandbox_task, sandboxes_needed)
+from .units import (LazyBuilders, close_sandboxes, run_unit_blocks, run_units, sandbox_task,
+                    sandboxes_needed)
 
 
 class Executor:
@@ -192,18 +192,7 @@ class PoolExecutor(Executor):
                 return job
         return pending.pop_other(busy_keys)
 
-    #: The interpreter's thread switch interval while jobs run (:data:`.units.SWITCH_INTERVAL`).
-    SWITCH_INTERVAL = SWITCH_INTERVAL
-
     def run(self, jobs, on_start):
-        old = sys.getswitchinterval()
-        sys.setswitchinterval(min(old, self.SWITCH_INTERVAL))
-        try:
-            yield from self._run(jobs, on_start)
-        finally:
-            sys.setswitchinterval(old)
-
-    def _run(self, jobs, on_start):
         from multiprocessing.connection import wait
 
         pending = _Pending(jobs)

@@ -10,11 +10,16 @@ decision, status, bound, objective, error text, info) and decides every number t
   instance the runner holds, never the sandbox's copy);
 - **ratio, counted infeasible**: scored against the reference here (:mod:`offbench.tracks.scoring`);
 - **wall time**: measured by the process that ran the sandbox, from the solve's start to its
-  outcome (:attr:`~offbench.tracks.Outcome.supervised_time`: a reader thread of the sandbox
-  stamps each message as it arrives, so it includes the pipe, about 0.1 ms, and not the time the
-  runner spends writing rows; against the sandbox's own clock, on a loaded two-core machine, it
-  read median +0.2 ms, 5th to 95th percentile -0.7 to +2.0 ms over 480 sub-millisecond solves:
-  scheduling noise that a solver cannot steer).
+  outcome (:attr:`~offbench.tracks.Outcome.supervised_time`): the kernel stamps each message of
+  the sandbox as it is *sent* (:func:`offbench.run.sandbox.results_channel`), so the time is
+  the sandbox's, from its ``started`` message to its outcome, and not when this process got
+  round to reading them. Until this was so, a reader thread stamped arrivals: on a loaded
+  machine, with the runner judging the job before, it waited for the GIL or a core, and the
+  wall times of sub-millisecond solves came out anywhere between 3 microseconds (both
+  messages read at once) and several milliseconds. The instance's cost tables are built before
+  the timed work (:func:`offbench.run.execute.execute`), as every executor's first job and every
+  in-process job already had them; the timed region holds the solve, the framework's pricing
+  of its decision (:meth:`offbench.solver.Solver.solve`) and the outcome's encoding.
   On the learning tracks the per-frame decision latencies are the sandbox's measurements (the
   runner sees only the whole stream, whose measured time is ``info.supervised_time``);
 - **evaluations** are **self-reported** (counted by :class:`~offbench.solver.Context` in the

@@ -9,8 +9,10 @@ loop.
 
 The child is untrusted (a solver's code runs in it): it sends its outcome as JSON
 (:func:`~offbench.run.execute.outcome_to_wire`), never a pickle, and the parent measures the
-solve's wall time itself (from the child's ``started`` message to its outcome; the outcome's
-:attr:`~offbench.tracks.Outcome.supervised_time`). Jobs are sent without references
+solve's wall time itself (the outcome's :attr:`~offbench.tracks.Outcome.supervised_time`): from
+the child's ``started`` message to its outcome, each as the kernel stamped it when the child sent
+it (:func:`results_channel`), so that the parent's own work, its GIL and its place in the CPU
+queue never enter the measurement. Jobs are sent without references
 (:func:`~offbench.run.execute.sandbox_job`), one per message or several in one
 (:meth:`Sandbox.run_many`: each still announced, answered, timed and held to its hard limit
 alone). A sandbox runs the jobs of one solver (ID and
@@ -22,11 +24,12 @@ from __future__ import annotations
 import os
 import pickle
 import platform
-import queue
 import signal
+import socket
+import stat
+import struct
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -57,49 +60,25 @@ class Sandbox:
 
     def __init__(self, threads: int = 1, tag: str = ""):
         self.proc, self.to_child, self.from_child = spawn_child(
-            "offbench.run.sandbox", "_worker_main", threads, {"OFFBENCH_WORKER": tag or "1"})
-        # A reader thread timestamps each message as it arrives (the wall time of a solve is
-        # measured here, not in the child), whatever the runner is doing meanwhile.
-        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._notify_r, self._notify_w = os.pipe()
-        self._notify_fds: tuple = (self._notify_r, self._notify_w)
-        self._reader = threading.Thread(target=self._read_loop, daemon=True,
-                                        name=f"offbench-sandbox-{tag or '1'}")
-        self._reader.start()
+            "offbench.run.sandbox", "_worker_main", threads, {"OFFBENCH_WORKER": tag or "1"},
+            results_socket=True)
+        self._chunks: list[bytes] = []  # the parts of a message not yet complete
         self.queue: deque[Job] = deque()
-        self.head_since = 0.0           # when the head job became the head
-        self.started_at: float | None = None  # when the head job started its timed work
+        self.head_since = 0.0           # when the head job became the head (monotonic)
+        self.started_at: float | None = None  # when the head job started its timed work (monotonic)
+        self._started_stamp: float | None = None  # the same, as the kernel stamped it (see recv)
         self.key: tuple | None = None   # the solver this sandbox runs (None: no job yet)
-
-    def _read_loop(self) -> None:
-        while True:
-            try:
-                data = self.from_child.recv_bytes()
-            except (EOFError, OSError):
-                self._inbox.put(None)
-                self._notify()
-                return
-            self._inbox.put((time.monotonic(), data))
-            self._notify()
-
-    def _notify(self) -> None:
-        if not self._notify_fds:  # closed (a grandchild kept the pipe open past the join)
-            return
-        try:
-            os.write(self._notify_w, b"x")
-        except OSError:
-            pass
 
     def fileno(self) -> int:
         """Readable when a message (or the end of the child's output) has arrived: for
         :func:`multiprocessing.connection.wait`."""
-        return self._notify_r
+        return self.from_child.fileno()
 
     def poll(self, timeout: float) -> bool:
         """Whether a message has arrived, waiting up to ``timeout`` seconds."""
         import select
 
-        r, _, _ = select.select([self._notify_r], [], [], max(0.0, timeout))
+        r, _, _ = select.select([self.from_child], [], [], max(0.0, timeout))
         return bool(r)
 
     @property
@@ -140,30 +119,34 @@ class Sandbox:
                                               protocol=pickle.HIGHEST_PROTOCOL))
 
     def recv(self):
-        """The next message: ``("started",)``, ``("restarted",)`` or ``("done", outcome)``;
-        EOFError if it died.
+        """The next message: ``("started",)``, ``("restarted",)``, ``("done", outcome)``, or
+        ``("partial",)`` (a part of a long message: nothing to do yet); EOFError if it died.
 
         Keeps :attr:`queue` and the clocks in step with the child; a solve outcome gets its
-        measured :attr:`~offbench.tracks.Outcome.supervised_time`.
+        measured :attr:`~offbench.tracks.Outcome.supervised_time`: the time between the
+        kernel's stamps of the child's ``started`` message and of the outcome's last part
+        (:func:`read_message`), so that neither this process's load nor when it gets round to
+        reading changes it.
         """
-        os.read(self._notify_r, 1)
-        item = self._inbox.get()
-        if item is None:
-            self._notify()  # stays readable: every later recv sees the end too
-            self._inbox.put(None)
-            raise EOFError("the sandbox closed its output")
-        now, data = item
+        got = read_message(self.from_child, self._chunks)
+        if got is None:
+            return ("partial",)
+        data, stamp = got
+        now = time.monotonic()
         if data == b"S":
             msg = ("restarted",) if self.started_at is not None else ("started",)
-            self.started_at = now  # the timed part after a warm-up: a fresh clock
+            # The timed part after a warm-up: a fresh clock. For the hard limit, the start as
+            # the kernel stamped it, on this process's monotonic clock.
+            self._started_stamp = stamp
+            self.started_at = now - max(0.0, time.time() - stamp)
             return msg
         job = self.queue.popleft()
         out = outcome_from_wire(job, data)
         out.worker = f"{_HOST}:{self.proc.pid}"  # said by this process, not by the child
-        if self.started_at is not None and hasattr(out, "supervised_time"):
-            out.supervised_time = now - self.started_at
+        if self._started_stamp is not None and hasattr(out, "supervised_time"):
+            out.supervised_time = max(0.0, stamp - self._started_stamp)
         self.head_since = now
-        self.started_at = None
+        self.started_at = self._started_stamp = None
         return ("done", out)
 
     def deadline(self) -> float | None:
@@ -206,20 +189,9 @@ class Sandbox:
         self._close_pipes()
 
     def _close_pipes(self) -> None:
-        try:
-            self.to_child.close()
-        except OSError:
-            pass
-        self._reader.join(timeout=5)  # the child is gone: its reader sees the end of input
-        for c in (self.from_child,):
+        for c in (self.to_child, self.from_child):
             try:
                 c.close()
-            except OSError:
-                pass
-        fds, self._notify_fds = self._notify_fds, ()  # closed once: a number may be reused
-        for fd in fds:
-            try:
-                os.close(fd)
             except OSError:
                 pass
 
@@ -277,16 +249,25 @@ class Sandbox:
         return out
 
 
-def spawn_child(module: str, function: str, threads: int, extra_env: dict | None = None):
+def spawn_child(module: str, function: str, threads: int, extra_env: dict | None = None, *,
+                results_socket: bool = False):
     """Start ``module.function()`` in a fresh interpreter (its own session, so that a
     terminal's Ctrl-C goes to the runner only; its stdout to our stderr), connected by two
     pipes, with ``threads`` threads for the numeric libraries unless the environment sets them.
     Returns ``(proc, to_child, from_child)``; the child side is :func:`child_pipes`. Used by
-    :class:`Sandbox` and by the pool's builder processes (:class:`offbench.run.units.Builder`)."""
+    :class:`Sandbox` and by the pool's builder processes (:class:`offbench.run.units.Builder`).
+
+    With ``results_socket``, what the child sends comes over a socket of messages whose arrival
+    the kernel stamps (:func:`results_channel`; ``from_child`` is that socket, read with
+    :func:`read_message`; the child writes with :func:`send_message`)."""
     from multiprocessing.connection import Connection
 
     r_job, w_job = os.pipe()
-    r_res, w_res = os.pipe()
+    if results_socket:
+        parent_end, child_end = results_channel()
+        r_res, w_res = None, child_end.detach()
+    else:
+        r_res, w_res = os.pipe()
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env.setdefault(var, str(threads))
@@ -302,13 +283,84 @@ def spawn_child(module: str, function: str, threads: int, extra_env: dict | None
     finally:
         os.close(r_job)
         os.close(w_res)
+    if results_socket:
+        return proc, Connection(w_job, readable=False), parent_end
     return proc, Connection(w_job, readable=False), Connection(r_res, writable=False)
 
 
-def child_pipes():
+#: The clock the kernel stamps a message with when it is sent (Linux: ``SO_TIMESTAMPNS``).
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswith("linux") else None)
+#: Bytes of a message per socket record (a record is at most the socket's buffer).
+CHUNK = 32768
+
+
+def results_channel() -> tuple:
+    """A pair of connected sockets for a sandbox's messages: ``(parent_end, child_end)``.
+
+    Records keep their boundaries (``SOCK_SEQPACKET``), and on Linux the kernel stamps each
+    record with the time it was **sent** (``SO_TIMESTAMPNS`` on the parent's end, read by
+    :func:`read_message`): the wall time of a solve is then the time between two moments of
+    the child's, taken by the kernel, whatever the parent is doing (busy judging the job
+    before, holding the GIL, or not scheduled on a loaded machine) when they arrive. Elsewhere
+    each message is stamped when this process reads it."""
+    kind = getattr(socket, "SOCK_SEQPACKET", None)
+    try:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, kind)
+    except (OSError, TypeError):  # no SOCK_SEQPACKET for AF_UNIX here: datagrams keep them too
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if _SO_TIMESTAMPNS is not None:
+        try:
+            parent_end.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        except OSError:
+            pass
+    return parent_end, child_end
+
+
+def send_message(sock, data: bytes) -> None:
+    """Send one message as records of at most :data:`CHUNK` bytes, each headed ``M`` (more
+    follow) or ``E`` (the last)."""
+    view = memoryview(data)
+    for at in range(0, max(len(data), 1), CHUNK):
+        part = view[at:at + CHUNK]
+        sock.sendall((b"E" if at + CHUNK >= len(data) else b"M") + part)
+
+
+_TS = struct.Struct("qq")
+
+
+def read_message(sock, chunks: list):
+    """Read one record of :func:`send_message`'s: ``(data, stamp)`` when it completes a message
+    (``stamp``: when its last record was sent, as ``time.time()``; the kernel's stamp where
+    there is one), None when more records are to come (kept in ``chunks``). EOFError when the
+    child closed its end. A record that is not one of :func:`send_message`'s makes the message
+    malformed (its job's error)."""
+    data, anc, flags, _ = sock.recvmsg(CHUNK + 1, socket.CMSG_SPACE(_TS.size))
+    if not data:
+        raise EOFError("the sandbox closed its output")
+    stamp = None
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(payload) >= _TS.size:
+            sec, ns = _TS.unpack(payload[:_TS.size])
+            stamp = sec + ns * 1e-9
+    if stamp is None:
+        stamp = time.time()
+    head, body = data[:1], data[1:]
+    if flags & getattr(socket, "MSG_TRUNC", 0) or head not in (b"M", b"E"):
+        chunks.clear()
+        return b"?malformed record", stamp
+    chunks.append(body)
+    if head == b"M":
+        return None
+    out = b"".join(chunks)
+    chunks.clear()
+    return out, stamp
+
+
+def child_pipes(results_socket: bool = False):
     """The child side of :func:`spawn_child`: ignore SIGINT (the runner decides what an
     interrupt means), die with the parent (Linux), exit at once if the parent is already gone,
-    and return the two connections ``(from_parent, to_parent)``."""
+    and return the two connections ``(from_parent, to_parent)`` (``to_parent``: the results
+    socket, with ``results_socket``)."""
     from multiprocessing.connection import Connection
 
     fd_in, fd_out, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -322,15 +374,25 @@ def child_pipes():
             pass
     if os.getppid() != parent:
         os._exit(0)
+    if results_socket and stat.S_ISSOCK(os.fstat(fd_out).st_mode):
+        return Connection(fd_in, writable=False), socket.socket(fileno=fd_out)
+    # (a pipe where a socket was expected: a runner started before this code was installed)
     return Connection(fd_in, writable=False), Connection(fd_out, readable=False)
 
 
 def _worker_main() -> None:
-    """The loop of a sandbox child: read a job, announce it, run it, send the outcome."""
-    cin, cout = child_pipes()
+    """The loop of a sandbox child: read a job, announce it, run it, send the outcome (each
+    message a :func:`send_message` on the results socket, stamped by the kernel as it goes)."""
+    cin, cout = child_pipes(results_socket=True)
+    if isinstance(cout, socket.socket):
+        def send(data: bytes) -> None:
+            send_message(cout, data)
+    else:
+        send = cout.send_bytes
     warm_up()
+
     def started():
-        cout.send_bytes(b"S")
+        send(b"S")
 
     while True:
         try:
@@ -341,7 +403,7 @@ def _worker_main() -> None:
         try:
             for job in (jobs if isinstance(jobs, list) else [jobs]):
                 out = execute(job, started)
-                cout.send_bytes(outcome_to_wire(out))
+                send(outcome_to_wire(out))
         except (BrokenPipeError, OSError):
             break
     os._exit(0)

@@ -17,17 +17,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import sys
 import threading
 from collections import deque
 
 from .plan import Job
 from .sandbox import Sandbox, child_pipes, solver_key, spawn_child
-
-#: The interpreter's thread switch interval while jobs run: the sandboxes' reader threads
-#: (which stamp the supervised wall times) wait at most this long for the GIL.
-SWITCH_INTERVAL = 0.0002
-
 
 #: Idle sandboxes of this Dask worker, by (worker thread, solver key); a task takes the one it
 #: needs out while it runs, so :func:`close_sandboxes` never stops a job in flight (another
@@ -171,19 +165,14 @@ def run_units(units: list, settings: dict) -> list:
                 job.instance = None
                 continue
             groups.setdefault(solver_key(job), []).append((job, r))
-    old = sys.getswitchinterval()
-    # The sandbox's reader thread stamps each answer's arrival (the solve's wall time) while
-    # this thread judges the one before: it must not wait long for the GIL.
-    sys.setswitchinterval(min(old, SWITCH_INTERVAL))
-    try:
-        for group in (sorted(groups.items(), key=lambda kv: kv[0])):
-            owner = {id(job): r for job, r in group[1]}
-            for job, out in _dask_group([job for job, _ in group[1]]):
-                row = judged_row(job, out, settings["run_id"], refereed=True)
-                job.instance = None
-                owner[id(job)].rows.append((job, row, out.frames))
-    finally:
-        sys.setswitchinterval(old)
+    # Each answer is judged here while the sandbox solves the next (its wall time is the
+    # kernel's stamps of the sandbox's messages: judging beside it does not change it).
+    for group in (sorted(groups.items(), key=lambda kv: kv[0])):
+        owner = {id(job): r for job, r in group[1]}
+        for job, out in _dask_group([job for job, _ in group[1]]):
+            row = judged_row(job, out, settings["run_id"], refereed=True)
+            job.instance = None
+            owner[id(job)].rows.append((job, row, out.frames))
     return results
 
 

@@ -65,6 +65,23 @@ class FxSleep(Solver):
         return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
 
 
+class FxSpan(Solver):
+    """Sleeps ``seconds`` and records its own span (``time.time()`` at the start and end of its
+    solve) and whether the instance's cost tables were built before it started (the latency
+    tests: the runner's measured wall time must contain the span, and not the tables)."""
+
+    name = "fx-span"
+    params = (Param("seconds", float, 0.0, low=0.0),)
+
+    def _solve(self, inst, ctx):
+        t0 = time.time()
+        ready = "_offbench_tables" in inst.__dict__
+        if self.seconds:
+            time.sleep(self.seconds)
+        return Proposal(np.zeros(inst.n_layers, dtype=np.int8),
+                        info={"span": [t0, time.time()], "tables_ready": ready})
+
+
 class FxChatty(Solver):
     """Prints while it solves (solver chatter must never reach ``--jsonl`` output)."""
 
