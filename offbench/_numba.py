@@ -9,6 +9,16 @@ Set ``NUMBA_DISABLE_JIT=1`` to run every kernel as plain Python (for coverage or
 :func:`numba_threads` runs parallel kernels on a given number of threads (the ``threads``
 keyword of :func:`offbench.evaluate_many` and of solvers such as exhaustive).
 
+Parallel kernels share work through a queue, not a fixed split. ``prange`` hands each thread an
+equal, fixed share of the iterations, so a parallel call lasts as long as its slowest thread:
+the one woken last (a sleeping worker thread takes from tens of microseconds on a quiet machine
+to milliseconds on a busy one to start), or one that the OS preempts. offbench's parallel
+kernels therefore start one *worker* per thread (``prange`` over the threads), and each worker
+takes the next piece of work (a block of placements, a chunk of rows) from a shared counter with
+:func:`fetch_add`, an atomic add, until none is left: a thread that starts late or is preempted
+simply does fewer pieces. Each piece writes its own outputs only, so the results do not depend
+on which thread did which piece, nor on how many threads there were.
+
 Cache invalidation. Numba invalidates a cached kernel when *its own* source file changes, not
 when a kernel it calls does (a solver's kernel calling ``offbench.cost.apply_move`` would keep
 stale machine code after ``cost.py`` changes). So, unless ``NUMBA_CACHE_DIR`` is set, the cache
@@ -29,6 +39,8 @@ import tempfile
 from pathlib import Path
 
 import numba
+from numba import types
+from numba.extending import intrinsic, overload
 
 
 def _source_key() -> str:
@@ -109,6 +121,47 @@ def pjit(func=None, **extra):
 
 
 prange = numba.prange
+
+
+@intrinsic
+def _atomic_fetch_add(typingctx, counter, value):
+    """LLVM ``atomicrmw add`` on ``counter[0]`` (int64); returns the value before the add."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64
+            and isinstance(value, types.Integer)):
+        return None
+    sig = types.int64(counter, value)
+
+    def codegen(context, builder, signature, args):
+        ary, val = args
+        arr = context.make_array(signature.args[0])(context, builder, ary)
+        val = context.cast(builder, val, signature.args[1], types.int64)
+        # "monotonic" suffices: the counter only hands out distinct indices; what the pieces
+        # write is published to the caller by the join at the end of the parallel region.
+        return builder.atomic_rmw("add", arr.data, val, "monotonic")
+
+    return sig, codegen
+
+
+def fetch_add(counter, value):
+    """Add ``value`` to ``counter[0]`` (an int64 array) and return the value it had before,
+    atomically in compiled code: the shared work queue of a parallel kernel (see the module
+    docstring). Plain Python (``NUMBA_DISABLE_JIT=1``) runs this serial version."""
+    old = int(counter[0])
+    counter[0] += value
+    return old
+
+
+@overload(fetch_add)
+def _fetch_add_compiled(counter, value):
+    def impl(counter, value):
+        return _atomic_fetch_add(counter, value)
+    return impl
+
+
+def workers(pieces: int) -> int:
+    """How many workers a parallel kernel should start for ``pieces`` pieces of work: one per
+    thread it may use (``numba.get_num_threads()``), at most one per piece."""
+    return max(1, min(int(pieces), numba.get_num_threads()))
 
 
 def set_num_threads(n: int) -> None:

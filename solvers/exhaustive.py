@@ -5,8 +5,12 @@ block): block ``b`` fixes layers ``m .. n-1`` to the base-3 digits of ``b``, and
 first ``m`` layers are visited in the order of the reflected ternary Gray code (Knuth, *TAOCP*
 7.2.1.1, Algorithm H, "loopless reflected mixed-radix Gray generation"): from one placement to
 the next exactly one layer changes its tier, by one step (0 <-> 1 or 1 <-> 2). Blocks are
-independent, so Numba's ``prange`` walks them on the threads the solve is given (``threads=``
-of :meth:`offbench.solver.Solver.solve`, ``ctx.threads``) at once. Each step is
+independent, so they are walked on the threads the solve is given (``threads=`` of
+:meth:`offbench.solver.Solver.solve`, ``ctx.threads``) at once: one worker per thread
+(``prange`` over the workers), each taking the next block from a shared queue (an atomic
+counter, :func:`offbench._numba.fetch_add`) until none is left, so a thread that starts late or
+is preempted walks fewer blocks instead of holding up the others (a fixed ``prange`` split over
+the blocks made a solve wait for its slowest thread: 1.25-1.47x on two cores). Each step is
 priced by :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, which also keeps
 the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to date. A full
 enumeration therefore costs O(1) per placement instead of O(n). DAG jobs (SPEC.md section 7)
@@ -40,9 +44,12 @@ block keeps its first placement strictly cheaper than everything before it in th
 than the best of the earlier batches of blocks), and the batch's answer is its lowest block of
 least cost; so the winner is the first in that order whatever the threads or batches.
 
-Blocks run in batches, one kernel call each, sized to about ``CHUNK_SECONDS``; between batches
-the wrapper checks the clock, so a time limit stops the search with status ``timeout`` and the
-best placement seen so far (never worse than all-device, the first placement, always feasible).
+Blocks run in batches, one kernel call each. The first block runs alone, serially: it times a
+block without waking a thread (so a solve of up to ``3^9`` placements never starts one), and
+the next batches are sized to about ``CHUNK_SECONDS`` on all the threads (a solve of a few
+seconds wakes the worker threads a dozen times at most). Between batches the wrapper checks the
+clock, so a time limit stops the search with status ``timeout`` and the best placement seen so
+far (never worse than all-device, the first placement, always feasible).
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ import time
 
 import numpy as np
 
-from offbench._numba import jit, numba_threads, pjit, prange
+from offbench._numba import fetch_add, jit, numba_threads, pjit, prange, workers
 from offbench.cost import apply_move, decision_cost, fits_state, move_state, new_move_state, tables
 from offbench.solver import Param, Proposal, Solver, Unsupported
 
@@ -71,14 +78,17 @@ BLOCK_DIGITS = 9
 CHUNK_SECONDS = 0.25
 
 
-@jit
+@jit(_nrt=False)
 def _resync(t, x, job_T, load):
     """Recompute per-job times and loads of ``x`` exactly; return its exact cost."""
     move_state(t, x, job_T, load)
     return decision_cost(t, x)
 
 
-@jit
+# _gray_walk and _resync allocate nothing, so they are compiled without reference counting:
+# with it, every call increfs and decrefs each array of the Tables tuple, whose counts all
+# threads share (one cache line bounced between cores per array, ~10 times per block).
+@jit(_nrt=False)
 def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit):
     """Advance the Gray walk by at most ``budget`` steps.
 
@@ -128,43 +138,69 @@ def block_split(n: int) -> int:
     return min(n, max(BLOCK_DIGITS, n - 8))
 
 
-@pjit
-def _walk_blocks(t, low, b0, b1, bound, resync_digit, out_cost, out_x, out_steps, out_exact):
-    """Walk blocks ``b0 .. b1 - 1`` in parallel (``prange``), each on its own state.
+@jit
+def _walk_worker(t, low, b0, m, bound, resync_digit, out_cost, out_x, out_steps, out_exact,
+                 counter):
+    """One worker: walk blocks ``b0 + q`` for the ``q < m`` it takes from the shared queue
+    ``counter`` (:func:`offbench._numba.fetch_add`), each from a fresh state, until none is left.
 
     Block ``b`` fixes the digits ``low .. n-1`` to the base-3 digits of ``b`` and walks the
-    first ``low`` in Gray order (:func:`_gray_walk`). Row ``q = b - b0`` of the outputs gets the
-    block's best placement strictly cheaper than ``bound`` (its cost, or ``bound`` when none),
-    the placements visited and the exact evaluations. A block's answer does not depend on the
-    thread that walked it.
+    first ``low`` in Gray order (:func:`_gray_walk`). Row ``q`` of the outputs gets the block's
+    best placement strictly cheaper than ``bound`` (its cost, or ``bound`` when none; the row of
+    ``out_x`` is written only when one was found), the placements visited and the exact
+    evaluations. A block's answer depends on ``b`` and ``bound`` only, not on the worker or
+    thread that walked it. The worker's state is allocated once, in its own thread, and nothing
+    is written to shared memory during a block: the outputs once at its end.
     """
     n = out_x.shape[1]
     nj = t.offsets.size - 1
-    for q in prange(b1 - b0):
-        b = b0 + q
-        x = np.zeros(n, dtype=np.int8)
-        r = b
+    x = np.zeros(n, dtype=np.int8)
+    job_T = np.empty(nj)
+    load = np.zeros(4)
+    f = np.empty(low + 1, dtype=np.int64)
+    o = np.empty(low, dtype=np.int8)
+    cur = np.empty(1)
+    best = np.empty(1)
+    best_x = np.zeros(n, dtype=np.int8)
+    budget = np.int64(3) ** low
+    while True:
+        q = fetch_add(counter, 1)
+        if q >= m:
+            break
+        r = b0 + q
+        for j in range(low):
+            x[j] = 0
+            o[j] = 1
+            f[j] = j
+        f[low] = low
         for j in range(low, n):
             x[j] = r % 3
             r //= 3
-        job_T = np.empty(nj)
-        load = np.zeros(4)
-        f = np.arange(low + 1)
-        o = np.ones(low, dtype=np.int8)
-        cur = np.empty(1)
-        best = np.empty(1)
         c = _resync(t, x, job_T, load)
         best[0] = bound
         if c < bound and fits_state(t, x, load):
             best[0] = c
             for j in range(n):
-                out_x[q, j] = x[j]
+                best_x[j] = x[j]
         cur[0] = c
-        steps, ex, done = _gray_walk(t, x, job_T, load, f, o, cur, best, out_x[q],
-                                     np.int64(3) ** low, resync_digit)
+        steps, ex, done = _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget,
+                                     resync_digit)
         out_cost[q] = best[0]
+        if best[0] < bound:
+            for j in range(n):
+                out_x[q, j] = best_x[j]
         out_steps[q] = steps + 1
         out_exact[q] = ex + 1
+
+
+@pjit
+def _walk_blocks(t, low, b0, b1, bound, resync_digit, out_cost, out_x, out_steps, out_exact,
+                 counter, n_workers):
+    """Walk blocks ``b0 .. b1 - 1`` on ``n_workers`` workers in parallel (``prange``, one per
+    thread), sharing the blocks through the queue ``counter`` (:func:`_walk_worker`)."""
+    for w in prange(n_workers):
+        _walk_worker(t, low, b0, b1 - b0, bound, resync_digit, out_cost, out_x, out_steps,
+                     out_exact, counter)
 
 
 class Exhaustive(Solver):
@@ -213,21 +249,31 @@ class Exhaustive(Solver):
         visited = 0
         exact = 1
         threads = ctx.threads
-        batch = threads
+        rate = 0.0                  # blocks per second on `threads` threads (0: not measured)
         b0 = 0
         with numba_threads(threads):
             while b0 < n_blocks:
                 left = ctx.time_left()
                 if left <= 0:
                     break
-                b1 = min(n_blocks, b0 + batch)
-                m = b1 - b0
+                if rate == 0.0:
+                    m = 1                           # the first block alone: it times a block
+                else:
+                    target = CHUNK_SECONDS if math.isinf(left) else min(CHUNK_SECONDS, left / 2)
+                    m = max(threads, int(rate * target))
+                m = min(m, n_blocks - b0)
                 cost = np.empty(m)
                 xs = np.zeros((m, n), dtype=np.int8)
                 steps = np.empty(m, dtype=np.int64)
                 ex = np.empty(m, dtype=np.int64)
+                counter = np.zeros(1, dtype=np.int64)
+                nw = workers(m)
                 t0 = time.perf_counter()
-                _walk_blocks(t, low, b0, b1, best, resync_digit, cost, xs, steps, ex)
+                if nw == 1:     # no parallel region: no worker thread to wake and wait for
+                    _walk_worker(t, low, b0, m, best, resync_digit, cost, xs, steps, ex, counter)
+                else:
+                    _walk_blocks(t, low, b0, b0 + m, best, resync_digit, cost, xs, steps, ex,
+                                 counter, nw)
                 dt = time.perf_counter() - t0
                 visited += int(steps.sum())
                 exact += int(ex.sum())
@@ -235,12 +281,9 @@ class Exhaustive(Solver):
                 if cost[q] < best:
                     best = float(cost[q])
                     best_x = xs[q].copy()
-                b0 = b1
+                b0 += m
                 if dt > 0:
-                    target = CHUNK_SECONDS
-                    if not math.isinf(left):
-                        target = min(CHUNK_SECONDS, max(left - dt, 0.0) / 2)
-                    batch = max(threads, int(m * target / dt) // threads * threads)
+                    rate = m * (threads if nw == 1 else 1) / dt
         done = b0 >= n_blocks
         ctx.charge(visited + exact)
         info = {"placements": visited, "of": total, "exact_evaluations": exact}
