@@ -70,6 +70,22 @@ def _content_digest(d: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _all_admissible(positive: list, nonnegative: list) -> bool:
+    """Whether every value of these float arrays is admissible (SPEC.md section 3: in
+    ``[MIN_MAGNITUDE, MAX_MAGNITUDE]``, or 0 in ``nonnegative``): one test over all of them
+    where :func:`~offbench.instance_checks.first_bad` per array would find nothing (it says
+    which value is wrong, and runs only when this is False)."""
+    if positive:
+        a = np.concatenate(positive) if len(positive) > 1 else positive[0]
+        if not ((a >= MIN_MAGNITUDE) & (a <= MAX_MAGNITUDE)).all():
+            return False
+    if nonnegative:
+        a = np.concatenate(nonnegative) if len(nonnegative) > 1 else nonnegative[0]
+        if not (((a >= MIN_MAGNITUDE) & (a <= MAX_MAGNITUDE)) | (a == 0)).all():
+            return False
+    return True
+
+
 def _ro(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
@@ -194,9 +210,13 @@ class Instance:
             a = getattr(self, "dev_" + name)
             if a.size != nd:
                 raise InstanceError(f"devices[*].{name}", f"expected {nd} values, got {a.size}")
-            bad = _first_bad(a, positive=name in _POSITIVE)
-            if bad is not None:
-                _check_number(f"devices[{bad}].{name}", float(a[bad]), positive=name in _POSITIVE)
+        if not _all_admissible([getattr(self, "dev_" + n) for n in _DEVICE_FIELDS if n in _POSITIVE],
+                               [getattr(self, "dev_" + n) for n in _DEVICE_FIELDS if n not in _POSITIVE]):
+            for name in _DEVICE_FIELDS:  # which value, in the order of the fields
+                a = getattr(self, "dev_" + name)
+                bad = _first_bad(a, positive=name in _POSITIVE)
+                if bad is not None:
+                    _check_number(f"devices[{bad}].{name}", float(a[bad]), positive=name in _POSITIVE)
         # Jobs.
         nj = self.job_device.size
         if nj == 0:
@@ -223,6 +243,10 @@ class Instance:
                 f"jobs[{i}].device",
                 f"expected a device index in 0..{nd - 1}, got {int(self.job_device[i])}",
             )
+        dl = self.deadline
+        if _all_admissible([], [self.ops, self.bits, self.job_weight]) and \
+                not np.any((dl < 0) | ((dl > MAX_MAGNITUDE) & (dl != np.inf)) | np.isnan(dl)):
+            return  # every value admissible (what the checks below would find, at once)
         bad = _first_bad(self.ops, positive=False)
         if bad is not None:
             i = int(np.searchsorted(off, bad, side="right") - 1)
@@ -232,7 +256,6 @@ class Instance:
             boff = off + np.arange(nj + 1)
             i = int(np.searchsorted(boff, bad, side="right") - 1)
             _check_number(f"jobs[{i}].bits[{bad - boff[i]}]", float(self.bits[bad]), positive=False)
-        dl = self.deadline
         bad = _first_bad(np.where(dl == np.inf, 0.0, dl), positive=False, floor=False)
         if bad is not None:  # inf above: no deadline
             _check_number(f"jobs[{bad}].deadline", float(dl[bad]), positive=False, floor=False,
