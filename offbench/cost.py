@@ -54,6 +54,7 @@ are applied in :func:`compute_te`, :func:`hop_te` and :func:`transfer_te` only, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import NamedTuple, Sequence
@@ -61,12 +62,16 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ._dag_kernels import _dag_delta, _dag_sum, dag_tables
-from ._numba import check_threads, jit, numba_threads, pjit, prange
+from ._numba import check_threads, fetch_add, jit, numba_threads, pjit, prange, workers
 from .errors import DecisionError
 from .instance import Instance
 
 #: Relative tolerance of the capacity check (SPEC.md section 2).
 CAPACITY_RTOL = 1e-9
+
+#: evaluate_many prices a batch of fewer layer-decisions (rows x layers) than this on one thread:
+#: about 0.2 ms of work, less than waking a worker thread may take on a busy machine.
+EVAL_PARALLEL_MIN = 1 << 16
 
 N_TIERS = 3
 DEVICE, EDGE, CLOUD = 0, 1, 2
@@ -481,25 +486,36 @@ def _row_cost(t, x):
 
 
 @jit(_nrt=False)
-def _eval_row(t, X, r, costs, feasible, loads):
-    """Price row ``r`` of ``X`` into the outputs of :func:`evaluate_many`."""
-    c, le, lc = _row_cost(t, X[r])
-    costs[r] = c
-    loads[r, 0] = le
-    loads[r, 1] = lc
-    feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
+def _eval_rows(t, X, costs, feasible, loads, counter, chunk, full):
+    """One worker of :func:`evaluate_many`: price rows ``s .. s + chunk - 1`` of ``X`` for each
+    ``s`` it takes from the shared queue ``counter`` (:func:`offbench._numba.fetch_add`) until
+    none is left; the costs, and with ``full`` the loads and feasibility, go to the rows' own
+    entries of the outputs. Returns the first of its rows whose cost is NaN (``X.shape[0]`` if
+    none). Called directly, with a fresh counter, it prices every row on this thread."""
+    m = X.shape[0]
+    first_nan = m
+    while True:
+        s = fetch_add(counter, chunk)
+        if s >= m:
+            break
+        for r in range(s, min(s + chunk, m)):
+            c, le, lc = _row_cost(t, X[r])
+            costs[r] = c
+            if full:
+                loads[r, 0] = le
+                loads[r, 1] = lc
+                feasible[r] = fits(le, t.cap[1]) and fits(lc, t.cap[2])
+            if np.isnan(c) and r < first_nan:
+                first_nan = r
+    return first_nan
 
 
 @pjit
-def _eval_many(t, X, costs, feasible, loads):
-    for r in prange(X.shape[0]):
-        _eval_row(t, X, r, costs, feasible, loads)
-
-
-@jit(_nrt=False)
-def _eval_many_serial(t, X, costs, feasible, loads):
-    for r in range(X.shape[0]):
-        _eval_row(t, X, r, costs, feasible, loads)
+def _eval_many(t, X, costs, feasible, loads, counter, chunk, full, first_nan):
+    """:func:`_eval_rows` on ``first_nan.size`` workers in parallel (one per thread), sharing
+    the rows through ``counter``; worker ``w``'s first NaN row goes to ``first_nan[w]``."""
+    for w in prange(first_nan.size):
+        first_nan[w] = _eval_rows(t, X, costs, feasible, loads, counter, chunk, full)
 
 
 # The move kernels allocate nothing, so they are compiled without Numba's reference counting:
@@ -736,8 +752,11 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
     parallel : bool
         Spread rows over Numba's threads (``offbench._numba.set_num_threads`` limits them).
     threads : int, optional
-        Use exactly this many threads for this call (1: the serial kernel); the costs do not
-        depend on it. At most ``offbench._numba.max_threads()``.
+        Use this many threads for this call (1: this thread only); the results do not depend
+        on it. At most ``offbench._numba.max_threads()``. The threads share the rows through a
+        queue, in chunks (:mod:`offbench._numba`), so a thread that starts late or is preempted
+        prices fewer of them; a batch of fewer than :data:`EVAL_PARALLEL_MIN` layer-decisions
+        (rows x layers) is priced on this thread alone.
 
     Returns
     -------
@@ -756,19 +775,29 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
     t = tables(inst)
     m = X.shape[0]
     costs = np.empty(m)
-    feasible = np.empty(m, dtype=np.bool_)
-    loads = np.empty((m, 2))
-    if threads is not None:
-        if threads == 1:
-            _eval_many_serial(t, X, costs, feasible, loads)
-        else:
-            with numba_threads(threads):
-                _eval_many(t, X, costs, feasible, loads)
+    # without with_feasibility, the loads and feasibility are neither kept nor written
+    rows = m if with_feasibility else 0
+    feasible = np.empty(rows, dtype=np.bool_)
+    loads = np.empty((rows, 2))
+    counter = np.zeros(1, dtype=np.int64)
+    if threads is None:
+        threads = 0 if parallel else 1             # 0: the threads Numba is set to use
+    if threads == 1 or m * X.shape[1] < EVAL_PARALLEL_MIN:
+        r = _eval_rows(t, X, costs, feasible, loads, counter, max(m, 1), with_feasibility)
     else:
-        kernel = _eval_many if parallel else _eval_many_serial
-        kernel(t, X, costs, feasible, loads)
-    if X.dtype == np.int8 and m and np.isnan(costs).any():
-        r = int(np.argmax(np.isnan(costs)))
+        with numba_threads(threads) if threads else contextlib.nullcontext():
+            nw = workers(m)
+            # chunks of 64-4096 rows, at least 16 per worker where there are enough rows
+            chunk = max(64, min(4096, m // (16 * nw)))
+            first_nan = np.empty(nw, dtype=np.int64)
+            if nw == 1:
+                r = _eval_rows(t, X, costs, feasible, loads, counter, chunk, with_feasibility)
+            else:
+                _eval_many(t, X, costs, feasible, loads, counter, chunk, with_feasibility,
+                           first_nan)
+                r = int(first_nan.min())
+    if r < m:       # the first row whose cost is NaN: a tier outside {0, 1, 2}?
+        r = int(r)
         bad = (X[r] < 0) | (X[r] > 2)
         if np.any(bad):
             c = int(np.argmax(bad))

@@ -180,22 +180,6 @@ def test_agrees_with_plain_enumeration_thoroughly(solver):
         assert res.cost == pytest.approx(brute_force(inst), rel=1e-9, abs=1e-300), seed
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_the_same_decision_for_any_thread_count(seed):
-    # 13 layers: 3^4 blocks of 3^9 placements; zero-ops, zero-bits layers make ties likely
-    inst = random_instance(seed, n_devices=2, n_jobs=4, layers=(3, 4), capacities=seed % 2 == 0,
-                           deadlines=seed < 2, zero_fraction=0.4)
-    results = []
-    for th in (1, 2):
-        results.append(resolve("exhaustive")().solve(inst, threads=th))
-        assert results[-1].status == "optimal"
-        assert results[-1].info["placements"] == 3 ** inst.n_layers
-    a, b = results
-    assert a.cost == b.cost and np.array_equal(a.decision, b.decision)
-    if inst.n_layers <= 11:
-        assert a.cost == pytest.approx(brute_force(inst), rel=1e-12, abs=1e-300)
-
-
 def test_block_split_and_thread_errors():
     assert exhaustive_mod.block_split(5) == 5
     assert exhaustive_mod.block_split(14) == 9
