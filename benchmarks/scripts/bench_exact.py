@@ -1,6 +1,7 @@
 """Speed of the exact references: exhaustive search (placements per second) and dp (jobs x layers).
 
-Run:  python benchmarks/scripts/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--threads 1,2] [--quick]
+Run:  python benchmarks/scripts/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--threads 1,2]
+                                               [--quick] [--no-dp]
 
 Prints, with medians of the repeats measured in one run:
 
@@ -14,7 +15,11 @@ Prints, with medians of the repeats measured in one run:
 * **threads**: exhaustive at the largest size and ``evaluate_many`` on 2^20 random rows, for
   each thread count in ``--threads`` (``threads=`` of ``Solver.solve`` and of ``evaluate_many``), with
   the speed-up over the first count; the decision, cost and costs must be identical for every
-  count (checked).
+  count (checked). The counts are interleaved (one run of each per repeat, twice as many
+  repeats as ``--repeats``), so a change of the machine's load hits them alike; each row also
+  gives the process's CPU time per placement or row (a thread's overhead shows there even on a
+  busy machine) and, on Linux, its threads' mean time waiting for a core (``/proc`` schedstat:
+  on a quiet machine it is about 0). The load average is printed before and after.
 * **dp** on 10^4 jobs x 50 layers, without deadlines, with the generator's deadlines, and with
   tight deadlines (between 20% and 100% of each job's all-device time, heavy energy weight: the
   regime where the Pareto labels work), on one core (dp is serial): ``solve_uncoupled`` (the
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -97,6 +103,35 @@ def median(xs):
     return statistics.median(xs)
 
 
+def _schedstat() -> dict:
+    """Per thread of this process: (ns on a core, ns waiting for one); {} where /proc has none."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                ran, waited = f.read().split()[:2]
+            out[tid] = (int(ran), int(waited))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def timed(fn):
+    """``fn()``'s wall time, CPU time (all threads) and its busy threads' mean wait for a core
+    (NaN where /proc has no schedstat); and its result."""
+    a = _schedstat()
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    b = _schedstat()
+    waits = [(b[k][1] - a[k][1]) / 1e9 for k in b if k in a and b[k][0] - a[k][0] > 0.05 * wall * 1e9]
+    return wall, cpu, (statistics.mean(waits) if waits else float("nan")), out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -104,6 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=10_000)
     ap.add_argument("--layers", type=int, default=50)
     ap.add_argument("--quick", action="store_true", help="3 repeats, sizes 12,14")
+    ap.add_argument("--no-dp", action="store_true", help="skip the dp rows")
     ap.add_argument("--threads", default="1,2",
                     help="thread counts for the scaling rows (exhaustive at the largest size, "
                          "evaluate_many on 2^20 rows)")
@@ -144,38 +180,36 @@ def main(argv=None) -> int:
     set_num_threads(threads)
     inst = exhaustive_instance(max(sizes))
     n = inst.n_layers
-    ref = None
-    for th in counts:
-        exth = resolve("exhaustive")(max_layers=n)
+    exth = resolve("exhaustive")(max_layers=n)
+    X = np.random.default_rng(0).integers(0, 3, (1 << 20, inst.n_layers)).astype(np.int8)
+    ref = base_costs = None
+    for th in counts:                   # warm up; the same answers for any thread count
         first = exth.solve(inst, threads=th)
         assert first.status == "optimal", first.error
-        if ref is None:
-            ref = first
-        # the same decision and cost for any thread count
+        ref = ref or first
         assert first.cost == ref.cost and np.array_equal(first.decision, ref.decision)
-        walls = [exth.solve(inst, threads=th).wall_time for _ in range(max(3, args.repeats // 2))]
-        rows.append(("exhaustive", f"n={n}, threads={th}", median(walls), 3 ** n / median(walls),
-                     "placements/s", None))
-    X = np.random.default_rng(0).integers(0, 3, (1 << 20, inst.n_layers)).astype(np.int8)
-    base_costs = None
-    for th in counts:
         costs = evaluate_many(inst, X, threads=th)
-        if base_costs is None:
-            base_costs = costs
+        base_costs = costs if base_costs is None else base_costs
         assert np.array_equal(costs, base_costs)
-        ts = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            evaluate_many(inst, X, threads=th)
-            ts.append(time.perf_counter() - t0)
-        rows.append(("evaluate_many", f"2^20 x {n} layers, threads={th}", median(ts),
-                     X.shape[0] / median(ts), "rows/s", None))
-    ex_rows = [r for r in rows if r[1].startswith(f"n={n}, threads=")]
-    ev_rows = [r for r in rows if r[0] == "evaluate_many"]
-    for group in (ex_rows, ev_rows):
-        for r in group:
-            i = rows.index(r)
-            rows[i] = r[:5] + (r[3] / group[0][3],)
+    load0 = os.getloadavg()
+    ex_t = {th: [] for th in counts}
+    ev_t = {th: [] for th in counts}
+    for _ in range(2 * args.repeats):   # interleaved: one run of each count per repeat
+        for th in counts:
+            wall, cpu, wait, r = timed(lambda: exth.solve(inst, threads=th))
+            ex_t[th].append((r.wall_time, cpu, wait))
+            ev_t[th].append(timed(lambda: evaluate_many(inst, X, threads=th))[:3])
+    load1 = os.getloadavg()
+    for what, case, per, unit, runs in (
+            ("exhaustive", f"n={n}", 3 ** n, "placements/s", ex_t),
+            ("evaluate_many", f"2^20 x {n} layers", X.shape[0], "rows/s", ev_t)):
+        w0 = median([r[0] for r in runs[counts[0]]])
+        for th in counts:
+            w = median([r[0] for r in runs[th]])
+            cpu = median([r[1] for r in runs[th]]) / per * 1e9
+            wait = median([r[2] for r in runs[th]]) * 1e3
+            rows.append((what, f"{case}, threads={th}", w, per / w,
+                         f"{unit}; CPU {cpu:.2f} ns each, wait {wait:.1f} ms", w0 / w))
     set_num_threads(1)
 
     # ------------------------------------------------------------------ dp
@@ -184,11 +218,12 @@ def main(argv=None) -> int:
     dp = resolve("dp")()
     exs = resolve("exhaustive")()
     nj, L = args.jobs, args.layers
-    cases = {
-        "no deadlines": random_instance(1, n_devices=20, n_jobs=nj, layers=(L, L)),
-        "deadlines": random_instance(2, n_devices=20, n_jobs=nj, layers=(L, L), deadlines=True),
-    }
-    cases["tight deadlines"] = tight(cases["deadlines"], 3)
+    cases = {}
+    if not args.no_dp:
+        cases["no deadlines"] = random_instance(1, n_devices=20, n_jobs=nj, layers=(L, L))
+        cases["deadlines"] = random_instance(2, n_devices=20, n_jobs=nj, layers=(L, L),
+                                             deadlines=True)
+        cases["tight deadlines"] = tight(cases["deadlines"], 3)
     for label, inst in cases.items():
         tables(inst)
         res = dp.solve(inst)
@@ -224,7 +259,9 @@ def main(argv=None) -> int:
     # ------------------------------------------------------------------ table
     print(f"offbench bench_exact: numba {numba.__version__}, one thread (of {threads}) except "
           f"the threads= rows (ratio: to the first thread count), medians of {args.repeats} "
-          f"repeats (16+ layers: {max(3, args.repeats // 2)})")
+          f"repeats (16+ layers: {max(3, args.repeats // 2)}; threads= rows: "
+          f"{2 * args.repeats}, interleaved, load average {load0[0]:.2f} before and "
+          f"{load1[0]:.2f} after; wait: a thread's mean wait for a core per run)")
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     print(f"{'what':<{w0}}  {'case':<{w1}}  {'median s':>10}  {'rate':>10}  unit  (ratio)")
