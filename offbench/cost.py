@@ -177,42 +177,27 @@ def transfer_te(inst: Instance, d: np.ndarray, b: np.ndarray):
 
 
 def build_tables(inst: Instance) -> Tables:
-    """Apply SPEC.md section 2 once, per layer and per boundary (vectorized over the instance).
+    """Apply SPEC.md section 2 once, per layer and per boundary.
 
-    The result is cached on the instance; call :func:`tables` to get it.
+    The compute and transfer tables (:func:`compute_te`, :func:`transfer_te`, weighted, and the
+    fused step tables) come from one compiled pass, :func:`offbench._tables.chain_tables`,
+    bitwise the same as these numpy formulas (tested). The result is cached on the instance;
+    call :func:`tables` to get it.
     """
-    nj, nl = inst.n_jobs, inst.n_layers
+    from ._tables import chain_tables
+
     off = inst.layer_offsets
     lj = inst.layer_job
-    dev_of_layer = inst.job_device[lj]
-
-    # Compute: time and energy of each layer on each tier.
-    comp_t, comp_e = compute_te(inst, dev_of_layer, inst.ops)
-
-    # Transfers: each boundary, each (from, to) pair, as the sum of the hops on its path.
-    boundary_job = np.repeat(np.arange(nj), inst.layers_per_job + 1)
-    tr_t, tr_e = transfer_te(inst, inst.job_device[boundary_job], inst.bits)
-
-    wl = inst.job_weight[lj][:, None]
-    wb = inst.job_weight[boundary_job][:, None]
-    comp_c = wl * (inst.w_time * comp_t + inst.w_energy * comp_e)
-    tr_c = wb * (inst.w_time * tr_t + inst.w_energy * tr_e)
+    (comp_t, comp_e, comp_c, tr_t, tr_e, tr_c,
+     step_c, step_t, end_c, end_t, step_e, end_e) = chain_tables(inst)
     has_dl = np.isfinite(inst.deadline)
     job_tw = np.where(has_dl, inst.job_weight * inst.w_tardiness, 0.0)
     cap = np.array([math.inf,
                     inst.edge_capacity * (1.0 + CAPACITY_RTOL),
                     inst.cloud_capacity * (1.0 + CAPACITY_RTOL)])
-    # Fused per-step tables for the batch kernel: one lookup per layer instead of two.
-    b_in = np.arange(nl) + lj
-    b_last = off[1:] + np.arange(nj)
-    step_c = tr_c[b_in] + np.tile(comp_c, (1, 3))
-    step_t = tr_t[b_in] + np.tile(comp_t, (1, 3))
-    end_c = tr_c[b_last][:, 0::3]
-    end_t = tr_t[b_last][:, 0::3]
     arrays = (comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, off, lj, job_tw,
               np.asarray(inst.deadline, dtype=np.float64), np.asarray(inst.ops), cap,
-              step_c, step_t, end_c, end_t,
-              tr_e[b_in] + np.tile(comp_e, (1, 3)), tr_e[b_last][:, 0::3],
+              step_c, step_t, end_c, end_t, step_e, end_e,
               np.array([2.0 ** -52 * math.fsum(np.asarray(inst.ops).tolist()) * (1.0 + 1e-12)]))
     arrays += dag_tables(inst, comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, transfer_te)
     out = []
