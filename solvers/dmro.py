@@ -173,6 +173,8 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         self.n_jobs = int(structure.n_jobs)
         self.n_in = job_input_size(self.max_L)
         self.orders = topo_orders(structure, self.max_L)  # None for chains
+        self.uniform = bool(np.all(self.lengths == self.max_L))  # no padding
+        self.pad = np.arange(self.max_L)[None, :] >= self.lengths[:, None]   # (nj, L)
         self.nets = parallel_mlp(self.K, self.n_in, self.hidden, 3 * self.max_L)
         self.opt = torch.optim.Adam(self.nets.parameters(), lr=self.lr)
         self.qnet = None
@@ -225,7 +227,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
 
     def _flat(self, parts: np.ndarray) -> np.ndarray:
         """Per-job parts ``(m, n_jobs, max_L)`` -> decision rows ``(m, n_layers)``."""
-        if np.all(self.lengths == self.max_L):
+        if self.uniform:
             return parts.reshape(parts.shape[0], -1)
         return np.concatenate([parts[:, i, :L] for i, L in enumerate(self.lengths)], axis=1)
 
@@ -242,9 +244,9 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             lg = self.nets(torch.from_numpy(X)).view(self.K, self.n_jobs, self.max_L, 3)
             props = lg.argmax(-1).numpy().astype(np.int8)                     # (K, nj, L)
             cons = torch.softmax(lg, -1).mean(0).argmax(-1).numpy().astype(np.int8)
-        pad = np.arange(self.max_L)[None, :] >= self.lengths[:, None]         # (nj, L)
-        props[:, pad] = -1
-        cons[pad] = -1
+        if not self.uniform:
+            props[:, self.pad] = -1
+            cons[self.pad] = -1
         pool = [props]
         if self.incumbent is not None:
             pool.append(self.incumbent[None])
@@ -258,8 +260,9 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         coupled = frame.has_capacities
         rows = self._flat(pool)
         profile = frame_profile(frame) if self.adapt else None
+        differs = self.adapt and self.watch.differs(profile)
         n_base = n_sweep = 0
-        if self.adapt and (self.sweep_left > 0 or self.watch.changed(profile)):
+        if self.adapt and (self.sweep_left > 0 or (differs and self.watch.run >= self.watch.stable)):
             sweep = self._flat(cut_sweep(self.lengths, self.adapt_rows, self.rng, self.orders, self.max_L))
             n_base, n_sweep = rows.shape[0], sweep.shape[0]
             rows = np.concatenate([rows, sweep])
@@ -269,11 +272,17 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         if coupled:
             b = best_row(jp)
             x, chosen = rows[b], np.full(self.n_jobs, b)
+        elif self.uniform:  # per_job_best, for jobs of one length
+            chosen = np.argmin(jp.job_costs, axis=0)
+            x = rows.reshape(rows.shape[0], self.n_jobs, self.max_L)[chosen, np.arange(self.n_jobs)].ravel()
         else:
             x, chosen = per_job_best(rows, jp.job_costs, frame.layer_offsets)
-        y = np.full((self.n_jobs, self.max_L), -1, np.int8)
-        for i, L in enumerate(self.lengths):
-            y[i, :L] = x[frame.layer_offsets[i]:frame.layer_offsets[i + 1]]
+        if self.uniform:
+            y = x.reshape(self.n_jobs, self.max_L).copy()
+        else:
+            y = np.full((self.n_jobs, self.max_L), -1, np.int8)
+            for i, L in enumerate(self.lengths):
+                y[i, :L] = x[frame.layer_offsets[i]:frame.layer_offsets[i + 1]]
         if qdata is not None:
             qdata = (qdata, jp.job_costs[:pool.shape[0]])
         info = {"candidates": int(rows.shape[0]), "epsilon": eps}
@@ -291,7 +300,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
                 with_ = float(jp.job_costs.min(0).sum())
             swept = (without - with_) / with_ if with_ > 0 else 0.0
             info["sweep"] = n_sweep
-        return x, info, (X, y, pool, qdata, (profile, swept))
+        return x, info, (X, y, pool, qdata, (profile, differs, swept))
 
     def _q_select(self, X, pool, eps):
         """Reading (b): score every (job, candidate) with the Q-network; keep each job's
@@ -316,8 +325,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
     # ---------------------------------------------------------------- learning
     def _remember(self, payload, mem, qmem):
         X, y, _, qdata, _ = payload
-        for i in range(self.n_jobs):
-            mem.add(x=X[i], y=y[i])
+        mem.add_many(x=X, y=y)
         if qmem is not None and qdata is not None:
             inp, costs = qdata
             for r in range(inp.shape[0]):
@@ -328,9 +336,9 @@ class DMRO(CandidateLearner, TorchLearningSolver):
     def _loss(self, mem, qmem):
         import torch
 
-        bs = [mem.sample(self.batch, self.rng) for _ in range(self.K)]
-        X = torch.from_numpy(np.stack([b["x"] for b in bs]))
-        Y = torch.from_numpy(np.stack([b["y"] for b in bs]).astype(np.int64))
+        bs = mem.sample_many(self.K, self.batch, self.rng)  # one batch per DNN
+        X = torch.from_numpy(bs["x"])
+        Y = torch.from_numpy(bs["y"].astype(np.int64))
         loss = tier_loss(self.nets(X), Y)
         if qmem is not None and len(qmem):
             b = qmem.sample(self.batch, self.rng)
@@ -365,9 +373,9 @@ class DMRO(CandidateLearner, TorchLearningSolver):
     def _adapt_step(self, seen) -> dict:
         """Adaptation to a change of environment (see the module docstring): notice it from the
         learned frame's profile, then restart and sweep; count down the sweep."""
-        profile, swept = seen
+        profile, differs, swept = seen
         out = {}
-        if self.watch.observe(profile):
+        if self.watch.observe(profile, differs):
             self.changes += 1
             out["environment_change"] = 1
             if self.adapt_reset:

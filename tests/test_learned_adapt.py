@@ -81,6 +81,7 @@ def test_cut_sweep_gives_every_job_each_of_its_cut_shapes():
     cap = cut_sweep(lengths, 20, np.random.default_rng(1), max_layers=5)
     assert cap.shape == (20, 3, 5)
     assert len({r.tobytes() for r in cap[:, 0]}) == 20
+    assert {np.full(5, t, np.int8).tobytes() for t in range(3)} <= {r.tobytes() for r in cap[:, 0]}
     assert np.array_equal(cap, cut_sweep(lengths, 20, np.random.default_rng(1), max_layers=5))
     # a DAG job's shapes are read along its topological order
     f = next(get_family("workflow-v1").stream(2, 1))
@@ -163,6 +164,47 @@ def test_dmro_adapts_deterministically(switching):
     b = _run(make_solver("dmro", TINY), fr, seed=5)
     assert [r.decision.tobytes() for r, _ in a] == [r.decision.tobytes() for r, _ in b]
     assert [r.evaluations for r, _ in a] == [r.evaluations for r, _ in b]
+
+
+# ------------------------------------------------------------------------------ the fast paths
+def test_chain_job_inputs_are_the_composed_features_bitwise():
+    from offbench.generators import random_instance
+    from offbench.learn.candidates import _job_inputs_composed, job_inputs
+
+    frames = [*get_family("dmro-v1").stream(4, 30, environment="vgg16-high"),
+              *get_family("capacitated-v1:small").stream(4, 10),
+              *get_family("deadline-v1").stream(4, 10),
+              *(random_instance(s, n_jobs=5, layers=(1, 6), capacities=s % 2 == 0, deadlines=s % 3 == 0)
+                for s in range(20))]  # jobs of several lengths: padded rows
+    for f in frames:
+        width = int(f.layers_per_job.max()) + 1
+        a, b = job_inputs(f, width), _job_inputs_composed(f, width)
+        assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+        assert a.tobytes() == b.tobytes(), f.name
+    with pytest.raises(ValueError, match="more than max_layers"):
+        job_inputs(frames[0], 2)
+
+
+def test_replay_memory_add_many_and_sample_many_are_add_and_sample_in_turn():
+    from offbench.learn import ReplayMemory
+
+    cols = {"x": ((2,), np.float32), "y": ((), np.int8)}
+    a, b = ReplayMemory(5, cols), ReplayMemory(5, cols)
+    for n in (3, 4, 7, 1):  # wraps around, and more rows than it keeps
+        x = np.arange(2 * n, dtype=np.float32).reshape(n, 2) + 10 * n
+        y = np.arange(n, dtype=np.int8)
+        for i in range(n):
+            a.add(x=x[i], y=y[i])
+        b.add_many(x=x, y=y)
+        assert (a.size, a.next, a.added) == (b.size, b.next, b.added)
+        assert all(np.array_equal(a.data[k], b.data[k]) for k in cols)
+    ra, rb = np.random.default_rng(3), np.random.default_rng(3)
+    many = b.sample_many(4, 6, rb)
+    one = [a.sample(6, ra) for _ in range(4)]
+    assert all(np.array_equal(many[k], np.stack([o[k] for o in one])) for k in cols)
+    assert ra.random() == rb.random()  # the same draws
+    with pytest.raises(ValueError):
+        b.add_many(x=np.zeros((2, 2), np.float32), y=np.zeros(3, np.int8))
 
 
 # ------------------------------------------------------------------------------ pinned decisions

@@ -7,14 +7,16 @@ them (charged), the best is the decision and the training label. What they share
   (below).
 * :func:`cut_shapes`, :func:`cut_exploration`: the contiguous-segment ("cut") neighbourhood of a
   chain placement, offbench's exploration, read along a topological order for DAG jobs
-  (:func:`topo_orders`; below).
+  (:func:`topo_orders`; below); :func:`cut_sweep`: every job at each of its cut shapes (DMRO's
+  wider search after a change of environment).
 * :func:`price_jobs`: candidates priced *per job* by the cost model's own njit rules
   (:func:`offbench.cost.job_walk`, :func:`~offbench.cost.job_cost`, :func:`~offbench.cost.tier_loads`,
   :func:`~offbench.cost.fits`; the frame total is summed in :func:`offbench.cost.evaluate_many`'s
   order, so it equals it bitwise), one evaluation charged per row; :func:`per_job_best` combines
   each job's cheapest part when the jobs are independent (no capacities).
 * :func:`job_inputs`: one row of features per job (the frame's global features, the job's row,
-  its layers' rows padded to the longest job), for a network shared by the jobs of a frame.
+  its layers' rows padded to the longest job), for a network shared by the jobs of a frame;
+  frames of chains take a fast path, bitwise the same numbers.
 * :func:`parallel_mlp`: K multilayer perceptrons of one shape evaluated as one batched
   matrix product (DDLO's and DMRO's parallel DNNs; DROO is the case K = 1).
 * :func:`tier_loss` (the label loss: cross-entropy over three tiers), :func:`best_row`, and
@@ -215,7 +217,8 @@ def cut_sweep(lengths: np.ndarray, max_rows: int, rng: np.random.Generator,
               orders: np.ndarray | None = None, max_layers: int | None = None) -> np.ndarray:
     """Candidates that give every job each of its cut shapes (:func:`cut_shapes`): row ``r``
     gives job ``i`` its ``r``-th shape. A job with more than ``max_rows`` shapes gets
-    ``max_rows`` distinct ones drawn uniformly (from ``rng``; nothing is drawn otherwise); a job
+    ``max_rows`` distinct ones: the three that keep the whole job on one tier (as many of them as
+    fit), then shapes drawn uniformly from the rest (from ``rng``; nothing is drawn otherwise); a job
     with fewer repeats its last shape in the rows after them. Returns ``(m, n_jobs, max_layers)``
     int8, padded with -1, ``m = min(max_rows, the most shapes of any job)``; ``orders``
     (:func:`topo_orders`) reads the shapes along each job's topological order."""
@@ -229,9 +232,12 @@ def cut_sweep(lengths: np.ndarray, max_rows: int, rng: np.random.Generator,
         L = int(L)
         shapes = cut_shapes(L)
         S = shapes.shape[0]
+        if S > m:  # the one-tier shapes first: 0^L, 1^L, 2^L
+            one_tier = [int(np.flatnonzero((shapes == t).all(1))[0]) for t in range(3)][:m]
+            rest = np.setdiff1d(np.arange(S), one_tier)
         for i in np.flatnonzero(lengths == L):
             idx = (np.minimum(np.arange(m), S - 1) if S <= m
-                   else np.sort(rng.choice(S, size=m, replace=False)))
+                   else np.sort(np.r_[one_tier, rng.choice(rest, size=m - len(one_tier), replace=False)]))
             if orders is None:
                 out[:, i, :L] = shapes[idx]
             else:
@@ -319,7 +325,20 @@ def job_input_size(max_layers: int) -> int:
 def job_inputs(frame: Instance, max_layers: int) -> np.ndarray:
     """One float32 row per job: the frame's global features, the job's row, and its layers'
     rows (:mod:`offbench.learn.features`), zero-padded to ``max_layers`` layers.
-    Shape ``(n_jobs, job_input_size(max_layers))``."""
+    Shape ``(n_jobs, job_input_size(max_layers))``.
+
+    A frame of chains takes a fast path (:class:`_ChainInputs`: the structure's columns kept per
+    structure, every quantity of the frame normalized in one ``log1p`` call), bitwise equal to
+    the composition of the feature functions (tested), which DAG frames take."""
+    if not frame.is_dag:
+        lens = frame.layers_per_job
+        if lens.max() > max_layers:
+            raise ValueError(f"a job has {lens.max()} layers, more than max_layers = {max_layers}")
+        return _chain_inputs(frame, int(max_layers))(frame)
+    return _job_inputs_composed(frame, max_layers)
+
+
+def _job_inputs_composed(frame: Instance, max_layers: int) -> np.ndarray:
     g = global_features(frame)
     J = job_features(frame)
     Ly = layer_features(frame)
@@ -336,6 +355,114 @@ def job_inputs(frame: Instance, max_layers: int) -> np.ndarray:
         for i in range(nj):
             pad[i, :lens[i] * w] = Ly[off[i]:off[i + 1]].ravel()
     return np.hstack([np.broadcast_to(g, (nj, g.size)), J, pad]).astype(np.float32)
+
+
+_CHAIN_INPUTS: dict = {}
+
+
+def _chain_inputs(frame: Instance, max_layers: int) -> "_ChainInputs":
+    key = (frame.n_devices, frame.layer_offsets.tobytes(), frame.job_device.tobytes(), max_layers)
+    ci = _CHAIN_INPUTS.get(key)
+    if ci is None:
+        if len(_CHAIN_INPUTS) >= 32:
+            _CHAIN_INPUTS.clear()
+        ci = _CHAIN_INPUTS[key] = _ChainInputs(frame, max_layers)
+    return ci
+
+
+class _ChainInputs:
+    """:func:`job_inputs` for frames of chains of one structure: the same numbers as
+    :func:`~offbench.learn.features.global_features`, :func:`~offbench.learn.features.job_features`
+    and :func:`~offbench.learn.features.layer_features` (each ``log1p(q / scale)`` is the same
+    division and the same ``log1p``, here on one contiguous array), with the columns that only
+    the structure fixes (positions, first/last flags, layer counts) computed once."""
+
+    def __init__(self, frame: Instance, max_layers: int):
+        from .features import GLOBAL_NAMES, JOB_NAMES, LAYER_NAMES, SCALES, _n
+
+        off = frame.layer_offsets
+        nj, nd, nl = frame.n_jobs, frame.n_devices, frame.n_layers
+        lj = frame.layer_job
+        idx = np.arange(nl)
+        start = off[lj]
+        length = np.diff(off)[lj]
+        self.nj, self.nd, self.nl = nj, nd, nl
+        self.starts = off[:-1]
+        self.job_device = frame.job_device
+        self.first_b = off[:-1] + np.arange(nj)
+        self.last_b = off[1:] + np.arange(nj)
+        self.b_in = idx + lj
+        self.b_out = self.b_in + 1
+        first = idx == start
+        self.has_pred = ~first
+        self.prev = np.maximum(idx - 1, 0)
+        self.pos = np.where(length > 1, (idx - start) / np.maximum(length - 1, 1), 0.0)
+        self.first = first.astype(np.float64)
+        self.last = (idx == off[lj + 1] - 1).astype(np.float64)
+        self.n_layers = _n(np.diff(off), "1")
+        u = SCALES
+        # the divisors of the quantities normalized in one call, in the order of __call__'s raw
+        self.scales = np.concatenate([
+            [u["1"], u["1"], u["1"], u["ops/s"], u["J/op"], u["ops"], u["ops/s"], u["J/op"], u["ops"],
+             u["bit/s"], u["s"], u["J/bit"], u["ops"]],
+            np.repeat([u["ops/s"], u["W"], u["W"], u["W"], u["bit/s"], u["bit/s"], u["s"]], nd),
+            np.repeat([u["ops"], u["bits"], u["bits"], u["1"], u["s"]], nj),
+            np.repeat([u["ops"], u["bits"], u["bits"]], nl),
+        ])
+        self.ng, self.nJ, self.nL = len(GLOBAL_NAMES), len(JOB_NAMES), len(LAYER_NAMES)
+        self.width = self.ng + self.nJ + self.nL * int(max_layers)
+        # where each layer's row goes in its job's row
+        col = self.ng + self.nJ + (idx - start)[:, None] * self.nL + np.arange(self.nL)[None, :]
+        self.dest = (np.repeat(lj, self.nL), col.ravel())
+
+    def __call__(self, f: Instance) -> np.ndarray:
+        nj, nd, nl = self.nj, self.nd, self.nl
+        job_ops = np.add.reduceat(f.ops, self.starts)
+        active = (f.job_weight > 0) & (job_ops > 0)
+        caps = np.array([f.edge_capacity, f.cloud_capacity], dtype=np.float64)
+        has_cap = np.isfinite(caps)
+        dl = np.asarray(f.deadline, dtype=np.float64)
+        has_dl = np.isfinite(dl)
+        bits = f.bits
+        raw = np.concatenate([
+            [f.w_time, f.w_energy, f.w_tardiness, f.edge_speed, f.edge_energy_per_op,
+             caps[0] if has_cap[0] else 0.0, f.cloud_speed, f.cloud_energy_per_op,
+             caps[1] if has_cap[1] else 0.0, f.backhaul_rate, f.backhaul_latency,
+             f.backhaul_energy_per_bit, f.ops.sum()],
+            f.dev_speed, f.dev_power_compute, f.dev_power_tx, f.dev_power_rx, f.dev_rate_up,
+            f.dev_rate_down, f.dev_latency,
+            job_ops, bits[self.first_b], bits[self.last_b], f.job_weight, np.where(has_dl, dl, 0.0),
+            f.ops, bits[self.b_in], bits[self.b_out],
+        ])
+        v = np.log1p(raw / self.scales)
+        out = np.zeros((nj, self.width))
+        g = out[:, :self.ng]
+        g[:, 0:5] = v[0:5]
+        g[:, 5] = has_cap[0]
+        g[:, 6] = v[5] if has_cap[0] else 0.0
+        g[:, 7:9] = v[6:8]
+        g[:, 9] = has_cap[1]
+        g[:, 10] = v[8] if has_cap[1] else 0.0
+        g[:, 11:15] = v[9:13]
+        g[:, 15] = float(active.mean())
+        a = 13
+        J = out[:, self.ng:self.ng + self.nJ]
+        J[:, 0:7] = v[a:a + 7 * nd].reshape(7, nd).T[self.job_device]
+        a += 7 * nd
+        jv = v[a:a + 5 * nj].reshape(5, nj)
+        J[:, 7:11] = jv[:4].T
+        J[:, 11] = has_dl
+        J[:, 12] = np.where(has_dl, jv[4], 0.0)
+        J[:, 13] = self.n_layers
+        J[:, 14] = active
+        a += 5 * nj
+        lv = v[a:a + 3 * nl].reshape(3, nl)
+        hp = self.has_pred
+        rows = np.column_stack([lv[0], lv[1], lv[2], self.pos, self.first, self.last,
+                                np.where(hp, lv[0][self.prev], 0.0), np.where(hp, lv[1][self.prev], 0.0),
+                                hp.astype(np.float64)])
+        out[self.dest] = rows.ravel()
+        return out.astype(np.float32)
 
 
 # ------------------------------------------------------------------------------ networks

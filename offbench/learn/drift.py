@@ -58,21 +58,22 @@ class ProfileWatch:
         self.profile: np.ndarray | None = None
         self.run = 0
 
-    def _differs(self, profile: np.ndarray) -> bool:
+    def differs(self, profile: np.ndarray) -> bool:
+        """Whether a frame's profile (:func:`frame_profile`) differs from the recorded one
+        (entries of empty jobs, NaN in either, are not compared), however long that held."""
         if self.profile is None:
             return True
         ref = self.profile
-        both = np.isfinite(profile) & np.isfinite(ref)
-        return bool(np.any(np.abs(profile[both] - ref[both]) > TOLERANCE * np.abs(ref[both])))
+        return bool(np.any(np.abs(profile - ref) > TOLERANCE * np.abs(ref)))  # NaN: False
 
     def changed(self, profile: np.ndarray) -> bool:
-        """Whether a frame's profile (:func:`frame_profile`) differs from one held for
-        ``stable`` learned frames (entries of empty jobs, in either, are not compared)."""
-        return self.run >= self.stable and self._differs(profile)
+        """Whether a frame's profile differs from one held for ``stable`` learned frames."""
+        return self.run >= self.stable and self.differs(profile)
 
-    def observe(self, profile: np.ndarray) -> bool:
-        """Record a learned frame's profile; True when it is a change (see :meth:`changed`)."""
-        if not self._differs(profile):
+    def observe(self, profile: np.ndarray, differs: bool | None = None) -> bool:
+        """Record a learned frame's profile; True when it is a change (see :meth:`changed`).
+        ``differs``: :meth:`differs` of this profile, when the caller has it already."""
+        if not (self.differs(profile) if differs is None else differs):
             self.run += 1
             known = np.isfinite(profile)  # jobs met for the first time join the profile
             if not known.all():

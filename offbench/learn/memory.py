@@ -50,12 +50,40 @@ class ReplayMemory:
         self.size = min(self.size + 1, self.capacity)
         self.added += 1
 
+    def add_many(self, **rows) -> None:
+        """Store ``n`` rows at once (every column given, each with ``n`` rows first), as ``n``
+        calls of :meth:`add` in order would."""
+        if set(rows) != set(self.data):
+            raise ValueError(f"rows need exactly the columns {sorted(self.data)}, got {sorted(rows)}")
+        n = len(next(iter(rows.values())))
+        if any(len(v) != n for v in rows.values()):
+            raise ValueError("every column needs the same number of rows")
+        if n > self.capacity:  # only the last `capacity` rows survive, as with add
+            rows = {k: v[n - self.capacity:] for k, v in rows.items()}
+            self.added += n - self.capacity
+            self.next = (self.next + n - self.capacity) % self.capacity
+            n = self.capacity
+        idx = (self.next + np.arange(n)) % self.capacity
+        for k, v in rows.items():
+            self.data[k][idx] = v
+        self.next = (self.next + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+        self.added += n
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict:
         """``batch_size`` rows drawn uniformly with replacement (copies)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay memory")
         idx = rng.integers(0, self.size, size=int(batch_size))
         return {k: v[idx] for k, v in self.data.items()}
+
+    def sample_many(self, k: int, batch_size: int, rng: np.random.Generator) -> dict:
+        """``k`` batches at once, each column ``(k, batch_size, ...)``: the same rows (the same
+        draws from ``rng``) as ``k`` calls of :meth:`sample`, stacked."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay memory")
+        idx = rng.integers(0, self.size, size=(int(k), int(batch_size)))
+        return {k_: v[idx] for k_, v in self.data.items()}
 
     def recent(self, n: int) -> dict:
         """The last ``min(n, len)`` rows, oldest first (copies)."""
