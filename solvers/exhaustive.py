@@ -47,7 +47,8 @@ least cost; so the winner is the first in that order whatever the threads or bat
 Blocks run in batches, one kernel call each. The first block runs alone, serially: it times a
 block without waking a thread (so a solve of up to ``3^9`` placements never starts one), and
 the next batches are sized to about ``CHUNK_SECONDS`` on all the threads (a solve of a few
-seconds wakes the worker threads a dozen times at most). Between batches the wrapper checks the
+seconds wakes the worker threads a dozen times at most); a batch of less than
+``PARALLEL_MIN_SECONDS`` of work runs on one thread. Between batches the wrapper checks the
 clock, so a time limit stops the search with status ``timeout`` and the best placement seen so
 far (never worse than all-device, the first placement, always feasible).
 """
@@ -76,6 +77,12 @@ BLOCK_DIGITS = 9
 #: Batches of blocks (one kernel call each; the clock is checked between them) are sized to
 #: about this many seconds.
 CHUNK_SECONDS = 0.25
+
+#: A batch that one thread walks in less than this many seconds is walked on one thread: waking
+#: a worker thread takes tens of microseconds on a quiet machine but can take tens of
+#: milliseconds on a busy one (measured: a 3^10 solve, 1 ms on one thread, took 18-38 ms on two
+#: at load 6, waiting for the second thread at the end of the parallel region).
+PARALLEL_MIN_SECONDS = 0.002
 
 
 @jit(_nrt=False)
@@ -268,6 +275,8 @@ class Exhaustive(Solver):
                 ex = np.empty(m, dtype=np.int64)
                 counter = np.zeros(1, dtype=np.int64)
                 nw = workers(m)
+                if nw > 1 and m * threads / rate < PARALLEL_MIN_SECONDS:
+                    nw = 1
                 t0 = time.perf_counter()
                 if nw == 1:     # no parallel region: no worker thread to wake and wait for
                     _walk_worker(t, low, b0, m, best, resync_digit, cost, xs, steps, ex, counter)
