@@ -1,6 +1,7 @@
 """The MILP back ends of ``milp`` (split from :mod:`offbench_solvers.milp`, which documents
 how they are used): :func:`solve_linear` (HiGHS, SCIP through OR-Tools' ``model_builder``; CBC
-through ``pywraplp``), :func:`solve_paths_cpsat` (CP-SAT on the path model with exactly accounted
+through ``pywraplp``; HiGHS through its own ``highspy``, which alone takes a starting solution
+and returns its incumbent, dual bound and node count at a limit), :func:`solve_paths_cpsat` (CP-SAT on the path model with exactly accounted
 integer scaling), :func:`glop_lp` (the column generation's restricted master LP) and
 :func:`warm_backends` (each library loaded once per process, outside a solve's time limit).
 
@@ -76,18 +77,23 @@ def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_
                  heuristic_effort: float | None = None) -> BackendOutcome:
     """Solve ``min obj @ v`` s.t. ``row_lo <= A v <= row_hi``, ``lb <= v <= ub``, ``v[integer]``
     integral, with an OR-Tools back end (``highs``, ``scip`` through ``model_builder``; ``cbc``
-    through ``pywraplp``). ``cutoff``: only solutions with objective below it are wanted
-    (HiGHS's ``objective_bound``); ``hint``: a starting solution (SCIP only: hints crash the
-    HiGHS interface of OR-Tools 9.15); ``gap``: the relative MIP gap (1e-9 for proofs, looser
+    through ``pywraplp``) or ``highspy`` (:func:`_solve_highspy`). ``cutoff``: only solutions
+    with objective below it are wanted (HiGHS's ``objective_bound``); ``hint``: a starting
+    solution (SCIP and highspy: hints crash the HiGHS interface of OR-Tools 9.15); ``gap``: the relative MIP gap (1e-9 for proofs, looser
     for heuristics); ``node_limit``: a branch-and-bound node limit (HiGHS, SCIP), which unlike a
     time limit gives the same answer on a loaded machine; ``deadline`` (a ``time.perf_counter()``
     value): the back end's own limit is at most the time left when it starts, model building
     counted (none left: a ``timeout`` outcome, not solved); ``info``: gets
     ``backend_time_limit``, the limit the back end was given; ``heuristic_effort``: HiGHS's
     ``mip_heuristic_effort`` (None: its default)."""
+    time_limit = float(time_limit)
+    if backend == "highspy":
+        return _solve_highspy(obj, A, row_lo, row_hi, lb, ub, integer, time_limit=time_limit,
+                              threads=threads, seed=seed, cutoff=cutoff, hint=hint, gap=gap,
+                              node_limit=node_limit, heuristic_effort=heuristic_effort,
+                              deadline=deadline, info=info)
     from ortools.linear_solver.python import model_builder as mb
 
-    time_limit = float(time_limit)
     m = mb.Model()
     n = obj.size
     m.helper.fill_model_from_sparse_data(np.asarray(lb, float), np.asarray(ub, float),
@@ -150,6 +156,89 @@ def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_
         return BackendOutcome("timeout", None, None, bound, name, wall)
     return BackendOutcome("error", None, None, None, f"{backend} answered {name} "
                           f"({s.status_string or 'no message'})", wall)
+
+
+def _solve_highspy(obj, A, row_lo, row_hi, lb, ub, integer, *, time_limit, threads, seed,
+                   cutoff, hint, gap, node_limit, heuristic_effort, deadline,
+                   info) -> BackendOutcome:
+    """HiGHS through its own Python API (``highspy``): the model passed as arrays, ``hint`` as a
+    starting solution (``setSolution``; HiGHS checks it and starts from it when feasible),
+    ``cutoff`` as ``objective_bound``; at a time limit its incumbent and dual bound are
+    returned, and ``info`` gets ``backend_nodes`` (branch-and-bound nodes)."""
+    import highspy
+
+    with stdout_to_stderr():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    opts = {"threads": int(threads), "random_seed": int(seed % 2147483647),
+            "mip_rel_gap": float(gap), "mip_abs_gap": 0.0,
+            "mip_feasibility_tolerance": FEAS_TOL, "primal_feasibility_tolerance": FEAS_TOL,
+            "dual_feasibility_tolerance": FEAS_TOL}
+    if cutoff is not None and math.isfinite(cutoff):
+        opts["objective_bound"] = float(cutoff)
+    if node_limit is not None:
+        opts["mip_max_nodes"] = int(node_limit)
+    if heuristic_effort is not None:
+        opts["mip_heuristic_effort"] = float(heuristic_effort)
+    for k, v in opts.items():
+        h.setOptionValue(k, v)
+    n = int(obj.size)
+    C = A.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = int(C.shape[0])
+    lp.col_cost_ = np.asarray(obj, float)
+    lp.col_lower_ = np.asarray(lb, float)
+    lp.col_upper_ = np.asarray(ub, float)
+    lp.row_lower_ = np.asarray(row_lo, float)
+    lp.row_upper_ = np.asarray(row_hi, float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = C.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = C.indices.astype(np.int32)
+    lp.a_matrix_.value_ = C.data.astype(float)
+    integer = np.asarray(integer, dtype=bool)
+    if integer.any():
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                           for b in integer]
+    h.passModel(lp)
+    t0 = time.perf_counter()
+    time_limit = _limit_left(time_limit, deadline, t0, info)
+    if time_limit is None:
+        return BackendOutcome("timeout", message="no time left for the back end after building "
+                              "its model")
+    h.setOptionValue("time_limit", float(time_limit))
+    if hint is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(hint, float)
+        sol.value_valid = True
+        h.setSolution(sol)
+    with stdout_to_stderr():
+        h.run()
+    wall = time.perf_counter() - t0
+    st = h.getModelStatus()
+    name = h.modelStatusToString(st)
+    hi = h.getInfo()
+    if info is not None:
+        info["backend_nodes"] = int(hi.mip_node_count)
+    M = highspy.HighsModelStatus
+    values = None
+    if hi.primal_solution_status == 2:  # kSolutionStatusFeasible
+        values = np.asarray(h.getSolution().col_value, dtype=float)
+    obj_v = _num(hi.objective_function_value) if values is not None else None
+    bound = _num(hi.mip_dual_bound) if integer.any() else obj_v
+    if st == M.kOptimal:
+        return BackendOutcome("optimal", values, obj_v, bound if bound is not None else obj_v,
+                              name, wall)
+    if st in (M.kTimeLimit, M.kSolutionLimit, M.kIterationLimit, M.kInterrupt):
+        limit = st == M.kTimeLimit or wall >= 0.9 * time_limit
+        return BackendOutcome("timeout" if limit else "feasible", values, obj_v, bound, name, wall)
+    if st == M.kInfeasible:
+        return BackendOutcome("infeasible", None, None, bound, name, wall)
+    if st == M.kObjectiveBound:
+        # Nothing below the cutoff, which admits the caller's incumbent: numerical trouble,
+        # reported as an unproven answer (the caller keeps its incumbent and its own bound).
+        return BackendOutcome("feasible", values, obj_v, None, name, wall)
+    return BackendOutcome("error", None, None, None, f"highspy answered {name}", wall)
 
 
 def _solve_cbc(m, n, time_limit, threads, t0, gap) -> BackendOutcome:

@@ -103,6 +103,7 @@ both; ``reduce=False`` gives the textbook model).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 
@@ -117,7 +118,9 @@ from ._backends import (FEAS_TOL, HIGHS_HEURISTIC_EFFORT, MIP_GAP, BackendOutcom
                         glop_lp, solve_linear, solve_paths_cpsat, warm_backends)
 from ._trajectory import Trajectory
 
-BACKENDS = ("highs", "scip", "cbc", "cp-sat")
+#: ``highspy``: HiGHS through its own Python API (the ``highspy`` package), see
+#: :func:`offbench_solvers._backends.solve_linear`.
+BACKENDS = ("highs", "highspy", "scip", "cbc", "cp-sat")
 FORMULATIONS = ("auto", "paths", "transitions", "linked")
 
 #: With ``formulation=auto``, a job's path enumeration gives up (and auto takes the transition
@@ -142,10 +145,11 @@ def _with_path(inst, i, jp, p):
 
 def restricted_backend(backend: str) -> str:
     """The back end of the restricted MILP (an incumbent only): SCIP when the proof's back end
-    is HiGHS and OR-Tools has SCIP, else the proof's own. SCIP takes the incumbent as a hint,
-    which OR-Tools' HiGHS interface cannot; on the tuning seeds of the milp-scale set HiGHS's
-    restricted MILP often stopped at its time share with nothing better than the LP rounding
-    (incumbents up to 13 % above the optimum), where SCIP's landed within 0.2 %."""
+    is HiGHS through OR-Tools (``highs``) and OR-Tools has SCIP, else the proof's own. SCIP
+    takes the incumbent as a hint, which OR-Tools' HiGHS interface cannot; on the tuning seeds
+    of the milp-scale set HiGHS's restricted MILP often stopped at its time share with nothing
+    better than the LP rounding (incumbents up to 13 % above the optimum), where SCIP's landed
+    within 0.2 %. ``highspy`` takes the hint itself (``setSolution``)."""
     if backend == "highs" and _scip_available():
         return "scip"
     return backend
@@ -219,9 +223,11 @@ class MILP(Solver):
         return True
     requires = ("ortools",)
     params = (
-        Param("backend", str, "highs", choices=BACKENDS,
-              doc="MILP back end: HiGHS, SCIP, CBC (through OR-Tools) or CP-SAT (path "
-                  "formulation only, exactly accounted integer scaling)"),
+        Param("backend", str, "highspy", choices=BACKENDS,
+              doc="MILP back end: highs, scip, cbc (through OR-Tools), highspy (HiGHS through "
+                  "its own API: takes the incumbent as a start, returns its incumbent and bound "
+                  "at a time limit, counts nodes) or cp-sat (path formulation only, exactly "
+                  "accounted integer scaling)"),
         Param("formulation", str, "auto", choices=FORMULATIONS,
               doc="paths (multiple-choice knapsack over Pareto paths), transitions (placement "
                   "and transition variables), linked (transitions, with path columns linked to "
@@ -243,6 +249,9 @@ class MILP(Solver):
     def _solve(self, inst, ctx) -> Proposal:
         # Every kernel compiled (or loaded) before the clock is read: once per process, so in a
         # run it is the untimed warm-up that pays for it (see F.warm_kernels).
+        if self.backend == "highspy" and importlib.util.find_spec("highspy") is None:
+            raise Unsupported("backend highspy needs the highspy package (pip install "
+                              "highspy), which is not installed here")
         warm = F.warm_kernels() + warm_backends(self.backend)
         if restricted_backend(self.backend) != self.backend:
             warm += warm_backends(restricted_backend(self.backend))

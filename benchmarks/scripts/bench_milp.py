@@ -65,6 +65,7 @@ from offbench.generators import random_instance  # noqa: E402
 from offbench.discovery import resolve  # noqa: E402
 
 CONFIGS = {
+    "highspy": {"backend": "highspy"},
     "highs": {},
     "scip": {"backend": "scip"},
     "cp-sat": {"backend": "cp-sat", "formulation": "paths"},
