@@ -2,7 +2,9 @@
 
 What is timed is the job phase of :func:`offbench.run.run`: from the first job handed to the
 executor to the last row committed (dispatch, the solver call, scoring, one SQLite transaction
-per row, progress), divided by the number of jobs. Planning, writing the instances and starting
+per row, progress), divided by the number of jobs; beside the wall time, the CPU time of this
+process over that phase (in-process: all of it; on the pool: the runner's own share), the robust
+number on a loaded machine. Planning, writing the instances and starting
 worker processes are one-off costs and are reported apart. The trivial solver is ``fx-zero``
 from ``tests/fixtures_solvers`` (everything on the devices).
 
@@ -40,10 +42,11 @@ class _Clock:
     """A progress sink that notes when the job phase starts and ends."""
 
     def __init__(self):
-        self.t_plan = self.t_end = None
+        self.t_plan = self.t_end = self.c_plan = self.c_end = None
 
     def plan(self, **kw):
         self.t_plan = time.perf_counter()
+        self.c_plan = time.process_time()
 
     def started(self, job):
         pass
@@ -62,6 +65,7 @@ class _Clock:
 
     def close(self, summary):
         self.t_end = time.perf_counter()
+        self.c_end = time.process_time()
 
 
 def measure(executor, n_jobs: int, workdir: Path, tag: str) -> dict:
@@ -84,6 +88,9 @@ def measure(executor, n_jobs: int, workdir: Path, tag: str) -> dict:
     phase = clock.t_end - clock.t_plan
     return {"per_job_ms": 1e3 * phase / n_jobs,
             "per_job_minus_solver_ms": 1e3 * (phase - solver_time) / n_jobs,
+            # CPU time of this process over the job phase (robust on a loaded machine):
+            # in-process everything, on the pool the runner's own share
+            "runner_cpu_ms": 1e3 * (clock.c_end - clock.c_plan) / n_jobs,
             "setup_s": clock.t_plan - t0, "total_s": total}
 
 
@@ -138,7 +145,8 @@ def main(argv=None) -> int:
     for name, r in res.items():
         extra = f", worker start {r['worker_start_s']:.2f} s" if "worker_start_s" in r else ""
         print(f"  {name:12s} {r['per_job_ms']:.3f} ms/job (job phase; "
-              f"{r['per_job_minus_solver_ms']:.3f} ms without the solver's own time); "
+              f"{r['per_job_minus_solver_ms']:.3f} ms without the solver's own time; "
+              f"{r['runner_cpu_ms']:.3f} ms of this process's CPU); "
               f"one-off setup {r['setup_s']:.2f} s{extra}")
     ratio = res[f"pool -j {args.workers}"]["per_job_ms"] / res["in-process"]["per_job_ms"]
     print(f"  pool / in-process per job: {ratio:.2f}")
