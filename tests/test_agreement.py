@@ -30,7 +30,7 @@ CLASSES = ("edge-off", "cloud-off", "both-off", "subset-sum", "below-smallest-op
 HEURISTICS = ("all-device", "all-edge", "all-cloud", "random", "greedy", "neurosurgeon",
               "local-search")
 #: (backend, formulation) pairs of milp: every back end, every formulation (CP-SAT takes paths).
-MILP_CONFIGS = tuple((b, f) for b in ("highs", "scip", "cbc", "cp-sat")
+MILP_CONFIGS = tuple((b, f) for b in ("highs", "highspy", "scip", "cbc", "cp-sat")
                      for f in ("paths", "transitions", "linked")
                      if not (b == "cp-sat" and f != "paths"))
 RTOL = 1e-9

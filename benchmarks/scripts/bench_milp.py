@@ -207,18 +207,23 @@ def run_set(role, sizes, configs, time_limit, first=None):
     print(f"milp-scale ({role} seeds): {len(members)} instances, time limit {time_limit:g} s, one "
           f"thread; time to proof in s (the limit for an unproved one), proved, gap at the limit; "
           f"inc: median s in the restricted MILP (incumbent); over: largest wall time past the "
-          f"limit (s); cpu: median and largest CPU seconds of the solve (this process)")
+          f"limit (s); cpu: median and largest CPU seconds of the solve (this process); nodes: "
+          f"median and largest branch-and-bound nodes of the proof's MILP (highspy only; '-' "
+          f"where the back end does not count them)")
     print(f"{'jobs x layers':<14}{'config':<13}{'median':>8}{'max':>8}{'proved':>8}"
-          f"{'gap med':>9}{'gap max':>9}{'inc':>7}{'over':>7}{'cpu med':>9}{'cpu max':>9}")
+          f"{'gap med':>9}{'gap max':>9}{'inc':>7}{'over':>7}{'cpu med':>9}{'cpu max':>9}"
+          f"{'nodes med':>10}{'nodes max':>10}")
     optima = {}
     for size in order:
         insts = [(f, inst) for s, f, inst in members if s == size]
         for name in configs:
-            times, proved, gaps, inc, over, cpus = [], 0, [], [], 0.0, []
+            times, proved, gaps, inc, over, cpus, nodes = [], 0, [], [], 0.0, [], []
             for f, inst in insts:
                 c0 = time.process_time()
                 r = milp(**CONFIGS[name]).solve(inst, time_limit=time_limit)
                 cpus.append(time.process_time() - c0)
+                if "backend_nodes" in r.info:
+                    nodes.append(r.info["backend_nodes"])
                 ph = r.info.get("phases", {}).get("restricted_milp")
                 inc.append(ph[1] - ph[0] if ph else 0.0)
                 over = max(over, r.wall_time - time_limit)
@@ -235,10 +240,12 @@ def run_set(role, sizes, configs, time_limit, first=None):
                     times.append(max(r.wall_time, time_limit))
                     gaps.append(r.gap if r.gap is not None else float("inf"))
             gm = f"{statistics.median(gaps):9.1e}{max(gaps):9.1e}" if gaps else f"{'-':>9}{'-':>9}"
+            nm = (f"{statistics.median(nodes):10.0f}{max(nodes):10d}" if nodes
+                  else f"{'-':>10}{'-':>10}")
             print(f"{f'{size[0]} x {size[1]}':<14}{name:<13}{statistics.median(times):8.2f}"
                   f"{max(times):8.2f}{f'{proved}/{len(insts)}':>8}{gm}"
                   f"{statistics.median(inc):7.2f}{over:7.2f}{statistics.median(cpus):9.2f}"
-                  f"{max(cpus):9.2f}", flush=True)
+                  f"{max(cpus):9.2f}{nm}", flush=True)
 
 
 def main(argv=None):
