@@ -34,7 +34,7 @@ def _watch_changes(frames, stable=5):
 def test_profile_watch_fires_on_a_new_dnn_only():
     fam = get_family("dmro-v1")
     # a stationary stream (its jobs' work and devices vary per frame): never
-    assert _watch_changes(fam.stream(5, 80, environment="alexnet-high")) == []
+    assert _watch_changes(fam.stream(5, 40, environment="alexnet-high")) == []
     # a new DNN: exactly at the switch, and changed() says so before the frame is learned from
     fr = list(fam.stream(5, 40, environment="resnet18-mid", switch_at=30, switch_to="vgg16-mid"))
     assert _watch_changes(fr) == [30]
@@ -49,7 +49,7 @@ def test_profile_watch_fires_on_a_new_dnn_only():
                                      switch_to="resnet18-high")) == []
     # families that draw their jobs otherwise: never on a stationary stream
     for fid in ("capacitated-v1:small", "workflow-v1", "dmro-v2"):
-        assert _watch_changes(get_family(fid).stream(5, 40)) == [], fid
+        assert _watch_changes(get_family(fid).stream(5, 20)) == [], fid
     with pytest.raises(ValueError):
         ProfileWatch(0)
 
