@@ -12,6 +12,11 @@ they are validated here field by field (node numbers, numbers, lengths) and pack
 chains: ``bits`` holds a DAG job's ``[in_bits] + out_bits`` in the slots a chain's boundaries
 use, and the edges go to the ``edge_*`` arrays. What needs the whole graph (self-loops,
 duplicates, cycles) is checked by the Instance, with the same paths.
+
+Writing goes through :meth:`offbench.instance.Instance.to_dict` and :mod:`json`, except where the
+runner records an instance of chains: :func:`chain_texts` writes its text and its digest's
+canonical text directly, byte for byte the same, each number formatted once.
+:func:`all_admissible` is the Instance's quick test of all its numbers at once.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import InstanceError
-from .instance_checks import TooLarge, check_size, short_repr
+from .instance_checks import MAX_MAGNITUDE, MIN_MAGNITUDE, TooLarge, check_size, short_repr
 
 FORMAT = "offbench-instance"
 #: The newest version read and written; an instance without DAG jobs is written as version 1.
@@ -416,3 +421,78 @@ def _num(v: Any, path: str) -> float:
         return float(v)
     except OverflowError:
         raise InstanceError(path, "expected a finite number, got an integer too large for a float") from None
+
+
+def chain_texts(inst) -> tuple[str, str]:
+    """``(json.dumps(inst.to_dict()), the canonical JSON of its digest)`` of an instance
+    whose jobs are all chains, written directly: each float is formatted once (``repr``, as
+    :mod:`json` formats it) and placed in both texts, which are otherwise what
+    :meth:`~offbench.instance.Instance.to_dict` and the digest make (keys in ``to_dict``'s
+    order with ``", "`` and ``": "``; sorted, without the name, with ``","`` and ``":"``).
+    ``tests/test_instance_json_fast.py`` pins them byte for byte on every family and on
+    random instances; the runner records every instance it builds with them."""
+    r = float.__repr__
+
+    def num(v: float) -> str:  # a capacity: inf is null
+        return "null" if math.isinf(v) else r(v)
+
+    off = inst.layer_offsets.tolist()
+    ops = list(map(r, inst.ops.tolist()))
+    bits = list(map(r, inst.bits.tolist()))
+    device = inst.job_device.tolist()
+    deadline = inst.deadline.tolist()
+    weight = list(map(r, inst.job_weight.tolist()))
+    wt, we, wd = r(inst.w_time), r(inst.w_energy), r(inst.w_tardiness)
+    es, ee, ec = r(inst.edge_speed), r(inst.edge_energy_per_op), num(inst.edge_capacity)
+    cs, ce, cc = r(inst.cloud_speed), r(inst.cloud_energy_per_op), num(inst.cloud_capacity)
+    br, bl, bb = r(inst.backhaul_rate), r(inst.backhaul_latency), r(inst.backhaul_energy_per_bit)
+    dev = [list(map(r, getattr(inst, "dev_" + k).tolist())) for k in _DEVICE_FIELDS]
+    # _DEVICE_FIELDS: speed, power_compute, power_tx, power_rx, rate_up, rate_down, latency
+    devs = list(zip(*dev))
+    a_dev = ", ".join('{"speed": %s, "power_compute": %s, "power_tx": %s, "power_rx": %s, '
+                      '"rate_up": %s, "rate_down": %s, "latency": %s}' % d for d in devs)
+    c_dev = ",".join('{"latency":%s,"power_compute":%s,"power_rx":%s,"power_tx":%s,'
+                     '"rate_down":%s,"rate_up":%s,"speed":%s}'
+                     % (d[6], d[1], d[3], d[2], d[5], d[4], d[0]) for d in devs)
+    a_jobs, c_jobs = [], []
+    for i in range(len(device)):
+        o = ops[off[i]:off[i + 1]]
+        b = bits[off[i] + i:off[i + 1] + i + 1]
+        dl = deadline[i]
+        if math.isfinite(dl):
+            a_dl, c_dl = f', "deadline": {r(dl)}', f'"deadline":{r(dl)},'
+        else:
+            a_dl = c_dl = ""
+        a_jobs.append(f'{{"device": {device[i]}, "ops": [{", ".join(o)}], '
+                      f'"bits": [{", ".join(b)}]{a_dl}, "weight": {weight[i]}}}')
+        c_jobs.append(f'{{"bits":[{",".join(b)}],{c_dl}"device":{device[i]},'
+                      f'"ops":[{",".join(o)}],"weight":{weight[i]}}}')
+    text = (f'{{"format": {json.dumps(FORMAT)}, "version": 1, "name": {json.dumps(inst.name)}, '
+            f'"weights": {{"time": {wt}, "energy": {we}, "tardiness": {wd}}}, '
+            f'"edge": {{"speed": {es}, "energy_per_op": {ee}, "capacity": {ec}}}, '
+            f'"cloud": {{"speed": {cs}, "energy_per_op": {ce}, "capacity": {cc}}}, '
+            f'"backhaul": {{"rate": {br}, "latency": {bl}, "energy_per_bit": {bb}}}, '
+            f'"devices": [{a_dev}], "jobs": [{", ".join(a_jobs)}]}}')
+    canonical = (f'{{"backhaul":{{"energy_per_bit":{bb},"latency":{bl},"rate":{br}}},'
+                 f'"cloud":{{"capacity":{cc},"energy_per_op":{ce},"speed":{cs}}},'
+                 f'"devices":[{c_dev}],'
+                 f'"edge":{{"capacity":{ec},"energy_per_op":{ee},"speed":{es}}},'
+                 f'"format":{json.dumps(FORMAT)},"jobs":[{",".join(c_jobs)}],"version":1,'
+                 f'"weights":{{"energy":{we},"tardiness":{wd},"time":{wt}}}}}')
+    return text, canonical
+
+
+def all_admissible(positive: list, nonnegative: list) -> bool:
+    """Whether every value of these float arrays is admissible (SPEC.md section 3: in
+    ``[MIN_MAGNITUDE, MAX_MAGNITUDE]``, or 0 in ``nonnegative``): one test over all of them
+    where :func:`~offbench.instance_checks.first_bad` per array would find nothing (it says
+    which value is wrong, and runs only when this is False)."""
+    if positive:
+        a = np.concatenate(positive) if len(positive) > 1 else positive[0]
+        if not ((a >= MIN_MAGNITUDE) & (a <= MAX_MAGNITUDE)).all():
+            return False
+    if nonnegative:
+        a = np.concatenate(nonnegative) if len(nonnegative) > 1 else nonnegative[0]
+        if not (((a >= MIN_MAGNITUDE) & (a <= MAX_MAGNITUDE)) | (a == 0)).all():
+            return False
+    return True

@@ -9,8 +9,8 @@ for every instance a run records. :func:`chain_tables` computes the same arrays 
 It is a *twin*, not a second definition: every value is the numpy expression's, operation for
 operation in the same order (no ``fastmath``: no reassociation, no fused multiply-add), so the
 tables are **bitwise** those of the formulas. ``tests/test_tables_kernel.py`` pins that on seeded
-random, degenerate and DAG instances against :func:`numpy_chain_tables` (the numpy
-expressions of :func:`~offbench.cost.build_tables`, kept as the reference), and the frozen
+random, degenerate and DAG instances against the numpy expressions that
+:func:`~offbench.cost.build_tables` used before (kept there as the reference), and the frozen
 sets' digests and every stored cost stay unchanged.
 """
 
@@ -100,34 +100,11 @@ def _chain_tables(job_device, offsets, ops, bits, job_weight, dev_speed, dev_pc,
 
 def chain_tables(inst) -> tuple:
     """``(comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, step_c, step_t, end_c, end_t, step_e,
-    end_e)`` of :class:`offbench.cost.Tables`, bitwise the numpy expressions'
-    (:func:`numpy_chain_tables`)."""
+    end_e)`` of :class:`offbench.cost.Tables`, bitwise the numpy expressions' (see the module
+    docstring)."""
     return _chain_tables(
         inst.job_device, inst.layer_offsets, inst.ops, inst.bits, inst.job_weight,
         inst.dev_speed, inst.dev_power_compute, inst.dev_power_tx, inst.dev_power_rx,
         inst.dev_rate_up, inst.dev_rate_down, inst.dev_latency, inst.edge_speed,
         inst.edge_energy_per_op, inst.cloud_speed, inst.cloud_energy_per_op, inst.backhaul_rate,
         inst.backhaul_latency, inst.backhaul_energy_per_bit, inst.w_time, inst.w_energy)
-
-
-def numpy_chain_tables(inst) -> tuple:
-    """The same arrays by the numpy expressions of :func:`offbench.cost.build_tables` (what it
-    computed before :func:`chain_tables`; the reference the kernel is tested against)."""
-    from .cost import compute_te, transfer_te
-
-    nj, nl = inst.n_jobs, inst.n_layers
-    off = inst.layer_offsets
-    lj = inst.layer_job
-    comp_t, comp_e = compute_te(inst, inst.job_device[lj], inst.ops)
-    boundary_job = np.repeat(np.arange(nj), inst.layers_per_job + 1)
-    tr_t, tr_e = transfer_te(inst, inst.job_device[boundary_job], inst.bits)
-    wl = inst.job_weight[lj][:, None]
-    wb = inst.job_weight[boundary_job][:, None]
-    comp_c = wl * (inst.w_time * comp_t + inst.w_energy * comp_e)
-    tr_c = wb * (inst.w_time * tr_t + inst.w_energy * tr_e)
-    b_in = np.arange(nl) + lj
-    b_last = off[1:] + np.arange(nj)
-    return (comp_t, comp_e, comp_c, tr_t, tr_e, tr_c,
-            tr_c[b_in] + np.tile(comp_c, (1, 3)), tr_t[b_in] + np.tile(comp_t, (1, 3)),
-            tr_c[b_last][:, 0::3], tr_t[b_last][:, 0::3],
-            tr_e[b_in] + np.tile(comp_e, (1, 3)), tr_e[b_last][:, 0::3])

@@ -53,6 +53,7 @@ import numpy as np
 
 from . import _instance_json, _instance_npz
 from ._instance_json import _DEVICE_FIELDS, _POSITIVE, FORMAT, VERSION, VERSIONS, _decode
+from ._instance_json import all_admissible as _all_admissible, chain_texts as _chain_texts
 from .errors import InstanceError
 from .instance_checks import (LIMITS, MAX_INSTANCE_BYTES, MAX_MAGNITUDE, MIN_MAGNITUDE,  # noqa: F401
                               check_number as _check_number, check_size, first_bad as _first_bad,
@@ -68,22 +69,6 @@ def _content_digest(d: dict) -> str:
     d.pop("name")
     text = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _all_admissible(positive: list, nonnegative: list) -> bool:
-    """Whether every value of these float arrays is admissible (SPEC.md section 3: in
-    ``[MIN_MAGNITUDE, MAX_MAGNITUDE]``, or 0 in ``nonnegative``): one test over all of them
-    where :func:`~offbench.instance_checks.first_bad` per array would find nothing (it says
-    which value is wrong, and runs only when this is False)."""
-    if positive:
-        a = np.concatenate(positive) if len(positive) > 1 else positive[0]
-        if not ((a >= MIN_MAGNITUDE) & (a <= MAX_MAGNITUDE)).all():
-            return False
-    if nonnegative:
-        a = np.concatenate(nonnegative) if len(nonnegative) > 1 else nonnegative[0]
-        if not (((a >= MIN_MAGNITUDE) & (a <= MAX_MAGNITUDE)) | (a == 0)).all():
-            return False
-    return True
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -439,10 +424,10 @@ class Instance:
     def compact_json_and_digest(self) -> str:
         """``to_json(indent=None)``, computing :attr:`digest` from the same dict if it is not
         known yet (one :meth:`to_dict` for both: for a runner that records each instance it
-        builds). An instance of chains takes :meth:`_chain_texts`: the same two texts, byte
-        for byte, with every number formatted once."""
+        builds). An instance of chains takes :func:`offbench._instance_json.chain_texts`: the
+        same two texts, byte for byte, with every number formatted once."""
         if not self.is_dag:
-            text, canonical = self._chain_texts()
+            text, canonical = _chain_texts(self)
             if "digest" not in self.__dict__:
                 self.__dict__["digest"] = hashlib.sha256(canonical.encode()).hexdigest()
             return text + "\n"
@@ -451,64 +436,6 @@ class Instance:
         if "digest" not in self.__dict__:
             self.__dict__["digest"] = _content_digest(d)
         return text
-
-    def _chain_texts(self) -> tuple[str, str]:
-        """``(json.dumps(to_dict()), the canonical JSON of the digest)`` of an instance whose
-        jobs are all chains, written directly: each float is formatted once (``repr``, as
-        :mod:`json` formats it) and placed in both texts, which are otherwise what
-        :meth:`to_dict` and :func:`_content_digest` make (keys in :meth:`to_dict`'s order with
-        ``", "`` and ``": "``; sorted, without the name, with ``","`` and ``":"``).
-        ``tests/test_instance_json_fast.py`` pins them byte for byte on every family and on
-        random instances; the runner records every instance it builds with them."""
-        r = float.__repr__
-
-        def num(v: float) -> str:  # a capacity: inf is null
-            return "null" if math.isinf(v) else r(v)
-
-        off = self.layer_offsets.tolist()
-        ops = list(map(r, self.ops.tolist()))
-        bits = list(map(r, self.bits.tolist()))
-        device = self.job_device.tolist()
-        deadline = self.deadline.tolist()
-        weight = list(map(r, self.job_weight.tolist()))
-        wt, we, wd = r(self.w_time), r(self.w_energy), r(self.w_tardiness)
-        es, ee, ec = r(self.edge_speed), r(self.edge_energy_per_op), num(self.edge_capacity)
-        cs, ce, cc = r(self.cloud_speed), r(self.cloud_energy_per_op), num(self.cloud_capacity)
-        br, bl, bb = r(self.backhaul_rate), r(self.backhaul_latency), r(self.backhaul_energy_per_bit)
-        dev = [list(map(r, getattr(self, "dev_" + k).tolist())) for k in _DEVICE_FIELDS]
-        # _DEVICE_FIELDS: speed, power_compute, power_tx, power_rx, rate_up, rate_down, latency
-        devs = list(zip(*dev))
-        a_dev = ", ".join('{"speed": %s, "power_compute": %s, "power_tx": %s, "power_rx": %s, '
-                          '"rate_up": %s, "rate_down": %s, "latency": %s}' % d for d in devs)
-        c_dev = ",".join('{"latency":%s,"power_compute":%s,"power_rx":%s,"power_tx":%s,'
-                         '"rate_down":%s,"rate_up":%s,"speed":%s}'
-                         % (d[6], d[1], d[3], d[2], d[5], d[4], d[0]) for d in devs)
-        a_jobs, c_jobs = [], []
-        for i in range(len(device)):
-            o = ops[off[i]:off[i + 1]]
-            b = bits[off[i] + i:off[i + 1] + i + 1]
-            dl = deadline[i]
-            if math.isfinite(dl):
-                a_dl, c_dl = f', "deadline": {r(dl)}', f'"deadline":{r(dl)},'
-            else:
-                a_dl = c_dl = ""
-            a_jobs.append(f'{{"device": {device[i]}, "ops": [{", ".join(o)}], '
-                          f'"bits": [{", ".join(b)}]{a_dl}, "weight": {weight[i]}}}')
-            c_jobs.append(f'{{"bits":[{",".join(b)}],{c_dl}"device":{device[i]},'
-                          f'"ops":[{",".join(o)}],"weight":{weight[i]}}}')
-        text = (f'{{"format": {json.dumps(FORMAT)}, "version": 1, "name": {json.dumps(self.name)}, '
-                f'"weights": {{"time": {wt}, "energy": {we}, "tardiness": {wd}}}, '
-                f'"edge": {{"speed": {es}, "energy_per_op": {ee}, "capacity": {ec}}}, '
-                f'"cloud": {{"speed": {cs}, "energy_per_op": {ce}, "capacity": {cc}}}, '
-                f'"backhaul": {{"rate": {br}, "latency": {bl}, "energy_per_bit": {bb}}}, '
-                f'"devices": [{a_dev}], "jobs": [{", ".join(a_jobs)}]}}')
-        canonical = (f'{{"backhaul":{{"energy_per_bit":{bb},"latency":{bl},"rate":{br}}},'
-                     f'"cloud":{{"capacity":{cc},"energy_per_op":{ce},"speed":{cs}}},'
-                     f'"devices":[{c_dev}],'
-                     f'"edge":{{"capacity":{ec},"energy_per_op":{ee},"speed":{es}}},'
-                     f'"format":{json.dumps(FORMAT)},"jobs":[{",".join(c_jobs)}],"version":1,'
-                     f'"weights":{{"energy":{we},"tardiness":{wd},"time":{wt}}}}}')
-        return text, canonical
 
     def __getstate__(self) -> dict:
         """Pickle the fields and the digest only: what is cached on the instance (the cost

@@ -1,8 +1,8 @@
 """The compiled cost tables (:func:`offbench._tables.chain_tables`) are bitwise the numpy
-formulas' (:func:`offbench._tables.numpy_chain_tables`: :func:`offbench.cost.compute_te` and
-:func:`offbench.cost.transfer_te`, weighted and fused as :func:`offbench.cost.build_tables` did),
-on seeded random, degenerate and DAG instances, and :func:`offbench.cost.build_tables` puts each
-array in its place."""
+formulas' (:func:`numpy_chain_tables` here: :func:`offbench.cost.compute_te` and
+:func:`offbench.cost.transfer_te`, weighted and fused as :func:`offbench.cost.build_tables` did
+before), on seeded random, degenerate and DAG instances, and :func:`offbench.cost.build_tables`
+puts each array in its place."""
 
 from __future__ import annotations
 
@@ -10,9 +10,31 @@ import numpy as np
 import pytest
 
 from offbench import cost
-from offbench._tables import chain_tables, numpy_chain_tables
+from offbench._tables import chain_tables
+from offbench.cost import compute_te, transfer_te
 from offbench.families import get_family
 from offbench.generators import random_instance
+
+def numpy_chain_tables(inst) -> tuple:
+    """The same arrays by the numpy expressions of :func:`offbench.cost.build_tables` (what it
+    computed before :func:`~offbench._tables.chain_tables`: the reference)."""
+    nj, nl = inst.n_jobs, inst.n_layers
+    off = inst.layer_offsets
+    lj = inst.layer_job
+    comp_t, comp_e = compute_te(inst, inst.job_device[lj], inst.ops)
+    boundary_job = np.repeat(np.arange(nj), inst.layers_per_job + 1)
+    tr_t, tr_e = transfer_te(inst, inst.job_device[boundary_job], inst.bits)
+    wl = inst.job_weight[lj][:, None]
+    wb = inst.job_weight[boundary_job][:, None]
+    comp_c = wl * (inst.w_time * comp_t + inst.w_energy * comp_e)
+    tr_c = wb * (inst.w_time * tr_t + inst.w_energy * tr_e)
+    b_in = np.arange(nl) + lj
+    b_last = off[1:] + np.arange(nj)
+    return (comp_t, comp_e, comp_c, tr_t, tr_e, tr_c,
+            tr_c[b_in] + np.tile(comp_c, (1, 3)), tr_t[b_in] + np.tile(comp_t, (1, 3)),
+            tr_c[b_last][:, 0::3], tr_t[b_last][:, 0::3],
+            tr_e[b_in] + np.tile(comp_e, (1, 3)), tr_e[b_last][:, 0::3])
+
 
 NAMES = ("comp_t", "comp_e", "comp_c", "tr_t", "tr_e", "tr_c", "step_c", "step_t", "end_c",
          "end_t", "step_e", "end_e")
