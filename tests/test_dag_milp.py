@@ -282,3 +282,26 @@ def test_milp_on_dags_is_deterministic(milp):
         assert a.status == b.status == "optimal"
         assert np.array_equal(a.decision, b.decision)
         assert a.cost == b.cost and a.bound == b.bound
+
+
+def test_the_dag_sets_reference_versions_agree_with_each_other():
+    """A set whose references were recomputed (references_version 2) keeps the old ones in
+    references_history: every replaced reference's bound is at most the new cost and its cost at
+    least the new bound (both bound the same optimum), and the new one is no worse."""
+    from offbench.instance_sets import load_set
+
+    seen = 0
+    for name in ("zoo-v2:capacitated/test", "workflow-v1:fleet/test", "workflow-v2:fleet/test"):
+        man = load_set(name).manifest
+        version = man.get("references_version", 1)
+        hist = man.get("references_history", [])
+        assert len(hist) == version - 1
+        for h in hist:
+            for digest, old in h["old"].items():
+                new = man["references"][digest]
+                assert new["cost"] <= old["cost"]
+                assert old["bound"] <= new["cost"] * (1 + 1e-12)
+                assert new["bound"] <= old["cost"] * (1 + 1e-12)
+                assert new["bound"] <= new["cost"]
+                seen += 1
+    assert seen >= 2
