@@ -224,7 +224,15 @@ def _solve_highspy(obj, A, row_lo, row_hi, lb, ub, integer, *, time_limit, threa
     values = None
     if hi.primal_solution_status == 2:  # kSolutionStatusFeasible
         values = np.asarray(h.getSolution().col_value, dtype=float)
-    obj_v = _num(hi.objective_function_value) if values is not None else None
+        # Only an integral point is an answer: stopped at a limit, HiGHS 1.16 once returned a
+        # fractional vector (0.09 % below the cost of its rounding) as its "solution".
+        viol = float(np.max(np.abs(values[integer] - np.round(values[integer])), initial=0.0))
+        if info is not None:
+            info["backend_integrality"] = viol
+        if viol > 1e-6 or values.size != n:
+            values = None
+    # The objective of the values returned (not HiGHS's report, which a limit can leave behind).
+    obj_v = _num(float(np.asarray(obj, float) @ values)) if values is not None else None
     bound = _num(hi.mip_dual_bound) if integer.any() else obj_v
     if st == M.kOptimal:
         return BackendOutcome("optimal", values, obj_v, bound if bound is not None else obj_v,

@@ -1,4 +1,5 @@
-"""``milp``: the exact reference, a mixed-integer program of SPEC.md solved with OR-Tools.
+"""``milp``: the exact reference, a mixed-integer program of SPEC.md solved with HiGHS (through
+its own API, ``highspy``, by default) or OR-Tools' back ends.
 
 The model is built from the cost model's coefficient tables (:func:`offbench.cost.tables`)
 by :mod:`offbench_solvers._formulation` (read its docstring for the mathematics). One solve:
@@ -11,7 +12,8 @@ by :mod:`offbench_solvers._formulation` (read its docstring for the mathematics)
    *restricted* path MILP (gap 1e-4, at most 2 s) over a few paths per job chosen for diverse
    loads: the column generation's, each job's priced-optimal paths on a grid of multipliers
    around ``lam``, its 10 paths of least reduced cost, the all-device path; solved by SCIP with
-   the incumbent as a hint when the back end is HiGHS (:func:`restricted_backend`). Every step
+   the incumbent as a hint when the back end is OR-Tools' HiGHS; ``highspy`` solves it itself
+   with the incumbent as its start (:func:`restricted_backend`). Every step
    is priced by the cost model. (Local search over whole-path swaps was tried first: it stalled 1-17 %
    above the optimum on coupled 20 x 10 instances, where this lands within 0-0.8 %.)
 3. **Reduction.** With the incumbent's cost ``UB``, every path, and every placement of a layer,
@@ -38,8 +40,10 @@ by :mod:`offbench_solvers._formulation` (read its docstring for the mathematics)
      0.78 s, 9.6 s and 29 s.)
 
    The back end (parameter ``backend``) gets the incumbent as an objective cutoff (HiGHS, with
-   ``mip_heuristic_effort`` 0.3: :data:`offbench_solvers._backends.HIGHS_HEURISTIC_EFFORT`) or a
-   hint (SCIP, CP-SAT), relative MIP gap 1e-9, absolute gap 0, and feasibility tolerances
+   ``mip_heuristic_effort`` 0.3: :data:`offbench_solvers._backends.HIGHS_HEURISTIC_EFFORT`), as
+   a hint (SCIP, CP-SAT) or as both (``highspy``, the default: ``setSolution`` and the cutoff;
+   at a time limit it returns its incumbent, dual bound and node count, ``info["backend_nodes"]``,
+   where OR-Tools' HiGHS returned nothing usable), relative MIP gap 1e-9, absolute gap 0, and feasibility tolerances
    1e-9 on rows scaled to O(1) (capacities in units of the capacity, tardiness in units of the
    job's longest time, the objective in units of the incumbent's cost). Default tolerances
    (1e-6) are not enough here: on 20-job instances they made HiGHS and SCIP report "optimal"
@@ -71,7 +75,7 @@ Exactness and what is reported
 (certified), ``lp_bound`` (the path LP's value), ``incumbent_cost`` and ``incumbent_source``,
 ``columns`` (paths; linked: the path columns, with ``linked_jobs``) or
 ``fixed_placements``/``variables``/``rows`` (transitions, linked),
-``backend_status``, ``backend_bound``, ``decision_source`` (``milp``, or ``heuristic`` when the
+``backend_status``, ``backend_bound``, ``backend_nodes`` (highspy), ``decision_source`` (``milp``, or ``heuristic`` when the
 back end returned nothing better than the incumbent), timings per phase, and:
 
 * ``phases`` (name -> ``[start, end]`` seconds since the solve started) and ``phases_skipped``:
@@ -205,8 +209,8 @@ class Budget:
 
 # ------------------------------------------------------------------------------ the solver
 class MILP(Solver):
-    """Exact MILP (OR-Tools HiGHS/SCIP/CBC/CP-SAT) over Lagrangian-reduced path or transition
-    formulations, with a certified bound."""
+    """Exact MILP (HiGHS via highspy; HiGHS/SCIP/CBC/CP-SAT via OR-Tools) over Lagrangian-reduced
+    path or transition formulations, with a certified bound."""
 
     name = "milp"
     version = 1
@@ -408,7 +412,7 @@ class MILP(Solver):
         multipliers around ``lam``, its 10 paths of least reduced cost (:func:`cheapest_paths`),
         the all-device path,
         and the paths of the decisions so far. Solved by :func:`restricted_backend` (SCIP for
-        HiGHS, with the incumbent as a hint) to a relative gap
+        OR-Tools' HiGHS; highspy itself; both with the incumbent as a hint) to a relative gap
         of 1e-4 within 1,000 nodes (HiGHS, SCIP; CP-SAT: 2 units of deterministic time), so that
         a seed gives the same incumbent on any machine load, and within 20 % of the time left:
         its answer is only an incumbent."""
