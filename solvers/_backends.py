@@ -224,8 +224,10 @@ def _solve_highspy(obj, A, row_lo, row_hi, lb, ub, integer, *, time_limit, threa
     values = None
     if hi.primal_solution_status == 2:  # kSolutionStatusFeasible
         values = np.asarray(h.getSolution().col_value, dtype=float)
-        # Only an integral point is an answer: stopped at a limit, HiGHS 1.16 once returned a
-        # fractional vector (0.09 % below the cost of its rounding) as its "solution".
+        # Only an integral point is an answer, priced below by its own objective: stopped at a
+        # limit (milp-scale/40x12/c0.3/s2002, heavy load), HiGHS 1.16 once reported an objective
+        # 0.09 % below the cost of the decision decoded from its vector (not reproduced since;
+        # a fractional vector or a stale objective).
         viol = float(np.max(np.abs(values[integer] - np.round(values[integer])), initial=0.0))
         if info is not None:
             info["backend_integrality"] = viol
