@@ -10,7 +10,17 @@ A *frozen set* lives in ``instances/sets/<family ID>/<split>/`` (a preset become
      "digest": "<sha256 over the member digests, in order>",
      "references": {"<member digest>": {"cost", "bound", "provenance", "gap", "solver",
                                          "wall_time", "decision"}},
-     "reference_time_limit": 60.0, "offbench_version": "0.1.0", "created_by": "..."}
+     "reference_time_limit": 60.0, "offbench_version": "0.1.0", "created_by": "...",
+     "references_version": 2, "references_history": [{"version": 1, "replaced_in_version": 2,
+         "why": "...", "old": {"<member digest>": {...the replaced reference...}}}]}
+
+The two last keys appear once a set's references are recomputed and one of them changes (a
+better incumbent or bound, a gap closed): the instances, their files and the set digest stay as
+they were; ``references_version`` (1 when absent) counts the versions, and
+``references_history`` keeps every replaced reference with the version it belonged to and why
+it was replaced. A table records the references its ratios used (``references_digest`` of each
+set source in its provenance: :func:`references_digest`), and ``offbench leaderboard verify``
+says when the set's references have changed since, naming the version and the reason.
 
 References follow SPEC.md section 6: ``provenance`` is ``exhaustive``, ``dp``, ``mincut`` or
 ``milp`` (a proven optimum, gap 0), ``milp-gap`` (best known, with its gap and bound) or
@@ -59,6 +69,15 @@ class SetError(UserError):
     """A bad set reference, a damaged set, or a set that no longer matches its family."""
 
 
+def references_digest(refs) -> str:
+    """sha256 (hex) over the references of a set's members, as ``(member digest, cost, bound,
+    provenance)`` in member-digest order: what a table records of the references its ratios used
+    (``refs``: member digest -> reference dict; members without one are left out)."""
+    rows = [[d, float(r["cost"]), None if r.get("bound") is None else float(r["bound"]),
+             str(r.get("provenance"))] for d, r in sorted(refs.items())]
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode("ascii")).hexdigest()
+
+
 def set_digest(digests) -> str:
     """sha256 (hex) over member digests in order: ``sha256("\\n".join(digests))``."""
     return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
@@ -96,6 +115,17 @@ class InstanceSet:
     def reference(self, inst: Instance) -> dict | None:
         """The reference of a member (by digest), or None."""
         return self.references.get(inst.digest)
+
+    @property
+    def references_version(self) -> int:
+        """The version of the set's references (1 until they are first replaced)."""
+        return int((self.manifest or {}).get("references_version", 1))
+
+    @property
+    def references_history(self) -> list[dict]:
+        """The replaced references, oldest first: ``{"version", "replaced_in_version", "why",
+        "old": {member digest: reference}}``."""
+        return list((self.manifest or {}).get("references_history", []))
 
     def __len__(self) -> int:
         return len(self.instances)

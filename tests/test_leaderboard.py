@@ -473,3 +473,45 @@ def test_verify_a_csv_table_through_its_sidecar(store_path, tmp_path, capsys):
     (tmp_path / "lb.csv.provenance.json").unlink()
     assert main(["leaderboard", "verify", str(out), "-j", "0", "--quiet"]) == 2
     assert "no provenance sidecar" in capsys.readouterr().err
+
+
+def test_verify_says_when_a_sets_references_were_replaced(tmp_path, monkeypatch):
+    """Issue 9 item 3: a table records the references of each frozen set it used; when the set's
+    references are recomputed and replaced (a new references_version with its history), verify
+    names the set, the version and why, beside the ratios that changed."""
+    import shutil
+
+    from offbench.instance_sets import load_set, references_digest, set_path, sets_dir
+
+    root = tmp_path / "instances"
+    shutil.copytree(sets_dir().parent, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("OFFBENCH_INSTANCES_DIR", str(root))
+    spec = parse_spec({"name": "refs", "tracks": ["static"], "seeds": [0],
+                       "sources": [{"kind": "set", "set": "dmro-v1/test"}],
+                       "solvers": [{"id": "all-device"}]})
+    store = tmp_path / "s.sqlite"
+    run(spec, store, executor=InProcessExecutor())
+    with Store.open_readonly(store) as s:
+        board = build(s)
+    text = render(board, "md")
+    src = board.provenance["sources"][0]
+    assert src["references_digest"] == references_digest(load_set("dmro-v1/test").references)
+    report = verify(text, executor=InProcessExecutor(), workdir=tmp_path / "v1")
+    assert report.ok, report.differences
+
+    # Replace one member's reference as a recomputation would (a better incumbent, version 2).
+    manifest = set_path("dmro-v1/test") / "manifest.json"
+    data = json.loads(manifest.read_text())
+    digest, old = sorted(data["references"].items())[0]
+    data["references"][digest] = {**old, "cost": old["cost"] * 0.5}
+    data["references_version"] = 2
+    data["references_history"] = [{"version": 1, "replaced_in_version": 2,
+                                   "why": "recomputed in a test", "old": {digest: old}}]
+    manifest.write_text(json.dumps(data))
+    (tmp_path / "v2").mkdir()
+    report = verify(text, executor=InProcessExecutor(), workdir=tmp_path / "v2")
+    assert not report.ok
+    line = next(d for d in report.differences if d.startswith("source dmro-v1/test:"))
+    assert "other references than the set has now" in line
+    assert "references version 2" in line and "recomputed in a test" in line
+    assert any("gmean ratio" in d for d in report.differences)  # the ratios moved, and say so

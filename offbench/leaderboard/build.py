@@ -566,7 +566,9 @@ def _provenance(store: Store, used: _Used, sources: list[dict], version: str,
         "rows": used.n_rows,
         "runs": [r["run_id"] for r in runs],
         "sources": [{"name": s["display"], "kind": s["kind"], "digest": s["digest"],
-                     "size": s["size"], "spec": s["spec"]} for s in sources],
+                     "size": s["size"], "spec": s["spec"],
+                     **({"references_digest": set_references_digest(store, s["source_id"])}
+                        if s["kind"] == "set" else {})} for s in sources],
         "seeds": sorted(used.seeds),
         "solvers": [{"id": k[0], "param_hash": k[1], "params": p} for k, p in sorted(solvers.items())],
         "references": dict(sorted(ref_prov.items())),
@@ -585,6 +587,18 @@ def _provenance(store: Store, used: _Used, sources: list[dict], version: str,
                       "tracks": sorted(used.tracks, key=_track_order)},
         "specs": specs,
     }
+
+
+def set_references_digest(store: Store, source_id: int) -> str:
+    """The digest of the references a set source's ratios used
+    (:func:`offbench.instance_sets.references_digest` of the store's references of its members):
+    a table records it, and ``verify`` compares it with the re-run's to say when the set's
+    references were replaced since the table was made."""
+    from ..instance_sets import references_digest
+
+    members = [d for (d,) in store.conn.execute(
+        "SELECT DISTINCT instance_digest FROM source_members WHERE source_id = ?", (source_id,))]
+    return references_digest(store.references(members))
 
 
 def _distinct(items: list[dict]) -> list[dict]:

@@ -123,6 +123,7 @@ def verify(text: str, *, executor=None, workdir=None, progress=None,
                 else:
                     diffs.append(f"source {name}: in the table but not in the re-run")
             diffs += _changed_parameters(prov.get("solvers") or [], store.results(offbench_version=__version__))
+            diffs += _changed_references(prov.get("sources") or [], store, chosen)
             try:
                 board = build(store, sources=chosen, solvers=[tuple(s) for s in sel["solvers"]],
                               tracks=sel["tracks"])
@@ -148,6 +149,45 @@ def verify(text: str, *, executor=None, workdir=None, progress=None,
                 diffs.append(f"{k[0]}: {k[1]}: {col}: table says {a[k][col]!r}, re-run gives {b[k].get(col)!r}")
     numbers = sum(len(v) - 1 for v in a.values())
     return VerifyReport(format=fmt, tables=len(claimed), rows=len(a), numbers=numbers, differences=diffs)
+
+
+def _changed_references(table_sources: list[dict], store: Store, chosen) -> list[str]:
+    """For each frozen set of the table whose references the re-run used differently (the set's
+    references were recomputed and replaced since the table was made: a new
+    ``references_version`` in its manifest), one line naming the set, the versions and why. A
+    table made before tables recorded their references (no ``references_digest``) gets the line
+    only where the set's references have been replaced at all."""
+    from ..instance_sets import SetError, load_set
+    from .build import set_references_digest
+
+    ids = {(s["name"], s["digest"]): s["source_id"] for s in store.sources()}
+    rerun_ids = {name: ids.get((name, digest)) for name, digest in chosen}
+    out = []
+    for src in table_sources:
+        if src.get("kind") != "set" or rerun_ids.get(src.get("name")) is None:
+            continue
+        now = set_references_digest(store, rerun_ids[src["name"]])
+        then = src.get("references_digest")
+        if then == now:
+            continue
+        set_id = (src.get("spec") or {}).get("set") or src["name"]
+        try:
+            s = load_set(set_id)
+            version, history = s.references_version, s.references_history
+        except (SetError, OSError):
+            version, history = None, []
+        if then is None and not history:
+            continue  # not recorded, and never replaced: nothing to say
+        why = "; ".join(f"version {h.get('version')} replaced in version "
+                        f"{h.get('replaced_in_version')}: {h.get('why', 'no reason given')} "
+                        f"({len(h.get('old') or {})} member(s))" for h in history)
+        lead = (f"source {src['name']}: the table's ratios used other references than the set "
+                f"has now" if then is not None else
+                f"source {src['name']}: the table does not record which references it used, and "
+                "the set's references have been replaced since version 1")
+        out.append(f"{lead} (references version {version}{': ' + why if why else ''}); its "
+                   "ratios on those members are expected to differ")
+    return out
 
 
 def _changed_parameters(table_solvers: list[dict], rows: list[dict]) -> list[str]:
