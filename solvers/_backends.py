@@ -158,6 +158,10 @@ def solve_linear(backend: str, obj, A, row_lo, row_hi, lb, ub, integer, *, time_
                           f"({s.status_string or 'no message'})", wall)
 
 
+#: The thread count of this process's last highspy run (HiGHS's scheduler is process-wide).
+_HIGHS_THREADS: list = []
+
+
 def _solve_highspy(obj, A, row_lo, row_hi, lb, ub, integer, *, time_limit, threads, seed,
                    cutoff, hint, gap, node_limit, heuristic_effort, deadline,
                    info) -> BackendOutcome:
@@ -213,7 +217,17 @@ def _solve_highspy(obj, A, row_lo, row_hi, lb, ub, integer, *, time_limit, threa
         sol.value_valid = True
         h.setSolution(sol)
     with stdout_to_stderr():
+        # HiGHS's task scheduler is process-wide and keeps the thread count of the first run
+        # (cvxpy's HiGHS, another solve's ``threads``): a run asking another count fails
+        # ("Not Set") unless the scheduler is reset first.
+        if _HIGHS_THREADS and _HIGHS_THREADS[0] != int(threads):
+            highspy.Highs.resetGlobalScheduler(True)
+        _HIGHS_THREADS[:] = [int(threads)]
         h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+            # Started by someone else (e.g. cvxpy) with another count: reset and run again.
+            highspy.Highs.resetGlobalScheduler(True)
+            h.run()
     wall = time.perf_counter() - t0
     st = h.getModelStatus()
     name = h.modelStatusToString(st)

@@ -107,3 +107,29 @@ def test_cli_prints_only_json(tmp_path):
     out = json.loads(p.stdout)
     assert out["status"] == "optimal"
     assert out["cost"] == pytest.approx(MILP(backend="highspy").solve(inst).cost, rel=1e-12)
+
+
+def test_runs_with_another_thread_count_in_the_same_process():
+    """HiGHS's task scheduler is process-wide and keeps the first run's thread count; a solve
+    with another count (after cvxpy's HiGHS or a ``threads=2`` milp) must still run, not
+    answer "Not Set"."""
+    import highspy
+    import scipy.sparse as sp
+
+    A = sp.csr_matrix(np.ones((1, 2)))
+    args = (np.array([1.0, 2.0]), A, np.array([1.0]), np.array([1.0]), np.zeros(2), np.ones(2),
+            np.ones(2, dtype=bool))
+    for threads in (2, 1, 3, 1):
+        out = solve_linear("highspy", *args, time_limit=10.0, threads=threads, seed=0)
+        assert out.status == "optimal" and out.objective == pytest.approx(1.0), (threads, out.message)
+    # Someone else (as cvxpy does) runs HiGHS with another count first.
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 2)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = 1, 0
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.array([1.0]), np.array([0.0]), np.array([1.0])
+    h.passModel(lp)
+    h.run()
+    out = solve_linear("highspy", *args, time_limit=10.0, threads=1, seed=0)
+    assert out.status == "optimal", out.message
