@@ -44,13 +44,39 @@ block keeps its first placement strictly cheaper than everything before it in th
 than the best of the earlier batches of blocks), and the batch's answer is its lowest block of
 least cost; so the winner is the first in that order whatever the threads or batches.
 
-Blocks run in batches, one kernel call each. The first block runs alone, serially: it times a
-block without waking a thread (so a solve of up to ``3^9`` placements never starts one), and
-the next batches are sized to about ``CHUNK_SECONDS`` on all the threads (a solve of a few
-seconds wakes the worker threads a dozen times at most); a batch of less than
-``PARALLEL_MIN_SECONDS`` of work runs on one thread. Between batches the wrapper checks the
-clock, so a time limit stops the search with status ``timeout`` and the best placement seen so
-far (never worse than all-device, the first placement, always feasible).
+Blocks run in batches, one kernel call each; between batches the wrapper checks the clock, so a
+time limit stops the search with status ``timeout`` and the best placement seen so far (never
+worse than all-device, the first placement, always feasible). The first batch is sized from
+``RATE_GUESS`` (placements per second of one thread, assumed) to about ``CHUNK_SECONDS`` on all
+the threads, or an eighth of the time left when there is a limit; later batches from the rate
+the earlier ones measured, to about ``CHUNK_SECONDS`` (or half the time left). A solve without
+a limit of up to about ``CHUNK_SECONDS`` of work (3^16 on two threads) is therefore one kernel
+call, one parallel region; a batch that one thread walks in less than ``PARALLEL_MIN_SECONDS``
+(by the same estimate) runs on one thread, without waking a worker (a solve of up to 3^11
+placements never starts one).
+
+What was measured and dropped (bench_exact at 3^14, 243 blocks of 3^9, two threads, with
+per-block cycle stamps and per-thread CPU clocks; a loaded two-core machine, raised priority):
+
+* the first block used to be walked alone, serially, to time a block before sizing the
+  batches (0.4 ms of one thread, 1 % of a two-thread 3^14 solve: the rest was then one parallel
+  batch of 242 blocks, not several). It is gone: nothing in the answer depends on the batches;
+* the end of a batch: the queue hands out blocks of 3^9 placements (0.3-0.4 ms), so the last
+  thread to finish waits at most one block for the other (measured: 0.05-0.5 ms per batch);
+  smaller blocks near the end (guided self-scheduling) would save at most that, and would
+  change the Gray order inside blocks, and with it which of several tied placements is kept;
+* false sharing: a worker allocates its state (placement, per-job times, loads, Gray pointers,
+  running and best cost) in its own thread, and writes shared memory only once per block (its
+  block's outputs, the queue's counter). In the runs checked no state array shared a cache
+  line with the cost tables or with the other worker's state (addresses printed), and both
+  threads walked a block in the same time as one thread alone (425 us). In one run of several
+  the pool's worker thread walked every block 1.6x slower than the main thread, uniformly:
+  most likely its core was shared with another process (other sessions on the machine raise
+  their priority too), which no change of layout or padding would fix;
+* the worker's wake-up: the parallel region wakes the pool's worker thread, asleep since the
+  previous parallel call (Numba's OpenMP pool spins about 10 ms of CPU after a call, then
+  sleeps). Its first block started 0.1 ms after the region on a free core, 2-7 ms under load
+  (waiting for a core), which the queue absorbs: the main thread walks those blocks meanwhile.
 """
 
 from __future__ import annotations
@@ -77,6 +103,11 @@ BLOCK_DIGITS = 9
 #: Batches of blocks (one kernel call each; the clock is checked between them) are sized to
 #: about this many seconds.
 CHUNK_SECONDS = 0.25
+
+#: Placements per second of one thread, assumed before anything is measured (it sizes the first
+#: batch): a little above the 6.8e7/s measured on the quiet machine (bench_exact, 3^14, full
+#: model), so that the first batch takes at most about its target there.
+RATE_GUESS = 1e8
 
 #: A batch that one thread walks in less than this many seconds is walked on one thread: waking
 #: a worker thread takes tens of microseconds on a quiet machine but can take tens of
@@ -256,6 +287,7 @@ class Exhaustive(Solver):
         visited = 0
         exact = 1
         threads = ctx.threads
+        block = 3 ** low
         rate = 0.0                  # blocks per second on `threads` threads (0: not measured)
         b0 = 0
         with numba_threads(threads):
@@ -263,20 +295,21 @@ class Exhaustive(Solver):
                 left = ctx.time_left()
                 if left <= 0:
                     break
-                if rate == 0.0:
-                    m = 1                           # the first block alone: it times a block
+                if rate == 0.0:     # nothing measured yet: the guess, and a short first batch
+                    est = RATE_GUESS * threads / block
+                    target = CHUNK_SECONDS if math.isinf(left) else min(CHUNK_SECONDS, left / 8)
                 else:
+                    est = rate
                     target = CHUNK_SECONDS if math.isinf(left) else min(CHUNK_SECONDS, left / 2)
-                    m = max(threads, int(rate * target))
-                m = min(m, n_blocks - b0)
+                m = min(max(threads, int(est * target)), n_blocks - b0)
+                nw = workers(m)
+                if nw > 1 and m * threads / est < PARALLEL_MIN_SECONDS:
+                    nw = 1
                 cost = np.empty(m)
                 xs = np.zeros((m, n), dtype=np.int8)
                 steps = np.empty(m, dtype=np.int64)
                 ex = np.empty(m, dtype=np.int64)
                 counter = np.zeros(1, dtype=np.int64)
-                nw = workers(m)
-                if nw > 1 and m * threads / rate < PARALLEL_MIN_SECONDS:
-                    nw = 1
                 t0 = time.perf_counter()
                 if nw == 1:     # no parallel region: no worker thread to wake and wait for
                     _walk_worker(t, low, b0, m, best, resync_digit, cost, xs, steps, ex, counter)

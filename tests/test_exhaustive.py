@@ -193,3 +193,29 @@ def test_block_split_and_thread_errors():
     with pytest.raises(SolverError, match="NUMBA_NUM_THREADS"):
         offbench.solve(inst, "exhaustive", threads=max_threads() + 1)
     assert offbench.solve(inst, "exhaustive", threads=1).status == "optimal"
+
+
+def test_a_solve_without_a_limit_is_one_kernel_call(solver, monkeypatch):
+    # The first batch is sized from RATE_GUESS, not by walking a block alone first: a solve of
+    # less than CHUNK_SECONDS of work is one kernel call, a parallel one only above
+    # PARALLEL_MIN_SECONDS of work on one thread (3^12: 27 blocks; 3^11 stays serial).
+    from offbench._numba import max_threads
+
+    big = random_instance(6, n_devices=2, n_jobs=3, layers=(4, 4), capacities=True)
+    small = random_instance(5, n_devices=2, n_jobs=3, layers=(3, 4), capacities=True)
+    assert (big.n_layers, small.n_layers) == (12, 11)
+    threads = min(2, max_threads())
+    want = {inst.n_layers: solver.solve(inst, threads=threads) for inst in (big, small)}
+    calls = []
+    for name in ("_walk_worker", "_walk_blocks"):
+        kernel = getattr(exhaustive_mod, name)
+        monkeypatch.setattr(exhaustive_mod, name,
+                            lambda *a, k=kernel, name=name: calls.append(name) or k(*a))
+    for inst, parallel in ((big, threads > 1), (small, False)):
+        for th in {1, threads}:
+            calls.clear()
+            res = solver.solve(inst, threads=th)
+            assert res.status == "optimal" and res.info["placements"] == 3 ** inst.n_layers
+            assert res.cost == want[inst.n_layers].cost
+            assert np.array_equal(res.decision, want[inst.n_layers].decision)
+            assert calls == ["_walk_blocks" if parallel and th > 1 else "_walk_worker"]
