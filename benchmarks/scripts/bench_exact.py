@@ -1,6 +1,7 @@
 """Speed of the exact references: exhaustive search (placements per second) and dp (jobs x layers).
 
 Run:  python benchmarks/scripts/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--threads 1,2]
+                                               [--thread-sizes 12,14,16] [--per-cpu]
                                                [--quick] [--no-dp]
 
 Prints, with medians of the repeats measured in one run:
@@ -12,14 +13,28 @@ Prints, with medians of the repeats measured in one run:
   ``3^n`` placements it visited. A baseline in the same run, at the smallest size:
   ``evaluate_many/1`` prices placements from scratch with the batch kernel on one thread (what a
   naive enumeration costs); its ratio is to the exhaustive solver.
-* **threads**: exhaustive at the largest size and ``evaluate_many`` on 2^20 random rows, for
-  each thread count in ``--threads`` (``threads=`` of ``Solver.solve`` and of ``evaluate_many``), with
-  the speed-up over the first count; the decision, cost and costs must be identical for every
-  count (checked). The counts are interleaved (one run of each per repeat, twice as many
-  repeats as ``--repeats``), so a change of the machine's load hits them alike; each row also
-  gives the process's CPU time per placement or row (a thread's overhead shows there even on a
-  busy machine) and, on Linux, its threads' mean time waiting for a core (``/proc`` schedstat:
-  on a quiet machine it is about 0). The load average is printed before and after.
+* **threads**: exhaustive at each size of ``--thread-sizes`` (default: the largest of
+  ``--sizes``) and ``evaluate_many`` on 2^20 random rows of the largest, for each thread count in
+  ``--threads`` (``threads=`` of ``Solver.solve`` and of ``evaluate_many``), with the speed-up
+  over the first count; the decision, cost and costs must be identical for every count
+  (checked). The counts are interleaved (one run of each per repeat, twice as many repeats as
+  ``--repeats``), so a change of the machine's load hits them alike. Each run starts after a
+  30 ms pause: Numba's OpenMP pool spins about 10 ms of CPU after each parallel call (measured
+  here: 9-12 ms of process CPU in the 20-100 ms after an ``evaluate_many(threads=2)``), and
+  without the pause that spinning was counted in the next run's CPU (a one-thread exhaustive
+  run at 3^14 right after a two-thread ``evaluate_many`` showed 16.9 ns of CPU per placement
+  for 14.7 ns of wall). So every run starts with the pool's worker asleep, as after any pause.
+  Each row also gives where the time went, from ``/proc`` schedstat on Linux: the process's CPU
+  time per placement or row; its busy threads' mean time waiting for a core (on a quiet
+  machine about 0); and how much of the run each busy thread spent on a core (``on a core``,
+  main thread first: a thread woken late, or idle at the end of a parallel region, shows below
+  100 %; both near 100 % with a speed-up under 2 means each thread placed more slowly, not
+  that it waited). The load average and the time the hypervisor stole from this machine
+  (``/proc/stat``, in % of its CPUs) over the section are printed. With ``--per-cpu`` (Linux),
+  each repeat also runs exhaustive on one thread pinned to each CPU in turn: on a virtual
+  machine one CPU can be slower than the other (its physical core shared with another guest),
+  which caps the speed-up of any parallel code; the threads= row then also gives its rate over
+  the CPUs' one-thread rates summed (1.00: the threads lose nothing to each other).
 * **dp** on 10^4 jobs x 50 layers, without deadlines, with the generator's deadlines, and with
   tight deadlines (between 20% and 100% of each job's all-device time, heavy energy weight: the
   regime where the Pareto labels work), on one core (dp is serial): ``solve_uncoupled`` (the
@@ -38,6 +53,7 @@ import itertools
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -120,16 +136,47 @@ def _schedstat() -> dict:
     return out
 
 
+def _cpu_clocks(tids) -> dict:
+    """Per thread: ns on a core from its CPU clock (Linux's per-thread ``clock_gettime`` clock,
+    exact and cheap to read: schedstat's own field is only brought up to date at the
+    scheduler's ticks, up to 4 ms late, which put a 1.5 ms run at 116 %); {} elsewhere."""
+    out = {}
+    for tid in tids:
+        try:
+            out[tid] = time.clock_gettime_ns(((~int(tid)) << 3) | 6)  # CPUCLOCK_SCHED, thread
+        except (OSError, OverflowError, AttributeError, ValueError):
+            return {}
+    return out
+
+
+def _steal() -> tuple[float, float]:
+    """(stolen, total) CPU time of the machine so far (``/proc/stat``, clock ticks); (0, 0) where
+    there is none."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return float(v[7]), float(sum(v[:8]))
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0
+
+
 def timed(fn):
-    """``fn()``'s wall time, CPU time (all threads) and its busy threads' mean wait for a core
-    (NaN where /proc has no schedstat); and its result."""
+    """``fn()``'s wall time, CPU time (all threads), its busy threads' mean wait for a core and
+    the share of the wall time each busy thread spent on a core (the calling thread first; NaN
+    and () where /proc has no schedstat); and its result."""
+    main = str(threading.get_native_id())
     a = _schedstat()
+    ka = _cpu_clocks(a)
     c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    kb = _cpu_clocks(a) if ka else {}
     b = _schedstat()
-    waits = [(b[k][1] - a[k][1]) / 1e9 for k in b if k in a and b[k][0] - a[k][0] > 0.05 * wall * 1e9]
-    return wall, cpu, (statistics.mean(waits) if waits else float("nan")), out
+    ran = {k: (kb[k] - ka[k] if kb else b[k][0] - a[k][0]) for k in b if k in a}
+    busy = sorted((k != main, k) for k in ran if ran[k] > 0.05 * wall * 1e9)
+    waits = [(b[k][1] - a[k][1]) / 1e9 for _, k in busy]
+    on_core = tuple(ran[k] / 1e9 / wall for _, k in busy)
+    return wall, cpu, (statistics.mean(waits) if waits else float("nan")), on_core, out
 
 
 def main(argv=None) -> int:
@@ -141,8 +188,15 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 repeats, sizes 12,14")
     ap.add_argument("--no-dp", action="store_true", help="skip the dp rows")
     ap.add_argument("--threads", default="1,2",
-                    help="thread counts for the scaling rows (exhaustive at the largest size, "
+                    help="thread counts for the scaling rows (exhaustive at --thread-sizes, "
                          "evaluate_many on 2^20 rows)")
+    ap.add_argument("--per-cpu", action="store_true",
+                    help="also run exhaustive on one thread on each CPU in turn (the calling "
+                         "thread pinned there): a CPU slower than the others shows there, and "
+                         "the threads= rows give their rate over the CPUs' rates summed")
+    ap.add_argument("--thread-sizes", default=None,
+                    help="exhaustive sizes (layers) for the scaling rows (default: the largest "
+                         "of --sizes)")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats = 3
@@ -177,39 +231,73 @@ def main(argv=None) -> int:
 
     # ------------------------------------------------------------------ threads
     counts = [int(c) for c in args.threads.split(",")]
+    tsizes = [int(s) for s in args.thread_sizes.split(",")] if args.thread_sizes else [max(sizes)]
     set_num_threads(threads)
+    insts = {n: exhaustive_instance(n) for n in tsizes}
     inst = exhaustive_instance(max(sizes))
-    n = inst.n_layers
-    exth = resolve("exhaustive")(max_layers=n)
     X = np.random.default_rng(0).integers(0, 3, (1 << 20, inst.n_layers)).astype(np.int8)
-    ref = base_costs = None
-    for th in counts:                   # warm up; the same answers for any thread count
-        first = exth.solve(inst, threads=th)
-        assert first.status == "optimal", first.error
-        ref = ref or first
-        assert first.cost == ref.cost and np.array_equal(first.decision, ref.decision)
+    exth = {n: resolve("exhaustive")(max_layers=n) for n in tsizes}
+    base_costs = None
+    for n in tsizes:                    # warm up; the same answers for any thread count
+        ref = None
+        for th in counts:
+            first = exth[n].solve(insts[n], threads=th)
+            assert first.status == "optimal", first.error
+            ref = ref or first
+            assert first.cost == ref.cost and np.array_equal(first.decision, ref.decision)
+    for th in counts:
         costs = evaluate_many(inst, X, threads=th)
         base_costs = costs if base_costs is None else base_costs
         assert np.array_equal(costs, base_costs)
-    load0 = os.getloadavg()
-    ex_t = {th: [] for th in counts}
-    ev_t = {th: [] for th in counts}
+    cpus = sorted(os.sched_getaffinity(0)) if args.per_cpu else []
+    keys = [(th, None) for th in counts] + [(1, c) for c in cpus]
+    load0, steal0 = os.getloadavg(), _steal()
+    ex_t = {(n, k): [] for n in tsizes for k in keys}
+    ev_t = {(th, None): [] for th in counts}
+
+    def pause_then(fn, cpu=None):
+        """``timed(fn)`` after 30 ms (the pool's worker stops spinning, see the docstring); with
+        ``cpu``, the calling thread runs on that CPU alone meanwhile."""
+        time.sleep(0.03)
+        if cpu is None:
+            return timed(fn)
+        mask = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})      # 0: this thread (Linux); the pool keeps its own
+        try:
+            return timed(fn)
+        finally:
+            os.sched_setaffinity(0, mask)
+
     for _ in range(2 * args.repeats):   # interleaved: one run of each count per repeat
+        for n in tsizes:
+            for th, cpu in keys:
+                wall, cpu_s, wait, on_core, r = pause_then(
+                    lambda: exth[n].solve(insts[n], threads=th), cpu)
+                ex_t[n, (th, cpu)].append((r.wall_time, cpu_s, wait, on_core))
         for th in counts:
-            wall, cpu, wait, r = timed(lambda: exth.solve(inst, threads=th))
-            ex_t[th].append((r.wall_time, cpu, wait))
-            ev_t[th].append(timed(lambda: evaluate_many(inst, X, threads=th))[:3])
-    load1 = os.getloadavg()
-    for what, case, per, unit, runs in (
-            ("exhaustive", f"n={n}", 3 ** n, "placements/s", ex_t),
-            ("evaluate_many", f"2^20 x {n} layers", X.shape[0], "rows/s", ev_t)):
-        w0 = median([r[0] for r in runs[counts[0]]])
-        for th in counts:
-            w = median([r[0] for r in runs[th]])
-            cpu = median([r[1] for r in runs[th]]) / per * 1e9
-            wait = median([r[2] for r in runs[th]]) * 1e3
-            rows.append((what, f"{case}, threads={th}", w, per / w,
-                         f"{unit}; CPU {cpu:.2f} ns each, wait {wait:.1f} ms", w0 / w))
+            ev_t[th, None].append(pause_then(lambda: evaluate_many(inst, X, threads=th))[:4])
+    load1, steal1 = os.getloadavg(), _steal()
+    stolen = 100 * (steal1[0] - steal0[0]) / max(steal1[1] - steal0[1], 1.0)
+    series = [("exhaustive", f"n={n}", 3 ** n, "placements/s", {k: ex_t[n, k] for k in keys})
+              for n in tsizes]
+    series.append(("evaluate_many", f"2^20 x {inst.n_layers} layers", X.shape[0], "rows/s", ev_t))
+    for what, case, per, unit, runs in series:
+        w0 = median([r[0] for r in runs[counts[0], None]])
+        per_cpu = [per / median([r[0] for r in runs[1, c]]) for c in cpus if (1, c) in runs]
+        for th, cpu in runs:
+            w = median([r[0] for r in runs[th, cpu]])
+            cpu_s = median([r[1] for r in runs[th, cpu]]) / per * 1e9
+            wait = median([r[2] for r in runs[th, cpu]]) * 1e3
+            k = min(len(r[3]) for r in runs[th, cpu])
+            on = "/".join(f"{100 * median([r[3][i] for r in runs[th, cpu]]):.0f}"
+                          for i in range(k))
+            note = ""
+            if cpu is None and th > 1 and len(per_cpu) == th:
+                note = f", {per / w / sum(per_cpu):.2f} of the CPUs' one-thread rates summed"
+            label = f"threads={th}" if cpu is None else f"threads=1 on CPU {cpu}"
+            rows.append((what, f"{case}, {label}", w, per / w,
+                         f"{unit}; CPU {cpu_s:.2f} ns each, wait {wait:.1f} ms, on a core "
+                         f"{on or '-'} %{note}", w0 / w))
     set_num_threads(1)
 
     # ------------------------------------------------------------------ dp
@@ -261,7 +349,9 @@ def main(argv=None) -> int:
           f"the threads= rows (ratio: to the first thread count), medians of {args.repeats} "
           f"repeats (16+ layers: {max(3, args.repeats // 2)}; threads= rows: "
           f"{2 * args.repeats}, interleaved, load average {load0[0]:.2f} before and "
-          f"{load1[0]:.2f} after; wait: a thread's mean wait for a core per run)")
+          f"{load1[0]:.2f} after, {stolen:.1f} % of the CPUs stolen by the hypervisor; wait: a "
+          f"thread's mean wait for a core per run; on a core: each busy thread's share of the "
+          f"run, the calling thread first)")
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     print(f"{'what':<{w0}}  {'case':<{w1}}  {'median s':>10}  {'rate':>10}  unit  (ratio)")
