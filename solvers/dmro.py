@@ -109,10 +109,10 @@ import numpy as np
 from offbench.errors import UserError
 from offbench.learn import ReplayMemory, same_structure, structure_difference
 from offbench.learn.base import WEIGHTS_PARAM, TorchLearningSolver
-from offbench.learn.candidates import (CandidateLearner, JobPrices, best_row, cut_exploration, cut_sweep,
-                                       job_input_size, job_inputs, parallel_mlp, per_job_best,
+from offbench.learn.candidates import (CandidateLearner, CutExplorer, JobPrices, _chain_inputs, best_row,
+                                       cut_sweep, job_input_size, job_inputs, parallel_mlp, per_job_best,
                                        price_jobs, tier_loss, topo_orders)
-from offbench.learn.drift import ProfileWatch, frame_profile
+from offbench.learn.drift import Profiler, ProfileWatch
 from offbench.learn.meta import reptile_step
 from offbench.solver import Context, Param
 
@@ -175,6 +175,12 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         self.orders = topo_orders(structure, self.max_L)  # None for chains
         self.uniform = bool(np.all(self.lengths == self.max_L))  # no padding
         self.pad = np.arange(self.max_L)[None, :] >= self.lengths[:, None]   # (nj, L)
+        # what only the structure fixes, worked out once (see "Speed" in the module docstring)
+        self._inputs = None if structure.is_dag else _chain_inputs(structure, self.max_L)
+        self._explorer = CutExplorer(self.lengths, self.orders)
+        self._profiler = Profiler(structure)
+        self._jobs = np.arange(self.n_jobs)
+        self._zero_row = np.zeros((1, int(structure.n_layers)), np.int8)
         self.nets = parallel_mlp(self.K, self.n_in, self.hidden, 3 * self.max_L)
         self.opt = torch.optim.Adam(self.nets.parameters(), lr=self.lr)
         self.qnet = None
@@ -239,7 +245,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
     def _propose(self, frame, ctx):
         import torch
 
-        X = job_inputs(frame, self.max_L)
+        X = self._inputs(frame) if self._inputs is not None else job_inputs(frame, self.max_L)
         with torch.no_grad():
             lg = self.nets(torch.from_numpy(X)).view(self.K, self.n_jobs, self.max_L, 3)
             props = lg.argmax(-1).numpy().astype(np.int8)                     # (K, nj, L)
@@ -252,29 +258,33 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             pool.append(self.incumbent[None])
         eps = self._eps()
         if self.explore:
-            pool.append(cut_exploration(cons, self.lengths, self.n_explore, eps, self.rng, self.orders))
-        pool = np.concatenate(pool)                                          # (m, nj, L)
+            pool.append(self._explorer(cons, self.n_explore, eps, self.rng))
         qdata = None
         if self.q == "learned":
-            pool, qdata = self._q_select(X, pool, eps)
+            pool, qdata = self._q_select(X, np.concatenate(pool), eps)
+            pool = [pool]
+        n_pool = sum(p.shape[0] for p in pool)
         coupled = frame.has_capacities
-        rows = self._flat(pool)
-        profile = frame_profile(frame) if self.adapt else None
+        parts = [self._flat(p) for p in pool]                                # rows (m, n_layers)
+        profile = self._profiler(frame) if self.adapt else None
         differs = self.adapt and self.watch.differs(profile)
-        n_base = n_sweep = 0
+        n_sweep = 0
         if self.adapt and (self.sweep_left > 0 or (differs and self.watch.run >= self.watch.stable)):
-            sweep = self._flat(cut_sweep(self.lengths, self.adapt_rows, self.rng, self.orders, self.max_L))
-            n_base, n_sweep = rows.shape[0], sweep.shape[0]
-            rows = np.concatenate([rows, sweep])
+            parts.append(self._flat(cut_sweep(self.lengths, self.adapt_rows, self.rng, self.orders,
+                                              self.max_L)))
+            n_sweep = parts[-1].shape[0]
         if self.all_device or coupled:
-            rows = np.concatenate([rows, np.zeros((1, rows.shape[1]), np.int8)])
-        jp = price_jobs(ctx, rows)
+            parts.append(self._zero_row)
+        rows = np.concatenate(parts)
+        pool = (rows[:n_pool].reshape(n_pool, self.n_jobs, self.max_L) if self.uniform  # (m, nj, L)
+                else np.concatenate(pool))
+        jp = price_jobs(ctx, rows, checked=False)
         if coupled:
             b = best_row(jp)
             x, chosen = rows[b], np.full(self.n_jobs, b)
         elif self.uniform:  # per_job_best, for jobs of one length
             chosen = np.argmin(jp.job_costs, axis=0)
-            x = rows.reshape(rows.shape[0], self.n_jobs, self.max_L)[chosen, np.arange(self.n_jobs)].ravel()
+            x = rows.reshape(rows.shape[0], self.n_jobs, self.max_L)[chosen, self._jobs].ravel()
         else:
             x, chosen = per_job_best(rows, jp.job_costs, frame.layer_offsets)
         if self.uniform:
@@ -284,10 +294,11 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             for i, L in enumerate(self.lengths):
                 y[i, :L] = x[frame.layer_offsets[i]:frame.layer_offsets[i + 1]]
         if qdata is not None:
-            qdata = (qdata, jp.job_costs[:pool.shape[0]])
+            qdata = (qdata, jp.job_costs[:n_pool])
         info = {"candidates": int(rows.shape[0]), "epsilon": eps}
         swept = None  # with the sweep: how much it made the decision cheaper (relative)
         if n_sweep:
+            n_base = n_pool
             keep = np.r_[0:n_base, n_base + n_sweep:rows.shape[0]]
             if self.q == "cost" and self.incumbent is not None:  # what the networks find alone
                 keep = keep[keep != self.K]

@@ -52,6 +52,7 @@ order is the file order, so nothing changes there (bitwise: the same random draw
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -183,34 +184,71 @@ def cut_exploration(base: np.ndarray, lengths: np.ndarray, n: int, eps: float,
 
     ``orders`` (:func:`topo_orders`; None: every job in file order) reads shapes and segments
     along each job's topological order (see "Cuts on DAG jobs" in the module docstring); the
-    draws are the same, only the positions they land on differ."""
-    nj, _ = base.shape
-    if orders is not None:
-        perm = [orders[i, :int(lengths[i])] for i in range(nj)]
-        walked = base.copy()
-        for i, o in enumerate(perm):
-            walked[i, :o.size] = base[i, o]
-        cands = cut_exploration(walked, lengths, n, eps, rng)
-        out = cands.copy()
-        for i, o in enumerate(perm):
-            out[:, i, o] = cands[:, i, :o.size]
+    draws are the same, only the positions they land on differ. A learner that explores every
+    frame of a stream keeps a :class:`CutExplorer` (the same draws and candidates, with what
+    depends only on the structure worked out once)."""
+    return CutExplorer(lengths, orders)(base, n, eps, rng)
+
+
+class CutExplorer:
+    """:func:`cut_exploration` for one stream's structure (job lengths and orders): the groups
+    of jobs by length, their segment masks and cut shapes, and the topological orders' index
+    arrays, found once. Calling it draws from ``rng`` exactly as :func:`cut_exploration` does
+    (per length, in increasing order: segments, tiers, the eps coins, shapes). When every job has
+    the longest length in file order (a dmro-v1 frame), the candidates are two ``np.where`` of
+    the draws over the broadcast base (measured: 77 us of CPU per dmro-v1 frame for the general
+    path at load 5, 35 us for this one, about 24 us of which are the four draws)."""
+
+    def __init__(self, lengths: np.ndarray, orders: np.ndarray | None = None):
+        lengths = np.asarray(lengths, dtype=np.int64)
+        self.lengths = lengths
+        self.nj = lengths.size
+        self.groups = []
+        for L in np.unique(lengths):
+            L = int(L)
+            jobs = np.flatnonzero(lengths == L)
+            self.groups.append((L, jobs, _segments(L), cut_shapes(L)))
+        self.width = None if orders is None else int(orders.shape[1])
+        self.orders = None
+        if orders is not None:  # (job, position) pairs of each job's walk, for one fancy index
+            jj = np.concatenate([np.full(int(L), i) for i, L in enumerate(lengths)])
+            pp = np.concatenate([orders[i, :int(L)] for i, L in enumerate(lengths)])
+            kk = np.concatenate([np.arange(int(L)) for L in lengths])
+            self.orders = (jj, pp, kk)
+        self.plain = orders is None and len(self.groups) == 1
+
+    def __call__(self, base: np.ndarray, n: int, eps: float, rng: np.random.Generator) -> np.ndarray:
+        if self.orders is not None:
+            jj, pp, kk = self.orders
+            walked = base.copy()
+            walked[jj, kk] = base[jj, pp]
+            cands = self._explore(walked, n, eps, rng)
+            out = cands.copy()
+            out[:, jj, pp] = cands[:, jj, kk]
+            return out
+        return self._explore(base, n, eps, rng)
+
+    def _explore(self, base, n, eps, rng):
+        if n == 0:
+            return np.repeat(base[None], n, axis=0)
+        if self.plain and self.groups[0][0] == base.shape[1]:
+            L, jobs, segs, shapes = self.groups[0]
+            s_idx = rng.integers(0, segs.shape[0], size=(n, jobs.size))
+            tiers = rng.integers(0, 3, size=(n, jobs.size)).astype(np.int8)
+            wild = rng.random((n, jobs.size)) < eps
+            c_idx = rng.integers(0, shapes.shape[0], size=(n, jobs.size))
+            moved = np.where(segs[s_idx], tiers[..., None], base[None])
+            return np.where(wild[..., None], shapes[c_idx], moved)
+        out = np.repeat(base[None], n, axis=0)
+        for L, jobs, segs, shapes in self.groups:
+            s_idx = rng.integers(0, segs.shape[0], size=(n, jobs.size))
+            tiers = rng.integers(0, 3, size=(n, jobs.size)).astype(np.int8)
+            wild = rng.random((n, jobs.size)) < eps
+            c_idx = rng.integers(0, shapes.shape[0], size=(n, jobs.size))
+            part = out[:, jobs, :L]
+            moved = np.where(segs[s_idx], tiers[..., None], part)
+            out[:, jobs, :L] = np.where(wild[..., None], shapes[c_idx], moved)
         return out
-    out = np.repeat(base[None], n, axis=0)
-    if n == 0:
-        return out
-    for L in np.unique(lengths):
-        L = int(L)
-        jobs = np.flatnonzero(lengths == L)
-        segs = _segments(L)
-        shapes = cut_shapes(L)
-        s_idx = rng.integers(0, segs.shape[0], size=(n, jobs.size))
-        tiers = rng.integers(0, 3, size=(n, jobs.size)).astype(np.int8)
-        wild = rng.random((n, jobs.size)) < eps
-        c_idx = rng.integers(0, shapes.shape[0], size=(n, jobs.size))
-        part = out[:, jobs, :L]
-        moved = np.where(segs[s_idx], tiers[..., None], part)
-        out[:, jobs, :L] = np.where(wild[..., None], shapes[c_idx], moved)
-    return out
 
 
 def cut_sweep(lengths: np.ndarray, max_rows: int, rng: np.random.Generator,
@@ -272,9 +310,11 @@ class JobPrices:
     feasible: np.ndarray
 
 
-def price_jobs(ctx, X) -> JobPrices:
+def price_jobs(ctx, X, *, checked: bool = True) -> JobPrices:
     """Price candidate rows ``X`` ``(m, n_layers)`` per job, charging ``m`` evaluations to ``ctx``
-    (a :class:`~offbench.solver.Context`; its instance is the frame).
+    (a :class:`~offbench.solver.Context`; its instance is the frame). ``checked = False`` skips
+    the test that every entry is a tier, for a caller whose rows are int8 tiers by construction
+    (a network's argmax, cut shapes, moves of them); the shape is checked all the same.
 
     One serial kernel call: a frame's few dozen candidates are priced in microseconds, and a
     parallel kernel's thread pool, spinning on two shared cores, slowed the torch forward pass
@@ -285,7 +325,7 @@ def price_jobs(ctx, X) -> JobPrices:
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != ctx.instance.n_layers:
         raise ValueError(f"candidates must be a non-empty (m, {ctx.instance.n_layers}) array, "
                          f"got shape {X.shape}")
-    if X.min() < 0 or X.max() > 2:
+    if checked and (X.min() < 0 or X.max() > 2):
         raise ValueError("candidates must hold tiers in {0, 1, 2}")
     m = X.shape[0]
     t = tables(ctx.instance)
@@ -375,7 +415,15 @@ class _ChainInputs:
     :func:`~offbench.learn.features.global_features`, :func:`~offbench.learn.features.job_features`
     and :func:`~offbench.learn.features.layer_features` (each ``log1p(q / scale)`` is the same
     division and the same ``log1p``, here on one contiguous array), with the columns that only
-    the structure fixes (positions, first/last flags, layer counts) computed once."""
+    the structure fixes (positions, first/last flags, layer counts) computed once.
+
+    A frame costs one ``log1p`` call and one gather: every entry of the output is a copy of one
+    entry of ``[normalized quantities, the frame's flags, the structure's constants, 0]``, at an
+    index map built here (the float32 rounding is per entry, so rounding before the gather is
+    rounding after it). Measured at load 5-7 on two cores: 84 us of CPU per dmro-v1 frame with
+    the columns written one block at a time, about 30 us with the gather. A value that is absent
+    (no capacity, no deadline) is normalized from 0, and ``log1p(0) = 0`` is what the feature
+    functions write there."""
 
     def __init__(self, frame: Instance, max_layers: int):
         from .features import GLOBAL_NAMES, JOB_NAMES, LAYER_NAMES, SCALES, _n
@@ -388,18 +436,15 @@ class _ChainInputs:
         length = np.diff(off)[lj]
         self.nj, self.nd, self.nl = nj, nd, nl
         self.starts = off[:-1]
-        self.job_device = frame.job_device
         self.first_b = off[:-1] + np.arange(nj)
         self.last_b = off[1:] + np.arange(nj)
         self.b_in = idx + lj
         self.b_out = self.b_in + 1
         first = idx == start
-        self.has_pred = ~first
-        self.prev = np.maximum(idx - 1, 0)
-        self.pos = np.where(length > 1, (idx - start) / np.maximum(length - 1, 1), 0.0)
-        self.first = first.astype(np.float64)
-        self.last = (idx == off[lj + 1] - 1).astype(np.float64)
-        self.n_layers = _n(np.diff(off), "1")
+        has_pred = ~first
+        prev = np.maximum(idx - 1, 0)
+        pos = np.where(length > 1, (idx - start) / np.maximum(length - 1, 1), 0.0)
+        last = idx == off[lj + 1] - 1
         u = SCALES
         # the divisors of the quantities normalized in one call, in the order of __call__'s raw
         self.scales = np.concatenate([
@@ -409,25 +454,53 @@ class _ChainInputs:
             np.repeat([u["ops"], u["bits"], u["bits"], u["1"], u["s"]], nj),
             np.repeat([u["ops"], u["bits"], u["bits"]], nl),
         ])
-        self.ng, self.nJ, self.nL = len(GLOBAL_NAMES), len(JOB_NAMES), len(LAYER_NAMES)
-        self.width = self.ng + self.nJ + self.nL * int(max_layers)
-        # where each layer's row goes in its job's row
-        col = self.ng + self.nJ + (idx - start)[:, None] * self.nL + np.arange(self.nL)[None, :]
-        self.dest = (np.repeat(lj, self.nL), col.ravel())
+        ng, nJ, nL = len(GLOBAL_NAMES), len(JOB_NAMES), len(LAYER_NAMES)
+        self.width = ng + nJ + nL * int(max_layers)
+        # where each entry of the extended vector sits: v (normalized), the frame's flags, constants
+        nv = self.scales.size
+        a_dev, a_job = 13, 13 + 7 * nd
+        a_lay = a_job + 5 * nj
+        e_cap, e_mean, e_dl, e_act = nv, nv + 2, nv + 3, nv + 3 + nj
+        c_nl = e_act + nj
+        c_pos, c_first, c_last, c_pred = c_nl + nj, c_nl + nj + nl, c_nl + nj + 2 * nl, c_nl + nj + 3 * nl
+        zero = c_nl + nj + 4 * nl
+        self.consts = np.concatenate([_n(np.diff(off), "1"), pos, first.astype(np.float64),
+                                      last.astype(np.float64), has_pred.astype(np.float64), [0.0]])
+        ix = np.full((nj, self.width), zero, dtype=np.intp)
+        ix[:, 0:5] = np.arange(5)
+        ix[:, 5], ix[:, 6] = e_cap, 5
+        ix[:, 7:9] = [6, 7]
+        ix[:, 9], ix[:, 10] = e_cap + 1, 8
+        ix[:, 11:15] = np.arange(9, 13)
+        ix[:, 15] = e_mean
+        jobs = np.arange(nj)
+        J = ng
+        ix[:, J:J + 7] = a_dev + np.arange(7)[None, :] * nd + frame.job_device[:, None]
+        ix[:, J + 7:J + 11] = a_job + np.arange(4)[None, :] * nj + jobs[:, None]
+        ix[:, J + 11] = e_dl + jobs
+        ix[:, J + 12] = a_job + 4 * nj + jobs
+        ix[:, J + 13] = c_nl + jobs
+        ix[:, J + 14] = e_act + jobs
+        col = ng + nJ + (idx - start) * nL
+        for j, src in enumerate((a_lay + idx, a_lay + nl + idx, a_lay + 2 * nl + idx, c_pos + idx,
+                                 c_first + idx, c_last + idx,
+                                 np.where(has_pred, a_lay + prev, zero),
+                                 np.where(has_pred, a_lay + nl + prev, zero), c_pred + idx)):
+            ix[lj, col + j] = src
+        self.index = ix
 
     def __call__(self, f: Instance) -> np.ndarray:
-        nj, nd, nl = self.nj, self.nd, self.nl
         job_ops = np.add.reduceat(f.ops, self.starts)
         active = (f.job_weight > 0) & (job_ops > 0)
-        caps = np.array([f.edge_capacity, f.cloud_capacity], dtype=np.float64)
-        has_cap = np.isfinite(caps)
+        ec, cc = float(f.edge_capacity), float(f.cloud_capacity)
+        has_e, has_c = math.isfinite(ec), math.isfinite(cc)
         dl = np.asarray(f.deadline, dtype=np.float64)
         has_dl = np.isfinite(dl)
         bits = f.bits
         raw = np.concatenate([
             [f.w_time, f.w_energy, f.w_tardiness, f.edge_speed, f.edge_energy_per_op,
-             caps[0] if has_cap[0] else 0.0, f.cloud_speed, f.cloud_energy_per_op,
-             caps[1] if has_cap[1] else 0.0, f.backhaul_rate, f.backhaul_latency,
+             ec if has_e else 0.0, f.cloud_speed, f.cloud_energy_per_op,
+             cc if has_c else 0.0, f.backhaul_rate, f.backhaul_latency,
              f.backhaul_energy_per_bit, f.ops.sum()],
             f.dev_speed, f.dev_power_compute, f.dev_power_tx, f.dev_power_rx, f.dev_rate_up,
             f.dev_rate_down, f.dev_latency,
@@ -435,34 +508,8 @@ class _ChainInputs:
             f.ops, bits[self.b_in], bits[self.b_out],
         ])
         v = np.log1p(raw / self.scales)
-        out = np.zeros((nj, self.width))
-        g = out[:, :self.ng]
-        g[:, 0:5] = v[0:5]
-        g[:, 5] = has_cap[0]
-        g[:, 6] = v[5] if has_cap[0] else 0.0
-        g[:, 7:9] = v[6:8]
-        g[:, 9] = has_cap[1]
-        g[:, 10] = v[8] if has_cap[1] else 0.0
-        g[:, 11:15] = v[9:13]
-        g[:, 15] = float(active.mean())
-        a = 13
-        J = out[:, self.ng:self.ng + self.nJ]
-        J[:, 0:7] = v[a:a + 7 * nd].reshape(7, nd).T[self.job_device]
-        a += 7 * nd
-        jv = v[a:a + 5 * nj].reshape(5, nj)
-        J[:, 7:11] = jv[:4].T
-        J[:, 11] = has_dl
-        J[:, 12] = np.where(has_dl, jv[4], 0.0)
-        J[:, 13] = self.n_layers
-        J[:, 14] = active
-        a += 5 * nj
-        lv = v[a:a + 3 * nl].reshape(3, nl)
-        hp = self.has_pred
-        rows = np.column_stack([lv[0], lv[1], lv[2], self.pos, self.first, self.last,
-                                np.where(hp, lv[0][self.prev], 0.0), np.where(hp, lv[1][self.prev], 0.0),
-                                hp.astype(np.float64)])
-        out[self.dest] = rows.ravel()
-        return out.astype(np.float32)
+        ext = np.concatenate([v, [has_e, has_c, active.mean()], has_dl, active, self.consts])
+        return ext.astype(np.float32)[self.index]
 
 
 # ------------------------------------------------------------------------------ networks

@@ -37,6 +37,32 @@ def frame_profile(frame: Instance) -> np.ndarray:
     return np.stack([ops / per_layer, frame.out_bits / per_layer])
 
 
+class Profiler:
+    """:func:`frame_profile` for the frames of one structure, bitwise the same numbers (the same
+    sums and divisions) with the index arrays that the structure fixes (each job's first layer,
+    each layer's job and output boundary) found once: a learner that watches every frame of a
+    stream keeps one (measured: 13 us of CPU per dmro-v1 frame for :func:`frame_profile`, which
+    also builds the frame's cached ``layer_job`` and ``out_bits``, about 6 us for this)."""
+
+    def __init__(self, structure: Instance):
+        off = structure.layer_offsets
+        self.n_layers = int(structure.n_layers)
+        self.starts = off[:-1]
+        self.layer_job = np.repeat(np.arange(structure.n_jobs), np.diff(off))
+        self.b_out = np.arange(self.n_layers) + self.layer_job + 1  # a node's shared output
+
+    def __call__(self, frame: Instance) -> np.ndarray:
+        if self.n_layers == 0:
+            return frame_profile(frame)
+        ops = frame.ops
+        tot = np.add.reduceat(ops, self.starts)
+        per_layer = np.where(tot > 0, tot, np.nan)[self.layer_job]
+        out = np.empty((2, self.n_layers))
+        np.divide(ops, per_layer, out=out[0])
+        np.divide(frame.bits[self.b_out], per_layer, out=out[1])
+        return out
+
+
 class ProfileWatch:
     """The profile of the last frames learned from, and whether a frame's differs from it.
 
@@ -55,16 +81,27 @@ class ProfileWatch:
         if stable < 1:
             raise ValueError(f"stable must be >= 1, got {stable}")
         self.stable = int(stable)
-        self.profile: np.ndarray | None = None
+        self._profile: np.ndarray | None = None
+        self._limit: np.ndarray | None = None
         self.run = 0
+
+    @property
+    def profile(self) -> np.ndarray | None:
+        """The recorded profile (None before the first frame)."""
+        return self._profile
+
+    @profile.setter
+    def profile(self, profile: np.ndarray | None) -> None:
+        self._profile = profile
+        # what a frame's profile may differ by, entry by entry (computed once per recorded profile)
+        self._limit = None if profile is None else TOLERANCE * np.abs(profile)
 
     def differs(self, profile: np.ndarray) -> bool:
         """Whether a frame's profile (:func:`frame_profile`) differs from the recorded one
         (entries of empty jobs, NaN in either, are not compared), however long that held."""
-        if self.profile is None:
+        if self._profile is None:
             return True
-        ref = self.profile
-        return bool(np.any(np.abs(profile - ref) > TOLERANCE * np.abs(ref)))  # NaN: False
+        return bool((np.abs(profile - self._profile) > self._limit).any())  # NaN: False
 
     def changed(self, profile: np.ndarray) -> bool:
         """Whether a frame's profile differs from one held for ``stable`` learned frames."""
