@@ -1,7 +1,7 @@
 """Speed of the exact references: exhaustive search (placements per second) and dp (jobs x layers).
 
 Run:  python benchmarks/scripts/bench_exact.py [--repeats 5] [--sizes 12,14,16] [--threads 1,2]
-                                               [--thread-sizes 12,14,16] [--per-cpu]
+                                               [--thread-sizes 12,14,16] [--per-cpu] [--warm]
                                                [--quick] [--no-dp]
 
 Prints, with medians of the repeats measured in one run:
@@ -34,7 +34,12 @@ Prints, with medians of the repeats measured in one run:
   each repeat also runs exhaustive on one thread pinned to each CPU in turn: on a virtual
   machine one CPU can be slower than the other (its physical core shared with another guest),
   which caps the speed-up of any parallel code; the threads= row then also gives its rate over
-  the CPUs' one-thread rates summed (1.00: the threads lose nothing to each other).
+  the CPUs' one-thread rates summed (1.00: the threads lose nothing to each other). With
+  ``--warm``, each multi-thread exhaustive run is also timed right after an untimed one, with
+  no pause: the pool's worker thread still spinning and its CPU busy. Warm much faster than
+  cold on an idle machine points at waking: the worker thread's, or its idle CPU's (a virtual
+  CPU that was idle may wait for its host, or run at a low clock for its first milliseconds;
+  on a busy machine the cores never idle, and here no run showed it).
 * **dp** on 10^4 jobs x 50 layers, without deadlines, with the generator's deadlines, and with
   tight deadlines (between 20% and 100% of each job's all-device time, heavy energy weight: the
   regime where the Pareto labels work), on one core (dp is serial): ``solve_uncoupled`` (the
@@ -194,6 +199,9 @@ def main(argv=None) -> int:
                     help="also run exhaustive on one thread on each CPU in turn (the calling "
                          "thread pinned there): a CPU slower than the others shows there, and "
                          "the threads= rows give their rate over the CPUs' rates summed")
+    ap.add_argument("--warm", action="store_true",
+                    help="also time each multi-thread exhaustive run right after an untimed "
+                         "one (no pause: the worker thread and its core already busy)")
     ap.add_argument("--thread-sizes", default=None,
                     help="exhaustive sizes (layers) for the scaling rows (default: the largest "
                          "of --sizes)")
@@ -251,18 +259,23 @@ def main(argv=None) -> int:
         assert np.array_equal(costs, base_costs)
     cpus = sorted(os.sched_getaffinity(0)) if args.per_cpu else []
     keys = [(th, None) for th in counts] + [(1, c) for c in cpus]
+    keys += [(th, "warm") for th in counts if th > 1 and args.warm]
     load0, steal0 = os.getloadavg(), _steal()
     ex_t = {(n, k): [] for n in tsizes for k in keys}
     ev_t = {(th, None): [] for th in counts}
 
-    def pause_then(fn, cpu=None):
+    def run(fn, how=None):
         """``timed(fn)`` after 30 ms (the pool's worker stops spinning, see the docstring); with
-        ``cpu``, the calling thread runs on that CPU alone meanwhile."""
+        a CPU number for ``how``, the calling thread runs on that CPU alone meanwhile; with
+        ``"warm"``, right after an untimed ``fn()`` instead, with no pause."""
+        if how == "warm":
+            fn()
+            return timed(fn)
         time.sleep(0.03)
-        if cpu is None:
+        if how is None:
             return timed(fn)
         mask = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {cpu})      # 0: this thread (Linux); the pool keeps its own
+        os.sched_setaffinity(0, {how})      # 0: this thread (Linux); the pool keeps its own
         try:
             return timed(fn)
         finally:
@@ -270,12 +283,12 @@ def main(argv=None) -> int:
 
     for _ in range(2 * args.repeats):   # interleaved: one run of each count per repeat
         for n in tsizes:
-            for th, cpu in keys:
-                wall, cpu_s, wait, on_core, r = pause_then(
-                    lambda: exth[n].solve(insts[n], threads=th), cpu)
-                ex_t[n, (th, cpu)].append((r.wall_time, cpu_s, wait, on_core))
+            for th, how in keys:
+                wall, cpu_s, wait, on_core, r = run(
+                    lambda: exth[n].solve(insts[n], threads=th), how)
+                ex_t[n, (th, how)].append((r.wall_time, cpu_s, wait, on_core))
         for th in counts:
-            ev_t[th, None].append(pause_then(lambda: evaluate_many(inst, X, threads=th))[:4])
+            ev_t[th, None].append(run(lambda: evaluate_many(inst, X, threads=th))[:4])
     load1, steal1 = os.getloadavg(), _steal()
     stolen = 100 * (steal1[0] - steal0[0]) / max(steal1[1] - steal0[1], 1.0)
     series = [("exhaustive", f"n={n}", 3 ** n, "placements/s", {k: ex_t[n, k] for k in keys})
@@ -284,17 +297,18 @@ def main(argv=None) -> int:
     for what, case, per, unit, runs in series:
         w0 = median([r[0] for r in runs[counts[0], None]])
         per_cpu = [per / median([r[0] for r in runs[1, c]]) for c in cpus if (1, c) in runs]
-        for th, cpu in runs:
-            w = median([r[0] for r in runs[th, cpu]])
-            cpu_s = median([r[1] for r in runs[th, cpu]]) / per * 1e9
-            wait = median([r[2] for r in runs[th, cpu]]) * 1e3
-            k = min(len(r[3]) for r in runs[th, cpu])
-            on = "/".join(f"{100 * median([r[3][i] for r in runs[th, cpu]]):.0f}"
+        for th, how in runs:
+            w = median([r[0] for r in runs[th, how]])
+            cpu_s = median([r[1] for r in runs[th, how]]) / per * 1e9
+            wait = median([r[2] for r in runs[th, how]]) * 1e3
+            k = min(len(r[3]) for r in runs[th, how])
+            on = "/".join(f"{100 * median([r[3][i] for r in runs[th, how]]):.0f}"
                           for i in range(k))
             note = ""
-            if cpu is None and th > 1 and len(per_cpu) == th:
+            if how is None and th > 1 and len(per_cpu) == th:
                 note = f", {per / w / sum(per_cpu):.2f} of the CPUs' one-thread rates summed"
-            label = f"threads={th}" if cpu is None else f"threads=1 on CPU {cpu}"
+            label = (f"threads={th}" if how is None else f"threads={th} warm" if how == "warm"
+                     else f"threads=1 on CPU {how}")
             rows.append((what, f"{case}, {label}", w, per / w,
                          f"{unit}; CPU {cpu_s:.2f} ns each, wait {wait:.1f} ms, on a core "
                          f"{on or '-'} %{note}", w0 / w))
