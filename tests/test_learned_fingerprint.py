@@ -105,3 +105,18 @@ def test_the_switch_case_goes_through_the_sweep():
             changes.append(k)
     assert changes == [60]
     assert max(ev[:60]) <= 10 and ev[60] > 80
+
+
+def test_the_consensus_mean_in_numpy_is_torchs():
+    """DMRO computes its networks' mean probabilities in numpy for K <= CONSENSUS_NUMPY_K: that
+    is torch's ``mean(0)`` bitwise on the installed torch (its sum's order and its division)."""
+    import torch
+
+    from offbench_solvers.dmro import CONSENSUS_NUMPY_K
+
+    g = torch.Generator().manual_seed(0)
+    for K in range(1, CONSENSUS_NUMPY_K + 1):
+        for t in range(200):
+            sm = torch.softmax(torch.randn(K, 10, 5, 3, generator=g) * (0.1 + t / 10), -1)
+            ours = np.add.reduce(sm.numpy(), axis=0) / np.float32(K)
+            assert ours.tobytes() == sm.mean(0).numpy().tobytes(), (K, t)

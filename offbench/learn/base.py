@@ -58,6 +58,13 @@ def weights_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _chain_key(frame: Instance) -> tuple:
+    """What :func:`~offbench.learn.features.same_structure` compares of a frame of chains, as
+    bytes (with the dtypes, so that equal keys mean equal arrays)."""
+    jd, lo = frame.job_device, frame.layer_offsets
+    return (int(frame.dev_speed.size), jd.dtype.str, jd.tobytes(), lo.dtype.str, lo.tobytes())
+
+
 class TorchLearningSolver(LearningSolver):
     """A learning solver with torch models (see the module docstring)."""
 
@@ -80,6 +87,7 @@ class TorchLearningSolver(LearningSolver):
         generator."""
         self.rng = seed_everything(int(seed))
         self.structure = structure
+        self._structure_key = None if structure.is_dag else _chain_key(structure)
         self.loaded_from = None
         self.loaded_sha256 = None
         self.build(structure)
@@ -184,7 +192,14 @@ class TorchLearningSolver(LearningSolver):
         return self.loaded_sha256
 
     def check_frame(self, frame: Instance) -> None:
-        """Refuse a frame of another structure than the one :meth:`start` sized the model for."""
+        """Refuse a frame of another structure than the one :meth:`start` sized the model for.
+
+        A frame of chains whose devices, job devices and layer offsets are byte for byte the
+        structure's (same dtypes) is the same structure at once (a dictionary-free comparison of
+        a few bytes: 2 us of CPU instead of 7 for :func:`~offbench.learn.features.same_structure`
+        per frame); anything else is decided by :func:`~offbench.learn.features.same_structure`."""
+        if not frame.is_dag and _chain_key(frame) == self.__dict__.get("_structure_key"):
+            return
         if not same_structure(self.structure, frame):
             raise UserError(f"solver {self.id}: frame {frame.name!r} has another structure than "
                             f"the stream's first frame ({structure_difference(self.structure, frame)}); "

@@ -558,8 +558,8 @@ def parallel_mlp(K: int, in_dim: int, hidden, out_dim: int):
                 n = len(self._layers)
                 for j, (W, B) in enumerate(self._layers):
                     x = torch.baddbmm(B, x, W)
-                    if j < n - 1:
-                        x = torch.relu(x)
+                    if j < n - 1:  # in place: baddbmm's gradient does not need its output
+                        x = torch.relu_(x)
                 return x
 
         _PARALLEL_MLP = ParallelMLP

@@ -63,7 +63,10 @@ class ReplayMemory:
             self.added += n - self.capacity
             self.next = (self.next + n - self.capacity) % self.capacity
             n = self.capacity
-        idx = (self.next + np.arange(n)) % self.capacity
+        if self.next + n <= self.capacity:  # one slice (the same rows as the index array below)
+            idx = slice(self.next, self.next + n)
+        else:
+            idx = (self.next + np.arange(n)) % self.capacity
         for k, v in rows.items():
             self.data[k][idx] = v
         self.next = (self.next + n) % self.capacity
