@@ -99,6 +99,36 @@ restart or not) on switches from resnet18-mid to four *training* environments on
 Ablations: ``meta_iterations = 0`` (no meta-learning; the default, as a track's stream starts
 from scratch unless ``weights`` names meta-trained weights), ``explore = false``, ``K = 1``,
 ``all_device = false``, ``adapt = false`` (no sweep, no restart), ``adapt_reset = false``.
+
+**Speed** (issue 12's goals: a dmro-v1 frame decided in at most 0.5 ms, the online loop in at
+most 1 ms per frame; measured with ``benchmarks/scripts/bench_learned.py``, CPU time). The
+arithmetic is fixed: decisions, costs, evaluations, losses and learned weights are bitwise those
+of commit 0baca91 (``tests/test_learned_fingerprint.py``: online, switch and sweep, capacitated,
+DAG, learned-Q and Reptile runs). What was cut is overhead around it, timed piece by piece at
+load 7-8 on two shared cores, old and new alternated four times (CPU per frame, medians of
+the four):
+
+* what only the stream's structure fixes is worked out in :meth:`build`: the job features'
+  index map (one ``log1p`` and one gather per frame: 104 -> 38 us), the exploration's
+  groups, masks and shapes (:class:`~offbench.learn.candidates.CutExplorer`: 138 -> 47 us,
+  of which the four draws, unchanged, are about 25), the profile's index arrays
+  (:class:`~offbench.learn.drift.Profiler`, and the watch's tolerance per recorded profile:
+  45 -> 12 us), the structure check's bytes (7.2 -> 1.7 us);
+* fewer torch calls: the networks' forward without ``Module.__call__``, ReLU in place, the
+  proposals' argmax and the consensus mean in numpy on torch's outputs (torch's ``mean(0)``
+  over up to 4 networks is numpy's sequential sum divided by K, bitwise: tested; from 5
+  networks on torch sums in another order and its own mean is used), Adam on torch's
+  ``foreach`` path (bitwise the per-tensor loop; 0.68 -> 0.62 ms per step); forward pass and
+  choices together 243 -> 176 us;
+* the candidate rows assembled in one ``concatenate`` and priced without re-testing that they
+  are tiers; parameters read as plain attributes (``Solver.__getattr__`` is a Python call).
+
+Left as they are: the forward pass itself (three batched products, 60-70 us for 10 jobs, most
+of it MKL's small-matrix time), the frame's cost tables (:func:`offbench.cost.tables`, built by
+the first pricing of a frame), and the training step every ``train_every`` frames (forward and
+backward of K networks on ``batch`` rows each and Adam: arithmetic, 2-4 ms of CPU on the loaded
+machine). Tried and dropped: sampling the batch into reused buffers (its 38 page faults per
+step come from elsewhere: no change), Adam's fused kernel (faster, not bitwise the same).
 """
 
 from __future__ import annotations
