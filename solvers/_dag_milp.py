@@ -97,6 +97,51 @@ Lagrangian-optimal placements, the optimum needs others); re-optimizing random s
 with the others fixed reached 153.8 in 10 s. Pricing by the minimum cut (fast, but blind to
 tardiness) did not move the master.
 
+Where the proof's time goes, and more that was tried and dropped (for issue 15's goal; tuning
+seeds 0, 4, 100 and 103 only, the evaluation seeds 5-14 not looked at; loaded 2-core machine,
+CPU seconds, the 45-50 s HiGHS runs in a raised-priority autogroup). A scan of seeds 100-139 at
+8 s of wall (load 5-6, 1.4-4.7 s of CPU each) proved 18: too short at that load to rank the
+others. On seed 0 the LP gives 150.72, HiGHS's root cuts 151.03, the
+optimum is 152.27, and the exact per-job Lagrangian above 151.79: about two thirds of the root
+gap is each job's deadline acting as a budget on its own time (a knapsack inside the job), the
+rest the two capacity knapsacks. From milp's 158.1, HiGHS's own sub-MIPs reach 152.31 within
+14-20 s of CPU and the optimum later; the rest of the time goes to the bound (at 45-50 s of
+wall, gap 2.2e-3 to 2.3e-3 after about 1,150 nodes).
+
+* A disjunctive (on time / late) tardiness, the convex hull of the two cases by disaggregated
+  copies of each late-able job's placements and hops (``x = x0 + x1``, ``T(x0) <= d (1 - w)``,
+  ``U >= T(x1) - d w``): the LP bound is unchanged on seeds 0, 4, 100 and 103 (150.7194,
+  73.3590, 186.9537, 690.8001), with twice the model (10,627 rows x 8,380 columns on seed 0,
+  was 5,481 x 4,157). The LP does not mix a late and an on-time decision; it spreads single
+  placements fractionally to meet the deadline exactly, which the disjunction leaves as is.
+* Lagrangian probing by minimum cut (the chain milp's step 3 on DAGs): the LP's capacity and
+  tardiness duals as multipliers (``lam >= 0``, ``0 <= mu_i <= tw_i``, the per-job problem
+  ``min cost + lam . load + mu_i (T_i - d_i)`` is a minimum cut, :mod:`offbench_solvers.mincut`'s
+  energy with the time from the same instance at unit weights) give 150.71937, the LP's bound
+  to the 8th digit (the LP is this Lagrangian dual: each job's LP alone is its minimum cut).
+  Each placement probed by a cut with the node forced to its tier (all of a job's probes in
+  one max-flow call, 0.1 s for the 1,000 placements the cut does not take): 185 of them can be
+  fixed to 0 at milp's incumbent 158.11, 289 at the optimum; with ``mu_i`` maximized per probe
+  on a 9-point grid, 196 and 297. HiGHS with the 185 fixings, 50 s of wall: 30.9 s of CPU,
+  1,169 nodes, gap 2.2e-3; without, 37.5 s, 1,155 nodes, 2.3e-3: no gain worth its code. A
+  restricted MILP with 320 placements fixed (probe above 15% of the gap) found 152.31 in
+  13.7 s of CPU, no sooner than HiGHS's own sub-MIPs on the whole model.
+* Placement-time rows: with ``tmin(v, k)`` the least time of the job over the decisions that
+  put ``v`` on ``k`` (a minimum cut of the job's time, :mod:`offbench_solvers.mincut`'s energy
+  at unit weights, ``w.time = 1``, ``w.energy = 0``, ``v`` forced to ``k``; checked against
+  exhaustive search), one row per node of a job with a deadline,
+  ``U_i >= sum_k max(0, tmin(v, k) - d_i) x[v, k]`` (valid at every decision: one ``x[v, k]``
+  is 1). The LP bound rises on seed 0 from 150.72 to 151.05 and on seed 103 from 690.80 to
+  711.17 (unchanged on seeds 4 and 100), but HiGHS's own root cuts get most of it (151.03 on
+  seed 0; on seed 103 its bound reaches the rows' level after its first branching). Proof of
+  seed 0 without a time limit: 57.5 s of CPU and 1,890 nodes with the rows, 57.3 s and 1,660
+  nodes without (both under load 8); seed 103 at 45 s of wall: bound 0.5359 with, 0.5357
+  without (scaled unit), gap 2.5% and 1.9% (HiGHS found another incumbent without).
+* HiGHS options on seed 0 at 45 s of wall: ``mip_allow_restart = false`` gap 3.6e-3 (1,012
+  nodes), ``mip_pscost_minreliable = 2`` 2.3e-3 (1,152 nodes): neither better than the
+  defaults (2.3e-3 at 50 s).
+* ``local-search`` for the incumbent: 215.2 on seed 0 (the LP roundings give 158.1).
+
 ``lp-bound`` on DAG jobs solves the LP relaxation of the same model with cvxpy and certifies its
 bound from the duals (:func:`~offbench_solvers._transition.safe_dual_bound`); each node takes
 its largest ``x[v, k]``, then repair and descent.
