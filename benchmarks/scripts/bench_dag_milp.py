@@ -14,7 +14,9 @@ their own), seeds ``--first .. --first + --seeds - 1``. One untimed warm-up solv
 library loaded), then each instance solved once by ``milp`` (``solvers/_dag_milp.py``'s model)
 on one thread with ``--time-limit`` (wall time). Printed per instance: status, the solver's wall
 time and the process's CPU time over the solve (on a loaded machine the back end gets a share of
-a core: the CPU time is closer to what a quiet machine would take), the gap of the bound, each
+a core: the CPU time is closer to what a quiet machine would take), the gap of the bound, where
+the back end started (``start``: milp's incumbent before it, ``lp``: the LP's certified bound,
+each relative to the answer), each
 capacity's load over the capacity, how many jobs are late, the model's size; then the median
 wall and CPU times (all instances and the proven ones), the largest gap at the limit, the
 branch-and-bound nodes (HiGHS) and how many were proven ``optimal``. Each answer is checked: its
@@ -82,8 +84,13 @@ def main(argv=None) -> int:
                 if c is not None and np.isfinite(c) and c > 0]
         late = sum(1 for j in ev.jobs if j.tardiness > 0)
         gap = (r.cost - r.bound) / abs(r.cost)
+        # Where the back end started: milp's own incumbent and the LP's certified bound, each
+        # relative to the answer (a weak start or a weak LP: what makes an instance hard).
+        inc, lpb = r.info.get("incumbent_cost"), r.info.get("lp_bound")
+        start = (f"start +{(inc - r.cost) / abs(r.cost):.1e}" if inc is not None else "start -")
+        start += f" lp -{(r.cost - lpb) / abs(r.cost):.1e}" if lpb is not None else " lp -"
         line = (f"seed {seed}: {r.status:8s} {r.wall_time:7.2f} s (cpu {cpu:6.2f} s)  "
-                f"gap {gap:.1e}  nodes {r.info.get('backend_nodes', '-')}  "
+                f"gap {gap:.1e}  {start}  nodes {r.info.get('backend_nodes', '-')}  "
                 f"vars {r.info.get('variables')} rows {r.info.get('rows')}  "
                 f"load/capacity {' '.join(f'{f:.2f}' for f in fill)}  late jobs {late}")
         if not a.no_lp:
