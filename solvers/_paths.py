@@ -319,17 +319,27 @@ def job_paths(inst, i: int, *, lam=(0.0, 0.0), threshold: float = math.inf,
 def _priced_paths(t, lam_e: float, lam_c: float, jobs, n_layers: int, step=None):
     """Each job's path (written into an ``int8`` decision) minimizing ``cost + lam_e e +
     lam_c c``: dp's exact per-job solver (:func:`offbench_solvers._chain.solve_jobs`) on the
-    priced tables (``step``: priced step costs to use instead, e.g. with placements masked)."""
-    tp = priced_tables(t, lam_e, lam_c)
+    priced tables (``step``: priced step costs to use instead, e.g. with placements masked).
+    A ``range`` of jobs is solved in one call of the kernel (the same paths as one call per
+    job: each job's labels are its own, and only a job that outgrows the buffers is solved
+    again with larger ones); a 30 x 10 solve makes about 3,000 of these calls, whose Python
+    overhead was a tenth of its CPU."""
     if step is not None:
         view = step.view()
         view.setflags(write=False)      # the cost tables' Numba type: no recompiling
-        tp = tp._replace(step_c=view)
+        tp = t._replace(step_c=view)
+    else:
+        tp = priced_tables(t, lam_e, lam_c)
     x = np.zeros(n_layers, np.int8)
     nj = t.offsets.size - 1
     best = np.full(nj, np.nan)
     labels = np.zeros(nj, np.int64)
-    Lmax = int(np.max(np.diff(t.offsets)))
+    Lmax = int(np.max(t.offsets[1:] - t.offsets[:-1]))
+    if isinstance(jobs, range) and jobs.step == 1:
+        if len(jobs):
+            solve_jobs(tp, jobs.start, jobs.stop, x, best, labels, Lmax, LABELS_START,
+                       CANDIDATES_START)
+        return x
     for i in jobs:
         solve_jobs(tp, i, i + 1, x, best, labels, Lmax, LABELS_START, CANDIDATES_START)
     return x
@@ -585,11 +595,16 @@ def lambda_grid_paths(inst, lam, caps: Capacities, factors=(0, 0.25, 0.5, 0.8, 1
     out = [[] for _ in range(inst.n_jobs)]
     fe = factors if caps.active[0] else (0,)
     fc = factors if caps.active[1] else (0,)
+    # The paths of price(inst, lam, caps) without pricing them (only the tiers are used).
+    t = tables(inst)
+    off = inst.layer_offsets
     for a in fe:
         for b in fc:
-            got = price(inst, (scale_e * a, scale_c * b), caps)
-            for i, jp in enumerate(got[1]):
-                out[i].append(jp.tiers[0])
+            le = float(scale_e * a) if caps.active[0] else 0.0
+            lc = float(scale_c * b) if caps.active[1] else 0.0
+            x = _priced_paths(t, le, lc, range(inst.n_jobs), inst.n_layers)
+            for i in range(inst.n_jobs):
+                out[i].append(x[off[i]:off[i + 1]].copy())
             if time.perf_counter() > deadline:
                 return out
     return out

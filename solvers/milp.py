@@ -99,6 +99,25 @@ model instead (one-hot tiers, hop indicators, tardiness, capacities; the minimum
 warm start), with the same back ends, tolerances, deadline and ending; ``info["formulation"]``
 is ``dag``.
 
+Tried at scale and dropped (tuning seeds of ``bench_milp.py --set milp-scale``; CPU seconds of
+HiGHS alone on the captured final models, or of whole solves in one process, old and new
+alternating, at load 5-8 on two cores):
+
+* *Threshold enumeration* (a first MILP over the paths and placements of reduced cost at most
+  ``delta = 0.5 (UB - L)``: optimal when its optimum is at most ``L + delta``, else a second
+  round at the full threshold with its incumbent and the floor ``min(its bound, L + delta)``).
+  It pays only when the incumbent is weak: the ratio ``(opt - L) / (UB - L)`` was 0.88, 0.49,
+  0.94, 1.0, 1.0 and 1.0 on six 30 x 10 seeds (the restricted MILP's incumbent is usually
+  optimal or within 1e-4), so the first round mostly fails and its nodes are spent twice.
+  Whole solves on six 20 x 10 seeds: 2.9 s instead of 7.1 s on the one with a weak incumbent,
+  30.4 s against 29.4 s on the other five.
+* *Lagrangian cuts* on the transition jobs of the linked model (``cost_i + lam . load_i >=
+  mu_i(lam)`` per job, at ``lam`` and at four multiples of it). They lift the model's root LP
+  to ``L(lam)`` where the transitions' LP was below it (1.2e-3 below on
+  ``40x12/c0.1/s1003``, with ``UB - L`` 3.0e-4), but HiGHS's root cuts close that anyway: on
+  two 40 x 12 seeds the proof went from 33.8 and 32.7 s (6,695 and 6,932 nodes) to unproven
+  after 31.5 and 27.6 s.
+
 Why not the plain transition model alone: on coupled 20 x 10 instances with deadlines HiGHS
 needs 8 s to minutes to prove it; most of that is closing the last 1 % of gap, which the
 incumbent cutoff and the Lagrangian fixings shorten (``benchmarks/scripts/bench_milp.py`` measures
