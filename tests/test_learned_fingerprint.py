@@ -57,7 +57,7 @@ def fingerprint(name, params, frames, seed=0) -> tuple[str, str]:
 
 
 CASES = {
-    "dmro-online": ("dmro", {}, lambda: _frames("dmro-v1", 100, 300, environment="resnet18-mid")),
+    "dmro-online": ("dmro", {}, lambda: _frames("dmro-v1", 100, 200, environment="resnet18-mid")),
     "dmro-switch": ("dmro", {}, lambda: _frames("dmro-v1", 31, 160, environment="resnet18-mid",
                                                  switch_at=60, switch_to="alexnet-low")),
     "dmro-capacitated": ("dmro", {}, lambda: _frames("capacitated-v1:small", 3, 150)),
@@ -65,21 +65,21 @@ CASES = {
     "dmro-q-learned": ("dmro", {"q": "learned"}, lambda: _frames("dmro-v1", 5, 120)),
     "dmro-meta": ("dmro", {"meta_iterations": 2, "meta_frames": 3, "meta_tasks": 3},
                   lambda: _frames("dmro-v1", 7, 40, environment="vgg16-mid")),
-    "droo-online": ("droo", {}, lambda: _frames("dmro-v1", 100, 300, environment="resnet18-mid")),
-    "ddlo-online": ("ddlo", {"train_after": 100}, lambda: _frames("dmro-v1", 100, 300,
+    "droo-online": ("droo", {}, lambda: _frames("dmro-v1", 100, 200, environment="resnet18-mid")),
+    "ddlo-online": ("ddlo", {"train_after": 100}, lambda: _frames("dmro-v1", 100, 200,
                                                                   environment="resnet18-mid")),
 }
 
-#: Taken at commit 0baca91 (the code before this round of latency work).
+#: Taken at commit 0baca91 (the code before this round of latency work), in a worktree of it.
 PINNED = {
-    "dmro-online": ("49ff3225597f7faa", "8b125d2c25b76cae"),
+    "dmro-online": ("fc3a09686a3736fd", "42b42bee92e55057"),
     "dmro-switch": ("d5e8d1e0a3fb6f5d", "47b0b7e78fe3ec81"),
     "dmro-capacitated": ("67682ada20418e58", "0935d72296645917"),
     "dmro-dag": ("3990222e97738f6a", "949255b9c22f3867"),
     "dmro-q-learned": ("6342748d99d89698", "dd15a813b8fe5c82"),
     "dmro-meta": ("1fcb4c0b93103357", "9ad1cab81c228966"),
-    "droo-online": ("23d2283d16a1da88", "8853a2a260569519"),
-    "ddlo-online": ("3e9de0ea1d8d2966", "b34395054f5b6d4f"),
+    "droo-online": ("76ed94e7302edbfb", "9bff10af897603cc"),
+    "ddlo-online": ("4884633438635ebb", "0f00ee9b4de8de20"),
 }
 
 
