@@ -133,10 +133,12 @@ wall, gap 2.2e-3 to 2.3e-3 after about 1,150 nodes).
   ``U_i >= sum_k max(0, tmin(v, k) - d_i) x[v, k]`` (valid at every decision: one ``x[v, k]``
   is 1). The LP bound rises on seed 0 from 150.72 to 151.05 and on seed 103 from 690.80 to
   711.17 (unchanged on seeds 4 and 100), but HiGHS's own root cuts get most of it (151.03 on
-  seed 0; on seed 103 its bound reaches the rows' level after its first branching). Proof of
-  seed 0 without a time limit: 57.5 s of CPU and 1,890 nodes with the rows, 57.3 s and 1,660
-  nodes without (both under load 8); seed 103 at 45 s of wall: bound 0.5359 with, 0.5357
-  without (scaled unit), gap 2.5% and 1.9% (HiGHS found another incumbent without).
+  seed 0; on seed 103 its bound reaches the rows' level after its first branching). Proofs
+  without a time limit (load 7-8): seed 0 57.5 s of CPU and 1,890 nodes with the rows, 57.3 s
+  and 1,660 nodes without; seed 4 46.5 s and 1,410 nodes with, 57.8 s and 2,223 nodes without;
+  seed 103 at 45 s of wall: bound 0.5359 with, 0.5357 without (scaled unit), gap 2.5% and
+  1.9% (HiGHS found another incumbent without). One gain, one loss in nodes: not enough to
+  keep them without a wider A/B on quiet cores.
 * HiGHS options on seed 0 at 45 s of wall: ``mip_allow_restart = false`` gap 3.6e-3 (1,012
   nodes), ``mip_pscost_minreliable = 2`` 2.3e-3 (1,152 nodes): neither better than the
   defaults (2.3e-3 at 50 s).
