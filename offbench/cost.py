@@ -648,6 +648,11 @@ def as_decision(inst: Instance, decision: Sequence[int] | np.ndarray) -> np.ndar
     DecisionError
         Wrong length, or a value outside ``{0, 1, 2}``; the message names the position.
     """
+    if (type(decision) is np.ndarray and decision.dtype == np.int8 and decision.ndim == 1
+            and decision.size == inst.n_layers and decision.flags.c_contiguous
+            and (decision.size == 0 or decision.view(np.uint8).max() <= 2)):
+        return decision  # already one: what the checks below return it as (negative tiers
+        # read as unsigned are above 2, and go the long way to their message)
     try:
         a = np.asarray(decision)
     except (TypeError, ValueError) as e:
@@ -687,6 +692,27 @@ def evaluate(inst: Instance, decision: Sequence[int] | np.ndarray) -> Evaluation
         ``cost``, ``feasible``, ``load`` (``{"edge", "cloud"}`` in ops) and per-job
         ``time``, ``energy``, ``tardiness``, ``cost``.
     """
+    job_T, job_E, U, job_cost, load, feasible = _evaluate_arrays(inst, decision)
+    jobs = [JobCost(*v) for v in zip(job_T.tolist(), job_E.tolist(), U.tolist(), job_cost.tolist())]
+    return Evaluation(
+        cost=float(math.fsum(job_cost)),
+        feasible=feasible,
+        load={"edge": float(load[1]), "cloud": float(load[2])},
+        jobs=jobs,
+    )
+
+
+def cost_feasible(inst: Instance, decision: Sequence[int] | np.ndarray) -> tuple[float, bool]:
+    """``(cost, feasible)`` of one decision: :func:`evaluate`'s ``cost`` and ``feasible``,
+    the same numbers from the same computation, without the per-job breakdown and the loads
+    (what the runner's referee and :meth:`offbench.solver.Solver.solve` need for each job)."""
+    _, _, _, job_cost, _, feasible = _evaluate_arrays(inst, decision)
+    return float(math.fsum(job_cost)), feasible
+
+
+def _evaluate_arrays(inst: Instance, decision):
+    """SPEC.md section 2 for one decision: per-job time, energy, tardiness and cost, the
+    tiers' loads and feasibility (what :func:`evaluate` reports)."""
     x = as_decision(inst, decision)
     t = tables(inst)
     nj = inst.n_jobs
@@ -697,13 +723,7 @@ def evaluate(inst: Instance, decision: Sequence[int] | np.ndarray) -> Evaluation
     _eval_one(t, x, job_T, job_E, U, load)
     job_cost = inst.job_weight * (inst.w_time * job_T + inst.w_energy * job_E + inst.w_tardiness * U)
     feasible = bool(fits(load[1], t.cap[1]) and fits(load[2], t.cap[2]))
-    jobs = [JobCost(float(job_T[i]), float(job_E[i]), float(U[i]), float(job_cost[i])) for i in range(nj)]
-    return Evaluation(
-        cost=float(math.fsum(job_cost)),
-        feasible=feasible,
-        load={"edge": float(load[1]), "cloud": float(load[2])},
-        jobs=jobs,
-    )
+    return job_T, job_E, U, job_cost, load, feasible
 
 
 def _as_batch(inst: Instance, X) -> np.ndarray:
@@ -794,7 +814,7 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
 
 def all_device_cost(inst: Instance) -> float:
     """Cost of placing every layer on its device: always feasible (SPEC.md section 2)."""
-    return evaluate(inst, np.zeros(inst.n_layers, dtype=np.int8)).cost
+    return cost_feasible(inst, np.zeros(inst.n_layers, dtype=np.int8))[0]
 
 
 class MoveState:

@@ -152,51 +152,56 @@ class Instance:
 
     # ------------------------------------------------------------------ construction & checks
     def __post_init__(self) -> None:
-        set_ = functools.partial(object.__setattr__, self)
-        if not isinstance(self.name, str):
-            raise InstanceError("name", f"expected a string, got {type(self.name).__name__}")
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "name" or f.name in DAG_FIELDS:
-                continue
-            if f.type == "float":
-                try:
-                    set_(f.name, float(v))
-                except (TypeError, ValueError):
-                    raise InstanceError(_SCALAR_PATH[f.name], f"expected a number, got {v!r}") from None
-            elif f.name in ("job_device", "layer_offsets"):
+        # The fields in order, each converted as its kind says (a float, a read-only contiguous
+        # int64 or float64 array), written to the instance's __dict__ as object.__setattr__
+        # does; the field list is looked up once (_POST_FIELDS) and a float is kept as it is.
+        d = self.__dict__
+        if not isinstance(d["name"], str):
+            raise InstanceError("name", f"expected a string, got {type(d['name']).__name__}")
+        for name, kind in _POST_FIELDS:
+            v = d[name]
+            if kind == 0:  # float
+                if type(v) is not float:
+                    try:
+                        d[name] = float(v)
+                    except (TypeError, ValueError):
+                        raise InstanceError(_SCALAR_PATH[name], f"expected a number, got {v!r}") from None
+            elif kind == 1:  # job_device, layer_offsets
                 a = np.asarray(v)
-                if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
-                    raise InstanceError(f.name, f"expected a 1-D integer array, got {a.dtype} {a.shape}")
-                set_(f.name, _ro(a.astype(np.int64)))
+                if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+                    raise InstanceError(name, f"expected a 1-D integer array, got {a.dtype} {a.shape}")
+                d[name] = _ro(a.astype(np.int64))
             else:
                 a = np.asarray(v, dtype=np.float64)
                 if a.ndim != 1:
-                    raise InstanceError(f.name, f"expected a 1-D array, got shape {a.shape}")
-                set_(f.name, _ro(a))
+                    raise InstanceError(name, f"expected a 1-D array, got shape {a.shape}")
+                d[name] = _ro(a)
         self._check()
-        self._set_dag()
+        if not (d["job_is_dag"] is None and d["edge_offsets"] is None and d["edge_src"] is None
+                and d["edge_dst"] is None and d["edge_bits"] is None and d["edge_has_bits"] is None):
+            self._set_dag()
 
     def _check(self) -> None:
-        # Scalars.
-        for attr, path in _SCALAR_PATH.items():
-            v = getattr(self, attr)
+        d = self.__dict__
+        # Scalars (admissible() inline; _check_number says what is wrong).
+        for attr, path, positive in _SCALAR_CHECKS:
+            v = d[attr]
             if attr.endswith("capacity"):
                 if not math.isinf(v) or v < 0:  # inf is null: no capacity
                     _check_number(path, v, positive=False, floor=False,
                                   what=f"a number in [0, {MAX_MAGNITUDE:g}] or null")
                 continue
-            _check_number(path, v, positive=path in _POSITIVE)
+            if not ((not positive) if v == 0 else MIN_MAGNITUDE <= v <= MAX_MAGNITUDE):
+                _check_number(path, v, positive=positive)
         # Devices.
         nd = self.dev_speed.size
         if nd == 0:
             raise InstanceError("devices", "expected at least one device, got none")
         for name in _DEVICE_FIELDS:
-            a = getattr(self, "dev_" + name)
+            a = d["dev_" + name]
             if a.size != nd:
                 raise InstanceError(f"devices[*].{name}", f"expected {nd} values, got {a.size}")
-        if not _all_admissible([getattr(self, "dev_" + n) for n in _DEVICE_FIELDS if n in _POSITIVE],
-                               [getattr(self, "dev_" + n) for n in _DEVICE_FIELDS if n not in _POSITIVE]):
+        if not _all_admissible([d[n] for n in _DEV_POSITIVE], [d[n] for n in _DEV_NONNEGATIVE]):
             for name in _DEVICE_FIELDS:  # which value, in the order of the fields
                 a = getattr(self, "dev_" + name)
                 bad = _first_bad(a, positive=name in _POSITIVE)
@@ -209,9 +214,9 @@ class Instance:
         off = self.layer_offsets
         if off.size != nj + 1 or off[0] != 0:
             raise InstanceError("layer_offsets", f"expected {nj + 1} offsets starting at 0")
-        lens = np.diff(off)
+        lens = off[1:] - off[:-1]
         check_size(n_devices=nd, n_jobs=nj, n_layers=int(off[-1]), layers_per_job=lens)
-        if np.any(lens < 1):
+        if (lens < 1).any():
             i = int(np.argmax(lens < 1))
             raise InstanceError(f"jobs[{i}].ops", "expected at least 1 layer, got 0")
         if self.ops.size != off[-1]:
@@ -222,7 +227,7 @@ class Instance:
             if getattr(self, attr).size != nj:
                 raise InstanceError(attr, f"expected {nj} values, got {getattr(self, attr).size}")
         bad_dev = (self.job_device < 0) | (self.job_device >= nd)
-        if np.any(bad_dev):
+        if bad_dev.any():
             i = int(np.argmax(bad_dev))
             raise InstanceError(
                 f"jobs[{i}].device",
@@ -230,7 +235,7 @@ class Instance:
             )
         dl = self.deadline
         if _all_admissible([], [self.ops, self.bits, self.job_weight]) and \
-                not np.any((dl < 0) | ((dl > MAX_MAGNITUDE) & (dl != np.inf)) | np.isnan(dl)):
+                not ((dl < 0) | ((dl > MAX_MAGNITUDE) & (dl != np.inf)) | np.isnan(dl)).any():
             return  # every value admissible (what the checks below would find, at once)
         bad = _first_bad(self.ops, positive=False)
         if bad is not None:
@@ -441,7 +446,8 @@ class Instance:
         """Pickle the fields and the digest only: what is cached on the instance (the cost
         tables of :func:`offbench.cost.tables`, derived arrays) is rebuilt where it is needed,
         so an instance sent to a worker process is small and never re-validated."""
-        keep = {f.name for f in dataclasses.fields(self)} | {"digest"}
+        keep = _STATE_KEYS if type(self) is Instance else (
+            {f.name for f in dataclasses.fields(self)} | {"digest"})
         return {k: v for k, v in self.__dict__.items() if k in keep}
 
     def __eq__(self, other: object) -> bool:
@@ -457,8 +463,17 @@ class Instance:
                 f"layers={self.n_layers}, digest={self.digest[:12]})")
 
     def replace(self, **changes: Any) -> "Instance":
-        """A copy with some fields changed, validated again."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed, validated again (what :func:`dataclasses.replace`
+        does, without its per-field bookkeeping and the generated ``__init__``'s 32 frozen
+        setattrs: the fields go to the copy's ``__dict__`` and :meth:`__post_init__` runs)."""
+        if type(self) is not Instance or not changes.keys() <= _FIELD_NAMES:
+            return dataclasses.replace(self, **changes)  # its errors for unknown fields
+        d = self.__dict__
+        new = object.__new__(Instance)
+        new.__dict__.update({n: d[n] for n in _FIELD_ORDER})
+        new.__dict__.update(changes)
+        new.__post_init__()
+        return new
 
     # ------------------------------------------------------------------ dict / JSON
     def to_dict(self) -> dict:
@@ -618,6 +633,19 @@ _SCALAR_PATH = {
     "backhaul_rate": "backhaul.rate", "backhaul_latency": "backhaul.latency",
     "backhaul_energy_per_bit": "backhaul.energy_per_bit",
 }
+#: Scalar fields: (attribute, path in the file, positive).
+_SCALAR_CHECKS = tuple((a, p, p in _POSITIVE) for a, p in _SCALAR_PATH.items())
+_DEV_POSITIVE = tuple("dev_" + n for n in _DEVICE_FIELDS if n in _POSITIVE)
+_DEV_NONNEGATIVE = tuple("dev_" + n for n in _DEVICE_FIELDS if n not in _POSITIVE)
+#: The fields :meth:`Instance.__post_init__` converts, in order: (name, 0 float, 1 int64 array,
+#: 2 float64 array); the name and the DAG arrays are not among them.
+_POST_FIELDS = tuple(
+    (f.name, 0 if f.type == "float" else 1 if f.name in ("job_device", "layer_offsets") else 2)
+    for f in dataclasses.fields(Instance) if f.name != "name" and f.name not in DAG_FIELDS)
+_FIELD_ORDER = tuple(f.name for f in dataclasses.fields(Instance))
+_FIELD_NAMES = frozenset(_FIELD_ORDER)
+#: What pickling keeps of an instance (:meth:`Instance.__getstate__`).
+_STATE_KEYS = _FIELD_NAMES | {"digest"}
 
 
 # ---------------------------------------------------------------------- files

@@ -32,6 +32,7 @@ frames (not timed). The tracks of SPEC.md section 6 drive them through these thr
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import importlib.util
 import math
@@ -195,9 +196,14 @@ class Context:
         self.time_limit = time_limit
         self.seed = seed
         self.threads = threads
-        self.rng = np.random.default_rng(seed)
         self.evaluations = 0
         self.started = time.perf_counter()
+
+    @functools.cached_property
+    def rng(self) -> np.random.Generator:
+        """``numpy.random.default_rng(seed)``, made when first used (a solver that draws
+        nothing, such as all-device, does not pay for it: a tenth of a trivial job)."""
+        return np.random.default_rng(self.seed)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -401,7 +407,7 @@ class Solver:
         return self._finish(inst, ctx, prop, wall, base)
 
     def _finish(self, inst: Instance, ctx: Context, prop: Proposal, wall: float, base: dict) -> Result:
-        from .cost import as_decision, evaluate
+        from .cost import as_decision, cost_feasible
 
         problem = _malformed(prop)
         claims = _non_finite_claims(prop)
@@ -429,26 +435,26 @@ class Solver:
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
                           wall_time=wall, evaluations=ctx.evaluations, info=info,
                           error=f"invalid decision: {e}", **base)
-        ev = evaluate(inst, x)
+        cost, feasible = cost_feasible(inst, x)
         bound = _finite(prop.bound)
         error = None
         if status == "optimal" and bound is None:
-            bound = ev.cost
+            bound = cost
         if prop.objective is not None:
             info["objective"] = float(prop.objective)
-            diff = abs(prop.objective - ev.cost)
-            if diff > 1e-6 * max(1.0, abs(ev.cost)):
+            diff = abs(prop.objective - cost)
+            if diff > 1e-6 * max(1.0, abs(cost)):
                 info["objective_mismatch"] = diff
                 if self.guarantee == "exact":
                     error = (f"the solver's objective {prop.objective!r} differs from the cost "
-                             f"model's {ev.cost!r}: its model is wrong or badly scaled")
-        if bound is not None and bound > ev.cost + BOUND_RTOL * max(1.0, abs(ev.cost)):
-            error = f"claimed lower bound {bound!r} exceeds the cost {ev.cost!r} of its own decision"
-        if status == "optimal" and not ev.feasible:
+                             f"model's {cost!r}: its model is wrong or badly scaled")
+        if bound is not None and bound > cost + BOUND_RTOL * max(1.0, abs(cost)):
+            error = f"claimed lower bound {bound!r} exceeds the cost {cost!r} of its own decision"
+        if status == "optimal" and not feasible:
             error = "claimed optimal, but the decision is infeasible"
         if error is not None:
             status = "error"
-        return Result(status=status, decision=x, cost=ev.cost, feasible=ev.feasible, bound=bound,
+        return Result(status=status, decision=x, cost=cost, feasible=feasible, bound=bound,
                       wall_time=wall, evaluations=ctx.evaluations, info=info, error=error, **base)
 
 

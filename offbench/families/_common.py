@@ -303,23 +303,26 @@ def draft_instance(**fields) -> "Instance":
                 raise TypeError(f"draft_instance: the field {name!r} is required")
             d[name] = default
             continue
-        v = fields[name]
-        if kind == "float":
-            d[name] = float(v)
-        elif kind == "str":
-            d[name] = str(v)
-        elif v is None:
-            d[name] = None
-        else:
-            a = np.asarray(v)
-            if kind == "int":
-                a = a.astype(np.int64, copy=False)
-            elif a.dtype.kind not in "bi":
-                a = a.astype(np.float64, copy=False)
-            a = np.ascontiguousarray(a)  # as the constructor does: read-only, not copied
-            a.setflags(write=False)
-            d[name] = a
+        d[name] = _draft_value(kind, fields[name])
     return inst
+
+
+def _draft_value(kind: str, v):
+    """A field's value converted as :func:`draft_instance` converts it."""
+    if kind == "float":
+        return float(v)
+    if kind == "str":
+        return str(v)
+    if v is None:
+        return None
+    a = np.asarray(v)
+    if kind == "int":
+        a = a.astype(np.int64, copy=False)
+    elif a.dtype.kind not in "bi":
+        a = a.astype(np.float64, copy=False)
+    a = np.ascontiguousarray(a)  # as the constructor does: read-only, not copied
+    a.setflags(write=False)
+    return a
 
 
 #: Integer fields of an instance (the rest of its arrays are float64; DAG flags keep their kind).
@@ -341,10 +344,29 @@ def _instance_fields():
 
 
 def draft_replace(inst, **changes) -> "Instance":
-    """:func:`draft_instance` from ``inst``'s fields with some changed (no validation)."""
-    fields = {name: getattr(inst, name) for name, _, _ in _instance_fields()[1]}
-    fields.update(changes)
-    return draft_instance(**fields)
+    """:func:`draft_instance` from ``inst``'s fields with some changed (no validation).
+
+    ``inst`` (a draft or an instance) holds its fields converted already, so they are taken as
+    they are (converting them again gives the same objects) and only the changed ones are
+    converted; a name that is not a field is a ``TypeError``."""
+    cls, spec = _instance_fields()
+    kinds = _field_kinds()
+    out = object.__new__(cls)
+    d = out.__dict__
+    src = inst.__dict__
+    for name, _, _ in spec:
+        d[name] = src[name]
+    for name, v in changes.items():
+        kind = kinds.get(name)
+        if kind is None:
+            raise TypeError(f"draft_replace: {name!r} is not a field of an instance")
+        d[name] = _draft_value(kind, v)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _field_kinds() -> dict:
+    return {name: kind for name, kind, _ in _instance_fields()[1]}
 
 
 def assemble(*, w_time, w_energy, w_tardiness, edge_speed, cloud_speed, edge_capacity,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -36,6 +37,26 @@ __all__ = ["Family"]
 #: SeedSequence name spaces.
 _NS_INSTANCE, _NS_STREAM = 1, 2
 _PART_STRUCTURE, _PART_ENV, _PART_FRAMES = 1, 2, 3
+
+
+def entropy_words(values: Sequence[int]) -> np.ndarray:
+    """The ``uint32`` words that :class:`numpy.random.SeedSequence` makes of a list of
+    non-negative ints (each int's 32-bit words, least significant first; 0 is one word), as one
+    array: ``SeedSequence(entropy_words(v))`` has the pool, and so every stream, of
+    ``SeedSequence(list(v))``, built in a quarter of the time (numpy converts a list int by int,
+    an array of words at once; 8 of the 25 us of a ``_seq`` on a loaded machine). Pinned against
+    numpy's own conversion by ``tests/test_run_overhead.py``."""
+    words = []
+    for v in values:
+        v = int(v)
+        if v < 0:  # what SeedSequence refuses, refused by SeedSequence itself
+            return np.random.SeedSequence(list(values)).entropy
+        if v == 0:
+            words.append(0)
+        while v:
+            words.append(v & 0xFFFFFFFF)
+            v >>= 32
+    return np.array(words, dtype=np.uint32)
 
 
 def _module(name: str):
@@ -269,7 +290,8 @@ class Family:
 
     # -------------------------------------------------------------- generation
     def _seq(self, ns: int, seed: int, index: int, part: int, extra: int = 0) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([self._salt, ns, seed, index, part, extra]))
+        return np.random.default_rng(np.random.SeedSequence(
+            entropy_words((self._salt, ns, seed, index, part, extra))))
 
     def _check_seed(self, what: str, v: Any, low: int = 0, high: int | None = None) -> int:
         if type(v) is int and v >= low and (high is None or v <= high):
@@ -452,9 +474,8 @@ def _quantize_instance(inst: Instance, *, check: bool = True) -> Instance:
     arrays are left as they are). Validated with ``check``, else a draft
     (:func:`offbench.families._common.draft_replace`)."""
     d = inst.__dict__
-    scalars = [name for name, kind, _ in _instance_fields()[1] if kind == "float"]
-    arrays = [name for name, kind, _ in _instance_fields()[1]
-              if kind == "array" and d[name] is not None and d[name].dtype.kind == "f"]
+    scalars, candidates = _quantized_fields()
+    arrays = [name for name in candidates if d[name] is not None and d[name].dtype.kind == "f"]
     # quantize is elementwise: one call over everything gives what a call per field gives.
     q = quantize(np.concatenate([np.array([d[n] for n in scalars], dtype=np.float64)]
                                 + [d[n] for n in arrays]))
@@ -465,6 +486,14 @@ def _quantize_instance(inst: Instance, *, check: bool = True) -> Instance:
         changes[n] = q[at:at + size]
         at += size
     return inst.replace(**changes) if check else draft_replace(inst, **changes)
+
+
+@functools.lru_cache(maxsize=None)
+def _quantized_fields() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The float fields of an instance, and its array fields (quantized when float)."""
+    spec = _instance_fields()[1]
+    return (tuple(name for name, kind, _ in spec if kind == "float"),
+            tuple(name for name, kind, _ in spec if kind == "array"))
 
 
 def _renamed(inst: Instance, name: str) -> Instance:

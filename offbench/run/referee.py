@@ -99,24 +99,25 @@ def _snapshot() -> dict:
 _PRISTINE = _snapshot()
 
 
+#: The same, flat: (the module's namespace, name, function, ``module.name``), looked up once
+#: (the in-process runner checks them after every job).
+_PRISTINE_FLAT = tuple((vars(m), k, v, f"{m.__name__}.{k}")
+                       for m in _WATCHED for k, v in _PRISTINE[m.__name__].items())
+
+
 def changed_functions() -> list[str]:
     """Names (``module.function``) of the watched functions that differ from the pristine ones."""
-    out = []
-    for m in _WATCHED:
-        now = vars(m)
-        for k, v in _PRISTINE[m.__name__].items():
-            if now.get(k) is not v:
-                out.append(f"{m.__name__}.{k}")
-    return out
+    return [label for now, k, v, label in _PRISTINE_FLAT if now.get(k) is not v]
 
 
 def restore() -> list[str]:
     """Put back every watched function that was changed; returns what was changed."""
     changed = changed_functions()
-    for m in _WATCHED:
-        for k, v in _PRISTINE[m.__name__].items():
-            if vars(m).get(k) is not v:
-                setattr(m, k, v)
+    if changed:
+        for m in _WATCHED:
+            for k, v in _PRISTINE[m.__name__].items():
+                if vars(m).get(k) is not v:
+                    setattr(m, k, v)
     return changed
 
 
@@ -166,8 +167,7 @@ def price(inst, x: np.ndarray) -> tuple[float, bool]:
     key = x.tobytes()
     got = memo.get(key)
     if got is None:
-        ev = _cost.evaluate(inst, x)
-        got = (float(ev.cost), bool(ev.feasible))
+        got = _cost.cost_feasible(inst, x)
         if len(memo) >= _PRICES_KEPT:
             memo.pop(next(iter(memo)))
         memo[key] = got
