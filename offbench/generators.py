@@ -9,13 +9,26 @@ and seed give the same instance (the same digest) on every machine.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .instance import Instance, check_size
 
 
 def _loguniform(rng: np.random.Generator, lo: float, hi: float, size=None):
-    return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
+    """Log-uniform draws, exponentiated by the C library (``math.exp``), not ``np.exp``.
+
+    numpy's ``exp`` and ``log`` take a vectorized AVX-512 path on CPUs that have it and the C
+    library's elsewhere; the two differ in the last bit on some inputs, and these values are
+    not quantized, so ``np.exp`` made a seed's instance (and its digest) depend on the CPU: the
+    milp-scale manifest and the streaming-run fingerprint, written on an AVX-512 machine,
+    failed on one without it. ``math.exp``/``math.log`` give the same bits on both (on the CPU
+    without AVX-512 they equal numpy's: 10^6 draws compared)."""
+    u = rng.uniform(math.log(lo), math.log(hi), size)
+    if size is None:
+        return math.exp(u)
+    return np.fromiter((math.exp(v) for v in u), dtype=np.float64, count=len(u))
 
 
 def random_instance(

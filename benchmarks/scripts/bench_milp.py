@@ -116,7 +116,10 @@ def write_manifest() -> Path:
         inst = milp_scale_instance(s, nj, L, f)
         members.append({"name": inst.name, "role": role, "jobs": nj, "layers": L,
                         "capacity_fraction": f, "seed": s, "digest": inst.digest})
-    doc = {"format": "offbench-benchmark-set", "version": 1, "set": "milp-scale",
+    # Version 2: the same seeds, exponentiated by the C library (offbench.generators
+    # ._loguniform), so that the digests are the same on every CPU; version 1's were taken on a
+    # CPU with AVX-512, whose numpy exp differs from it in the last bit on some draws.
+    doc = {"format": "offbench-benchmark-set", "version": 2, "set": "milp-scale",
            "generator": "benchmarks.bench_milp.milp_scale_instance (offbench.generators."
                         "random_instance, n_devices=4, capacities and deadlines on, both "
                         "capacities set to capacity_fraction of the total ops)",
