@@ -14,6 +14,7 @@ from offbench.run import InProcessExecutor, PoolExecutor, parse_spec, plan, run
 from offbench.run import loop as loop_mod
 from offbench.run import sources as sources_mod
 from offbench.store import Store
+from tests.cpu_pins import CPU
 from tests.test_runner import FIXTURES
 
 SPEC = {
@@ -47,8 +48,9 @@ def _fingerprint(path) -> dict:
 #: when random_instance stopped depending on the CPU (numpy's AVX-512 exp; offbench.generators):
 #: the runner that held every instance (e44467f) and this one both give it on a CPU without
 #: AVX-512, where numpy's exp is the C library's.
-BEFORE = {"quality": "169e7496428f1ec7", "refs": "22ecc3e9f911f118",
-          "sources": "352909ea3377e7d6", "instances": "4e7f1b96984560e3"}
+#: Per CPU model: the references and ratios are Numba's arithmetic (tests/cpu_pins.py).
+BEFORE = {"znver3": {"quality": "169e7496428f1ec7", "refs": "22ecc3e9f911f118",
+                     "sources": "352909ea3377e7d6", "instances": "4e7f1b96984560e3"}}
 
 
 def test_plan_of_a_million_instances_holds_none(monkeypatch):
@@ -89,7 +91,8 @@ def test_streamed_run_equals_the_run_that_held_every_instance(tmp_path, monkeypa
     assert summary.done == summary.planned == 2 * 2 * (5 + 6)
     assert most[0] <= 2 * 2  # never more than a block or two of instances alive
     assert _fingerprint(blocks) == _fingerprint(whole)
-    assert _fingerprint(whole) == BEFORE
+    if CPU in BEFORE:  # elsewhere the streamed run is still checked against the whole one
+        assert _fingerprint(whole) == BEFORE[CPU]
     with Store.open_readonly(blocks) as s:
         fam = next(x for x in s.sources() if x["name"] == "fam")
     from offbench.families import get_family
