@@ -34,6 +34,11 @@ of :data:`LIMITS` (devices, jobs, layers per job and in all, bytes; each raised 
 variable) are checked by :func:`check_size` before anything of that size is allocated: job by job
 while JSON is parsed (``offbench._instance_json``), from the array headers of an ``.npz``
 (``offbench._instance_npz``), and by the families and generators before they draw.
+
+The module is kept whole (about 730 lines): the dataclass, its field lists and the validation
+that its constructor, ``replace`` and unpickling run are one unit on the runner's hot path (the
+field lists are looked up once and shared by all three); the readers and writers already live
+in ``offbench._instance_json`` and ``offbench._instance_npz``.
 """
 
 from __future__ import annotations
