@@ -11,11 +11,36 @@ independent, so they are walked on the threads the solve is given (``threads=`` 
 counter, :func:`offbench._numba.fetch_add`) until none is left, so a thread that starts late or
 is preempted walks fewer blocks instead of holding up the others (a fixed ``prange`` split over
 the blocks made a solve wait for its slowest thread: 1.25-1.47x on two cores). Each step is
-priced by :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, which also keeps
-the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to date. A full
-enumeration therefore costs O(1) per placement instead of O(n). DAG jobs (SPEC.md section 7)
-are enumerated the same way: their move deltas cost O(degree) (:func:`offbench.cost.move_delta`),
-so exhaustive search is the referee for small DAG instances too.
+priced as :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, prices it, and
+keeps the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to date. A
+full enumeration therefore costs O(1) per placement instead of O(n). DAG jobs (SPEC.md section
+7) are enumerated step by step with apply_move itself (:func:`_gray_walk`): their move deltas
+cost O(degree) (:func:`offbench.cost.move_delta`), so exhaustive search is the referee for small
+DAG instances too.
+
+The all-chain walk (:func:`_chain_walk`: instances without DAG jobs, from
+``CHAIN_MIN_LAYERS`` layers). A chain layer's move changes the cost by a value that depends on
+the layer, its old and new tier and its two neighbours' tiers only, plus the tardiness term.
+So the solve first asks :func:`offbench.cost.move_delta` itself for every such move of every
+walking layer (:func:`_chain_tables`, with the tardiness weights set to 0: 36 moves a layer),
+and a step reads its linear cost and time change from that table and adds the tardiness term
+exactly as move_delta adds it: every step's cost change, job time and loads are apply_move's,
+bit for bit (``tests/test_exhaustive.py`` compares every block's answer, placements and exact
+evaluations with the step-by-step walk, and the digests of ``tests/test_threads.py`` hold).
+Digit 0 of the Gray code, which changes on two steps of every three, is unrolled: two moves of
+layer 0 (the first of its job, whose next layer does not move meanwhile), then one move of the
+others by Algorithm H on digits ``1 ..``; the two moves keep the job's time in a register and
+need no Gray bookkeeping. Loads are not kept when no capacity can bind
+(:func:`offbench.cost.tier_can_bind`): every placement fits. Measured (CPU time per placement
+of one thread walking every block of the bench_exact instance, old and new kernel alternated
+in one process, medians of 7-11, a loaded two-core znver3 at load 5-7): 23-42 ns before (the
+step-by-step walk: about 100 instructions a step, 12 table reads and the neighbour branches of
+move_delta, the Gray bookkeeping on every step), 15-16 ns with the table alone, 9.4-16.8 ns
+with digit 0 unrolled (2.4-2.5x; 6-10e7 placements per second on one core of that machine).
+Tried and dropped, same A/B: a branch-free Gray update and tardiness term in the general step
+(15.6 against 14.7 ns: no gain; the remaining branches are predicted); unrolling digit 1 as
+well (20-28 ns against 15-17: slower, the compiled loop spills more); ``fastmath`` and float32
+tables were not tried: both change result bits.
 
 Floating-point drift. The running cost and the running loads are sums of millions of deltas, so
 they drift from the true cost and loads of the current placement. Three things keep the answer
@@ -87,7 +112,8 @@ import time
 import numpy as np
 
 from offbench._numba import fetch_add, jit, numba_threads, pjit, prange, workers
-from offbench.cost import apply_move, decision_cost, fits_state, move_state, new_move_state, tables
+from offbench.cost import (apply_move, decision_cost, fits_state, move_delta, move_state,
+                           new_move_state, tables, tardiness, tier_can_bind)
 from offbench.solver import Param, Proposal, Solver, Unsupported
 
 #: The reference chain asks exhaustive search for a proof up to this many layers (3^16 = 4.3e7
@@ -97,6 +123,11 @@ REFERENCE_MAX_LAYERS = 16
 #: A Gray digit at or above this index triggers a full recomputation of the running state.
 RESYNC_DIGIT = 7
 
+#: Instances of all-chain jobs with at least this many layers are walked by :func:`_chain_walk`
+#: (its move table costs 40-80 us to build: below 3^8 placements the step-by-step walk, about
+#: 25-40 ns a placement, is done sooner; measured in a solve of 3^4 .. 3^8 placements).
+CHAIN_MIN_LAYERS = 8
+
 #: Blocks walk at least this many digits (3^9 placements) each.
 BLOCK_DIGITS = 9
 
@@ -105,8 +136,11 @@ BLOCK_DIGITS = 9
 CHUNK_SECONDS = 0.25
 
 #: Placements per second of one thread, assumed before anything is measured (it sizes the first
-#: batch): a little above the 6.8e7/s measured on the quiet machine (bench_exact, 3^14, full
-#: model), so that the first batch takes at most about its target there.
+#: batch): set a little above the 6.8e7/s that the step-by-step walk did on the quiet machine
+#: (bench_exact, 3^14, full model). The all-chain walk is faster (6-10e7/s of CPU on one loaded
+#: core of the slower machine), so its first batch takes less than its target, never more: a
+#: time limit is kept; only a batch near PARALLEL_MIN_SECONDS may be sent to two threads at
+#: about half that much work.
 RATE_GUESS = 1e8
 
 #: A batch that one thread walks in less than this many seconds is walked on one thread: waking
@@ -170,6 +204,178 @@ def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit)
     return steps, exact, done
 
 
+@jit
+def _chain_tables(t0, low):
+    """What :func:`_chain_walk` reads besides the tables, for an all-chain instance whose
+    tables with ``job_tw`` zero are ``t0``: ``(mt, pv, nx, inc, binds)``.
+
+    ``mt[l, 27 p + 9 q + 3 a + k]`` is ``(cost change, time change)`` of
+    :func:`offbench.cost.move_delta` itself for walking layer ``l < low`` moved from tier ``a``
+    to ``k`` (``|a - k| = 1``, the moves of one Gray step; the others are left 0) with ``p`` on
+    the layer before it and ``q`` on the layer after it in its job (0 where there is none: the
+    device's end of the chain). With ``job_tw`` zero the cost change is move_delta's own value
+    before its tardiness term, bitwise. ``pv[l]``/``nx[l]``: where the walk's tier array holds
+    those neighbours (``n``, an entry that stays 0, where there is none). ``inc[l]``: the load
+    state's step count per move of ``l`` (2.0 for a layer with ops, 0 without, as
+    :func:`offbench.cost.apply_move` counts). ``binds``: whether a capacity can bind at all
+    (:func:`offbench.cost.tier_can_bind`; if not, every placement fits and the walk keeps no
+    loads)."""
+    n = t0.ops.size
+    mt = np.zeros((low, 81, 2))
+    pv = np.empty(low, dtype=np.int64)
+    nx = np.empty(low, dtype=np.int64)
+    inc = np.empty(low)
+    x = np.zeros(n, dtype=np.int8)
+    job_T = np.zeros(t0.offsets.size - 1)
+    for l in range(low):
+        i = t0.layer_job[l]
+        first = l == t0.offsets[i]
+        last = l == t0.offsets[i + 1] - 1
+        pv[l] = n if first else l - 1
+        nx[l] = n if last else l + 1
+        inc[l] = 2.0 if t0.ops[l] != 0.0 else 0.0
+        for p in range(3):
+            for q in range(3):
+                if not first:
+                    x[l - 1] = p
+                if not last:
+                    x[l + 1] = q
+                for a in range(3):
+                    for k in range(3):
+                        if a - k == 1 or k - a == 1:
+                            x[l] = a
+                            dc, dt = move_delta(t0, x, l, k, job_T)
+                            mt[l, 27 * p + 9 * q + 3 * a + k, 0] = dc
+                            mt[l, 27 * p + 9 * q + 3 * a + k, 1] = dt
+        x[:] = 0
+    binds = tier_can_bind(t0, 1) or tier_can_bind(t0, 2)
+    return mt, pv, nx, inc, binds
+
+
+#: The ``walk`` argument of :func:`_walk_worker` that walks step by step with
+#: :func:`offbench.cost.apply_move` (:func:`_gray_walk`); its tables are empty and never read.
+STEP_WALK = (False, np.zeros((0, 81, 2)), np.zeros(0, dtype=np.int64),
+             np.zeros(0, dtype=np.int64), np.zeros(0), True)
+
+
+def walk_tables(t, low: int, min_layers: int = 0) -> tuple:
+    """The ``walk`` argument of :func:`_walk_worker`: ``(True, *_chain_tables(...))`` for an
+    all-chain instance of at least ``min_layers`` layers (the walk by :func:`_chain_walk`),
+    else :data:`STEP_WALK`."""
+    if t.ops.size < min_layers or t.job_dag.any():
+        return STEP_WALK
+    return (True, *_chain_tables(t._replace(job_tw=np.zeros_like(t.job_tw)), low))
+
+
+@jit(_nrt=False)
+def _chain_step(t, mt, pv, nx, inc, xe, x, j, d, job_T, load, binds):
+    """Move walking layer ``j`` of an all-chain instance one tier in direction ``d``, exactly as
+    :func:`offbench.cost.apply_move` would (same cost change, time and loads, bitwise); return
+    the cost change. The move's linear cost and time change come from the move table; the
+    tardiness term is added as :func:`offbench.cost.move_delta` adds it."""
+    a = x[j]
+    k = a + d
+    r = 27 * xe[pv[j]] + 9 * xe[nx[j]] + 3 * a + k
+    dc = mt[j, r, 0]
+    dt = mt[j, r, 1]
+    i = t.layer_job[j]
+    tw = t.job_tw[i]
+    T0 = job_T[i]
+    if tw > 0.0:
+        dl = t.job_dl[i]
+        dc += tw * (tardiness(T0 + dt, dl) - tardiness(T0, dl))
+    job_T[i] = T0 + dt
+    if binds:
+        o = t.ops[j]
+        load[a] -= o
+        load[k] += o
+        load[3] += inc[j]
+    x[j] = k
+    return dc
+
+
+@jit(_nrt=False)
+def _chain_walk(t, mt, pv, nx, inc, binds, xe, x, job_T, load, f, o, cur, best, best_x,
+                resync_digit):
+    """:func:`_gray_walk` over a whole block of an all-chain instance (no budget): the same
+    placements in the same order, the same running cost, loads and exact evaluations, so the
+    same answer. Returns ``(steps, exact_evaluations)``.
+
+    Digit 0 moves twice (0, 1, 2 or back) between two moves of the others, which follow
+    Algorithm H on digits ``1 ..`` (``f[1] ..``, ``o[1] ..``): its moves are priced here with
+    what is constant along them held in registers (layer 0 opens its job: nothing before it;
+    the layer after it does not move meanwhile), the others by :func:`_chain_step`. Every
+    move is :func:`offbench.cost.apply_move`'s, bitwise. When no capacity can bind
+    (``binds`` false) the loads are not kept and every placement fits."""
+    n = f.size - 1
+    if n == 0:
+        return 0, 0
+    c = cur[0]
+    b = best[0]
+    exact = 0
+    steps = 0
+    i0 = t.layer_job[0]
+    tw0 = t.job_tw[i0]
+    dl0 = t.job_dl[i0]
+    o0 = t.ops[0]
+    inc0 = inc[0]
+    d0 = 1
+    while True:
+        # digit 0: two moves in direction d0, with layer 1's tier (q) fixed meanwhile
+        r9 = 9 * xe[nx[0]]
+        T0 = job_T[i0]
+        for _ in range(2):
+            a0 = x[0]
+            k0 = a0 + d0
+            r = r9 + 3 * a0 + k0
+            dc = mt[0, r, 0]
+            dt = mt[0, r, 1]
+            if tw0 > 0.0:
+                dc += tw0 * (tardiness(T0 + dt, dl0) - tardiness(T0, dl0))
+            T0 = T0 + dt
+            job_T[i0] = T0
+            if binds:
+                load[a0] -= o0
+                load[k0] += o0
+                load[3] += inc0
+            x[0] = k0
+            c += dc
+            steps += 1
+            if c < b and (not binds or fits_state(t, x, load)):
+                c = decision_cost(t, x)
+                exact += 1
+                if c < b:
+                    b = c
+                    for q in range(x.size):
+                        best_x[q] = x[q]
+        d0 = -d0
+        # the next other digit, Algorithm H on digits 1 ..
+        j = f[1]
+        f[1] = 1
+        if j == n:
+            break
+        c += _chain_step(t, mt, pv, nx, inc, xe, x, j, o[j], job_T, load, binds)
+        steps += 1
+        k = x[j]
+        if k == 0 or k == 2:
+            o[j] = -o[j]
+            f[j] = f[j + 1]
+            f[j + 1] = j + 1
+        if j >= resync_digit:
+            c = _resync(t, x, job_T, load)
+            exact += 1
+        if c < b and (not binds or fits_state(t, x, load)):
+            c = decision_cost(t, x)
+            exact += 1
+            if c < b:
+                b = c
+                for q in range(x.size):
+                    best_x[q] = x[q]
+    cur[0] = c
+    best[0] = b
+    return steps, exact
+
+
 def block_split(n: int) -> int:
     """Walking digits per block for ``n`` layers: blocks of at least ``3^9`` placements (so the
     per-block start, O(n), is noise), at most ``3^8`` blocks."""
@@ -178,7 +384,7 @@ def block_split(n: int) -> int:
 
 @jit
 def _walk_worker(t, low, b0, m, bound, resync_digit, out_cost, out_x, out_steps, out_exact,
-                 counter):
+                 counter, walk):
     """One worker: walk blocks ``b0 + q`` for the ``q < m`` it takes from the shared queue
     ``counter`` (:func:`offbench._numba.fetch_add`), each from a fresh state, until none is left.
 
@@ -192,7 +398,9 @@ def _walk_worker(t, low, b0, m, bound, resync_digit, out_cost, out_x, out_steps,
     """
     n = out_x.shape[1]
     nj = t.offsets.size - 1
-    x = np.zeros(n, dtype=np.int8)
+    chain, mt, pv, nx, inc, binds = walk
+    xe = np.zeros(n + 1, dtype=np.int8)     # x and a last entry that stays 0 (_chain_step)
+    x = xe[:n]
     job_T = np.empty(nj)
     load = np.zeros(4)
     f = np.empty(low + 1, dtype=np.int64)
@@ -221,8 +429,12 @@ def _walk_worker(t, low, b0, m, bound, resync_digit, out_cost, out_x, out_steps,
             for j in range(n):
                 best_x[j] = x[j]
         cur[0] = c
-        steps, ex, done = _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget,
-                                     resync_digit)
+        if chain:
+            steps, ex = _chain_walk(t, mt, pv, nx, inc, binds, xe, x, job_T, load, f, o, cur,
+                                    best, best_x, resync_digit)
+        else:
+            steps, ex, done = _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget,
+                                         resync_digit)
         out_cost[q] = best[0]
         if best[0] < bound:
             for j in range(n):
@@ -233,12 +445,12 @@ def _walk_worker(t, low, b0, m, bound, resync_digit, out_cost, out_x, out_steps,
 
 @pjit
 def _walk_blocks(t, low, b0, b1, bound, resync_digit, out_cost, out_x, out_steps, out_exact,
-                 counter, n_workers):
+                 counter, n_workers, walk):
     """Walk blocks ``b0 .. b1 - 1`` on ``n_workers`` workers in parallel (``prange``, one per
     thread), sharing the blocks through the queue ``counter`` (:func:`_walk_worker`)."""
     for w in prange(n_workers):
         _walk_worker(t, low, b0, b1 - b0, bound, resync_digit, out_cost, out_x, out_steps,
-                     out_exact, counter)
+                     out_exact, counter, walk)
 
 
 class Exhaustive(Solver):
@@ -282,6 +494,7 @@ class Exhaustive(Solver):
         best_x = x.copy()
         low = block_split(n)
         resync_digit = min(RESYNC_DIGIT, low)
+        walk = walk_tables(t, low, CHAIN_MIN_LAYERS)
         n_blocks = 3 ** (n - low)
         total = 3 ** n
         visited = 0
@@ -312,10 +525,11 @@ class Exhaustive(Solver):
                 counter = np.zeros(1, dtype=np.int64)
                 t0 = time.perf_counter()
                 if nw == 1:     # no parallel region: no worker thread to wake and wait for
-                    _walk_worker(t, low, b0, m, best, resync_digit, cost, xs, steps, ex, counter)
+                    _walk_worker(t, low, b0, m, best, resync_digit, cost, xs, steps, ex, counter,
+                                 walk)
                 else:
                     _walk_blocks(t, low, b0, b0 + m, best, resync_digit, cost, xs, steps, ex,
-                                 counter, nw)
+                                 counter, nw, walk)
                 dt = time.perf_counter() - t0
                 visited += int(steps.sum())
                 exact += int(ex.sum())

@@ -89,6 +89,55 @@ def test_gray_walk_visits_every_placement_once_one_step_at_a_time():
     assert len(seen) == 3 ** n == len(set(seen))
 
 
+def _blocks(inst, bound, chain):
+    """Every block's outputs (best cost, decision, placements, exact evaluations) from
+    ``_walk_worker``, walked by the all-chain walk (``chain``) or step by step with
+    ``offbench.cost.apply_move`` (``_gray_walk``)."""
+    t = tables(inst)
+    n = inst.n_layers
+    low = exhaustive_mod.block_split(n)
+    m = 3 ** (n - low)
+    walk = exhaustive_mod.walk_tables(t, low)
+    assert walk[0]                          # an all-chain instance
+    out = (np.empty(m), np.zeros((m, n), dtype=np.int8), np.empty(m, dtype=np.int64),
+           np.empty(m, dtype=np.int64))
+    exhaustive_mod._walk_worker(t, low, 0, m, bound, exhaustive_mod.RESYNC_DIGIT if n > 9 else 2,
+                                *out, np.zeros(1, dtype=np.int64), (chain,) + walk[1:])
+    return out
+
+
+def _walk_cases():
+    """Chains of 1 to 4 layers, 2 to 11 layers in all; capacities off, on, 0 (either tier),
+    equal to a subset's ops, or unable to bind; deadlines; zero-ops layers."""
+    out = []
+    for seed in range(10):
+        inst = random_instance(seed, n_devices=2, n_jobs=3, layers=(1, 4),
+                               capacities=seed % 3 != 0, deadlines=seed % 2 == 0,
+                               zero_fraction=0.3 if seed % 4 else 0.0)
+        if seed == 4:
+            inst = inst.replace(cloud_capacity=0.0)
+        if seed == 5:
+            inst = inst.replace(edge_capacity=0.0, cloud_capacity=float(inst.ops[:2].sum()))
+        if seed == 6:
+            inst = inst.replace(edge_capacity=float(inst.ops.sum()) * 2)
+        out.append(inst)
+    out.append(random_instance(11, n_devices=2, n_jobs=3, layers=(3, 4), capacities=True,
+                               deadlines=True, zero_fraction=0.2))
+    return out
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_chain_walk_is_the_move_kernels_walk_bitwise(case):
+    # The all-chain walk (move table, digit 0 unrolled) against the walk that steps with
+    # offbench.cost.apply_move: every block's best cost and placement, placements visited and
+    # exact evaluations, bit for bit, without a bound and with the all-device cost as one.
+    inst = _walk_cases()[case]
+    x0 = np.zeros(inst.n_layers, dtype=np.int8)
+    for bound in (np.inf, evaluate(inst, x0).cost):
+        for a, b in zip(_blocks(inst, bound, True), _blocks(inst, bound, False)):
+            assert np.array_equal(a, b)
+
+
 def test_ties_keep_the_first_placement_in_gray_order(solver):
     # Nothing costs anything: every placement ties at 0, so the first one visited (all-device)
     # is kept.

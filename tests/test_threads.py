@@ -141,6 +141,7 @@ def test_blocks_do_not_depend_on_the_worker_that_walked_them():
     n = inst.n_layers
     low = exhaustive_mod.block_split(n)
     m = 3 ** (n - low)
+    walk = exhaustive_mod.walk_tables(t, low)
     outs = []
     for n_workers in (1, 2, 5):
         o = (np.empty(m), np.zeros((m, n), dtype=np.int8), np.empty(m, dtype=np.int64),
@@ -148,9 +149,10 @@ def test_blocks_do_not_depend_on_the_worker_that_walked_them():
         counter = np.zeros(1, dtype=np.int64)
         with numba_threads(max_threads()):
             if n_workers == 1:
-                exhaustive_mod._walk_worker(t, low, 0, m, np.inf, 7, *o, counter)
+                exhaustive_mod._walk_worker(t, low, 0, m, np.inf, 7, *o, counter, walk)
             else:
-                exhaustive_mod._walk_blocks(t, low, 0, m, np.inf, 7, *o, counter, n_workers)
+                exhaustive_mod._walk_blocks(t, low, 0, m, np.inf, 7, *o, counter, n_workers,
+                                            walk)
         assert o[2].sum() == 3 ** n
         outs.append(o)
     for o in outs[1:]:
