@@ -7,9 +7,11 @@ edges ``(j, j+1)``. Every coefficient comes from :mod:`offbench.dag` (``compute_
 
 The model (:func:`dag_model`)
 -----------------------------
-Per job ``i`` and node ``v``: one-hot tier binaries ``x[v, k]`` (``sum_k x[v, k] = 1``). Write
-``z1(v) = x[v, 1] + x[v, 2]`` ("v is above the device") and ``z2(v) = x[v, 2]`` ("v is on the
-cloud"); for the device, ``z1 = z2 = 0``. A *transfer* is data leaving a source ``a`` (a node, or
+Per job ``i`` and node ``v``: two ordered-tier binaries, ``z1(v)`` ("v is above the device")
+and ``z2(v)`` ("v is on the cloud"), with ``z2(v) <= z1(v)``; for the device, ``z1 = z2 = 0``.
+The one-hot placement is the linear map ``x[v, 0] = 1 - z1``, ``x[v, 1] = z1 - z2``, ``x[v, 2] =
+z2`` (so a node's compute is ``c0 + (c1 - c0) z1 + (c2 - c1) z2``, the sum of the ``c0`` a
+column fixed at 1, and the time row moves the all-device time to its right-hand side). A *transfer* is data leaving a source ``a`` (a node, or
 the device for the job's input) once for a set of destinations ``D`` (and the device, for an
 exit node's output): the input (device -> entry nodes), each node's shared output (``out_bits``,
 to all its successors, and to the device if it is an exit) and each edge's own message (to its
@@ -29,7 +31,7 @@ is exactly the hop's indicator, and nothing in the model gains from a larger one
 its time in the tardiness row, are non-negative), so the model's optimum is the cost model's.
 
 **Without capacities and deadlines the LP's optimum is the minimum cut's.** Write ``y_1 = z1``,
-``y_2 = z2`` (``0 <= y_2 <= y_1 <= 1``, the one-hot rows mapped one to one), and take an optimal
+``y_2 = z2`` (``0 <= y_2 <= y_1 <= 1``), and take an optimal
 LP solution, where each ``h`` is at its least value, e.g. ``max(0, max_b y_1(b) - y_1(a))`` for
 the up hop. For ``theta`` in (0, 1) the rounding ``x^theta = [y_1 > theta] + [y_2 > theta]`` is a
 decision; its compute is linear in the ``[y > theta]``, and its up hop is crossed iff ``y_1(a) <=
@@ -46,6 +48,17 @@ one row per hop) make the matrix totally unimodular, every vertex integral, but 
 LP value and made HiGHS's branch and bound 1.6-1.9 times slower on the bench's 20 x 25
 instances with capacities and deadlines (CPU seconds; the rows per destination: as fast as the
 old model), so the model keeps a row per destination.
+
+**Why ordered-tier binaries and not one-hot ones.** The LP is the same (a linear bijection), but
+the one-hot model lets HiGHS branch on ``x[v, 1] = 0``, "v on the device or the cloud", a
+branch that is not an interval of the ordered tiers and breaks the minimum-cut structure the
+proof above rests on; ``z1`` and ``z2`` branch only into intervals ({device} against {edge,
+cloud}, {device, edge} against {cloud}). On the bench's 20 x 25 instances (tuning seeds only;
+HiGHS on the model milp hands it, one thread, CPU seconds to the proof, loaded 2-core
+machine): seed 4 21.7 s and 792 nodes (one-hot: 57.8 s, 2,223 nodes), seed 100 7.2 s and 9
+nodes (7.6 s, 11), seed 0 62.0 s and 2,077 nodes (57.3 s, 1,660): its bound moves faster
+(0.64654 after 1,077 nodes, one-hot 0.64569 after 1,065; the optimum 0.64716), but HiGHS
+found the optimum later (node 1,561 against 924).
 
 Per job, ``T_i`` is the linear expression ``sum x[v, k] time(v, k) + sum h * hop time``; with a
 deadline and a tardiness weight, ``U_i >= T_i - d_i``, ``U_i >= 0`` costs ``job_tw[i] * U_i``.
@@ -209,33 +222,41 @@ class _Builder:
 
 def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
     """The model of the module docstring as a scaled :class:`~offbench_solvers._transition.
-    LinearModel` (``decode`` takes each node's largest ``x[v, k]``; ``encode`` a decision's
-    one-hot vector). ``scale``: the objective unit (default
+    LinearModel` (``decode`` takes each node's largest ``x[v, k]``, the map of the module
+    docstring; ``encode`` a decision's ``z1, z2``). ``scale``: the objective unit (default
     :func:`~offbench_solvers._paths.objective_scale`)."""
     caps = F.Capacities.of(inst) if caps is None else caps
     scale = F.objective_scale(inst) if scale is None else float(scale)
     t = tables(inst)
     b = _Builder()
-    xcol = np.empty((inst.n_layers, 3), dtype=np.int64)
+    zcol = np.empty((inst.n_layers, 2), dtype=np.int64)   # z1, z2 of each node
     inf = math.inf
+    # The constant part of the objective (every node's device cost): a column fixed at 1.
+    one = b.var(0.0, lb=1.0, ub=1.0)
+    const = 0.0
     for i in range(inst.n_jobs):
         g = job_graph(inst, i)
         L = g.n_nodes
         l0 = int(inst.layer_offsets[i])
         comp_c = compute_costs(inst, i)
         comp_t = compute_costs(inst, i, "time")
+        # x[v, 0] = 1 - z1, x[v, 1] = z1 - z2, x[v, 2] = z2: the compute of v is
+        # c0 + (c1 - c0) z1 + (c2 - c1) z2 (likewise its time), with z2 <= z1.
         for v in range(L):
-            for k in range(3):
-                xcol[l0 + v, k] = b.var(comp_c[v, k] / scale, integer=True)
-            b.row([(xcol[l0 + v, k], 1.0) for k in range(3)], 1.0, 1.0)
-        time_terms = [(xcol[l0 + v, k], comp_t[v, k]) for v in range(L) for k in range(3)]
+            zcol[l0 + v, 0] = b.var((comp_c[v, 1] - comp_c[v, 0]) / scale, integer=True)
+            zcol[l0 + v, 1] = b.var((comp_c[v, 2] - comp_c[v, 1]) / scale, integer=True)
+            b.row([(zcol[l0 + v, 1], 1.0), (zcol[l0 + v, 0], -1.0)], -inf, 0.0)
+        const += float(np.sum(comp_c[:, 0]))
+        time_terms = [(zcol[l0 + v, 0], comp_t[v, 1] - comp_t[v, 0]) for v in range(L)]
+        time_terms += [(zcol[l0 + v, 1], comp_t[v, 2] - comp_t[v, 1]) for v in range(L)]
+        t_device = float(np.sum(comp_t[:, 0]))
         t_max = float(np.sum(np.max(comp_t, axis=1)))
 
         def z1(v):
-            return [] if v is None else [(xcol[l0 + v, 1], 1.0), (xcol[l0 + v, 2], 1.0)]
+            return [] if v is None else [(zcol[l0 + v, 0], 1.0)]
 
         def z2(v):
-            return [] if v is None else [(xcol[l0 + v, 2], 1.0)]
+            return [] if v is None else [(zcol[l0 + v, 1], 1.0)]
 
         def neg(terms):
             return [(c, -a) for c, a in terms]
@@ -286,25 +307,35 @@ def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
             # U_i fall short by that tolerance times the unit).
             ts = dl if dl > 0 else (t_max if t_max > 0 else 1.0)
             u = b.var(tw * ts / scale, ub=max(0.0, (t_max - dl) / ts) * (1 + 1e-9) + 1e-12)
-            # T_i / ts - u <= d_i / ts
-            b.row([(c, a / ts) for c, a in time_terms] + [(u, -1.0)], -inf, dl / ts)
-    for k, tier in ((0, 1), (1, 2)):
+            # (T_i - the all-device compute time) / ts - u <= (d_i - that time) / ts
+            b.row([(c, a / ts) for c, a in time_terms] + [(u, -1.0)], -inf,
+                  (dl - t_device) / ts)
+    ops = inst.ops
+    for k in range(2):
         if caps.active[k]:
             rs = float(caps.row_scale[k])
-            ops = inst.ops
-            b.row([(xcol[l, tier], ops[l] / rs) for l in range(inst.n_layers)], -inf,
-                  float(caps.cap[k]) / rs)
+            # the edge's load: ops . (z1 - z2); the cloud's: ops . z2
+            terms = [(zcol[l, 1], ops[l] / rs) for l in range(inst.n_layers)]
+            if k == 0:
+                terms = [(zcol[l, 0], ops[l] / rs) for l in range(inst.n_layers)] + \
+                    [(c, -a) for c, a in terms]
+            b.row(terms, -inf, float(caps.cap[k]) / rs)
+    b.obj[one] = const / scale
     n = len(b.obj)
     A = sp.csr_matrix((b.vals, (b.rows, b.cols)), shape=(len(b.row_lo), n))
-    xc = xcol.copy()
+    zc = zcol.copy()
 
     def decode(v):
         v = np.asarray(v, dtype=float)
-        return np.argmax(v[xc], axis=1).astype(np.int8)
+        y1, y2 = v[zc[:, 0]], v[zc[:, 1]]
+        return np.argmax(np.stack([1.0 - y1, y1 - y2, y2], axis=1), axis=1).astype(np.int8)
 
     def encode(x):
+        x = np.asarray(x, dtype=np.int64)
         out = np.zeros(n)
-        out[xc[np.arange(xc.shape[0]), np.asarray(x, dtype=np.int64)]] = 1.0
+        out[one] = 1.0
+        out[zc[:, 0]] = x >= 1
+        out[zc[:, 1]] = x == 2
         return out
 
     return F.LinearModel(np.asarray(b.obj), A, np.asarray(b.row_lo), np.asarray(b.row_hi),
@@ -313,7 +344,7 @@ def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
 
 
 def encode_hops(lm: F.LinearModel, x: np.ndarray) -> np.ndarray:
-    """A full solution vector for decision ``x``: the one-hot ``x`` and every continuous
+    """A full solution vector for decision ``x``: its ``z1, z2`` and every continuous
     variable at the least value its rows allow (the hop indicators and tardiness), for a hint."""
     v = lm.encode(x)
     cont = np.nonzero(~lm.integer)[0]
@@ -368,12 +399,12 @@ def lp_relaxation(lm: F.LinearModel, deadline: float):
 
 
 def threshold_roundings(lm: F.LinearModel, values, limit: int | None = 16) -> list:
-    """The decisions ``[y_1 > theta] + [y_2 > theta]`` of an LP solution (``y_1 = x[v, 1] +
-    x[v, 2]``, ``y_2 = x[v, 2]``; the module docstring's proof), one ``theta`` between each pair of
+    """The decisions ``[y_1 > theta] + [y_2 > theta]`` of an LP solution (``y_1 = z1``,
+    ``y_2 = z2``; the module docstring's proof), one ``theta`` between each pair of
     consecutive distinct values of the y's (at most ``limit`` of them, spread evenly; ``None``:
     all). Without capacities and deadlines the best of all of them is optimal."""
-    x = np.asarray(values, dtype=float)[lm.integer].reshape(-1, 3)
-    y1, y2 = x[:, 1] + x[:, 2], x[:, 2]
+    y = np.asarray(values, dtype=float)[lm.integer].reshape(-1, 2)
+    y1, y2 = y[:, 0], y[:, 1]
     cuts = np.unique(np.round(np.concatenate(([0.0, 1.0], np.clip(y1, 0, 1),
                                               np.clip(y2, 0, 1))), 12))
     thetas = (cuts[:-1] + cuts[1:]) / 2
