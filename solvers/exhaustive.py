@@ -39,8 +39,9 @@ move_delta, the Gray bookkeeping on every step), 15-16 ns with the table alone, 
 with digit 0 unrolled (2.4-2.5x; 6-10e7 placements per second on one core of that machine).
 Tried and dropped, same A/B: a branch-free Gray update and tardiness term in the general step
 (15.6 against 14.7 ns: no gain; the remaining branches are predicted); unrolling digit 1 as
-well (20-28 ns against 15-17: slower, the compiled loop spills more); ``fastmath`` and float32
-tables were not tried: both change result bits.
+well (20-28 ns against 15-17: slower; why was not examined further); unsigned table indices
+(no code for negative indices: 10.4-15.8 against 10.2-16.9 ns, within the noise);
+``fastmath`` and float32 tables were not tried: both change result bits.
 
 Floating-point drift. The running cost and the running loads are sums of millions of deltas, so
 they drift from the true cost and loads of the current placement. Three things keep the answer
