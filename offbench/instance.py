@@ -65,7 +65,8 @@ from .instance_checks import (LIMITS, MAX_INSTANCE_BYTES, MAX_MAGNITUDE, MIN_MAG
                               limit, short as _short)
 
 __all__ = ["Instance", "load_instance", "save_instance", "atomic_write", "FORMAT", "VERSION",
-           "LIMITS", "MAX_INSTANCE_BYTES", "MIN_MAGNITUDE", "MAX_MAGNITUDE", "check_size", "limit"]
+           "values_admissible", "LIMITS", "MAX_INSTANCE_BYTES", "MIN_MAGNITUDE", "MAX_MAGNITUDE",
+           "check_size", "limit"]
 
 
 def _content_digest(d: dict) -> str:
@@ -651,6 +652,33 @@ _FIELD_ORDER = tuple(f.name for f in dataclasses.fields(Instance))
 _FIELD_NAMES = frozenset(_FIELD_ORDER)
 #: What pickling keeps of an instance (:meth:`Instance.__getstate__`).
 _STATE_KEYS = _FIELD_NAMES | {"digest"}
+
+
+def values_admissible(scalars: dict, arrays: dict) -> bool:
+    """Whether many instances of one structure hold admissible values only, tested at once:
+    ``scalars`` maps each float field to an array of one value per instance, ``arrays`` each
+    float-array field to a 2-D array of one row per instance. True only where
+    :meth:`Instance._check` accepts every value of every instance (the same ranges; a capacity
+    between 0 and :data:`MIN_MAGNITUDE` is left to ``_check``), for
+    :func:`offbench.families.batch.generate_many`, which validates the structure through
+    ``_check`` once per group."""
+    with np.errstate(invalid="ignore"):
+        for attr, _, positive in _SCALAR_CHECKS:
+            v = np.asarray(scalars[attr], dtype=np.float64)
+            ok = (v >= MIN_MAGNITUDE) & (v <= MAX_MAGNITUDE)
+            if attr.endswith("capacity"):
+                ok |= (v == 0) | (v == np.inf)
+            elif not positive:
+                ok |= v == 0
+            if not ok.all():
+                return False
+        pos = [arrays[n] for n in _DEV_POSITIVE]
+        nonneg = [arrays[n] for n in _DEV_NONNEGATIVE] + [arrays[n] for n in ("ops", "bits", "job_weight")]
+        if not _all_admissible([np.concatenate(pos, axis=1).ravel()],
+                               [np.concatenate(nonneg, axis=1).ravel()]):
+            return False
+        dl = arrays["deadline"]
+        return not ((dl < 0) | ((dl > MAX_MAGNITUDE) & (dl != np.inf)) | np.isnan(dl)).any()
 
 
 # ---------------------------------------------------------------------- files

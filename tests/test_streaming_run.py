@@ -55,8 +55,24 @@ BEFORE = {"znver3": {"quality": "169e7496428f1ec7", "refs": "22ecc3e9f911f118",
 
 def test_plan_of_a_million_instances_holds_none(monkeypatch):
     built = []
-    real = sources_mod.build_member
-    monkeypatch.setattr(sources_mod, "build_member", lambda d: built.append(d) or real(d))
+    real, real_many = sources_mod.build_member, sources_mod.build_members
+    inside = [False]  # build_members builds some members by build_member: counted once
+
+    def many(descs):
+        built.extend(descs)
+        inside[0] = True
+        try:
+            return real_many(descs)
+        finally:
+            inside[0] = False
+
+    def one(desc):
+        if not inside[0]:
+            built.append(desc)
+        return real(desc)
+
+    monkeypatch.setattr(sources_mod, "build_member", one)
+    monkeypatch.setattr(sources_mod, "build_members", many)
     spec = parse_spec({"sources": [{"kind": "family", "family": "dmro-v1", "count": 1_000_000}],
                        "solvers": ["all-device"], "reference": {"mode": "none"}})
     pl = plan(spec)
@@ -124,8 +140,24 @@ def test_interrupted_then_resumed_run_skips_by_key_and_loses_nothing(tmp_path, m
         assert s.count_results() == 8  # the batch waiting was committed on the interrupt
         assert s.sources() == [] or all(x["name"] != "rnd" for x in s.sources())
     built = []
-    real = sources_mod.build_member
-    monkeypatch.setattr(sources_mod, "build_member", lambda d: built.append(d) or real(d))
+    real, real_many = sources_mod.build_member, sources_mod.build_members
+    inside = [False]  # build_members builds some members by build_member: counted once
+
+    def many(descs):
+        built.extend(descs)
+        inside[0] = True
+        try:
+            return real_many(descs)
+        finally:
+            inside[0] = False
+
+    def one(desc):
+        if not inside[0]:
+            built.append(desc)
+        return real(desc)
+
+    monkeypatch.setattr(sources_mod, "build_member", one)
+    monkeypatch.setattr(sources_mod, "build_members", many)
     summary = run(parse_spec(spec), store, executor=InProcessExecutor())
     assert summary.already == 8 and summary.done == summary.planned - 8
     # Members whose jobs were all in the store were not built again.

@@ -10,12 +10,14 @@ the documentation of every number.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..instance import check_size
 from .param import FParam
-from ._common import (DROO_N0, INPUT_ENCODINGS, MODELS, assemble, dnn_job, droo_mean_gain,
-                      loguniform, n_units, server_params, shannon_rate)
+from ._common import (DROO_N0, INPUT_ENCODINGS, MODELS, _draft_value, assemble, dnn_job,
+                      droo_mean_gain, loguniform, n_units, server_params, shannon_rate)
 
 #: The parameters of DROO's devices and links (shared with ``dmro-v2``).
 DEVICE_PARAMS = (
@@ -109,3 +111,49 @@ def build(p, rng_structure: np.random.Generator, rng_env: np.random.Generator):
         backhaul_rate=p["backhaul_rate"], backhaul_latency=p["backhaul_latency"],
     )
     return inst, snr_up
+
+
+def build_many(p, rngs) -> list:
+    """``[build(p, rs, re) for rs, re in rngs]``: the same draws from each member's own
+    generators, in the same order, and the arithmetic once for all members (every operation
+    is elementwise: the same numbers bit for bit; :mod:`offbench.families.batch`). The members'
+    drafts share the arrays that do not depend on the draws (read-only)."""
+    nd = p["n_devices"]
+    check_size(n_devices=nd, n_jobs=nd, layers_per_job=p["n_layers"], n_layers=nd * p["n_layers"],
+               where="n_devices/n_layers")
+    K = len(rngs)
+    dist, logu, power = np.empty((K, nd)), np.empty((K, nd)), np.empty((K, nd))
+    lo, hi = math.log(p["device_speed"][0]), math.log(p["device_speed"][1])
+    for k, (rs, _) in enumerate(rngs):  # droo_devices' draws, in its order
+        dist[k] = rs.uniform(p["distance_m"][0], p["distance_m"][1], nd)
+        logu[k] = rs.uniform(lo, hi, nd)
+        power[k] = rs.uniform(p["device_power"][0], p["device_power"][1], nd)
+    speed = np.exp(logu)  # loguniform
+    h = droo_mean_gain(dist)
+    snr_up = p["tx_power"] * h / DROO_N0
+    snr_down = p["ap_power"] * h / DROO_N0
+    rate_up = shannon_rate(p["bandwidth_hz"], snr_up)
+    rate_down = shannon_rate(p["bandwidth_hz"], snr_down)
+    ops, bits = dnn_job(p["model"], p["n_layers"], input_encoding=p["input_encoding"])
+    dev = {"speed": speed[0], "power_compute": power[0], "power_tx": np.full(nd, p["power_tx"]),
+           "power_rx": np.full(nd, p["power_rx"]), "rate_up": rate_up[0], "rate_down": rate_down[0],
+           "latency": np.full(nd, p["link_latency"])}
+    first = assemble(
+        w_time=p["w_time"], w_energy=p["w_energy"], w_tardiness=0.0,
+        edge_speed=p["edge_speed"], cloud_speed=p["cloud_speed"],
+        edge_capacity=np.inf, cloud_capacity=np.inf, dev=dev,
+        job_device=np.arange(nd), job_ops=[ops] * nd, job_bits=[bits] * nd,
+        weight=job_weights(p["job_weights"], nd),
+        backhaul_rate=p["backhaul_rate"], backhaul_latency=p["backhaul_latency"],
+    )
+    out = [(first, snr_up[0])]
+    own = (("dev_speed", speed), ("dev_power_compute", power), ("dev_rate_up", rate_up),
+           ("dev_rate_down", rate_down))
+    for k in range(1, K):
+        inst = object.__new__(type(first))
+        d = inst.__dict__
+        d.update(first.__dict__)
+        for name, a in own:
+            d[name] = _draft_value("array", a[k])
+        out.append((inst, snr_up[k]))
+    return out

@@ -383,11 +383,26 @@ class Family:
                             name=f"{self.id}/s{seed}", switching=False)
         return _renamed(proc.next(), f"{self.id}/s{seed}/{index}")
 
+    def _member_seqs(self, seed: int, index: int, env: Environment) -> tuple:
+        """The structure, environment and frame generators of static instance ``(seed,
+        index)`` drawn in ``env``: those :meth:`generate` draws from."""
+        return (self._seq(_NS_INSTANCE, seed, index, _PART_STRUCTURE),
+                self._seq(_NS_INSTANCE, seed, index, _PART_ENV, self._env_code(env)),
+                self._seq(_NS_INSTANCE, seed, index, _PART_FRAMES))
+
+    def generate_many(self, seed: int, indices) -> list[Instance]:
+        """``[self.generate(seed, i) for i in indices]``, the same instances bit for bit, with
+        the arithmetic of members of one structure done once for all of them
+        (:mod:`offbench.families.batch`: what a run's block of members takes)."""
+        from .batch import generate_many
+
+        return generate_many(self, seed, indices)
+
     def instances(self, seed: int, count: int, start: int = 0) -> list[Instance]:
         """Instances ``start .. start + count - 1`` of a seed."""
         count = self._check_seed("count", count)
         start = self._check_seed("start", start)
-        return [self.generate(seed, i) for i in range(start, start + count)]
+        return self.generate_many(seed, range(start, start + count))
 
     def stream(self, seed: int, n_frames: int, *, environment: str | None = None,
                switch_at: int | None = None, switch_to: str | None = None) -> Iterator[Instance]:

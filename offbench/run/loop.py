@@ -283,10 +283,13 @@ class _Context:
             return
         insts: dict[int, Any] = {}
         texts: dict[int, str] = {}  # the JSON of members new to the store (for their record)
+        built = {} if src.stream else src.build_many(list(todo))
         for m, d in todo.items():
             if src.stream:
                 continue
-            inst = src.build(m)
+            inst = built[m]
+            if isinstance(inst, Exception):
+                raise inst
             if d is None and src.lazy:  # built for the first time: its record and digest at once
                 texts[m] = inst.compact_json_and_digest()
             if d is not None and inst.digest != d:

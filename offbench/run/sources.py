@@ -105,6 +105,14 @@ class Source:
             return self.members[i]
         return build_member(self.descriptor(i))
 
+    def build_many(self, members: list) -> dict:
+        """Members ``members`` built (:meth:`build` of each, generated members of a family
+        drawn together: :func:`build_members`), as ``{i: instance}``, or ``{i: exception}``
+        for a member that cannot be built (the caller raises it when it comes to it)."""
+        if self.members is not None:
+            return {i: self.members[i] for i in members}
+        return dict(zip(members, build_members([self.descriptor(i) for i in members])))
+
     def known_digest(self, i: int) -> str | None:
         """Member ``i``'s digest when known without building it (held or read members)."""
         if self.members is not None:
@@ -193,6 +201,41 @@ def build_member(desc: tuple):
     if kind == "inline":
         return desc[1]
     raise ValueError(f"unknown member descriptor {kind!r}")
+
+
+def build_members(descs: list) -> list:
+    """:func:`build_member` of each descriptor, in order: the instance, or the exception that
+    building it raised (the caller says which member failed). Consecutive members of one
+    family and seed are drawn together (:meth:`offbench.families.Family.generate_many`: the
+    same instances, in fewer numpy calls); if that raises, they are built one by one, so that
+    each failure is the member's own."""
+    out: list = []
+    i = 0
+    while i < len(descs):
+        d = descs[i]
+        j = i + 1
+        if d[0] == "family":
+            while j < len(descs) and descs[j][0] == "family" and descs[j][1:3] == d[1:3]:
+                j += 1
+        if j - i > 1:
+            try:
+                fam = _FAMILIES.get(d[1])
+                if fam is None:
+                    from ..families import get_family
+
+                    fam = _FAMILIES[d[1]] = get_family(d[1])
+                out.extend(fam.generate_many(d[2], [e[3] for e in descs[i:j]]))
+                i = j
+                continue
+            except Exception:
+                pass  # one by one below: each member's own error
+        for e in descs[i:j]:
+            try:
+                out.append(build_member(e))
+            except Exception as exc:
+                out.append(exc)
+        i = j
+    return out
 
 
 def expand_source(s: dict) -> Source:

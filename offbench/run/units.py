@@ -114,17 +114,17 @@ def run_units(units: list, settings: dict) -> list:
     from ..store import instance_record, stored_reference
     from .referee import all_device_cost
     from .execute import attach_reference, judged_row
-    from .sources import build_member
+    from .sources import build_members
 
     results = []
     built = []
     _use_families_dirs(settings.get("families_dirs") or ())
-    for u in units:
+    # Members of one family and seed are drawn together (Family.generate_many).
+    for u, inst in zip(units, build_members([u.descriptor for u in units])):
         r = UnitResult(member=u.member)
         results.append(r)
-        try:
-            inst = build_member(u.descriptor)
-        except Exception as e:  # a member that cannot be built: its jobs fail with the reason
+        if isinstance(inst, Exception):  # a member that cannot be built: its jobs fail with the reason
+            e = inst
             r.error = f"building member {u.member} of source {u.source!r}: {type(e).__name__}: {e}"
             continue
         # A member new to the store is recorded: its JSON and its digest from one to_dict.
