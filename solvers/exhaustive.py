@@ -11,12 +11,12 @@ independent, so they are walked on the threads the solve is given (``threads=`` 
 counter, :func:`offbench._numba.fetch_add`) until none is left, so a thread that starts late or
 is preempted walks fewer blocks instead of holding up the others (a fixed ``prange`` split over
 the blocks made a solve wait for its slowest thread: 1.25-1.47x on two cores). Each step is
-priced as :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, prices it, and
-keeps the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to date. A
-full enumeration therefore costs O(1) per placement instead of O(n). DAG jobs (SPEC.md section
-7) are enumerated step by step with apply_move itself (:func:`_gray_walk`): their move deltas
-cost O(degree) (:func:`offbench.cost.move_delta`), so exhaustive search is the referee for small
-DAG instances too.
+priced exactly as :func:`offbench.cost.apply_move`, the cost model's O(1) move kernel, prices
+it, keeping the per-job times (for tardiness) and the edge/cloud loads (for feasibility) up to
+date. A full enumeration therefore costs O(1) per placement instead of O(n). DAG jobs
+(SPEC.md section 7) are enumerated step by step with apply_move itself (:func:`_gray_walk`):
+their move deltas cost O(degree) (:func:`offbench.cost.move_delta`), so exhaustive search is
+the referee for small DAG instances too.
 
 The all-chain walk (:func:`_chain_walk`: instances without DAG jobs, from
 ``CHAIN_MIN_LAYERS`` layers). A chain layer's move changes the cost by a value that depends on
@@ -33,14 +33,15 @@ others by Algorithm H on digits ``1 ..``; the two moves keep the job's time in a
 need no Gray bookkeeping. Loads are not kept when no capacity can bind
 (:func:`offbench.cost.tier_can_bind`): every placement fits. Measured (CPU time per placement
 of one thread walking every block of the bench_exact instance, old and new kernel alternated
-in one process, medians of 7-11, a loaded two-core znver3 at load 5-7): 23-42 ns before (the
-step-by-step walk: about 100 instructions a step, 12 table reads and the neighbour branches of
-move_delta, the Gray bookkeeping on every step), 15-16 ns with the table alone, 9.4-16.8 ns
-with digit 0 unrolled (2.4-2.5x; 6-10e7 placements per second on one core of that machine).
-Tried and dropped, same A/B: a branch-free Gray update and tardiness term in the general step
-(15.6 against 14.7 ns: no gain; the remaining branches are predicted); unrolling digit 1 as
-well (20-28 ns against 15-17: slower; why was not examined further); unsigned table indices
-(no code for negative indices: 10.4-15.8 against 10.2-16.9 ns, within the noise);
+in one process, medians of 7-11, a loaded two-core znver3 at load 5-10): 23-42 ns before (the
+step-by-step walk: 12 table reads, move_delta's neighbour branches and the Gray bookkeeping on
+every step), 15-16 ns with the table alone (its step compiles to about 100 instructions, much
+of it index arithmetic and array descriptors reloaded from the stack), 9.4-16.8 ns with digit 0
+unrolled (2.3-2.8x; 6-10e7 placements per second of CPU on one core of that machine;
+``benchmarks/scripts/ab_exhaustive.py``). Tried and dropped, same A/B: a branch-free Gray
+update and tardiness term in the general step (15.6 against 14.7 ns: no gain); unrolling
+digit 1 as well (20-28 ns against 15-17: slower; why was not examined further); unsigned table
+indices (no code for negative indices: 10.4-15.8 against 10.2-16.9 ns, within the noise);
 ``fastmath`` and float32 tables were not tried: both change result bits.
 
 Floating-point drift. The running cost and the running loads are sums of millions of deltas, so
