@@ -55,10 +55,18 @@ branch that is not an interval of the ordered tiers and breaks the minimum-cut s
 proof above rests on; ``z1`` and ``z2`` branch only into intervals ({device} against {edge,
 cloud}, {device, edge} against {cloud}). On the bench's 20 x 25 instances (tuning seeds only;
 HiGHS on the model milp hands it, one thread, CPU seconds to the proof, loaded 2-core
-machine): seed 4 21.7 s and 792 nodes (one-hot: 57.8 s, 2,223 nodes), seed 100 7.2 s and 9
-nodes (7.6 s, 11), seed 0 62.0 s and 2,077 nodes (57.3 s, 1,660): its bound moves faster
+machine): seed 4 21.7 s and 792 nodes (one-hot: 57.8 s, 2,223 nodes), seed 108 15.5 s and
+316 nodes (31.1 s, 739), seed 100 7.2 s and 9 nodes (7.6 s, 11), seed 0 62.0 s and 2,077
+nodes (57.3 s, 1,660): its bound moves faster
 (0.64654 after 1,077 nodes, one-hot 0.64569 after 1,065; the optimum 0.64716), but HiGHS
-found the optimum later (node 1,561 against 924).
+found the optimum later (node 1,561 against 924). Evaluated once, on seeds 5-14 of
+``bench_dag_milp.py --first 5 --seeds 10 --no-lp`` (load 5-10, time limits of 900 s and 300 s
+of wall so that the CPU time decides): 10 of 10 proven, CPU median 2.6 s; seed 12 in 54.2 s of
+CPU and 1,982 nodes, where the one-hot model stopped at 300 s of wall after 43.6 s of CPU and
+1,088 nodes at a gap of 2.2e-3 (and, an earlier session, 171 s of CPU and 12,997 nodes at
+0.07%); the other nine 0.4-8.1 s of CPU (one-hot 0.4-7.9 s). The figures in the rest of this
+docstring (step 3 below, the options and what was tried and dropped) were measured on the
+one-hot model.
 
 Per job, ``T_i`` is the linear expression ``sum x[v, k] time(v, k) + sum h * hop time``; with a
 deadline and a tardiness weight, ``U_i >= T_i - d_i``, ``U_i >= 0`` costs ``job_tw[i] * U_i``.
