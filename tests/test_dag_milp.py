@@ -63,6 +63,24 @@ def test_the_models_objective_is_the_cost_models_price():
             assert float(lm.obj @ v) * lm.scale == pytest.approx(ev.cost, rel=1e-9, abs=1e-12)
 
 
+def test_the_model_places_nodes_by_ordered_tier_binaries():
+    """Two binaries per node, z1 ("above the device") and z2 ("on the cloud") with z2 <= z1, so
+    that HiGHS branches only into intervals of the ordered tiers; a fractional vector decodes to
+    each node's largest x[v, k] = (1 - z1, z1 - z2, z2), a decision encodes to its z's."""
+    rng = np.random.default_rng(1)
+    inst = random_dag_instance(3, n_jobs=3, nodes=(3, 6), capacities=True, deadlines=True)
+    lm = _dag_milp.dag_model(inst)
+    assert int(lm.integer.sum()) == 2 * inst.n_layers
+    x = rng.integers(0, 3, inst.n_layers)
+    z = lm.encode(x)[lm.integer].reshape(-1, 2)
+    assert np.array_equal(z, np.stack([x >= 1, x == 2], axis=1).astype(float))
+    y = np.sort(rng.random((inst.n_layers, 2)), axis=1)[:, ::-1]     # y1 >= y2
+    v = lm.encode(x)
+    v[lm.integer] = y.ravel()
+    want = np.argmax(np.stack([1 - y[:, 0], y[:, 0] - y[:, 1], y[:, 1]], axis=1), axis=1)
+    assert np.array_equal(lm.decode(v), want)
+
+
 def _n_capacity_rows(inst):
     return int(F.Capacities.of(inst).active.sum())
 
