@@ -123,6 +123,30 @@ the four):
 * the candidate rows assembled in one ``concatenate`` and priced without re-testing that they
   are tiers; parameters read as plain attributes (``Solver.__getattr__`` is a Python call).
 
+Second round (issue 12, after 1d281b6), measured by a paired run in one process (the
+1d281b6 path and the new one deciding the same stream in lockstep, their order alternated
+frame by frame, the thread's CPU time; dmro-v1 resnet18-mid, stream 100, frames 300-2,000, at
+load 7-10 on the two shared cores): decide's median 1.032 -> 0.852 ms and 1.265 -> 1.048 ms
+(-17%). Per phase, a phase timed in a loop of its own costs about half what it costs in the
+sequence of a decision (the code and data of torch, numpy and Numba calls evict each other), so
+what pays is fewer calls:
+
+* after the forward pass and torch's softmax, one Numba kernel
+  (:func:`offbench.learn.fused.decide_rows`) does what a dozen numpy calls did: the networks'
+  argmax, the consensus (the float32 sum over the networks in their order, divided by K: numpy's
+  ``add.reduce`` and torch's ``mean`` for K <= 4), the exploration's draws (numpy's numbers
+  from the learner's generator, drawn by Numba: the same calls as
+  :meth:`~offbench.learn.candidates.CutExplorer.draws`) and rows, the
+  pricing kernel of :func:`~offbench.learn.candidates.price_jobs` and the per-job (or, with
+  capacities, whole-row) selection; used for equal-length chains with ``q = "cost"``,
+  exploration on, K <= 4 and no sweep; every other case takes the numpy chain below;
+* the frame's profile and the watch's comparison in one kernel after the job sums
+  (:func:`offbench.learn.drift.watch_frame`);
+* the job features' extended vector written into a buffer that holds the constants (39-47 ->
+  30 us in a loop of its own);
+* ``torch.inference_mode`` instead of ``no_grad`` around the forward pass (fewer checks per
+  op; the same kernels).
+
 Left as they are: the forward pass itself (three batched products, 60-70 us for 10 jobs, most
 of it MKL's small-matrix time), the frame's cost tables (:func:`offbench.cost.tables`, built by
 the first pricing of a frame), and the training step every ``train_every`` frames (forward and
@@ -142,7 +166,9 @@ from offbench.learn.base import WEIGHTS_PARAM, TorchLearningSolver
 from offbench.learn.candidates import (CandidateLearner, CutExplorer, JobPrices, _chain_inputs, best_row,
                                        cut_sweep, job_input_size, job_inputs, parallel_mlp, per_job_best,
                                        price_jobs, tier_loss, topo_orders)
-from offbench.learn.drift import Profiler, ProfileWatch
+from offbench.cost import tables
+from offbench.learn.drift import Profiler, ProfileWatch, watch_frame
+from offbench.learn.fused import decide_rows
 from offbench.learn.meta import reptile_step
 from offbench.solver import Context, Param
 
@@ -217,6 +243,10 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         self._profiler = Profiler(structure)
         self._jobs = np.arange(self.n_jobs)
         self._zero_row = np.zeros((1, int(structure.n_layers)), np.int8)
+        # one kernel for the candidates, their prices and the choice (see "Speed"), where it applies
+        self._fused = (self.uniform and self.orders is None and self._explorer.plain
+                       and self.param_values["q"] == "cost" and self.param_values["explore"]
+                       and self.param_values["K"] <= CONSENSUS_NUMPY_K)
         # the parameters as plain attributes (Solver reads them through __getattr__, a Python
         # call per read; _propose reads a dozen per frame)
         vars(self).update(self.param_values)
@@ -293,23 +323,28 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         import torch
 
         X = self._inputs(frame) if self._inputs is not None else job_inputs(frame, self.max_L)
-        with torch.no_grad():
+        profile, differs = watch_frame(self._profiler, self.watch, frame) if self.adapt else (None, False)
+        sweep = self.adapt and (self.sweep_left > 0 or (differs and self.watch.run >= self.watch.stable))
+        with torch.inference_mode():
             lg = self.nets.forward(torch.from_numpy(X)).view(self.K, self.n_jobs, self.max_L, 3)
-            props = lg.numpy().argmax(-1).astype(np.int8)                     # (K, nj, L)
             # the consensus: the tier of the largest mean probability over the K networks
             sm = torch.softmax(lg, -1)
-            if self.K <= CONSENSUS_NUMPY_K:  # torch's mean, bitwise, in numpy (fewer torch calls)
-                mean = np.add.reduce(sm.numpy(), axis=0) / np.float32(self.K)
-            else:
-                mean = sm.mean(0).numpy()
-            cons = mean.argmax(-1).astype(np.int8)
+        eps = self._eps()
+        coupled = frame.has_capacities
+        if self._fused and not sweep and (coupled or self.all_device):
+            return self._propose_fused(ctx, X, lg, sm, eps, coupled, profile, differs)
+        props = lg.numpy().argmax(-1).astype(np.int8)                         # (K, nj, L)
+        if self.K <= CONSENSUS_NUMPY_K:  # torch's mean, bitwise, in numpy (fewer torch calls)
+            mean = np.add.reduce(sm.numpy(), axis=0) / np.float32(self.K)
+        else:
+            mean = sm.mean(0).numpy()
+        cons = mean.argmax(-1).astype(np.int8)
         if not self.uniform:
             props[:, self.pad] = -1
             cons[self.pad] = -1
         pool = [props]
         if self.incumbent is not None:
             pool.append(self.incumbent[None])
-        eps = self._eps()
         if self.explore:
             pool.append(self._explorer(cons, self.n_explore, eps, self.rng))
         qdata = None
@@ -317,12 +352,9 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             pool, qdata = self._q_select(X, np.concatenate(pool), eps)
             pool = [pool]
         n_pool = sum(p.shape[0] for p in pool)
-        coupled = frame.has_capacities
         parts = [self._flat(p) for p in pool]                                # rows (m, n_layers)
-        profile = self._profiler(frame) if self.adapt else None
-        differs = self.adapt and self.watch.differs(profile)
         n_sweep = 0
-        if self.adapt and (self.sweep_left > 0 or (differs and self.watch.run >= self.watch.stable)):
+        if sweep:
             parts.append(self._flat(cut_sweep(self.lengths, self.adapt_rows, self.rng, self.orders,
                                               self.max_L)))
             n_sweep = parts[-1].shape[0]
@@ -365,6 +397,24 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             swept = (without - with_) / with_ if with_ > 0 else 0.0
             info["sweep"] = n_sweep
         return x, info, (X, y, pool, qdata, (profile, differs, swept))
+
+    def _propose_fused(self, ctx, X, lg, sm, eps, coupled, profile, differs):
+        """``_propose`` for frames of equal-length chains with ``q = "cost"``, exploration on, up
+        to ``CONSENSUS_NUMPY_K`` networks and no sweep: the same candidates, prices and choice
+        in one kernel (:func:`offbench.learn.fused.decide_rows`), bitwise."""
+        group = self._explorer.groups[0]
+        inc = self.incumbent
+        m = self.K + (inc is not None) + self.n_explore + 1
+        nj, L = self.n_jobs, self.max_L
+        rows = np.empty((m, nj * L), np.int8)
+        job_c, total, feas = np.empty((m, nj)), np.empty(m), np.empty(m, np.bool_)
+        x, y, chosen = np.empty(nj * L, np.int8), np.empty((nj, L), np.int8), np.empty(nj, np.int64)
+        decide_rows(tables(ctx.instance), lg.numpy().reshape(self.K, nj, 3 * L), sm.numpy(),
+                    np.float32(self.K), self._zero_row if inc is None else inc, int(inc is not None),
+                    self.rng, self.n_explore, float(eps), group[2], group[3], bool(coupled), rows, job_c, total, feas, x, y, chosen)
+        ctx.charge(m)
+        pool = rows[:m - 1].reshape(m - 1, nj, L)
+        return x, {"candidates": m, "epsilon": eps}, (X, y, pool, None, (profile, differs, None))
 
     def _q_select(self, X, pool, eps):
         """Reading (b): score every (job, candidate) with the Q-network; keep each job's
