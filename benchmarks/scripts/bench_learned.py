@@ -15,7 +15,11 @@ stream's seed and the solver's seed. Prints, per solver:
 * decision latency (``decide`` alone, inference and pricing of candidates, timed here; median
   and 95th percentile) and the evaluations it spent per decision; the goal is <= 0.5 ms; beside
   it, the latency a track records (``step``'s ``wall_time``, which also counts the solver
-  interface's own checks);
+  interface's own checks). Not in it: building the frame's cost tables
+  (:func:`offbench.cost.tables`, cached on the frame). dp solves every frame first (the
+  reference), which builds them, so a learner's pricing finds them built (about 100 us of CPU
+  per dmro-v1 frame at load 6, measured with ``build_tables``); a learner that met a frame
+  first would pay for them in its decision;
 * wall time per frame including learning (``step`` as the tracks time it, plus ``learn``), mean;
   the goal is <= 1 ms;
 * the same two in CPU time (the thread's ``time.thread_time``: on a loaded machine wall time
@@ -199,7 +203,7 @@ def one_stream(fam, env, stream_seed, specs, args, verbose):
         print(f"  ratio over the last {len(tail)} frames: mean {tail.mean():.4f}, "
               f"max {tail.max():.4f}; whole stream {R.mean():.4f}")
         d = np.array(res["decide_s"]) * 1e3
-        print(f"  decide: median {np.median(d):.3f} ms, p95 {np.percentile(d, 95):.3f} ms; "
+        print(f"  decide (the frame's cost tables built before, by dp): median {np.median(d):.3f} ms, p95 {np.percentile(d, 95):.3f} ms; "
               f"evaluations per decision {np.mean(res['evaluations']):.1f}; the track's latency "
               f"(step's wall_time) median {np.median(res['step_s']) * 1e3:.3f} ms")
         print(f"  wall per frame incl. learning: mean {np.mean(res['frame_s']) * 1e3:.3f} ms "
