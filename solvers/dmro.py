@@ -126,8 +126,11 @@ the four):
 Second round (issue 12, after 1d281b6), measured by a paired run in one process (the
 1d281b6 path and the new one deciding the same stream in lockstep, their order alternated
 frame by frame, the thread's CPU time; dmro-v1 resnet18-mid, stream 100, frames 300-2,000, at
-load 7-10 on the two shared cores): decide's median 1.032 -> 0.852 ms and 1.265 -> 1.048 ms
-(-17%). Per phase, a phase timed in a loop of its own costs about half what it costs in the
+load 7-10 on the two shared cores): decide's median 0.972 -> 0.771 ms (-21%). With
+``bench_learned.py --frames 5000 --environment resnet18-mid --stream-seed 100 --solvers dmro``,
+1d281b6 and this code in clean worktrees alternated twice at load 2: decide median 0.659 and
+0.722 -> 0.539 and 0.513 ms of CPU; per frame with learning 1.73 and 1.89 -> 1.77 and 1.67 ms
+(the training step dominates it). Per phase, a phase timed in a loop of its own costs about half what it costs in the
 sequence of a decision (the code and data of torch, numpy and Numba calls evict each other), so
 what pays is fewer calls:
 
