@@ -142,7 +142,8 @@ what pays is fewer calls:
   :meth:`~offbench.learn.candidates.CutExplorer.draws`) and rows, the
   pricing kernel of :func:`~offbench.learn.candidates.price_jobs` and the per-job (or, with
   capacities, whole-row) selection; used for equal-length chains with ``q = "cost"``,
-  exploration on, K <= 4 and no sweep; every other case takes the numpy chain below;
+  exploration on, K <= 4, no sweep, and capacities or ``all_device`` on (the cases whose rows
+  include the all-device row); every other case takes the numpy chain below;
 * the frame's profile and the watch's comparison in one kernel after the job sums
   (:func:`offbench.learn.drift.watch_frame`);
 * the job features' extended vector written into a buffer that holds the constants (39-47 ->
@@ -403,8 +404,9 @@ class DMRO(CandidateLearner, TorchLearningSolver):
 
     def _propose_fused(self, ctx, X, lg, sm, eps, coupled, profile, differs):
         """``_propose`` for frames of equal-length chains with ``q = "cost"``, exploration on, up
-        to ``CONSENSUS_NUMPY_K`` networks and no sweep: the same candidates, prices and choice
-        in one kernel (:func:`offbench.learn.fused.decide_rows`), bitwise."""
+        to ``CONSENSUS_NUMPY_K`` networks, no sweep, and capacities or ``all_device`` on: the
+        same candidates, prices and choice in one kernel
+        (:func:`offbench.learn.fused.decide_rows`), bitwise."""
         group = self._explorer.groups[0]
         inc = self.incumbent
         m = self.K + (inc is not None) + self.n_explore + 1

@@ -139,10 +139,10 @@ CHUNK_SECONDS = 0.25
 
 #: Placements per second of one thread, assumed before anything is measured (it sizes the first
 #: batch): set a little above the 6.8e7/s that the step-by-step walk did on the quiet machine
-#: (bench_exact, 3^14, full model). The all-chain walk is faster (6-10e7/s of CPU on one loaded
-#: core of the slower machine), so its first batch takes less than its target, never more: a
-#: time limit is kept; only a batch near PARALLEL_MIN_SECONDS may be sent to two threads at
-#: about half that much work.
+#: (bench_exact, 3^14, full model). The all-chain walk is faster (9.4e7-1.2e8/s on one idle
+#: core of the slower machine), so its first batch can take up to about 1.7x its target; the
+#: target is at most an eighth of the time left, so a time limit is still kept; only a batch
+#: near PARALLEL_MIN_SECONDS may be sent to two threads at about half that much work.
 RATE_GUESS = 1e8
 
 #: A batch that one thread walks in less than this many seconds is walked on one thread: waking

@@ -499,7 +499,9 @@ class _ChainInputs:
             ix[lj, col + j] = src
         self.index = ix
         # the extended vector's buffer, the structure's constants in place (a scratch buffer:
-        # every call fills the rest and returns a new array)
+        # every call fills the rest and returns a new array; so a call is not reentrant: two
+        # threads must not compute one structure's features at once; learners run one per
+        # process, in the sandbox's worker)
         self._ext = np.concatenate([np.zeros(nv + 3 + 2 * nj), self.consts])
 
     def __call__(self, f: Instance) -> np.ndarray:
