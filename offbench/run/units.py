@@ -11,6 +11,27 @@ with the instance built here, never with the sandbox's copy.
 
 Split out of :mod:`offbench.run.executors` (which keeps the executors themselves) when the
 pool gained builder processes.
+
+Where the pool's extra CPU per job goes (issue 14; dmro-v1, all-device, reference none, -j 2,
+CPU of each process of the tree, marginal over 2,800 jobs, load 2-3): a builder 1.4-1.5 ms a
+job (drawing the member 0.3-0.5, its record's JSON and digest 0.2, the all-device price for
+the record 0.5 with the member's cost tables, the jobs' pickles to the sandbox 0.1-0.35, the
+outcomes read back 0.15, judging 0.1), its sandbox 0.5-0.65 (loading the job with its
+instance, building the cost tables again 0.25, the solve, the outcome as JSON, two messages),
+the runner 0.15-0.2; in-process, 1.4 ms a job in all. The extra is the sandbox's copy of the
+work (the isolation the referee's trust rests on: it loads its own instance and builds its
+own cost tables, where in-process copies the runner's) and the messages between builder and
+sandbox (the job's pickle, the ``started`` stamp, the outcome's JSON). Tried and dropped:
+
+- sending the builder's cost tables with each job, so that the sandbox does not build them
+  again (packed by dtype, 30 kB a dmro-v1 member): the sandbox saved 0.07 ms a job and the
+  builder spent 0.24 more (one builder and sandbox, 300-job slices alternated, medians of 6);
+- tasks of 512 jobs and 0.5 s (:attr:`~offbench.run.executors.PoolExecutor.JOBS_PER_TASK`,
+  ``TASK_SECONDS``) instead of 64 and 0.1 s, so that members are drawn in larger groups: one
+  builder replaying a run's tasks spent 0.99 against 1.42 ms a job (256: 1.12-1.25), but the
+  whole ``offbench run`` (4,000 jobs, -j 2, six runs each, alternated with the code before)
+  spent the same CPU, 14.4-16.8 s against 14.2-15.5 s: no gain to show for a larger loss at
+  a kill.
 """
 
 from __future__ import annotations
