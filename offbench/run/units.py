@@ -31,7 +31,11 @@ sandbox (the job's pickle, the ``started`` stamp, the outcome's JSON). Tried and
   builder replaying a run's tasks spent 0.99 against 1.42 ms a job (256: 1.12-1.25), but the
   whole ``offbench run`` (4,000 jobs, -j 2, six runs each, alternated with the code before)
   spent the same CPU, 14.4-16.8 s against 14.2-15.5 s: no gain to show for a larger loss at
-  a kill.
+  a kill. Such tasks also showed that the runner and a builder could wait on each other for
+  good (a task and a result each larger than a pipe's buffer: the runner writing the next
+  task, the builder writing the last result; the run hung with no row): a builder now reads
+  its tasks on a thread of its own (:func:`builder_main`). A dmro-v1 task of 64 jobs fits in
+  a Linux pipe's 64 kB; larger members, parameters or stored references need not.
 """
 
 from __future__ import annotations
@@ -427,13 +431,30 @@ class LazyBuilders(BuilderPool):
 
 def builder_main() -> None:
     """The loop of a builder process (:class:`Builder`): read ``(units, settings)``, run
-    :func:`run_units`, send ``("ok", results)`` (or ``("error", text)``)."""
+    :func:`run_units`, send ``("ok", results)`` (or ``("error", text)``). Tasks are read by a
+    thread as they arrive (at most the runner's window of them), so that the runner's write
+    of one never waits on this process's write of a result."""
+    import queue
+
     cin, cout = child_pipes()
-    try:
+    # Tasks are read as they come, by a thread of their own, so that the runner's write of a
+    # task never waits for this process to finish writing results it is not reading yet (two
+    # messages larger than a pipe's buffer, each way, would otherwise wait on each other).
+    inbox: queue.Queue = queue.Queue()
+
+    def read() -> None:
         while True:
             try:
-                data = cin.recv_bytes()
+                inbox.put(cin.recv_bytes())
             except (EOFError, OSError):
+                inbox.put(None)
+                return
+
+    threading.Thread(target=read, name="offbench-builder-inbox", daemon=True).start()
+    try:
+        while True:
+            data = inbox.get()
+            if data is None:
                 break
             units, settings = pickle.loads(data)
             try:
