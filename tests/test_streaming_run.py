@@ -53,7 +53,8 @@ BEFORE = {"znver3": {"quality": "169e7496428f1ec7", "refs": "22ecc3e9f911f118",
                      "sources": "352909ea3377e7d6", "instances": "4e7f1b96984560e3"}}
 
 
-def test_plan_of_a_million_instances_holds_none(monkeypatch):
+def _count_builds(monkeypatch) -> list:
+    """The members built from here on (by build_member or build_members), each counted once."""
     built = []
     real, real_many = sources_mod.build_member, sources_mod.build_members
     inside = [False]  # build_members builds some members by build_member: counted once
@@ -73,6 +74,11 @@ def test_plan_of_a_million_instances_holds_none(monkeypatch):
 
     monkeypatch.setattr(sources_mod, "build_member", one)
     monkeypatch.setattr(sources_mod, "build_members", many)
+    return built
+
+
+def test_plan_of_a_million_instances_holds_none(monkeypatch):
+    built = _count_builds(monkeypatch)
     spec = parse_spec({"sources": [{"kind": "family", "family": "dmro-v1", "count": 1_000_000}],
                        "solvers": ["all-device"], "reference": {"mode": "none"}})
     pl = plan(spec)
@@ -140,25 +146,7 @@ def test_interrupted_then_resumed_run_skips_by_key_and_loses_nothing(tmp_path, m
     with Store.open_readonly(store) as s:
         assert s.count_results() == 8  # the batch waiting was committed on the interrupt
         assert s.sources() == [] or all(x["name"] != "rnd" for x in s.sources())
-    built = []
-    real, real_many = sources_mod.build_member, sources_mod.build_members
-    inside = [False]  # build_members builds some members by build_member: counted once
-
-    def many(descs):
-        built.extend(descs)
-        inside[0] = True
-        try:
-            return real_many(descs)
-        finally:
-            inside[0] = False
-
-    def one(desc):
-        if not inside[0]:
-            built.append(desc)
-        return real(desc)
-
-    monkeypatch.setattr(sources_mod, "build_member", one)
-    monkeypatch.setattr(sources_mod, "build_members", many)
+    built = _count_builds(monkeypatch)
     summary = run(parse_spec(spec), store, executor=InProcessExecutor())
     assert summary.already == 8 and summary.done == summary.planned - 8
     # Members whose jobs were all in the store were not built again.
