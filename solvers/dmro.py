@@ -151,6 +151,17 @@ what pays is fewer calls:
 * ``torch.inference_mode`` instead of ``no_grad`` around the forward pass (fewer checks per
   op; the same kernels).
 
+Third round (issue 12, after 46d2640; per-piece thread-CPU timers over 3,000 frames of
+resnet18-mid stream 100, in the loop, at load 2.8, old and new in turn): Adam by
+:class:`~offbench.learn.adam.ForeachAdam` (torch's own ``_foreach`` calls with torch's
+arguments, without ``torch.optim.Adam``'s per-step Python; bitwise, tested against it), the
+gradients dropped by a plain loop (``Optimizer.zero_grad``'s profiler record and hooks: 226 ->
+21 us per step), the labels kept as int64 in the memory (no ``astype`` per step), the networks
+called by ``forward`` (no ``Module.__call__``); a training step 4.90 -> 4.36 ms. The job
+features' quantities, divisions, flags and float32 gather in two Numba kernels around numpy's
+``log1p`` (:mod:`offbench.learn._chain_kernels`), the job sums taken once for the features and
+the drift watch: 137 -> 70 us per frame for the two.
+
 Left as they are: the forward pass itself (three batched products, 60-70 us for 10 jobs, most
 of it MKL's small-matrix time), the frame's cost tables (:func:`offbench.cost.tables`, built by
 the first pricing of a frame), and the training step every ``train_every`` frames (forward and
@@ -166,6 +177,7 @@ import numpy as np
 
 from offbench.errors import UserError
 from offbench.learn import ReplayMemory, same_structure, structure_difference
+from offbench.learn.adam import ForeachAdam
 from offbench.learn.base import WEIGHTS_PARAM, TorchLearningSolver
 from offbench.learn.candidates import (CandidateLearner, CutExplorer, JobPrices, _chain_inputs, best_row,
                                        cut_sweep, job_input_size, job_inputs, parallel_mlp, per_job_best,
@@ -273,16 +285,16 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         self._theta0 = None      # the initialization, as the first learned frame found it
 
     def _adam(self, module):
-        """Adam at the online rate, on torch's multi-tensor ("foreach") path: the same updates
-        bitwise as the per-tensor loop (checked by tests/test_learned_fingerprint.py), in fewer
-        calls (measured: 0.62 ms of CPU per step instead of 0.68 at load 7)."""
-        import torch
-
-        return torch.optim.Adam(module.parameters(), lr=self.lr, foreach=True)
+        """Adam at the online rate, with torch's multi-tensor ("foreach") arithmetic: the same
+        updates bitwise as torch's per-tensor loop (checked by tests/test_learned_fingerprint.py),
+        made by :class:`~offbench.learn.adam.ForeachAdam`, the same ``_foreach`` calls without
+        ``torch.optim.Adam``'s per-step Python (see "Speed")."""
+        return ForeachAdam(module.parameters(), lr=self.lr)
 
     def _memories(self):
         rows = self.memory * self.n_jobs
-        mem = ReplayMemory(rows, {"x": ((self.n_in,), np.float32), "y": ((self.max_L,), np.int8)})
+        # the labels kept as int64, the dtype the loss takes (the same values as the int8 rows)
+        mem = ReplayMemory(rows, {"x": ((self.n_in,), np.float32), "y": ((self.max_L,), np.int64)})
         qmem = None
         if self.q == "learned":
             qmem = ReplayMemory(rows * self.q_price, {"x": ((self.n_in + 3 * self.max_L,), np.float32),
@@ -326,8 +338,13 @@ class DMRO(CandidateLearner, TorchLearningSolver):
     def _propose(self, frame, ctx):
         import torch
 
-        X = self._inputs(frame) if self._inputs is not None else job_inputs(frame, self.max_L)
-        profile, differs = watch_frame(self._profiler, self.watch, frame) if self.adapt else (None, False)
+        if self._inputs is not None:  # chains: the job sums taken once, for the features and the watch
+            tot = np.add.reduceat(frame.ops, self._profiler.starts) if self._profiler.n_layers else None
+            X = self._inputs(frame, tot)
+        else:
+            tot = None
+            X = job_inputs(frame, self.max_L)
+        profile, differs = watch_frame(self._profiler, self.watch, frame, tot) if self.adapt else (None, False)
         sweep = self.adapt and (self.sweep_left > 0 or (differs and self.watch.run >= self.watch.stable))
         with torch.inference_mode():
             lg = self.nets.forward(torch.from_numpy(X)).view(self.K, self.n_jobs, self.max_L, 3)
@@ -456,9 +473,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         import torch
 
         bs = mem.sample_many(self.K, self.batch, self.rng)  # one batch per DNN
-        X = torch.from_numpy(bs["x"])
-        Y = torch.from_numpy(bs["y"].astype(np.int64))
-        loss = tier_loss(self.nets(X), Y)
+        loss = tier_loss(self.nets.forward(torch.from_numpy(bs["x"])), torch.from_numpy(bs["y"]))
         if qmem is not None and len(qmem):
             b = qmem.sample(self.batch, self.rng)
             pred = self.qnet(torch.from_numpy(b["x"]))[0, :, 0]
@@ -479,14 +494,14 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         if (self.since_change % self.adapt_train_every == 0 if self.sweep_left > 0
                 else self.frames_learned % self.train_every == 0):
             loss = self._loss(self.memory_, self.qmemory)
-            self.opt.zero_grad(set_to_none=True)
+            self.opt.zero_grad()
             if self.qnet is not None:
-                self.qopt.zero_grad(set_to_none=True)
+                self.qopt.zero_grad()
             loss.backward()
             self.opt.step()
             if self.qnet is not None:
                 self.qopt.step()
-            out["loss"] = float(loss.detach())
+            out["loss"] = loss.item()
         return out
 
     def _adapt_step(self, seen) -> dict:

@@ -59,6 +59,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._numba import jit
+from ._chain_kernels import gather_f32, raw_scaled
 from ..cost import fits, job_cost, job_walk, tables, tier_loads
 from ..instance import Instance
 from .features import global_features, job_features, layer_features
@@ -431,7 +432,9 @@ class _ChainInputs:
     the columns written one block at a time, about 30 us with the gather. The extended vector
     is written into a buffer that holds the constants (measured at load 7, in a loop over 300
     frames: 39-47 us -> 30-31 us of CPU per frame instead of a ``concatenate`` of a list with
-    Python numbers, whose conversion cost most of it). A value that is absent
+    Python numbers, whose conversion cost most of it); since then the quantities, their
+    divisions, the flags and the float32 gather are two Numba kernels around numpy's ``log1p``
+    (:mod:`offbench.learn._chain_kernels`). A value that is absent
     (no capacity, no deadline) is normalized from 0, and ``log1p(0) = 0`` is what the feature
     functions write there."""
 
@@ -504,33 +507,29 @@ class _ChainInputs:
         # process, in the sandbox's worker)
         self._ext = np.concatenate([np.zeros(nv + 3 + 2 * nj), self.consts])
 
-    def __call__(self, f: Instance) -> np.ndarray:
-        job_ops = np.add.reduceat(f.ops, self.starts)
-        active = (f.job_weight > 0) & (job_ops > 0)
-        ec, cc = float(f.edge_capacity), float(f.cloud_capacity)
-        has_e, has_c = math.isfinite(ec), math.isfinite(cc)
-        dl = np.asarray(f.deadline, dtype=np.float64)
-        has_dl = np.isfinite(dl)
-        bits = f.bits
-        raw = np.concatenate([
-            [f.w_time, f.w_energy, f.w_tardiness, f.edge_speed, f.edge_energy_per_op,
-             ec if has_e else 0.0, f.cloud_speed, f.cloud_energy_per_op,
-             cc if has_c else 0.0, f.backhaul_rate, f.backhaul_latency,
-             f.backhaul_energy_per_bit, f.ops.sum()],
-            f.dev_speed, f.dev_power_compute, f.dev_power_tx, f.dev_power_rx, f.dev_rate_up,
-            f.dev_rate_down, f.dev_latency,
-            job_ops, bits[self.first_b], bits[self.last_b], f.job_weight, np.where(has_dl, dl, 0.0),
-            f.ops, bits[self.b_in], bits[self.b_out],
-        ])
-        # the extended vector in place: [v | has_e, has_c, mean(active) | has_dl | active | consts]
-        ext, nv, nj = self._ext, raw.size, self.nj
-        np.log1p(raw / self.scales, out=ext[:nv])
-        ext[nv] = has_e
-        ext[nv + 1] = has_c
-        ext[nv + 2] = np.count_nonzero(active) / nj  # active.mean(), the same division
-        ext[nv + 3:nv + 3 + nj] = has_dl
-        ext[nv + 3 + nj:nv + 3 + 2 * nj] = active
-        return ext.astype(np.float32)[self.index]
+    def __call__(self, f: Instance, job_ops: np.ndarray | None = None) -> np.ndarray:
+        """The frame's job rows ``(n_jobs, width)``, float32 (a new array). ``job_ops``: the
+        frame's ``np.add.reduceat(f.ops, starts)``, when the caller has it already."""
+        if job_ops is None:
+            job_ops = np.add.reduceat(f.ops, self.starts)
+        ext = self._ext
+        # the extended vector in place: [v | has_e, has_c, mean(active) | has_dl | active | consts],
+        # v = log1p(raw / scales) (the raw quantities, divisions and flags in one kernel,
+        # numpy's log1p in place: offbench/learn/_chain_kernels.py)
+        nv = raw_scaled(ext, self.scales, float(f.w_time), float(f.w_energy), float(f.w_tardiness),
+                        float(f.edge_speed), float(f.edge_energy_per_op), float(f.edge_capacity),
+                        float(f.cloud_speed), float(f.cloud_energy_per_op), float(f.cloud_capacity),
+                        float(f.backhaul_rate), float(f.backhaul_latency),
+                        float(f.backhaul_energy_per_bit), float(f.ops.sum()), f.dev_speed,
+                        f.dev_power_compute, f.dev_power_tx, f.dev_power_rx, f.dev_rate_up,
+                        f.dev_rate_down, f.dev_latency, job_ops, f.bits, self.first_b, self.last_b,
+                        f.job_weight, np.asarray(f.deadline, dtype=np.float64), f.ops, self.b_in,
+                        self.b_out)
+        v = ext[:nv]
+        np.log1p(v, out=v)
+        out = np.empty(self.index.shape, np.float32)
+        gather_f32(ext, self.index, out)
+        return out
 
 
 # ------------------------------------------------------------------------------ networks

@@ -81,14 +81,18 @@ def _profile_differs(ops, bits, tot, layer_job, b_out, recorded, limit, has_reco
     return differs
 
 
-def watch_frame(profiler: "Profiler", watch: "ProfileWatch", frame: Instance) -> tuple[np.ndarray, bool]:
+def watch_frame(profiler: "Profiler", watch: "ProfileWatch", frame: Instance,
+                tot: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """``(profiler(frame), watch.differs(profile))`` in one kernel call after the job sums, bitwise
     (a learner that watches every frame: measured at load 8, 51 us of CPU per dmro-v1 frame for
-    the two in sequence, numpy's eight calls; see the module docstring of ``solvers/dmro.py``)."""
+    the two in sequence, numpy's eight calls; see the module docstring of ``solvers/dmro.py``).
+    ``tot``: the job sums ``np.add.reduceat(frame.ops, profiler.starts)``, when the caller has
+    them already (DMRO's job features take the same sums)."""
     if profiler.n_layers == 0:
         profile = profiler(frame)
         return profile, watch.differs(profile)
-    tot = np.add.reduceat(frame.ops, profiler.starts)
+    if tot is None:
+        tot = np.add.reduceat(frame.ops, profiler.starts)
     out = np.empty((2, profiler.n_layers))
     rec = watch.profile
     has = rec is not None
