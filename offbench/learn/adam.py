@@ -1,25 +1,130 @@
-"""Adam on torch's multi-tensor ("foreach") path, without the optimizer's per-step Python.
+"""Adam on torch's multi-tensor ("foreach") path, without the optimizer's per-step Python, and
+mostly in two Numba passes.
 
-``torch.optim.Adam(params, lr, foreach=True)`` on CPU tensors runs, per step, a handful of
-``torch._foreach_*`` calls over the parameters (the moments' updates, the bias corrections,
-the square root, the update itself); around them it spends about as much CPU again in Python:
-the optimizer's step hooks and profiler record, ``_init_group``'s per-parameter state
-lookups, grouping the tensors by device and dtype, a ``.item()`` of every parameter's step
-tensor, and lists of per-parameter bias corrections. :class:`ForeachAdam` makes exactly the
-same ``_foreach_*`` calls with exactly the same arguments (the same kernels on the same
-tensors: bitwise the same moments and parameters, ``tests/test_learn_adam.py`` checks it
-against torch's optimizer over many steps), keeping the state itself. Measured on dmro-v1's
-networks (K = 4, 76 -> 120 -> 80 -> 15, batch 128; two shared cores at load 3, in the
-training loop): 1.03-1.23 ms of CPU per step with torch's optimizer, 0.55-0.70 ms with this.
+``torch.optim.Adam(params, lr, foreach=True)`` on CPU tensors runs, per step, eight
+``torch._foreach_*`` calls over the parameters (the moments' updates, the square root, the bias
+corrections, the update itself), each a pass over every parameter's memory; around them it
+spends about as much CPU again in Python: the optimizer's step hooks and profiler record,
+``_init_group``'s per-parameter state lookups, grouping the tensors by device and dtype, a
+``.item()`` of every parameter's step tensor, lists of per-parameter bias corrections.
+:class:`ForeachAdam` keeps the state itself and computes exactly torch's numbers (bitwise:
+``tests/test_learn_adam.py`` checks parameters, moments and step counts against torch's
+optimizer over many steps, with tensors of every size class, vector bodies and scalar tails).
+
+**The foreach calls.** While parameters miss gradients now and then (their step counts part)
+or before every parameter has its state, it makes torch's own ``_foreach_*`` calls with torch's
+own arguments.
+
+**Two passes.** Once every parameter has its state at one step count (from the second step of
+a network whose parameters all get gradients), the step is one Numba pass for the moments, torch's
+own ``_foreach_sqrt`` of the second moments, and one Numba pass for the update, with the
+roundings of torch's kernels on this build (found element by element against them, and what
+the test checks): ``lerp_`` is ``fma(1 - beta1, g - m, m)`` (ATen's vectorized ``lerp`` is an
+explicit fused multiply-add, and its scalar tail is compiled to one), ``mul_`` then
+``addcmul_`` is ``fma((1 - beta2) g, g, beta2 v)`` (the compiler contracts ``self + value * t1 *
+t2``), ``div_``, ``add_`` and ``addcdiv_`` are ``p + (step_size m) / (s / bc2_sqrt + eps)`` in
+float32, every scalar rounded to float32 first. The square root stays torch's: ATen computes it
+with MKL's vector math, which is not the correctly rounded IEEE square root (16% of the
+entries differ by an ulp from numpy's), so no pass of ours may take it.
+
+Measured on dmro-v1's networks (K = 4, 76 -> 120 -> 80 -> 15: 80,540 parameters), one step
+alone, two shared cores at load 4.5, medians of 300: torch's optimizer 570-610 us of CPU, the
+two passes 285-337 us; in the training loop (after forward and backward) 1.43-1.49 ms against
+1.09-1.10 ms.
 
 What it covers is what DMRO's online optimizer uses: Adam with betas (0.9, 0.999), eps 1e-8,
-no weight decay, no amsgrad, not maximizing, real float CPU parameters, a float learning rate.
-A parameter without a gradient at a step is skipped, and its step count stays (as torch's
-optimizer does). The step count is a Python int (torch keeps a float32 tensor per parameter,
-exact up to 2**24 steps; its ``.item()`` is the same float).
+no weight decay, no amsgrad, not maximizing, real float CPU parameters (the passes: float32,
+contiguous), a float learning rate. A parameter without a gradient at a step is skipped, and
+its step count stays (as torch's optimizer does). The step count is a Python int (torch keeps
+a float32 tensor per parameter, exact up to 2**24 steps; its ``.item()`` is the same float).
 """
 
 from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+from .._numba import jit
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):
+    """``a * b + c`` in float32 with one rounding (LLVM's ``fma``: the instruction where there is one)."""
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@jit
+def _adam_moments(g, m, v, w1, b2, c2):
+    """The moments' updates of one flat float32 parameter, element by element, with the
+    roundings of torch's calls (see "Two passes" in the module docstring)."""
+    for i in range(g.shape[0]):
+        gi = g[i]
+        m[i] = _fma32(w1, gi - m[i], m[i])                 # lerp_(exp_avg, grad, 1 - beta1)
+        v[i] = _fma32(c2 * gi, gi, v[i] * b2)              # mul_(beta2); addcmul_(grad, grad, 1 - beta2)
+
+
+@jit
+def _adam_update(p, m, s, bc2_sqrt, eps, step_size):
+    """The parameter's update from the new first moment and ``s``, torch's square root of the
+    second: ``div_(bc2_sqrt)``, ``add_(eps)``, ``addcdiv_(exp_avg, denom, step_size)``."""
+    for i in range(p.shape[0]):
+        p[i] = p[i] + (step_size * m[i]) / (s[i] / bc2_sqrt + eps)
+
+
+@jit
+def _adam_moments_all(gs, ms, vs, w1, b2, c2):
+    for k in range(len(gs)):
+        _adam_moments(gs[k], ms[k], vs[k], w1, b2, c2)
+
+
+@jit
+def _adam_update_all(ps, ms, ss, bc2_sqrt, eps, step_size):
+    for k in range(len(ps)):
+        _adam_update(ps[k], ms[k], ss[k], bc2_sqrt, eps, step_size)
+
+
+def _flat_view(t):
+    """A flat numpy view of a contiguous CPU tensor (its memory, not a copy)."""
+    a = t.detach().numpy()
+    assert a.flags.c_contiguous
+    return a.reshape(-1)
+
+
+@functools.lru_cache(maxsize=None)
+def passes_match_torch() -> bool:
+    """Whether the two passes give torch's numbers on this machine (its build and CPU choose
+    torch's kernels): three steps on tensors with vector bodies and scalar tails, both ways,
+    compared byte for byte; checked once per process. Where they do not, :class:`ForeachAdam`
+    makes torch's foreach calls every step (the same numbers, at the foreach path's speed)."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    shapes = [(3,), (13,), (64,), (4, 1, 15), (1001,)]
+    ref = [torch.randn(*s, generator=g) for s in shapes]
+    ours = [t.clone() for t in ref]
+    a = ForeachAdam(ours, lr=0.005, fused=False)
+    b = ForeachAdam(ref, lr=0.005, fused=False)
+    for step in range(3):
+        grads = [torch.randn(t.shape, generator=g) * 10.0 ** (step - 1) for t in ref]
+        for t, u, gr in zip(ours, ref, grads):
+            t.grad, u.grad = gr.clone(), gr
+        if step == 0:
+            a.step()
+        else:
+            if a._flat is None:
+                a._flat = tuple(tuple(_flat_view(t) for t in ts) for ts in (a.params, a.exp_avgs, a.exp_avg_sqs))
+            a._passes()
+        b.step()
+    return all(t.numpy().tobytes() == u.numpy().tobytes() for t, u in zip(ours, ref)) and all(
+        x.numpy().tobytes() == y.numpy().tobytes() for x, y in zip(a.exp_avg_sqs, b.exp_avg_sqs))
 
 
 class ForeachAdam:
@@ -33,9 +138,12 @@ class ForeachAdam:
         The learning rate (>= 0).
     betas : tuple of float
     eps : float
+    fused : bool
+        Take the two passes when they apply (and :func:`passes_match_torch` says that they
+        reproduce torch's kernels on this machine); False: torch's foreach calls every step.
     """
 
-    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8, fused: bool = True):
         import torch
 
         self.params = list(params)
@@ -53,6 +161,10 @@ class ForeachAdam:
         self.exp_avg_sqs: list = [None] * len(self.params)
         self.steps = [0] * len(self.params)
         self._all = None  # the moments' lists when every parameter has its state (the usual case)
+        self.fused = bool(fused)
+        # flat float32 views of the parameters and moments while every parameter has its state at
+        # one step count: the two passes' operands
+        self._flat = None
         self._no_grad = torch.no_grad
 
     def zero_grad(self) -> None:
@@ -60,12 +172,31 @@ class ForeachAdam:
         for p in self.params:
             p.grad = None
 
+    def _passes(self) -> None:
+        """The step in two Numba passes around torch's square root (see "Two passes")."""
+        import torch
+
+        n = self.steps[0] + 1
+        self.steps = [n] * len(self.params)
+        beta1, beta2 = self.beta1, self.beta2
+        P, M, V = self._flat
+        _adam_moments_all(tuple(p.grad.detach().numpy().reshape(-1) for p in self.params), M, V,
+                          np.float32(1 - beta1), np.float32(beta2), np.float32(1 - beta2))
+        # torch's own square root (MKL's vector math on this build, not IEEE's correctly
+        # rounded one), on the moments as torch keeps them
+        S = tuple(t.numpy().reshape(-1) for t in torch._foreach_sqrt(self._all[1]))
+        _adam_update_all(P, M, S, np.float32((1 - beta2 ** float(n)) ** 0.5),
+                         np.float32(self.eps), np.float32((self.lr / (1 - beta1 ** float(n))) * -1))
+
     def step(self) -> None:
         """One Adam step on the parameters that have a gradient."""
         import torch
 
         ps = self.params
         grads = [p.grad for p in ps]
+        if self._flat is not None and None not in grads:  # every parameter at the same step
+            self._passes()
+            return
         if self._all is not None and None not in grads:
             params, exp_avgs, exp_avg_sqs = ps, self._all[0], self._all[1]
             idx = None
@@ -73,6 +204,7 @@ class ForeachAdam:
             idx = [i for i, g in enumerate(grads) if g is not None]
             if not idx:
                 return
+            self._flat = None  # the step counts may part here
             for i in idx:
                 if self.exp_avgs[i] is None:
                     self.exp_avgs[i] = torch.zeros_like(ps[i], memory_format=torch.preserve_format)
@@ -99,3 +231,7 @@ class ForeachAdam:
             torch._foreach_div_(denom, bias_correction2_sqrt)
             torch._foreach_add_(denom, self.eps)
             torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
+        if (self.fused and self._all is not None and len(set(steps)) == 1
+                and all(p.dtype == torch.float32 and p.is_contiguous() for p in ps)
+                and passes_match_torch()):
+            self._flat = tuple(tuple(_flat_view(t) for t in ts) for ts in (ps, self.exp_avgs, self.exp_avg_sqs))
