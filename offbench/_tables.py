@@ -24,22 +24,11 @@ from ._numba import jit
 @jit
 def _chain_tables(job_device, offsets, ops, bits, job_weight, dev_speed, dev_pc, dev_ptx,
                   dev_prx, dev_up, dev_down, dev_lat, edge_speed, edge_epo, cloud_speed,
-                  cloud_epo, bh_rate, bh_lat, bh_epb, w_time, w_energy):
+                  cloud_epo, bh_rate, bh_lat, bh_epb, w_time, w_energy,
+                  comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, step_c, step_t, end_c, end_t,
+                  step_e, end_e):
+    # the outputs come allocated (tr_t and tr_e zeroed): see chain_tables
     nj = offsets.size - 1
-    nl = ops.size
-    nb = bits.size
-    comp_t = np.empty((nl, 3))
-    comp_e = np.empty((nl, 3))
-    comp_c = np.empty((nl, 3))
-    tr_t = np.zeros((nb, 9))
-    tr_e = np.zeros((nb, 9))
-    tr_c = np.empty((nb, 9))
-    step_c = np.empty((nl, 9))
-    step_t = np.empty((nl, 9))
-    step_e = np.empty((nl, 9))
-    end_c = np.empty((nj, 3))
-    end_t = np.empty((nj, 3))
-    end_e = np.empty((nj, 3))
     for i in range(nj):
         d = job_device[i]
         w = job_weight[i]
@@ -95,16 +84,32 @@ def _chain_tables(job_device, offsets, ops, bits, job_weight, dev_speed, dev_pc,
             end_c[i, a] = tr_c[b, 3 * a]
             end_t[i, a] = tr_t[b, 3 * a]
             end_e[i, a] = tr_e[b, 3 * a]
-    return comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, step_c, step_t, end_c, end_t, step_e, end_e
 
 
 def chain_tables(inst) -> tuple:
     """``(comp_t, comp_e, comp_c, tr_t, tr_e, tr_c, step_c, step_t, end_c, end_t, step_e,
     end_e)`` of :class:`offbench.cost.Tables`, bitwise the numpy expressions' (see the module
-    docstring)."""
-    return _chain_tables(
+    docstring).
+
+    The twelve arrays are C-contiguous pieces of one buffer, which is read-only once filled
+    (the arrays themselves are writeable until :func:`~offbench.cost.build_tables` seals
+    them): a view of a table can then never be made writeable, which lets the in-process
+    executor hand a solver views of the runner's tables instead of copies
+    (:func:`offbench.run.execute.sandbox_job`)."""
+    nl, nb, nj = inst.ops.size, inst.bits.size, inst.layer_offsets.size - 1
+    shapes = ((nl, 3), (nl, 3), (nl, 3), (nb, 9), (nb, 9), (nb, 9), (nl, 9), (nl, 9), (nj, 3),
+              (nj, 3), (nl, 9), (nj, 3))
+    buf = np.zeros(sum(r * c for r, c in shapes))  # zeros: tr_t and tr_e are sums from 0
+    out = []
+    at = 0
+    for r, c in shapes:
+        out.append(buf[at:at + r * c].reshape(r, c))
+        at += r * c
+    _chain_tables(
         inst.job_device, inst.layer_offsets, inst.ops, inst.bits, inst.job_weight,
         inst.dev_speed, inst.dev_power_compute, inst.dev_power_tx, inst.dev_power_rx,
         inst.dev_rate_up, inst.dev_rate_down, inst.dev_latency, inst.edge_speed,
         inst.edge_energy_per_op, inst.cloud_speed, inst.cloud_energy_per_op, inst.backhaul_rate,
-        inst.backhaul_latency, inst.backhaul_energy_per_bit, inst.w_time, inst.w_energy)
+        inst.backhaul_latency, inst.backhaul_energy_per_bit, inst.w_time, inst.w_energy, *out)
+    buf.setflags(write=False)
+    return tuple(out)

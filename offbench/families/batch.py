@@ -249,6 +249,7 @@ def _group(fam, seed, drawn, scalars, arrays, ints, order):
                 d[n] = arg
             else:
                 d[n] = f"{prefix}{i}"
+        row.setflags(write=False)  # its arrays' owner: a view of them can never be made writeable
         inst = object.__new__(Instance)
         inst.__dict__.update(d)
         if k == 0:

@@ -16,7 +16,6 @@ the runner as JSON, never as a pickle.
 
 from __future__ import annotations
 
-import copy as copy_module
 import dataclasses
 import json
 import os
@@ -55,52 +54,83 @@ class ReferenceOutcome:
 def sandbox_job(job: Job, *, copy: bool = False) -> Job:
     """The job a sandbox is given: without its references; with ``copy``, also with its own
     copy of the instance or frames (in-process, so that a solver that changes its instance
-    changes only its copy)."""
-    sj = copy_module.copy(job)  # a shallow copy (dataclasses.replace re-runs __init__: slower)
+    changes only its copy: :func:`_twin`)."""
+    sj = object.__new__(Job)  # a shallow copy (dataclasses.replace re-runs __init__: slower)
+    sj.__dict__.update(job.__dict__)
     sj.reference = sj.frame_refs = None
     if copy:
         if job.instance is not None:
-            sj.instance = _copy_instance(job.instance)
-            _copy_tables(job.instance, sj.instance)
+            sj.instance = _twin(job.instance)
         if job.frames is not None:
             sj.frames = pickle.loads(pickle.dumps(job.frames, protocol=pickle.HIGHEST_PROTOCOL))
     return sj
 
 
-def _copy_instance(inst):
-    """A copy of an instance that shares no array with it: what a pickle round trip gives (its
-    fields and digest, :meth:`~offbench.instance.Instance.__getstate__`, each array copied and
-    read-only as the original), at a third of the cost and without re-validating."""
+def _sealed(a) -> bool:
+    """Whether no view of array ``a`` can ever be made writeable: ``a`` read-only and its
+    memory a read-only ndarray's own (numpy refuses WRITEABLE on a view of a read-only owner)."""
     import numpy as np
 
-    state = inst.__getstate__()
-    for k, v in state.items():
-        if isinstance(v, np.ndarray):
-            c = v.copy()
-            c.setflags(write=v.flags.writeable)
-            state[k] = c
-    twin = object.__new__(type(inst))
-    twin.__dict__.update(state)
-    return twin
+    if a.flags.writeable:
+        return False
+    b = a.base
+    return b is None or (type(b) is np.ndarray and b.base is None and not b.flags.writeable)
 
 
-def _copy_tables(inst, twin) -> None:
-    """Give ``twin`` (a copy of ``inst``) its own copy of ``inst``'s cost tables when they were
-    built (:func:`offbench.cost.tables` caches them on the instance; pickling leaves them out):
-    copying the arrays costs a fifth of building them again, and the solver's copy shares no
-    array with the runner's instance, which the referee prices with."""
+def _seal_plan(arrays) -> tuple:
+    """For each entry of ``arrays``: 0 (not an array, or an empty one: shared), 1 (a view),
+    2 (a read-only copy, its writeable flag as the original's)."""
+    import numpy as np
+
+    return tuple(0 if not isinstance(a, np.ndarray) or not a.size else 1 if _sealed(a) else 2
+                 for a in arrays)
+
+
+def _sealed_copy(a, how: int):
+    if how == 1:
+        return a.view()
+    if how == 0:
+        return a
+    c = a.copy()
+    c.setflags(write=a.flags.writeable)
+    return c
+
+
+#: Where :func:`_twin` keeps an instance's plan: its state's keys and what each array takes
+#: (:func:`_seal_plan`), and the same for its cost tables (with the tables it was made for).
+_TWIN = "_offbench_twin_plan"
+
+
+def _twin(inst):
+    """A twin of a runner's instance for an in-process solver: its fields and digest
+    (:meth:`~offbench.instance.Instance.__getstate__`, what a pickle round trip gives, without
+    re-validating) and its cost tables when they were built (:func:`offbench.cost.tables`
+    caches them on the instance; pickling leaves them out), each array shared with the runner
+    only as a view that can never be made writeable (where the runner's array is a read-only
+    owner or a piece of one: a generated member's, :mod:`offbench.families.batch`, and the
+    compiled tables, :func:`offbench._tables.chain_tables`), else copied. A view costs a sixth
+    of a copy and the tables a fraction of building them again; writing through a view takes
+    deliberately reaching the runner's own array (``.base``), which code in this process can
+    always do (why plugins run unrefereed in-process, :func:`offbench.run.loop.run`). Which
+    array takes which is decided once per instance."""
     from ..cost import Tables
 
-    t = inst.__dict__.get("_offbench_tables")  # offbench.cost.tables' cache
-    if t is None:
-        return
-    arrays = []
-    for a in t:
-        if a.size:  # an empty array (a chain instance's DAG tables) holds nothing to change
-            a = a.copy()
-            a.setflags(write=False)
-        arrays.append(a)
-    twin.__dict__["_offbench_tables"] = Tables(*arrays)
+    d = inst.__dict__
+    plan = d.get(_TWIN)
+    if plan is None or ("digest" in d and "digest" not in plan[0]):
+        state = inst.__getstate__()
+        plan = d[_TWIN] = [tuple(state), _seal_plan(state.values()), None, None]
+    keys, how, tplan_for, tplan = plan
+    state = {k: _sealed_copy(d[k], h) if h else d[k] for k, h in zip(keys, how)}
+    twin = object.__new__(type(inst))
+    twin.__dict__.update(state)
+    t = d.get("_offbench_tables")  # offbench.cost.tables' cache
+    if t is not None:
+        if tplan_for is not t:
+            plan[2], plan[3] = t, _seal_plan(t)
+            tplan = plan[3]
+        twin.__dict__["_offbench_tables"] = Tables(*[_sealed_copy(a, h) for a, h in zip(t, tplan)])
+    return twin
 
 
 def outcome_to_wire(out) -> bytes:
@@ -296,21 +326,40 @@ class _HardTimeout(BaseException):
     """Raised by the in-process alarm; a BaseException so solvers' ``except Exception`` pass it."""
 
 
+def _alarm(signum, frame):
+    raise _HardTimeout()
+
+
+def alarm_usable() -> bool:
+    """Whether :func:`execute_with_alarm` can use ``SIGALRM`` here (the main thread of a
+    platform with ``setitimer``)."""
+    return threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+
+
+def install_alarm():
+    """Install the in-process alarm's ``SIGALRM`` handler for a run of jobs, so that each
+    :func:`execute_with_alarm` only arms and disarms its timer (installing and restoring the
+    handler is two-thirds of its cost per job); returns what to give :func:`restore_alarm`."""
+    return signal.signal(signal.SIGALRM, _alarm)
+
+
+def restore_alarm(old) -> None:
+    signal.signal(signal.SIGALRM, old)
+
+
 def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | ReferenceOutcome:
     """:func:`execute` with the in-process hard limit (``SIGALRM``, best effort; see module doc).
 
     ``stamps``, when given, gets ``time.perf_counter()`` each time the timed work starts (the
-    last one is the timed solve's start).
+    last one is the timed solve's start). The handler is installed here unless it is already
+    (:func:`install_alarm`, for a run of jobs).
     """
     limit = job.kill_after
-    if (limit is None or threading.current_thread() is not threading.main_thread()
-            or not hasattr(signal, "setitimer")):
+    if limit is None or not alarm_usable():
         return execute(job, None if stamps is None else (lambda: stamps.append(time.perf_counter())))
 
-    def _alarm(signum, frame):
-        raise _HardTimeout()
-
-    old = signal.signal(signal.SIGALRM, _alarm)
+    own = signal.getsignal(signal.SIGALRM) is not _alarm
+    old = signal.signal(signal.SIGALRM, _alarm) if own else None
     t0 = [time.perf_counter()]
     # Until the timed work starts: imports, compilation and the warm-up, as in a sandbox.
     signal.setitimer(signal.ITIMER_REAL, limit + IMPORT_ALLOWANCE)
@@ -330,7 +379,8 @@ def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | Refere
         elapsed = time.perf_counter() - t0[0]
         return killed(job, elapsed, "SIGALRM in the runner process (in-process executor)")
     finally:
-        signal.signal(signal.SIGALRM, old)
+        if own:
+            signal.signal(signal.SIGALRM, old)
 
 
 def _killed_text(job: Job) -> str:

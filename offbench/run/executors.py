@@ -52,7 +52,8 @@ from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import UserError
-from .execute import execute_with_alarm, failed_outcome, killed, sandbox_job
+from .execute import (alarm_usable, execute_with_alarm, failed_outcome, install_alarm, killed,
+                      restore_alarm, sandbox_job)
 from .plan import Job
 from .sandbox import Sandbox, solver_key
 from .units import _DASK_KEEP as SANDBOXES_KEPT
@@ -93,16 +94,23 @@ class InProcessExecutor(Executor):
     def run(self, jobs, on_start):
         import contextlib
 
-        for job in jobs:
-            on_start(job)
-            stamps: list[float] = []
-            # Solver chatter goes to stderr, as from a worker process: stdout may be --jsonl.
-            with contextlib.redirect_stdout(sys.stderr):
-                out = execute_with_alarm(sandbox_job(job, copy=True), stamps)
-                end = time.perf_counter()
-            if stamps and hasattr(out, "supervised_time"):
-                out.supervised_time = end - stamps[-1]
-            yield job, out
+        # The alarm's handler is installed once for these jobs (each job arms its timer only
+        # while it runs) and restored when they are done, or the caller stops early.
+        old = install_alarm() if jobs and alarm_usable() else None
+        try:
+            for job in jobs:
+                on_start(job)
+                stamps: list[float] = []
+                # Solver chatter goes to stderr, as from a worker process: stdout may be --jsonl.
+                with contextlib.redirect_stdout(sys.stderr):
+                    out = execute_with_alarm(sandbox_job(job, copy=True), stamps)
+                    end = time.perf_counter()
+                if stamps and hasattr(out, "supervised_time"):
+                    out.supervised_time = end - stamps[-1]
+                yield job, out
+        finally:
+            if old is not None:
+                restore_alarm(old)
 
 
 class PoolExecutor(Executor):
