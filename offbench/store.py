@@ -701,13 +701,14 @@ class Store:
                 plain.clear()
                 return self.conn.total_changes - before  # the rows that were new
 
+            stamp = now()  # the rows without their finish time: when they are stored
             for row, frames in results:
                 if not frames:
-                    plain.append(_result_values(row))
+                    plain.append(_result_values(row, stamp))
                     continue
                 if plain:
                     new += write_plain()
-                cur = self.conn.execute(sql, _result_values(row))
+                cur = self.conn.execute(sql, _result_values(row, stamp))
                 if cur.rowcount != 1:
                     continue
                 new += 1
@@ -853,28 +854,56 @@ def instance_record(inst, all_device_cost: float, text: str | None = None) -> tu
             sqlite3.Binary(zlib.compress(text.encode(), 1)))
 
 
-def _result_values(row: dict) -> list:
-    """A result row (dict) as the values of :data:`RESULT_COLUMNS`, JSON columns encoded."""
+def _json_column(v) -> str:
+    """A JSON column's text (:func:`canonical_json`); an empty object or list without the
+    encoder (most rows' ``params`` and ``flags``)."""
+    if not v and (v is None or type(v) is dict):
+        return "{}"
+    return canonical_json(v)
+
+
+def _column_plan() -> tuple:
+    """How :func:`_result_values` converts each of :data:`RESULT_COLUMNS`: 0 as it is, 1 a JSON
+    object, 2 the sorted flags, 3 a 0/1 flag or None, 4 a finite real or None (the wall
+    time 0.0 when missing), 5 the evaluations (0 when missing), 6 the time it was stored when
+    missing."""
+    how = {"params": 1, "info": 1, "track_config": 1, "flags": 2, "refereed": 3, "feasible": 3,
+           "counted_infeasible": 3, "cost": 4, "ref_cost": 4, "ratio": 4, "bound": 4, "gap": 4,
+           "wall_time": 4, "evaluations": 5, "finished_at": 6}
+    return tuple((c, how.get(c, 0)) for c in RESULT_COLUMNS)
+
+
+_COLUMN_PLAN = _column_plan()
+
+
+def _result_values(row: dict, stamp: str | None = None) -> list:
+    """A result row (dict) as the values of :data:`RESULT_COLUMNS`, JSON columns encoded;
+    ``finished_at``, when the row has none, is ``stamp`` (default: now)."""
     values = []
-    for c in RESULT_COLUMNS:
-        v = row.get(c)
-        if c in ("params", "info", "track_config") and not isinstance(v, str):
-            v = canonical_json(v if v is not None else {})
-        elif c == "flags" and not isinstance(v, str):
-            v = canonical_json(sorted(set(v or ())))
-        elif c == "refereed" and v is not None:
-            v = int(bool(v))
-        elif c in ("cost", "ref_cost", "ratio", "bound", "gap", "wall_time"):
+    get = row.get
+    for c, how in _COLUMN_PLAN:
+        v = get(c)
+        if how == 0:
+            pass
+        elif how == 1:
+            if not isinstance(v, str):
+                v = _json_column(v)
+        elif how == 2:
+            if not isinstance(v, str):
+                v = "[]" if not v else canonical_json(sorted(set(v)))
+        elif how == 3:
+            if v is not None:
+                v = int(bool(v))
+        elif how == 4:
             v = _real(v)
-        elif c in ("feasible", "counted_infeasible") and v is not None:
-            v = int(bool(v))
+            if v is None and c == "wall_time":
+                v = 0.0
+        elif how == 5:
+            if v is None:
+                v = 0
+        elif v is None:  # 6: finished_at
+            v = stamp or now()
         values.append(v)
-    if values[RESULT_COLUMNS.index("wall_time")] is None:
-        values[RESULT_COLUMNS.index("wall_time")] = 0.0
-    if values[RESULT_COLUMNS.index("evaluations")] is None:
-        values[RESULT_COLUMNS.index("evaluations")] = 0
-    if values[RESULT_COLUMNS.index("finished_at")] is None:
-        values[RESULT_COLUMNS.index("finished_at")] = now()
     return values
 
 
