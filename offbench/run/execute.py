@@ -344,7 +344,9 @@ def install_alarm():
 
 
 def restore_alarm(old) -> None:
-    signal.signal(signal.SIGALRM, old)
+    """Put back the handler :func:`install_alarm` replaced (None: one not set from Python,
+    which cannot be put back: the default action then)."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL if old is None else old)
 
 
 def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | ReferenceOutcome:
@@ -380,7 +382,7 @@ def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | Refere
         return killed(job, elapsed, "SIGALRM in the runner process (in-process executor)")
     finally:
         if own:
-            signal.signal(signal.SIGALRM, old)
+            restore_alarm(old)
 
 
 def _killed_text(job: Job) -> str:

@@ -96,7 +96,8 @@ class InProcessExecutor(Executor):
 
         # The alarm's handler is installed once for these jobs (each job arms its timer only
         # while it runs) and restored when they are done, or the caller stops early.
-        old = install_alarm() if jobs and alarm_usable() else None
+        installed = bool(jobs) and alarm_usable()
+        old = install_alarm() if installed else None  # None too for a handler not set from Python
         try:
             for job in jobs:
                 on_start(job)
@@ -109,7 +110,7 @@ class InProcessExecutor(Executor):
                     out.supervised_time = end - stamps[-1]
                 yield job, out
         finally:
-            if old is not None:
+            if installed:
                 restore_alarm(old)
 
 
