@@ -99,6 +99,14 @@ class Source:
             return ("file", str(self.paths[i]), self.file_digests[i])
         return ("inline", self.members[i])
 
+    def group_key(self, i: int):
+        """What members drawn together in one group share (:meth:`Family.generate_many
+        <offbench.families.Family.generate_many>` draws the members of one environment
+        together): a family draw's member's environment; None for other kinds."""
+        if self.kind != "family":
+            return None
+        return _family_of(self.spec["family"]).static_environment(i).name
+
     def build(self, i: int):
         """Member ``i`` as an :class:`~offbench.instance.Instance`."""
         if self.members is not None:
@@ -170,18 +178,23 @@ def source_digest(digests: Iterable[str], stream: bool) -> str:
 _FAMILIES: dict[str, Any] = {}
 
 
+def _family_of(fid: str):
+    """The family of an ID, looked up once per process."""
+    fam = _FAMILIES.get(fid)
+    if fam is None:
+        from ..families import get_family
+
+        fam = _FAMILIES[fid] = get_family(fid)
+    return fam
+
+
 def build_member(desc: tuple):
     """Build the instance a :meth:`Source.descriptor` describes (in whatever process runs it;
     families are looked up once per process)."""
     kind = desc[0]
     if kind == "family":
         _, fid, seed, index = desc
-        fam = _FAMILIES.get(fid)
-        if fam is None:
-            from ..families import get_family
-
-            fam = _FAMILIES[fid] = get_family(fid)
-        return fam.generate(seed, index)
+        return _family_of(fid).generate(seed, index)
     if kind == "random":
         from ..generators import random_instance
 
@@ -219,12 +232,7 @@ def build_members(descs: list) -> list:
                 j += 1
         if j - i > 1:
             try:
-                fam = _FAMILIES.get(d[1])
-                if fam is None:
-                    from ..families import get_family
-
-                    fam = _FAMILIES[d[1]] = get_family(d[1])
-                out.extend(fam.generate_many(d[2], [e[3] for e in descs[i:j]]))
+                out.extend(_family_of(d[1]).generate_many(d[2], [e[3] for e in descs[i:j]]))
                 i = j
                 continue
             except Exception:

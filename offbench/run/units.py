@@ -36,6 +36,13 @@ sandbox (the job's pickle, the ``started`` stamp, the outcome's JSON). Tried and
   task, the builder writing the last result; the run hung with no row): a builder now reads
   its tasks on a thread of its own (:func:`builder_main`). A dmro-v1 task of 64 jobs fits in
   a Linux pipe's 64 kB; larger members, parameters or stored references need not.
+
+A block's members go to tasks grouped by environment (:func:`_grouped`): dmro-v1 takes its twelve
+environments in turn, so a task of 64 consecutive members drew about five per environment
+together; grouped, a task's members are mostly of one environment, drawn as one group. The
+whole ``offbench run --family dmro-v1 --count 5000 --solver all-device --reference none -j 2``
+(process tree, start-up included, load 5-6, alternated with the code before): 4.95 and 5.36
+against 5.99 and 5.88 ms of CPU per job.
 """
 
 from __future__ import annotations
@@ -309,7 +316,7 @@ def run_unit_blocks(ctx, blocks, tasks, *, window: int, jobs_per_task: int,
                 drain(0)
                 ctx.run_block(block)
                 continue
-            units = ctx.units(block)
+            units = _grouped(block.source, ctx.units(block))
             if not units:
                 continue
             settings = ctx.unit_settings()
@@ -322,6 +329,20 @@ def run_unit_blocks(ctx, blocks, tasks, *, window: int, jobs_per_task: int,
         drain(0)
     finally:
         tasks.cancel(list(inflight))
+
+
+def _grouped(src, units: list) -> list:
+    """A block's units with the members drawn together adjacent (by
+    :meth:`~offbench.run.sources.Source.group_key`: a family's environment), each group in the
+    plan's order, so that a task's members are drawn in large groups rather than a few per
+    environment (dmro-v1 has twelve, taken in turn). Rows then come back group by group; a
+    job's index, key and row are the same."""
+    if len(units) < 2 or src.group_key(units[0].member) is None:
+        return units
+    groups: dict = {}
+    for u in units:
+        groups.setdefault(src.group_key(u.member), []).append(u)
+    return [u for g in groups.values() for u in g]
 
 
 #: What :func:`run_unit_blocks` counts per job beside its wall time when it sizes tasks (s):
