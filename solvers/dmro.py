@@ -157,8 +157,10 @@ resnet18-mid stream 100, in the loop, at load 2.8, old and new in turn): Adam by
 two Numba passes around torch's own square root with the roundings of torch's kernels; bitwise,
 tested against torch's optimizer; one step alone 570-610 -> 285-337 us at load 4.5), the
 gradients dropped by a plain loop (``Optimizer.zero_grad``'s profiler record and hooks: 226 ->
-21 us per step), the labels kept as int64 in the memory (no ``astype`` per step), the networks
-called by ``forward`` (no ``Module.__call__``); a training step 4.90 -> 4.36 ms. The job
+21 us per step), the networks called by ``forward`` (no ``Module.__call__``), the batch
+gathered by ``np.take`` (numpy's fancy indexing of the same rows cost more); a training step
+4.90 -> 4.36 ms. Tried and dropped: the labels kept as int64 in the memory (no ``astype`` per
+step, but gathering rows 8 times wider cost 30-70 us more per step). The job
 features' quantities, divisions, flags and float32 gather in two Numba kernels around numpy's
 ``log1p`` (:mod:`offbench.learn._chain_kernels`), the job sums taken once for the features and
 the drift watch: 137 -> 70 us per frame for the two.
@@ -294,8 +296,9 @@ class DMRO(CandidateLearner, TorchLearningSolver):
 
     def _memories(self):
         rows = self.memory * self.n_jobs
-        # the labels kept as int64, the dtype the loss takes (the same values as the int8 rows)
-        mem = ReplayMemory(rows, {"x": ((self.n_in,), np.float32), "y": ((self.max_L,), np.int64)})
+        # the labels as int8 (kept as int64, the loss's dtype, the batch's rows cost more to gather
+        # than the cast saves: measured +30-70 us per training step)
+        mem = ReplayMemory(rows, {"x": ((self.n_in,), np.float32), "y": ((self.max_L,), np.int8)})
         qmem = None
         if self.q == "learned":
             qmem = ReplayMemory(rows * self.q_price, {"x": ((self.n_in + 3 * self.max_L,), np.float32),
@@ -474,7 +477,8 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         import torch
 
         bs = mem.sample_many(self.K, self.batch, self.rng)  # one batch per DNN
-        loss = tier_loss(self.nets.forward(torch.from_numpy(bs["x"])), torch.from_numpy(bs["y"]))
+        loss = tier_loss(self.nets.forward(torch.from_numpy(bs["x"])),
+                         torch.from_numpy(bs["y"].astype(np.int64)))
         if qmem is not None and len(qmem):
             b = qmem.sample(self.batch, self.rng)
             pred = self.qnet(torch.from_numpy(b["x"]))[0, :, 0]

@@ -86,7 +86,8 @@ class ReplayMemory:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay memory")
         idx = rng.integers(0, self.size, size=(int(k), int(batch_size)))
-        return {k_: v[idx] for k_, v in self.data.items()}
+        # np.take of whole rows: the same copies as v[idx], fewer of numpy's indexing checks
+        return {k_: np.take(v, idx, axis=0) for k_, v in self.data.items()}
 
     def recent(self, n: int) -> dict:
         """The last ``min(n, len)`` rows, oldest first (copies)."""
