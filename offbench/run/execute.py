@@ -66,24 +66,33 @@ def sandbox_job(job: Job, *, copy: bool = False) -> Job:
     return sj
 
 
-def _sealed(a) -> bool:
-    """Whether no view of array ``a`` can ever be made writeable: ``a`` read-only and its
-    memory a read-only ndarray's own (numpy refuses WRITEABLE on a view of a read-only owner)."""
-    import numpy as np
-
-    if a.flags.writeable:
-        return False
-    b = a.base
-    return b is None or (type(b) is np.ndarray and b.base is None and not b.flags.writeable)
-
-
 def _seal_plan(arrays) -> tuple:
-    """For each entry of ``arrays``: 0 (not an array, or an empty one: shared), 1 (a view),
-    2 (a read-only copy, its writeable flag as the original's)."""
+    """For each entry of ``arrays``: 0 (not an array, or an empty one: shared), 1 (a view: no
+    view of it can ever be made writeable, as it is read-only and its memory a read-only
+    ndarray's own: numpy refuses WRITEABLE on a view of a read-only owner), 2 (a copy, its
+    writeable flag as the original's). Arrays that share a buffer (a generated member's, the
+    cost tables') have it checked once."""
     import numpy as np
 
-    return tuple(0 if not isinstance(a, np.ndarray) or not a.size else 1 if _sealed(a) else 2
-                 for a in arrays)
+    out = []
+    owners: dict = {}  # id(base) -> whether it is a read-only ndarray that owns its memory
+    for a in arrays:
+        if type(a) is not np.ndarray:
+            out.append(2 if isinstance(a, np.ndarray) and a.size else 0)
+        elif not a.size:
+            out.append(0)
+        else:
+            b = a.base
+            if b is None:
+                out.append(2 if a.flags.writeable else 1)
+                continue
+            ok = owners.get(id(b))
+            if ok is None:
+                ok = owners[id(b)] = (type(b) is np.ndarray and b.base is None
+                                      and not b.flags.writeable)
+            # (a view made before its owner was sealed may still be writeable itself)
+            out.append(1 if ok and not a.flags.writeable else 2)
+    return tuple(out)
 
 
 def _sealed_copy(a, how: int):
