@@ -53,7 +53,8 @@ by :mod:`offbench_solvers._formulation` (read its docstring for the mathematics)
    MILP finds, within its first ``RESTART_NODES`` (50) nodes, a decision of cost at most
    ``L + RESTART_GAP_FACTOR (UB - L)`` (half the gap), it stops (an interrupt from HiGHS's
    callbacks), and steps 3 and 4 are done again around that decision (priced by the cost model:
-   new reduction, fixings, formulation, cutoff and start), at most ``MAX_RESTARTS`` (2) times;
+   new reduction, fixings, formulation, cutoff and start), at most ``MAX_RESTARTS`` (2) times,
+   on models of at most ``RESTART_MAX_VARIABLES`` (20,000: not on ``scale-v1:n1000``);
    ``info["restarts"]`` counts them and ``info["phases"]`` keeps each earlier round's phases
    as ``name#round``. Exact as before: every round's model contains every decision better
    than its incumbent. A node count, not a time, decides, so a seed gives the same answer on
@@ -177,6 +178,9 @@ RESTART_MIN_GAP = 1e-6
 #: ... and only when the MILP finds it within its first this many nodes (a node count, not a
 #: time, so that a seed gives the same answer on any machine load).
 RESTART_NODES = 50
+#: ... and only on models of at most this many variables: on scale-v1:n1000 (43,074 variables)
+#: HiGHS's root took 15-17 s before each restart, and the gap at the 60 s limit grew.
+RESTART_MAX_VARIABLES = 20_000
 #: The phases repeated in each round (kept in ``info["phases"]`` as ``name#round``).
 ROUND_PHASES = ("path_enumeration", "placement_fixing", "job_paths", "model_build", "backend")
 
@@ -547,7 +551,8 @@ class MILP(Solver):
                             cutoff=self._cutoff(inc_cost, pm.scale) if self.reduce else None,
                             hint=hint, deadline=budget.deadline, info=info,
                             heuristic_effort=HIGHS_HEURISTIC_EFFORT if self.reduce else None,
-                            restart_below=None if restart is None else restart / pm.scale,
+                            restart_below=None if restart is None or n > RESTART_MAX_VARIABLES
+                            else restart / pm.scale,
                             restart_nodes=RESTART_NODES)
 
     def _linked_paths(self, inst, cg, caps, inc_x, inc_cost, budget, info):
@@ -619,7 +624,8 @@ class MILP(Solver):
                            hint=lm.encode(inc_x) if self.reduce else None,
                            deadline=budget.deadline, info=info,
                            heuristic_effort=HIGHS_HEURISTIC_EFFORT if self.reduce else None,
-                           restart_below=None if restart is None else restart / lm.scale,
+                           restart_below=None if restart is None
+                           or lm.obj.size > RESTART_MAX_VARIABLES else restart / lm.scale,
                            restart_nodes=RESTART_NODES)
         budget.leave("backend")
         return out, lm.decode, lm.scale, None
