@@ -1,6 +1,7 @@
 """ForeachAdam (offbench/learn/adam.py) against torch's own Adam on the foreach path: bitwise the
 same parameters and moments, step after step, with gradients of every size class (vectorized
-bodies and scalar tails), parameters that miss gradients at some steps, and several rates."""
+bodies and scalar tails), parameters that miss gradients at some steps, several rates, and betas on
+both sides of ATen's lerp branch (|1 - beta1| < 0.5 or not); bad hyper-parameters refused."""
 
 from __future__ import annotations
 
@@ -95,3 +96,53 @@ def test_foreach_adam_refuses_what_it_does_not_cover():
         ForeachAdam(_params(0), lr=-1.0)
     with pytest.raises(ValueError, match="real floating-point CPU"):
         ForeachAdam([torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))], lr=0.01)
+
+
+@pytest.mark.parametrize("betas", [(0.5, 0.999), (0.3, 0.999), (0.1, 0.999), (0.0, 0.999), (0.49999, 0.999),
+                                   (0.5000001, 0.999), (0.99, 0.5), (0.9, 0.0), (0.3, 0.3)])
+@pytest.mark.parametrize("fused", [True, False])
+def test_foreach_adam_follows_torchs_lerp_branches(betas, fused):
+    """ATen's ``lerp`` takes ``m + w (g - m)`` for a weight ``w = 1 - beta1`` under 0.5 in
+    magnitude and ``g - (g - m)(1 - w)`` otherwise (both one fused multiply-add here, in vector
+    bodies and scalar tails): beta1 <= 0.5 takes the second. Every beta1, beta2 bitwise against
+    torch's optimizer, through the passes (``fused``) and the foreach calls."""
+    g = torch.Generator().manual_seed(7)
+    shapes = [(1,), (7,), (1001,), (3, 5), (4, 1, 15)]
+    mine = [torch.nn.Parameter(torch.randn(*s, generator=g)) for s in shapes]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in mine]
+    opt = ForeachAdam(mine, lr=0.01, betas=betas, fused=fused)
+    topt = torch.optim.Adam(ref, lr=0.01, betas=betas, foreach=True)
+    for step in range(8):
+        for p, q in zip(mine, ref):
+            gr = torch.randn(p.shape, generator=g) * 10.0 ** (step % 3 - 1)
+            p.grad, q.grad = gr.clone(), gr
+        opt.step()
+        topt.step()
+        _compare(mine, ref, opt, topt, step)
+    assert (opt._flat is not None) == fused
+
+
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.999), (0.2, 0.9)])
+def test_the_self_check_covers_the_hyper_parameters(betas):
+    from offbench.learn.adam import passes_match_torch
+
+    assert passes_match_torch(lr=0.02, betas=betas, eps=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": -1.0}, "lr must be"),
+    ({"lr": float("nan")}, "lr must be"),
+    ({"lr": "fast"}, "lr must be"),
+    ({"lr": 0.01, "betas": (1.0, 0.999)}, r"betas\[0\] \(beta1\) must be"),
+    ({"lr": 0.01, "betas": (-0.1, 0.999)}, r"betas\[0\] \(beta1\) must be"),
+    ({"lr": 0.01, "betas": (0.9, 1.0)}, r"betas\[1\] \(beta2\) must be"),
+    ({"lr": 0.01, "betas": (0.9, float("nan"))}, r"betas\[1\] \(beta2\) must be"),
+    ({"lr": 0.01, "betas": (0.9, None)}, r"betas\[1\] \(beta2\) must be"),
+    ({"lr": 0.01, "betas": (0.9,)}, "betas must be two numbers"),
+    ({"lr": 0.01, "betas": 0.9}, "betas must be two numbers"),
+    ({"lr": 0.01, "eps": -1e-8}, "eps must be"),
+    ({"lr": 0.01, "eps": float("nan")}, "eps must be"),
+])
+def test_foreach_adam_rejects_bad_hyper_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ForeachAdam(_params(0), **kwargs)
