@@ -95,3 +95,30 @@ def test_generated_members_and_compiled_tables_are_shared_as_views():
     for a, b in zip(twin.__dict__["_offbench_tables"], inst.__dict__["_offbench_tables"]):
         if a.size:
             assert np.shares_memory(a, b)
+
+
+def test_a_field_replaced_after_the_plan_is_copied_not_shared():
+    """The plan of what to share is made once per instance; an array put in its place later
+    (code that sets a field, or copies another instance's fields) is checked again: a
+    writeable one is copied, never handed to the solver as a view of the runner's array."""
+    inst = _instances()["batch"]
+    job = Job(kind="solve", index=0, source="s", digest=inst.digest, instance=inst)
+    first = execute_module.sandbox_job(job, copy=True).instance
+    assert np.shares_memory(first.__dict__["dev_speed"], inst.__dict__["dev_speed"])
+    fresh = inst.__dict__["dev_speed"].copy()  # writeable, owns its memory
+    inst.__dict__["dev_speed"] = fresh
+    twin = execute_module.sandbox_job(job, copy=True).instance
+    mine = twin.__dict__["dev_speed"]
+    assert np.array_equal(mine, fresh) and not np.shares_memory(mine, fresh)
+    assert _cannot_reach(mine, fresh) or mine.flags.writeable  # its own copy either way
+    mine[...] = 0
+    assert fresh.any()
+
+
+def test_empty_arrays_are_views_that_cannot_reshape_the_runners():
+    empty_owner = np.zeros((0, 3))
+    twin_empty = execute_module._sealed_copy(empty_owner, 3)
+    assert twin_empty is not empty_owner
+    twin_empty.shape = (3, 0)
+    assert empty_owner.shape == (0, 3)
+    assert execute_module._seal_plan([empty_owner, np.zeros(0, dtype=np.int8)]) == (3, 3)

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as _np
+
 from .. import tracks
 from ..errors import UserError
 from ..tracks import Outcome
@@ -67,10 +69,11 @@ def sandbox_job(job: Job, *, copy: bool = False) -> Job:
 
 
 def _seal_plan(arrays) -> tuple:
-    """For each entry of ``arrays``: 0 (not an array, or an empty one: shared), 1 (a view: no
-    view of it can ever be made writeable, as it is read-only and its memory a read-only
-    ndarray's own: numpy refuses WRITEABLE on a view of a read-only owner), 2 (a copy, its
-    writeable flag as the original's). Arrays that share a buffer (a generated member's, the
+    """For each entry of ``arrays``: 0 (not an array: shared), 1 (a view: no view of it can
+    ever be made writeable, as it is read-only and its memory a read-only ndarray's own: numpy
+    refuses WRITEABLE on a view of a read-only owner), 2 (a copy, its writeable flag as the
+    original's), 3 (an empty array: a view, so that a solver that reshapes or resizes its own
+    changes nothing of the runner's). Arrays that share a buffer (a generated member's, the
     cost tables') have it checked once."""
     import numpy as np
 
@@ -80,7 +83,7 @@ def _seal_plan(arrays) -> tuple:
         if type(a) is not np.ndarray:
             out.append(2 if isinstance(a, np.ndarray) and a.size else 0)
         elif not a.size:
-            out.append(0)
+            out.append(3)
         else:
             b = a.base
             if b is None:
@@ -96,9 +99,20 @@ def _seal_plan(arrays) -> tuple:
 
 
 def _sealed_copy(a, how: int):
-    if how == 1:
-        return a.view()
-    if how == 0:
+    if how == 1 or how == 3:
+        # The plan is the instance's, made once: should an array have been replaced since
+        # (code that copies an instance's fields, or sets one), what it says is checked again
+        # here (two flags), and an array that no longer fits it is copied, not shared.
+        if type(a) is not _np.ndarray:
+            return a
+        if how == 3:
+            if not a.size:
+                return a.view()
+        elif not a.flags.writeable:
+            b = a.base
+            if b is None or (type(b) is _np.ndarray and b.base is None and not b.flags.writeable):
+                return a.view()
+    elif how == 0:
         return a
     c = a.copy()
     c.setflags(write=a.flags.writeable)
