@@ -52,15 +52,20 @@ by :mod:`offbench_solvers._formulation` (read its docstring for the mathematics)
    optimum at 20 x 10, and the reduction of step 3 is only as strong as ``UB - L``. When the
    MILP finds, within its first ``RESTART_NODES`` (50) nodes, a decision of cost at most
    ``L + RESTART_GAP_FACTOR (UB - L)`` (half the gap), it stops (an interrupt from HiGHS's
-   callbacks), and steps 3 and 4 are done again around that decision (priced by the cost model:
-   new reduction, fixings, formulation, cutoff and start), at most ``MAX_RESTARTS`` (2) times,
+   callbacks), and steps 3 and 4 are done again around the best decision it has shown (every
+   improving solution is decoded and priced by the cost model as HiGHS finds it,
+   :class:`~offbench_solvers._milp_parts.Round`, so only a feasible decision that the cost model
+   finds below the threshold stops it: no round is wasted on one that is not better; new
+   reduction, fixings, formulation, cutoff and start), at most ``MAX_RESTARTS`` (2) times,
    on models of at most ``RESTART_MAX_VARIABLES`` (20,000: not on ``scale-v1:n1000``);
-   ``info["restarts"]`` counts them and ``info["phases"]`` keeps each earlier round's phases
-   as ``name#round``. Exact as before: every round's model contains every decision better
-   than its incumbent. A node count, not a time, decides, so a seed gives the same answer on
-   any load. (The proof models of six 20 x 10 tuning seeds, built around the optimum instead
-   of the restricted MILP's incumbent: HiGHS took 2.2, 2.6, 4.3, 0.01 and 1.4 s of CPU where
-   it took 6.5, 3.8, 5.0, 0.5 and 5.8 s; the sixth was unproven either way within 30 s.)
+   ``info["restarts"]`` counts them, ``info["phases"]`` keeps each earlier round's phases
+   as ``name#round``, ``backend_wall`` and ``backend_nodes`` are summed over the rounds
+   (``backend_wall_rounds``, ``backend_nodes_rounds``: per round). Exact as before: every
+   round's model contains every decision better than its incumbent. A node count, not a time,
+   decides, so a seed gives the same answer on any load. (The proof models of six 20 x 10
+   tuning seeds, built around the optimum instead of the restricted MILP's incumbent: HiGHS
+   took 2.2, 2.6, 4.3, 0.01 and 1.4 s of CPU where it took 6.5, 3.8, 5.0, 0.5 and 5.8 s; the
+   sixth was unproven either way within 30 s.)
 
 Exactness and what is reported
 ------------------------------
@@ -101,8 +106,20 @@ back end returned nothing better than the incumbent), timings per phase, and:
   interrupted, and under heavy load one took 42-68 s of a 10 s limit when the runner's 1 s
   warm-up had stopped before the phases that needed it.
 * ``trajectory``: the incumbents in the order found (all-device, LP rounding, restricted MILP,
-  the MILP's answer) with their times (:mod:`offbench_solvers._trajectory`), for the quality
-  against time figure; the referee prices them.
+  each improving solution of the MILP when HiGHS finds it (highspy; the other back ends: the
+  MILP's answer at the end) with their times (:mod:`offbench_solvers._trajectory`), for the
+  quality against time figure; each priced by the cost model here, and again by the referee.
+* ``bound_trajectory`` (``{"t", "bound"}``): the certified lower bound over time
+  (:class:`~offbench_solvers._milp_parts.BoundTrajectory`): the Lagrangian bound, highspy's
+  dual bound while it runs (read at its improving solutions and log lines, at least every
+  5 s: :class:`offbench_solvers._backends._Watch`; lowered by the tolerances above, at most
+  the round's incumbent, which every decision left out of its model costs more than), the
+  final ``bound``. ``time_to_gap``: for each gap of ``GAP_MARKS`` (keys ``"1e-02"`` to
+  ``"1e-06"``), the first time (seconds since the solve started, compilation included when
+  this solve paid for it) at which (best incumbent - best certified bound) / incumbent was at
+  most that gap, from the whole record; None when it never was. (issue 9's goal for
+  ``scale-v1:n1000``, "proven or within a certified gap of 1e-4 in under a minute", is
+  ``time_to_gap["1e-04"]``.)
 
 The back ends (:func:`solve_linear`, :func:`solve_paths_cpsat`, Glop for the master LP) live in
 :mod:`offbench_solvers._backends`.
@@ -150,7 +167,9 @@ from offbench.solver import Param, Proposal, Solver, Unsupported, stdout_to_stde
 
 from . import _dag_milp
 from . import _formulation as F
-from ._milp_parts import Budget, _scip_available, _with_path, restricted_backend  # noqa: F401
+from ._milp_parts import (RESTRICTED_NODES, RESTRICTED_SHARE, BoundTrajectory,  # noqa: F401
+                          Budget, Round, _scip_available, _with_path, lowered_bound,
+                          restricted_backend, restricted_incumbent, time_to_gap)
 from ._backends import (FEAS_TOL, HIGHS_HEURISTIC_EFFORT, MIP_GAP, BackendOutcome,  # noqa: F401
                         glop_lp, solve_linear, solve_paths_cpsat, warm_backends)
 from ._trajectory import Trajectory
@@ -181,12 +200,10 @@ RESTART_NODES = 50
 #: ... and only on models of at most this many variables: on scale-v1:n1000 (43,074 variables)
 #: HiGHS's root took 15-17 s before each restart, and the gap at the 60 s limit grew.
 RESTART_MAX_VARIABLES = 20_000
+#: The gaps at which ``info["time_to_gap"]`` says when the certified gap was first reached.
+GAP_MARKS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 #: The phases repeated in each round (kept in ``info["phases"]`` as ``name#round``).
 ROUND_PHASES = ("path_enumeration", "placement_fixing", "job_paths", "model_build", "backend")
-
-#: The restricted MILP (an incumbent only): its share of the time left, and its node limit.
-RESTRICTED_SHARE = 0.2
-RESTRICTED_NODES = 1000
 
 
 # ------------------------------------------------------------------------------ the solver
@@ -245,21 +262,27 @@ class MILP(Solver):
         deadline = t_start + ctx.time_left() if ctx.time_limit is not None else math.inf
         budget = Budget(ctx.started, deadline)
         traj = Trajectory(ctx.started)
+        bounds = BoundTrajectory(ctx.started)
         info: dict = {"backend": self.backend, "formulation_requested": self.formulation}
         if warm:
             info["time_compile"] = warm
         try:
-            prop = self._phases(inst, ctx, budget, traj, info)
+            prop = self._phases(inst, ctx, budget, traj, info, bounds)
         finally:
             info["phases"] = budget.phases
             if budget.skipped:
                 info["phases_skipped"] = budget.skipped
         if prop.decision is not None:
             traj.record(prop.decision, evaluate(inst, prop.decision).cost)
+        bounds.add(time.perf_counter(), prop.bound)
         info["trajectory"] = traj.to_info()
+        info["bound_trajectory"] = bounds.to_info()
+        # From the whole record (the info's trajectories are thinned).
+        inc = [(p[0], p[1]) for p in traj.points]
+        info["time_to_gap"] = {f"{g:.0e}": time_to_gap(inc, bounds.points, g) for g in GAP_MARKS}
         return prop
 
-    def _phases(self, inst, ctx, budget, traj, info) -> Proposal:
+    def _phases(self, inst, ctx, budget, traj, info, bounds) -> Proposal:
         """The phases of the module docstring; each one entered only before the deadline."""
         if inst.is_dag:  # DAG jobs: the model and phases of solvers/_dag_milp.py
             return _dag_milp.solve(self, inst, ctx, budget, traj, info)
@@ -286,6 +309,7 @@ class MILP(Solver):
                         multipliers=[float(v) for v in cg.lam])
         lb = cg.bound if cg is not None else None
         t_lag = time.perf_counter()
+        bounds.add(t_lag, lb)
 
         # 2. Incumbent.
         inc_x, inc_cost = self._incumbent(inst, ctx, cg, caps, budget, traj, info)
@@ -305,47 +329,60 @@ class MILP(Solver):
 
         t_model = time.perf_counter()
         # 3-4. Formulation, reduction and MILP; again around a much better incumbent when the
-        # MILP finds one early (RESTART_GAP_FACTOR).
-        rounds = 0
+        # MILP finds one early (RESTART_GAP_FACTOR). The back end's improving solutions are
+        # priced and recorded as it finds them (Round), its dual bound sampled (bounds).
+        walls, nodes = [], []
+        info.pop("backend_nodes", None)  # the restricted MILP's
+
+        def count_round(out):
+            walls.append(out.wall)
+            nodes.append(info.pop("backend_nodes", None))
+            info["backend_wall"] = sum(walls)
+            if any(v is not None for v in nodes):
+                info["backend_nodes"] = sum(v for v in nodes if v is not None)
+            if len(walls) > 1:
+                info["backend_wall_rounds"] = list(walls)
+                info["backend_nodes_rounds"] = list(nodes)
+
         while True:
             restart = None
             if self.backend == "highspy" and self.reduce and lb is not None \
-                    and rounds < MAX_RESTARTS and inc_cost - lb > RESTART_MIN_GAP * abs(inc_cost):
+                    and len(walls) < MAX_RESTARTS and inc_cost - lb > RESTART_MIN_GAP * abs(inc_cost):
                 restart = lb + RESTART_GAP_FACTOR * (inc_cost - lb)
+            rnd = Round(inst, ctx, traj, inc_cost, restart)
             res = self._formulate_and_solve(inst, ctx, cg, caps, inc_x, inc_cost, lb, budget,
-                                            info, restart)
+                                            info, rnd)
             if isinstance(res, str):
                 return give_up(res)
             out, decode, obj_scale, resolution = res
+            count_round(out)
+            if resolution is None:
+                for when, v in out.bounds:
+                    bounds.add(when, min(lowered_bound(v, obj_scale, inst.n_jobs), inc_cost))
             if out.status != "restart":
                 break
-            x = decode(out.values)
-            ev = evaluate(inst, x)
-            ctx.charge(1)
-            rounds += 1
-            for k in [k for k in budget.phases if "#" not in k and k in ROUND_PHASES]:
-                budget.phases[f"{k}#{rounds}"] = budget.phases.pop(k)
-            info["restarts"] = rounds
-            if ev.feasible and ev.cost < inc_cost:
-                inc_x, inc_cost = x, ev.cost
-                info["incumbent_source"] = "milp restart"
-                info["incumbent_cost"] = inc_cost
-                traj.record(x, inc_cost)
-            else:  # not better under the cost model: no more restarts
-                rounds = MAX_RESTARTS
+            # Round only asks for a restart from a feasible decision cheaper than inc_cost,
+            # priced by the cost model; the best it was shown (HiGHS's own incumbent included).
+            inc_x, inc_cost = rnd.best_x, rnd.best_cost
+            k = len(walls)
+            for name in [n for n in budget.phases if "#" not in n and n in ROUND_PHASES]:
+                budget.phases[f"{name}#{k}"] = budget.phases.pop(name)
+            info["restarts"] = k
+            info["incumbent_source"] = "milp restart"
+            info["incumbent_cost"] = inc_cost
             if budget.expired():
                 return give_up("time limit reached while restarting the MILP")
         info["time_milp"] = time.perf_counter() - t_model
         info["backend_status"] = out.message
-        info["backend_wall"] = out.wall
         return self._assemble(inst, ctx, out, decode, obj_scale, resolution, inc_x, inc_cost, lb,
                               info)
 
     def _formulate_and_solve(self, inst, ctx, cg, caps, inc_x, inc_cost, lb, budget, info,
-                             restart):
+                             rnd):
         """Steps 3 and 4 around the incumbent ``inc_x`` of cost ``inc_cost``: the back end's
         ``(outcome, decode, objective scale, resolution)``, or why it was not run (a string).
-        ``restart``: a cost at which the back end stops with status ``restart`` (highspy)."""
+        ``rnd``: the :class:`Round` shown highspy's improving solutions (status ``restart``
+        when it asks for one)."""
         deadline = budget.deadline
         # 3. Formulation and reduction.
         form = self.formulation
@@ -387,11 +424,11 @@ class MILP(Solver):
         # 4. MILP.
         if form == "paths":
             out, decode, obj_scale, resolution = self._run_paths(
-                inst, ctx, pm, inc_x, inc_cost, budget, info, restart)
+                inst, ctx, pm, inc_x, inc_cost, budget, info, rnd)
         else:
             out, decode, obj_scale, resolution = self._run_transitions(
                 inst, ctx, cg, caps, inc_x, inc_cost, budget, info, linked=form == "linked",
-                restart=restart)
+                rnd=rnd)
         if out is None:
             return "time limit reached while building the model"
         return out, decode, obj_scale, resolution
@@ -429,56 +466,8 @@ class MILP(Solver):
         return best_x, best
 
     def _restricted(self, inst, ctx, cg, caps, x_lp, x_inc, budget, info):
-        """A primal heuristic: the path MILP over a few paths per job, chosen for diversity
-        of loads: the column generation's paths, each job's priced-optimal paths for a grid of
-        multipliers around ``lam``, its 10 paths of least reduced cost (:func:`cheapest_paths`),
-        the all-device path,
-        and the paths of the decisions so far. Solved by :func:`restricted_backend` (SCIP for
-        OR-Tools' HiGHS; highspy itself; both with the incumbent as a hint) to a relative gap
-        of 1e-4 within 1,000 nodes (HiGHS, SCIP; CP-SAT: 2 units of deterministic time), so that
-        a seed gives the same incumbent on any machine load, and within 20 % of the time left:
-        its answer is only an incumbent."""
-        deadline = budget.deadline
-        grid = F.lambda_grid_paths(inst, cg.lam, caps, deadline=deadline)
-        ub = evaluate(inst, x_inc).cost
-        spread = min(0.05 * abs(cg.bound), max(0.0, ub - cg.bound)) + 1e-12
-        base = F.cheapest_paths(inst, cg.lam, cg.mu, 10, spread, caps,
-                                max_labels=min(self.max_labels, 2_000), deadline=deadline)
-        extra = [grid[i] + list(cg.model.jobs[i].tiers) + [np.zeros(int(L), dtype=np.int8)]
-                 for i, L in enumerate(inst.layers_per_job)]
-        for x in (x_lp, x_inc):
-            for i, p in enumerate(F.split_paths(inst, x)):
-                extra[i].append(p)
-        small = F.add_paths(base, extra, inst)
-        info["restricted_columns"] = small.n_columns
-        left = budget.left()
-        limit = min(60.0, RESTRICTED_SHARE * left) if math.isfinite(left) else 60.0
-        if limit <= 0.01:
-            return None
-        # Its own deadline, counted from now: model building is inside it.
-        stop = time.perf_counter() + limit
-        if self.backend == "cp-sat":
-            out, _ = solve_paths_cpsat(small, time_limit=limit, threads=self.threads,
-                                       seed=ctx.seed, hint_cols=small.columns_of(x_inc),
-                                       deterministic_limit=2.0, deadline=stop)
-        else:
-            obj, A, lo, hi = small.arrays()
-            n = obj.size
-            backend = restricted_backend(self.backend)
-            hint = None
-            cols = small.columns_of(x_inc)
-            if cols is not None:
-                hint = np.zeros(n)
-                hint[cols] = 1.0
-            info["restricted_backend"] = backend
-            out = solve_linear(backend, obj, A, lo, hi, np.zeros(n), np.ones(n),
-                               np.ones(n, dtype=bool), time_limit=limit, threads=self.threads,
-                               seed=ctx.seed, gap=1e-4, node_limit=RESTRICTED_NODES, hint=hint,
-                               deadline=stop)
-        info["restricted_status"] = out.status
-        if out.values is None:
-            return None
-        return small.decision(small.choose(out.values))
+        """The restricted MILP's decision, or None (:func:`restricted_incumbent`)."""
+        return restricted_incumbent(self, inst, ctx, cg, caps, x_lp, x_inc, budget, info)
 
     def _path_model(self, inst, cg, caps, ub, lb, deadline):
         # With auto, stop enumerating as soon as the paths are too many for it, and cap one
@@ -515,7 +504,7 @@ class MILP(Solver):
         # The objective unit of the MILP: the incumbent's cost, so that the optimum is O(1).
         return inc_cost if inc_cost > 0 and math.isfinite(inc_cost) else fallback
 
-    def _run_paths(self, inst, ctx, pm, inc_x, inc_cost, budget, info, restart=None):
+    def _run_paths(self, inst, ctx, pm, inc_x, inc_cost, budget, info, rnd=None):
         # The incumbent's paths are in the reduced set by construction; adding them again (if
         # the threshold's rounding dropped one) keeps a known solution in the model.
         pm = F.add_paths(pm, [[p] for p in F.split_paths(inst, inc_x)], inst)
@@ -533,12 +522,14 @@ class MILP(Solver):
                                                     info=info)
                 info["cpsat_resolution"] = resolution
                 return out, decode, 1.0, resolution
-            return self._paths_linear(pm, ctx, hint_cols, inc_cost, budget, info, restart), \
+            if rnd is not None:
+                rnd.decode = decode
+            return self._paths_linear(pm, ctx, hint_cols, inc_cost, budget, info, rnd), \
                 decode, pm.scale, None
         finally:
             budget.leave("backend")
 
-    def _paths_linear(self, pm, ctx, hint_cols, inc_cost, budget, info, restart=None):
+    def _paths_linear(self, pm, ctx, hint_cols, inc_cost, budget, info, rnd=None):
         obj, A, lo, hi = pm.arrays()
         n = obj.size
         hint = None
@@ -551,9 +542,7 @@ class MILP(Solver):
                             cutoff=self._cutoff(inc_cost, pm.scale) if self.reduce else None,
                             hint=hint, deadline=budget.deadline, info=info,
                             heuristic_effort=HIGHS_HEURISTIC_EFFORT if self.reduce else None,
-                            restart_below=None if restart is None or n > RESTART_MAX_VARIABLES
-                            else restart / pm.scale,
-                            restart_nodes=RESTART_NODES)
+                            on_solution=rnd, restart_nodes=self._restart_nodes(n, rnd))
 
     def _linked_paths(self, inst, cg, caps, inc_x, inc_cost, budget, info):
         """The jobs of the linked formulation that take path columns: each job's Pareto paths
@@ -584,7 +573,7 @@ class MILP(Solver):
         return out
 
     def _run_transitions(self, inst, ctx, cg, caps, inc_x, inc_cost, budget, info,
-                         linked=False, restart=None):
+                         linked=False, rnd=None):
         fixed = None
         if self.reduce and cg is not None:
             if not budget.enter("placement_fixing"):
@@ -617,6 +606,8 @@ class MILP(Solver):
         info["rows"] = int(lm.A.shape[0])
         if not budget.enter("backend"):
             return None, lm.decode, lm.scale, None
+        if rnd is not None:
+            rnd.decode = lm.decode
         out = solve_linear(self.backend, lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub,
                            lm.integer, time_limit=min(budget.left(), 1e9), threads=self.threads,
                            seed=ctx.seed,
@@ -624,11 +615,15 @@ class MILP(Solver):
                            hint=lm.encode(inc_x) if self.reduce else None,
                            deadline=budget.deadline, info=info,
                            heuristic_effort=HIGHS_HEURISTIC_EFFORT if self.reduce else None,
-                           restart_below=None if restart is None
-                           or lm.obj.size > RESTART_MAX_VARIABLES else restart / lm.scale,
-                           restart_nodes=RESTART_NODES)
+                           on_solution=rnd, restart_nodes=self._restart_nodes(lm.obj.size, rnd))
         budget.leave("backend")
         return out, lm.decode, lm.scale, None
+
+    @staticmethod
+    def _restart_nodes(n_variables, rnd):
+        # No restart on large models (RESTART_MAX_VARIABLES), nor when the round asks for none.
+        ok = rnd is not None and rnd.restart is not None and n_variables <= RESTART_MAX_VARIABLES
+        return RESTART_NODES if ok else -1
 
     @staticmethod
     def _cutoff(inc_cost, scale):
@@ -658,8 +653,8 @@ class MILP(Solver):
             margin = lambda v: 0.0  # noqa: E731
         bk = None
         if out.bound is not None:
-            bk = out.bound * obj_scale
-            bk -= margin(bk)
+            bk = (lowered_bound(out.bound, obj_scale, nj) if resolution is None
+                  else out.bound * obj_scale)
             info["backend_bound"] = bk
         decision, objective, source = inc_x, None, "heuristic"
         if out.values is not None:
