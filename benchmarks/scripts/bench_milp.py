@@ -41,7 +41,13 @@ seeds and refused if a digest differs (no instance files are stored). The table 
 size and configuration over both capacities: the median and largest time to proof (the time
 limit for an unproved one), how many were proven, and the median and largest gap at the limit
 of the unproved, and the median and largest node count of the proof's MILP (highspy reports
-it; OR-Tools' ``model_builder`` does not).
+it; OR-Tools' ``model_builder`` does not), and the median time to a certified gap of at most
+1e-4 with how many reached it.
+
+``--family`` prints, per instance, when the certified gap (best incumbent so far - best
+certified bound so far) / incumbent was first at most 1e-3, 1e-4 and 1e-5 (milp's
+``info["time_to_gap"]``, from its incumbent and bound trajectories): issue 9's goal for
+``scale-v1:n1000`` is "proven or within a certified gap of 1e-4 in under a minute".
 
 Per size and configuration: the median and the largest wall time over the seeds (compilation
 excluded: every kernel is warmed first), how many seeds were proven optimal within the limit,
@@ -67,6 +73,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from offbench.generators import random_instance  # noqa: E402
 from offbench.discovery import resolve  # noqa: E402
+from offbench_solvers._milp_parts import time_to_gap  # noqa: E402
+
+#: The certified gap of issue 9's goal for scale-v1:n1000 ("proven or within 1e-4").
+GOAL_GAP = 1e-4
 
 CONFIGS = {
     "highspy": {"backend": "highspy"},
@@ -173,6 +183,24 @@ def warm():
         pass
 
 
+def gap_time(r, gap=GOAL_GAP):
+    """When the certified gap of ``r`` first reached ``gap`` (seconds since its solve started):
+    milp's own ``time_to_gap`` (from its whole record) when it has that gap, else computed from
+    its incumbent and bound trajectories (thinned: never earlier than the truth); None when it
+    never did."""
+    marks = r.info.get("time_to_gap") or {}
+    key = f"{gap:.0e}"
+    if key in marks:
+        return marks[key]
+    tr, bt = r.info.get("trajectory") or {}, r.info.get("bound_trajectory") or {}
+    return time_to_gap(list(zip(tr.get("t", []), tr.get("cost", []))),
+                       list(zip(bt.get("t", []), bt.get("bound", []))), gap)
+
+
+def _secs(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
 def run_size(nj, L, seeds, configs, time_limit, optima):
     milp = resolve("milp")
     rows = {}
@@ -216,15 +244,17 @@ def run_set(role, sizes, configs, time_limit, first=None):
           f"inc: median s in the restricted MILP (incumbent); over: largest wall time past the "
           f"limit (s); cpu: median and largest CPU seconds of the solve (this process); nodes: "
           f"median and largest branch-and-bound nodes of the proof's MILP (highspy only; '-' "
-          f"where the back end does not count them)")
+          f"where the back end does not count them); 1e-4: median seconds to a certified gap of "
+          f"at most 1e-4 (one never reached counts as infinite) and how many reached it")
     print(f"{'jobs x layers':<14}{'config':<13}{'median':>8}{'max':>8}{'proved':>8}"
           f"{'gap med':>9}{'gap max':>9}{'inc':>7}{'over':>7}{'cpu med':>9}{'cpu max':>9}"
-          f"{'nodes med':>10}{'nodes max':>10}")
+          f"{'nodes med':>10}{'nodes max':>10}{'1e-4 med':>9}{'1e-4 n':>8}")
     optima = {}
     for size in order:
         insts = [(f, inst) for s, f, inst in members if s == size]
         for name in configs:
             times, proved, gaps, inc, over, cpus, nodes = [], 0, [], [], 0.0, [], []
+            to_goal = []
             for f, inst in insts:
                 c0 = time.process_time()
                 r = milp(**CONFIGS[name]).solve(inst, time_limit=time_limit)
@@ -233,6 +263,8 @@ def run_set(role, sizes, configs, time_limit, first=None):
                     nodes.append(r.info["backend_nodes"])
                 ph = r.info.get("phases", {}).get("restricted_milp")
                 inc.append(ph[1] - ph[0] if ph else 0.0)
+                g = gap_time(r)
+                to_goal.append(math.inf if g is None else g)
                 over = max(over, r.wall_time - time_limit)
                 if r.status == "error":
                     raise SystemExit(f"{inst.name}: {name} failed: {r.error}")
@@ -249,10 +281,13 @@ def run_set(role, sizes, configs, time_limit, first=None):
             gm = f"{statistics.median(gaps):9.1e}{max(gaps):9.1e}" if gaps else f"{'-':>9}{'-':>9}"
             nm = (f"{statistics.median(nodes):10.0f}{max(nodes):10d}" if nodes
                   else f"{'-':>10}{'-':>10}")
+            reached = sum(math.isfinite(v) for v in to_goal)
+            tg = statistics.median(to_goal)
+            tg = f"{tg:9.2f}" if math.isfinite(tg) else f"{'-':>9}"
             print(f"{f'{size[0]} x {size[1]}':<14}{name:<13}{statistics.median(times):8.2f}"
                   f"{max(times):8.2f}{f'{proved}/{len(insts)}':>8}{gm}"
                   f"{statistics.median(inc):7.2f}{over:7.2f}{statistics.median(cpus):9.2f}"
-                  f"{max(cpus):9.2f}{nm}", flush=True)
+                  f"{max(cpus):9.2f}{nm}{tg}{f'{reached}/{len(insts)}':>8}", flush=True)
 
 
 def main(argv=None):
@@ -364,10 +399,12 @@ def run_family(family_id, count, configs, time_limit):
         raise SystemExit(f"bench_milp: error: --family: {e}") from None
     insts = list(fam.instances(0, count))
     print(f"\n{fam.id}: {len(insts)} instances (seed 0), time limit {time_limit:g} s, one "
-          f"thread; wall and CPU seconds, gap at the end")
+          f"thread; wall and CPU seconds, gap at the end; to 1e-3/1e-4/1e-5: seconds (since the "
+          f"solve started) until the certified gap (best incumbent - best certified bound) / "
+          f"incumbent was first at most that ('-': never)")
     milp = resolve("milp")
     for c in configs:
-        times, cpus, proved, gaps = [], [], 0, []
+        times, cpus, proved, gaps, to_goal = [], [], 0, [], []
         for inst in insts:
             c0 = time.process_time()
             r = milp(**CONFIGS[c]).solve(inst, time_limit=time_limit)
@@ -379,12 +416,18 @@ def run_family(family_id, count, configs, time_limit):
             proved += r.status == "optimal"
             gap = 0.0 if r.status == "optimal" else (r.gap if r.gap is not None else math.inf)
             gaps.append(gap)
+            goal = gap_time(r)
+            to_goal.append(math.inf if goal is None else goal)
+            marks = "/".join(_secs(gap_time(r, g)) for g in (1e-3, GOAL_GAP, 1e-5))
             print(f"  {c:<12} {inst.name:<28} {r.status:<8} wall {r.wall_time:7.2f} cpu "
-                  f"{cpu:7.2f} gap {gap:8.1e} {r.info.get('formulation', '')} "
-                  f"{r.info.get('formulation_reason', '')}", flush=True)
+                  f"{cpu:7.2f} gap {gap:8.1e} to 1e-3/1e-4/1e-5 {marks} "
+                  f"{r.info.get('formulation', '')} {r.info.get('formulation_reason', '')}",
+                  flush=True)
         print(f"  {c:<12} proved {proved}/{len(times)}, wall median {statistics.median(times):.2f} s "
               f"max {max(times):.2f} s, CPU median {statistics.median(cpus):.2f} s max "
-              f"{max(cpus):.2f} s, largest gap {max(gaps):.1e}", flush=True)
+              f"{max(cpus):.2f} s, largest gap {max(gaps):.1e}, time to a certified gap of "
+              f"1e-4: largest {_secs(max(to_goal)) if math.isfinite(max(to_goal)) else 'never'} "
+              f"({sum(math.isfinite(v) for v in to_goal)}/{len(to_goal)} reached it)", flush=True)
 
 if __name__ == "__main__":
     main()
