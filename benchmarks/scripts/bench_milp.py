@@ -305,6 +305,9 @@ def main(argv=None):
                          "alone, only its table is run, e.g. --family scale-v1:n1000 "
                          "--family-count 3 --time-limit 60 --configs highs")
     ap.add_argument("--no-crossover", action="store_true")
+    ap.add_argument("--json", default=None, metavar="PATH",
+                    help="with --family: write each solve's figures and trajectories to PATH "
+                         "(JSON lines)")
     ap.add_argument("--set", choices=["milp-scale"], default=None,
                     help="run the committed set instead of the generated sizes")
     ap.add_argument("--role", default="evaluation", choices=["evaluation", "tuning"],
@@ -336,7 +339,7 @@ def main(argv=None):
         except FamilyError as e:
             ap.error(f"--family: {e}")
         warm()
-        run_family(args.family, args.family_count, configs, args.time_limit)
+        run_family(args.family, args.family_count, configs, args.time_limit, args.json)
         return
     args.family = "capacitated-v1:medium"
     if args.set:
@@ -388,9 +391,10 @@ def main(argv=None):
         run_family(args.family, args.family_count, configs, args.time_limit)
 
 
-def run_family(family_id, count, configs, time_limit):
+def run_family(family_id, count, configs, time_limit, json_out=None):
     """``count`` instances of a family (seed 0) per configuration: status, wall and CPU time,
-    gap at the limit, formulation, per instance and summarized."""
+    gap at the limit, formulation, per instance and summarized. ``json_out``: a path to write
+    each solve's figures and its incumbent and bound trajectories to (JSON lines)."""
     from offbench.families import FamilyError, get_family
 
     try:
@@ -403,6 +407,7 @@ def run_family(family_id, count, configs, time_limit):
           f"solve started) until the certified gap (best incumbent - best certified bound) / "
           f"incumbent was first at most that ('-': never)")
     milp = resolve("milp")
+    dump = open(json_out, "w") if json_out else None
     for c in configs:
         times, cpus, proved, gaps, to_goal = [], [], 0, [], []
         for inst in insts:
@@ -419,6 +424,16 @@ def run_family(family_id, count, configs, time_limit):
             goal = gap_time(r)
             to_goal.append(math.inf if goal is None else goal)
             marks = "/".join(_secs(gap_time(r, g)) for g in (1e-3, GOAL_GAP, 1e-5))
+            if dump is not None:
+                keep = ("time_to_gap", "bound_trajectory", "lagrangian_bound", "incumbent_cost",
+                        "incumbent_source", "phases", "backend_nodes", "backend_wall",
+                        "formulation", "variables", "restarts")
+                traj = {k: v for k, v in r.info.get("trajectory", {}).items() if k != "decision"}
+                dump.write(json.dumps({"config": c, "instance": inst.name, "status": r.status,
+                                       "cost": r.cost, "bound": r.bound, "wall": r.wall_time,
+                                       "cpu": cpu, "trajectory": traj,
+                                       **{k: r.info[k] for k in keep if k in r.info}}) + "\n")
+                dump.flush()
             print(f"  {c:<12} {inst.name:<28} {r.status:<8} wall {r.wall_time:7.2f} cpu "
                   f"{cpu:7.2f} gap {gap:8.1e} to 1e-3/1e-4/1e-5 {marks} "
                   f"{r.info.get('formulation', '')} {r.info.get('formulation_reason', '')}",
