@@ -112,7 +112,7 @@ back end returned nothing better than the incumbent), timings per phase, and:
 * ``bound_trajectory`` (``{"t", "bound"}``): the certified lower bound over time
   (:class:`~offbench_solvers._milp_parts.BoundTrajectory`): the Lagrangian bound, highspy's
   dual bound while it runs (read at its improving solutions and log lines, at least every
-  5 s: :class:`offbench_solvers._backends._Watch`; lowered by the tolerances above, at most
+  second: :class:`offbench_solvers._backends._Watch`; lowered by the tolerances above, at most
   the round's incumbent, which every decision left out of its model costs more than), the
   final ``bound``. ``time_to_gap``: for each gap of ``GAP_MARKS`` (keys ``"1e-02"`` to
   ``"1e-06"``), the first time (seconds since the solve started, compilation included when
