@@ -574,7 +574,11 @@ class Instance:
         """
         arrays = _instance_npz.read_arrays(
             data, {f.name for f in dataclasses.fields(cls)} - set(DAG_FIELDS), set(DAG_FIELDS))
-        version = int(arrays.pop("version"))
+        v = arrays.pop("version")  # integers (read_arrays checks dtypes), but of any shape
+        if v.ndim != 0:
+            raise InstanceError("format", f"version.npy must hold one integer, not an array of "
+                                          f"shape {tuple(v.shape)}")
+        version = int(v)
         if str(arrays.pop("format")) != f"{FORMAT}-npz" or version not in VERSIONS:
             raise InstanceError("format", f"expected an {FORMAT}-npz file of version 1 or 2")
         if version == 1 and any(k in arrays for k in DAG_FIELDS):

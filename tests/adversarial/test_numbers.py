@@ -92,6 +92,8 @@ def _npz_with(**changes) -> bytes:
 
 @pytest.mark.parametrize("changes, words", [
     ({"version": np.array("1")}, "version: expected integers"),
+    # found by test_fuzz's thorough npz fuzzing: a traceback before
+    ({"version": np.array([-1, 0, 5])}, "version.npy must hold one integer, not an array of shape (3,)"),
     ({"ops": np.array(["1", "2", "3"])}, "ops: expected numbers"),
     ({"ops": np.array([1.7e308, 1.0, 1.0])}, "ops[0]"),
     ({"dev_rate_up": np.array([5e-324])}, "devices[0].rate_up"),
