@@ -355,13 +355,21 @@ def solve_jobs(t, j0, j1, x, job_best, job_labels, Lmax, labels_start, cand_star
 def priced_tables(t, lam_e: float, lam_c: float):
     """The cost tables with ``lam_e`` per op added to every step onto the edge and ``lam_c`` per
     op to every step onto the cloud: the linear cost of a job's path on them is its linear cost
-    plus ``lam . loads``, the Lagrangian price of the path formulation."""
-    if lam_e == 0.0 and lam_c == 0.0:
+    plus ``lam . loads``, the Lagrangian price of the path formulation.
+
+    A step onto a tier whose capacity the layer's ops alone exceed (:func:`~offbench.cost.fits`
+    false on them: a tier switched off, or a capacity below the layer) costs ``inf``: a tier's
+    load is a float sum of non-negative ops, which never falls below one of its terms, so no
+    feasible decision takes that step, and the Lagrangian subproblem without it is still a
+    relaxation (and as strong as the transition model, which fixes those placements to 0)."""
+    over_e = ~(t.ops <= t.cap[1])
+    over_c = ~(t.ops <= t.cap[2])
+    if lam_e == 0.0 and lam_c == 0.0 and not over_e.any() and not over_c.any():
         return t
     add = np.zeros((t.ops.size, 9))
     for a in range(3):
-        add[:, 3 * a + 1] = lam_e * t.ops
-        add[:, 3 * a + 2] = lam_c * t.ops
+        add[:, 3 * a + 1] = np.where(over_e, np.inf, lam_e * t.ops)
+        add[:, 3 * a + 2] = np.where(over_c, np.inf, lam_c * t.ops)
     step = t.step_c + add
     step.setflags(write=False)          # the same Numba type as the cost tables: no recompiling
     return t._replace(step_c=step)

@@ -319,14 +319,28 @@ def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
             b.row([(c, a / ts) for c, a in time_terms] + [(u, -1.0)], -inf,
                   (dl - t_device) / ts)
     ops = inst.ops
+    # A node whose ops alone exceed a tier's capacity cannot run there (a load is a float sum of
+    # non-negative ops, never below one of its terms): over the cloud's, z2 = 0; over the
+    # edge's, z1 = z2 (a row z1 <= z2 beside z2 <= z1; z1 = 0 when over both). Such a node is left out of that tier's
+    # row, which keeps every coefficient at most 1 (a capacity of 1e-275 under an op of 1 gave
+    # a coefficient of 1e275, a model OR-Tools' HiGHS refuses) and the LP as strong as the
+    # path formulation's pricing (:func:`~offbench_solvers._chain.priced_tables`).
+    over_e = ~(t.ops <= t.cap[1])
+    over_c = ~(t.ops <= t.cap[2])
+    for l in np.nonzero(over_c)[0]:
+        b.ub[zcol[l, 1]] = 0.0
+        if over_e[l]:
+            b.ub[zcol[l, 0]] = 0.0
+    for l in np.nonzero(over_e & ~over_c)[0]:
+        b.row([(zcol[l, 0], 1.0), (zcol[l, 1], -1.0)], -inf, 0.0)
     for k in range(2):
         if caps.active[k]:
             rs = float(caps.row_scale[k])
             # the edge's load: ops . (z1 - z2); the cloud's: ops . z2
-            terms = [(zcol[l, 1], ops[l] / rs) for l in range(inst.n_layers)]
+            ls = [l for l in range(inst.n_layers) if not (over_e if k == 0 else over_c)[l]]
+            terms = [(zcol[l, 1], ops[l] / rs) for l in ls]
             if k == 0:
-                terms = [(zcol[l, 0], ops[l] / rs) for l in range(inst.n_layers)] + \
-                    [(c, -a) for c, a in terms]
+                terms = [(zcol[l, 0], ops[l] / rs) for l in ls] + [(c, -a) for c, a in terms]
             b.row(terms, -inf, float(caps.cap[k]) / rs)
     b.obj[one] = const / scale
     n = len(b.obj)

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from offbench.cost import job_times, tables, tardiness
+from offbench.cost import all_device_cost, job_times, tables, tardiness
 
 from ._chain import backward
 from ._paths import Capacities, _job_slices, objective_scale
@@ -149,16 +149,33 @@ def transition_model(inst, caps: Capacities | None = None,
             add_row([base + 3 * a + c for c in range(3)] + [3 * l + a], [1.0] * 3 + [-1.0], 0.0, 0.0)
         for c in range(3):
             add_row([base + 3 * a + c for a in range(3)] + [3 * (l + 1) + c], [1.0] * 3 + [-1.0], 0.0, 0.0)
-    for k, tier in ((0, 1), (1, 2)):  # capacities, in units of the capacity
+    # Capacities, in units of the capacity. A layer whose ops alone exceed a capacity cannot
+    # run on that tier (loads only add up): its placement is fixed to 0 and left out of the
+    # row, which keeps every coefficient at most 1 (a capacity of 1.5e-275 under ops of 1 gave
+    # a coefficient of 6.6e274, which OR-Tools' HiGHS refused as an invalid model).
+    over = []
+    for k, tier in ((0, 1), (1, 2)):
         if caps.active[k]:
-            ls = [l for l in range(nl) if t.ops[l] > 0]
-            add_row([3 * l + tier for l in ls], [float(t.ops[l] / caps.row_scale[k]) for l in ls],
-                    -np.inf, float(caps.cap[k] / caps.row_scale[k]))
+            ls = [l for l in range(nl) if 0 < t.ops[l] <= caps.cap[k]]
+            over.extend(3 * l + tier for l in range(nl) if t.ops[l] > caps.cap[k])
+            if ls:
+                add_row([3 * l + tier for l in ls],
+                        [float(t.ops[l] / caps.row_scale[k]) for l in ls],
+                        -np.inf, float(caps.cap[k] / caps.row_scale[k]))
     lb = np.zeros(nv)
     ub = np.ones(nv)
+    ub[over] = 0.0
+    taus = []
     for q, i in enumerate(tardy):  # (T_i - U_i) / tau_i <= d_i / tau_i, u = U / tau
         l0, L, b0 = _job_slices(t, i)
-        tau = Tmax[i]
+        # The unit: the longest time, but at most the time whose tardiness costs one objective
+        # unit, so that the back end's row tolerance (~1e-7 of the unit) costs at most ~1e-7
+        # objective units, as any other column's does. (With the longest time alone, a job
+        # whose result takes 5,000 s to come home and whose best decision is 1e-5 s tardy had
+        # u = 2e-9 inside the tolerance: HiGHS answered u = 0, an objective of 0 for a cost of
+        # 1e-5.)
+        tau = min(Tmax[i], scale / t.job_tw[i])
+        taus.append(tau)
         vs = list(range(3 * l0, 3 * (l0 + L)))
         for qq, (b, l) in enumerate(inner):
             if l0 <= l < l0 + L:
@@ -170,6 +187,16 @@ def transition_model(inst, caps: Capacities | None = None,
                 float(t.job_dl[i] / tau))
         obj[u] = t.job_tw[i] * tau
         ub[u] = (Tmax[i] - t.job_dl[i]) / tau
+    # A 0/1 column (a placement, a transition or a path: 0 or 1 in every decision) that costs
+    # alone more than twice the all-device decision is in no optimal decision (a decision's
+    # cost is a float sum of non-negative terms, never below one of them): fixed to 0, its cost
+    # set to 0 (the same model). This keeps costs of 1e20 objective units (a result of 5e10
+    # bits sent home at 1,000 bit/s against an all-device cost of 1e-12) away from the back
+    # ends, which take them for infinite (SCIP: MODEL_INVALID; HiGHS under cvxpy: no solution).
+    dear = obj > 2.0 * all_device_cost(inst)
+    dear[nz + nw:nz + nw + nu] = False
+    ub[dear] = 0.0
+    obj[dear] = 0.0
     if fixed is not None:
         fz = np.asarray(fixed, dtype=bool).reshape(nl, 3)
         ub[:nz][fz.ravel()] = 0.0
@@ -201,7 +228,7 @@ def transition_model(inst, caps: Capacities | None = None,
             job_T = np.empty(nj)
             job_times(t, np.ascontiguousarray(x, dtype=np.int8), job_T)
             for q, i in enumerate(tardy):
-                v[nz + nw + q] = tardiness(job_T[i], t.job_dl[i]) / Tmax[i]
+                v[nz + nw + q] = tardiness(job_T[i], t.job_dl[i]) / taus[q]
         return v
 
     return LinearModel(obj / scale, A, np.array(lo), np.array(hi), lb, ub, integer, scale,

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from offbench.cost import evaluate
+from offbench.cost import evaluate, tables
 from offbench.dag import random_dag_instance
 from offbench.discovery import resolve
 from offbench.generators import random_instance
@@ -54,11 +54,15 @@ def test_the_models_objective_is_the_cost_models_price():
             v = _dag_milp.encode_hops(lm, x)
             act = lm.A @ v
             ev = evaluate(inst, x)
-            cap_rows = slice(act.size - _n_capacity_rows(inst), act.size)
-            # Every row but the capacity rows holds; those hold exactly when x is feasible.
+            cap_rows = slice(act.size - _n_capacity_rows(inst) - _n_over_edge_rows(inst),
+                             act.size)
+            # Every row but the capacity rows (and the rows z1 <= z2 of nodes over the edge's
+            # capacity) holds; those and the bounds (z2 = 0 over the cloud's) hold exactly when
+            # x is feasible.
             ok = (act >= lm.row_lo - 1e-9) & (act <= lm.row_hi + 1e-9)
+            in_box = np.all((v >= lm.lb - 1e-9) & (v <= lm.ub + 1e-9))
             assert ok[:cap_rows.start].all()
-            assert ok[cap_rows].all() == ev.feasible
+            assert (ok[cap_rows].all() and in_box) == ev.feasible
             assert np.array_equal(lm.decode(v), x)
             assert float(lm.obj @ v) * lm.scale == pytest.approx(ev.cost, rel=1e-9, abs=1e-12)
 
@@ -83,6 +87,11 @@ def test_the_model_places_nodes_by_ordered_tier_binaries():
 
 def _n_capacity_rows(inst):
     return int(F.Capacities.of(inst).active.sum())
+
+
+def _n_over_edge_rows(inst):
+    t = tables(inst)
+    return int(np.sum(~(t.ops <= t.cap[1]) & (t.ops <= t.cap[2])))
 
 
 def _milp_equals_exhaustive(milp, exhaustive, seeds):
@@ -323,3 +332,26 @@ def test_the_dag_sets_reference_versions_agree_with_each_other():
                 assert new["bound"] <= new["cost"]
                 seen += 1
     assert seen >= 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_capacities_below_a_nodes_ops_on_dags(seed):
+    """Capacities of 1e-275 (and half the smallest op): the capacity rows had coefficients of
+    1e280 (SCIP: MODEL_INVALID; highspy: an empty answer; lp-bound: no LP solution). A node over
+    a tier's capacity is now kept off it by bounds (z2 = 0) or a row (z1 = z2), out of the rows;
+    milp on every back end and lp-bound's bound agree with exhaustive search."""
+    base = random_dag_instance(seed, n_jobs=2, nodes=(2, 4), capacities=True,
+                               deadlines=seed % 2 == 0)
+    small = float(np.min(base.ops[base.ops > 0]))
+    inf = float("inf")
+    for ec, cc in ((inf, 1e-275), (1e-275, inf), (0.5 * small, 1e-275), (1e-275, 3 * small)):
+        inst = base.replace(edge_capacity=ec, cloud_capacity=cc)
+        ex = resolve("exhaustive")().solve(inst)
+        assert ex.status == "optimal"
+        for backend in ("highspy", "highs", "scip"):
+            r = resolve("milp")(backend=backend).solve(inst, seed=0)
+            assert r.status == "optimal", (ec, cc, backend, r.error)
+            assert r.cost == pytest.approx(ex.cost, rel=1e-9)
+        r = resolve("lp-bound")().solve(inst)
+        assert r.status == "feasible", (ec, cc, r.error)
+        assert r.bound <= ex.cost * (1 + 1e-9)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from offbench.cost import evaluate, tables
+from offbench.cost import all_device_cost, evaluate, tables
 from offbench.generators import random_instance
 from offbench.instance import Instance, save_instance
 from offbench.solver import SolverError
@@ -47,7 +47,7 @@ CASES = cases()
 OPTIMA = {inst.name: brute_force(inst) for inst in CASES}
 
 
-def check_exact(inst, r, opt):
+def check_exact(inst, r, opt, objective_rtol=1e-9):
     assert r.status == "optimal", (inst.name, r.error, r.info)
     assert r.feasible
     assert r.cost == pytest.approx(opt.cost, rel=RTOL, abs=1e-12), inst.name
@@ -56,7 +56,7 @@ def check_exact(inst, r, opt):
     assert "objective_mismatch" not in r.info
     if r.info.get("decision_source") == "milp":
         # The MILP's own objective is the cost model's cost of its decision.
-        assert r.info["objective"] == pytest.approx(r.cost, rel=1e-9, abs=1e-12)
+        assert r.info["objective"] == pytest.approx(r.cost, rel=objective_rtol, abs=1e-12)
 
 
 # ------------------------------------------------------------------------------ exactness
@@ -66,8 +66,12 @@ def check_exact(inst, r, opt):
     if not (b == "cp-sat" and f in ("transitions", "linked"))])   # cp-sat: paths only (below)
 def test_agrees_with_brute_force(backend, formulation):
     solver = MILP(backend=backend, formulation=formulation)
+    # CBC's vectors are integral and feasible only to its tolerances (1e-7): on random-500 (a
+    # layer over both capacities, fixed off) its objective is 5e-8 below the cost model's price
+    # of the same (optimal) decision. The referee's own check allows 1e-6.
+    rtol = 1e-7 if backend == "cbc" else 1e-9
     for inst in CASES:
-        check_exact(inst, solver.solve(inst, seed=0), OPTIMA[inst.name])
+        check_exact(inst, solver.solve(inst, seed=0), OPTIMA[inst.name], rtol)
 
 
 @pytest.mark.parametrize("formulation", ["paths", "transitions"])
@@ -130,8 +134,11 @@ def test_linked_mixes_path_and_transition_jobs(monkeypatch):
 
     monkeypatch.setattr(M, "LINK_JOB_PATHS", 2)
     mixed = 0
-    for seed in range(6):
-        inst = _coupled(60 + seed)
+    # (Four jobs, capacities 0.45 of the ops: since pricing bars layers over a capacity, the
+    # smaller instances this test used keep at most two paths per job, all linked; a scan of
+    # these ten seeds finds two mixed models.)
+    for seed in range(60, 70):
+        inst = _coupled(seed, n_jobs=4, layers=3, fraction=0.45)
         r = MILP(formulation="linked").solve(inst, seed=0)
         check_exact(inst, r, brute_force(inst))
         assert r.info["formulation"] == "linked"
@@ -264,6 +271,16 @@ def all_paths(inst, i):
             for p in itertools.product(range(3), repeat=L)]
 
 
+def allowed_paths(inst, i):
+    """The paths of job i that take no layer onto a tier whose capacity its ops alone exceed
+    (the paths pricing considers: the others are in no feasible decision), plainly."""
+    t = tables(inst)
+    ops = np.asarray(inst.ops)[inst.layer_offsets[i]:inst.layer_offsets[i + 1]]
+    return [p for p in all_paths(inst, i)
+            if not any((k == 1 and not ops[j] <= t.cap[1]) or (k == 2 and not ops[j] <= t.cap[2])
+                       for j, k in enumerate(p[0]))]
+
+
 def small_instances():
     return [random_instance(700 + s, n_jobs=3, layers=(1, 6), capacities=s % 3 != 0,
                             deadlines=s % 2 == 0, zero_fraction=0.25) for s in range(10)]
@@ -290,7 +307,7 @@ def test_pricing_is_exact_and_the_lagrangian_bound_is_below_the_optimum():
             le = lam[0] if caps.active[0] else 0.0
             lc = lam[1] if caps.active[1] else 0.0
             for i in range(inst.n_jobs):
-                priced = [p[3] + le * p[1] + lc * p[2] for p in all_paths(inst, i)]
+                priced = [p[3] + le * p[1] + lc * p[2] for p in allowed_paths(inst, i)]
                 assert mu[i] == pytest.approx(min(priced), rel=1e-12, abs=1e-15)
                 b = best[i]
                 assert b.cost[0] + le * b.e[0] + lc * b.c[0] == pytest.approx(mu[i], rel=1e-12)
@@ -341,7 +358,7 @@ def test_placement_reduced_costs_match_enumeration():
         off = inst.layer_offsets
         want = np.full((inst.n_layers, 3), np.inf)
         for i in range(inst.n_jobs):
-            for p in all_paths(inst, i):
+            for p in allowed_paths(inst, i):   # a barred placement's reduced cost: inf
                 r = p[3] + le * p[1] + lc * p[2] - mu[i]
                 for j, k in enumerate(p[0]):
                     want[off[i] + j, k] = min(want[off[i] + j, k], r)
@@ -361,18 +378,28 @@ def test_safe_dual_bound_holds_for_any_multipliers():
 
 def test_transition_model_prices_decisions_like_the_cost_model():
     rng = np.random.default_rng(3)
+    checked_in = checked_out = 0
     for inst in small_instances():
         lm = F.transition_model(inst)
         for _ in range(5):
             x = rng.integers(0, 3, inst.n_layers).astype(np.int8)
             v = lm.encode(x)
             ev = evaluate(inst, x)
-            assert float(lm.obj @ v) * lm.scale == pytest.approx(ev.cost, rel=1e-9)
             assert np.array_equal(lm.decode(v), x)
             act = lm.A @ v
             tol = 1e-9
             feasible_rows = np.all(act >= lm.row_lo - tol) and np.all(act <= lm.row_hi + tol)
+            within_bounds = np.all(v >= lm.lb - tol) and np.all(v <= lm.ub + tol)
+            if not within_bounds:
+                # Fixed to 0: a layer on a tier whose capacity its ops alone exceed, or a column
+                # costing alone more than twice the all-device decision (its cost then 0).
+                assert not ev.feasible or ev.cost > 2.0 * all_device_cost(inst)
+                checked_out += 1
+                continue
+            assert float(lm.obj @ v) * lm.scale == pytest.approx(ev.cost, rel=1e-9)
             assert feasible_rows == ev.feasible
+            checked_in += 1
+    assert checked_in >= 10 and checked_out >= 1
 
 
 # ------------------------------------------------------------------------------ milp-scale set
@@ -440,3 +467,27 @@ def test_back_ends_agree_on_coupled_20x10(seed):
         assert r.status == "optimal", (params, r.error)
         assert r.cost == pytest.approx(ref.cost, rel=1e-8)
         assert r.bound <= ref.cost * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("backend", ["highspy", "highs", "scip"])
+def test_a_capacity_below_every_layers_ops_fixes_the_tier_off(backend):
+    """A cloud capacity of 1.5e-275 under a layer of 1 op: the transition model's capacity row
+    had a coefficient of 6.6e274, which OR-Tools' HiGHS refused (MODEL_INVALID; found by the
+    slow hypothesis test of test_agreement). Such a placement is fixed to 0 and left out of the
+    row; the answer is the all-device optimum, proven."""
+    from offbench.discovery import solve
+
+    d = {"format": "offbench-instance", "version": 1, "name": "tiny-cloud",
+         "weights": {"time": 0.0, "energy": 0.0, "tardiness": 0.0},
+         "edge": {"speed": 1000.0, "energy_per_op": 0.0, "capacity": None},
+         "cloud": {"speed": 1000.0, "energy_per_op": 0.0, "capacity": 1.5116745433231845e-275},
+         "backhaul": {"rate": 1000.0, "latency": 0.0, "energy_per_bit": 0.0},
+         "devices": [{"speed": 1000.0, "power_compute": 0.0, "power_tx": 0.0, "power_rx": 0.0,
+                      "rate_up": 1000.0, "rate_down": 1000.0, "latency": 0.0}],
+         "jobs": [{"device": 0, "ops": [1.0], "bits": [0.0, 0.0]}]}
+    inst = Instance.from_dict(d)
+    for formulation in ("transitions", "linked"):
+        r = solve(inst, "milp", params={"backend": backend, "formulation": formulation},
+                  time_limit=30)
+        assert r.status == "optimal", (backend, formulation, r.status, r.error)
+        assert r.feasible and r.cost == brute_force(inst).cost

@@ -23,7 +23,10 @@ from offbench.generators import random_instance
 from tests.cpu_pins import pinned
 
 #: Per CPU model (Numba compiles for the host CPU: tests/cpu_pins.py).
-KERNELS = {"znver3": "44b4b56c561486ef20544bb99c33c299caa1a55e33815e87373d4a436808964b"}
+#: KERNELS moved once on purpose: pricing bars a step onto a tier whose capacity the layer's ops
+#: alone exceed (:func:`offbench_solvers._chain.priced_tables`); with the old pricing patched back
+#: in, the old digest 44b4b56c... held, and MILP's did not move.
+KERNELS = {"znver3": "b23969cc7cd1eb4f3c26f359f74c47d6c8c15763981259aeaf99f0979ae3041f"}
 MILP = {"znver3": "2002a3ad157fe7963098456a5f927025d880c4b64754774cc0f67edaaedde347"}
 
 

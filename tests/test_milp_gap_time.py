@@ -87,7 +87,7 @@ def test_bounds_over_time_are_certified_through_restarts(monkeypatch, case):
 
 
 def test_other_back_ends_report_the_lagrangian_and_final_bounds():
-    inst = _coupled(309, n_jobs=5, layers=5, fraction=0.15)
+    inst = _coupled(315, n_jobs=5, layers=5, fraction=0.15)
     r = M.MILP(backend="highs").solve(inst, seed=0)
     assert r.status == "optimal"
     _check(r, r.cost)
