@@ -178,7 +178,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from offbench.cost import evaluate, tables
+from offbench.cost import all_device_cost, evaluate, tables
 from offbench.dag import compute_costs, hop_costs, job_graph
 from offbench.solver import Proposal, Unsupported
 
@@ -228,17 +228,21 @@ class _Builder:
         return r
 
 
-def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
+def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
+              ) -> F.LinearModel:
     """The model of the module docstring as a scaled :class:`~offbench_solvers._transition.
     LinearModel` (``decode`` takes each node's largest ``x[v, k]``, the map of the module
     docstring; ``encode`` a decision's ``z1, z2``). ``scale``: the objective unit (default
-    :func:`~offbench_solvers._paths.objective_scale`)."""
+    :func:`~offbench_solvers._paths.objective_scale`). ``fix_dear=False`` keeps placements and
+    hops that cost alone more than twice the all-device decision (tests price every decision
+    with it)."""
     caps = F.Capacities.of(inst) if caps is None else caps
     scale = F.objective_scale(inst) if scale is None else float(scale)
     t = tables(inst)
     b = _Builder()
     zcol = np.empty((inst.n_layers, 2), dtype=np.int64)   # z1, z2 of each node
     inf = math.inf
+    dear = 2.0 * all_device_cost(inst) if fix_dear else math.inf
     # The constant part of the objective (every node's device cost): a column fixed at 1.
     one = b.var(0.0, lb=1.0, ub=1.0)
     const = 0.0
@@ -250,13 +254,32 @@ def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
         comp_t = compute_costs(inst, i, "time")
         # x[v, 0] = 1 - z1, x[v, 1] = z1 - z2, x[v, 2] = z2: the compute of v is
         # c0 + (c1 - c0) z1 + (c2 - c1) z2 (likewise its time), with z2 <= z1.
+        # A node on a tier whose compute costs alone more than twice the all-device decision,
+        # or a hop that does, is in no optimal decision (a decision's cost is a float sum of
+        # non-negative terms, never below one of them; the device's compute never is): the
+        # cloud's gives z2 = 0, the edge's z1 = z2, a hop's h = 0, and their costs and times
+        # leave the model (costs of 1e20 objective units are infinite to SCIP and to HiGHS
+        # under cvxpy). With z1 = z2, (c1 - c0) z1 + (c2 - c1) z2 is (c2 - c0) z1.
+        time_terms = []
         for v in range(L):
-            zcol[l0 + v, 0] = b.var((comp_c[v, 1] - comp_c[v, 0]) / scale, integer=True)
-            zcol[l0 + v, 1] = b.var((comp_c[v, 2] - comp_c[v, 1]) / scale, integer=True)
+            c, tm = comp_c[v], comp_t[v]
+            dear_e, dear_c = c[1] > dear, c[2] > dear
+            if dear_c:
+                a1, a2, t1, t2 = c[1] - c[0], 0.0, tm[1] - tm[0], 0.0
+            elif dear_e:
+                a1, a2, t1, t2 = c[2] - c[0], 0.0, tm[2] - tm[0], 0.0
+            else:
+                a1, a2, t1, t2 = c[1] - c[0], c[2] - c[1], tm[1] - tm[0], tm[2] - tm[1]
+            if dear_e and dear_c:
+                a1 = t1 = 0.0
+            zcol[l0 + v, 0] = b.var(a1 / scale, ub=0.0 if dear_e and dear_c else 1.0,
+                                    integer=True)
+            zcol[l0 + v, 1] = b.var(a2 / scale, ub=0.0 if dear_c else 1.0, integer=True)
             b.row([(zcol[l0 + v, 1], 1.0), (zcol[l0 + v, 0], -1.0)], -inf, 0.0)
+            if dear_e and not dear_c:
+                b.row([(zcol[l0 + v, 0], 1.0), (zcol[l0 + v, 1], -1.0)], -inf, 0.0)
+            time_terms += [(zcol[l0 + v, 0], t1), (zcol[l0 + v, 1], t2)]
         const += float(np.sum(comp_c[:, 0]))
-        time_terms = [(zcol[l0 + v, 0], comp_t[v, 1] - comp_t[v, 0]) for v in range(L)]
-        time_terms += [(zcol[l0 + v, 1], comp_t[v, 2] - comp_t[v, 1]) for v in range(L)]
         t_device = float(np.sum(comp_t[:, 0]))
         t_max = float(np.sum(np.max(comp_t, axis=1)))
 
@@ -278,10 +301,13 @@ def dag_model(inst, scale: float | None = None, caps=None) -> F.LinearModel:
                 """The hop's indicator h with the rows ``h + terms >= lo`` of ``rows``."""
                 cost, tm = (hc[BACKHAUL], ht[BACKHAUL]) if which >= BACKHAUL else (hc[which],
                                                                                    ht[which])
-                h = b.var(cost / scale)
+                if cost > dear:             # (module comment above: h = 0)
+                    h = b.var(0.0, ub=0.0)
+                else:
+                    h = b.var(cost / scale)
+                    time_terms.append((h, tm))
                 for terms, lo in rows:
                     b.row([(h, 1.0)] + terms, lo, inf)
-                time_terms.append((h, tm))
 
             t_max += max(ht[UP], ht[DOWN]) + ht[BACKHAUL]
             if src is None:                 # the input, from the device: up to max(dests)

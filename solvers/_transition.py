@@ -53,9 +53,10 @@ def longest_times(inst) -> np.ndarray:
 
 def transition_model(inst, caps: Capacities | None = None,
                      fixed: np.ndarray | None = None, scale: float | None = None,
-                     paths: dict | None = None) -> LinearModel:
+                     paths: dict | None = None, fix_dear: bool = True) -> LinearModel:
     """The transition formulation (module docstring), scaled; with ``paths``, the *linked*
-    formulation.
+    formulation. ``fix_dear=False`` keeps the 0/1 columns that cost alone more than twice the
+    all-device decision (fixed to 0 otherwise; tests price every decision with it).
 
     Variables, per job: ``z[l, k]`` (binary) for its layers, ``w[b, a, c]`` in [0, 1] for its
     inner boundaries, and ``u_i`` (scaled tardiness, only with a deadline and a tardiness
@@ -193,7 +194,7 @@ def transition_model(inst, caps: Capacities | None = None,
     # set to 0 (the same model). This keeps costs of 1e20 objective units (a result of 5e10
     # bits sent home at 1,000 bit/s against an all-device cost of 1e-12) away from the back
     # ends, which take them for infinite (SCIP: MODEL_INVALID; HiGHS under cvxpy: no solution).
-    dear = obj > 2.0 * all_device_cost(inst)
+    dear = obj > (2.0 * all_device_cost(inst) if fix_dear else math.inf)
     dear[nz + nw:nz + nw + nu] = False
     ub[dear] = 0.0
     obj[dear] = 0.0

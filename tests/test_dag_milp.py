@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from offbench.cost import evaluate, tables
+from offbench.cost import all_device_cost, evaluate, tables
 from offbench.dag import random_dag_instance
 from offbench.discovery import resolve
 from offbench.generators import random_instance
@@ -45,6 +45,7 @@ def test_the_models_objective_is_the_cost_models_price():
     decision exactly as offbench.cost.evaluate does (shared outputs once per hop, exits back to
     the device, edge messages, 0-bit transfers' latency, tardiness)."""
     rng = np.random.default_rng(0)
+    dear = 0
     for seed in range(12):
         inst = random_dag_instance(seed, n_jobs=3, nodes=(2, 7), capacities=True, deadlines=True,
                                    message_prob=0.5)
@@ -61,10 +62,26 @@ def test_the_models_objective_is_the_cost_models_price():
             # x is feasible.
             ok = (act >= lm.row_lo - 1e-9) & (act <= lm.row_hi + 1e-9)
             in_box = np.all((v >= lm.lb - 1e-9) & (v <= lm.ub + 1e-9))
-            assert ok[:cap_rows.start].all()
-            assert (ok[cap_rows].all() and in_box) == ev.feasible
+            if not (in_box and ok[:cap_rows.start].all()):
+                # Outside the model: a node over a capacity (bounds), or a placement or hop
+                # costing alone more than twice the all-device decision (fixed off by bounds or
+                # z1 <= z2, its cost out of the model).
+                assert not ev.feasible or ev.cost > 2.0 * all_device_cost(inst)
+                dear += 1
+                continue
+            assert ok[cap_rows].all() == ev.feasible
             assert np.array_equal(lm.decode(v), x)
             assert float(lm.obj @ v) * lm.scale == pytest.approx(ev.cost, rel=1e-9, abs=1e-12)
+    assert dear < 200           # (of 240; every decision is priced below, on the whole model)
+    for seed in range(12):
+        inst = random_dag_instance(seed, n_jobs=3, nodes=(2, 7), capacities=True, deadlines=True,
+                                   message_prob=0.5)
+        lm = _dag_milp.dag_model(inst, fix_dear=False)
+        for _ in range(20):
+            x = rng.integers(0, 3, inst.n_layers).astype(np.int8)
+            v = _dag_milp.encode_hops(lm, x)
+            cost = evaluate(inst, x).cost
+            assert float(lm.obj @ v) * lm.scale == pytest.approx(cost, rel=1e-9, abs=1e-12)
 
 
 def test_the_model_places_nodes_by_ordered_tier_binaries():
@@ -355,3 +372,23 @@ def test_capacities_below_a_nodes_ops_on_dags(seed):
         r = resolve("lp-bound")().solve(inst)
         assert r.status == "feasible", (ec, cc, r.error)
         assert r.bound <= ex.cost * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_costs_of_1e20_objective_units_on_dags(seed):
+    """A device 1e12 times faster and messages 1e6 times larger: an all-device cost of 2e-15
+    against transfers of 1e20 objective units, which SCIP took for infinite (MODEL_INVALID) and
+    HiGHS under cvxpy returned no solution for (lp-bound). Placements and hops costing alone more
+    than twice the all-device decision are now fixed off; milp and lp-bound agree with
+    exhaustive search."""
+    inst = random_dag_instance(seed, n_jobs=2, nodes=(2, 4), capacities=False, deadlines=False)
+    inst = inst.replace(dev_speed=inst.dev_speed * 1e12, bits=inst.bits * 1e6,
+                        edge_bits=inst.edge_bits * 1e6)
+    ex = resolve("exhaustive")().solve(inst)
+    for backend in ("highspy", "scip"):
+        r = resolve("milp")(backend=backend).solve(inst, seed=0)
+        assert r.status == "optimal", (backend, r.error)
+        assert r.cost == pytest.approx(ex.cost, rel=1e-9)
+    r = resolve("lp-bound")().solve(inst)
+    assert r.status == "feasible", r.error
+    assert r.bound <= ex.cost * (1 + 1e-9)

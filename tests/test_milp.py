@@ -400,6 +400,13 @@ def test_transition_model_prices_decisions_like_the_cost_model():
             assert feasible_rows == ev.feasible
             checked_in += 1
     assert checked_in >= 10 and checked_out >= 1
+    # Every decision is priced exactly by the whole model (nothing fixed for its cost).
+    for inst in small_instances():
+        lm = F.transition_model(inst, fix_dear=False)
+        for _ in range(5):
+            x = rng.integers(0, 3, inst.n_layers).astype(np.int8)
+            cost = evaluate(inst, x).cost
+            assert float(lm.obj @ lm.encode(x)) * lm.scale == pytest.approx(cost, rel=1e-9)
 
 
 # ------------------------------------------------------------------------------ milp-scale set
