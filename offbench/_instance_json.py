@@ -259,7 +259,8 @@ class _JobPacker:
         if "ops" in out and "bits" in out and "device" in out and out.keys() <= _JOB_KEYS.keys():
             ops, bits, dv = out["ops"], out["bits"], out["device"]
             dl, wt = out.get("deadline"), out.get("weight", 1.0)
-            if (type(dv) is int and dv >= 0 and ops and _plain_numbers(ops) and type(bits) is list
+            if (type(dv) is int and 0 <= dv < 2 ** 63 and ops and _plain_numbers(ops)
+                    and type(bits) is list
                     and len(bits) == len(ops) + 1 and _plain_numbers(bits)
                     and (dl is None or type(dl) in _NUMBER_TYPES) and type(wt) in _NUMBER_TYPES):
                 try:

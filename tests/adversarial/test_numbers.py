@@ -38,6 +38,10 @@ def _text_with(path_value: str, literal: str) -> str:
     ("jobs.0.ops.1", "-1e400", "jobs[0].ops[1]", "would read as infinity"),
     ("edge.capacity", "9" * 5000, "edge.capacity", "an integer of 5000 digits"),
     ("jobs.0.device", "9" * 5000, "jobs[0].device", "expected an integer device index"),
+    # 2^63: an OverflowError traceback from the job packer's int64 array (found by the slow
+    # JSON fuzz test, test_fuzz_instance_json_thorough)
+    ("jobs.0.device", str(2 ** 63), "jobs[0].device", "expected a device index in"),
+    ("jobs.0.device", str(2 ** 63 - 1), "jobs[0].device", "expected a device index in"),
     ("version", "1" * 5000, "version", "expected 1"),
     ("cloud.capacity", "1e31", "cloud.capacity", "outside the admissible range"),
 ])
