@@ -260,10 +260,18 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
         # cloud's gives z2 = 0, the edge's z1 = z2, a hop's h = 0, and their costs and times
         # leave the model (costs of 1e20 objective units are infinite to SCIP and to HiGHS
         # under cvxpy). With z1 = z2, (c1 - c0) z1 + (c2 - c1) z2 is (c2 - c0) z1.
+        tw, dl = float(t.job_tw[i]), float(t.job_dl[i])
+
+        def too_dear(cost, tm):
+            """Whether a placement or hop costs alone, or makes the job's tardiness cost alone,
+            more than twice the all-device decision (the job's time is at least any one of
+            its node's or hop's times)."""
+            return cost > dear or (tw > 0.0 and tw * (tm - dl) > dear)
+
         time_terms = []
         for v in range(L):
             c, tm = comp_c[v], comp_t[v]
-            dear_e, dear_c = c[1] > dear, c[2] > dear
+            dear_e, dear_c = too_dear(c[1], tm[1]), too_dear(c[2], tm[2])
             if dear_c:
                 a1, a2, t1, t2 = c[1] - c[0], 0.0, tm[1] - tm[0], 0.0
             elif dear_e:
@@ -301,7 +309,7 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
                 """The hop's indicator h with the rows ``h + terms >= lo`` of ``rows``."""
                 cost, tm = (hc[BACKHAUL], ht[BACKHAUL]) if which >= BACKHAUL else (hc[which],
                                                                                    ht[which])
-                if cost > dear:             # (module comment above: h = 0)
+                if too_dear(cost, tm):      # (module comment above: h = 0)
                     h = b.var(0.0, ub=0.0)
                 else:
                     h = b.var(cost / scale)
@@ -334,12 +342,14 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
             if g.edge_has_bits[e]:
                 transfer(int(g.src[e]), [int(g.dst[e])], False, g.edge_bits[e])
 
-        tw, dl = float(t.job_tw[i]), float(t.job_dl[i])
         if tw > 0.0 and math.isfinite(dl) and t_max > dl:
             # The row's unit: the deadline (of the order of the job's time; the longest time
             # t_max can be far larger, and a row violated by the back end's tolerance lets
-            # U_i fall short by that tolerance times the unit).
+            # U_i fall short by that tolerance times the unit), but at most the time whose
+            # tardiness costs one objective unit (a deadline of 0 and t_max = 5e7 s against an
+            # all-device cost of 1e-12 gave u a cost of 5e19 units, infinite to SCIP).
             ts = dl if dl > 0 else (t_max if t_max > 0 else 1.0)
+            ts = min(ts, scale / tw)
             u = b.var(tw * ts / scale, ub=max(0.0, (t_max - dl) / ts) * (1 + 1e-9) + 1e-12)
             # (T_i - the all-device compute time) / ts - u <= (d_i - that time) / ts
             b.row([(c, a / ts) for c, a in time_terms] + [(u, -1.0)], -inf,

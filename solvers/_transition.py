@@ -122,6 +122,17 @@ def transition_model(inst, caps: Capacities | None = None,
         base = nz + 9 * q
         obj[base:base + 9] = t.tr_c[b]
         tcoef[base:base + 9] = t.tr_t[b]
+    # A 0/1 column (a placement, a transition or a path: 0 or 1 in every decision) that costs
+    # alone more than twice the all-device decision is in no optimal decision (a decision's
+    # cost is a float sum of non-negative terms, never below one of them): fixed to 0, its cost
+    # set to 0 and left out of the deadline rows (the same model). This keeps costs of 1e20
+    # objective units (a result of 5e10 bits sent home at 1,000 bit/s against an all-device
+    # cost of 1e-12) and their times away from the back ends, which take them for infinite
+    # (SCIP: MODEL_INVALID; HiGHS under cvxpy: no solution).
+    # Likewise a column whose time alone makes its job's tardiness cost more than that.
+    dear_cost = 2.0 * all_device_cost(inst) if fix_dear else math.inf
+    dear = obj > dear_cost
+    dear[nz + nw:nz + nw + nu] = False
     rows, cols, vals, lo, hi = [], [], [], [], []
     r = 0
 
@@ -181,21 +192,16 @@ def transition_model(inst, caps: Capacities | None = None,
         for qq, (b, l) in enumerate(inner):
             if l0 <= l < l0 + L:
                 vs.extend(range(nz + 9 * qq, nz + 9 * qq + 9))
+        for v in vs:
+            if t.job_tw[i] * (tcoef[v] - t.job_dl[i]) > dear_cost:
+                dear[v] = True
         coef = [tcoef[v] / tau for v in vs]
-        keep = [(v, cf) for v, cf in zip(vs, coef) if cf != 0.0]
+        keep = [(v, cf) for v, cf in zip(vs, coef) if cf != 0.0 and not dear[v]]
         u = nz + nw + q
         add_row([v for v, _ in keep] + [u], [cf for _, cf in keep] + [-1.0], -np.inf,
                 float(t.job_dl[i] / tau))
         obj[u] = t.job_tw[i] * tau
         ub[u] = (Tmax[i] - t.job_dl[i]) / tau
-    # A 0/1 column (a placement, a transition or a path: 0 or 1 in every decision) that costs
-    # alone more than twice the all-device decision is in no optimal decision (a decision's
-    # cost is a float sum of non-negative terms, never below one of them): fixed to 0, its cost
-    # set to 0 (the same model). This keeps costs of 1e20 objective units (a result of 5e10
-    # bits sent home at 1,000 bit/s against an all-device cost of 1e-12) away from the back
-    # ends, which take them for infinite (SCIP: MODEL_INVALID; HiGHS under cvxpy: no solution).
-    dear = obj > (2.0 * all_device_cost(inst) if fix_dear else math.inf)
-    dear[nz + nw:nz + nw + nu] = False
     ub[dear] = 0.0
     obj[dear] = 0.0
     if fixed is not None:

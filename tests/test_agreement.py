@@ -233,6 +233,15 @@ EXTREMES = {
                                       "latency": 0.0}],
                             jobs=[{"device": 0, "ops": [0.0, 0.0, 1e-6],
                                    "bits": [0.0, 0.0, 0.0, 52624156172.0]}]),
+    # the same with energy and tardiness weighed, a deadline of 0: the transfer costs nothing but
+    # takes 5e7 s, a deadline-row coefficient of 5e19 in units of the tardiness that costs one
+    # objective unit (OR-Tools' HiGHS: MODEL_INVALID)
+    "time-1e20-units": dict(weights={"energy": 1.0, "tardiness": 1.0},
+                            devices=[{"speed": 950134.0, "power_compute": 0.0, "power_tx": 0.0,
+                                      "power_rx": 0.0, "rate_up": 1000.0, "rate_down": 1000.0,
+                                      "latency": 0.0}],
+                            jobs=[{"device": 0, "ops": [0.0, 0.0, 1e-6],
+                                   "bits": [0.0, 0.0, 0.0, 52624156172.0], "deadline": 0.0}]),
 }
 
 

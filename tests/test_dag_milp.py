@@ -392,3 +392,32 @@ def test_costs_of_1e20_objective_units_on_dags(seed):
     r = resolve("lp-bound")().solve(inst)
     assert r.status == "feasible", r.error
     assert r.bound <= ex.cost * (1 + 1e-9)
+
+
+def test_a_transfer_of_5e7_seconds_against_an_all_device_cost_of_1e_12():
+    """Energy and tardiness weighed, a deadline of 0, a result of 5.3e10 bits: the transfer
+    costs no energy but takes 5e7 s. The tardiness column cost 5e19 objective units (SCIP:
+    MODEL_INVALID; lp-bound: no LP solution). The tardiness unit is now at most the time whose
+    tardiness costs one objective unit, and a placement or hop whose time alone makes the
+    tardiness cost more than twice the all-device decision is fixed off."""
+    dev = {"speed": 950134.0, "power_compute": 0.0, "power_tx": 0.0, "power_rx": 0.0,
+           "rate_up": 1000.0, "rate_down": 1000.0, "latency": 0.0}
+    d = {"format": "offbench-instance", "version": 2, "name": "dag-5e7-s",
+         "weights": {"time": 0.0, "energy": 1.0, "tardiness": 1.0},
+         "edge": {"speed": 1000.0, "energy_per_op": 0.0, "capacity": None},
+         "cloud": {"speed": 1000.0, "energy_per_op": 0.0, "capacity": None},
+         "backhaul": {"rate": 1000.0, "latency": 0.0, "energy_per_bit": 0.0},
+         "devices": [dev],
+         "jobs": [{"device": 0, "ops": [0.0, 0.0, 1e-6, 0.0], "in_bits": 0.0,
+                   "edges": [[1, 2], [2, 3], [1, 4]], "out_bits": [0.0, 0.0, 52624156172.0, 0.0],
+                   "deadline": 0.0}]}
+    inst = Instance.from_dict(d)
+    assert inst.is_dag
+    ex = resolve("exhaustive")().solve(inst)
+    for backend in ("highspy", "highs", "scip"):
+        r = resolve("milp")(backend=backend).solve(inst, seed=0)
+        assert r.status == "optimal", (backend, r.error)
+        assert r.cost == pytest.approx(ex.cost, rel=1e-9)
+    r = resolve("lp-bound")().solve(inst)
+    assert r.status == "feasible", r.error
+    assert r.bound <= ex.cost * (1 + 1e-9)
