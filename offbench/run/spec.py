@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import UserError
+from ..instance_checks import short_repr
 from ..params import Param, expand_grid, split_top_level
 from ..store import canonical_json
 
@@ -111,6 +112,26 @@ def _int(v, where: str, low: int | None = None) -> int:
 
 def _seconds(v, where: str, allow_none: bool = True) -> float | None:
     return _check(where, v, float, low=0.0, low_open=True, allow_none=allow_none)
+
+
+def _refuse_unencodable(v, where: str, depth: int = 0) -> None:
+    """Refuse a string that is not text (a lone surrogate: YAML's ``"\\ud800"``, or PyYAML's
+    reading of a character beyond U+FFFF written as an escaped surrogate pair), naming its key:
+    it cannot be printed, stored or hashed as UTF-8, and used to end ``--dry-run`` in a
+    UnicodeEncodeError traceback."""
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise SpecError(f"{where}: {short_repr(v)} is not valid text (a lone surrogate, "
+                            f"{v[e.start]!r} at {e.start}); write the character itself") from None
+    elif isinstance(v, dict) and depth < 64:
+        for k, x in v.items():
+            _refuse_unencodable(k, f"{where}: a key", depth + 1)
+            _refuse_unencodable(x, f"{where}: {k}" if depth == 0 else f"{where}.{k}", depth + 1)
+    elif isinstance(v, (list, tuple)) and depth < 64:
+        for i, x in enumerate(v):
+            _refuse_unencodable(x, f"{where}[{i}]", depth + 1)
 
 
 def _str(v, where: str) -> str:
@@ -300,6 +321,7 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
 
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: expected a table of keys")
+    _refuse_unencodable(raw, where)
     with_settings = [t for t in TRACKS if tracks_registry.get(t).settings]
     _unknown(raw, _TOP_KEYS + tuple(with_settings), where)
     name = _str(raw.get("name", "offbench-run"), f"{where}: name")

@@ -265,3 +265,21 @@ def test_careless_solver_declarations_are_listed_not_crashed(tmp_path, capsys, i
             assert words in out, (words, out)
     refused(capsys, ["solve", inst_path, "--solver", "bad-params", "--solvers-dir", d],
             "solver 'bad-params' cannot be loaded: params must be a tuple")
+
+
+@pytest.mark.parametrize("escaped", ["\\uD800\\uDC00", "\\uDFFF", "\\U00010000"])
+def test_a_lone_surrogate_in_a_yaml_spec_is_one_line(tmp_path, capsys, escaped):
+    """PyYAML reads "\\uD800\\uDC00" (a character beyond U+FFFF written as an escaped surrogate
+    pair) as two lone surrogates, which cannot be printed: --dry-run ended in a
+    UnicodeEncodeError traceback (found by the slow run-spec fuzz test). Refused, naming the key;
+    the character itself ("\\U00010000") is fine."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: fuzz\nsolvers: [greedy]\nseeds: [0]\nsources:\n  - kind: random\n"
+                    f'    name: "{escaped}"\n    count: 1\n    n_jobs: 2\n    layers: [1, 3]\n')
+    argv = ["run", spec, "--dry-run", "--store", tmp_path / "store"]
+    if escaped == "\\U00010000":
+        assert main([str(a) for a in argv]) == 0
+        assert "\U00010000" in capsys.readouterr().out
+    else:
+        refused(capsys, argv, "sources[0].name", "lone surrogate")
+    assert not (tmp_path / "store").exists()
