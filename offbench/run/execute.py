@@ -256,9 +256,10 @@ def execute(job: Job, started: Callable[[], None] | None = None) -> Outcome | Re
             _WARMED.add(warm)
         if job.instance is not None:
             # The instance comes with its cost tables (SPEC.md section 2 applied once:
-            # :func:`offbench.cost.tables`), built here before the timed work, as the warm-up
-            # left them for the first job and as an in-process copy has them: every executor
-            # and every job then times the same thing, the solver from instance to decision.
+            # :func:`offbench.cost.tables`), built here before the timed work unless they came
+            # with it (an in-process copy's, a sandbox's: :mod:`offbench.run.shipping`), as
+            # the warm-up left them for the first job: every executor and every job then
+            # times the same thing, the solver from instance to decision.
             from ..cost import tables
 
             tables(job.instance)

@@ -13,7 +13,9 @@ solve's wall time itself (the outcome's :attr:`~offbench.tracks.Outcome.supervis
 the child's ``started`` message to its outcome, each as the kernel stamped it when the child sent
 it (:func:`results_channel`), so that the parent's own work, its GIL and its place in the CPU
 queue never enter the measurement. Jobs are sent without references
-(:func:`~offbench.run.execute.sandbox_job`), one per message or several in one
+(:func:`~offbench.run.execute.sandbox_job`), each instance with its cost tables as one block of
+bytes that the child views read-only (:mod:`offbench.run.shipping`: it builds no tables), one
+per message or several in one
 (:meth:`Sandbox.run_many`: each still announced, answered, timed and held to its hard limit
 alone). A sandbox runs the jobs of one solver (ID and
 parameters; :attr:`Sandbox.key`) only: the executors start a fresh one for the next solver.
@@ -22,7 +24,6 @@ parameters; :attr:`Sandbox.key`) only: the executors start a fresh one for the n
 from __future__ import annotations
 
 import os
-import pickle
 import platform
 import signal
 import socket
@@ -35,8 +36,11 @@ from collections import deque
 from pathlib import Path
 
 from .execute import (IMPORT_ALLOWANCE, execute, failed_outcome, killed, outcome_from_wire,
-                      outcome_to_wire, sandbox_job, warm_up)
+                      outcome_to_wire, warm_up)
 from .plan import Job
+from .shipping import dumps as dumps_jobs
+from .shipping import loads as loads_jobs
+from .shipping import ship_jobs, unship
 
 
 _HOST = platform.node() or "host"
@@ -57,6 +61,13 @@ class Sandbox:
     to the parent's stderr (solver chatter never mixes with ``--jsonl`` output). Jobs sent are
     queued in :attr:`queue`; the head is the one running (or about to).
     """
+
+    #: How long :meth:`run_many` lets a sandbox's messages gather before it reads them, while
+    #: more than one of its jobs is queued (never past the head job's hard limit): it then
+    #: wakes once for several short jobs rather than twice for each (a job's ``started`` and
+    #: its outcome). Its wall times are the kernel's stamps of the messages (:meth:`recv`),
+    #: however late they are read.
+    GATHER = 0.002
 
     def __init__(self, threads: int = 1, tag: str = ""):
         self.proc, self.to_child, self.from_child = spawn_child(
@@ -97,7 +108,7 @@ class Sandbox:
             self.head_since = time.monotonic()
             self.started_at = None
         self.queue.append(job)
-        self.to_child.send_bytes(pickle.dumps(sandbox_job(job), protocol=pickle.HIGHEST_PROTOCOL))
+        self.to_child.send_bytes(dumps_jobs(ship_jobs([job])[0]))
 
     def send_many(self, jobs) -> None:
         """Queue several jobs (of this sandbox's solver) in one message: the child runs them in
@@ -115,8 +126,7 @@ class Sandbox:
             self.head_since = time.monotonic()
             self.started_at = None
         self.queue.extend(jobs)
-        self.to_child.send_bytes(pickle.dumps([sandbox_job(j) for j in jobs],
-                                              protocol=pickle.HIGHEST_PROTOCOL))
+        self.to_child.send_bytes(dumps_jobs(ship_jobs(jobs)))
 
     def recv(self):
         """The next message: ``("started",)``, ``("restarted",)``, ``("done", outcome)``, or
@@ -226,8 +236,17 @@ class Sandbox:
         while self.queue:
             job = self.job
             d = self.deadline()
-            timeout = 1.0 if d is None else max(0.01, min(1.0, d - time.monotonic()))
-            if self.poll(timeout):
+            ready = self.poll(0)
+            if not ready:
+                now = time.monotonic()
+                if len(self.queue) > 1 and self.GATHER > 0:
+                    # More jobs queued behind the head: let their messages gather (a short
+                    # job's two arrive within a millisecond), then read them one after another.
+                    time.sleep(self.GATHER if d is None else max(0.0, min(self.GATHER, d - now)))
+                    now = time.monotonic()
+                timeout = 1.0 if d is None else max(0.01, min(1.0, d - now))
+                ready = self.poll(timeout)
+            if ready:
                 try:
                     msg = self.recv()
                 except (EOFError, OSError):
@@ -399,9 +418,10 @@ def _worker_main() -> None:
             data = cin.recv_bytes()
         except (EOFError, OSError):
             break
-        jobs = pickle.loads(data)
+        jobs = loads_jobs(data)
         try:
             for job in (jobs if isinstance(jobs, list) else [jobs]):
+                unship(job)
                 out = execute(job, started)
                 send(outcome_to_wire(out))
         except (BrokenPipeError, OSError):

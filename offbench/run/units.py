@@ -21,11 +21,30 @@ instance, building the cost tables again 0.25, the solve, the outcome as JSON, t
 the runner 0.15-0.2; in-process, 1.4 ms a job in all. The extra is the sandbox's copy of the
 work (the isolation the referee's trust rests on: it loads its own instance and builds its
 own cost tables, where in-process copies the runner's) and the messages between builder and
-sandbox (the job's pickle, the ``started`` stamp, the outcome's JSON). Tried and dropped:
+sandbox (the job's pickle, the ``started`` stamp, the outcome's JSON).
+
+Measured again with the instance and its tables shipped (:mod:`offbench.run.shipping`; dmro-v1,
+all-device, reference none, -j 2, marginal over 8,000 jobs, load 3-4; the builder's phases by
+process time in one builder replaying 64-member tasks): a builder 0.67 ms a job (drawing the
+member 0.14, its record's JSON, digest and all-device price 0.27-0.34, packing and sending the
+jobs 0.08, reading the two messages back with the outcome 0.06, judging 0.035), its sandbox
+0.27 (the solve as in-process 0.17-0.2, unpacking 0.035, the outcome's JSON, two messages), the
+runner 0.09: 1.03 ms in all, against 0.72 in-process. The 0.3 ms between them is the price of a
+solver that runs apart from the referee (the instance sent, two stamped messages, the outcome
+as JSON and checked, the rows sent on to the runner), so two workers give at most
+2 x 0.72 / 1.03 = 1.4 times in-process on two cores. Tried and dropped:
 
 - sending the builder's cost tables with each job, so that the sandbox does not build them
   again (packed by dtype, 30 kB a dmro-v1 member): the sandbox saved 0.07 ms a job and the
-  builder spent 0.24 more (one builder and sandbox, 300-job slices alternated, medians of 6);
+  builder spent 0.24 more (one builder and sandbox, 300-job slices alternated, medians of 6).
+  Done since, differently (:mod:`offbench.run.shipping`: fields and tables as one block of
+  bytes sent after the message's pickle, viewed in place by the sandbox, with the sandbox's
+  messages read a few at a time, :attr:`~offbench.run.sandbox.Sandbox.GATHER`): the sandbox
+  267 against 336 us a job, the builder 671 against 648, 1.03 against 1.07 ms in all;
+- the ``started`` message read without waking the builder for it (a socket of its own, read
+  with the outcome): not sending it at all saved at most 0.02 ms a job (one builder and its
+  sandbox replaying 2,048-job slices: 615 against 623 us the builder, 327 against 342 the
+  sandbox), within a run's noise, for a second channel to keep in step;
 - tasks of 512 jobs and 0.5 s (:attr:`~offbench.run.executors.PoolExecutor.JOBS_PER_TASK`,
   ``TASK_SECONDS``) instead of 64 and 0.1 s, so that members are drawn in larger groups: one
   builder replaying a run's tasks spent 0.99 against 1.42 ms a job (256: 1.12-1.25), but the
