@@ -184,6 +184,7 @@ from offbench.solver import Proposal, Unsupported
 
 from . import _formulation as F
 from ._backends import solve_linear
+from ._transition import DEAR_FACTOR
 
 #: HiGHS's ``mip_heuristic_effort`` on the DAG model (HiGHS's default is 0.05). On the bench's
 #: seed 0 (20 x 25, capacities and deadlines) the default found the optimum after about 64 s
@@ -234,15 +235,15 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
     LinearModel` (``decode`` takes each node's largest ``x[v, k]``, the map of the module
     docstring; ``encode`` a decision's ``z1, z2``). ``scale``: the objective unit (default
     :func:`~offbench_solvers._paths.objective_scale`). ``fix_dear=False`` keeps placements and
-    hops that cost alone more than twice the all-device decision (tests price every decision
-    with it)."""
+    hops that cost alone more than :data:`~offbench_solvers._transition.DEAR_FACTOR` times the
+    all-device decision (tests price every decision with it)."""
     caps = F.Capacities.of(inst) if caps is None else caps
     scale = F.objective_scale(inst) if scale is None else float(scale)
     t = tables(inst)
     b = _Builder()
     zcol = np.empty((inst.n_layers, 2), dtype=np.int64)   # z1, z2 of each node
     inf = math.inf
-    dear = 2.0 * all_device_cost(inst) if fix_dear else math.inf
+    dear = DEAR_FACTOR * all_device_cost(inst) if fix_dear else math.inf
     # The constant part of the objective (every node's device cost): a column fixed at 1.
     one = b.var(0.0, lb=1.0, ub=1.0)
     const = 0.0
@@ -254,8 +255,8 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
         comp_t = compute_costs(inst, i, "time")
         # x[v, 0] = 1 - z1, x[v, 1] = z1 - z2, x[v, 2] = z2: the compute of v is
         # c0 + (c1 - c0) z1 + (c2 - c1) z2 (likewise its time), with z2 <= z1.
-        # A node on a tier whose compute costs alone more than twice the all-device decision,
-        # or a hop that does, is in no optimal decision (a decision's cost is a float sum of
+        # A node on a tier whose compute costs alone more than DEAR_FACTOR times the all-device
+        # decision, or a hop that does, is in no optimal decision (a decision's cost is a float sum of
         # non-negative terms, never below one of them; the device's compute never is): the
         # cloud's gives z2 = 0, the edge's z1 = z2, a hop's h = 0, and their costs and times
         # leave the model (costs of 1e20 objective units are infinite to SCIP and to HiGHS
@@ -264,8 +265,8 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
 
         def too_dear(cost, tm):
             """Whether a placement or hop costs alone, or makes the job's tardiness cost alone,
-            more than twice the all-device decision (the job's time is at least any one of
-            its node's or hop's times)."""
+            more than DEAR_FACTOR times the all-device decision (the job's time is at least any
+            one of its node's or hop's times)."""
             return cost > dear or (tw > 0.0 and tw * (tm - dl) > dear)
 
         time_terms = []
