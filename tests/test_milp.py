@@ -26,6 +26,7 @@ from offbench.discovery import resolve
 from offbench.testing import brute_force
 
 import offbench_solvers._formulation as F
+from offbench_solvers._transition import DEAR_FACTOR
 
 MILP = resolve("milp")
 RTOL = 1e-6
@@ -392,8 +393,8 @@ def test_transition_model_prices_decisions_like_the_cost_model():
             within_bounds = np.all(v >= lm.lb - tol) and np.all(v <= lm.ub + tol)
             if not within_bounds:
                 # Fixed to 0: a layer on a tier whose capacity its ops alone exceed, or a column
-                # costing alone more than twice the all-device decision (its cost then 0).
-                assert not ev.feasible or ev.cost > 2.0 * all_device_cost(inst)
+                # costing alone more than DEAR_FACTOR times the all-device decision (its cost 0).
+                assert not ev.feasible or ev.cost > DEAR_FACTOR * all_device_cost(inst)
                 checked_out += 1
                 continue
             assert float(lm.obj @ v) * lm.scale == pytest.approx(ev.cost, rel=1e-9)
