@@ -78,6 +78,7 @@ class Sandbox:
         self.head_since = 0.0           # when the head job became the head (monotonic)
         self.started_at: float | None = None  # when the head job started its timed work (monotonic)
         self._started_stamp: float | None = None  # the same, as the kernel stamped it (see recv)
+        self._forged = 0                # "started" messages past the head job's first (see recv)
         self.key: tuple | None = None   # the solver this sandbox runs (None: no job yet)
 
     def fileno(self) -> int:
@@ -129,8 +130,9 @@ class Sandbox:
         self.to_child.send_bytes(dumps_jobs(ship_jobs(jobs)))
 
     def recv(self):
-        """The next message: ``("started",)``, ``("restarted",)``, ``("done", outcome)``, or
-        ``("partial",)`` (a part of a long message: nothing to do yet); EOFError if it died.
+        """The next message: ``("started",)``, ``("done", outcome)``, or ``("partial",)`` (a part
+        of a long message, or a message that changes nothing: nothing to do yet); EOFError if it
+        died.
 
         Keeps :attr:`queue` and the clocks in step with the child; a solve outcome gets its
         measured :attr:`~offbench.tracks.Outcome.supervised_time`: the time between the
@@ -144,19 +146,31 @@ class Sandbox:
         data, stamp = got
         now = time.monotonic()
         if data == b"S":
-            msg = ("restarted",) if self.started_at is not None else ("started",)
-            # The timed part after a warm-up: a fresh clock. For the hard limit, the start as
-            # the kernel stamped it, on this process's monotonic clock.
+            if self.started_at is not None:
+                # The child's wrapper announces a job once, before its solver runs; a second
+                # "started" can only be the solver's own code writing to the results channel.
+                # It used to restart the clock, so a solver could outlive its hard limit and
+                # report any wall time. Ignored here, and the job's outcome is an error.
+                self._forged += 1
+                return ("partial",)
+            # For the hard limit, the start as the kernel stamped it, on this process's
+            # monotonic clock.
             self._started_stamp = stamp
             self.started_at = now - max(0.0, time.time() - stamp)
-            return msg
+            return ("started",)
         job = self.queue.popleft()
         out = outcome_from_wire(job, data)
-        out.worker = f"{_HOST}:{self.proc.pid}"  # said by this process, not by the child
         if self._started_stamp is not None and hasattr(out, "supervised_time"):
             out.supervised_time = max(0.0, stamp - self._started_stamp)
+        if self._forged and job.kind != "reference":
+            out = failed_outcome(
+                job, "error", f"the solver wrote to the runner's results channel ({self._forged} "
+                f"'started' message(s) of its own, which would have restarted its clock)",
+                wall_time=getattr(out, "supervised_time", 0.0) or 0.0)
+        out.worker = f"{_HOST}:{self.proc.pid}"  # said by this process, not by the child
         self.head_since = now
         self.started_at = self._started_stamp = None
+        self._forged = 0
         return ("done", out)
 
     def deadline(self) -> float | None:

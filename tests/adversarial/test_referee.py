@@ -198,3 +198,33 @@ def test_an_outcome_from_a_sandbox_is_plain_checked_json():
     o = Outcome.from_wire(b'{"status": "optimal", "decision": "01", "missing": true, '
                           b'"evaluations": 99999999999999999999999, "info": {"a": NaN}}')
     assert o.info == {"a": None} and o.evaluations == 2 ** 63 - 1 and not o.missing
+
+
+@pytest.mark.parametrize("seconds, times, status", [(0.7, 4, "timeout"), (0.0, 1, "error")])
+def test_a_solver_that_forges_its_started_record_is_held_to_its_hard_limit(seconds, times,
+                                                                            status):
+    """A solver that writes the sandbox's "started" record itself (found by review): four of
+    them 0.7 s apart used to restart the clock each time, so it ran 2.8 s under a hard limit of
+    1 s and its wall time read 0.6 ms. Now only the wrapper's first record counts: the solver
+    is killed at its hard limit, and one that returns after forging gets an error row."""
+    from offbench.generators import random_instance
+    from offbench.run.plan import Job
+    from offbench.run.sandbox import Sandbox
+    from offbench.run.spec import param_hash
+
+    inst = random_instance(1, n_devices=1, n_jobs=1, layers=(2, 2))
+    params = {"seconds": seconds, "times": times}
+    job = Job(kind="solve", index=0, source="s", digest=inst.digest,
+              solver_id="cx-forge-started-v1", params=params, param_hash=param_hash(params),
+              seed=0, time_limit=0.2, kill_after=1.0, solver_dirs=(CHEATS,), instance=inst)
+    box = Sandbox()
+    try:
+        (_, out), = list(box.run_many([job]))
+    finally:
+        box.close()
+    assert out.status == status, (out.status, out.error)
+    assert out.missing                   # no decision kept either way
+    if status == "timeout":              # (before: "returned later than 1.5 x", decision kept)
+        assert "hard limit" in out.error, out.error
+    else:
+        assert "results channel" in out.error

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 import offbench.cost
-from offbench.solver import Proposal, Solver
+from offbench.solver import Param, Proposal, Solver
 
 
 class _Cheat(Solver):
@@ -90,3 +90,26 @@ class PersistReader(_Cheat):
     def _solve(self, inst, ctx):
         tier = 2 if getattr(builtins, "_offbench_cx_mark", False) else 0
         return Proposal(np.full(inst.n_layers, tier, dtype=np.int8))
+
+
+class ForgeStarted(_Cheat):
+    """Writes the sandbox's own "started" record to the results channel (whose descriptor is
+    the child's second argument) ``times`` times, ``seconds`` apart: each used to restart the
+    clock of the hard limit and of the measured wall time."""
+
+    name = "cx-forge-started"
+    params = (Param("seconds", float, 0.0, low=0.0), Param("times", int, 1, low=1))
+
+    def _solve(self, inst, ctx):
+        import socket
+        import sys
+        import time
+
+        s = socket.socket(fileno=int(sys.argv[2]))
+        try:
+            for _ in range(self.times):
+                time.sleep(self.seconds)
+                s.sendall(b"ES")
+        finally:
+            s.detach()
+        return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
