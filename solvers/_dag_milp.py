@@ -184,7 +184,7 @@ from offbench.solver import Proposal, Unsupported
 
 from . import _formulation as F
 from ._backends import solve_linear
-from ._transition import DEAR_FACTOR
+from ._transition import DEAR_FACTOR, ROW_RANGE
 
 #: HiGHS's ``mip_heuristic_effort`` on the DAG model (HiGHS's default is 0.05). On the bench's
 #: seed 0 (20 x 25, capacities and deadlines) the default found the optimum after about 64 s
@@ -350,7 +350,8 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
             # tardiness costs one objective unit (a deadline of 0 and t_max = 5e7 s against an
             # all-device cost of 1e-12 gave u a cost of 5e19 units, infinite to SCIP).
             ts = dl if dl > 0 else (t_max if t_max > 0 else 1.0)
-            ts = min(ts, scale / tw)
+            kept = max([abs(a) for _, a in time_terms] + [dl])
+            ts = min(ts, max(scale / tw, kept / ROW_RANGE))   # (as the chain model's)
             u = b.var(tw * ts / scale, ub=max(0.0, (t_max - dl) / ts) * (1 + 1e-9) + 1e-12)
             # (T_i - the all-device compute time) / ts - u <= (d_i - that time) / ts
             b.row([(c, a / ts) for c, a in time_terms] + [(u, -1.0)], -inf,

@@ -37,6 +37,10 @@ class LinearModel:
     encode: Callable[[np.ndarray], np.ndarray]
 
 
+#: The tardiness unit of a deadline row is at least its largest kept time (or its deadline)
+#: over this: its coefficients stay within this range of 1.
+ROW_RANGE = 1e6
+
 #: A 0/1 column costing alone more than this many times the all-device decision (which is always
 #: feasible) is fixed to 0 in the transition and DAG models: exact (a decision's cost is a float
 #: sum of non-negative terms, never below one of them), and it keeps costs of 1e20 objective units,
@@ -196,8 +200,9 @@ def transition_model(inst, caps: Capacities | None = None,
         # whose result takes 5,000 s to come home and whose best decision is 1e-5 s tardy had
         # u = 2e-9 inside the tolerance: HiGHS answered u = 0, an objective of 0 for a cost of
         # 1e-5.)
-        tau = min(Tmax[i], scale / t.job_tw[i])
-        taus.append(tau)
+        # But never so small that a kept time exceeds ROW_RANGE units: with a tardiness weight
+        # of 1e16 the unit scale / tw was 2e-16 s and coefficients of 1e16 made the model
+        # invalid (review of fa40be5), where the longest time had worked.
         vs = list(range(3 * l0, 3 * (l0 + L)))
         for qq, (b, l) in enumerate(inner):
             if l0 <= l < l0 + L:
@@ -205,6 +210,9 @@ def transition_model(inst, caps: Capacities | None = None,
         for v in vs:
             if t.job_tw[i] * (tcoef[v] - t.job_dl[i]) > dear_cost:
                 dear[v] = True
+        kept = max([tcoef[v] for v in vs if not dear[v]] + [t.job_dl[i]])
+        tau = min(Tmax[i], max(scale / t.job_tw[i], kept / ROW_RANGE))
+        taus.append(tau)
         coef = [tcoef[v] / tau for v in vs]
         keep = [(v, cf) for v, cf in zip(vs, coef) if cf != 0.0 and not dear[v]]
         u = nz + nw + q

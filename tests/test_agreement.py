@@ -242,6 +242,16 @@ EXTREMES = {
                                       "latency": 0.0}],
                             jobs=[{"device": 0, "ops": [0.0, 0.0, 1e-6],
                                    "bits": [0.0, 0.0, 0.0, 52624156172.0], "deadline": 0.0}]),
+    # (found by review) a tardiness weight of 1e16, all-device on time, offloading 1 ms late:
+    # a unit of scale / tw = 2e-16 s put coefficients of 5e15 in the deadline row (OR-Tools'
+    # HiGHS: MODEL_INVALID; highspy: an empty answer; lp-bound: no LP solution)
+    "tardiness-weight-1e16": dict(weights={"energy": 1.0, "tardiness": 1e16},
+                                  devices=[{"speed": 1000.0, "power_compute": 1.0,
+                                            "power_tx": 0.0, "power_rx": 0.0, "rate_up": 1e12,
+                                            "rate_down": 1e12, "latency": 0.0}],
+                                  edge={"speed": 999.0}, cloud={"speed": 998.0},
+                                  jobs=[{"device": 0, "ops": [1000.0, 1000.0],
+                                         "bits": [0.0, 8.0, 8.0], "deadline": 2.000001}]),
 }
 
 

@@ -412,3 +412,24 @@ def test_a_transfer_of_5e7_seconds_against_an_all_device_cost_of_1e_12():
     inst = Instance.from_dict(d)
     assert inst.is_dag
     _milp_and_lp_bound_agree_with_exhaustive(inst, ("highspy", "highs", "scip"))
+
+
+def test_a_tardiness_weight_of_1e16_on_a_dag():
+    """(Found by review.) All-device on time, offloading 1 ms late, a tardiness weight of 1e16:
+    the tardiness unit scale / tw = 2e-16 s gave coefficients of 5e15 (highspy: an empty
+    answer; lp-bound: no LP solution). The unit is now at least the largest kept time over
+    ROW_RANGE."""
+    dev = {"speed": 1000.0, "power_compute": 1.0, "power_tx": 0.0, "power_rx": 0.0,
+           "rate_up": 1e12, "rate_down": 1e12, "latency": 0.0}
+    d = {"format": "offbench-instance", "version": 2, "name": "dag-tw-1e16",
+         "weights": {"time": 0.0, "energy": 1.0, "tardiness": 1e16},
+         "edge": {"speed": 999.0, "energy_per_op": 0.0, "capacity": None},
+         "cloud": {"speed": 998.0, "energy_per_op": 0.0, "capacity": None},
+         "backhaul": {"rate": 1000.0, "latency": 0.0, "energy_per_bit": 0.0},
+         "devices": [dev],
+         "jobs": [{"device": 0, "ops": [1000.0, 1000.0, 0.0], "in_bits": 0.0,
+                   "edges": [[1, 2], [1, 3]], "out_bits": [8.0, 8.0, 8.0],
+                   "deadline": 2.000001}]}
+    inst = Instance.from_dict(d)
+    assert inst.is_dag
+    _milp_and_lp_bound_agree_with_exhaustive(inst, ("highspy", "highs", "scip"))
