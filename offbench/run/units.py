@@ -18,10 +18,11 @@ job (drawing the member 0.3-0.5, its record's JSON and digest 0.2, the all-devic
 the record 0.5 with the member's cost tables, the jobs' pickles to the sandbox 0.1-0.35, the
 outcomes read back 0.15, judging 0.1), its sandbox 0.5-0.65 (loading the job with its
 instance, building the cost tables again 0.25, the solve, the outcome as JSON, two messages),
-the runner 0.15-0.2; in-process, 1.4 ms a job in all. The extra is the sandbox's copy of the
-work (the isolation the referee's trust rests on: it loads its own instance and builds its
-own cost tables, where in-process copies the runner's) and the messages between builder and
-sandbox (the job's pickle, the ``started`` stamp, the outcome's JSON).
+the runner 0.15-0.2; in-process, 1.4 ms a job in all. The extra was then the sandbox's copy of
+the work (the isolation the referee's trust rests on: it loaded its own instance and built its
+own cost tables, where in-process copies the runner's; since shipping, below, it views a copy
+of the builder's) and the messages between builder and sandbox (the job's pickle, the
+``started`` stamp, the outcome's JSON).
 
 Measured again with the instance and its tables shipped (:mod:`offbench.run.shipping`; dmro-v1,
 all-device, reference none, -j 2, marginal over 8,000 jobs, load 3-4; the builder's phases by
