@@ -473,11 +473,20 @@ def threshold_roundings(lm: F.LinearModel, values, limit: int | None = 16) -> li
     return [((y1 > th).astype(np.int8) + (y2 > th)).astype(np.int8) for th in thetas]
 
 
-def solve(solver, inst, ctx, budget, traj, info) -> Proposal:
+def solve(solver, inst, ctx, budget, traj, info, bounds=None) -> Proposal:
     """``milp`` on an instance with DAG jobs (module docstring); ``solver`` is the
     :class:`~offbench_solvers.milp.MILP` (its back end, threads and :meth:`_assemble`),
-    ``budget``/``traj``/``info`` its deadline, trajectory and info."""
+    ``budget``/``traj``/``info`` its deadline, trajectory and info; ``bounds`` its
+    :class:`~offbench_solvers._milp_parts.BoundTrajectory`: the minimum cut's bound, the LP's,
+    then (highspy) the back end's dual bound as it runs, lowered by its tolerances and capped at
+    the incumbent the model was built around (its cutoff), and HiGHS's improving solutions go
+    into ``traj`` as they are found, priced by the cost model."""
+    from ._milp_parts import Round, lowered_bound
     from .mincut import solve_relaxation
+
+    def add_bound(value):
+        if bounds is not None and value is not None:
+            bounds.add(time.perf_counter(), value)
 
     if solver.backend == "cp-sat":
         raise Unsupported("backend cp-sat takes the chain path formulation only; instances with "
@@ -497,6 +506,7 @@ def solve(solver, inst, ctx, budget, traj, info) -> Proposal:
         if rel.complete:
             lb = min(rel.energy - rel.eps, best)
             info["mincut_bound"] = lb
+            add_bound(lb)
         x, moves = F.repair_and_improve(inst, rel.decision)
         ctx.charge(moves + 1)
         ev = evaluate(inst, x)
@@ -538,6 +548,7 @@ def solve(solver, inst, ctx, budget, traj, info) -> Proposal:
             info["lp_bound"] = lp_bound
             if lb is None or lp_bound > lb:
                 lb = lp_bound
+                add_bound(lb)
             for rounded in [lm.decode(values)] + threshold_roundings(lm, values):
                 if budget.left() <= 0.0:
                     break
@@ -557,12 +568,20 @@ def solve(solver, inst, ctx, budget, traj, info) -> Proposal:
     if not budget.enter("backend"):
         return give_up("time limit reached while building the model")
     t0 = time.perf_counter()
+    rnd = None
+    if backend == "highspy":
+        rnd = Round(inst, ctx, traj, best, None)       # no restart: records and prices only
+        rnd.decode = lm.decode
     out = solve_linear(backend, lm.obj, lm.A, lm.row_lo, lm.row_hi, lm.lb, lm.ub,
                        lm.integer, time_limit=min(budget.left(), 1e9), threads=solver.threads,
                        seed=ctx.seed, cutoff=solver._cutoff(best, lm.scale), hint=hint,
                        deadline=budget.deadline, info=info,
-                       heuristic_effort=HEURISTIC_EFFORT if backend == "highspy" else None)
+                       heuristic_effort=HEURISTIC_EFFORT if backend == "highspy" else None,
+                       on_solution=rnd, restart_nodes=-1)
     budget.leave("backend")
+    if bounds is not None:
+        for when, v in out.bounds:
+            bounds.add(when, min(lowered_bound(v, lm.scale, inst.n_jobs), best))
     info["time_milp"] = time.perf_counter() - t0
     info["backend_status"] = out.message
     info["backend_wall"] = out.wall

@@ -114,7 +114,8 @@ back end returned nothing better than the incumbent), timings per phase, and:
   dual bound while it runs (read at its improving solutions and log lines, at least every
   second: :class:`offbench_solvers._backends._Watch`; lowered by the tolerances above, at most
   the round's incumbent, which every decision left out of its model costs more than), the
-  final ``bound``. ``time_to_gap``: for each gap of ``GAP_MARKS`` (keys ``"1e-02"`` to
+  final ``bound``; on DAG jobs the minimum cut's and the LP's bounds, then highspy's dual bound
+  the same way (:func:`offbench_solvers._dag_milp.solve`). ``time_to_gap``: for each gap of ``GAP_MARKS`` (keys ``"1e-02"`` to
   ``"1e-06"``), the first time (seconds since the solve started, compilation included when
   this solve paid for it) at which (best incumbent - best certified bound) / incumbent was at
   most that gap, from the whole record; None when it never was. (issue 9's goal for
@@ -285,7 +286,7 @@ class MILP(Solver):
     def _phases(self, inst, ctx, budget, traj, info, bounds) -> Proposal:
         """The phases of the module docstring; each one entered only before the deadline."""
         if inst.is_dag:  # DAG jobs: the model and phases of solvers/_dag_milp.py
-            return _dag_milp.solve(self, inst, ctx, budget, traj, info)
+            return _dag_milp.solve(self, inst, ctx, budget, traj, info, bounds)
         t_start = time.perf_counter()
         deadline = budget.deadline
         caps = F.Capacities.of(inst)

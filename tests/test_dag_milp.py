@@ -398,20 +398,27 @@ def test_a_transfer_of_5e7_seconds_against_an_all_device_cost_of_1e_12():
     MODEL_INVALID; lp-bound: no LP solution). The tardiness unit is now at most the time whose
     tardiness costs one objective unit, and a placement or hop whose time alone makes the
     tardiness cost more than 1,000 times the all-device decision is fixed off."""
-    dev = {"speed": 950134.0, "power_compute": 0.0, "power_tx": 0.0, "power_rx": 0.0,
-           "rate_up": 1000.0, "rate_down": 1000.0, "latency": 0.0}
-    d = {"format": "offbench-instance", "version": 2, "name": "dag-5e7-s",
-         "weights": {"time": 0.0, "energy": 1.0, "tardiness": 1.0},
-         "edge": {"speed": 1000.0, "energy_per_op": 0.0, "capacity": None},
-         "cloud": {"speed": 1000.0, "energy_per_op": 0.0, "capacity": None},
+    inst = _one_device_dag(
+        {"energy": 1.0, "tardiness": 1.0}, 950134.0, 0.0, 1000.0, (1000.0, 1000.0),
+        {"ops": [0.0, 0.0, 1e-6, 0.0], "edges": [[1, 2], [2, 3], [1, 4]],
+         "out_bits": [0.0, 0.0, 52624156172.0, 0.0], "deadline": 0.0})
+    _milp_and_lp_bound_agree_with_exhaustive(inst, ("highspy", "highs", "scip"))
+
+
+def _one_device_dag(weights, speed, power, rate, tier_speeds, job):
+    """One device (``speed``, compute ``power``, links of ``rate``), an edge and a cloud of
+    ``tier_speeds`` without capacities, free energy elsewhere, and one DAG job."""
+    dev = {"speed": speed, "power_compute": power, "power_tx": 0.0, "power_rx": 0.0,
+           "rate_up": rate, "rate_down": rate, "latency": 0.0}
+    d = {"format": "offbench-instance", "version": 2, "name": "one-device-dag",
+         "weights": {"time": 0.0, "energy": 0.0, "tardiness": 0.0, **weights},
+         "edge": {"speed": tier_speeds[0], "energy_per_op": 0.0, "capacity": None},
+         "cloud": {"speed": tier_speeds[1], "energy_per_op": 0.0, "capacity": None},
          "backhaul": {"rate": 1000.0, "latency": 0.0, "energy_per_bit": 0.0},
-         "devices": [dev],
-         "jobs": [{"device": 0, "ops": [0.0, 0.0, 1e-6, 0.0], "in_bits": 0.0,
-                   "edges": [[1, 2], [2, 3], [1, 4]], "out_bits": [0.0, 0.0, 52624156172.0, 0.0],
-                   "deadline": 0.0}]}
+         "devices": [dev], "jobs": [{"device": 0, "in_bits": 0.0, **job}]}
     inst = Instance.from_dict(d)
     assert inst.is_dag
-    _milp_and_lp_bound_agree_with_exhaustive(inst, ("highspy", "highs", "scip"))
+    return inst
 
 
 def test_a_tardiness_weight_of_1e16_on_a_dag():
@@ -419,17 +426,8 @@ def test_a_tardiness_weight_of_1e16_on_a_dag():
     the tardiness unit scale / tw = 2e-16 s gave coefficients of 5e15 (highspy: an empty
     answer; lp-bound: no LP solution). The unit is now at least the largest kept time over
     ROW_RANGE."""
-    dev = {"speed": 1000.0, "power_compute": 1.0, "power_tx": 0.0, "power_rx": 0.0,
-           "rate_up": 1e12, "rate_down": 1e12, "latency": 0.0}
-    d = {"format": "offbench-instance", "version": 2, "name": "dag-tw-1e16",
-         "weights": {"time": 0.0, "energy": 1.0, "tardiness": 1e16},
-         "edge": {"speed": 999.0, "energy_per_op": 0.0, "capacity": None},
-         "cloud": {"speed": 998.0, "energy_per_op": 0.0, "capacity": None},
-         "backhaul": {"rate": 1000.0, "latency": 0.0, "energy_per_bit": 0.0},
-         "devices": [dev],
-         "jobs": [{"device": 0, "ops": [1000.0, 1000.0, 0.0], "in_bits": 0.0,
-                   "edges": [[1, 2], [1, 3]], "out_bits": [8.0, 8.0, 8.0],
-                   "deadline": 2.000001}]}
-    inst = Instance.from_dict(d)
-    assert inst.is_dag
+    inst = _one_device_dag(
+        {"energy": 1.0, "tardiness": 1e16}, 1000.0, 1.0, 1e12, (999.0, 998.0),
+        {"ops": [1000.0, 1000.0, 0.0], "edges": [[1, 2], [1, 3]], "out_bits": [8.0, 8.0, 8.0],
+         "deadline": 2.000001})
     _milp_and_lp_bound_agree_with_exhaustive(inst, ("highspy", "highs", "scip"))
