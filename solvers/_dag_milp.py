@@ -256,11 +256,11 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
         # x[v, 0] = 1 - z1, x[v, 1] = z1 - z2, x[v, 2] = z2: the compute of v is
         # c0 + (c1 - c0) z1 + (c2 - c1) z2 (likewise its time), with z2 <= z1.
         # A node on a tier whose compute costs alone more than DEAR_FACTOR times the all-device
-        # decision, or a hop that does, is in no optimal decision (a decision's cost is a float sum of
-        # non-negative terms, never below one of them; the device's compute never is): the
-        # cloud's gives z2 = 0, the edge's z1 = z2, a hop's h = 0, and their costs and times
-        # leave the model (costs of 1e20 objective units are infinite to SCIP and to HiGHS
-        # under cvxpy). With z1 = z2, (c1 - c0) z1 + (c2 - c1) z2 is (c2 - c0) z1.
+        # decision, or a hop that does, is in no optimal decision (a decision's cost is a float
+        # sum of non-negative terms, never below one of them; the device's compute never is):
+        # the cloud's gives z2 = 0, the edge's z1 = z2, a hop's h = 0, and their costs and
+        # times leave the model (costs of 1e20 objective units are infinite to SCIP and to
+        # HiGHS under cvxpy). With z1 = z2, (c1 - c0) z1 + (c2 - c1) z2 is (c2 - c0) z1.
         tw, dl = float(t.job_tw[i]), float(t.job_dl[i])
 
         def too_dear(cost, tm):
@@ -359,10 +359,11 @@ def dag_model(inst, scale: float | None = None, caps=None, fix_dear: bool = True
     ops = inst.ops
     # A node whose ops alone exceed a tier's capacity cannot run there (a load is a float sum of
     # non-negative ops, never below one of its terms): over the cloud's, z2 = 0; over the
-    # edge's, z1 = z2 (a row z1 <= z2 beside z2 <= z1; z1 = 0 when over both). Such a node is left out of that tier's
-    # row, which keeps every coefficient at most 1 (a capacity of 1e-275 under an op of 1 gave
-    # a coefficient of 1e275, a model OR-Tools' HiGHS refuses) and the LP as strong as the
-    # path formulation's pricing (:func:`~offbench_solvers._chain.priced_tables`).
+    # edge's, z1 = z2 (a row z1 <= z2 beside z2 <= z1; z1 = 0 when over both). Such a node is
+    # left out of that tier's row, which keeps every coefficient at most 1 (a capacity of
+    # 1e-275 under an op of 1 gave a coefficient of 1e275, a model OR-Tools' HiGHS refuses) and
+    # the LP as strong as the path formulation's pricing
+    # (:func:`~offbench_solvers._chain.priced_tables`).
     over_e = ~(t.ops <= t.cap[1])
     over_c = ~(t.ops <= t.cap[2])
     for l in np.nonzero(over_c)[0]:
