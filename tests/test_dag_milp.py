@@ -406,17 +406,16 @@ def test_a_transfer_of_5e7_seconds_against_an_all_device_cost_of_1e_12():
 
 
 def _one_device_dag(weights, speed, power, rate, tier_speeds, job):
-    """One device (``speed``, compute ``power``, links of ``rate``), an edge and a cloud of
-    ``tier_speeds`` without capacities, free energy elsewhere, and one DAG job."""
+    """test_agreement's one-device instance (free energy, no capacities) with a device of
+    ``speed``, compute ``power`` and links of ``rate``, an edge and a cloud of ``tier_speeds``,
+    and one DAG job."""
+    from .test_agreement import _one_device
+
     dev = {"speed": speed, "power_compute": power, "power_tx": 0.0, "power_rx": 0.0,
            "rate_up": rate, "rate_down": rate, "latency": 0.0}
-    d = {"format": "offbench-instance", "version": 2, "name": "one-device-dag",
-         "weights": {"time": 0.0, "energy": 0.0, "tardiness": 0.0, **weights},
-         "edge": {"speed": tier_speeds[0], "energy_per_op": 0.0, "capacity": None},
-         "cloud": {"speed": tier_speeds[1], "energy_per_op": 0.0, "capacity": None},
-         "backhaul": {"rate": 1000.0, "latency": 0.0, "energy_per_bit": 0.0},
-         "devices": [dev], "jobs": [{"device": 0, "in_bits": 0.0, **job}]}
-    inst = Instance.from_dict(d)
+    inst = _one_device(version=2, weights=weights, devices=[dev],
+                       edge={"speed": tier_speeds[0]}, cloud={"speed": tier_speeds[1]},
+                       jobs=[{"device": 0, "in_bits": 0.0, **job}])
     assert inst.is_dag
     return inst
 
