@@ -69,8 +69,26 @@ def bootstrap_mean_ci(values: Sequence[float], groups: Sequence | None = None, *
     pick = rng.integers(0, k, size=(resamples, k))
     boot = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
     alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
-    return (mean, float(lo), float(hi))
+    lo, hi = quantiles_inf(boot, (alpha, 1.0 - alpha))
+    return (mean, lo, hi)
+
+
+def quantiles_inf(x: np.ndarray, qs) -> list[float]:
+    """``np.quantile(x, qs)`` (linear interpolation), except where it interpolates between
+    infinite values (inf - inf is NaN): there the quantile is what the interpolation means,
+    inf between two infs, the value itself at an exact position. (A resample that holds an
+    instance of fallback ratio inf, a reference cost of 0, has mean inf.)"""
+    with np.errstate(invalid="ignore"):
+        v = [float(q) for q in np.quantile(x, list(qs))]
+    if not any(math.isnan(q) for q in v) or not np.isinf(x).any():
+        return v
+    s = np.sort(x)
+    for i, q in enumerate(qs):
+        if math.isnan(v[i]):
+            pos = q * (s.size - 1)
+            a, b = float(s[math.floor(pos)]), float(s[math.ceil(pos)])
+            v[i] = a if (pos == math.floor(pos) or a == b) else (b if math.isinf(b) else math.nan)
+    return v
 
 
 def shifted_geometric_mean(times: Sequence[float], shift: float = SGM_SHIFT) -> float:

@@ -415,6 +415,12 @@ def test_failed_infeasible_and_flagged_rows_score_at_the_fallback_and_refusals_a
     # reference cost 0: a cost of 0 is ratio 1, anything else unsolved (fallback inf unless 0)
     assert fallback_ratio(_row("z", feasible=False, counted=True, ratio=None, ref=0.0), info) == math.inf
     assert fallback_ratio(_row("y", feasible=False, counted=True, ratio=None, ref=0.0), info) == 1.0
+    # ... and a feasible decision of positive cost there is not solved (it used to count as
+    # solved, with no ratio: its entry read n/a and solved 100 %)
+    pos = _row("z", ratio=None, ref=0.0, cost=0.54)
+    assert not solved(pos) and fallback_ratio(pos, info) == math.inf
+    zero = _row("z", ratio=1.0, ref=0.0, cost=0.0)
+    assert solved(zero) and fallback_ratio(zero, info) == 1.0
     # seeds averaged per instance first; refused rows left out
     per = instance_ratios([ok, inf, ref, _row("z", ratio=2.0, ref=2.5)], info)
     assert per == {"a": 2.25, "z": 2.0}
@@ -425,6 +431,10 @@ def test_geometric_mean_ranks_and_the_outlier_does_not():
 
     g, lo, hi = metrics.geometric_mean_ci([1.0, 1.0, 1.0, 1000.0])
     assert g == pytest.approx(1000 ** 0.25) and lo <= g <= hi
+    # an instance of fallback ratio inf (reference cost 0): the upper end is inf, not NaN
+    # (np.quantile between two infinite resample means gives inf - inf)
+    g, lo, hi = metrics.geometric_mean_ci([1.0, 2.0, 1.5, math.inf])
+    assert g == math.inf and hi == math.inf and 1.0 <= lo < 2.0
     assert metrics.geometric_mean([2.0, 8.0]) == pytest.approx(4.0)
     st = metrics.paired_wilcoxon([1.0] * 12, [1.0 + 0.1 * k for k in range(1, 13)])
     assert st["a_better"] == 12 and st["b_better"] == 0 and st["p_value"] < 0.01
@@ -515,3 +525,44 @@ def test_verify_says_when_a_sets_references_were_replaced(tmp_path, monkeypatch)
     assert "other references than the set has now" in line
     assert "references version 2" in line and "recomputed in a test" in line
     assert any("gmean ratio" in d for d in report.differences)  # the ratios moved, and say so
+
+
+ZERO_COST = {  # every cost is energy; everything offloaded costs 0 (the device's energy only)
+    "format": "offbench-instance", "version": 1, "name": "zero", "weights": {"time": 0.0, "energy": 1.0},
+    "edge": {"speed": 1e12, "energy_per_op": 0.0, "capacity": None},
+    "cloud": {"speed": 1e13, "energy_per_op": 0.0, "capacity": None},
+    "backhaul": {"rate": 1e8, "latency": 0.02, "energy_per_bit": 0.0},
+    "devices": [{"speed": 1e10, "power_compute": 3.0, "power_tx": 0.0, "power_rx": 0.0,
+                 "rate_up": 2e7, "rate_down": 5e7, "latency": 0.005}],
+    "jobs": [{"device": 0, "ops": [2e8, 4e8, 1e8, 3e8], "bits": [1.2e6, 6e5, 2e5, 8e3, 1e3]},
+             {"device": 0, "ops": [1e8, 5e8, 2e8], "bits": [1e6, 5e5, 2e5, 1e3]}]}
+
+
+def test_a_reference_cost_of_0_scores_positive_costs_unsolved_end_to_end(tmp_path):
+    """SPEC.md section 6 on a real run: milp's incumbents reach cost 0 from 0.54 (a trajectory
+    point of ratio inf used to stop the run with a JSON traceback), all-device's 0.54 is not
+    solved (it was counted solved, its entry n/a), and the SQL aggregation agrees."""
+    (tmp_path / "zero.json").write_text(json.dumps(ZERO_COST))
+    spec = parse_spec({"name": "zero", "time_limit": 5.0, "reference": {"mode": "auto"},
+                       "sources": [{"kind": "files", "paths": [str(tmp_path / "zero.json")]}],
+                       "solvers": ["all-device", "milp"]})
+    path = tmp_path / "r.sqlite"
+    run(spec, path, executor=InProcessExecutor())
+    with Store.open_readonly(path) as s:
+        rows = {r["solver_id"]: r for r in s.results()}
+        t = build(s).tables[0]
+    assert rows["milp-v1"]["ref_cost"] == 0.0 and rows["milp-v1"]["cost"] == 0.0
+    tr = rows["milp-v1"]["info"]["trajectory"]
+    assert tr["cost"][0] > 0 and tr["ratio"][0] is None and tr["ratio"][-1] == 1.0
+    v = {e.solver_id: e.values for e in t.entries}
+    assert v["milp-v1"]["ratio"] == 1.0 and v["milp-v1"]["solved"] == 1.0
+    assert v["all-device-v1"]["solved"] == 0.0
+    assert v["all-device-v1"]["ratio"] == math.inf and v["all-device-v1"]["median"] == math.inf
+    assert [e.solver_id for e in t.entries] == ["milp-v1", "all-device-v1"]
+    # the row-by-row rules (row export, paired comparisons) say the same as the aggregation
+    from offbench.leaderboard.export import row_records
+
+    with Store.open_readonly(path) as s:
+        recs = {r["solver_id"]: r for r in row_records(s)}
+    assert recs["all-device-v1"]["solved"] is False and recs["all-device-v1"]["fallback_ratio"] == math.inf
+    assert recs["milp-v1"]["solved"] is True and recs["milp-v1"]["fallback_ratio"] == 1.0

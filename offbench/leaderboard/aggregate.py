@@ -84,8 +84,8 @@ def geometric_mean_ci(values) -> tuple[float, float, float]:
             boot[s:s + n] = logs[pick].sum(axis=1) / counts[pick].sum(axis=1)
             del pick
         alpha = (1.0 - metrics.CONFIDENCE) / 2.0
-        lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
-    return (float(np.exp(mean)), float(np.exp(float(lo))), float(np.exp(float(hi))))
+        lo, hi = metrics.quantiles_inf(boot, (alpha, 1.0 - alpha))
+    return (float(np.exp(mean)), float(np.exp(lo)), float(np.exp(hi)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -125,7 +125,10 @@ def classification(columns: set[str]) -> dict[str, str]:
         "flagged": f"({has_flags} OR {violation})",
         # solved, but for "not refused and not flagged" (combined in numpy)
         "solved_rest": (f"(coalesce(r.counted_infeasible, 0) = 0 AND {decided} AND "
-                        f"(r.status IN ('optimal', 'feasible') OR (r.status = 'timeout' AND NOT {overrun})))"),
+                        f"(r.status IN ('optimal', 'feasible') OR (r.status = 'timeout' AND NOT {overrun})) "
+                        # against a reference cost of 0, only a cost of 0 is solved
+                        f"AND NOT (r.ref_cost IS NOT NULL AND r.ref_cost <= 0 AND "
+                        f"coalesce(r.cost > 0, 1)))"),
         "infeasible": (f"(CASE WHEN r.counted_infeasible IS NOT NULL THEN r.counted_infeasible != 0 "
                        f"ELSE NOT {decided} END)"),
         "failed": "(r.status IN ('error', 'timeout'))",

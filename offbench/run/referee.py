@@ -292,9 +292,10 @@ def judge(job, out: Outcome, *, refereed: bool = True) -> Outcome:
 def judge_trajectory(inst, ref: dict | None, out: Outcome, flags: list) -> None:
     """Price every point of the incumbent trajectory in ``out.info["trajectory"]`` (see the
     module docstring) and replace it by the priced one: ``{"t", "cost", "feasible", "ratio",
-    "claimed_cost"?}`` (``ratio``: cost over the reference's, None without a reference or for
-    an infeasible point: scored by :func:`offbench.tracks.scoring.score` like the row itself;
-    ``claimed_cost`` kept only where a claim failed). Appends ``trajectory_mismatch``,
+    "claimed_cost"?}`` (``ratio``: cost over the reference's, None without a reference, for an
+    infeasible point, or for a positive cost against a reference cost of 0 (unsolved): scored
+    by :func:`offbench.tracks.scoring.score` like the row itself; ``claimed_cost`` kept only
+    where a claim failed). Appends ``trajectory_mismatch``,
     ``malformed_trajectory`` or ``below_proven_optimum`` to ``flags``."""
     info = out.info
     tr = info.get("trajectory")
@@ -335,6 +336,8 @@ def judge_trajectory(inst, ref: dict | None, out: Outcome, flags: list) -> None:
                 rho, _ = _scoring.score(inst, ref, c, True)
             except _reference.ReferenceViolation:
                 flags.append("below_proven_optimum")
+            if rho is not None and not math.isfinite(rho):
+                rho = None  # a positive cost against a reference cost of 0: no ratio (JSON)
         ratios.append(rho)
     priced = {"t": [min(t, limit) for t in times], "cost": costs, "feasible": feasible,
               "ratio": ratios}

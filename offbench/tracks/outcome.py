@@ -113,6 +113,11 @@ def decision_solved(row: dict) -> bool:
     adds refusals and flags) and frame rows (stream convergence)."""
     if row.get("counted_infeasible") or row.get("decision") is None or not row.get("feasible"):
         return False
+    ref, cost = row.get("ref_cost"), row.get("cost")
+    if ref is not None and ref <= 0 and not (cost is not None and cost <= 0):
+        # "Where the reference cost is 0, a cost of 0 has ratio 1 and any other cost is
+        # unsolved": scored at the all-device fallback like any unsolved decision.
+        return False
     status = row.get("status")
     if status in ("optimal", "feasible"):
         return True

@@ -199,7 +199,8 @@ class StreamTrack(Track):
             "frames": n,
             "scored_frames": len(part),
             "window": window if any(s.name == "window" for s in self.settings) else None,
-            "mean_ratio": mean,
+            # (inf, a positive cost against a reference cost of 0, is not JSON: None)
+            "mean_ratio": mean if mean is None or math.isfinite(mean) else None,
             # converged only over windows whose every frame was solved (SPEC.md section 6)
             "frames_to_threshold": (frames_until_stays_below(ratios, window, self.threshold,
                                                              [frame_solved(r) for r in part])
