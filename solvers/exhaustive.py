@@ -57,9 +57,17 @@ exact:
   ``optimal`` with a cost up to 30 % too high on such instances (issue 9);
 
 * the running value is only a filter: a placement whose running cost is below the best so far
-  (and whose loads fit) is priced again from scratch with :func:`offbench.cost.decision_cost`,
-  and becomes the best only if that exact cost is strictly lower; the running cost is reset to
-  the exact value at that point;
+  plus a certified bound on the running cost's drift (and whose loads fit) is priced again
+  from scratch with :func:`offbench.cost.decision_cost`, and becomes the best only if that
+  exact cost is strictly lower; the running cost is reset to the exact value at that point.
+  The drift bound (:func:`drift_unit` per step, times the steps between two exact points) is
+  what makes the filter exact at any magnitude: before it, a placement of cost 1 reached right
+  after one of cost 1.3e16 had a running cost of 1 +- 2, was never priced, and exhaustive
+  answered ``optimal`` with cost 2 (a bug hunt's instance, now in ``tests/test_exhaustive.py``).
+  The bound is about 1e-11 of the largest cost a placement can have (on random instances with
+  deadlines, up to 3e-7 of the optimum), so it adds exact evaluations only for placements that
+  close to the best; on the bench_exact instance none (``ab_exhaustive.py``: the same exact
+  evaluations in every block, the same time per placement);
 * every time a Gray digit at or above ``RESYNC_DIGIT`` changes (once every ``3^RESYNC_DIGIT``
   steps or so), and at the start of every block, the running cost, per-job times and loads are
   recomputed from scratch, so the drift never accumulates over more than a few thousand steps
@@ -152,6 +160,58 @@ RATE_GUESS = 1e8
 PARALLEL_MIN_SECONDS = 0.002
 
 
+#: Roundings charged to one step of the walk in :func:`drift_unit` (a move's cost change sums
+#: a few table entries, tardiness terms and the running cost; each rounding is at most 2^-53 of
+#: a value no larger than the bound on any placement's cost), plus this many per edge of the
+#: moved node of a DAG job (its messages' terms).
+DRIFT_ROUNDINGS = 32
+DRIFT_ROUNDINGS_PER_EDGE = 8
+
+
+def drift_unit(t) -> float:
+    """A bound on how far one step of the walk can move the running cost from the exact cost
+    of its placement: ``(DRIFT_ROUNDINGS + DRIFT_ROUNDINGS_PER_EDGE * degree) * 2^-53 * U``,
+    where ``U`` bounds every value the walk adds or holds: the sum over jobs of the largest
+    entry of each cost table the job reads (its steps, its way home, a DAG job's nodes, input
+    and messages), plus each job's tardiness weight times the sum of the largest time entries
+    (which bounds its tardiness, and the effect of its running time's own drift). Every entry is
+    non-negative (SPEC.md section 2), so ``U`` is at least any placement's cost. The walk's
+    filter adds this times the steps between two exact points; ``inf`` (every placement priced
+    exactly) when ``U`` is not finite."""
+    n = t.ops.size
+    nj = t.offsets.size - 1
+    lj = np.asarray(t.layer_job)
+
+    def per_job(by_layer, by_job):
+        out = np.zeros(nj)
+        if by_layer.size:
+            np.add.at(out, lj, by_layer)
+        return out + by_job
+
+    def top(a, width, k):  # the largest entry of each row, of the k-th of each pair (DAG)
+        if a.size == 0:
+            return np.zeros(0)
+        return np.max(np.asarray(a).reshape(-1, width)[:, k::2], axis=1)
+
+    cmax = per_job(np.max(t.step_c, axis=1), np.max(t.end_c, axis=1))
+    tmax = per_job(np.max(t.step_t, axis=1), np.max(t.end_t, axis=1))
+    deg = 0
+    if t.job_dag.any():
+        cmax += per_job(top(t.node_ct, 64, 0), top(t.in_ct, 16, 0))
+        tmax += per_job(top(t.node_ct, 64, 1), top(t.in_ct, 16, 1))
+        if t.msg_ct.size:
+            tails = np.asarray(t.pred)[np.argsort(t.pred_edge)]  # each edge's tail node
+            np.add.at(cmax, lj[tails], top(t.msg_ct, 32, 0))
+            np.add.at(tmax, lj[tails], top(t.msg_ct, 32, 1))
+            d = np.diff(t.succ_ptr) + np.diff(t.pred_ptr)
+            deg = int(d.max()) if d.size else 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        u = float(np.sum(cmax) + np.sum(np.asarray(t.job_tw) * tmax))
+    if not math.isfinite(u) or n == 0:
+        return math.inf if not math.isfinite(u) else 0.0
+    return (DRIFT_ROUNDINGS + DRIFT_ROUNDINGS_PER_EDGE * deg) * 2.0 ** -53 * u
+
+
 @jit(_nrt=False)
 def _resync(t, x, job_T, load):
     """Recompute per-job times and loads of ``x`` exactly; return its exact cost."""
@@ -163,18 +223,21 @@ def _resync(t, x, job_T, load):
 # with it, every call increfs and decrefs each array of the Tables tuple, whose counts all
 # threads share (one cache line bounced between cores per array, ~10 times per block).
 @jit(_nrt=False)
-def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit):
+def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit, margin=0.0):
     """Advance the Gray walk by at most ``budget`` steps.
 
     State (updated in place, so a later call continues where this one stopped): ``x`` the
     current placement (also the Gray digits), ``f`` the focus pointers (m + 1: the first ``m``
     digits walk, the others stay as they are), ``o`` the directions (+1/-1), ``cur[0]`` the
     running cost, ``best[0]``/``best_x`` the best feasible placement so far (replaced only by a
-    strictly cheaper one). Returns ``(steps, exact_evaluations, done)``.
+    strictly cheaper one). ``margin``: the bound on the running cost's drift (a placement whose
+    running cost is under ``best + margin`` is priced exactly). Returns ``(steps,
+    exact_evaluations, done)``.
     """
     n = f.size - 1                  # the digits that walk (the others stay fixed)
     c = cur[0]
     b = best[0]
+    bm = b + margin
     exact = 0
     steps = 0
     done = False
@@ -194,11 +257,12 @@ def _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget, resync_digit)
         if j >= resync_digit:
             c = _resync(t, x, job_T, load)
             exact += 1
-        if c < b and fits_state(t, x, load):
+        if not c >= bm and fits_state(t, x, load):     # (NaN: priced)
             c = decision_cost(t, x)
             exact += 1
             if c < b:
                 b = c
+                bm = b + margin
                 for q in range(x.size):     # (a loop: slice assignment compiles slowly)
                     best_x[q] = x[q]
     cur[0] = c
@@ -255,18 +319,20 @@ def _chain_tables(t0, low):
 
 
 #: The ``walk`` argument of :func:`_walk_worker` that walks step by step with
-#: :func:`offbench.cost.apply_move` (:func:`_gray_walk`); its tables are empty and never read.
+#: :func:`offbench.cost.apply_move` (:func:`_gray_walk`), but for its last entry (the
+#: instance's :func:`drift_unit`); its tables are empty and never read.
 STEP_WALK = (False, np.zeros((0, 81, 2)), np.zeros(0, dtype=np.int64),
              np.zeros(0, dtype=np.int64), np.zeros(0), True)
 
 
 def walk_tables(t, low: int, min_layers: int = 0) -> tuple:
-    """The ``walk`` argument of :func:`_walk_worker`: ``(True, *_chain_tables(...))`` for an
-    all-chain instance of at least ``min_layers`` layers (the walk by :func:`_chain_walk`),
-    else :data:`STEP_WALK`."""
+    """The ``walk`` argument of :func:`_walk_worker`: ``(True, *_chain_tables(...), unit)`` for
+    an all-chain instance of at least ``min_layers`` layers (the walk by :func:`_chain_walk`),
+    else ``(*STEP_WALK, unit)``; ``unit`` is :func:`drift_unit`."""
+    unit = drift_unit(t)
     if t.ops.size < min_layers or t.job_dag.any():
-        return STEP_WALK
-    return (True, *_chain_tables(t._replace(job_tw=np.zeros_like(t.job_tw)), low))
+        return (*STEP_WALK, unit)
+    return (True, *_chain_tables(t._replace(job_tw=np.zeros_like(t.job_tw)), low), unit)
 
 
 @jit(_nrt=False)
@@ -298,7 +364,7 @@ def _chain_step(t, mt, pv, nx, inc, xe, x, j, d, job_T, load, binds):
 
 @jit(_nrt=False)
 def _chain_walk(t, mt, pv, nx, inc, binds, xe, x, job_T, load, f, o, cur, best, best_x,
-                resync_digit):
+                resync_digit, margin=0.0):
     """:func:`_gray_walk` over a whole block of an all-chain instance (no budget): the same
     placements in the same order, the same running cost, loads and exact evaluations, so the
     same answer. Returns ``(steps, exact_evaluations)``.
@@ -314,6 +380,7 @@ def _chain_walk(t, mt, pv, nx, inc, binds, xe, x, job_T, load, f, o, cur, best, 
         return 0, 0
     c = cur[0]
     b = best[0]
+    bm = b + margin
     exact = 0
     steps = 0
     i0 = t.layer_job[0]
@@ -343,11 +410,12 @@ def _chain_walk(t, mt, pv, nx, inc, binds, xe, x, job_T, load, f, o, cur, best, 
             x[0] = k0
             c += dc
             steps += 1
-            if c < b and (not binds or fits_state(t, x, load)):
+            if not c >= bm and (not binds or fits_state(t, x, load)):
                 c = decision_cost(t, x)
                 exact += 1
                 if c < b:
                     b = c
+                    bm = b + margin
                     for q in range(x.size):
                         best_x[q] = x[q]
         d0 = -d0
@@ -366,11 +434,12 @@ def _chain_walk(t, mt, pv, nx, inc, binds, xe, x, job_T, load, f, o, cur, best, 
         if j >= resync_digit:
             c = _resync(t, x, job_T, load)
             exact += 1
-        if c < b and (not binds or fits_state(t, x, load)):
+        if not c >= bm and (not binds or fits_state(t, x, load)):
             c = decision_cost(t, x)
             exact += 1
             if c < b:
                 b = c
+                bm = b + margin
                 for q in range(x.size):
                     best_x[q] = x[q]
     cur[0] = c
@@ -400,7 +469,10 @@ def _walk_worker(t, low, b0, m, bound, resync_digit, out_cost, out_x, out_steps,
     """
     n = out_x.shape[1]
     nj = t.offsets.size - 1
-    chain, mt, pv, nx, inc, binds = walk
+    chain, mt, pv, nx, inc, binds, unit = walk
+    # the running cost's drift: at most `unit` a step, over the steps between two exact points
+    # (a resync of the digits from resync_digit up, or the block's start)
+    margin = unit * 3.0 ** min(resync_digit, low)
     xe = np.zeros(n + 1, dtype=np.int8)     # x and a last entry that stays 0 (_chain_step)
     x = xe[:n]
     job_T = np.empty(nj)
@@ -433,10 +505,10 @@ def _walk_worker(t, low, b0, m, bound, resync_digit, out_cost, out_x, out_steps,
         cur[0] = c
         if chain:
             steps, ex = _chain_walk(t, mt, pv, nx, inc, binds, xe, x, job_T, load, f, o, cur,
-                                    best, best_x, resync_digit)
+                                    best, best_x, resync_digit, margin)
         else:
             steps, ex, done = _gray_walk(t, x, job_T, load, f, o, cur, best, best_x, budget,
-                                         resync_digit)
+                                         resync_digit, margin)
         out_cost[q] = best[0]
         if best[0] < bound:
             for j in range(n):

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import offbench
 from offbench.cost import evaluate, evaluate_many, tables
+from offbench.instance import Instance
 from offbench.generators import random_instance
 from offbench.solver import SolverError
 from offbench.discovery import resolve
@@ -268,3 +270,85 @@ def test_a_solve_without_a_limit_is_one_kernel_call(solver, monkeypatch):
             assert res.cost == want[inst.n_layers].cost
             assert np.array_equal(res.decision, want[inst.n_layers].decision)
             assert calls == ["_walk_blocks" if parallel and th > 1 else "_walk_worker"]
+
+
+# ------------------------------------------------------------------ drift at extreme magnitudes
+def _one_layer(edge_speed: float, dag: bool) -> Instance:
+    """Device 2, edge ~1.3e16, cloud 1 (the optimum): the walk reaches the cloud right after
+    the edge, with a running cost of 1 +- ulp(1.3e16) = 1 +- 2 (a bug hunt's instance)."""
+    job = ({"device": 0, "ops": [2.0], "edges": [], "in_bits": 0.0, "out_bits": [0.0]} if dag
+           else {"device": 0, "ops": [2.0], "bits": [0.0, 0.0]})
+    return Instance.from_dict({
+        "format": "offbench-instance", "version": 2 if dag else 1, "name": "drift",
+        "weights": {"time": 1.0, "energy": 0.0},
+        "edge": {"speed": edge_speed, "energy_per_op": 0.0},
+        "cloud": {"speed": 2.0, "energy_per_op": 0.0},
+        "backhaul": {"rate": 1.0, "latency": 0.0, "energy_per_bit": 0.0},
+        "devices": [{"speed": 1.0, "power_compute": 0.0, "power_tx": 0.0, "power_rx": 0.0,
+                     "rate_up": 1.0, "rate_down": 1.0, "latency": 0.0}],
+        "jobs": [job]})
+
+
+@pytest.mark.parametrize("dag", [False, True])
+@pytest.mark.parametrize("copies", [1, 9])
+def test_a_cheap_placement_right_after_a_huge_one_is_priced(dag, copies):
+    """The running cost is only a filter, and its drift is bounded (drift_unit): exhaustive
+    answered ``optimal`` at cost 2 per job here (twice the optimum). With 9 copies of the job
+    the instance has 9 layers, which the all-chain walk takes (CHAIN_MIN_LAYERS)."""
+    one = _one_layer(1.5365469408940532e-16, dag)
+    inst = one if copies == 1 else Instance.from_dict(
+        {**one.to_dict(), "jobs": one.to_dict()["jobs"] * copies})
+    assert [evaluate(one, [k]).cost for k in range(3)] == [2.0, pytest.approx(1.3e16, rel=0.01), 1.0]
+    res = offbench.solve(inst, "exhaustive")
+    assert res.status == "optimal" and res.cost == copies * 1.0
+    assert list(res.decision) == [2] * copies
+
+
+def test_drift_unit_bounds_every_placement_and_is_small_on_ordinary_instances():
+    from offbench_solvers.exhaustive import drift_unit
+
+    for seed in range(4):
+        inst = random_instance(seed, n_devices=2, n_jobs=3, layers=(1, 4), capacities=True,
+                               deadlines=True)
+        t = tables(inst)
+        u = drift_unit(t) / (exhaustive_mod.DRIFT_ROUNDINGS * 2.0 ** -53)
+        costs = [evaluate(inst, list(x)).cost
+                 for x in itertools.product(range(3), repeat=inst.n_layers)] \
+            if inst.n_layers <= 8 else [evaluate(inst, [2] * inst.n_layers).cost]
+        assert max(costs) <= u          # U bounds every placement's cost
+        # the filter's margin (steps between two exact points) stays below the 1e-6 at which
+        # references are compared (here up to 2.6e-7 of the optimum: the bound on a placement's
+        # cost is 3e4 optima, by the tardiness of the slowest placement), so it adds exact
+        # evaluations for near-ties of the best only
+        margin = drift_unit(t) * 3 ** exhaustive_mod.RESYNC_DIGIT
+        assert margin < 1e-6 * min(costs)
+
+
+#: A DAG instance of a bug hunt (3 jobs, 7 nodes, a deadline of 1e30): the reference chain
+#: certified 37.0000104 (provenance exhaustive) against an optimum of 37.000000001.
+_H1186 = {"format": "offbench-instance", "version": 2, "name": "h1186",
+          "weights": {"time": 0.0, "energy": 1e-15, "tardiness": 37.0},
+          "edge": {"speed": 1e-06, "energy_per_op": 0.0},
+          "cloud": {"speed": 1e-06, "energy_per_op": 3.7e-12},
+          "backhaul": {"rate": 1e-15, "latency": 0.02, "energy_per_bit": 1e-09},
+          "devices": [{"speed": 1.0, "power_compute": 11.1, "power_tx": 1e6, "power_rx": 1e15,
+                       "rate_up": 1e6, "rate_down": 1e30, "latency": 1e-30}],
+          "jobs": [{"device": 0, "ops": [1e-30, 0.0, 0.0], "edges": [[2, 1, 1.0], [3, 2, 0.0], [3, 1]],
+                    "in_bits": 1e-15, "out_bits": [1e15, 1e-06, 1.0], "deadline": 1e30},
+                   {"device": 0, "ops": [1.0], "edges": [], "in_bits": 1e-15, "out_bits": [1e6],
+                    "deadline": 0.0, "weight": 1.0},
+                   {"device": 0, "ops": [0.0, 2e8, 7.4e8], "edges": [], "in_bits": 1e6,
+                    "out_bits": [1.0, 1e6, 1e6]}]}
+
+
+def test_the_reference_of_a_dag_instance_with_costs_of_1e30_is_its_optimum():
+    from offbench.reference import compute_reference
+
+    inst = Instance.from_dict(_H1186)
+    costs = evaluate_many(inst, np.array(list(itertools.product(range(3), repeat=7)), dtype=np.int8))
+    opt = float(np.min(costs))
+    assert opt == pytest.approx(37.000000001, rel=1e-12)
+    res = offbench.solve(inst, "exhaustive")
+    assert res.status == "optimal" and res.cost == pytest.approx(opt, rel=1e-14)
+    ref = compute_reference(inst, time_limit=30)
+    assert ref.proven and ref.cost == pytest.approx(opt, rel=1e-14)
