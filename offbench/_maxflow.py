@@ -97,6 +97,26 @@ sum_j`` (absolute; about ``2.2e-16 sum_j`` plus ``m_j J 2^-61 sum_j`` for J jobs
 :data:`TOLERANCE` relative to the cost they re-price with the cost model, and otherwise report
 the decision as feasible with the lower bound ``cost - sum_j eps_j``.
 
+Dropping what costs more than a known cut
+-----------------------------------------
+At SPEC.md's extremes one job's terms can span 60 decades: its capacities' rounding
+(``2^-52 sum_j``) then exceeds its minimum, the cut may miss it, and the cut's value plus the
+constants (``c0 + (c1 - c0)``) can cancel to nothing. So the energy of the labelling found is
+summed from its own terms (:func:`_energies`; all ``>= 0`` in the solvers' energies, within
+``n 2^-53`` of their sum), and a job whose ``eps_j`` exceeds :data:`TOLERANCE` of that energy
+``E_j`` is cut again without what no minimiser pays: with every term ``>= 0``, a labelling
+that puts node ``v`` on tier ``k`` costs at least ``unary[v, k]``, and one that pays a
+transfer term at least its cost, so if that exceeds ``U = E_j (1 + 1e-6)`` (above the
+labelling's exact energy, over the float sum's error) no minimiser does it. Such a tier gets
+an infinite term (``inf [y_{v,1} = 0]`` forbids tier 0, ``inf [y_{v,2} = 0][y_{v,1} = 1]``
+tier 1, ``inf [y_{v,2} = 1]`` tier 2; a tier whose compute term now never counts is written
+as the node's least allowed one, so it adds nothing to the capacities), such a transfer term
+becomes infinite, and the rounding tolerance of the new cut is that of the terms left. The
+labellings left include every minimiser and agree with the energy on each, so the new cut's
+``eps_j`` bounds the distance to the real minimum, for its own labelling and for any of lower
+energy (the better of the two is kept). A job of energy 0 is at its minimum (``eps_j = 0``).
+The returned ``eps_j`` includes the float sum's ``n 2^-52 sum |terms|``.
+
 Ties are broken toward the lower tier: the cut returned is the one with the smallest sink side
 (OR-Tools' ``get_sink_side_min_cut``), so a variable is 1 only where every minimum cut needs it.
 """
@@ -201,10 +221,12 @@ def _term(q, p, c, j, tails, heads, caps, arc_job, na):
 
 
 @jit
-def _build(node_off, unary, grp_off, grp_src, grp_dev, grp_cost, dst_off, dst, mode,
+def _build(node_off, unary, grp_off, grp_src, grp_dev, grp_cost, dst_off, dst, mode, forbid,
            var, tails, heads, caps, arc_job, const):
-    """Fill the arcs of every job (see the module docstring). ``var`` (N, 2) receives the graph
-    node of ``y_{v,1}``, ``y_{v,2}`` (``_CONST0`` when fixed). Returns (arcs, graph nodes)."""
+    """Fill the arcs of every job (see the module docstring). ``forbid`` (N, 3): tiers a node may
+    not take (infinite terms; see "Dropping what costs more than a known cut"). ``var`` (N, 2)
+    receives the graph node of ``y_{v,1}``, ``y_{v,2}`` (``_CONST0`` when fixed). Returns (arcs,
+    graph nodes)."""
     inf = np.inf
     J = node_off.size - 1
     nv = 2                                   # 0 = s, 1 = t
@@ -228,6 +250,16 @@ def _build(node_off, unary, grp_off, grp_src, grp_dev, grp_cost, dst_off, dst, m
                         na, const)
             const[j] += c0
             na = _term(var[v, 0], var[v, 1], inf, j, tails, heads, caps, arc_job, na)
+            if forbid[v, 0]:                 # inf [y_{v,1} = 0]: the arc y_{v,1} -> t
+                tails[na] = var[v, 0]
+                heads[na] = _SNK
+                caps[na] = inf
+                arc_job[na] = j
+                na += 1
+            if forbid[v, 1]:                 # inf [y_{v,2} = 0][y_{v,1} = 1]
+                na = _term(var[v, 1], var[v, 0], inf, j, tails, heads, caps, arc_job, na)
+            if forbid[v, 2]:                 # inf [y_{v,2} = 1]
+                na = _term(_CONST0, var[v, 1], inf, j, tails, heads, caps, arc_job, na)
         for g in range(grp_off[j], grp_off[j + 1]):
             s = grp_src[g]
             a1 = _CONST0 if s < 0 else var[n0 + s, 0]
@@ -290,12 +322,12 @@ def _build(node_off, unary, grp_off, grp_src, grp_dev, grp_cost, dst_off, dst, m
 def _arc_bound(P: CutProblem) -> int:
     N = int(P.node_off[-1])
     G = int(P.grp_off[-1])
-    return 3 * N + 4 * G + 4 * int(P.dst.size) + 1
+    return 6 * N + 4 * G + 4 * int(P.dst.size) + 1
 
 
 class CutSolution(NamedTuple):
     """What :func:`solve_cuts` found: ``x`` (N,) int8 tiers; ``energy`` (J,) the energy of ``x``
-    per job (in floating point, from the real-valued coefficients); ``eps`` (J,) the rounding
+    per job (summed in floating point from its terms); ``eps`` (J,) the rounding
     tolerance per job (``x`` is within ``eps[j]`` of job j's minimum); ``arcs``, ``nodes``: the
     size of the graph."""
 
@@ -306,26 +338,57 @@ class CutSolution(NamedTuple):
     nodes: int
 
 
-def solve_cuts(P: CutProblem, mode: int = THREE_TIERS) -> CutSolution:
-    """Minimise every job's energy of ``P`` over the tiers that ``mode`` allows.
+@jit
+def _energies(node_off, unary, grp_off, grp_src, grp_dev, grp_cost, dst_off, dst, x, out, mag):
+    """Write each job's energy ``E(x)`` (the module docstring's sum and its form (1)) into
+    ``out``, summed term by term, and the sum of its terms' magnitudes into ``mag``: the sum is
+    within ``n 2^-53 mag`` of its value (n terms), where the cut's value plus the constants can
+    cancel to nothing. Returns the number of terms of the job with the most."""
+    most = 0
+    for j in range(node_off.size - 1):
+        n0 = node_off[j]
+        e = 0.0
+        a_ = 0.0
+        n = 0
+        for v in range(n0, node_off[j + 1]):
+            e += unary[v, x[v]]
+            a_ += abs(unary[v, x[v]])
+            n += 1
+        for g in range(grp_off[j], grp_off[j + 1]):
+            k0 = dst_off[g]
+            k1 = dst_off[g + 1]
+            if k1 == k0 and not grp_dev[g]:
+                continue
+            a = 0 if grp_src[g] < 0 else x[n0 + grp_src[g]]
+            hi = 0
+            lo = 0 if grp_dev[g] else 2
+            for k in range(k0, k1):
+                t = x[n0 + dst[k]]
+                hi = max(hi, t)
+                lo = min(lo, t)
+            t = 0.0
+            if a == 0 and hi >= 1:
+                t += grp_cost[g, 0]
+            if a <= 1 and hi >= 2:
+                t += grp_cost[g, 2]
+            if a >= 1 and lo == 0:
+                t += grp_cost[g, 1]
+            if a == 2 and lo <= 1:
+                t += grp_cost[g, 3]
+            e += t
+            a_ += t
+            n += 4
+        out[j] = e
+        mag[j] = a_
+        most = max(most, n)
+    return most
 
-    All jobs share one max-flow call (their graphs only meet at s and t); each job has its own
-    scale (see the module docstring).
 
-    Parameters
-    ----------
-    P : CutProblem
-    mode : int
-        :data:`THREE_TIERS`, :data:`DEVICE_EDGE` or :data:`DEVICE_CLOUD`.
-
-    Returns
-    -------
-    CutSolution
-    """
+def _cut(P: CutProblem, unary, grp_cost, forbid, mode):
+    """One max-flow call over every job of ``P`` with these coefficients: (x, eps, arcs, graph
+    nodes), ``eps`` the rounding tolerance per job (see the module docstring)."""
     from ortools.graph.python import max_flow
 
-    if mode not in ALLOWED:
-        raise ValueError(f"mode must be one of {sorted(ALLOWED)}, got {mode!r}")
     J = P.n_jobs
     N = int(P.node_off[-1])
     m = _arc_bound(P)
@@ -335,8 +398,8 @@ def solve_cuts(P: CutProblem, mode: int = THREE_TIERS) -> CutSolution:
     arc_job = np.empty(m, dtype=np.int64)
     const = np.zeros(J)
     var = np.empty((N, 2), dtype=np.int64)
-    na, nv = _build(P.node_off, P.unary, P.grp_off, P.grp_src, P.grp_dev, P.grp_cost,
-                    P.dst_off, P.dst, int(mode), var, tails, heads, caps, arc_job, const)
+    na, nv = _build(P.node_off, unary, P.grp_off, P.grp_src, P.grp_dev, grp_cost,
+                    P.dst_off, P.dst, int(mode), forbid, var, tails, heads, caps, arc_job, const)
     tails, heads, caps, arc_job = tails[:na], heads[:na], caps[:na], arc_job[:na]
     finite = np.isfinite(caps)
     total = np.bincount(arc_job[finite], weights=caps[finite], minlength=J)
@@ -373,6 +436,93 @@ def solve_cuts(P: CutProblem, mode: int = THREE_TIERS) -> CutSolution:
     cut = ~side[tails] & side[heads]
     if np.any(cut & ~finite):
         raise RuntimeError("the minimum cut crosses an infinite arc: the graph is malformed")
-    energy = np.bincount(arc_job[cut], weights=caps[cut], minlength=J) + const
     eps = n_finite / scale + 2.0 ** -52 * total
-    return CutSolution(x, energy, eps, int(na), int(nv))
+    return x, eps, int(na), int(nv)
+
+
+def _drop_above(P: CutProblem, unary, grp_cost, forbid, ub, mode):
+    """Forbid, in the jobs with a finite ``ub[j]``, every tier whose compute term exceeds
+    ``ub[j]`` and make infinite every transfer term above it (see "Dropping what costs more than
+    a known cut"); a forbidden or unused tier's compute term becomes the node's least allowed
+    one, so it adds nothing to the capacities. Returns (unary, grp_cost, forbid, changed (J,))."""
+    J = P.n_jobs
+    jn = np.repeat(np.arange(J), np.diff(P.node_off))
+    jg = np.repeat(np.arange(J), np.diff(P.grp_off))
+    allowed = np.zeros(3, dtype=bool)
+    allowed[list(ALLOWED[mode])] = True
+    new = (P.unary > ub[jn, None]) & allowed & ~forbid
+    f = forbid | new
+    keep = (f | ~allowed).all(axis=1)       # never every tier (a known cut fits: not reached)
+    new[keep] = False
+    f[keep] = forbid[keep]
+    least = np.where(f | ~allowed, np.inf, P.unary).min(axis=1)
+    un = np.where(f | ~allowed, least[:, None], P.unary)
+    big = (grp_cost > ub[jg, None]) & np.isfinite(grp_cost)
+    gc = np.where(big, np.inf, grp_cost)
+    changed = (np.bincount(jn, weights=new.any(axis=1), minlength=J)
+               + np.bincount(jg, weights=big.any(axis=1), minlength=J)) > 0
+    return un, gc, f, changed
+
+
+def solve_cuts(P: CutProblem, mode: int = THREE_TIERS, passes: int = 4) -> CutSolution:
+    """Minimise every job's energy of ``P`` over the tiers that ``mode`` allows.
+
+    All jobs share one max-flow call (their graphs only meet at s and t); each job has its own
+    scale (see the module docstring). A job whose tolerance exceeds :data:`TOLERANCE` of its
+    energy is cut again, up to ``passes`` times, without the terms that cost more than its
+    best cut so far (see "Dropping what costs more than a known cut").
+
+    Parameters
+    ----------
+    P : CutProblem
+    mode : int
+        :data:`THREE_TIERS`, :data:`DEVICE_EDGE` or :data:`DEVICE_CLOUD`.
+    passes : int
+        At most this many further cuts of the jobs beyond the tolerance.
+
+    Returns
+    -------
+    CutSolution
+    """
+    if mode not in ALLOWED:
+        raise ValueError(f"mode must be one of {sorted(ALLOWED)}, got {mode!r}")
+    J = P.n_jobs
+    N = int(P.node_off[-1])
+    forbid = np.zeros((N, 3), dtype=bool)
+    x, eps, arcs, nodes = _cut(P, P.unary, P.grp_cost, forbid, mode)
+    energy = np.empty(J)
+    mag = np.empty(J)
+    n_terms = _energies(P.node_off, P.unary, P.grp_off, P.grp_src, P.grp_dev, P.grp_cost,
+                        P.dst_off, P.dst, x, energy, mag)
+    unary, grp_cost = P.unary, P.grp_cost
+    jn = np.repeat(np.arange(J), np.diff(P.node_off))
+    # jobs whose terms are all >= 0 (the solvers' energies; the abstract energy allows unary
+    # terms of either sign): energy 0 is their minimum, and a term above a labelling's energy
+    # is paid by no minimiser
+    nonneg = np.bincount(jn, weights=(P.unary < 0).any(axis=1), minlength=J) == 0
+    eps = np.where(nonneg & (energy == 0.0), 0.0, eps)
+    for _ in range(passes):
+        wide = nonneg & (eps > TOLERANCE * energy)
+        if not wide.any():
+            break
+        # ``energy`` is a sum of n >= 0 terms within n 2^-53 of its value: 1e-6 covers it
+        ub = np.where(wide, energy * (1.0 + 1e-6), np.inf)
+        unary, grp_cost, forbid, changed = _drop_above(P, unary, grp_cost, forbid, ub, mode)
+        if not changed.any():
+            break
+        x2, eps2, a2, n2 = _cut(P, unary, grp_cost, forbid, mode)
+        e2 = np.empty(J)
+        m2 = np.empty(J)
+        _energies(P.node_off, P.unary, P.grp_off, P.grp_src, P.grp_dev, P.grp_cost,
+                  P.dst_off, P.dst, x2, e2, m2)
+        arcs += a2
+        nodes += n2
+        # the new cut is within eps2 of the minimum, so is any labelling of lower energy
+        eps = np.where(changed, eps2, eps)
+        better = changed & (e2 < energy)
+        x = np.where(better[jn], x2, x)
+        energy = np.where(better, e2, energy)
+        mag = np.where(better, m2, mag)
+    # the float sums of the energies are within n 2^-53 mag of their value
+    eps = eps + n_terms * 2.0 ** -52 * mag
+    return CutSolution(x, energy, eps, arcs, nodes)

@@ -19,9 +19,12 @@ edges ``(j, j+1)``: on chains the minimum cut and ``dp``'s Viterbi solve the sam
 
 Exactness. The max-flow takes integer capacities, so each job's costs are scaled and rounded
 (see :mod:`offbench._maxflow`): the decision is optimal within ``eps = sum_j eps_j`` (about
-``2.2e-16`` times the sum of a job's coefficients, per job). The solver claims ``optimal`` only
-when ``eps <= 1e-9 * cost`` (:data:`offbench._maxflow.TOLERANCE`), and otherwise answers
-``feasible`` with the lower bound ``cost - eps``.
+``2.2e-16`` times the sum of a job's coefficients, per job; where that exceeds the tolerance,
+as at SPEC.md's extremes, the job is cut again without the terms above its first cut's cost).
+Its objective is the labelling's energy summed from its own terms (never the cut's value plus
+constants, which cancel at such magnitudes). The solver claims ``optimal`` only when
+``eps <= 1e-9 * cost`` (:data:`offbench._maxflow.TOLERANCE`), and otherwise answers
+``feasible`` with the lower bound ``energy - eps``.
 
 Capacities and deadlines. As in ``dp``: the jobs are solved without them (a relaxation whose
 optimum is a lower bound). If that optimum fits the capacities and no job with a tardiness
@@ -207,7 +210,7 @@ class Relaxation(NamedTuple):
     (see :func:`solve_relaxation`)."""
 
     decision: np.ndarray     # int8 (n_layers,)
-    energy: float            # its linear cost (no tardiness), from the cut's coefficients
+    energy: float            # its linear cost (no tardiness), summed from the cut's terms
     job_energy: np.ndarray   # (n_jobs,) the same per job (NaN for jobs not reached)
     eps: float               # the decision is within eps (absolute) of the relaxation's optimum
     complete: bool           # False when the time limit stopped it

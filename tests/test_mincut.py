@@ -145,6 +145,43 @@ def test_tolerance_constant_is_the_spec_bound():
     assert TOLERANCE <= 1e-9
 
 
+def test_a_value_the_constants_cancel_is_still_exact():
+    # One node: device and cloud 1e30, edge 1. The cut's constant 1e30 + (1 - 1e30) is 0 in
+    # floating point, and the capacities' rounding (2^-52 of 1e30) hid the edge: the energy
+    # is summed from the labelling's own terms, and the job is cut again without the tiers
+    # that cost more than the first cut's labelling, so the tolerance is that of the edge.
+    P = CutProblem(np.array([0, 1]), np.array([[1e30, 1.0, 1e30]]), np.array([0, 0]),
+                   np.zeros(0, np.int64), np.zeros(0, bool), np.zeros((0, 4)),
+                   np.array([0]), np.zeros(0, np.int64))
+    for mode in (THREE_TIERS, DEVICE_EDGE):
+        sol = solve_cuts(P, mode)
+        assert sol.x.tolist() == [1] and sol.energy[0] == 1.0 and 0 <= sol.eps[0] <= 1e-15
+
+
+@pytest.mark.parametrize("mode", [THREE_TIERS, DEVICE_EDGE, DEVICE_CLOUD])
+def test_extreme_magnitudes_keep_the_minimum_and_a_valid_tolerance(mode):
+    """Terms >= 0 spread over 60 decades (as the cost model writes them at SPEC.md's extremes):
+    the labelling is within its stated tolerance of the brute force's minimum, the tolerance
+    meets TOLERANCE on nearly every job, and energy - eps never exceeds the minimum."""
+    rng = np.random.default_rng(300 + mode)
+    P = random_problem(rng, 300, max_nodes=5)
+    P = P._replace(unary=np.abs(P.unary) * 10.0 ** rng.uniform(-30, 30, P.unary.shape),
+                   grp_cost=P.grp_cost * 10.0 ** rng.uniform(-30, 30, P.grp_cost.shape))
+    sol = solve_cuts(P, mode)
+    tight = 0
+    for j in range(P.n_jobs):
+        X, E = brute_force(P, j, ALLOWED[mode])
+        xj = sol.x[P.node_off[j]:P.node_off[j + 1]]
+        found = E[np.flatnonzero((X == xj).all(axis=1))[0]]
+        best = E.min()
+        assert sol.energy[j] == pytest.approx(found, rel=1e-12, abs=0), (j, sol.energy[j], found)
+        assert found - sol.eps[j] <= best * (1 + 1e-12), (j, found, sol.eps[j], best)
+        if sol.eps[j] <= TOLERANCE * sol.energy[j]:
+            tight += 1
+            assert found <= best * (1 + 2e-9), (j, found, best)
+    assert tight >= 0.95 * P.n_jobs
+
+
 # ------------------------------------------------------------------------------ on instances
 from offbench.cost import evaluate, evaluate_many  # noqa: E402
 from offbench.discovery import resolve  # noqa: E402
@@ -305,6 +342,47 @@ def test_mincut_agrees_with_exhaustive_on_larger_dags(mincut):
         ref = ex.solve(inst)
         assert ref.status == "optimal"
         _check_optimal(mincut.solve(inst), ref.cost)
+
+
+def _extreme_instances():
+    """Valid instances of SPEC.md section 3's extremes, from a bug hunt: one node whose device
+    and cloud cost 1e30 and edge 1 (as a DAG job and as a chain), and a 3-node DAG whose
+    coefficients span 1e-30 .. 1e60 (the first cut put it all on the device, at 2e53, where
+    the optimum is 5e50)."""
+    one = {"format": "offbench-instance", "version": 2, "name": "one",
+           "weights": {"time": 1.0, "energy": 0.0},
+           "edge": {"speed": 1.0, "energy_per_op": 0.0},
+           "cloud": {"speed": 1e-30, "energy_per_op": 0.0},
+           "backhaul": {"rate": 1.0, "latency": 0.0, "energy_per_bit": 0.0},
+           "devices": [{"speed": 1e-30, "power_compute": 0.0, "power_tx": 0.0, "power_rx": 0.0,
+                        "rate_up": 1.0, "rate_down": 1.0, "latency": 0.0}],
+           "jobs": [{"device": 0, "ops": [1.0], "edges": [], "in_bits": 0.0,
+                     "out_bits": [0.0]}]}
+    chain = json.loads(json.dumps(one))
+    chain["version"] = 1
+    chain["jobs"] = [{"device": 0, "ops": [1.0], "bits": [0.0, 0.0]}]
+    three = {"format": "offbench-instance", "version": 2, "name": "three",
+             "weights": {"time": 1.0, "energy": 0.5, "tardiness": 0.0},
+             "edge": {"speed": 1e6, "energy_per_op": 1e30},
+             "cloud": {"speed": 1e30, "energy_per_op": 1e6},
+             "backhaul": {"rate": 1e6, "latency": 1.0, "energy_per_bit": 1e6},
+             "devices": [{"speed": 1e-15, "power_compute": 0.0, "power_tx": 1e15,
+                          "power_rx": 1e30, "rate_up": 1e-30, "rate_down": 1e-6,
+                          "latency": 0.005}],
+             "jobs": [{"device": 0, "ops": [0.0, 1e-30, 2e8], "edges": [[3, 2], [2, 1, 1e-15]],
+                       "in_bits": 0.0, "out_bits": [3.7e6, 0.0, 1e-15], "weight": 1e30}]}
+    return [Instance.from_dict(d) for d in (one, chain, three)]
+
+
+def test_extreme_magnitudes_are_optimal_with_an_exact_objective(mincut):
+    for inst in _extreme_instances():
+        _, costs, _ = all_costs(inst)
+        best = costs.min()
+        res = mincut.solve(inst)
+        _check_optimal(res, best)
+        assert res.info["objective"] == pytest.approx(res.cost, rel=1e-12)
+        bound = mincut_mod.MinCut.lower_bound(inst)
+        assert best * (1 - 1e-9) <= bound <= best
 
 
 def test_beyond_the_tolerance_it_claims_no_optimum(monkeypatch, mincut):
