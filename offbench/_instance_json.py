@@ -63,7 +63,9 @@ def parse(text: str):
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float,
                           parse_int=_parse_int, object_pairs_hook=packer.hook)
     except json.JSONDecodeError as e:
-        raise InstanceError("", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        # json's messages that end in "at" ("Unterminated string starting at") say where next
+        msg = e.msg[:-3] if e.msg.endswith(" at") else e.msg
+        raise InstanceError("", f"not valid JSON: {msg} at line {e.lineno} column {e.colno}") from None
     except _JsonValueError as e:
         raise InstanceError(getattr(e, "path", ""), str(e)) from None
     except RecursionError:
@@ -93,7 +95,7 @@ def arrays(data: Any, packer: "_JobPacker | None" = None) -> dict:
 
     def cap(o, path):
         v = o.get("capacity")
-        return math.inf if v is None else _num(v, path)
+        return math.inf if v is None else _finite(v, path, "null means no capacity")
 
     scalars = dict(
         w_time=_num(w["time"], "weights.time"),
@@ -306,6 +308,12 @@ class _JobPacker:
         if not self.dag and isinstance(raw, dict) and "edges" in raw:
             raise InstanceError(f"{p}.edges", 'a job written as a DAG needs "version": 2 '
                                               "(SPEC.md section 7); this file is version 1")
+        if self.dag and isinstance(raw, dict) and "bits" in raw:
+            both = [k for k in ("edges", "in_bits", "out_bits") if k in raw]
+            if both:
+                raise InstanceError(p, f"has both 'bits' and {short_repr(both[0])}: a job has "
+                                       "either 'bits' (a chain) or 'edges' with 'in_bits' and "
+                                       "'out_bits' (a DAG, SPEC.md section 7), not both")
         o = _obj(raw, p, _JOB_KEYS)
         dv, ops = self._device_and_ops(o, p, "layer")
         L = len(ops)
@@ -314,7 +322,7 @@ class _JobPacker:
             raise InstanceError(f"{p}.bits", f"expected {L + 1} values ({L} layers + 1), got {len(o_bits)}")
         bits = [_num(v, f"{p}.bits[{j}]") for j, v in enumerate(o_bits)]
         dl = o.get("deadline")
-        self._append(p, dv, ops, bits, None if dl is None else _num(dl, f"{p}.deadline"),
+        self._append(p, dv, ops, bits, _deadline(dl, f"{p}.deadline"),
                      _num(o.get("weight", 1.0), f"{p}.weight"))
 
     def add_dag(self, raw: Any, p: str) -> None:
@@ -360,7 +368,7 @@ class _JobPacker:
                                                  f"its own bits; edges[{k}] does not)")
         dl = o.get("deadline")
         self._append(p, dv, ops, [in_bits] + out_bits,
-                     None if dl is None else _num(dl, f"{p}.deadline"),
+                     _deadline(dl, f"{p}.deadline"),
                      _num(o.get("weight", 1.0), f"{p}.weight"), (src, dst, eb, eh))
 
     def copy_from(self, other: "_JobPacker", k: int, start: int) -> None:
@@ -368,6 +376,23 @@ class _JobPacker:
         L = other.n_layers[k]
         self._append(f"jobs[{self.count}]", other.device[k], other.ops[start:start + L],
                      other.bits[start + k:start + k + L + 1], other.deadline[k], other.weight[k])
+
+
+def is_generator_manifest(path) -> bool:
+    """Whether ``path`` is the ``manifest.json`` that ``offbench instances generate`` writes
+    beside its instances (a JSON object without ``jobs``), which readers of a folder or of
+    ``DIR/*.json`` skip rather than refuse as an instance. The one rule for it: ``offbench
+    validate`` and the files source of a run (:mod:`offbench.run.sources`) both ask it."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        if p.name != "manifest.json" or not p.is_file() or p.stat().st_size > 64 << 20:
+            return False
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(d, dict) and "jobs" not in d
 
 
 def _decode(data: bytes) -> str:
@@ -422,6 +447,19 @@ def _num(v: Any, path: str) -> float:
         return float(v)
     except OverflowError:
         raise InstanceError(path, "expected a finite number, got an integer too large for a float") from None
+
+
+def _finite(v: Any, path: str, none: str) -> float:
+    """:func:`_num` of a capacity or a deadline, refusing infinity as the JSON reader does
+    (``1e400``, ``Infinity``): ``from_dict`` too says "none" only as ``none``."""
+    x = _num(v, path)
+    if math.isinf(x):
+        raise InstanceError(path, f"expected a finite number, got {short_repr(x)} ({none})")
+    return x
+
+
+def _deadline(v: Any, path: str) -> float | None:
+    return None if v is None else _finite(v, path, "null or no deadline key means none")
 
 
 def chain_texts(inst) -> tuple[str, str]:

@@ -35,7 +35,7 @@ variable) are checked by :func:`check_size` before anything of that size is allo
 while JSON is parsed (``offbench._instance_json``), from the array headers of an ``.npz``
 (``offbench._instance_npz``), and by the families and generators before they draw.
 
-The module is kept whole (about 730 lines): the dataclass, its field lists and the validation
+The module is kept whole (about 780 lines): the dataclass, its field lists and the validation
 that its constructor, ``replace`` and unpickling run are one unit on the runner's hot path (the
 field lists are looked up once and shared by all three); the readers and writers already live
 in ``offbench._instance_json`` and ``offbench._instance_npz``.
@@ -59,14 +59,15 @@ import numpy as np
 from . import _instance_json, _instance_npz
 from ._instance_json import _DEVICE_FIELDS, _POSITIVE, FORMAT, VERSION, VERSIONS, _decode
 from ._instance_json import all_admissible as _all_admissible, chain_texts as _chain_texts
+from ._instance_json import is_generator_manifest
 from .errors import InstanceError
 from .instance_checks import (LIMITS, MAX_INSTANCE_BYTES, MAX_MAGNITUDE, MIN_MAGNITUDE,  # noqa: F401
                               check_number as _check_number, check_size, first_bad as _first_bad,
-                              limit, short as _short)
+                              limit, odd_length_out as _odd_length_out, short as _short)
 
 __all__ = ["Instance", "load_instance", "save_instance", "atomic_write", "FORMAT", "VERSION",
            "values_admissible", "LIMITS", "MAX_INSTANCE_BYTES", "MIN_MAGNITUDE", "MAX_MAGNITUDE",
-           "check_size", "limit"]
+           "check_size", "limit", "is_generator_manifest"]
 
 
 def _content_digest(d: dict) -> str:
@@ -201,12 +202,12 @@ class Instance:
                 _check_number(path, v, positive=positive)
         # Devices.
         nd = self.dev_speed.size
+        for name in _DEVICE_FIELDS:
+            if d["dev_" + name].size != nd:  # which array is wrong: the one the others outvote
+                _odd_length_out({"dev_" + n: d["dev_" + n].size for n in _DEVICE_FIELDS},
+                                "one per device")
         if nd == 0:
             raise InstanceError("devices", "expected at least one device, got none")
-        for name in _DEVICE_FIELDS:
-            a = d["dev_" + name]
-            if a.size != nd:
-                raise InstanceError(f"devices[*].{name}", f"expected {nd} values, got {a.size}")
         if not _all_admissible([d[n] for n in _DEV_POSITIVE], [d[n] for n in _DEV_NONNEGATIVE]):
             for name in _DEVICE_FIELDS:  # which value, in the order of the fields
                 a = getattr(self, "dev_" + name)
@@ -215,11 +216,16 @@ class Instance:
                     _check_number(f"devices[{bad}].{name}", float(a[bad]), positive=name in _POSITIVE)
         # Jobs.
         nj = self.job_device.size
+        off = self.layer_offsets
+        if off.size != nj + 1 or self.deadline.size != nj or self.job_weight.size != nj:
+            _odd_length_out({"job_device": nj, "layer_offsets": off.size - 1,
+                             "deadline": self.deadline.size, "job_weight": self.job_weight.size},
+                            "one per job", offsets="layer_offsets")
         if nj == 0:
             raise InstanceError("jobs", "expected at least one job, got none")
-        off = self.layer_offsets
-        if off.size != nj + 1 or off[0] != 0:
-            raise InstanceError("layer_offsets", f"expected {nj + 1} offsets starting at 0")
+        if off[0] != 0:
+            raise InstanceError("layer_offsets", f"expected {nj + 1} offsets starting at 0, "
+                                                 f"got {int(off[0])} first")
         lens = off[1:] - off[:-1]
         check_size(n_devices=nd, n_jobs=nj, n_layers=int(off[-1]), layers_per_job=lens)
         if (lens < 1).any():
@@ -229,9 +235,6 @@ class Instance:
             raise InstanceError("ops", f"expected {off[-1]} values, got {self.ops.size}")
         if self.bits.size != off[-1] + nj:
             raise InstanceError("bits", f"expected {off[-1] + nj} values, got {self.bits.size}")
-        for attr in ("deadline", "job_weight"):
-            if getattr(self, attr).size != nj:
-                raise InstanceError(attr, f"expected {nj} values, got {getattr(self, attr).size}")
         bad_dev = (self.job_device < 0) | (self.job_device >= nd)
         if bad_dev.any():
             i = int(np.argmax(bad_dev))
@@ -251,7 +254,11 @@ class Instance:
         if bad is not None:
             boff = off + np.arange(nj + 1)
             i = int(np.searchsorted(boff, bad, side="right") - 1)
-            _check_number(f"jobs[{i}].bits[{bad - boff[i]}]", float(self.bits[bad]), positive=False)
+            k = bad - boff[i]
+            # A job written as a DAG has in_bits and out_bits in these slots, no bits.
+            path = (f"jobs[{i}].bits[{k}]" if not self._written_as_dag(i) else
+                    f"jobs[{i}].in_bits" if k == 0 else f"jobs[{i}].out_bits[{k - 1}]")
+            _check_number(path, float(self.bits[bad]), positive=False)
         bad = _first_bad(np.where(dl == np.inf, 0.0, dl), positive=False, floor=False)
         if bad is not None:  # inf above: no deadline
             _check_number(f"jobs[{bad}].deadline", float(dl[bad]), positive=False, floor=False,
@@ -259,6 +266,18 @@ class Instance:
         bad = _first_bad(self.job_weight, positive=False)
         if bad is not None:
             _check_number(f"jobs[{bad}].weight", float(self.job_weight[bad]), positive=False)
+
+    def _written_as_dag(self, i: int) -> bool:
+        """Whether job ``i`` is marked a DAG in ``job_is_dag`` as given (before
+        :meth:`_set_dag` checks it, so anything unreadable there answers False)."""
+        a = self.__dict__["job_is_dag"]
+        if a is None:
+            return False
+        try:
+            a = np.asarray(a)
+            return a.ndim == 1 and a.size == self.job_device.size and bool(a[i])
+        except (TypeError, ValueError):
+            return False
 
     def _set_dag(self) -> None:
         """Check the DAG arrays (paths as in the file), then normalize them (see the class)."""

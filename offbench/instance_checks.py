@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from collections import Counter
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -153,3 +154,21 @@ def first_bad(a: np.ndarray, *, positive: bool, floor: bool = True) -> int | Non
         if not positive:
             ok |= a == 0
     return int(np.argmin(ok)) if not ok.all() else None
+
+
+def odd_length_out(sizes: dict, what: str, offsets: str = "") -> NoReturn:
+    """Raise an InstanceError naming the first array whose length is not the one most of
+    ``sizes`` share (``offsets``: an array of one more value, given here less one), or listing
+    them all on a tie: a short ``dev_speed`` is named, not the arrays measured against it."""
+    (n, votes), *rest = Counter(sizes.values()).most_common()
+    if rest and rest[0][1] == votes:
+        raise InstanceError("", "arrays disagree in length (" + what + "): " +
+                            ", ".join(f"{k} {v + 1 if k == offsets else v}" for k, v in sizes.items()))
+    for k, v in sizes.items():
+        if v != n:
+            if k == offsets:
+                raise InstanceError(k, f"expected {n + 1} offsets (as the other arrays have "
+                                       f"{n} jobs), got {v + 1}")
+            raise InstanceError(k, f"expected {n} values ({what}, as the other arrays have), "
+                                   f"got {v}")
+    raise AssertionError("called with arrays of one length")

@@ -203,10 +203,8 @@ def build_member(desc: tuple):
         kw["layers"] = tuple(kw.get("layers", (1, 6)))
         return random_instance(seed, name=name, **kw)
     if kind == "file":
-        from ..instance import load_instance
-
         _, path, digest = desc
-        inst = load_instance(path)
+        inst = _load_file(path)
         if inst.digest != digest:
             raise UserError(f"instance file {path} changed while the run was going (digest "
                             f"{inst.digest[:12]}, was {digest[:12]} when the run started)")
@@ -249,7 +247,9 @@ def build_members(descs: list) -> list:
 def expand_source(s: dict) -> Source:
     """Expand one parsed source (see :func:`parse_spec`): lazy for a family or random draw
     (its first member is built here, so that bad generator arguments are refused before the run
-    starts), files read once (checked, digests kept), sets and streams held."""
+    starts), files read once (checked, digests kept; a bad one named by its path; the
+    manifest that ``offbench instances generate`` writes skipped, as ``offbench validate`` skips
+    it: :func:`~offbench.instance.is_generator_manifest`), sets and streams held."""
     kind = s["kind"]
     where = f"source {s['name']!r}"
     if kind == "random":
@@ -283,13 +283,14 @@ def expand_source(s: dict) -> Source:
         return Source(s["name"], kind, s, list(iset.instances), stream=False, references=refs,
                       set_name=iset.name)
     if kind == "files":
-        from ..instance import load_instance
+        from ..instance import is_generator_manifest
 
         files: list[Path] = []
         for pat in s["paths"]:
             p = Path(pat)
             if p.is_dir():
                 found = sorted([*p.glob("*.json"), *p.glob("*.npz")])
+                found = [f for f in found if not is_generator_manifest(f)]
                 if not found:
                     raise SpecError(f"{where}: {p}: no .json or .npz instance files in this folder")
                 files += found
@@ -297,13 +298,17 @@ def expand_source(s: dict) -> Source:
                 found = sorted(Path(x) for x in glob.glob(pat))
                 if not found:
                     raise SpecError(f"{where}: {pat}: matches no files")
-                files += found
+                files += [f for f in found if not is_generator_manifest(f)]
             elif p.is_file():
-                files.append(p)
+                if not is_generator_manifest(p):  # DIR/*.json names it among the instances
+                    files.append(p)
             else:
                 raise SpecError(f"{where}: {p}: no such file or folder")
+        if not files:
+            raise SpecError(f"{where}: no instance files (only the manifest that `offbench "
+                            "instances generate` writes, which is not an instance)")
         # Each file is read (and checked) once here, and held only for its digest.
-        digests = [load_instance(f).digest for f in files]
+        digests = [_load_file(f, where).digest for f in files]
         return Source(s["name"], kind, s, None, stream=False, paths=[str(f) for f in files],
                       file_digests=digests)
     if kind == "stream":
@@ -321,6 +326,23 @@ def expand_source(s: dict) -> Source:
         _check_structure(frames, where)
         return Source(s["name"], kind, s, frames, stream=True)
     raise SpecError(f"{where}: unknown kind {kind!r}")
+
+
+def _load_file(path, where: str = ""):
+    """:func:`~offbench.instance.load_instance`, its error naming the file (the field alone
+    does not say which of many files is wrong) and, when given, the source."""
+    from ..errors import InstanceError
+    from ..instance import load_instance
+    from ..instance_checks import short
+
+    try:
+        return load_instance(path)
+    except InstanceError as e:
+        shown = short(str(Path(path)))
+        msg = str(e) if str(e).startswith(shown) else f"{shown}: {e}"
+        if where:
+            raise SpecError(f"{where}: {msg}") from None
+        raise InstanceError("", msg) from None
 
 
 def _random(seed: int, args: dict, name: str, where: str):
