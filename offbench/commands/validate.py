@@ -27,28 +27,14 @@ def _shown(path: str) -> str:
     return path if len(path) <= 200 else f"{path[:100]}...{path[-50:]}"
 
 
-def _is_manifest(path: str) -> bool:
-    import json
-    from pathlib import Path
-
-    p = Path(path)
-    if p.name != "manifest.json" or not p.is_file() or p.stat().st_size > 64 << 20:
-        return False
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(d, dict) and "jobs" not in d
-
-
 def run(args) -> int:
     from ..errors import UserError
-    from ..instance import load_instance
+    from ..instance import is_generator_manifest, load_instance
 
     bad = 0
     for path in args.instances:
         shown = _shown(path)
-        if _is_manifest(path):
+        if is_generator_manifest(path):
             print(f"{shown}: skipped: the manifest that `offbench instances generate` writes, "
                   "not an instance", file=sys.stderr)
             continue
