@@ -29,10 +29,9 @@ def parse_decision(text: str) -> list[int]:
 
 def run(args) -> int:
     from ..cost import evaluate
-    from ..instance import load_instance
-    from ._util import print_json
+    from ._util import load_named, print_json
 
-    inst = load_instance(args.instance)
+    inst = load_named(args.instance)
     decision = parse_decision(args.decision)
     print_json(evaluate(inst, decision).to_dict())
     return 0

@@ -23,17 +23,14 @@ def add_parser(sub):
     return p
 
 
-def _shown(path: str) -> str:
-    return path if len(path) <= 200 else f"{path[:100]}...{path[-50:]}"
-
-
 def run(args) -> int:
     from ..errors import UserError
     from ..instance import is_generator_manifest, load_instance
+    from ._util import instance_error_text, shown_path
 
     bad = 0
     for path in args.instances:
-        shown = _shown(path)
+        shown = shown_path(path)
         if is_generator_manifest(path):
             print(f"{shown}: skipped: the manifest that `offbench instances generate` writes, "
                   "not an instance", file=sys.stderr)
@@ -41,8 +38,7 @@ def run(args) -> int:
         try:
             inst = load_instance(path)
         except (UserError, OSError) as e:  # name the file and go on: one of several may be bad
-            msg = " ".join(str(getattr(e, "strerror", None) or e).split())
-            msg = msg if msg.startswith(shown) else f"{shown}: {msg}"
+            msg = instance_error_text(path, e)
             if len(args.instances) == 1:  # one file: its message is the one line
                 raise UserError(msg) from None
             bad += 1
