@@ -29,6 +29,15 @@ gap say how good it is.
 Instances with DAG jobs take the LP relaxation of :mod:`offbench_solvers._dag_milp`'s model
 (one-hot tiers, hop indicators, tardiness, capacities), certified by the same dual bound, each
 node rounded to its largest placement value (``info["formulation"] = "dag"``).
+
+When the LP solver fails (an exception from cvxpy, or a status other than optimal: the LP is
+never infeasible, the all-device decision satisfies it, nor unbounded, every variable is
+boxed), which it does on models whose coefficients span SPEC.md's extremes (HiGHS under
+cvxpy: "Cannot unpack invalid solution"; CLARABEL: "infeasible", "unbounded" or an error), the
+answer is not an error: the bound is the minimum cut's capacity- and deadline-free optimum
+less its tolerance (:meth:`offbench_solvers.mincut.MinCut.lower_bound`, a relaxation, so
+weaker but certified; none without OR-Tools), the decision its cut repaired and improved as
+above, status ``feasible``, and ``info["lp_failed"]`` says why.
 """
 
 from __future__ import annotations
@@ -45,12 +54,21 @@ from offbench_solvers import _formulation as F
 LP_SOLVERS = ("HIGHS", "CLARABEL", "SCS")
 
 
+class LPFailed(RuntimeError):
+    """The LP solver gave no usable solution (see the module docstring)."""
+
+
 def _solve_quietly(prob, name):
-    """cvxpy's HiGHS prints a banner to stdout even with verbose off; switch its log off."""
+    """cvxpy's HiGHS prints a banner to stdout even with verbose off; switch its log off. Any
+    failure of the solve (cvxpy's SolverError, or its ValueError on a solution it cannot
+    unpack) becomes :class:`LPFailed`."""
     import cvxpy as cp
 
     opts = {"output_flag": False, "log_to_console": False} if name == "HIGHS" else {}
-    prob.solve(solver=getattr(cp, name), **opts)
+    try:
+        prob.solve(solver=getattr(cp, name), **opts)
+    except (cp.error.SolverError, ValueError, ArithmeticError) as e:
+        raise LPFailed(f"{name} failed: {type(e).__name__}: {str(e)[:200]}") from e
 
 
 class LPBound(Solver):
@@ -82,7 +100,7 @@ class LPBound(Solver):
         prob = cp.Problem(cp.Minimize(obj @ y), cons)
         _solve_quietly(prob, self.lp_solver)
         if prob.status not in ("optimal", "optimal_inaccurate") or y.value is None:
-            raise RuntimeError(f"the restricted master LP ended with status {prob.status!r}")
+            raise LPFailed(f"the restricted master LP ended with status {prob.status!r}")
         duals = np.zeros(A.shape[0])
         duals[eq] = -np.asarray(cons[2].dual_value).ravel()
         if up.size:
@@ -95,6 +113,32 @@ class LPBound(Solver):
         return x
 
     def _solve(self, inst, ctx):
+        try:
+            return self._solve_lp(inst, ctx)
+        except LPFailed as e:
+            return self._without_lp(inst, ctx, str(e))
+
+    def _without_lp(self, inst, ctx, why):
+        """The answer when the LP solver failed (module docstring): the minimum cut's bound and
+        its decision, repaired and improved."""
+        info = {"formulation": "dag" if inst.is_dag else self.formulation,
+                "lp_solver": self.lp_solver, "lp_failed": why}
+        left = ctx.time_left()
+        deadline = None if math.isinf(left) else time.perf_counter() + left
+        try:
+            from offbench_solvers.mincut import solve_relaxation
+        except ImportError:           # OR-Tools missing: no bound, the all-device decision
+            info["bound_source"] = None
+            x = self._round(inst, ctx, np.zeros(inst.n_layers, dtype=np.int8))
+            return Proposal(x, status="feasible", info=info)
+        rel = solve_relaxation(inst, deadline=deadline)
+        bound = max(0.0, rel.energy - rel.eps) if rel.complete else None
+        info["bound_source"] = "mincut (capacity- and deadline-free)" if rel.complete else None
+        x = self._round(inst, ctx, rel.decision)
+        return Proposal(x, status="feasible" if rel.complete else "timeout", bound=bound,
+                        info=info)
+
+    def _solve_lp(self, inst, ctx):
         if inst.is_dag:
             return self._transitions(inst, ctx, dag=True)
         if self.formulation == "paths":
@@ -136,9 +180,11 @@ class LPBound(Solver):
         prob = cp.Problem(cp.Minimize(lm.obj @ v), cons)
         _solve_quietly(prob, self.lp_solver)
         if prob.status not in ("optimal", "optimal_inaccurate") or v.value is None:
-            raise RuntimeError(f"the LP relaxation ended with status {prob.status!r}")
+            raise LPFailed(f"the LP relaxation ended with status {prob.status!r}")
         # Row multipliers as d(value)/d(rhs): cvxpy gives duals >= 0 for <= and >= rows, and
         # free duals for equalities, all in the Lagrangian sign convention obj + y (Av - b).
+        if any(c is not None and c.dual_value is None for c in (c_eq, c_up, c_lo)):
+            raise LPFailed(f"the LP relaxation ({prob.status}) returned no duals")
         y = np.zeros(A.shape[0])
         y[rows_eq] = -np.asarray(c_eq.dual_value).ravel()
         if c_up is not None:

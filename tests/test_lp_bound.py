@@ -92,3 +92,47 @@ def test_bad_parameters():
         LPB(formulation="auto")
     with pytest.raises(SolverError, match="max_labels"):
         LPB(max_labels=100)                  # pricing is dp's exact per-job solver: no limit
+
+
+# A valid DAG instance at SPEC.md's extremes (a bug hunt's seed 1048): its LP's coefficients
+# span 1e-30 .. 1e60, HiGHS under cvxpy answered "Cannot unpack invalid solution" and CLARABEL
+# "infeasible", and lp-bound an error.
+EXTREME = {"format": "offbench-instance", "version": 2, "name": "h1048",
+           "weights": {"time": 1e-30, "energy": 0.0, "tardiness": 1e-15},
+           "edge": {"speed": 1.0, "energy_per_op": 1e30, "capacity": 1e30},
+           "cloud": {"speed": 1e-15, "energy_per_op": 1e-12, "capacity": 1e30},
+           "backhaul": {"rate": 1e30, "latency": 1.0, "energy_per_bit": 1e-15},
+           "devices": [{"speed": 1e30, "power_compute": 1e-30, "power_tx": 1e30,
+                        "power_rx": 1e-6, "rate_up": 1e-6, "rate_down": 5e7, "latency": 1.0}],
+           "jobs": [{"device": 0, "ops": [1e-15, 2e8, 1e30], "edges": [[1, 2]],
+                     "in_bits": 1e6, "out_bits": [1e-15, 1e-30, 1e15], "deadline": 1e-15}]}
+
+
+@pytest.mark.parametrize("lp_solver", ["HIGHS", "CLARABEL"])
+def test_extreme_coefficients_give_a_bound_not_an_error(lp_solver):
+    from offbench.instance import Instance
+
+    inst = Instance.from_dict(EXTREME)
+    opt = brute_force(inst).cost
+    r = LPB(lp_solver=lp_solver).solve(inst)
+    assert r.status == "feasible" and r.feasible, r.error
+    assert r.bound is not None and 0.0 <= r.bound <= opt * (1 + 1e-12)
+    assert r.cost >= opt * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("formulation", ["paths", "transitions"])
+def test_a_failed_lp_falls_back_to_the_minimum_cut_bound(monkeypatch, formulation):
+    import cvxpy as cp
+
+    def fail(self, *a, **k):
+        raise cp.error.SolverError("Solver 'HIGHS' failed.")
+
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    # (with capacities: without, the path relaxation solves no LP)
+    for inst in [c for c in CASES if c.has_capacities][:3]:
+        opt = OPTIMA[inst.name]
+        r = LPB(formulation=formulation).solve(inst)
+        assert r.status == "feasible" and r.feasible, r.error
+        assert "SolverError" in r.info["lp_failed"]
+        assert r.info["bound_source"].startswith("mincut")
+        assert r.bound <= opt * (1 + 1e-12) and r.cost >= opt * (1 - 1e-12)
