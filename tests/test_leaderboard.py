@@ -13,8 +13,8 @@ import pytest
 
 from offbench import metrics
 from offbench.cli import main
-from offbench.leaderboard import (LeaderboardError, build, export_rows, read_table, render,
-                                  verify)
+from offbench.leaderboard import (LeaderboardError, build, compare, export_rows, read_table,
+                                  render, verify)
 from offbench.run import InProcessExecutor, parse_spec, run
 from offbench.store import Store
 
@@ -282,7 +282,37 @@ def test_compare_on_the_command_line(scored_store, capsys):
     out = capsys.readouterr().out
     assert "Wilcoxon" in out and "fx-zero-v1" in out
     assert main(["leaderboard", "--store", str(scored_store), "--compare", "fx-zero", "nobody"]) == 2
-    assert "no table has both" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the unknown name, and the solvers there are
+    assert "no solver 'nobody'" in err
+    assert "solvers: fx-raise-v1, fx-random-best-v1, fx-zero-v1" in err
+
+
+def test_compare_goes_where_and_as_the_table_goes(scored_store, tmp_path, capsys):
+    """``-o FILE --compare``: the comparison is written into FILE (it went to stdout), in the
+    table's format (it was Markdown after a LaTeX table); a CSV table cannot hold it."""
+    args = ["leaderboard", "--store", str(scored_store), "--compare", "fx-zero", "fx-raise"]
+    for fmt, suffix in (("md", "md"), ("latex", "tex")):
+        out = tmp_path / f"t.{suffix}"
+        assert main(args + ["--format", fmt, "-o", str(out)]) == 0
+        assert "Wilcoxon" not in capsys.readouterr().out
+        text = out.read_text()
+        assert "Paired comparisons" in text and "fx-zero-v1" in text.split("Paired comparisons")[1]
+        assert ("\\begin{tabular}{lllrrrrrr}" in text) == (fmt == "latex")
+        assert ("## Paired comparisons" in text) == (fmt == "md")
+        # what verify reads: the leaderboard table alone
+        got_fmt, _, tables = read_table(text)
+        assert got_fmt == fmt and len(tables) == 1 and len(tables[0][2]) == 4
+    assert main(args + ["--format", "latex"]) == 0
+    assert "\\caption{Paired comparisons" in capsys.readouterr().out
+    assert main(args + ["--format", "csv", "-o", str(tmp_path / "t.csv")]) == 2
+    assert "--compare with --format csv" in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_track_without_rows_is_named(store_path, capsys):
+    assert main(["leaderboard", "--store", str(store_path), "--track", "online"]) == 2
+    err = capsys.readouterr().err
+    assert "no result rows of track online" in err and "its rows are of track static" in err
 
 
 def test_help_says_95_percent(capsys):
@@ -470,8 +500,56 @@ def test_a_never_solving_solver_ranks_below_and_never_wins(scored_store):
     assert t.entries.index(zero) < t.entries.index(raise_entry) and zero.values["solved"] == 1.0
     comps = compare(board, "fx-zero", "fx-raise")
     assert len(comps) == 1 and comps[0].n == 4 and 0.0 <= comps[0].p_value <= 1.0
-    with pytest.raises(LeaderboardError, match="no table has both"):
+    with pytest.raises(LeaderboardError, match="no solver 'nobody'"):
         compare(board, "fx-zero", "nobody")
+
+
+MIXED = {**SPEC, "name": "mixed", "reference": {"mode": "auto"}, "time_limit": 1.0,
+         "solvers": ["fx-zero", {"id": "fx-random-best", "params": {"samples": 2}}]}
+
+
+def test_runs_of_other_settings_are_other_entries_never_pooled(tmp_path, capsys):
+    """One solver run with two time limits, then with references off: three entries per
+    solver, each with the numbers of its run alone (they were pooled into one entry, n three
+    times the instances, and the reference-less run made its every ratio n/a), labelled by
+    the settings that differ in every format; comparisons, verify and plots follow."""
+    runs = [MIXED, {**MIXED, "time_limit": 2.0},
+            {**MIXED, "time_limit": 2.0, "reference": {"mode": "none"}}]
+    path = tmp_path / "r.sqlite"
+    for i, raw in enumerate(runs):
+        run(parse_spec(raw), path, executor=InProcessExecutor())
+        run(parse_spec(raw), tmp_path / f"alone{i}.sqlite", executor=InProcessExecutor())
+    with Store.open_readonly(path) as s:
+        board = build(s)
+    (t,) = board.tables
+    by = {e.label: e for e in t.entries}
+    assert set(by) == {f"{sid} (reference={ref}, time_limit={tl})"
+                       for sid in ("fx-zero-v1", "fx-random-best-v1")
+                       for ref, tl in (("auto", 1.0), ("auto", 2.0), ("none", 2.0))}
+    quality = ("n", "ratio", "ci_low", "ci_high", "median", "solved", "refused", "gmean_solved",
+               "infeasible", "failed", "evals")
+    for i, raw in enumerate(runs):
+        with Store.open_readonly(tmp_path / f"alone{i}.sqlite") as s:
+            (alone,) = build(s).tables
+        for a in alone.entries:  # the numbers of each run alone, bit for bit
+            e = next(e for e in t.entries if e.key == a.key)
+            assert e.values["n"] == 8
+            for k in quality:
+                assert repr(e.values[k]) == repr(a.values[k]), (e.label, k)
+            assert math.isnan(e.values["ratio"]) == (raw["reference"]["mode"] == "none")
+    csv_labels = [r[2] for r in csv.reader(io.StringIO(render(board, "csv")))][1:]
+    assert sorted(csv_labels) == sorted(by)
+    assert "fx-zero-v1 (reference=none, time\\_limit=2.0)" in render(board, "latex")
+    # a bare name now names three entries; a label names one
+    with pytest.raises(LeaderboardError, match="3 entries .* give the full label"):
+        compare(board, "fx-zero", "fx-random-best")
+    (c,) = compare(board, "fx-zero-v1 (reference=auto, time_limit=1.0)",
+                   "fx-zero-v1 (reference=auto, time_limit=2.0)")
+    assert c.n == 4 and c.ties == 4
+    text = render(board, "md")
+    report = verify(text, executor=InProcessExecutor(), workdir=tmp_path,
+                    solvers_dirs=[FIXTURES])
+    assert report.ok and report.rows == 6, report.differences
 
 
 def test_verify_a_csv_table_through_its_sidecar(store_path, tmp_path, capsys):

@@ -1,7 +1,8 @@
 """Leaderboards from big stores (issue 14): the aggregation of offbench/leaderboard/aggregate.py
 gives the numbers of the row-by-row definitions, bit for bit, on stores made to hit every rule
 (refusals, referee flags, reference violations, overruns, missing references and instances, a
-reference cost of 0, several seeds per instance, ratios below 1, rows of other versions).
+reference cost of 0, several seeds per instance, ratios below 1, rows of other versions, one
+solver under several track configurations: another time limit, references off).
 
 The time and memory of a leaderboard over two million rows are measured by
 ``benchmarks/scripts/bench_scale.py``, never here.
@@ -63,11 +64,14 @@ def _make_store(path, seed: int = 0, n_inst: int = 14, solvers: int = 4) -> Stor
                 if status == "error":
                     err = "unsupported: too big" if rng.random() < 0.4 else "Boom: unsupported: no"
                 ref = refs.get(d)
+                config = {"time_limit": 1.0 + (i == 1 and k == 0)}
+                if k == 2 and i % 4 == 1:  # a run with references off: rows without ref_cost
+                    config, ref = {**config, "reference": "none"}, None
                 cost = None if status == "error" and rng.random() < 0.5 else float(rng.uniform(0.4, 3))
                 ratio = None if ref is None or cost is None or ref == 0 else cost / ref
                 row = {"instance_digest": d, "solver_id": f"s{k}-v1", "param_hash": f"h{k}",
                        "seed": s, "track": "static",
-                       "track_config": {"time_limit": 1.0 + (i == 1 and k == 0)},
+                       "track_config": config,
                        "offbench_version": __version__ if rng.random() > 0.03 else "0.0.1",
                        "params": {"k": k}, "status": status, "cost": cost,
                        "feasible": [None, False, True, True][int(rng.integers(0, 4))],
@@ -97,7 +101,7 @@ def _reference_static(rows: list[dict], info: dict) -> dict:
     the aggregation; the rules themselves are build.py's)."""
     groups: dict = {}
     for r in rows:
-        groups.setdefault((r["solver_id"], r["param_hash"]), []).append(r)
+        groups.setdefault(_entry(r), []).append(r)
     members = list(dict.fromkeys(r["instance_digest"] for r in rows))
     order = list(groups)
     mat = np.full((len(members), len(order)), np.nan)
@@ -157,6 +161,13 @@ def _key(r):
     return _key(r)
 
 
+def _entry(r):
+    """A row's entry: its solver, parameters and track configuration (never pooled)."""
+    from offbench.store import canonical_json
+
+    return (r["solver_id"], r["param_hash"], canonical_json(r["track_config"]))
+
+
 def _same(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -192,9 +203,10 @@ def test_static_tables_are_the_row_by_row_tables(store, source):
     want = _reference_static(_source_rows(store, source), info)
     assert len(t.entries) == len(want)
     if source == "b":  # every statistic is there to compare
-        assert all(not math.isnan(e.values["ci_high"]) for e in t.entries)
+        assert all(not math.isnan(e.values["ci_high"]) for e in t.entries
+                   if e.track_config.get("reference") != "none")
     for e in t.entries:
-        w = want[(e.solver_id, e.param_hash)]
+        w = want[e.key]
         for k, v in w.items():
             assert _same(e.values[k], v), (e.solver_id, k, e.values[k], v)
         assert e.params == {"k": int(e.solver_id[1])}
@@ -210,7 +222,7 @@ def test_rows_and_paired_are_loaded_on_demand_after_the_store_is_closed(tmp_path
     t = board.tables[0]
     want = {}
     for r in rows:
-        want.setdefault((r["solver_id"], r["param_hash"]), []).append(r)
+        want.setdefault(_entry(r), []).append(r)
     _reference_static(rows, info)  # annotates rows as the tables do
     assert list(t.rows) == list(want)
     for k, g in want.items():
@@ -222,6 +234,30 @@ def test_rows_and_paired_are_loaded_on_demand_after_the_store_is_closed(tmp_path
         assert t.paired[k] == instance_ratios([r for r in g if not r["_refused"]], info)
 
 
+def test_rows_of_other_track_configurations_are_other_entries(store):
+    """A solver run under two track configurations (another time limit; references off) has
+    one entry per configuration, labelled by the settings that differ on every table of the
+    track; the rows without a reference leave the ratios of the others' entries alone."""
+    board = build(store)
+    a = next(t for t in board.tables if t.source == "a")
+    assert sorted(e.label for e in a.entries) == [
+        "s0-v1 (time_limit=1.0)", "s0-v1 (time_limit=2.0)", "s1-v1",
+        "s2-v1 (reference=None)", "s2-v1 (reference=none)", "s3-v1"]
+    s2 = {e.track_config.get("reference"): e for e in a.entries if e.solver_id == "s2-v1"}
+    assert math.isnan(s2["none"].values["ratio"]) and not math.isnan(s2[None].values["median"])
+    assert s2["none"].values["n"] + s2[None].values["n"] == sum(
+        1 for r in _source_rows(store, "a") if r["solver_id"] == "s2-v1")
+    # rows and paired ratios by entry; a (solver, parameters) pair where it names one entry
+    for e in a.entries:
+        assert {_entry(r) for r in a.rows[e.key]} == {e.key}
+    s1 = next(e.key for e in a.entries if e.solver_id == "s1-v1")
+    assert a.rows[("s1-v1", "h1")] is a.rows[s1]
+    with pytest.raises(KeyError, match="2 entries"):
+        a.paired[("s0-v1", "h0")]
+    b = next(t for t in board.tables if t.source == "b")  # s0 at 2.0 s is not on b: same label
+    assert [e.label for e in b.entries if e.solver_id == "s0-v1"] == ["s0-v1 (time_limit=1.0)"]
+
+
 def test_the_tables_of_a_run_own_jobs(store):
     """``keys`` (what ``offbench run`` passes) selects rows in Python, as before."""
     rows = _source_rows(store, "a")
@@ -231,7 +267,7 @@ def test_the_tables_of_a_run_own_jobs(store):
     t = next(t for t in board.tables if t.source == "a")
     want = _reference_static(_source_rows(store, "a", keys), info)
     for e in t.entries:
-        for k, v in want[(e.solver_id, e.param_hash)].items():
+        for k, v in want[e.key].items():
             assert _same(e.values[k], v), (k, e.values[k], v)
     assert board.provenance["rows"] == sum(1 for t in board.tables for g in t.rows.values() for _ in g)
 

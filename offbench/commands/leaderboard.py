@@ -8,9 +8,10 @@
 Without ``--format`` or ``--output`` the terminal gets aligned tables under a provenance
 summary of a few lines; every written file gets its full provenance in a sidecar JSON beside it
 (``FILE.provenance.json``). ``--compare A B`` adds the paired comparison of two solvers on the
-same instances (Wilcoxon signed-rank p-value). ``verify`` re-runs the run specs named in
-TABLE's provenance (its own line, or its sidecar) into a fresh store and exits 1 if any quality
-number differs (latency and time columns are not compared).
+same instances (Wilcoxon signed-rank p-value): on the terminal, or after the table in the format
+it is written in (Markdown or LaTeX; CSV cannot hold it). ``verify`` re-runs the run specs named
+in TABLE's provenance (its own line, or its sidecar) into a fresh store and exits 1 if any
+quality number differs (latency and time columns are not compared).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def add_parser(sub):
     p.add_argument("--compare", nargs=2, metavar=("A", "B"),
                    help="also compare two solvers (labels, IDs or names) paired on the same "
                         "instances: wins, ties, geometric mean of A/B and the Wilcoxon "
-                        "signed-rank p-value, per table")
+                        "signed-rank p-value, per table (after the table, in its format: md or "
+                        "latex)")
     p.add_argument("--track", action="append", default=[],
                    choices=track_names(),
                    help="only this track (repeatable)")
@@ -83,6 +85,10 @@ def run(args) -> int:
     from ..leaderboard.render import print_terminal
     from ..store import Store
 
+    if args.compare and args.format == "csv":
+        raise UserError("--compare with --format csv: a CSV table has one header, and the "
+                        "comparison is another table; use --format md or latex (or no --format, "
+                        "for the terminal)")
     with Store.open_readonly(args.store) as store:
         board = build(store, offbench_version=args.offbench_version, tracks=args.track or None)
         comps = None
@@ -104,16 +110,21 @@ def run(args) -> int:
             files = write_plots(board, args.plots)
             print(f"offbench leaderboard: {len(files)} plot files written to {args.plots}",
                   file=sys.stderr)
-    if args.output:
-        from ..leaderboard import write_output
+    if args.output or args.format:
+        from ..leaderboard.render import render_comparisons
 
-        write_output(args.output, render(board, args.format or "md"), provenance=board)
-    elif args.format:
-        sys.stdout.write(render(board, args.format))
+        fmt = args.format or "md"
+        text = render(board, fmt) + (render_comparisons(comps, fmt) if comps else "")
+        if args.output:
+            from ..leaderboard import write_output
+
+            write_output(args.output, text, provenance=board)
+        else:
+            sys.stdout.write(text)
     else:
         print_terminal(board)
-    if comps:
-        _print_comparisons(comps, args.format)
+        if comps:
+            _print_comparisons(comps)
     return 0
 
 
@@ -128,15 +139,11 @@ def _plot_summary(board) -> str:
     return ", ".join(parts + ["the aggregate performance profile"]) if parts else "no figures"
 
 
-def _print_comparisons(comps, fmt) -> None:
+def _print_comparisons(comps) -> None:
+    """The comparisons on the terminal (aligned, rich)."""
     from ..leaderboard.compare import comparison_rows
 
     header, rows = comparison_rows(comps)
-    if fmt:
-        sys.stdout.write("\n## Paired comparisons (Wilcoxon signed-rank, two-sided)\n\n| "
-                         + " | ".join(header) + " |\n|" + "|".join("---" for _ in header) + "|\n"
-                         + "".join("| " + " | ".join(r) + " |\n" for r in rows))
-        return
     from rich import box
     from rich.console import Console
     from rich.table import Table

@@ -5,11 +5,11 @@ table of the static kind from one pass over the table's rows in key order: SQLit
 them (joined with their instance's all-device cost and their reference's provenance) and
 classifies each row (refused, flagged, solved, infeasible, failed) in SQL; the pass keeps a few
 numbers per row in numpy arrays, never a dict per row. The statistics are then computed per
-entry (a solver and its parameters) from those arrays: counts and rates, the per-instance mean
-of the fallback ratio (seeds averaged, instances in key order), its geometric mean and
-bootstrap interval, the median, the latency quantiles and the wins. What a table needs row by
-row (the plots' rows, the paired ratios of ``--compare``) is loaded only when asked for
-(:class:`LazyRows`).
+entry (a solver, its parameters and its track configuration) from those arrays: counts and
+rates, the per-instance mean of the fallback ratio (seeds averaged, instances in key order), its
+geometric mean and bootstrap interval, the median, the latency quantiles and the wins. What a
+table needs row by row (the plots' rows, the paired ratios of ``--compare``) is loaded only when
+asked for (:class:`LazyRows`).
 
 The numbers are those of the row-by-row definitions in :mod:`offbench.leaderboard.build`
 (:func:`~offbench.leaderboard.build.solved`, :func:`~offbench.leaderboard.build.refused`,
@@ -166,7 +166,8 @@ class TableFilter:
 class StaticAggregate:
     """What one static table needs, per entry (in order of first row) and overall."""
 
-    keys: list[tuple[str, str]]
+    #: per entry, ``(solver ID, parameter hash, track configuration as canonical JSON)``
+    keys: list[tuple[str, str, str]]
     values: list[dict]
     params: list[dict]
     first_track_config: dict
@@ -203,14 +204,21 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
     fb_other = ("CASE WHEN r.ref_cost IS NULL THEN NULL WHEN i.all_device_cost IS NULL THEN "
                 "(CASE WHEN r.counted_infeasible != 0 THEN r.ratio END) WHEN r.ref_cost > 0 THEN "
                 "i.all_device_cost / r.ref_cost WHEN i.all_device_cost = 0 THEN 1.0 ELSE 9e999 END")
-    # The entries (solver, parameters) of the table, numbered in SQL: an integer per row
-    # instead of two strings (the distinct pairs come from the key index alone).
-    found = conn.execute(f"SELECT DISTINCT r.solver_id, r.param_hash FROM results r WHERE {flt.where}",
-                         flt.args).fetchall()
+    # The entries (solver, parameters, track configuration) of the table, numbered in SQL: an
+    # integer per row instead of three strings. Configurations are compared as canonical JSON
+    # (two texts of one configuration are one entry), as build._key compares them.
+    found = conn.execute(f"SELECT DISTINCT r.solver_id, r.param_hash, r.track_config "
+                         f"FROM results r WHERE {flt.where}", flt.args).fetchall()
     if not found:
         return None
-    entry_case = ("CASE " + " ".join(f"WHEN r.solver_id = ? AND r.param_hash = ? THEN {j}"
-                                     for j in range(len(found))) + " END")
+    configs: dict[str, str] = {}  # track_config as stored -> canonical (a few distinct ones)
+    entry_of: dict[tuple[str, str, str], int] = {}
+    codes_found = [entry_of.setdefault((sid, ph, _canonical(text, configs)), len(entry_of))
+                   for sid, ph, text in found]
+    ekeys = list(entry_of)
+    entry_case = ("CASE " + " ".join(
+        f"WHEN r.solver_id = ? AND r.param_hash = ? AND r.track_config = ? THEN {j}"
+        for j in codes_found) + " END")
     select = (
         f"{entry_case}, NULL, i.rowid, CASE WHEN i.rowid IS NULL THEN r.instance_digest END, "
         f"{bits}, r.ratio, {fb_other}, coalesce(r.cost, i.all_device_cost), r.wall_time, "
@@ -224,7 +232,6 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
     args = tuple(x for k in found for x in k) + tuple(ref_codes) + tuple(flt.args)
     missing_ids = {} if missing_ids is None else missing_ids
     parts: list[dict[str, np.ndarray]] = []
-    configs: dict[str, str] = {}  # track_config as stored -> canonical (a few distinct ones)
     cur = conn.execute(q, args)
     while True:
         chunk = cur.fetchmany(FETCH_ROWS)
@@ -263,10 +270,10 @@ def static_table(conn, flt: TableFilter, ref_codes: dict[str, int],
     # Entries in the order of their first row (in key order), as the row-by-row code had them.
     codes, first = np.unique(a["g"], return_index=True)
     codes = codes[np.argsort(first, kind="stable")]
-    renumber = np.full(len(found), -1, dtype=np.int32)
+    renumber = np.full(len(ekeys), -1, dtype=np.int32)
     renumber[codes] = np.arange(codes.size, dtype=np.int32)
     a["g"] = renumber[a["g"]]
-    return _aggregate(conn, a, [tuple(found[c]) for c in codes], flt)
+    return _aggregate(conn, a, [ekeys[c] for c in codes], flt)
 
 
 #: The flags of a row, one bit each (see :func:`classification`).
@@ -276,17 +283,22 @@ _BITS = ("refused", "flagged", "has_flags", "solved_rest", "infeasible", "failed
 _CONFIG = KEY_COLUMNS.index("track_config")
 
 
+def _canonical(text: str, configs: dict[str, str]) -> str:
+    """A stored track configuration as canonical JSON (``configs`` caches them)."""
+    if text not in configs:
+        configs[text] = canonical_json(json.loads(text))
+    return configs[text]
+
+
 def _row_key(vals, configs: dict[str, str]) -> tuple:
     """A row's key as ``build._key`` makes it (its track configuration as canonical JSON)."""
     out = list(vals)
-    text = out[_CONFIG]
-    if text not in configs:
-        configs[text] = canonical_json(json.loads(text))
-    out[_CONFIG] = configs[text]
+    out[_CONFIG] = _canonical(out[_CONFIG], configs)
     return tuple(out)
 
 
-def _aggregate(conn, a: dict, keys: list[tuple[str, str]], flt: TableFilter) -> StaticAggregate:
+def _aggregate(conn, a: dict, keys: list[tuple[str, str, str]],
+               flt: TableFilter) -> StaticAggregate:
     n = a["g"].size
     refused = a["refused"]
     solved = ~refused & ~a["flagged"] & a["solved_rest"]
@@ -384,7 +396,55 @@ def _segment_means(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.
 # Rows on demand (plots, paired comparisons).
 
 
-class LazyRows(Mapping):
+def entry_key(r: dict) -> tuple[str, str, str]:
+    """The entry of a decoded result row: ``(solver ID, parameter hash, track configuration as
+    canonical JSON)`` (:attr:`offbench.leaderboard.build.Entry.key`)."""
+    return (r["solver_id"], r["param_hash"], canonical_json(r["track_config"]))
+
+
+class EntryKeyed(Mapping):
+    """Something per entry of a table, keyed by :attr:`~offbench.leaderboard.build.Entry.key`.
+
+    A ``(solver ID, parameter hash)`` pair finds an entry too where it names only one of the
+    table's entries (callers written before the track configuration was part of the key); a
+    pair that names several (one solver run under several track configurations) is a
+    ``KeyError`` that says to ask by ``Entry.key``.
+    """
+
+    _keys: list
+
+    def _resolve(self, key):
+        if isinstance(key, tuple) and len(key) == 2:
+            hits = [k for k in self._keys if k[:2] == key]
+            if len(hits) == 1:
+                return hits[0]
+            if hits:
+                raise KeyError(f"{key!r} names {len(hits)} entries (one solver under several "
+                               "track configurations): ask by Entry.key")
+        return key
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class EntryDict(EntryKeyed):
+    """An :class:`EntryKeyed` mapping over a dict (the tables of the learning tracks)."""
+
+    def __init__(self, data: dict):
+        self._data = dict(data)
+        self._keys = list(self._data)
+
+    def __getitem__(self, key):
+        return self._data[self._resolve(key)]
+
+    def __repr__(self) -> str:
+        return f"EntryDict({self._data!r})"
+
+
+class LazyRows(EntryKeyed):
     """A table's rows by entry, loaded from the store the first time one is asked for.
 
     Each row is a dict as :meth:`offbench.store.Store.results` gives it, annotated by
@@ -393,7 +453,7 @@ class LazyRows(Mapping):
     table is closed.
     """
 
-    def __init__(self, path, flt: TableFilter, keys: list[tuple[str, str]], annotate):
+    def __init__(self, path, flt: TableFilter, keys: list[tuple[str, str, str]], annotate):
         self._path = path
         self._flt = flt
         self._keys = list(keys)
@@ -414,22 +474,16 @@ class LazyRows(Mapping):
                 _decode(r, cols)
                 if self._flt.keys is not None and _dict_key(r) not in self._flt.keys:
                     continue
-                out.setdefault((r["solver_id"], r["param_hash"]), []).append(r)
+                out.setdefault(entry_key(r), []).append(r)
             self._annotate(out, self.info)
             self._rows = out
         return self._rows
 
     def __getitem__(self, key):
-        return self._load()[key]
-
-    def __iter__(self):
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
+        return self._load()[self._resolve(key)]
 
 
-class LazyPaired(Mapping):
+class LazyPaired(EntryKeyed):
     """Per entry, the fallback ratio per instance (``build.instance_ratios``), from
     :class:`LazyRows` when first asked for."""
 
@@ -437,18 +491,14 @@ class LazyPaired(Mapping):
         self._rows = rows
         self._ratios = ratios
         self._cache: dict = {}
+        self._keys = rows._keys
 
     def __getitem__(self, key):
+        key = self._resolve(key)
         if key not in self._cache:
             rows = self._rows[key]
             self._cache[key] = self._ratios([r for r in rows if not r["_refused"]], self._rows.info)
         return self._cache[key]
-
-    def __iter__(self):
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
 
 def _decode(r: dict, cols: set[str]) -> None:

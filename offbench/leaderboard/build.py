@@ -17,7 +17,10 @@ scored; every other row (failed, infeasible, missing, flagged) is scored at the 
 the all-device ratio of its instance. Where the reference cost is 0, a cost of 0 has ratio 1 and
 any other cost ``inf``.
 
-Columns of a static table, per solver (an ID and its parameters):
+Columns of a static table, per entry: a solver (an ID and its parameters) run with one track
+configuration (time limit, reference mode, track settings: a key column of the store). Rows of
+one solver under different configurations are different entries, never pooled; their labels
+name what differs (``milp-v1 (time_limit=0.01)``, :func:`_label_entries`).
 
 ``n``                   rows (instances x seeds), refused ones included
 ``gmean ratio``         geometric mean over instances of the fallback ratio (seeds averaged per
@@ -81,13 +84,24 @@ class LeaderboardError(UserError):
 
 @dataclass
 class Entry:
-    """One solver's line of a table: display cells and raw values."""
+    """One line of a table (a solver, its parameters and its track configuration): display
+    cells and raw values."""
 
     label: str
     solver_id: str
     param_hash: str
     params: dict
     values: dict
+    #: the track configuration of the entry's rows (time limit, reference mode, track settings)
+    track_config: dict = field(default_factory=dict)
+    #: ``track_config`` as canonical JSON (as in the store's key)
+    config: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What :attr:`Table.rows` and :attr:`Table.paired` are keyed by: ``(solver ID,
+        parameter hash, track configuration as canonical JSON)``."""
+        return (self.solver_id, self.param_hash, self.config)
 
 
 @dataclass
@@ -100,11 +114,11 @@ class Table:
     size: int
     entries: list[Entry]
     notes: list[str] = field(default_factory=list)
-    #: Not rendered: the rows of each entry (by ``(solver_id, param_hash)``), for plots.
+    #: Not rendered: the rows of each entry (by :attr:`Entry.key`), for plots.
     rows: dict = field(default_factory=dict, repr=False)
     #: Not rendered: per-frame rows by result ``row_id`` (learning tracks), for plots.
     frames: dict = field(default_factory=dict, repr=False)
-    #: Not rendered: per entry (by ``(solver_id, param_hash)``), the fallback ratio per instance
+    #: Not rendered: per entry (by :attr:`Entry.key`), the fallback ratio per instance
     #: (seeds averaged; a stream table: per seed), for paired comparisons and plots.
     paired: dict = field(default_factory=dict, repr=False)
 
@@ -212,6 +226,15 @@ def build(store: Store, *, keys: Iterable[tuple] | None = None, offbench_version
         others = [v for v in store.versions() if v != version]
         hint = (f"; rows of other offbench versions: {', '.join(others)} (--offbench-version)"
                 if others else "; run `offbench run` first")
+        if (wanted is None and tracks and _count(conn, version, keep, tracks) == 0
+                and _count(conn, version, keep, None)):
+            have = sorted((r[0] for r in conn.execute(
+                "SELECT DISTINCT track FROM results WHERE offbench_version = ?", (version,))),
+                key=_track_order_safe)
+            raise LeaderboardError(
+                f"store {store.path}: no result rows of track {', '.join(tracks)} for offbench "
+                f"{version} (its rows are of track{'s' if len(have) != 1 else ''} "
+                f"{', '.join(have)})")
         if wanted is not None or _count(conn, version, keep, tracks) == 0:
             raise LeaderboardError(f"store {store.path}: no result rows for offbench {version}{hint}")
     if not tables:
@@ -279,7 +302,7 @@ class _Used:
         self.run_ids |= a.run_ids
         self.seeds |= a.seeds
         for k, p in zip(a.keys, a.params):
-            self.solvers.setdefault(k, p)
+            self.solvers.setdefault(k[:2], p)
         self.tracks.add(track)
         self.ids.append(a.instance_ids)
         self.refs.append(a.instance_ref)
@@ -294,6 +317,14 @@ def _track_order(t: str) -> int:
     return track_registry.order(t)
 
 
+def _track_order_safe(t: str) -> tuple:
+    """:func:`_track_order`, with tracks that are not registered here last."""
+    try:
+        return (_track_order(t), t)
+    except track_registry.TrackError:
+        return (math.inf, t)
+
+
 def _is_stream(t: str) -> bool:
     """Whether rows of this track are stream rows (a track not registered here counts as one
     if it is not static: its tables cannot be built, and say so)."""
@@ -305,9 +336,10 @@ def _is_stream(t: str) -> bool:
 
 
 def _entries(rows: list[dict]) -> dict[tuple, list[dict]]:
+    """Rows by entry (:attr:`Entry.key`), in order of first row."""
     out: dict[tuple, list[dict]] = {}
     for r in rows:
-        out.setdefault((r["solver_id"], r["param_hash"]), []).append(r)
+        out.setdefault(_aggregate.entry_key(r), []).append(r)
     return out
 
 
@@ -416,13 +448,14 @@ def _rank_key(e: Entry) -> tuple:
     v = e.values
     sr = v.get("solved")
     return (_nan_last(v["ratio"]), -(sr if sr is not None and not math.isnan(sr) else -1.0),
-            e.solver_id, e.param_hash)
+            e.solver_id, e.param_hash, e.config)
 
 
 def _static_table(name: str, s: dict, a, track: str, size: int, path, flt) -> Table:
     """A static table from its aggregate (:func:`offbench.leaderboard.aggregate.static_table`);
     its rows and paired ratios are read from the store at ``path`` when first asked for."""
-    entries = [Entry(label="", solver_id=k[0], param_hash=k[1], params=p, values=v)
+    entries = [Entry(label="", solver_id=k[0], param_hash=k[1], params=p, values=v,
+                     track_config=json.loads(k[2]), config=k[2])
                for k, p, v in zip(a.keys, a.params, a.values)]
     entries.sort(key=_rank_key)
     notes = []
@@ -437,12 +470,21 @@ def _static_table(name: str, s: dict, a, track: str, size: int, path, flt) -> Ta
                      "ratios there are against a cost that is not the optimum")
     if a.normal_ci:
         notes.append(_aggregate.NORMAL_CI_NOTE)
-    notes += track_registry.get(track).notes(a.first_track_config)
+    notes += _track_notes(track, [a.first_track_config] + [e.track_config for e in entries])
     notes += _referee_notes(a.flagged_by_solver, a.unrefereed)
     rows = _aggregate.LazyRows(path, flt, a.keys, _annotate)
     return Table(source=name, source_digest=s["digest"], track=track, size=size,
                  entries=entries, notes=notes, rows=rows,
                  paired=_aggregate.LazyPaired(rows, instance_ratios))
+
+
+def _track_notes(track: str, configs: list[dict]) -> list[str]:
+    """The track's notes for each distinct track configuration of a table, in order, each note
+    once (one configuration, as a rule: then its notes alone)."""
+    out: list[str] = []
+    for cfg in configs:
+        out += [n for n in track_registry.get(track).notes(cfg) if n not in out]
+    return out
 
 
 def _annotate(groups: dict[tuple, list[dict]], info: dict) -> None:
@@ -509,14 +551,19 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
             "sgm": metrics.shifted_geometric_mean(wt) if wt else math.nan,
             "wins": int(wins[j]),
         }
-        entries.append(Entry(label="", solver_id=k[0], param_hash=k[1], params=g[0]["params"], values=vals))
+        entries.append(Entry(label="", solver_id=k[0], param_hash=k[1], params=g[0]["params"],
+                             values=vals, track_config=g[0]["track_config"], config=k[2]))
     entries.sort(key=_rank_key)
-    notes = tr.notes(rows[0]["track_config"]) + referee_notes(rows)
+    notes = _track_notes(track, [rows[0]["track_config"]]
+                         + [g[0]["track_config"] for g in groups.values()])
+    notes += referee_notes(rows)
     return Table(source=name, source_digest=s["digest"], track=track,
-                 size=len(s["members"]), entries=entries, notes=notes, rows=groups,
+                 size=len(s["members"]), entries=entries, notes=notes,
+                 rows=_aggregate.EntryDict(groups),
                  frames={r["row_id"]: frames_by_row.get(r["row_id"], []) for r in rows},
-                 paired={k: {f"seed {r['seed']}": r["ratio"] for r in g if r["ratio"] is not None}
-                         for k, g in groups.items()})
+                 paired=_aggregate.EntryDict(
+                     {k: {f"seed {r['seed']}": r["ratio"] for r in g if r["ratio"] is not None}
+                      for k, g in groups.items()}))
 
 
 def _nan_last(v: float) -> float:
@@ -525,20 +572,39 @@ def _nan_last(v: float) -> float:
 
 def _label_entries(tables: list[Table]) -> None:
     """Label each entry by its solver ID, adding the parameters that tell apart two entries of
-    one solver (``local-search-v1[passes=5]``)."""
+    one solver (``local-search-v1[passes=5]``) and, where one solver with one parameter set ran
+    under several track configurations in a table, the settings that differ
+    (``milp-v1 (time_limit=0.01)``; on every table of that track, so that a label names one
+    thing throughout). Settings that differ only between solvers, or only between sources (a
+    stream's length), are not named."""
     params_of: dict[str, dict[str, dict]] = {}
+    settings: dict[tuple[str, str], set[str]] = {}  # (solver ID, track) -> settings that differ
     for t in tables:
+        configs: dict[tuple[str, str], dict[str, dict]] = {}
         for e in t.entries:
             params_of.setdefault(e.solver_id, {})[e.param_hash] = e.params
+            configs.setdefault((e.solver_id, e.param_hash), {})[e.config] = e.track_config
+        for (sid, _), variants in configs.items():
+            if len(variants) > 1:
+                settings.setdefault((sid, t.track), set()).update(_differ(list(variants.values())))
     for t in tables:
         for e in t.entries:
             variants = params_of[e.solver_id]
             if len(variants) == 1:
                 e.label = e.solver_id
-                continue
-            keys = sorted({k for p in variants.values() for k in p})
-            differ = [k for k in keys if len({canonical_json(p.get(k)) for p in variants.values()}) > 1]
-            e.label = e.solver_id + "[" + ",".join(f"{k}={e.params.get(k)}" for k in differ) + "]"
+            else:
+                differ = _differ(list(variants.values()))
+                e.label = (e.solver_id + "["
+                           + ",".join(f"{k}={e.params.get(k)}" for k in differ) + "]")
+            differ = sorted(settings.get((e.solver_id, t.track), ()))
+            if differ:
+                e.label += " (" + ", ".join(f"{k}={e.track_config.get(k)}" for k in differ) + ")"
+
+
+def _differ(variants: list[dict]) -> list[str]:
+    """The keys (sorted) whose values are not the same in all of these dicts (absent: None)."""
+    keys = sorted({k for p in variants for k in p})
+    return [k for k in keys if len({canonical_json(p.get(k)) for p in variants}) > 1]
 
 
 def _provenance(store: Store, used: _Used, sources: list[dict], version: str,

@@ -6,6 +6,10 @@ seed), and a two-sided Wilcoxon signed-rank test (scipy) on ``log(A) - log(B)`` 
 p-value of "A and B score alike"; beside it, how many instances each wins, the ties, and the
 geometric mean of ``A / B`` (below 1: A is better). This is the number to cite for a claim that
 one solver beats another: a difference in two tables' means is not.
+
+:func:`offbench.leaderboard.render.render_comparisons` writes them as Markdown or LaTeX, after a
+table of that format (``--compare`` with ``--format`` or ``-o``); CSV has one header per file and
+cannot hold them.
 """
 
 from __future__ import annotations
@@ -32,10 +36,15 @@ class Comparison:
     p_value: float
 
 
+def _names(e: Entry, who: str) -> bool:
+    """Whether ``who`` names entry ``e``: its solver ID or that ID without its version."""
+    return e.solver_id == who or e.solver_id.rsplit("-v", 1)[0] == who
+
+
 def _match(t: Table, who: str) -> Entry | None:
     hits = [e for e in t.entries if e.label == who]
     if not hits:
-        hits = [e for e in t.entries if e.solver_id == who or e.solver_id.rsplit("-v", 1)[0] == who]
+        hits = [e for e in t.entries if _names(e, who)]
     if len(hits) > 1:
         raise LeaderboardError(f"--compare {who}: {len(hits)} entries of table {t.title} match "
                                f"({', '.join(e.label for e in hits)}); give the full label")
@@ -50,15 +59,24 @@ def compare(board: Leaderboard, a: str, b: str) -> list[Comparison]:
     Raises
     ------
     LeaderboardError
-        No table has both, or a name matches two entries of one table.
+        A name matches no entry of any table, no table has both, or a name matches two
+        entries of one table.
     """
+    entries = [e for t in board.tables for e in t.entries]
+    for who in dict.fromkeys((a, b)):
+        if not any(e.label == who or _names(e, who) for e in entries):
+            ids = sorted({e.solver_id for e in entries})
+            labels = sorted({e.label for e in entries} - set(ids))
+            raise LeaderboardError(
+                f"--compare {a} {b}: no solver {who!r} in these tables (solvers: {', '.join(ids)}"
+                + (f"; entries: {', '.join(labels)}" if labels else "") + ")")
     out = []
     for t in board.tables:
         ea, eb = _match(t, a), _match(t, b)
         if ea is None or eb is None or ea is eb:
             continue
-        ra = t.paired.get((ea.solver_id, ea.param_hash), {})
-        rb = t.paired.get((eb.solver_id, eb.param_hash), {})
+        ra = t.paired.get(ea.key, {})
+        rb = t.paired.get(eb.key, {})
         common = [k for k in ra if k in rb]
         if not common:
             continue
@@ -73,9 +91,17 @@ def compare(board: Leaderboard, a: str, b: str) -> list[Comparison]:
     return out
 
 
+#: The columns of a comparison (how a reader of a written table tells it from a leaderboard).
+COMPARISON_HEADER = ("table", "A", "B", "pairs", "A better", "B better", "ties", "gmean A/B",
+                     "Wilcoxon p")
+
+#: The title of the comparisons in a written table.
+COMPARISON_TITLE = "Paired comparisons (Wilcoxon signed-rank, two-sided)"
+
+
 def comparison_rows(comps: list[Comparison]) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of comparisons, for the terminal and Markdown."""
-    header = ["table", "A", "B", "pairs", "A better", "B better", "ties", "gmean A/B", "Wilcoxon p"]
+    """Header and cells of comparisons, for the terminal, Markdown and LaTeX."""
+    header = list(COMPARISON_HEADER)
     rows = []
     for c in comps:
         g = "inf" if math.isinf(c.gmean_ratio) else f"{c.gmean_ratio:.4f}"

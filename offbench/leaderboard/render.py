@@ -2,7 +2,8 @@
 read back.
 
 Markdown and LaTeX start with their provenance, in a form a program can read back
-(``offbench-provenance: {json}``, a comment); CSV is a plain table (one header line, which
+(``offbench-provenance: {json}``, a comment), and may end with paired comparisons
+(``--compare``, :func:`render_comparisons`); CSV is a plain table (one header line, which
 ``pandas.read_csv`` reads with its defaults) whose provenance is the sidecar JSON written beside
 it (:func:`sidecar_path`, :func:`provenance_json`); the terminal view (``terminal``) is aligned
 tables (rich) under a provenance summary of a few lines (:func:`summary_lines`).
@@ -53,7 +54,7 @@ def display_cells(t: Table, e: Entry) -> list[str]:
     # columns a track declares over its rows' info (the adaptation track's meta evaluations):
     # the mean over the entry's runs, n/a where none gives it
     for _, key in getattr(tr, "info_columns", ()):
-        xs = [r["info"][key] for r in (t.rows or {}).get((e.solver_id, e.param_hash), [])
+        xs = [r["info"][key] for r in (t.rows or {}).get(e.key, [])
               if (r.get("info") or {}).get(key) is not None]
         tail.append(_f(sum(xs) / len(xs) if xs else None, ".0f"))
     if tr.threshold is None:
@@ -283,6 +284,37 @@ def _render_latex(board: Leaderboard) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+def render_comparisons(comps: list, fmt: str) -> str:
+    """Comparisons (:func:`offbench.leaderboard.compare.compare`) as a section to append to a
+    table of format ``fmt`` (``md`` or ``latex``); :func:`read_table` leaves it out of the
+    tables it reads (verify has no solver rows to compare in it).
+
+    Raises
+    ------
+    LeaderboardError
+        ``fmt`` cannot hold them (CSV: one header per file).
+    """
+    from .compare import COMPARISON_TITLE, comparison_rows
+
+    header, rows = comparison_rows(comps)
+    if fmt == "md":
+        return (f"\n## {COMPARISON_TITLE}\n\n| " + " | ".join(header) + " |\n|"
+                + "|".join("---" for _ in header) + "|\n"
+                + "".join("| " + " | ".join(r) + " |\n" for r in rows))
+    if fmt == "latex":
+        out = ["", "\\begin{table}[t]", "\\centering", "\\small",
+               f"\\caption{{{latex_escape(COMPARISON_TITLE)}. "
+               + latex_escape("Fallback ratios paired by instance; gmean A/B below 1: A better.")
+               + "}",
+               "\\begin{tabular}{lll" + "r" * (len(header) - 3) + "}", "\\toprule",
+               " & ".join(latex_escape(c) for c in header) + " \\\\", "\\midrule"]
+        out += [" & ".join(latex_escape(c) for c in r) + " \\\\" for r in rows]
+        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        return "\n".join(out) + "\n"
+    raise LeaderboardError(f"--compare: a {fmt} table cannot hold the comparison (one header "
+                           "per file); use --format md or latex, or no --format for the terminal")
+
+
 # ==================================================================================== reading back
 def read_table(text: str, provenance: dict | None = None
                ) -> tuple[str, dict, list[tuple[str, list[str], list[list[str]]]]]:
@@ -314,10 +346,18 @@ def read_table(text: str, provenance: dict | None = None
                                "sidecar beside it (was it written by `offbench leaderboard -o`?)")
     lines = text.splitlines()
     if any(line.startswith("\\begin{tabular}") for line in lines):
-        return "latex", prov, _parse_latex(lines)
+        return "latex", prov, _leaderboard_tables(_parse_latex(lines))
     if any(line.startswith("|") for line in lines):
-        return "md", prov, _parse_md(lines)
+        return "md", prov, _leaderboard_tables(_parse_md(lines))
     return "csv", prov, _parse_csv(lines)
+
+
+def _leaderboard_tables(tables):
+    """The tables of a parsed file but a paired comparison written with them (``--compare``
+    with ``-o``): it has no solver rows to verify."""
+    from .compare import COMPARISON_HEADER
+
+    return [t for t in tables if tuple(t[1]) != COMPARISON_HEADER]
 
 
 def _parse_md(lines: list[str]):
