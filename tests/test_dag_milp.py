@@ -430,3 +430,49 @@ def test_a_tardiness_weight_of_1e16_on_a_dag():
         {"ops": [1000.0, 1000.0, 0.0], "edges": [[1, 2], [1, 3]], "out_bits": [8.0, 8.0, 8.0],
          "deadline": 2.000001})
     _milp_and_lp_bound_agree_with_exhaustive(inst, ("highspy", "highs", "scip"))
+
+
+# Valid DAG instances at SPEC.md's extremes, from a bug hunt (seeds 1048 and 1145): capacities
+# and deadlines make the back end run, and its model's scaled objective is a constant of about
+# 1 against coefficients of about -1 for an optimum far below a unit, or holds coefficients of
+# 1e27: highspy answered Empty, SCIP MODEL_INVALID, CBC numerical trouble, and HiGHS an
+# objective of 5e7 for a decision of cost 1e30, each an error.
+EXTREME = [
+    {"format": "offbench-instance", "version": 2, "name": "h1048",
+     "weights": {"time": 1e-30, "energy": 0.0, "tardiness": 1e-15},
+     "edge": {"speed": 1.0, "energy_per_op": 1e30, "capacity": 1e30},
+     "cloud": {"speed": 1e-15, "energy_per_op": 1e-12, "capacity": 1e30},
+     "backhaul": {"rate": 1e30, "latency": 1.0, "energy_per_bit": 1e-15},
+     "devices": [{"speed": 1e30, "power_compute": 1e-30, "power_tx": 1e30, "power_rx": 1e-6,
+                  "rate_up": 1e-6, "rate_down": 5e7, "latency": 1.0}],
+     "jobs": [{"device": 0, "ops": [1e-15, 2e8, 1e30], "edges": [[1, 2]], "in_bits": 1e6,
+               "out_bits": [1e-15, 1e-30, 1e15], "deadline": 1e-15}]},
+    {"format": "offbench-instance", "version": 2, "name": "h1145",
+     "weights": {"time": 1e-6, "energy": 1e15, "tardiness": 0.0},
+     "edge": {"speed": 3.7e12, "energy_per_op": 1e-30, "capacity": 2.6964587473061546e29},
+     "cloud": {"speed": 3.7e13, "energy_per_op": 1e-30},
+     "backhaul": {"rate": 1e6, "latency": 0.0, "energy_per_bit": 1e15},
+     "devices": [{"speed": 1.0, "power_compute": 3.0, "power_tx": 1e-6, "power_rx": 0.0,
+                  "rate_up": 2e7, "rate_down": 1.85e8, "latency": 1e-15},
+                 {"speed": 1e10, "power_compute": 1e15, "power_tx": 1e6, "power_rx": 1e-15,
+                  "rate_up": 7.4e7, "rate_down": 1.85e8, "latency": 0.0}],
+     "jobs": [{"device": 1, "ops": [1e-15, 1e30, 0.0], "edges": [[1, 3], [1, 2], [2, 3, 1e-30]],
+               "in_bits": 1e-6, "out_bits": [0.0, 1e-30, 0.0], "deadline": 0.37},
+              {"device": 0, "ops": [1e30, 1e15, 1e6], "edges": [[2, 1]], "in_bits": 1.0,
+               "out_bits": [1e-30, 1e6, 0.0], "deadline": 1e6}]},
+]
+
+
+@pytest.mark.parametrize("backend", ["highspy", "scip", "cbc"])
+def test_extreme_coefficients_are_not_an_error(backend, exhaustive):
+    """The back end's failure or disagreeing objective leaves the incumbent and the certified
+    bounds (the minimum cut's, the LP's): never an error, never a bound above the optimum."""
+    for d in EXTREME:
+        inst = Instance.from_dict(d)
+        ref = exhaustive.solve(inst)
+        r = resolve("milp")(backend=backend).solve(inst)
+        assert r.status in ("optimal", "feasible"), (d["name"], r.error)
+        assert r.feasible and r.cost >= ref.cost * (1 - 1e-12)
+        if r.status == "optimal":
+            assert r.cost <= ref.cost * (1 + 1e-9)
+        assert r.bound is None or r.bound <= ref.cost * (1 + 1e-12)
