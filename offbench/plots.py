@@ -417,12 +417,15 @@ def _slug(text: str) -> str:
 
 
 def _styles(t) -> dict:
-    return {e.label: solver_style(e.solver_id, e.param_hash if _variants(t, e) else "")
-            for e in t.entries}
+    return {e.label: solver_style(e.solver_id, _variant(e)) for e in t.entries}
 
 
-def _variants(t, e) -> bool:
-    return "[" in e.label
+def _variant(e) -> str:
+    """What tells an entry's line style from its solver's other entries: its parameter hash
+    where its label names parameters, and its track configuration where the label names
+    settings (``milp-v1 (time_limit=0.01)``); "" for a solver's only entry."""
+    out = e.param_hash if "[" in e.label else ""
+    return out + e.config if " (" in e.label else out
 
 
 def _static_matrix(t) -> tuple[list[str], list[str], np.ndarray]:
@@ -430,7 +433,7 @@ def _static_matrix(t) -> tuple[list[str], list[str], np.ndarray]:
     scored cost over seeds, ``inf`` where any decision there was not solved (a failure in the
     profile) and ``nan`` where the entry has no row or only refusals."""
     labels = [e.label for e in t.entries]
-    keys = [(e.solver_id, e.param_hash) for e in t.entries]
+    keys = [e.key for e in t.entries]
     members = sorted({r["instance_digest"] for k in keys for r in t.rows[k]})
     pos = {d: i for i, d in enumerate(members)}
     mat = np.full((len(members), len(keys)), np.nan)
@@ -449,7 +452,7 @@ def _static_matrix(t) -> tuple[list[str], list[str], np.ndarray]:
 def _static_figures(t, title: str) -> dict:
     """Drawers (name -> function making the figure) of an instance-source table: the
     performance profile and the ratio ECDF."""
-    keys = [(e.solver_id, e.param_hash) for e in t.entries]
+    keys = [e.key for e in t.entries]
     out: dict = {}
     members, labels, mat = _static_matrix(t)
     styles = _styles(t)
@@ -477,7 +480,7 @@ def _anytime_runs(t) -> dict:
     out = {}
     for e in t.entries:
         runs = []
-        for r in t.rows[(e.solver_id, e.param_hash)]:
+        for r in t.rows[e.key]:
             tr = (r.get("info") or {}).get("trajectory")
             if r.get("_refused") or not isinstance(tr, dict) or "ratio" not in tr:
                 continue
@@ -529,7 +532,7 @@ def _stream_figures(t, title: str) -> dict:
     from .leaderboard.build import solved
 
     track = tracks.get(t.track)
-    keys = [(e.solver_id, e.param_hash) for e in t.entries]
+    keys = [e.key for e in t.entries]
     curves = {}
     window = 50
     for e, k in zip(t.entries, keys):

@@ -550,6 +550,11 @@ def test_runs_of_other_settings_are_other_entries_never_pooled(tmp_path, capsys)
     report = verify(text, executor=InProcessExecutor(), workdir=tmp_path,
                     solvers_dirs=[FIXTURES])
     assert report.ok and report.rows == 6, report.differences
+    # the figures draw each entry (they looked rows up by solver and parameters: a KeyError)
+    from offbench.plots import write_plots
+
+    written = write_plots(board, tmp_path / "fig")
+    assert any(str(p).endswith(".png") for p in written)
 
 
 def test_verify_a_csv_table_through_its_sidecar(store_path, tmp_path, capsys):
