@@ -1,10 +1,16 @@
 """``offbench solve INSTANCE --solver NAME``: solve one instance; prints one JSON object.
 
 Exit status: 0 when the solver answered (its row, whatever its status: a solver's crash is an
-``error`` row, not a failure of the command), :data:`EXIT_REFUSED` (3) when it **refused** the
-instance (``status: error`` with ``unsupported: <why>``: the instance is outside its scope,
-SPEC.md section 6), 2 for a mistake in the command (a missing file, an unknown solver or
-parameter).
+``error`` row, not a failure of the command, and so is a solver stopped at its hard limit, a
+``timeout`` row without a decision), :data:`EXIT_REFUSED` (3) when it **refused** the instance
+(``status: error`` with ``unsupported: <why>``: the instance is outside its scope, SPEC.md
+section 6), 2 for a mistake in the command (a missing file, an unknown solver or parameter).
+
+The hard limit (``--kill-after``; by default as ``offbench run``'s, ``2 * time limit + 10`` s
+with a time limit, none without) is the in-process alarm
+(:func:`offbench.run.execute.call_with_alarm`, ``SIGALRM``: it stops Python code, not a long
+call inside compiled code). The solve is cold (no warm-up, as a run has): a first solve that
+compiles a solver's kernels with a cold cache counts that time too.
 """
 
 from __future__ import annotations
@@ -16,11 +22,16 @@ def add_parser(sub):
     p = sub.add_parser("solve", help="solve one instance; prints one JSON object",
                        description="Solve one instance with a solver (see `offbench solvers`).",
                        epilog="Exit status: 0 the solver answered (the JSON row says how, "
-                              "errors included); 3 the solver refused the instance (status "
-                              "error, 'unsupported: ...'); 2 a mistake in the command.")
+                              "errors and a stop at the hard limit included); 3 the solver "
+                              "refused the instance (status error, 'unsupported: ...'); 2 a "
+                              "mistake in the command.")
     p.add_argument("instance", metavar="INSTANCE", help="instance file (.json or .npz)")
     p.add_argument("--solver", required=True, help="solver ID (milp-v1) or name (milp: latest version)")
     p.add_argument("--time-limit", type=positive_float, default=None, metavar="S", help="seconds")
+    p.add_argument("--kill-after", type=positive_float, default=None, metavar="S",
+                   help="hard limit in seconds: a solver still running then is stopped, and "
+                        "its row says timeout (default: 2 * time limit + 10 with a time limit, "
+                        "none without)")
     p.add_argument("--seed", type=seed_int, default=0, metavar="N",
                    help="the solver's seed (default: 0)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -38,12 +49,22 @@ def run(args) -> int:
     from ..discovery import parse_params, resolve
     from ._util import print_json, stdout_to_stderr
 
+    from ..run.execute import call_with_alarm
+
     inst = load_instance(args.instance)
     cls = resolve(args.solver, args.solvers_dir)
     solver = cls(**parse_params(cls, args.param))
+    kill_after = args.kill_after
+    if kill_after is None and args.time_limit is not None:
+        from ..tracks import get
+
+        kill_after = get("static").default_kill_after(args.time_limit, 1)
     with stdout_to_stderr():
-        result = solver.solve(inst, time_limit=args.time_limit, seed=args.seed,
-                              threads=args.threads)
+        result, stopped = call_with_alarm(
+            lambda: solver.solve(inst, time_limit=args.time_limit, seed=args.seed,
+                                 threads=args.threads), kill_after)
+    if stopped is not None:
+        result = _stopped(solver, args, kill_after, stopped)
     print_json(result.to_dict())
     from ..leaderboard.build import refused
 
@@ -52,3 +73,17 @@ def run(args) -> int:
 
 #: The exit status of ``offbench solve`` when the solver refused the instance.
 EXIT_REFUSED = 3
+
+
+def _stopped(solver, args, kill_after: float, elapsed: float):
+    """The row of a solve stopped at its hard limit: ``timeout``, no decision."""
+    from ..solver import Result
+
+    tl = "no time limit" if args.time_limit is None else f"time limit {args.time_limit:g} s"
+    return Result(solver=solver.id, status="timeout", decision=None, cost=None, feasible=None,
+                  bound=None, wall_time=elapsed, seed=int(args.seed),
+                  params=dict(solver.param_values),
+                  error=f"stopped at the hard limit kill_after={kill_after:g} s ({tl}); no "
+                        f"decision (a first solve with a cold compilation cache may need a "
+                        f"larger --kill-after)",
+                  info={"stopped_by": "SIGALRM in this process (offbench solve)"})

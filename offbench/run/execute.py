@@ -5,8 +5,11 @@ job (:func:`offbench.reference.compute_reference`) and returns its outcome: an
 :class:`~offbench.tracks.Outcome` or a :class:`ReferenceOutcome`; it never raises for a solver's
 failure or a runner error, which become ``status: error`` with the text. The first job of each
 solver (ID and parameters) in each process is solved once untimed first
-(:func:`offbench.tracks.warm_up`). :func:`execute_with_alarm` adds the in-process hard limit
-(``SIGALRM``, best effort: it cannot stop a long call inside compiled code).
+(:func:`offbench.tracks.warm_up`), unless a job of that solver was stopped at its hard limit
+before its timed work began (:func:`note_stopped_before_start`: no warm-up, no import allowance
+after that). :func:`execute_with_alarm` adds the in-process hard limit (``SIGALRM``, best
+effort: it cannot stop a long call inside compiled code); :func:`call_with_alarm` the same for
+any call (``offbench solve``).
 
 :func:`sandbox_job` is what a sandbox is given: the job without its references (a solver never
 sees the reference it is scored against; the referee, :mod:`offbench.run.referee`, scores in the
@@ -39,8 +42,50 @@ from .plan import Job
 
 #: Seconds allowed beyond ``kill_after`` before a job's timed work starts: imports, the first
 #: compilation of a solver's kernels and its untimed warm-up solve. The sandbox's supervisor and
-#: the in-process alarm use the same allowance.
+#: the in-process alarm use the same allowance (:func:`import_allowance`, read when a job is
+#: supervised), except for a solver remembered by :func:`note_stopped_before_start`.
 IMPORT_ALLOWANCE = 300.0
+
+#: Solvers (ID, parameters, solver folders) a job of which was stopped at its hard limit before
+#: its timed work began, in this process (the trusted one that supervises them: the runner, a
+#: pool builder, a Dask worker): their later jobs get no warm-up and no import allowance.
+_STOPPED_EARLY: set[tuple] = set()
+
+#: The attribute a sandbox's copy of a job carries (true) when its solver is one of those: the
+#: sandbox, a fresh interpreter, does not know it otherwise.
+SKIP_WARM_UP = "skip_warm_up"
+
+
+def _solver_of(job: Job) -> tuple:
+    return (job.solver_id, job.param_hash, tuple(job.solver_dirs))
+
+
+def note_stopped_before_start(job: Job) -> None:
+    """Remember that a job of this solver was stopped at its hard limit before its timed work
+    began (in its imports, its compilation or its untimed warm-up solve: the import allowance
+    spent). Its later jobs in this process's sandboxes or in-process skip the warm-up and get no
+    import allowance (:func:`import_allowance`): a solver that hangs in its warm-up then costs
+    each job its hard limit, not ``kill_after + IMPORT_ALLOWANCE`` (312 s at ``--time-limit
+    1``), as it did when every fresh sandbox after a kill warmed up again. A solver that only
+    compiled for longer than the allowance is then timed cold. Reference jobs (offbench's own
+    code) always keep the allowance."""
+    if job.kind != "reference":
+        _STOPPED_EARLY.add(_solver_of(job))
+
+
+def import_allowance(job: Job) -> float:
+    """Seconds this job may take beyond ``kill_after`` before its timed work starts:
+    :data:`IMPORT_ALLOWANCE`, or 0 for a solver :func:`note_stopped_before_start` remembers."""
+    if job.kind != "reference" and _solver_of(job) in _STOPPED_EARLY:
+        return 0.0
+    return IMPORT_ALLOWANCE
+
+
+def skips_warm_up(job: Job) -> bool:
+    """Whether this job's solver gets no untimed warm-up (see :func:`note_stopped_before_start`):
+    told so by the runner (a sandbox's job), or remembered here (in-process)."""
+    return job.kind != "reference" and (bool(getattr(job, SKIP_WARM_UP, False))
+                                        or _solver_of(job) in _STOPPED_EARLY)
 
 
 @dataclass
@@ -245,13 +290,16 @@ def execute(job: Job, started: Callable[[], None] | None = None) -> Outcome | Re
             return ReferenceOutcome(reference=ref.to_dict(), worker=_worker_name())
         cls = solver_class(job.solver_id, job.solver_dirs)
         warm = (job.solver_id, job.param_hash)
-        if warm not in _WARMED:
+        cold = warm not in _WARMED and skips_warm_up(job)
+        if warm not in _WARMED and not cold:
             # The first job of a solver in this process is solved once untimed (imports and
             # JIT compilation stay out of the latency and the time limit); the answer is
             # discarded. The warm-up runs under the import allowance (kill_after +
             # IMPORT_ALLOWANCE: compiling a solver's kernels with a cold Numba cache takes half a
             # minute on a busy machine, which a short kill_after must not turn into a kill),
-            # and the timed solve afresh under kill_after.
+            # and the timed solve afresh under kill_after. A solver stopped before its timed
+            # solve once (:func:`note_stopped_before_start`) gets neither again: the allowance
+            # would be spent by every fresh sandbox after each kill.
             tracks.warm_up(job, cls)
             _WARMED.add(warm)
         if job.instance is not None:
@@ -265,6 +313,10 @@ def execute(job: Job, started: Callable[[], None] | None = None) -> Outcome | Re
             tables(job.instance)
         out = tracks.run_job(job, cls, started=started)
         out.worker = _worker_name()
+        if cold:
+            out.info["warm_up"] = ("skipped: a job of this solver was stopped at its hard limit "
+                                   "before its timed solve began (in its imports or warm-up), so "
+                                   "this solve was timed cold, without the import allowance")
         return out
     except Exception as e:  # a runner-side failure is recorded as the job's error, not raised
         import traceback
@@ -387,11 +439,14 @@ def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | Refere
     own = signal.getsignal(signal.SIGALRM) is not _alarm
     old = signal.signal(signal.SIGALRM, _alarm) if own else None
     t0 = [time.perf_counter()]
+    began: list[bool] = []
     # Until the timed work starts: imports, compilation and the warm-up, as in a sandbox.
-    signal.setitimer(signal.ITIMER_REAL, limit + IMPORT_ALLOWANCE)
+    allowance = import_allowance(job)
+    signal.setitimer(signal.ITIMER_REAL, limit + allowance)
 
     def started():
         t0[0] = time.perf_counter()
+        began.append(True)
         if stamps is not None:
             stamps.append(t0[0])
         signal.setitimer(signal.ITIMER_REAL, limit)
@@ -403,20 +458,56 @@ def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | Refere
             signal.setitimer(signal.ITIMER_REAL, 0)
     except _HardTimeout:
         elapsed = time.perf_counter() - t0[0]
-        return killed(job, elapsed, "SIGALRM in the runner process (in-process executor)")
+        if not began:
+            note_stopped_before_start(job)
+        return killed(job, elapsed, "SIGALRM in the runner process (in-process executor)",
+                      started=bool(began), allowance=allowance)
     finally:
         if own:
             restore_alarm(old)
 
 
-def _killed_text(job: Job) -> str:
+def _killed_text(job: Job, started: bool = True, allowance: float = 0.0) -> str:
     """The error text of a job stopped at its hard limit: the same on every executor (the
-    measured time is the row's wall time; how it was stopped goes in ``info``)."""
+    measured time is the row's wall time, counted from the timed work's start, or, for a job
+    stopped before it, from the job's; how it was stopped goes in ``info``)."""
     tl = "no time limit" if job.time_limit is None else f"time limit {job.time_limit:g} s"
-    return f"stopped at the hard limit kill_after={job.kill_after:g} s ({tl}); no decision"
+    ka = job.kill_after
+    if started:
+        return f"stopped at the hard limit kill_after={ka:g} s ({tl}); no decision"
+    if allowance > 0:
+        return (f"stopped before its timed solve began, in its imports, compilation or untimed "
+                f"warm-up, at kill_after={ka:g} s + import allowance {allowance:g} s = "
+                f"{ka + allowance:g} s from the job's start ({tl}); no decision")
+    return (f"stopped before its timed solve began, at the hard limit kill_after={ka:g} s from "
+            f"the job's start (no import allowance: a job of this solver was stopped before its "
+            f"timed solve earlier) ({tl}); no decision")
 
 
-def killed(job: Job, elapsed: float, how: str) -> Outcome | ReferenceOutcome:
-    """The outcome of a job stopped at its hard limit (by whatever executor ran it)."""
-    return failed_outcome(job, "timeout", _killed_text(job), wall_time=elapsed,
-                          info={"stopped_by": how})
+def killed(job: Job, elapsed: float, how: str, *, started: bool = True,
+           allowance: float = 0.0) -> Outcome | ReferenceOutcome:
+    """The outcome of a job stopped at its hard limit (by whatever executor ran it) after
+    ``elapsed`` seconds: of its timed work, or (not ``started``) of the job, which had
+    ``allowance`` seconds beyond ``kill_after`` for its imports and warm-up."""
+    return failed_outcome(job, "timeout", _killed_text(job, started, allowance),
+                          wall_time=elapsed, info={"stopped_by": how})
+
+
+def call_with_alarm(fn: Callable[[], object], limit: float | None):
+    """``fn()`` under the in-process hard limit of ``limit`` seconds (``SIGALRM``, best effort,
+    as :func:`execute_with_alarm`; none where :func:`alarm_usable` says no, or without a
+    limit): ``(its value, None)``, or ``(None, seconds elapsed)`` when it was stopped."""
+    if limit is None or not alarm_usable():
+        return fn(), None
+    old = signal.signal(signal.SIGALRM, _alarm)
+    t0 = time.perf_counter()
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, limit)
+            return fn(), None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _HardTimeout:
+        return None, time.perf_counter() - t0
+    finally:
+        restore_alarm(old)

@@ -25,7 +25,11 @@
     it is warm, when the jobs at hand are of several solvers), so no state passes from one
     solver to the next. Jobs are dispatched solver by
     solver. A job over its hard limit has its worker killed (``SIGKILL``) and gets a ``timeout``
-    row; a worker that dies gives an ``error`` row and is replaced. A builder that dies (killed
+    row (one stopped before its timed solve began, in its imports or untimed warm-up, makes
+    its solver's later jobs run without a warm-up and without the import allowance:
+    :func:`~offbench.run.execute.note_stopped_before_start`, remembered by the process that
+    supervises the sandboxes, as in-process); a worker that dies gives an ``error`` row and is
+    replaced. A builder that dies (killed
     from outside) loses its tasks in flight (reported as not run; a resume runs them) and is
     replaced.
 ``dask`` (``--scheduler tcp://host:port``, or ``local``, :class:`DaskExecutor`)
@@ -52,7 +56,7 @@ from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import UserError
-from .execute import (alarm_usable, execute_with_alarm, failed_outcome, install_alarm, killed,
+from .execute import (alarm_usable, execute_with_alarm, failed_outcome, install_alarm,
                       restore_alarm, sandbox_job)
 from .plan import Job
 from .sandbox import Sandbox, solver_key
@@ -263,12 +267,10 @@ class PoolExecutor(Executor):
         b = self._boxes[i]
         now = time.monotonic()
         job = b.job
-        elapsed = b.elapsed(now)
         if died:
             out = failed_outcome(job, "error", b.died_text()) if job is not None else None
         else:
-            b.kill()
-            out = killed(job, elapsed, "SIGKILL of its worker process")
+            out = b.kill_head(now)
         try:
             b.kill()
         except Exception:

@@ -2,8 +2,10 @@
 
 The pool executor and each Dask task run jobs in a :class:`Sandbox`, so the hard limit
 (``kill_after``) holds everywhere but in-process: a job over it has its sandbox killed
-(``SIGKILL``) and gets a ``timeout`` row; a sandbox that dies (a segfault, the OOM killer) gives
-an ``error`` row. Sandboxes die with the runner (``PR_SET_PDEATHSIG`` on Linux, end of input
+(``SIGKILL``) and gets a ``timeout`` row (a job stopped before its timed work began, in its
+imports or untimed warm-up, makes the fresh sandboxes of its solver's later jobs skip the
+warm-up, under no import allowance: :meth:`Sandbox.kill_head`); a sandbox that dies (a
+segfault, the OOM killer) gives an ``error`` row. Sandboxes die with the runner (``PR_SET_PDEATHSIG`` on Linux, end of input
 elsewhere; a builder's sandboxes die with the builder). :func:`_worker_main` is the child's
 loop.
 
@@ -35,8 +37,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .execute import (IMPORT_ALLOWANCE, execute, failed_outcome, killed, outcome_from_wire,
-                      outcome_to_wire, warm_up)
+from .execute import (SKIP_WARM_UP, execute, failed_outcome, import_allowance, killed,
+                      note_stopped_before_start, outcome_from_wire, outcome_to_wire,
+                      skips_warm_up, warm_up)
 from .plan import Job
 from .shipping import dumps as dumps_jobs
 from .shipping import loads as loads_jobs
@@ -109,7 +112,7 @@ class Sandbox:
             self.head_since = time.monotonic()
             self.started_at = None
         self.queue.append(job)
-        self.to_child.send_bytes(dumps_jobs(ship_jobs([job])[0]))
+        self.to_child.send_bytes(dumps_jobs(_told(ship_jobs([job]))[0]))
 
     def send_many(self, jobs) -> None:
         """Queue several jobs (of this sandbox's solver) in one message: the child runs them in
@@ -127,7 +130,7 @@ class Sandbox:
             self.head_since = time.monotonic()
             self.started_at = None
         self.queue.extend(jobs)
-        self.to_child.send_bytes(dumps_jobs(ship_jobs(jobs)))
+        self.to_child.send_bytes(dumps_jobs(_told(ship_jobs(jobs))))
 
     def recv(self):
         """The next message: ``("started",)``, ``("done", outcome)``, or ``("partial",)`` (a part
@@ -176,12 +179,13 @@ class Sandbox:
     def deadline(self) -> float | None:
         """When the head job goes over its hard limit (counted from its start; before it starts,
         :data:`~offbench.run.execute.IMPORT_ALLOWANCE` more is allowed for imports, compilation
-        and the untimed warm-up), or None."""
+        and the untimed warm-up, none for a solver stopped before its start once:
+        :func:`~offbench.run.execute.import_allowance`), or None."""
         job = self.job
         if job is None or job.kill_after is None:
             return None
         if self.started_at is None:
-            return self.head_since + job.kill_after + IMPORT_ALLOWANCE
+            return self.head_since + job.kill_after + import_allowance(job)
         return self.started_at + job.kill_after
 
     def overdue(self, now: float) -> bool:
@@ -190,6 +194,22 @@ class Sandbox:
 
     def elapsed(self, now: float) -> float:
         return now - (self.started_at if self.started_at is not None else self.head_since)
+
+    def kill_head(self, now: float):
+        """Kill the child, its head job over its hard limit, and return that job's outcome (the
+        job stays in :attr:`queue`). A job stopped before its timed work began (in its imports
+        or untimed warm-up) says so, with the time it had, and its solver is remembered in this
+        process (:func:`~offbench.run.execute.note_stopped_before_start`): the fresh sandboxes
+        for its later jobs are told to skip the warm-up (:func:`_told`), and get no allowance."""
+        job = self.job
+        elapsed = self.elapsed(now)
+        early = self.started_at is None
+        allowance = import_allowance(job) if early else 0.0
+        self.kill()
+        if early:
+            note_stopped_before_start(job)
+        return killed(job, elapsed, "SIGKILL of its worker process", started=not early,
+                      allowance=allowance)
 
     def kill(self) -> None:
         try:
@@ -270,16 +290,25 @@ class Sandbox:
                 if msg[0] == "done":
                     yield job, msg[1]
             elif self.overdue(time.monotonic()):
-                elapsed = self.elapsed(time.monotonic())
-                self.kill()
+                out = self.kill_head(time.monotonic())
                 self.queue.popleft()
-                yield job, killed(job, elapsed, "SIGKILL of its worker process")
+                yield job, out
                 return
 
     def run_blocking(self, job: Job):
         """Send one job and wait for its outcome, killing the child at the hard limit."""
         (_, out), = list(self.run_many([job]))  # one outcome, whatever happens: see run_many
         return out
+
+
+def _told(shipped: list) -> list:
+    """The sandbox's copies of jobs, each of a solver that gets no warm-up marked so
+    (:data:`~offbench.run.execute.SKIP_WARM_UP`): the child, a fresh interpreter, would warm
+    it up again otherwise, under no allowance now."""
+    for sj in shipped:
+        if skips_warm_up(sj):
+            setattr(sj, SKIP_WARM_UP, True)
+    return shipped
 
 
 def spawn_child(module: str, function: str, threads: int, extra_env: dict | None = None, *,
