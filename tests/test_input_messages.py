@@ -100,10 +100,11 @@ def test_one_bad_file_on_the_command_line_is_named(generated, tmp_path, capsys):
     assert f"{folder / '002.json'}: jobs[0]" in line
 
 
-def test_evaluate_and_validate_name_the_bad_file(generated, tmp_path, capsys):
+def test_solve_evaluate_and_validate_name_the_bad_file(generated, tmp_path, capsys):
     bad = _bad_copy(generated, tmp_path / "files") / "002.json"
     line = _refused(capsys, ["evaluate", bad, "--decision", "0"], f"{bad}: jobs[0].ops[0]")
     assert line.count(str(bad)) == 1
+    _refused(capsys, ["solve", bad, "--solver", "greedy"], f"{bad}: jobs[0].ops[0]")
     _refused(capsys, ["validate", bad], f"{bad}: jobs[0].ops[0]")
     _refused(capsys, ["evaluate", tmp_path / "none.json", "--decision", "0"],
              f"{tmp_path / 'none.json'}: ")

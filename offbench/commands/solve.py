@@ -45,13 +45,11 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..instance import load_instance
     from ..discovery import parse_params, resolve
-    from ._util import print_json, stdout_to_stderr
-
     from ..run.execute import call_with_alarm
+    from ._util import load_named, print_json, stdout_to_stderr
 
-    inst = load_instance(args.instance)
+    inst = load_named(args.instance)
     cls = resolve(args.solver, args.solvers_dir)
     solver = cls(**parse_params(cls, args.param))
     kill_after = args.kill_after
