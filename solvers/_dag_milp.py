@@ -585,9 +585,6 @@ def solve(solver, inst, ctx, budget, traj, info, bounds=None) -> Proposal:
                        heuristic_effort=HEURISTIC_EFFORT if backend == "highspy" else None,
                        on_solution=rnd, restart_nodes=-1)
     budget.leave("backend")
-    if bounds is not None:
-        for when, v in out.bounds:
-            bounds.add(when, min(lowered_bound(v, lm.scale, inst.n_jobs), best))
     info["time_milp"] = time.perf_counter() - t0
     info["backend_status"] = out.message
     info["backend_wall"] = out.wall
@@ -599,27 +596,34 @@ def solve(solver, inst, ctx, budget, traj, info, bounds=None) -> Proposal:
         # numbers are not to be trusted (SPEC.md's extremes: "highspy answered Empty", SCIP's
         # MODEL_INVALID, CBC's numerical trouble). The incumbent and the certified bounds.
         info["backend_failed"] = str(e)
-        return _without_backend(best_x, best, lb, info)
+        return _without_backend(best_x, best, lb, info, out.status == "timeout")
     if prop.objective is not None:
         cost = evaluate(inst, prop.decision).cost
         ctx.charge(1)
-        if abs(prop.objective - cost) > 1e-6 * max(1.0, abs(cost)):
-            # (Solver.solve's test of an exact solver's objective.) The back end's objective
-            # disagrees with the cost model: the model's scaled objective cancelled (a constant
-            # of 1 against coefficients of -1 for an optimum of 1e-20 units), so neither it nor
-            # the back end's bound is trusted; its decision is, priced by the cost model.
+        if abs(prop.objective - cost) > 1e-6 * abs(cost):
+            # The back end's objective disagrees with the cost model (relatively: Solver.solve's
+            # test, 1e-6 of max(1, cost), would pass an objective 1e12 times an optimum of 1e-20
+            # units): the model's scaled objective cancelled (a constant of 1 against
+            # coefficients of -1), so neither it nor the back end's bound is trusted; its
+            # decision is, priced by the cost model.
             info["backend_objective_disagrees"] = prop.objective
-            return _without_backend(prop.decision, cost, lb, info)
+            return _without_backend(prop.decision, cost, lb, info, out.status == "timeout")
+    if bounds is not None:  # (only now: a back end that failed or disagreed bounds nothing)
+        for when, v in out.bounds:
+            bounds.add(when, min(lowered_bound(v, lm.scale, inst.n_jobs), best))
     return prop
 
 
-def _without_backend(x, cost, lb, info) -> Proposal:
+def _without_backend(x, cost, lb, info, timed_out: bool = False) -> Proposal:
     """The answer without the back end's objective and bound: decision ``x`` (feasible, of cost
     ``cost``) and the certified bound ``lb`` (the minimum cut's, the LP's), ``optimal`` when it
-    proves ``x`` to 1e-9 relative, else ``feasible``."""
+    proves ``x`` to 1e-9 relative, else ``timeout`` when the back end stopped at its time limit,
+    ``feasible`` when it finished."""
     bound = None if lb is None else min(lb, cost)
     info["bound_source"] = "mincut and LP (certified), not the back end"
+    info.setdefault("decision_source", "milp" if "backend_objective_disagrees" in info
+                    else "heuristic")
     if bound is not None and cost - bound <= 1e-9 * abs(cost):
         return Proposal(x, status="optimal", bound=bound, info=info)
     info["not_proven"] = True
-    return Proposal(x, status="feasible", bound=bound, info=info)
+    return Proposal(x, status="timeout" if timed_out else "feasible", bound=bound, info=info)

@@ -175,7 +175,10 @@ def drift_unit(t) -> float:
     entry of each cost table the job reads (its steps, its way home, a DAG job's nodes, input
     and messages), plus each job's tardiness weight times the sum of the largest time entries
     (which bounds its tardiness, and the effect of its running time's own drift). Every entry is
-    non-negative (SPEC.md section 2), so ``U`` is at least any placement's cost. The walk's
+    non-negative (SPEC.md section 2), so ``U`` is at least any placement's cost. (Counted: a
+    chain move's five additions, the running sum's, the tardiness terms', whose job time drifts
+    too and is not reset when a placement is priced exactly: about 24 roundings, under 32; a DAG
+    move's 4 per edge plus 4.) The walk's
     filter adds this times the steps between two exact points; ``inf`` (every placement priced
     exactly) when ``U`` is not finite."""
     n = t.ops.size

@@ -59,15 +59,18 @@ class LPFailed(RuntimeError):
 
 
 def _solve_quietly(prob, name):
-    """cvxpy's HiGHS prints a banner to stdout even with verbose off; switch its log off. Any
-    failure of the solve (cvxpy's SolverError, or its ValueError on a solution it cannot
-    unpack) becomes :class:`LPFailed`."""
+    """cvxpy's HiGHS prints a banner to stdout even with verbose off; switch its log off. A
+    failure of the solver (cvxpy's SolverError, an ArithmeticError, or cvxpy's ValueError on a
+    solution it cannot unpack, "Cannot unpack invalid solution") becomes :class:`LPFailed`;
+    any other ValueError is a bug of this model, raised as it is."""
     import cvxpy as cp
 
     opts = {"output_flag": False, "log_to_console": False} if name == "HIGHS" else {}
     try:
         prob.solve(solver=getattr(cp, name), **opts)
-    except (cp.error.SolverError, ValueError, ArithmeticError) as e:
+    except (cp.error.SolverError, ArithmeticError, ValueError) as e:
+        if isinstance(e, ValueError) and "solution" not in str(e).lower():
+            raise
         raise LPFailed(f"{name} failed: {type(e).__name__}: {str(e)[:200]}") from e
 
 

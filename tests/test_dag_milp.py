@@ -476,3 +476,9 @@ def test_extreme_coefficients_are_not_an_error(backend, exhaustive):
         if r.status == "optimal":
             assert r.cost <= ref.cost * (1 + 1e-9)
         assert r.bound is None or r.bound <= ref.cost * (1 + 1e-12)
+        # a back end that failed or disagreed certifies nothing, in the trajectory neither
+        bt = r.info.get("bound_trajectory") or {"bound": []}
+        assert all(b <= ref.cost * (1 + 1e-12) for b in bt["bound"]), (d["name"], bt)
+        if "backend_failed" in r.info or "backend_objective_disagrees" in r.info:
+            assert r.info["bound_source"].startswith("mincut and LP")
+            assert r.info["decision_source"] in ("milp", "heuristic")

@@ -36,8 +36,10 @@ SLEEPER = ("fx-sleep-v1", {"seconds": 30.0})  # sleeps 30 s, in its warm-up too
 @pytest.fixture(autouse=True)
 def _small_allowance(monkeypatch):
     monkeypatch.setattr(execute_mod, "IMPORT_ALLOWANCE", ALLOWANCE)
-    # what this process learned of solvers stopped before their timed solve: this test's own
+    # what this process learned of solvers stopped before their timed solve, and which it has
+    # warmed up (earlier test files run fx-sleep in-process too): this test's own
     monkeypatch.setattr(execute_mod, "_STOPPED_EARLY", set())
+    monkeypatch.setattr(execute_mod, "_WARMED", set())
 
 
 def _jobs(n: int):
@@ -141,7 +143,8 @@ def test_solve_stops_a_sleeping_solver_at_its_hard_limit(inst_path, capsys):
 
 
 def test_solve_kill_after_defaults_as_a_runs(inst_path, capsys, monkeypatch):
-    """Without --kill-after: the track's default (2 * time limit + 10 s, shortened here)."""
+    """Without --kill-after: the track's default (2 * time limit + 10 s, shortened here) plus
+    the import allowance (a cold solve compiles inside it; 2 s here)."""
     from offbench.tracks.base import Track
 
     seen = []
@@ -156,6 +159,8 @@ def test_solve_kill_after_defaults_as_a_runs(inst_path, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and seen == [0.1]
     assert out["status"] == "timeout" and "kill_after=0.4 s" in out["error"]
+    assert "import allowance 2 s: 2.4 s in all" in out["error"]
+    assert out["wall_time"] >= 2.4 - 0.05
     # a solve that finishes in time is untouched
     code = main(["solve", str(inst_path), "--solver", "fx-sleep", "--param", "seconds=0",
                  "--solvers-dir", FIXTURES, "--time-limit", "0.1"])

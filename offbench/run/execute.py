@@ -314,6 +314,7 @@ def execute(job: Job, started: Callable[[], None] | None = None) -> Outcome | Re
         out = tracks.run_job(job, cls, started=started)
         out.worker = _worker_name()
         if cold:
+            _WARMED.add(warm)  # compiled now: its later jobs here are neither warmed nor cold
             out.info["warm_up"] = ("skipped: a job of this solver was stopped at its hard limit "
                                    "before its timed solve began (in its imports or warm-up), so "
                                    "this solve was timed cold, without the import allowance")
@@ -458,8 +459,8 @@ def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | Refere
             signal.setitimer(signal.ITIMER_REAL, 0)
     except _HardTimeout:
         elapsed = time.perf_counter() - t0[0]
-        if not began:
-            note_stopped_before_start(job)
+        if not began and (job.solver_id, job.param_hash) not in _WARMED:
+            note_stopped_before_start(job)  # (a warmed solver was not in its warm-up)
         return killed(job, elapsed, "SIGALRM in the runner process (in-process executor)",
                       started=bool(began), allowance=allowance)
     finally:

@@ -82,6 +82,7 @@ class Sandbox:
         self.started_at: float | None = None  # when the head job started its timed work (monotonic)
         self._started_stamp: float | None = None  # the same, as the kernel stamped it (see recv)
         self._forged = 0                # "started" messages past the head job's first (see recv)
+        self.answered = 0               # jobs this sandbox answered (its first one warmed it up)
         self.key: tuple | None = None   # the solver this sandbox runs (None: no job yet)
 
     def fileno(self) -> int:
@@ -171,6 +172,7 @@ class Sandbox:
                 f"'started' message(s) of its own, which would have restarted its clock)",
                 wall_time=getattr(out, "supervised_time", 0.0) or 0.0)
         out.worker = f"{_HOST}:{self.proc.pid}"  # said by this process, not by the child
+        self.answered += 1
         self.head_since = now
         self.started_at = self._started_stamp = None
         self._forged = 0
@@ -206,7 +208,7 @@ class Sandbox:
         early = self.started_at is None
         allowance = import_allowance(job) if early else 0.0
         self.kill()
-        if early:
+        if early and not self.answered:  # (a sandbox that answered a job had warmed up)
             note_stopped_before_start(job)
         return killed(job, elapsed, "SIGKILL of its worker process", started=not early,
                       allowance=allowance)
