@@ -67,7 +67,7 @@ from .instance_checks import (LIMITS, MAX_INSTANCE_BYTES, MAX_MAGNITUDE, MIN_MAG
 
 __all__ = ["Instance", "load_instance", "save_instance", "atomic_write", "FORMAT", "VERSION",
            "values_admissible", "LIMITS", "MAX_INSTANCE_BYTES", "MIN_MAGNITUDE", "MAX_MAGNITUDE",
-           "check_size", "limit", "is_generator_manifest"]
+           "check_size", "limit", "is_generator_manifest", "load_instance_named"]
 
 
 def _content_digest(d: dict) -> str:
@@ -758,6 +758,18 @@ def load_instance(path: str | os.PathLike, *, max_bytes: int | None = None) -> I
     text = _decode(data)
     del data  # the text alone is kept while it is parsed
     return Instance.from_json(text)
+
+
+def load_instance_named(path: str | os.PathLike) -> Instance:
+    """:func:`load_instance`, its error naming the file first (once): the field alone does not
+    say which of many files is wrong (a run's files source, ``offbench solve``, ``evaluate``,
+    ``validate``)."""
+    try:
+        return load_instance(path)
+    except InstanceError as e:
+        shown = _short(Path(path))
+        msg = str(e)
+        raise InstanceError("", msg if msg.startswith(shown) else f"{shown}: {msg}") from None
 
 
 def save_instance(instance: Instance, path: str | os.PathLike) -> None:

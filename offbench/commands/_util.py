@@ -17,31 +17,6 @@ def print_json(obj) -> None:
     sys.stdout.flush()
 
 
-def shown_path(path: str) -> str:
-    """A path as a message shows it (at most about 200 characters)."""
-    path = str(path)
-    return path if len(path) <= 200 else f"{path[:100]}...{path[-50:]}"
-
-
-def instance_error_text(path: str, e: Exception) -> str:
-    """The message of an instance file that cannot be read or is not valid: the file named
-    first (once), then what is wrong."""
-    shown = shown_path(path)
-    msg = " ".join(str(getattr(e, "strerror", None) or e).split())
-    return msg if msg.startswith(shown) else f"{shown}: {msg}"
-
-
-def load_named(path: str):
-    """:func:`offbench.instance.load_instance`, refusing a bad file with a message that names
-    it (a user's mistake: exit status 2, no traceback)."""
-    from ..instance import load_instance
-
-    try:
-        return load_instance(path)
-    except (UserError, OSError) as e:
-        raise UserError(instance_error_text(path, e)) from None
-
-
 def positive_float(text: str) -> float:
     try:
         v = float(text)

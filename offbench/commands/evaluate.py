@@ -29,9 +29,10 @@ def parse_decision(text: str) -> list[int]:
 
 def run(args) -> int:
     from ..cost import evaluate
-    from ._util import load_named, print_json
+    from ..instance import load_instance_named
+    from ._util import print_json
 
-    inst = load_named(args.instance)
+    inst = load_instance_named(args.instance)
     decision = parse_decision(args.decision)
     print_json(evaluate(inst, decision).to_dict())
     return 0

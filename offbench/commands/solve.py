@@ -49,9 +49,10 @@ def add_parser(sub):
 def run(args) -> int:
     from ..discovery import parse_params, resolve
     from ..run.execute import call_with_alarm
-    from ._util import load_named, print_json, stdout_to_stderr
+    from ..instance import load_instance_named
+    from ._util import print_json, stdout_to_stderr
 
-    inst = load_named(args.instance)
+    inst = load_instance_named(args.instance)
     cls = resolve(args.solver, args.solvers_dir)
     solver = cls(**parse_params(cls, args.param))
     kill_after, allowance = args.kill_after, 0.0

@@ -23,22 +23,25 @@ def add_parser(sub):
     return p
 
 
+def _shown(path: str) -> str:
+    return path if len(path) <= 200 else f"{path[:100]}...{path[-50:]}"
+
+
 def run(args) -> int:
     from ..errors import UserError
-    from ..instance import is_generator_manifest, load_instance
-    from ._util import instance_error_text, shown_path
+    from ..instance import is_generator_manifest, load_instance_named
 
     bad = 0
     for path in args.instances:
-        shown = shown_path(path)
+        shown = _shown(path)
         if is_generator_manifest(path):
             print(f"{shown}: skipped: the manifest that `offbench instances generate` writes, "
                   "not an instance", file=sys.stderr)
             continue
         try:
-            inst = load_instance(path)
-        except (UserError, OSError) as e:  # name the file and go on: one of several may be bad
-            msg = instance_error_text(path, e)
+            inst = load_instance_named(path)
+        except UserError as e:  # the file named; go on: one of several may be bad
+            msg = " ".join(str(e).split())
             if len(args.instances) == 1:  # one file: its message is the one line
                 raise UserError(msg) from None
             bad += 1

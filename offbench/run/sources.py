@@ -329,20 +329,17 @@ def expand_source(s: dict) -> Source:
 
 
 def _load_file(path, where: str = ""):
-    """:func:`~offbench.instance.load_instance`, its error naming the file (the field alone
-    does not say which of many files is wrong) and, when given, the source."""
+    """:func:`~offbench.instance.load_instance_named`: its error names the file and, when
+    given, the source (a SpecError)."""
     from ..errors import InstanceError
-    from ..instance import load_instance
-    from ..instance_checks import short
+    from ..instance import load_instance_named
 
     try:
-        return load_instance(path)
+        return load_instance_named(path)
     except InstanceError as e:
-        shown = short(str(Path(path)))
-        msg = str(e) if str(e).startswith(shown) else f"{shown}: {e}"
         if where:
-            raise SpecError(f"{where}: {msg}") from None
-        raise InstanceError("", msg) from None
+            raise SpecError(f"{where}: {e}") from None
+        raise
 
 
 def _random(seed: int, args: dict, name: str, where: str):
