@@ -119,6 +119,49 @@ def test_a_later_solve_is_timed_cold_and_says_so():
         assert "skipped" in out.info["warm_up"], out.info
 
 
+# ------------------------------------------------------------------ idle in the warm-up
+def test_a_sandbox_idle_in_its_warm_up_is_stopped_without_waiting_out_the_allowance(monkeypatch):
+    """A sandbox past ``kill_after`` and still before its timed solve, whose process used
+    (almost) no CPU over the idle window, is hung rather than compiling: stopped then, not at
+    ``kill_after`` + the allowance, and its row says why; the runner remembers its solver as
+    before. (Before: the sleeper's first job ran out the whole allowance, here 60 s.)"""
+    from offbench.run.sandbox import Sandbox
+
+    monkeypatch.setattr(execute_mod, "IMPORT_ALLOWANCE", 60.0)
+    monkeypatch.setattr(Sandbox, "IDLE_WINDOW", 1.0)
+    def pool(jobs):
+        with PoolExecutor(1) as ex:
+            return list(ex.run(jobs, lambda j: None))
+
+    for run in (pool, lambda jobs: list(units_mod._dask_group(jobs))):
+        monkeypatch.setattr(execute_mod, "_STOPPED_EARLY", set())
+        t0 = time.perf_counter()
+        got = run(_jobs(2))
+        took = time.perf_counter() - t0
+        (_, first), (_, second) = got
+        assert first.status == "timeout" and first.decision is None
+        assert "sat idle" in first.error and "import allowance 60 s" in first.error, first.error
+        assert first.info["stopped_idle"]["window"] >= 1.0
+        assert first.info["stopped_idle"]["cpu"] < 0.02 * first.info["stopped_idle"]["window"]
+        assert first.wall_time >= 1.0  # (the window counts from a second after the start)
+        assert f"kill_after={KILL:g} s" in second.error and "sat idle" not in second.error
+        assert took < 30.0, took  # (not the 60 s allowance; loose for a loaded machine)
+
+
+def test_a_busy_warm_up_is_not_taken_for_idle(monkeypatch):
+    """A warm-up that keeps its core busy (as a cold compile does) is given its allowance."""
+    from offbench.run.sandbox import Sandbox
+
+    monkeypatch.setattr(Sandbox, "IDLE_WINDOW", 0.5)
+    job = _job(0, "fx-sleep-v1", {"seconds": 30.0, "busy": True}, kill_after=KILL)
+    with PoolExecutor(1) as ex:
+        ((_, out),) = list(ex.run([job], lambda j: None))
+    assert "sat idle" not in out.error and "stopped_idle" not in out.info, out.error
+    assert "import allowance" in out.error and _seconds_said(out.error) == pytest.approx(
+        KILL + ALLOWANCE)
+    assert out.wall_time >= KILL + ALLOWANCE - 0.05
+
+
 # ------------------------------------------------------------------ offbench solve
 @pytest.fixture
 def inst_path(tmp_path):

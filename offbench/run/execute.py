@@ -468,14 +468,22 @@ def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | Refere
             restore_alarm(old)
 
 
-def _killed_text(job: Job, started: bool = True, allowance: float = 0.0) -> str:
+def _killed_text(job: Job, started: bool = True, allowance: float = 0.0,
+                 idle: tuple | None = None) -> str:
     """The error text of a job stopped at its hard limit: the same on every executor (the
     measured time is the row's wall time, counted from the timed work's start, or, for a job
-    stopped before it, from the job's; how it was stopped goes in ``info``)."""
+    stopped before it, from the job's; how it was stopped goes in ``info``). ``idle``: ``(window
+    seconds, CPU seconds used in it)`` when a sandbox stopped it idle inside its import
+    allowance (:meth:`offbench.run.sandbox.Sandbox.idle_in_allowance`)."""
     tl = "no time limit" if job.time_limit is None else f"time limit {job.time_limit:g} s"
     ka = job.kill_after
     if started:
         return f"stopped at the hard limit kill_after={ka:g} s ({tl}); no decision"
+    if idle is not None:
+        return (f"stopped before its timed solve began, in its imports, compilation or untimed "
+                f"warm-up, past kill_after={ka:g} s and inside its import allowance "
+                f"{allowance:g} s, because its process sat idle (it used {idle[1]:.2f} s of CPU "
+                f"in the last {idle[0]:.0f} s: not compiling) ({tl}); no decision")
     if allowance > 0:
         return (f"stopped before its timed solve began, in its imports, compilation or untimed "
                 f"warm-up, at kill_after={ka:g} s + import allowance {allowance:g} s = "
@@ -486,12 +494,16 @@ def _killed_text(job: Job, started: bool = True, allowance: float = 0.0) -> str:
 
 
 def killed(job: Job, elapsed: float, how: str, *, started: bool = True,
-           allowance: float = 0.0) -> Outcome | ReferenceOutcome:
+           allowance: float = 0.0, idle: tuple | None = None) -> Outcome | ReferenceOutcome:
     """The outcome of a job stopped at its hard limit (by whatever executor ran it) after
     ``elapsed`` seconds: of its timed work, or (not ``started``) of the job, which had
-    ``allowance`` seconds beyond ``kill_after`` for its imports and warm-up."""
-    return failed_outcome(job, "timeout", _killed_text(job, started, allowance),
-                          wall_time=elapsed, info={"stopped_by": how})
+    ``allowance`` seconds beyond ``kill_after`` for its imports and warm-up (``idle``: stopped
+    inside it for sitting idle, :func:`_killed_text`)."""
+    info = {"stopped_by": how}
+    if idle is not None:
+        info["stopped_idle"] = {"window": idle[0], "cpu": idle[1]}
+    return failed_outcome(job, "timeout", _killed_text(job, started, allowance, idle),
+                          wall_time=elapsed, info=info)
 
 
 def call_with_alarm(fn: Callable[[], object], limit: float | None):

@@ -49,6 +49,19 @@ from .shipping import ship_jobs, unship
 _HOST = platform.node() or "host"
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user and system, its threads and reaped children included) that process
+    ``pid`` has used, from ``/proc/PID/stat``; None where that cannot be read (not Linux, gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        # fields after "pid (comm) ": state, ppid, ...; utime, stime, cutime, cstime are 14-17
+        fields = data[data.rindex(b")") + 2:].split()
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def solver_key(job: Job) -> tuple:
     """What a sandbox is reserved for: one solver (ID, parameters, solver folders), or the
     reference jobs (offbench's own solvers)."""
@@ -72,6 +85,16 @@ class Sandbox:
     #: however late they are read.
     GATHER = 0.002
 
+    #: A head job still before its timed solve (in its imports, compilation or untimed warm-up,
+    #: allowed ``kill_after`` + :data:`~offbench.run.execute.IMPORT_ALLOWANCE`) whose process
+    #: used less than ``IDLE_CPU_SHARE`` of one core over the last ``IDLE_WINDOW`` seconds is
+    #: hung, not compiling (a compile keeps a core busy, however slowly), and is stopped once
+    #: past ``kill_after`` (:meth:`idle_in_allowance`): a solver that sleeps or blocks in its
+    #: warm-up cost its first job ``kill_after`` + 300 s, now ``max(kill_after, 60 s)``. (Read
+    #: from ``/proc``: elsewhere, the allowance only.)
+    IDLE_WINDOW = 60.0
+    IDLE_CPU_SHARE = 0.02
+
     def __init__(self, threads: int = 1, tag: str = ""):
         self.proc, self.to_child, self.from_child = spawn_child(
             "offbench.run.sandbox", "_worker_main", threads, {"OFFBENCH_WORKER": tag or "1"},
@@ -84,6 +107,9 @@ class Sandbox:
         self._forged = 0                # "started" messages past the head job's first (see recv)
         self.answered = 0               # jobs this sandbox answered (its first one warmed it up)
         self.key: tuple | None = None   # the solver this sandbox runs (None: no job yet)
+        self._cpu_marks: deque = deque()  # (monotonic, CPU seconds) of the child, head's warm-up
+        self._marks_head = None         # the head_since those marks belong to
+        self._idle: tuple | None = None  # (window s, CPU s) when idle_in_allowance said so
 
     def fileno(self) -> int:
         """Readable when a message (or the end of the child's output) has arrived: for
@@ -192,7 +218,36 @@ class Sandbox:
 
     def overdue(self, now: float) -> bool:
         d = self.deadline()
-        return d is not None and now > d
+        return (d is not None and now > d) or self.idle_in_allowance(now)
+
+    def idle_in_allowance(self, now: float) -> bool:
+        """Whether the head job, past ``kill_after`` but not yet started (inside its import
+        allowance), sat idle: its process used less than :attr:`IDLE_CPU_SHARE` of a core over
+        the last :attr:`IDLE_WINDOW` seconds (sampled at most every 0.25 s from one second
+        after the head's start, so that short jobs never read ``/proc``)."""
+        job = self.job
+        if job is None or job.kill_after is None or self.started_at is not None \
+                or now - self.head_since < 1.0:  # (no /proc read on a short job's path)
+            return False
+        if self._marks_head != self.head_since:
+            self._cpu_marks.clear()
+            self._marks_head = self.head_since
+        marks = self._cpu_marks
+        if marks and now - marks[-1][0] < 0.25:
+            return False
+        cpu = process_cpu_seconds(self.proc.pid)
+        if cpu is None:
+            return False
+        marks.append((now, cpu))
+        while len(marks) > 2 and marks[1][0] <= now - self.IDLE_WINDOW:
+            marks.popleft()
+        t0, c0 = marks[0]
+        if now <= self.head_since + job.kill_after or now - t0 < self.IDLE_WINDOW:
+            return False
+        if cpu - c0 < self.IDLE_CPU_SHARE * (now - t0):
+            self._idle = (now - t0, cpu - c0)
+            return True
+        return False
 
     def elapsed(self, now: float) -> float:
         return now - (self.started_at if self.started_at is not None else self.head_since)
@@ -207,11 +262,12 @@ class Sandbox:
         elapsed = self.elapsed(now)
         early = self.started_at is None
         allowance = import_allowance(job) if early else 0.0
+        idle, self._idle = (self._idle if early else None), None
         self.kill()
         if early and not self.answered:  # (a sandbox that answered a job had warmed up)
             note_stopped_before_start(job)
         return killed(job, elapsed, "SIGKILL of its worker process", started=not early,
-                      allowance=allowance)
+                      allowance=allowance, idle=idle)
 
     def kill(self) -> None:
         try:

@@ -55,13 +55,19 @@ class FxRaise(Solver):
 
 
 class FxSleep(Solver):
-    """Ignores its time limit and sleeps."""
+    """Ignores its time limit and sleeps (or, ``busy``, keeps a core busy as a compile would)."""
 
     name = "fx-sleep"
-    params = (Param("seconds", float, 30.0, low=0.0),)
+    params = (Param("seconds", float, 30.0, low=0.0),
+              Param("busy", bool, False, doc="spin instead of sleeping"))
 
     def _solve(self, inst, ctx):
-        time.sleep(self.seconds)
+        if self.busy:
+            end = time.perf_counter() + self.seconds
+            while time.perf_counter() < end:
+                pass
+        else:
+            time.sleep(self.seconds)
         return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
 
 
