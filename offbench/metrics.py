@@ -2,6 +2,14 @@
 
 Every function here is a pure function of its arguments: resampling takes an explicit seed, and
 inputs are used in the order given (callers sort rows by their store key first).
+
+Logarithms and exponentials of published numbers (geometric means, their intervals, the paired
+comparison's ratio) are the C library's (:func:`logs`, :func:`exp`), not numpy's ``np.log`` /
+``np.exp``: numpy takes a vectorized AVX-512 path on CPUs that have it, which differs from the
+C library in the last bit on some inputs, so a table's full-precision CSV written on one CPU
+failed ``offbench leaderboard verify`` on another by one unit in the last place (the committed
+``results/dag`` tables, 2.0802640281606486 against 2.080264028160649). The generators made the
+same choice (:func:`offbench.generators._loguniform`).
 """
 
 from __future__ import annotations
@@ -21,6 +29,22 @@ CONFIDENCE = 0.95
 
 #: Two costs within this relative tolerance tie (for wins and performance profiles).
 TIE_RTOL = 1e-9
+
+
+def logs(values) -> np.ndarray:
+    """``log`` of each value by the C library (``math.log``: the same bits on every CPU, see the
+    module docstring); values must be positive, ``inf`` or NaN (callers floor them)."""
+    x = np.asarray(values, dtype=np.float64)
+    return np.fromiter(map(math.log, x.ravel().tolist()), dtype=np.float64,
+                       count=x.size).reshape(x.shape)
+
+
+def exp(value: float) -> float:
+    """``exp`` of one value by the C library (``inf`` past the largest float, as ``np.exp``)."""
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
 
 
 def bootstrap_mean_ci(values: Sequence[float], groups: Sequence | None = None, *,
@@ -98,7 +122,7 @@ def shifted_geometric_mean(times: Sequence[float], shift: float = SGM_SHIFT) -> 
         return math.nan
     if shift <= 0:
         raise ValueError(f"shift must be > 0, got {shift!r}")
-    return float(np.exp(np.mean(np.log(np.maximum(t, 0.0) + shift))) - shift)
+    return exp(float(np.mean(logs(np.maximum(t, 0.0) + shift)))) - shift
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -213,10 +237,10 @@ def geometric_mean_ci(values: Sequence[float], groups: Sequence | None = None, *
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
-    logs = np.log(np.maximum(x, 1e-300))
+    lx = logs(np.maximum(x, 1e-300))
     with np.errstate(invalid="ignore"):
-        m, lo, hi = bootstrap_mean_ci(logs, groups, resamples=resamples, level=level, seed=seed)
-    return (float(np.exp(m)), float(np.exp(lo)), float(np.exp(hi)))
+        m, lo, hi = bootstrap_mean_ci(lx, groups, resamples=resamples, level=level, seed=seed)
+    return (exp(m), exp(lo), exp(hi))
 
 
 def geometric_mean(values: Sequence[float]) -> float:
@@ -224,7 +248,7 @@ def geometric_mean(values: Sequence[float]) -> float:
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         return math.nan
-    return float(np.exp(np.mean(np.log(np.maximum(x, 1e-300)))))
+    return exp(float(np.mean(logs(np.maximum(x, 1e-300)))))
 
 
 def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> dict:
@@ -242,7 +266,7 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> dict:
     if x.shape != y.shape:
         raise ValueError(f"paired values: {x.size} and {y.size} values")
     with np.errstate(invalid="ignore"):
-        d = np.log(x) - np.log(y)
+        d = logs(x) - logs(y)
     both_inf = np.isinf(x) & np.isinf(y)
     d = np.where(both_inf, 0.0, d)
     tie = np.isclose(x, y, rtol=TIE_RTOL, atol=0) | both_inf
@@ -250,7 +274,7 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> dict:
     out = {"n": int(x.size), "a_better": int(np.sum(d < 0)), "b_better": int(np.sum(d > 0)),
            "ties": int(np.sum(d == 0))}
     finite = d[np.isfinite(d)]
-    out["gmean_ratio"] = float(np.exp(np.mean(d))) if d.size else math.nan
+    out["gmean_ratio"] = exp(float(np.mean(d))) if d.size else math.nan
     if x.size == 0:
         out["p_value"] = math.nan
     elif not np.any(d != 0):

@@ -65,13 +65,13 @@ def geometric_mean_ci(values) -> tuple[float, float, float]:
     resamples = metrics.BOOTSTRAP_RESAMPLES
     if k * resamples <= BOOTSTRAP_CHUNK or k == 1:
         return metrics.geometric_mean_ci(x)
-    logs = np.log(np.maximum(x, 1e-300))
+    logs = metrics.logs(np.maximum(x, 1e-300))
     if uses_normal_ci(logs):
         from statistics import NormalDist
 
         mean = float(logs.mean())
         half = NormalDist().inv_cdf(1.0 - (1.0 - metrics.CONFIDENCE) / 2.0) * float(logs.std()) / math.sqrt(k)
-        return (float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half)))
+        return (metrics.exp(mean), metrics.exp(mean - half), metrics.exp(mean + half))
     with np.errstate(invalid="ignore"):
         mean = float(logs.mean())
         rng = np.random.default_rng(metrics.BOOTSTRAP_SEED)
@@ -85,7 +85,7 @@ def geometric_mean_ci(values) -> tuple[float, float, float]:
             del pick
         alpha = (1.0 - metrics.CONFIDENCE) / 2.0
         lo, hi = metrics.quantiles_inf(boot, (alpha, 1.0 - alpha))
-    return (float(np.exp(mean)), float(np.exp(lo)), float(np.exp(hi)))
+    return (metrics.exp(mean), metrics.exp(lo), metrics.exp(hi))
 
 
 # ------------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def _aggregate(conn, a: dict, keys: list[tuple[str, str, str]],
             _, per_inst = _segment_means(a["iid"][sc], fbs)
             solved_ratios = ratio[sc][solved[sc] & ~np.isnan(ratio[sc])]
             g_, lo, hi = geometric_mean_ci(per_inst)
-            normal_ci |= uses_normal_ci(np.log(np.maximum(per_inst, 1e-300)))
+            normal_ci |= uses_normal_ci(metrics.logs(np.maximum(per_inst, 1e-300)))
             stats = {"ratio": g_, "ci_low": lo, "ci_high": hi,
                      "median": float(np.median(per_inst)) if per_inst.size else math.nan,
                      "gmean_solved": (metrics.geometric_mean(solved_ratios) if solved_ratios.size
