@@ -11,23 +11,55 @@ import platform
 import subprocess
 from pathlib import Path
 
+#: The folders whose untracked files a run can load, so that they make a commit ``+dirty``: the
+#: package, the built-in solvers (every ``solvers/*.py`` is discovered) and the family
+#: definitions with their frozen sets (``offbench_instances``). Untracked files elsewhere (a
+#: results store in the working folder, a table written with ``-o``, notes) are scratch.
+LOADED_FOLDERS = ("offbench/", "solvers/", "instances/")
 
-def git_commit() -> str | None:
-    """The commit of the offbench source tree (``+dirty`` with uncommitted changes), or None."""
-    root = Path(__file__).resolve().parent.parent.parent
+
+def git_commit(root: str | os.PathLike | None = None) -> str | None:
+    """The commit of the offbench source tree, or None outside a checkout (or without git).
+
+    ``+dirty`` is appended when the tree differs from the commit in a way that can change what a
+    run computes or records: any change to a tracked file anywhere in the repository (the code,
+    ``instances/*.toml``, whose parameters make every digest, the frozen sets, ...), staged or
+    not, and any untracked file under :data:`LOADED_FOLDERS` (a new ``solvers/*.py`` is run as a
+    built-in solver). Files that ``.gitignore`` names never count. One ``git status`` call (its
+    ``branch.oid`` header is the commit), which takes no lock on the index, so it runs beside
+    other git commands.
+
+    ``root``: the repository (default: the checkout this module is in).
+    """
+    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent.parent
     if not (root / ".git").exists():
         return None
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
-                                "--untracked-files=no", "--", "offbench", "solvers"],
-                               capture_output=True, text=True, timeout=10)
-        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.TimeoutExpired):
+        out = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain=v2", "-z", "--branch",
+             "--untracked-files=normal"],
+            capture_output=True, timeout=10, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
+    if out.returncode != 0:
+        return None
+    commit, dirty = None, False
+    fields = out.stdout.decode("utf-8", "surrogateescape").split("\0")
+    skip = False
+    for f in fields:
+        if skip:  # the original path of a rename or copy ("2 ..." entries)
+            skip = False
+            continue
+        if f.startswith("# branch.oid "):
+            commit = f[len("# branch.oid "):].strip()
+        elif f[:2] in ("1 ", "2 ", "u "):  # a changed, renamed or unmerged tracked file
+            dirty = True
+            skip = f.startswith("2 ")
+        elif f.startswith("? ") and f[2:].startswith(LOADED_FOLDERS):
+            dirty = True
+    if not commit or commit == "(initial)":  # no commit yet
+        return None
+    return commit + ("+dirty" if dirty else "")
 
 
 def machine_info() -> dict:
