@@ -59,6 +59,28 @@ def entropy_words(values: Sequence[int]) -> np.ndarray:
     return np.array(words, dtype=np.uint32)
 
 
+def seed_words(salt_: int, ns: int, seed: int, index: int, part: int, extra: int) -> np.ndarray:
+    """The entropy words of the generator stream ``(salt, ns, seed, index, part, extra)``:
+    different tuples, different words.
+
+    With ``seed`` and ``index`` below ``2**32`` (every set, test and run so far) these are
+    :func:`entropy_words` of the tuple, SeedSequence's own words for the list, so those streams
+    and every digest are the ones they always were. Those words are the values' 32-bit words
+    concatenated without lengths, which is one-to-one only while each value is one word: seed
+    ``2**32`` (words 0, 1) with index 2 gives the words of seed 0 with index ``1 + 2 * 2**32``
+    (words 1, 2). So a seed or an index of ``2**32`` or more is written with each of the two
+    preceded by its number of words: a code without such overlaps, and at least 3 words longer
+    than the short form, so that it never gives the words of a tuple below ``2**32`` either
+    (``ns``, ``part`` and ``extra`` are one word each; the salt's words lead both forms). Kept
+    rather than refusing large seeds: the API and the command line take any non-negative int,
+    and the short form costs one comparison more."""
+    if seed < 4294967296 and index < 4294967296:
+        return entropy_words((salt_, ns, seed, index, part, extra))
+    s, i = entropy_words((seed,)), entropy_words((index,))
+    return np.concatenate((entropy_words((salt_, ns, len(s))), s, entropy_words((len(i),)), i,
+                           entropy_words((part, extra)))).astype(np.uint32)
+
+
 def _module(name: str):
     try:
         return importlib.import_module(name)
@@ -291,7 +313,7 @@ class Family:
     # -------------------------------------------------------------- generation
     def _seq(self, ns: int, seed: int, index: int, part: int, extra: int = 0) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(
-            entropy_words((self._salt, ns, seed, index, part, extra))))
+            seed_words(self._salt, ns, seed, index, part, extra)))
 
     def _check_seed(self, what: str, v: Any, low: int = 0, high: int | None = None) -> int:
         if type(v) is int and v >= low and (high is None or v <= high):
