@@ -533,3 +533,31 @@ def test_a_bad_definition_is_refused_with_one_message(tmp_path, monkeypatch, old
     with pytest.raises(FamilyError) as e:
         get_family("dmro")
     assert str(e.value) == message.replace("{path}", str(path))
+
+
+def test_each_version_shows_its_own_doc(capsys):
+    """dmro-v2 printed version 1's sizes ("50 decisions") and environments ("i mod 12") as if
+    they were its own, before its own section."""
+    from offbench.cli import main
+    from offbench.families.family import version_doc
+
+    v1, v2, v3 = (get_family(f"dmro-v{v}").doc for v in (1, 2, 3))
+    assert "100 decisions" not in v1 and "Version 2:" not in v1 and "Version 3:" not in v1
+    assert "offbench instances show dmro-v2" in v1 and "50 decisions" in v1
+    for doc, own in ((v2, "Version 2:"), (v3, "Version 3:")):
+        label = doc.index("Version 1, which version")
+        assert doc.index(own) < doc.index("100 decisions") < label < doc.index("What it models")
+        assert label < doc.index("50 decisions") and label < doc.index("i mod 12")
+    assert v3.index("Version 3:") < v3.index("Version 2:") and "Version 3:" not in v2
+    assert main(["instances", "show", "dmro-v2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("dmro-v2: ") and out[2].startswith("Version 2: workflow DAGs")
+    # one family of many versions: sections at the left margin, "Version N" ones per version
+    doc = "Sizes\n  five\n\nVersion 3: c\n  three\n\nVersion 2: b\n  two\n\nChanging\n  ask\n"
+    assert version_doc(doc, 1) == "Sizes\n  five\n\nChanging\n  ask"
+    assert version_doc(doc, 1, "fam").endswith("show fam-v2, offbench instances show fam-v3.")
+    assert version_doc(doc, 2).startswith("Version 2: b\n  two\n\nVersion 1, which version 2")
+    assert version_doc(doc, 2).endswith("Sizes\n  five\n\nChanging\n  ask")
+    assert version_doc(doc, 3).startswith("Version 3: c\n  three\n\nVersion 2: b\n  two\n\n")
+    assert version_doc(doc, 4) == version_doc(doc, 1)  # no section of its own
+    assert version_doc("Sizes\n  one\n", 2) == "Sizes\n  one"

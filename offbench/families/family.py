@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import functools
 import importlib
+import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -79,6 +80,39 @@ def seed_words(salt_: int, ns: int, seed: int, index: int, part: int, extra: int
     s, i = entropy_words((seed,)), entropy_words((index,))
     return np.concatenate((entropy_words((salt_, ns, len(s))), s, entropy_words((len(i),)), i,
                            entropy_words((part, extra)))).astype(np.uint32)
+
+
+_VERSION_HEADER = re.compile(r"Version ([1-9][0-9]*)\b")
+
+
+def version_doc(doc: str, version: int, name: str = "") -> str:
+    """The part of a definition's ``doc`` that describes ``version``.
+
+    A doc is sections, each a line at the left margin and its indented text. A section headed
+    ``Version N...`` describes what version N changes; the others describe the family as
+    version 1 defines it (its sizes, environments, ...). Version 1, or a version without a
+    section of its own, shows those; a version with a section shows that section first, then
+    the sections of the versions it builds on (newest first), then version 1's under a line that
+    says whose they are, so that version 1's sizes are never read as its own. Sections of later
+    versions are left out (version 1 names them: ``offbench instances show NAME-v2``)."""
+    sections: list[tuple[int, list[str]]] = []  # (version, lines); 1: version 1's own
+    for line in doc.strip("\n").splitlines():
+        if line and not line[0].isspace() or not sections:
+            m = _VERSION_HEADER.match(line)
+            sections.append((int(m.group(1)) if m else 1, []))
+        sections[-1][1].append(line)
+    text = {v: "\n\n".join("\n".join(lines).strip("\n") for w, lines in sections if w == v)
+            for v, _ in sections}
+    if version not in text or version == 1:
+        later = sorted(v for v in text if v > version)
+        return text[1] + ("" if not later or not name else "\n\nLater versions describe "
+                          "themselves: " + ", ".join(f"offbench instances show {name}-v{v}"
+                                                     for v in later) + ".")
+    return "\n\n".join(
+        [text[v] for v in sorted(text, reverse=True) if 1 < v <= version] +
+        [f"Version 1, which version {version} builds on: what follows, up to the parameters, "
+         f"describes\nversion 1 (its sizes and environments are version 1's; version "
+         f"{version}'s are above).", text[1]])
 
 
 def _module(name: str):
@@ -275,7 +309,7 @@ class Family:
     def doc(self) -> str:
         """What the family models, sizes, sources, parameters and version history."""
         declared = self._declared()
-        lines = [f"{self.id}: {self.description}", "", self._def.doc, ""]
+        lines = [f"{self.id}: {self.description}", "", version_doc(self._def.doc, self.version, self.name), ""]
         lines.append("Parameters (in force):")
         for k, v in self.params.items():
             p = declared[k]
