@@ -36,7 +36,15 @@ cost that the move makes, computed by the cost model's move kernel
 (:func:`offbench.cost.apply_move`: O(1) for a chain's layer, O(degree) for a DAG's node; each
 reward is the exact change of the whole decision's cost, so the sum telescopes in any order):
 **an episode's return is the all-device cost minus the cost of the decision**, for a feasible
-decision, to rounding (relative 1e-9), on chains and DAGs alike. Observation (float32, all
+decision, to rounding, on chains and DAGs alike. The rounding is relative to the largest cost the
+episode passes through (a sum of differences of costs), not to the return: about 1e-9 of the
+return when the costs along the episode are of the return's magnitude (every family's frames),
+but at extreme magnitudes (a layer of 1e30 ops moved and another of 1e-30 left) a large
+intermediate cost cancels and the return can be wrong in every digit; ``info["cost"]`` (the
+cost model's price of the final decision) is exact. An episode is charged 1 evaluation
+(``env.evaluations``) although its per-step rewards reveal the costs of up to ``n_layers``
+complete decisions (each prefix placed, the rest on the device): compare evaluation counts with
+that in mind. Observation (float32, all
 features as :mod:`offbench.learn.features` normalizes them): the frame's global features, the
 current job's row, the layer's position (one-hot over the longest job's layers), the layer's
 row (with its predecessor's), the tiers already chosen for this job's earlier layers (one-hot,

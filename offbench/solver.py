@@ -399,6 +399,13 @@ class Solver:
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
                           wall_time=ctx.elapsed(), evaluations=ctx.evaluations,
                           error=f"unsupported: {e}", **base)
+        except SolverError:
+            # A mistake in the solver's parameters found only once it runs (a weights file that
+            # cannot be used, an n_steps that does not fit the instance): the caller's mistake,
+            # raised as a bad parameter is at construction (``offbench solve`` exits 2 with its
+            # message), not a crash of the solver with a traceback. A run's job records it as
+            # that job's error; the other jobs go on.
+            raise
         except Exception as e:  # a solver's crash is a result row, never a crash of the caller
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
                           wall_time=ctx.elapsed(), evaluations=ctx.evaluations,
@@ -540,6 +547,16 @@ class LearningSolver(Solver):
 
     def start(self, structure: Instance, seed: int) -> None:
         raise NotImplementedError(f"solver {self.id} does not implement start")
+
+    def check_inputs(self, structure: Instance | None = None) -> None:
+        """Check this solver's parameters against a stream's structure (its first frame; None
+        when not known) without running it, raising :class:`SolverError` for a mistake (a
+        weights file that cannot be used, a value that does not fit the structure).
+
+        ``offbench run`` calls it for every learner and stream source before any job runs, and
+        ``offbench solve`` before solving, so that such a mistake is refused up front (exit
+        status 2) instead of becoming every job's error row. It must be cheap: no network is
+        built. The default checks nothing; :meth:`start` still refuses what this misses."""
 
     def decide(self, frame: Instance, ctx: Context) -> Proposal:
         raise NotImplementedError(f"solver {self.id} does not implement decide")

@@ -32,7 +32,8 @@ first-order meta-update ``theta += outer_lr * mean(phi_task - theta)`` over a ba
 by ``offbench train dmro``, whose weights the ``weights`` parameter loads): tasks are the
 family's training environments (``meta_family``, split ``train``); each iteration draws
 ``meta_tasks`` of them (without replacement, seeded), decides ``meta_frames`` new frames of each
-with the current initialization (candidates priced by the cost model, counted in
+(environment ``j``'s frames are the stream of :func:`meta_stream_seed`, a seed space of its own,
+so a run's stream sources never hold training frames) with the current initialization (candidates priced by the cost model, counted in
 ``meta_evaluations``), stores the labels in that task's own memory, adapts a copy of the
 networks to each task with ``inner_steps`` Adam steps at ``inner_lr``, and moves the
 initialization by ``outer_lr`` towards the mean adapted weights. On the adaptation track with
@@ -196,6 +197,30 @@ from offbench.solver import Context, Param
 #: their number, bitwise (measured on torch 2.13 for 1 to 4 networks; from 5 on torch sums in
 #: another order): tests/test_learned_fingerprint.py checks it on the installed torch.
 CONSENSUS_NUMPY_K = 4
+
+
+#: Tag of the seed sequence of the meta-training streams (``b"dmtr"``), and the ways of deriving
+#: them (:func:`meta_stream_seed`).
+_TRAIN_TAG = 0x646D7472
+SEED_SPACES = ("tagged", "legacy")
+
+
+def meta_stream_seed(seed: int, j: int, space: str = "tagged") -> int:
+    """The stream seed of training environment ``j`` when meta-training with ``seed``.
+
+    ``"tagged"``: ``2**63`` plus 63 bits drawn from ``SeedSequence([seed, tag, j])``, a seed of
+    ``2**32`` or more, whose streams a family derives with a length-prefixed code that no seed
+    below ``2**32`` shares (:func:`offbench.families.family.seed_words`): a run spec's stream
+    source (its seeds are small) never holds a training frame. ``"legacy"``: ``seed * 1000 + j``,
+    the derivation before the tagged one, the same seed space as run specs' stream sources
+    (training environment ``j`` of seed 0 is the stream of seed ``j``), kept to reproduce the
+    weights trained with it."""
+    if space == "legacy":
+        return int(seed) * 1000 + int(j)
+    if space != "tagged":
+        raise UserError(f"seed space {space!r}: expected one of {', '.join(SEED_SPACES)}")
+    word = int(np.random.SeedSequence([int(seed), _TRAIN_TAG, int(j)]).generate_state(1, np.uint64)[0])
+    return (1 << 63) | (word >> 1)
 
 
 class DMRO(CandidateLearner, TorchLearningSolver):
@@ -534,10 +559,16 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         return out
 
     # ---------------------------------------------------------------- meta-learning
-    def meta_train(self, family: str, iterations: int, seed: int) -> dict:
+    def meta_train(self, family: str, iterations: int, seed: int, seed_space: str = "tagged") -> dict:
         """Meta-train (or, with ``meta_mode = "union"``, pretrain) the initialization on the
         training environments of ``family`` (see the module docstring). Returns a report (tasks,
-        frames, evaluations, the last meta loss); the stream's memory stays empty."""
+        frames, evaluations, the last meta loss); the stream's memory stays empty.
+
+        The frames of training environment ``j`` are the stream :func:`meta_stream_seed`
+        ``(seed, j, seed_space)``: ``"tagged"`` (the default) is a seed space of its own, so
+        no stream a run spec names (a seed below ``2**32``) is ever a training stream;
+        ``"legacy"`` is the old ``seed * 1000 + j``, which a run's stream sources can share
+        (the shipped weights in results/learned/weights were trained with it)."""
         from offbench.families import get_family
 
         fam = get_family(family)
@@ -545,7 +576,8 @@ class DMRO(CandidateLearner, TorchLearningSolver):
         if not envs:
             raise UserError(f"solver {self.id}: family {fam.id} has no training environments to meta-train on")
         n = int(iterations) * self.meta_frames
-        streams = {env: fam.stream(int(seed) * 1000 + j, n, environment=env) for j, env in enumerate(envs)}
+        streams = {env: fam.stream(meta_stream_seed(seed, j, seed_space), n, environment=env)
+                   for j, env in enumerate(envs)}
         mems = {env: self._memories() for env in envs}
         frames = 0
         stats: dict = {}
@@ -555,7 +587,7 @@ class DMRO(CandidateLearner, TorchLearningSolver):
             stats = self._meta_iteration(batch, mems, lambda f: Context(f, None, 0), f"{fam.id} ")
             frames += sum(len(fs) for _, fs in batch)
         return self._meta_done({"family": fam.id, "environments": envs, "iterations": int(iterations),
-                                "frames": frames}, stats)
+                                "frames": frames, "seed_space": seed_space}, stats)
 
     def learn_meta(self, frames_by_env: dict, context) -> dict:
         """The adaptation track's meta-training phase (``adaptation.meta_frames``): Reptile (or

@@ -74,7 +74,7 @@ import numpy as np
 
 from offbench.errors import UserError
 from offbench.learn.base import WEIGHTS_PARAM, TorchLearningSolver
-from offbench.solver import Param, Proposal
+from offbench.solver import Param, Proposal, SolverError
 
 _COMMON = (
     Param("episodes_per_frame", int, None, low=1, allow_none=True,
@@ -400,9 +400,15 @@ class _OnPolicy(SB3Solver):
         if n is None:
             n = sb3_default if (sb3_default and steps_per_frame % sb3_default == 0) else steps_per_frame
         if steps_per_frame % n:
-            raise UserError(f"solver {self.id}: n_steps = {n} must divide the steps played per frame "
-                            f"({steps_per_frame}: episodes_per_frame x steps per episode)")
+            raise SolverError(f"solver {self.id}: n_steps = {n} must divide the steps played per "
+                              f"frame ({steps_per_frame}: episodes_per_frame x steps per episode)")
         return n
+
+    def check_inputs(self, structure=None) -> None:
+        super().check_inputs(structure)
+        if structure is not None:
+            per_episode = structure.n_layers if self.env_kind == "sequential" else 1
+            self._n_steps(self._episodes() * per_episode, None)
 
 
 class SB3PPO(_OnPolicy):

@@ -295,7 +295,7 @@ def test_offbench_train_reproduces_the_shipped_weights(tmp_path):
     params = {k: v for k, v in spec["params"].items()
               if k not in ("meta_iterations", "meta_mode", "meta_family")}
     new = train("dmro", spec["family"], tmp_path, seed=spec["seed"], iterations=spec["iterations"],
-                mode=spec["mode"], params=params)
+                mode=spec["mode"], params=params, seed_space=spec.get("seed_space", "legacy"))
     assert new["spec_sha256"] == doc["spec_sha256"]
     fr = list(get_family("dmro-v1").stream(9, 20, environment="vgg16-mid"))
     decisions = []

@@ -123,6 +123,7 @@ def run(args) -> int:
         count=args.count, instance_seed=args.instance_seed, families_dirs=args.families_dir)
     spec = parse_spec(raw, where=args.config or "built-in run spec")
     plan = make_plan(spec)
+    check_learners(plan)
     if args.dry_run:
         print(_describe_plan(plan))
         return 0
@@ -169,6 +170,34 @@ def run(args) -> int:
             print_terminal(board)
         sys.stdout.flush()
     return 0 if summary.ok and not summary.dropped else 1
+
+
+def check_learners(plan) -> None:
+    """Refuse, before any job runs, a learner's parameter that cannot work: each learner's
+    :meth:`~offbench.solver.LearningSolver.check_inputs` against each stream source's first frame
+    (for other sources, without a structure): a weights file that is not offbench weights of
+    this solver, holds NaN or infinite values or was saved for another structure; an
+    ``n_steps`` that does not divide a frame's steps. Cheap (no network is built); what it
+    cannot see (tensor shapes) is still refused by the job's ``start``, as that job's error."""
+    from ..discovery import resolve
+    from ..run.spec import SpecError
+    from ..solver import LearningSolver, SolverError
+
+    seen = set()
+    for src, templates in zip(plan.sources, plan.templates):
+        for t in templates:
+            key = (t.solver_id, t.param_hash, t.solver_dirs, src.name if src.stream else None)
+            if key in seen:
+                continue
+            seen.add(key)
+            cls = resolve(t.solver_id, list(t.solver_dirs))
+            if not issubclass(cls, LearningSolver):
+                continue
+            try:
+                cls(**t.params).check_inputs(src.members[0] if src.stream and src.members else None)
+            except SolverError as e:
+                on = f" on source {src.name!r}" if src.stream else ""
+                raise SpecError(f"solver {t.solver_id}{on}: {e}") from None
 
 
 def _describe_plan(plan) -> str:

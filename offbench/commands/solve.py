@@ -4,7 +4,9 @@ Exit status: 0 when the solver answered (its row, whatever its status: a solver'
 ``error`` row, not a failure of the command, and so is a solver stopped at its hard limit, a
 ``timeout`` row without a decision), :data:`EXIT_REFUSED` (3) when it **refused** the instance
 (``status: error`` with ``unsupported: <why>``: the instance is outside its scope, SPEC.md
-section 6), 2 for a mistake in the command (a missing file, an unknown solver or parameter).
+section 6), 2 for a mistake in the command (a missing file, an unknown solver or parameter, a
+parameter the solver refuses once it runs: a weights file it cannot use, an ``n_steps`` that does
+not fit the instance; :class:`~offbench.solver.SolverError`, raised by the solve).
 
 The hard limit (``--kill-after``; by default ``offbench run``'s, ``2 * time limit + 10`` s with
 a time limit, none without, plus the import allowance,
@@ -55,6 +57,10 @@ def run(args) -> int:
     inst = load_instance_named(args.instance)
     cls = resolve(args.solver, args.solvers_dir)
     solver = cls(**parse_params(cls, args.param))
+    from ..solver import LearningSolver
+
+    if isinstance(solver, LearningSolver):  # its parameters against the instance, up front
+        solver.check_inputs(inst)
     kill_after, allowance = args.kill_after, 0.0
     if kill_after is None and args.time_limit is not None:
         from ..run.execute import IMPORT_ALLOWANCE

@@ -34,7 +34,7 @@ from typing import ClassVar
 
 from ..errors import UserError
 from ..instance import Instance
-from ..solver import LearningSolver, Param
+from ..solver import LearningSolver, Param, SolverError
 from .features import dag_key, same_structure, structure_difference
 from .seeding import seed_everything
 
@@ -45,8 +45,9 @@ WEIGHTS_PARAM = Param("weights", "path", None, allow_none=True, exists="file",
 FORMAT = "offbench-weights"
 
 
-class WeightsError(UserError):
-    """Saved weights that cannot be used (a missing file, another solver's or structure's)."""
+class WeightsError(SolverError):
+    """Saved weights that cannot be used (a missing file, another solver's or structure's, a
+    tensor with NaN or infinite values): a mistake in the solver's ``weights`` parameter."""
 
 
 def weights_digest(path: str | Path) -> str:
@@ -56,6 +57,57 @@ def weights_digest(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+_OTHER_STRUCTURE = ("weights {path}: saved for another structure (devices, jobs, layers per job or "
+                    "a DAG job's edges differ from this stream's)")
+
+
+def _structure_meta(s: Instance) -> dict:
+    """What a weights file records of the structure it was saved for."""
+    structure = {"n_devices": int(s.n_devices), "job_device": s.job_device.tolist(),
+                 "layer_offsets": s.layer_offsets.tolist()}
+    key = dag_key(s)
+    if key is not None:  # DAG jobs: their edges, as a digest (chains: no key, as before)
+        h = hashlib.sha256()
+        for a in key:
+            h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+        structure["dag_sha256"] = h.hexdigest()
+    return structure
+
+
+def _read_weights(path: Path, solver_id: str) -> tuple[dict, dict]:
+    """A weights file's offbench metadata and its tensors, refused with :class:`WeightsError`
+    when it is missing, not safetensors, not offbench weights, another solver's, or holds a
+    tensor with NaN or infinite values (a damaged or diverged file: loaded, it would decide
+    with NaN scores and train with a NaN loss without a word)."""
+    from safetensors import safe_open
+    import torch
+
+    if not path.is_file():
+        raise WeightsError(f"weights {path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # a truncated or foreign file
+        raise WeightsError(f"weights {path}: not a safetensors file ({type(e).__name__}: {e})") from None
+    try:
+        meta = json.loads(meta[FORMAT])
+    except (KeyError, ValueError):
+        raise WeightsError(f"weights {path}: not offbench weights (no {FORMAT!r} metadata)") from None
+    if not isinstance(meta, dict) or meta.get("solver") != solver_id:
+        got = meta.get("solver") if isinstance(meta, dict) else None
+        raise WeightsError(f"weights {path}: saved by {got!r}, not by {solver_id}")
+    for k in sorted(tensors):
+        v = tensors[k]
+        if v.is_floating_point() or v.is_complex():
+            bad = int((~torch.isfinite(v)).sum())
+            if bad:
+                raise WeightsError(f"weights {path}: tensor {k!r} has {bad} NaN or infinite "
+                                   f"value(s) of {v.numel()}: a damaged file, or weights saved "
+                                   "after training diverged")
+    return meta, tensors
 
 
 def _chain_key(frame: Instance) -> tuple:
@@ -105,16 +157,21 @@ class TorchLearningSolver(LearningSolver):
     def _metadata(self) -> dict:
         # One metadata key: safetensors writes its metadata map in no fixed order, and a digest
         # must not depend on it.
-        s = self.structure
-        structure = {"n_devices": int(s.n_devices), "job_device": s.job_device.tolist(),
-                     "layer_offsets": s.layer_offsets.tolist()}
-        key = dag_key(s)
-        if key is not None:  # DAG jobs: their edges, as a digest (chains: no key, as before)
-            h = hashlib.sha256()
-            for a in key:
-                h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
-            structure["dag_sha256"] = h.hexdigest()
-        return {FORMAT: json.dumps({"solver": self.id, "structure": structure}, sort_keys=True)}
+        return {FORMAT: json.dumps({"solver": self.id, "structure": _structure_meta(self.structure)},
+                                   sort_keys=True)}
+
+    def check_inputs(self, structure: Instance | None = None) -> None:
+        """Check the ``weights`` file without building the model: a readable safetensors file
+        of offbench weights saved by this solver, every tensor finite, and (with ``structure``,
+        a stream's first frame) saved for that structure. Tensor names and shapes are checked
+        by :meth:`load`, once the model is built."""
+        super().check_inputs(structure)
+        w = self.param_values.get("weights")
+        if not w:
+            return
+        meta, _ = _read_weights(Path(w), self.id)
+        if structure is not None and meta.get("structure") != _structure_meta(structure):
+            raise WeightsError(_OTHER_STRUCTURE.format(path=w))
 
     def state_tensors(self) -> dict:
         """Every module's state as ``"module.tensor" -> tensor`` (contiguous CPU copies)."""
@@ -150,30 +207,14 @@ class TorchLearningSolver(LearningSolver):
         Raises
         ------
         WeightsError
-            A missing or unreadable file, another solver's weights, another structure, or tensors
-            whose names or shapes differ from this model's.
+            A missing or unreadable file, another solver's weights, another structure, a tensor
+            with NaN or infinite values, or tensors whose names or shapes differ from this
+            model's.
         """
-        from safetensors import safe_open
-
         path = Path(path)
-        if not path.is_file():
-            raise WeightsError(f"weights {path}: no such file")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as e:  # a truncated or foreign file
-            raise WeightsError(f"weights {path}: not a safetensors file ({type(e).__name__}: {e})") from None
-        try:
-            meta = json.loads(meta[FORMAT])
-            want = json.loads(self._metadata()[FORMAT])
-        except (KeyError, ValueError):
-            raise WeightsError(f"weights {path}: not offbench weights (no {FORMAT!r} metadata)") from None
-        if meta.get("solver") != self.id:
-            raise WeightsError(f"weights {path}: saved by {meta.get('solver')!r}, not by {self.id}")
-        if meta.get("structure") != want["structure"]:
-            raise WeightsError(f"weights {path}: saved for another structure (devices, jobs, "
-                               f"layers per job or a DAG job's edges differ from this stream's)")
+        meta, tensors = _read_weights(path, self.id)
+        if meta.get("structure") != _structure_meta(self.structure):
+            raise WeightsError(_OTHER_STRUCTURE.format(path=path))
         mine = self.state_tensors()
         if set(mine) != set(tensors):
             diff = sorted(set(mine) ^ set(tensors))

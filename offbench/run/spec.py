@@ -298,9 +298,36 @@ class RunSpec:
         return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
 
 
-def param_hash(params: dict) -> str:
-    """sha256 of the canonical JSON of a solver's validated parameters."""
-    return hashlib.sha256(canonical_json(params).encode()).hexdigest()
+def param_hash(params: dict, files: dict | None = None) -> str:
+    """sha256 of the canonical JSON of a solver's validated parameters.
+
+    ``files`` maps a parameter that names a file (a learner's ``weights``) to the sha256 of that
+    file's content (:func:`file_digests`): a job's key then changes when the file does, so a
+    re-run after replacing the weights runs again instead of keeping the old rows. Without
+    files the hash is the one it always was."""
+    if not files:
+        return hashlib.sha256(canonical_json(params).encode()).hexdigest()
+    return hashlib.sha256(canonical_json({"params": params, "file_sha256": files}).encode()).hexdigest()
+
+
+def file_digests(cls, params: dict, where: str = "solver") -> dict:
+    """The sha256 of the content of each file a solver's parameters name (a ``path`` parameter
+    declared with ``exists="file"``, set), by parameter name; a file that cannot be read is a
+    :class:`SpecError` naming it."""
+    out = {}
+    for p in cls.params:
+        v = params.get(p.name)
+        if p.type != "path" or p.exists != "file" or not isinstance(v, str):
+            continue
+        h = hashlib.sha256()
+        try:
+            with open(Path(v).expanduser(), "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError as e:
+            raise SpecError(f"{where}.params.{p.name}: cannot read {v} ({e.strerror or e})") from None
+        out[p.name] = h.hexdigest()
+    return out
 
 
 def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
@@ -562,7 +589,8 @@ def _parse_solver(s, where: str, dirs: list[str], time_limit, kill_after, seeds)
         if not isinstance(only, list) or not only:
             raise SpecError(f"{where}.sources: expected a list of source names, got {only!r}")
         only = tuple(_str(x, f"{where}.sources[{i}]") for i, x in enumerate(only))
-    return SolverSpec(id=cls.id, params=validated, param_hash=param_hash(validated),
+    digests = file_digests(cls, validated, where)
+    return SolverSpec(id=cls.id, params=validated, param_hash=param_hash(validated, digests),
                       time_limit=tl, kill_after=ka, seeds=sd, tracks=tuple(cls.tracks), learns=learns,
                       sources=only)
 
