@@ -1,4 +1,12 @@
-"""Reading the columnar ``.npz`` form of an instance (no pickle, headers checked first)."""
+"""Reading the columnar ``.npz`` form of an instance (no pickle, headers checked first).
+
+The name is a 0-D text array, except a name that ends in NUL characters: numpy's text arrays
+drop trailing NULs (``np.array("a\\0")[()] == "a"``), so such a name is written as a 1-D
+``uint32`` array of its code points (:func:`name_array`, :func:`name_from_array`), and the round
+trip keeps every name whole. Files of other names are unchanged byte for byte; a reader from
+before this refuses such a file by the field (``name: expected a text``) rather than losing its
+NULs.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +62,26 @@ def read_arrays(data: bytes, names: set, optional: set = frozenset()) -> dict:
 
 
 _NPZ_STRINGS = ("name", "format")
+#: The longest name or format string, in characters.
+_MAX_TEXT = 2**16
+
+
+def name_array(name: str) -> np.ndarray:
+    """The ``name`` array of an instance's npz (see the module docstring)."""
+    if name.endswith("\0"):
+        return np.array([ord(c) for c in name], dtype=np.uint32)
+    return np.array(name)
+
+
+def name_from_array(a: np.ndarray) -> str:
+    """The name that :func:`name_array` wrote (its header already checked by read_arrays)."""
+    if a.ndim == 0:
+        return str(a)
+    codes = a.astype(np.int64)
+    if codes.size and (codes.min() < 0 or codes.max() > 0x10FFFF):
+        bad = int(codes[(codes < 0) | (codes > 0x10FFFF)][0])
+        raise InstanceError("name", f"expected Unicode code points (0 to 0x10FFFF), got {bad}")
+    return "".join(map(chr, codes.tolist()))
 _NPZ_INTEGERS = ("job_device", "layer_offsets", "version", "edge_offsets", "edge_src", "edge_dst")
 _NPZ_BOOLEANS = ("job_is_dag", "edge_has_bits")
 
@@ -72,9 +100,13 @@ def _npy_header(f, key: str):
         raise InstanceError(key, f"not a readable .npy array ({short(e, 120)})") from None
     if dtype.hasobject:
         raise InstanceError(key, "holds Python objects (offbench never unpickles)")
-    if key in _NPZ_STRINGS:
+    if key == "name" and dtype.kind in "iu" and len(shape) == 1:  # code points (name_array)
+        if shape[0] > _MAX_TEXT:
+            raise InstanceError(key, f"a text of {shape[0]:,} characters; at most 65,536")
+        ok = True
+    elif key in _NPZ_STRINGS:
         ok, what = dtype.kind == "U" and len(shape) == 0, "a text"
-        if ok and dtype.itemsize > 4 * 2**16:
+        if ok and dtype.itemsize > 4 * _MAX_TEXT:
             raise InstanceError(key, f"a text of {dtype.itemsize // 4:,} characters; at most 65,536")
     elif key in _NPZ_INTEGERS:
         ok, what = dtype.kind in "iu", "integers"

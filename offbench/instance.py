@@ -19,7 +19,8 @@ a job whose edges form the chain ``(j, j + 1)`` with no messages is stored as a 
 digest and costs are bitwise those of version 1. Self-loops, duplicates, edges to missing nodes
 and cycles are refused with the file's path (``jobs[3].edges[4]: ...``).
 
-Absent capacities and deadlines are ``inf`` in the arrays and ``null``/absent in the JSON.
+Absent capacities and deadlines are ``inf`` in the arrays and ``null``/absent in the JSON. A
+``-0.0`` (admitted where 0 is) is stored as ``+0.0``: the same number, so the same digest.
 
 JSON is the edge of the system: :meth:`Instance.from_json` parses and validates once, with a
 message that names the field by its path (``jobs[3].bits: expected 6 values (5 layers + 1),
@@ -35,7 +36,7 @@ variable) are checked by :func:`check_size` before anything of that size is allo
 while JSON is parsed (``offbench._instance_json``), from the array headers of an ``.npz``
 (``offbench._instance_npz``), and by the families and generators before they draw.
 
-The module is kept whole (about 780 lines): the dataclass, its field lists and the validation
+The module is kept whole (about 815 lines): the dataclass, its field lists and the validation
 that its constructor, ``replace`` and unpickling run are one unit on the runner's hot path (the
 field lists are looked up once and shared by all three); the readers and writers already live
 in ``offbench._instance_json`` and ``offbench._instance_npz``.
@@ -193,12 +194,17 @@ class Instance:
         # Scalars (admissible() inline; _check_number says what is wrong).
         for attr, path, positive in _SCALAR_CHECKS:
             v = d[attr]
+            if v == 0:  # -0.0 too: stored as 0.0, whose digest it has
+                if positive:
+                    _check_number(path, v, positive=True)
+                d[attr] = 0.0
+                continue
             if attr.endswith("capacity"):
                 if not math.isinf(v) or v < 0:  # inf is null: no capacity
                     _check_number(path, v, positive=False, floor=False,
                                   what=f"a number in [0, {MAX_MAGNITUDE:g}] or null")
                 continue
-            if not ((not positive) if v == 0 else MIN_MAGNITUDE <= v <= MAX_MAGNITUDE):
+            if not MIN_MAGNITUDE <= v <= MAX_MAGNITUDE:
                 _check_number(path, v, positive=positive)
         # Devices.
         nd = self.dev_speed.size
@@ -209,6 +215,7 @@ class Instance:
         if nd == 0:
             raise InstanceError("devices", "expected at least one device, got none")
         if not _all_admissible([d[n] for n in _DEV_POSITIVE], [d[n] for n in _DEV_NONNEGATIVE]):
+            self._plus_zeros()
             for name in _DEVICE_FIELDS:  # which value, in the order of the fields
                 a = getattr(self, "dev_" + name)
                 bad = _first_bad(a, positive=name in _POSITIVE)
@@ -243,9 +250,11 @@ class Instance:
                 f"expected a device index in 0..{nd - 1}, got {int(self.job_device[i])}",
             )
         dl = self.deadline
-        if _all_admissible([], [self.ops, self.bits, self.job_weight]) and \
-                not ((dl < 0) | ((dl > MAX_MAGNITUDE) & (dl != np.inf)) | np.isnan(dl)).any():
-            return  # every value admissible (what the checks below would find, at once)
+        if _all_admissible([], [self.ops, self.bits, self.job_weight]) and not (
+                np.signbit(dl) | ((dl > MAX_MAGNITUDE) & (dl != np.inf)) | np.isnan(dl)).any():
+            return  # every value admissible, none -0.0 (what the checks below would find, at once)
+        self._plus_zeros()
+        dl = self.deadline
         bad = _first_bad(self.ops, positive=False)
         if bad is not None:
             i = int(np.searchsorted(off, bad, side="right") - 1)
@@ -266,6 +275,17 @@ class Instance:
         bad = _first_bad(self.job_weight, positive=False)
         if bad is not None:
             _check_number(f"jobs[{bad}].weight", float(self.job_weight[bad]), positive=False)
+
+    def _plus_zeros(self) -> None:
+        """Store every ``-0.0`` of the float arrays as ``+0.0``: the same number (SPEC.md section
+        3 admits 0), so it must have the same digest (the canonical JSON would write ``-0.0``).
+        :meth:`_check` calls this where its quick test fails, as it does on a ``-0.0``, and
+        makes each scalar 0 ``+0.0`` as it checks it."""
+        d = self.__dict__
+        for name in _ZERO_ARRAYS:
+            a = d[name]
+            if a.size and (np.signbit(a) & (a == 0)).any():
+                d[name] = _ro(np.where(a == 0, 0.0, a))
 
     def _written_as_dag(self, i: int) -> bool:
         """Whether job ``i`` is marked a DAG in ``job_is_dag`` as given (before
@@ -306,7 +326,8 @@ class Instance:
                     raise InstanceError(k, "expected booleans (0 or 1)")
                 a = a.astype(bool)
             elif a is not None:
-                a = a.astype(np.float64)
+                a = a.astype(np.float64)  # a copy: -0.0 made +0.0 in place (see _plus_zeros)
+                a[a == 0] = 0.0
             arr[k] = a
         eoff = arr["edge_offsets"]
         if arr["job_is_dag"].size != nj:
@@ -577,7 +598,7 @@ class Instance:
         buf = io.BytesIO()
         arrays = {f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)
                   if f.name != "name" and getattr(self, f.name) is not None}
-        arrays["name"] = np.array(self.name)
+        arrays["name"] = _instance_npz.name_array(self.name)  # a name ending in NUL: code points
         arrays["format"] = np.array(f"{FORMAT}-npz")
         arrays["version"] = np.array(2 if self.is_dag else 1)
         np.savez_compressed(buf, **arrays)
@@ -603,7 +624,7 @@ class Instance:
         if version == 1 and any(k in arrays for k in DAG_FIELDS):
             raise InstanceError("format", "an npz file of version 1 has no DAG arrays")
         kwargs = {k: (v.item() if v.ndim == 0 else v) for k, v in arrays.items()}
-        kwargs["name"] = str(kwargs["name"])
+        kwargs["name"] = _instance_npz.name_from_array(arrays["name"])
         return cls(**kwargs)
 
 
@@ -666,6 +687,8 @@ _SCALAR_PATH = {
 _SCALAR_CHECKS = tuple((a, p, p in _POSITIVE) for a, p in _SCALAR_PATH.items())
 _DEV_POSITIVE = tuple("dev_" + n for n in _DEVICE_FIELDS if n in _POSITIVE)
 _DEV_NONNEGATIVE = tuple("dev_" + n for n in _DEVICE_FIELDS if n not in _POSITIVE)
+#: The float arrays where 0 is admissible, so -0.0 too (stored as +0.0: Instance._plus_zeros).
+_ZERO_ARRAYS = _DEV_NONNEGATIVE + ("ops", "bits", "deadline", "job_weight")
 #: The fields :meth:`Instance.__post_init__` converts, in order: (name, 0 float, 1 int64 array,
 #: 2 float64 array); the name and the DAG arrays are not among them.
 _POST_FIELDS = tuple(
@@ -689,10 +712,11 @@ def values_admissible(scalars: dict, arrays: dict) -> bool:
         for attr, _, positive in _SCALAR_CHECKS:
             v = np.asarray(scalars[attr], dtype=np.float64)
             ok = (v >= MIN_MAGNITUDE) & (v <= MAX_MAGNITUDE)
+            zero = (v == 0) & ~np.signbit(v)  # -0.0: left to the Instance, which makes it 0.0
             if attr.endswith("capacity"):
-                ok |= (v == 0) | (v == np.inf)
+                ok |= zero | (v == np.inf)
             elif not positive:
-                ok |= v == 0
+                ok |= zero
             if not ok.all():
                 return False
         pos = [arrays[n] for n in _DEV_POSITIVE]
@@ -701,7 +725,7 @@ def values_admissible(scalars: dict, arrays: dict) -> bool:
                                [np.concatenate(nonneg, axis=1).ravel()]):
             return False
         dl = arrays["deadline"]
-        return not ((dl < 0) | ((dl > MAX_MAGNITUDE) & (dl != np.inf)) | np.isnan(dl)).any()
+        return not (np.signbit(dl) | ((dl > MAX_MAGNITUDE) & (dl != np.inf)) | np.isnan(dl)).any()
 
 
 # ---------------------------------------------------------------------- files
