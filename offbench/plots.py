@@ -222,10 +222,11 @@ def anytime_curve(runs: Sequence[tuple], grid: np.ndarray) -> np.ndarray:
 
     A run is ``(t, ratio, end, final)``: the referee-priced trajectory (times, ratios with None
     or ``nan`` for an infeasible point), the row's wall time, and the row's own ratio if it is
-    solved (None otherwise), which holds from ``end`` on.
+    solved (None otherwise), which holds from ``end`` on; a fifth element, the run's instance,
+    is ignored here (:func:`anytime_instances` groups by it).
     """
     out = np.full((len(runs), grid.size), np.inf)
-    for k, (t, ratio, end, final) in enumerate(runs):
+    for k, (t, ratio, end, final, *_) in enumerate(runs):
         ts = [float(a) for a, r in zip(t, ratio) if r is not None and math.isfinite(r)]
         rs = [float(r) for r in ratio if r is not None and math.isfinite(r)]
         if final is not None and math.isfinite(final):
@@ -243,13 +244,46 @@ def anytime_curve(runs: Sequence[tuple], grid: np.ndarray) -> np.ndarray:
     return out
 
 
+def anytime_instances(runs: Sequence[tuple], grid: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Per instance, the best ratio so far at the times of ``grid`` with its seeds averaged:
+    ``(values, seeds)``, an array (instances x grid) and the number of runs of each instance.
+
+    A run is ``(t, ratio, end, final, instance)`` (:func:`anytime_curve`; without the fifth
+    element each run is an instance of its own). The seeds of an instance are averaged as the
+    leaderboard averages them before it ranks (SPEC.md section 6, "seeds averaged per instance
+    first": the arithmetic mean of the seeds' ratios, :func:`offbench.leaderboard.build.instance_ratios`),
+    here at each time of the grid; while any seed of an instance has no incumbent yet, the
+    instance has none (``inf``). Instances are in the order of their first run.
+    """
+    curves = anytime_curve(runs, grid)
+    groups: dict = {}
+    for k, r in enumerate(runs):
+        groups.setdefault(r[4] if len(r) > 4 else ("run", k), []).append(k)
+    values = np.array([curves[idx].mean(axis=0) for idx in groups.values()])
+    return values.reshape(len(groups), grid.size), [len(idx) for idx in groups.values()]
+
+
+def _anytime_count(seeds: Sequence[int]) -> str:
+    """``16 instances``, ``16 instances x 3 seeds`` or ``16 instances, 1 to 3 seeds``."""
+    n = len(seeds)
+    text = f"{n} instance{'s' if n != 1 else ''}"
+    lo, hi = min(seeds), max(seeds)
+    if hi == 1:
+        return text
+    if lo == hi:
+        return f"{text} x {hi} seeds"
+    return f"{text}, {lo} to {hi} seeds"
+
+
 def anytime_figure(runs: Mapping[str, Sequence[tuple]], title: str = "",
                    styles: Mapping[str, dict] | None = None):
     """Quality against time (benchopt's convergence curves): for each solver, the median over
-    its instances of ``best ratio so far - 1`` (cost over the reference, minus one) against the
-    time since its solve started, with the band between the 25th and 75th percentiles. Ratios
+    its instances of ``best ratio so far - 1`` (cost over the reference, minus one; an
+    instance's seeds averaged first, :func:`anytime_instances`) against the time since its
+    solve started, with the band between the 25th and 75th percentiles over instances. Ratios
     are the referee's pricing of the recorded incumbents (:func:`anytime_curve`; ``runs``: per
-    label, a list of ``(t, ratio, end, final)``). Where more than a quarter (half) of the
+    label, a list of ``(t, ratio, end, final, instance)``). The legend counts instances (and
+    seeds, where an instance has more than one run). Where more than a quarter (half) of the
     instances have no incumbent yet, the band's top (the median) is not drawn; a ratio at or
     below the reference is drawn at :data:`ANYTIME_FLOOR`."""
     fig = _figure(6.8, 4.6)
@@ -265,11 +299,11 @@ def anytime_figure(runs: Mapping[str, Sequence[tuple]], title: str = "",
     for j, (lab, rs) in enumerate(runs.items()):
         if not rs:
             continue
-        vals = anytime_curve(rs, grid)
+        vals, seeds = anytime_instances(rs, grid)
         q = np.quantile(vals, [0.25, 0.5, 0.75], axis=0, method="inverted_cdf")
         sub = np.where(np.isfinite(q), np.maximum(q - 1.0, ANYTIME_FLOOR), np.nan)
         st = _style_of(lab, styles)
-        name = f"{lab} ({len(rs)} instances)"
+        name = f"{lab} ({_anytime_count(seeds)})"
         labels.append(name)
         ax.plot(grid, sub[1], color=st["color"], linestyle=st["linestyle"], linewidth=1.5,
                 drawstyle="steps-post")
@@ -296,8 +330,8 @@ def anytime_figure(runs: Mapping[str, Sequence[tuple]], title: str = "",
                               marker=st["marker"], label=nm))
     handles.append(Patch(color="0.6", alpha=0.3, label="band: 25-75 % of instances"))
     ax.legend(handles=handles, fontsize="small", loc="upper right")
-    ax.annotate("incumbents priced by the referee; no line where over half the instances have "
-                "no incumbent yet", xy=(0.0, -0.2), xycoords="axes fraction",
+    ax.annotate("incumbents priced by the referee, an instance's seeds averaged;\nno line where "
+                "over half the instances have no incumbent yet", xy=(0.0, -0.2), xycoords="axes fraction",
                 fontsize="x-small", va="top")
     _tie_note(ax, drawn)
     return fig
@@ -474,7 +508,7 @@ def _static_figures(t, title: str) -> dict:
 
 def _anytime_runs(t) -> dict:
     """Per entry of a static table, the priced trajectories of its rows (``(t, ratio, end,
-    final)`` for :func:`anytime_figure`); entries without any are left out."""
+    final, instance digest)`` for :func:`anytime_figure`); entries without any are left out."""
     from .leaderboard.build import solved
 
     out = {}
@@ -485,7 +519,8 @@ def _anytime_runs(t) -> dict:
             if r.get("_refused") or not isinstance(tr, dict) or "ratio" not in tr:
                 continue
             final = r.get("ratio") if solved(r) else None
-            runs.append((tr["t"], tr["ratio"], float(r.get("wall_time") or 0.0), final))
+            runs.append((tr["t"], tr["ratio"], float(r.get("wall_time") or 0.0), final,
+                         r["instance_digest"]))
         if runs:
             out[e.label] = runs
     return out
