@@ -5,8 +5,15 @@ Devices belong to classes (:data:`offbench.families._common.DEVICE_CLASSES`) and
 networks (:data:`offbench.families._common.NETWORKS`); each job is one inference of a built-in
 DNN (:mod:`offbench.profiles`), either whole (every block a layer) or with its units merged into
 a few groups at random cut points; the edge and the cloud may have capacities (a fraction of the
-frame's total FLOPs) and jobs may have soft deadlines (a fraction of the job's best single-tier
-time, computed with :mod:`offbench.cost`).
+frame's total nominal FLOPs) and jobs may have soft deadlines (a fraction of the job's best
+single-tier time in the nominal instance, computed with :mod:`offbench.cost`).
+
+:func:`build_fleet` draws the *nominal* instance (mean channel, nominal task sizes, no load), and
+the capacities and deadlines are set on it; ``Family.generate`` publishes one frame of that
+scenario (:mod:`offbench.streams`: fading, task and input sizes, loads), whose FLOPs and best
+single-tier times differ, so a published capacity or deadline is another fraction of them. The
+families' docs (``instances/*.toml``) give both ranges; ``benchmarks/scripts/family_ranges.py``
+measures the published ones.
 
 Every random number comes from ``rng_structure``, in a fixed order and count that depend only on
 the structural parameters, so two environments of one seed share the structure and the physical
@@ -44,9 +51,11 @@ def capacity_params() -> tuple[FParam, ...]:
     return (
         FParam("capacities", bool, doc="give the edge and the cloud capacities"),
         FParam("edge_capacity", "range", low=0.0,
-               doc="edge capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
+               doc="edge capacity as a fraction of the frame's total nominal FLOPs (uniform; "
+                   "a published frame's FLOPs vary around them)"),
         FParam("cloud_capacity", "range", low=0.0,
-               doc="cloud capacity as a fraction of the frame's total nominal FLOPs (uniform)"),
+               doc="cloud capacity as a fraction of the frame's total nominal FLOPs (uniform; "
+                   "a published frame's FLOPs vary around them)"),
     )
 
 
@@ -55,7 +64,8 @@ def deadline_params() -> tuple[FParam, ...]:
     return (
         FParam("deadlines", bool, doc="give jobs soft deadlines"),
         FParam("tightness", "range", low=0.0,
-               doc="deadline / (the job's best time on a single tier), uniform"),
+               doc="deadline / (the job's best time on a single tier in the nominal scenario), "
+                   "uniform; a published frame's best times vary around them"),
         FParam("no_deadline_fraction", float, low=0.0, high=1.0,
                doc="share of jobs without a deadline"),
         FParam("w_tardiness", float, low=0.0, doc="weight of tardiness (per second late)"),

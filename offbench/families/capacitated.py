@@ -1,7 +1,7 @@
 """Generator of the ``capacitated`` family: jobs that compete for edge and cloud capacity.
 
 A fleet of heterogeneous devices (:mod:`offbench.families._fleet`) runs real DNNs cut into a few
-layers; the edge and the cloud can each take only a fraction of the frame's FLOPs, so jobs
+layers; the edge and the cloud can each take only a fraction of the frame's nominal FLOPs, so jobs
 compete and the problem is a multiple-choice knapsack with chain costs (NP-hard). Size presets
 run from exhaustively provable to MILP-scale to beyond (bounds only). See
 ``instances/capacitated.toml``.

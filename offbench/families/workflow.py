@@ -12,8 +12,11 @@ scaled so that its messages take ``ccr`` times its computation at the reference 
 
     sum(message bits) / ref_rate = ccr * sum(task FLOPs) / ref_speed
 
-(daggen's and MRLCO's CCR is such a ratio of times on a reference platform). See
-``instances/workflow.toml`` for every number and its source.
+(daggen's and MRLCO's CCR is such a ratio of times on a reference platform). That holds in the
+nominal scenario; a published instance is one frame of it (:mod:`offbench.streams`), whose
+operations move with the work factor and whose per-edge messages do not, so its ratio is the drawn
+``ccr`` over that factor. See ``instances/workflow.toml`` for every number, its source and the
+published ranges.
 
 Every random number of the structure (the DAGs, their messages and operations, the devices'
 speeds and powers) comes from ``rng_structure`` in an order that depends only on the structural

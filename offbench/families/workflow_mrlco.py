@@ -23,7 +23,8 @@ task ``u``:
   ``ref_process_rate`` = 2**23 bit/s) takes, at offbench's reference speed ``ref_speed``.
 
 So on the reference platform a message takes ``ccr * ref_process_rate / rate`` of its sender's
-computation: ``ccr * 8 / 7`` on MRLCO's 7 Mbit/s link, as in MRLCO. The DAGs (daggen's layered
+computation: ``ccr * 8 / 7`` on MRLCO's 7 Mbit/s link, as in MRLCO (in the nominal scenario: a
+published frame scales the operations by its work factor and not the messages, as in version 1). The DAGs (daggen's layered
 algorithm, :func:`offbench.families._dag.daggen_dag`), the job's input, the devices, networks,
 servers, capacities and environments are version 1's. See ``instances/workflow.toml``
 (``[v2]``).

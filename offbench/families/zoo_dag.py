@@ -9,7 +9,9 @@ and access networks (:data:`offbench.families._common.DEVICE_CLASSES`,
 compressed image. Node outputs are shared tensors (``out_bits``: a tensor read by several layers
 is sent once over each hop). As in the fleet families (``capacitated``, ``deadline``), the edge
 and the cloud may have capacities (a fraction of the frame's total FLOPs) and jobs soft deadlines
-(a fraction of the job's best single-tier time, by :mod:`offbench.cost`). See
+(a fraction of the job's best single-tier time in the nominal scenario, by :mod:`offbench.cost`;
+a published frame's best times vary around it, its FLOPs do not: the zoo's frames keep task
+sizes). See
 ``instances/zoo.toml`` (``[v2]``).
 
 The random numbers are drawn in the order of ``zoo-v1``'s generator (jobs' devices,
