@@ -329,7 +329,8 @@ def _aggregate(conn, a: dict, keys: list[tuple[str, str, str]],
             _, per_inst = _segment_means(a["iid"][sc], fbs)
             solved_ratios = ratio[sc][solved[sc] & ~np.isnan(ratio[sc])]
             g_, lo, hi = geometric_mean_ci(per_inst)
-            normal_ci |= uses_normal_ci(metrics.logs(np.maximum(per_inst, 1e-300)))
+            # (uses_normal_ci of the logs: a floored value's log is finite iff the value is)
+            normal_ci |= per_inst.size > NORMAL_CI_ABOVE and bool(np.isfinite(per_inst).all())
             stats = {"ratio": g_, "ci_low": lo, "ci_high": hi,
                      "median": float(np.median(per_inst)) if per_inst.size else math.nan,
                      "gmean_solved": (metrics.geometric_mean(solved_ratios) if solved_ratios.size
