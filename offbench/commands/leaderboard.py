@@ -10,8 +10,10 @@ summary of a few lines; every written file gets its full provenance in a sidecar
 (``FILE.provenance.json``). ``--compare A B`` adds the paired comparison of two solvers on the
 same instances (Wilcoxon signed-rank p-value): on the terminal, or after the table in the format
 it is written in (Markdown or LaTeX; CSV cannot hold it). ``verify`` re-runs the run specs named
-in TABLE's provenance (its own line, or its sidecar) into a fresh store and exits 1 if any
-quality number differs (latency and time columns are not compared).
+in TABLE's provenance (its own line, or its sidecar; both must agree) into a fresh store and
+exits 1 if any quality number, note, paired comparison or provenance field that the re-run
+recomputes differs (latency and time columns are not compared; commit, machine, libraries and
+executor are said, not failed); a line that offbench does not write is refused, named.
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ def add_parser(sub):
     vsub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     v = vsub.add_parser("verify", help="re-run what a table claims; exit 1 if a number differs",
                         description="Re-run the run specs in TABLE's provenance into a fresh "
-                                    "store, rebuild the table, and compare every quality number.")
+                                    "store, rebuild the table, and compare every quality number, "
+                                    "note and paired comparison, and the provenance fields that "
+                                    "the re-run recomputes (seeds, instances, references, "
+                                    "statistics, rows, solver parameters).")
     v.add_argument("table", metavar="TABLE", help="a table written by offbench leaderboard")
     v.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="worker processes for the re-run (default: CPUs; 0: in this process)")
@@ -105,11 +110,11 @@ def run(args) -> int:
         if args.plots:
             from ..plots import write_plots
 
-            print(f"offbench leaderboard: drawing {_plot_summary(board)} into {args.plots} ...",
+            print(f"offbench leaderboard: drawing the figures into {args.plots} ...",
                   file=sys.stderr, flush=True)
             files = write_plots(board, args.plots)
-            print(f"offbench leaderboard: {len(files)} plot files written to {args.plots}",
-                  file=sys.stderr)
+            print(f"offbench leaderboard: {_plot_summary(files)} written to {args.plots} "
+                  f"({len(files)} files)", file=sys.stderr)
     if args.output or args.format:
         from ..leaderboard.render import render_comparisons
 
@@ -128,15 +133,20 @@ def run(args) -> int:
     return 0
 
 
-def _plot_summary(board) -> str:
-    from .. import tracks
+def _plot_summary(files) -> str:
+    """What was written, by kind of figure (from the files' names: one figure is a PNG and a
+    PDF of one stem): never a figure that was not drawn (a static table gets an anytime
+    figure only where some solver recorded trajectories)."""
+    from pathlib import Path
 
     kinds: dict[str, int] = {}
-    for t in board.tables:
-        for f in tracks.get(t.track).figures:
-            kinds[f] = kinds.get(f, 0) + 1
-    parts = [f"{n} {k} figure{'s' if n != 1 else ''}" for k, n in kinds.items()]
-    return ", ".join(parts + ["the aggregate performance profile"]) if parts else "no figures"
+    for stem in dict.fromkeys(Path(f).with_suffix("").name for f in files):
+        kind = "aggregate" if stem == "all-static-profile" else stem.rsplit("-", 1)[-1]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    parts = [f"{n} {k} figure{'s' if n != 1 else ''}" for k, n in kinds.items() if k != "aggregate"]
+    if "aggregate" in kinds:
+        parts.append("the aggregate performance profile")
+    return ", ".join(parts) if parts else "no figures"
 
 
 def _print_comparisons(comps) -> None:
@@ -193,12 +203,19 @@ def _verify(args) -> int:
                             provenance=sidecar)
     if log.written and not args.quiet:
         print(f"verify {path}: the solvers' own output is in {log.path}", file=sys.stderr)
+    notes = [f"  note: {n}" for n in report.notes]
     if report.ok:
+        comps = (f", {report.comparisons} paired comparison{'s' if report.comparisons != 1 else ''}"
+                 if report.comparisons else "")
         print(f"verify {path}: OK: {report.tables} tables, {report.rows} solver rows, "
-              f"{report.numbers} quality numbers identical after re-running (latency and time "
-              "columns not compared)")
+              f"{report.numbers} quality numbers{comps} and the provenance identical after "
+              "re-running (latency and time columns not compared)")
+        if notes:
+            print("\n".join(notes))
         return 0
     print(f"verify {path}: FAILED: {len(report.differences)} differences", file=sys.stderr)
     for d in report.differences:
         print(f"  {d}", file=sys.stderr)
+    for n in notes:
+        print(n, file=sys.stderr)
     return 1

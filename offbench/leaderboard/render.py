@@ -7,8 +7,9 @@ Markdown and LaTeX start with their provenance, in a form a program can read bac
 ``pandas.read_csv`` reads with its defaults) whose provenance is the sidecar JSON written beside
 it (:func:`sidecar_path`, :func:`provenance_json`); the terminal view (``terminal``) is aligned
 tables (rich) under a provenance summary of a few lines (:func:`summary_lines`).
-:func:`read_table` parses Markdown, CSV and LaTeX back into cells (what
-:func:`offbench.leaderboard.verify` compares).
+:func:`read_document` (and :func:`read_table`, its tables alone) reads Markdown, CSV and
+LaTeX back into cells, notes and the paired comparison (what :func:`offbench.leaderboard.verify`
+compares), refusing any line that :func:`render` does not write.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass, field
 
 from .. import tracks
 from .build import (CSV_HEADER, CSV_TIMING, FORMATS, PROVENANCE_TAG, TIMING_COLUMNS, Entry,
@@ -90,7 +92,11 @@ def csv_rows(board: Leaderboard) -> list[list[str]]:
 
 def provenance_lines(board: Leaderboard) -> list[str]:
     """The human-readable provenance header (one line each, no comment markers)."""
-    p = board.provenance
+    return header_lines(board.provenance)
+
+
+def header_lines(p: dict) -> list[str]:
+    """:func:`provenance_lines` of a provenance dict (what a table read back must show)."""
     lines = [f"offbench leaderboard, derived from the results store {p['store']} "
              f"({p['rows']} rows from run{'s' if len(p['runs']) != 1 else ''} "
              f"{', '.join(map(str, p['runs']))}); never edited by hand",
@@ -257,6 +263,15 @@ def _render_csv(board: Leaderboard) -> str:
     return buf.getvalue()
 
 
+_LEADERBOARD_CAPTION = ("Geometric mean of the fallback cost ratio with 95% bootstrap interval; "
+                        "latency in ms; SGM: shifted geometric mean of solve time (shift 10 ms).")
+_COMPARISON_CAPTION = "Fallback ratios paired by instance; gmean A/B below 1: A better."
+
+
+def _latex_caption(title: str, text: str = _LEADERBOARD_CAPTION) -> str:
+    return f"\\caption{{{latex_escape(title)}. {latex_escape(text)}}}"
+
+
 _LATEX_ESC = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
               "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
 
@@ -272,10 +287,7 @@ def _render_latex(board: Leaderboard) -> str:
     for t in board.tables:
         cols = t.columns
         out += ["\\begin{table}[t]", "\\centering", "\\small",
-                f"\\caption{{{latex_escape(t.title)}. " + latex_escape(
-                    "Geometric mean of the fallback cost ratio with 95% bootstrap interval; "
-                    "latency in ms; SGM: shifted "
-                    "geometric mean of solve time (shift 10 ms).") + "}",
+                _latex_caption(t.title),
                 "\\begin{tabular}{l" + "r" * (len(cols) - 1) + "}", "\\toprule",
                 " & ".join(latex_escape(c) for c in cols) + " \\\\", "\\midrule"]
         for e in t.entries:
@@ -303,9 +315,7 @@ def render_comparisons(comps: list, fmt: str) -> str:
                 + "".join("| " + " | ".join(r) + " |\n" for r in rows))
     if fmt == "latex":
         out = ["", "\\begin{table}[t]", "\\centering", "\\small",
-               f"\\caption{{{latex_escape(COMPARISON_TITLE)}. "
-               + latex_escape("Fallback ratios paired by instance; gmean A/B below 1: A better.")
-               + "}",
+               _latex_caption(COMPARISON_TITLE, _COMPARISON_CAPTION),
                "\\begin{tabular}{lll" + "r" * (len(header) - 3) + "}", "\\toprule",
                " & ".join(latex_escape(c) for c in header) + " \\\\", "\\midrule"]
         out += [" & ".join(latex_escape(c) for c in r) + " \\\\" for r in rows]
@@ -316,110 +326,371 @@ def render_comparisons(comps: list, fmt: str) -> str:
 
 
 # ==================================================================================== reading back
+# Read by hand, line by line, and strictly: a table is read only in the form render() writes it,
+# and any other line is refused, naming it. A Markdown parser would read what Markdown renders,
+# but it is not a dependency of offbench; refusing what offbench never writes leaves no line that
+# a reader sees as a row and verify does not check (a row indented by a space, a second table in
+# a quote, a '#' line in a CSV that pandas reads as a row).
+@dataclass
+class Document:
+    """A rendered leaderboard read back (:func:`read_document`)."""
+
+    format: str
+    provenance: dict
+    #: the leaderboard tables, ``(title, header, rows)``
+    tables: list = field(default_factory=list)
+    #: per table, the line number of each row
+    lines: list = field(default_factory=list)
+    #: per table, its notes (Markdown; none elsewhere)
+    notes: list = field(default_factory=list)
+    #: rows of the paired comparison written with ``--compare`` (None: none written)
+    comparisons: list | None = None
+    comparison_lines: list = field(default_factory=list)
+    #: what makes the text disagree with itself (a header line that is not its provenance, a
+    #: sidecar that is not its provenance line)
+    problems: list = field(default_factory=list)
+
+
 def read_table(text: str, provenance: dict | None = None
                ) -> tuple[str, dict, list[tuple[str, list[str], list[list[str]]]]]:
-    """Parse a rendered leaderboard: ``(format, provenance, [(title, header, rows), ...])``.
-
-    ``provenance``: the table's sidecar provenance (:func:`read_sidecar`), used when the text
-    has no provenance line of its own (CSV).
+    """Parse a rendered leaderboard: ``(format, provenance, [(title, header, rows), ...])``,
+    the leaderboard tables only (:func:`read_document` has the rest).
 
     Raises
     ------
     LeaderboardError
-        The text has no offbench provenance line (and none is given), or its tables cannot be
-        read.
+        See :func:`read_document`.
     """
-    prov = provenance
-    for line in text.splitlines():
-        i = line.find(PROVENANCE_TAG)
-        if i >= 0:
-            js = line[i + len(PROVENANCE_TAG):].strip()
-            if js.endswith("-->"):
-                js = js[:-3].strip()
-            try:
-                prov = json.loads(js)  # the table's own line wins over a sidecar
-            except json.JSONDecodeError as e:
-                raise LeaderboardError(f"the provenance line is not valid JSON ({e.msg})") from None
-            break
-    if prov is None:
-        raise LeaderboardError("no offbench provenance line in this table and no provenance "
-                               "sidecar beside it (was it written by `offbench leaderboard -o`?)")
+    doc = read_document(text, provenance)
+    return doc.format, doc.provenance, doc.tables
+
+
+def read_document(text: str, provenance: dict | None = None) -> Document:
+    """Read a rendered leaderboard back: its format, provenance, tables, notes, paired
+    comparison, and where it disagrees with itself (:attr:`Document.problems`).
+
+    ``provenance``: the table's sidecar provenance (:func:`read_sidecar`): the provenance of a
+    table without a line of its own (CSV); beside a provenance line, it must be the same.
+
+    Raises
+    ------
+    LeaderboardError
+        The text has no offbench provenance line (and none is given), or it has a line that
+        ``offbench leaderboard`` does not write there (named).
+    """
+    fmt, prov, at = read_provenance(text, provenance)
     lines = text.splitlines()
-    if any(line.startswith("\\begin{tabular}") for line in lines):
-        return "latex", prov, _leaderboard_tables(_parse_latex(lines))
-    if any(line.startswith("|") for line in lines):
-        return "md", prov, _leaderboard_tables(_parse_md(lines))
-    return "csv", prov, _parse_csv(lines)
+    if fmt == "csv":
+        doc = Document("csv", prov)
+        _read_csv(text, doc)
+        return doc
+    doc = Document(fmt, prov)
+    if provenance is not None:
+        what = ", ".join(p for p, _, _ in provenance_differences(prov, provenance))
+        if what:
+            doc.problems.append(f"the provenance sidecar disagrees with the table's provenance "
+                                f"line: {what} differ")
+    head = (_read_md if fmt == "md" else _read_latex)(lines, at, doc)
+    try:
+        want = header_lines(prov)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise LeaderboardError(f"line {at + 1}: the provenance is not one offbench leaderboard "
+                               f"writes ({type(e).__name__}: {e})") from None
+    for k in range(max(len(head), len(want))):
+        if k >= len(head):
+            doc.problems.append(f"the provenance header lacks the line {want[k]!r}, which the "
+                                "table's provenance gives")
+        elif k >= len(want):
+            doc.problems.append(f"line {head[k][0]}: the provenance header line "
+                                f"{_show(head[k][1])} is not in the table's provenance")
+        elif head[k][1] != want[k]:
+            said, given = _clip_pair(head[k][1], want[k])
+            doc.problems.append(f"line {head[k][0]}: the provenance header says {said}, the "
+                                f"table's provenance gives {given}")
+    _split_comparison(doc)
+    return doc
 
 
-def _leaderboard_tables(tables):
-    """The tables of a parsed file but a paired comparison written with them (``--compare``
-    with ``-o``): it has no solver rows to verify."""
-    from .compare import COMPARISON_HEADER
+def read_provenance(text: str, provenance: dict | None = None) -> tuple[str, dict, int | None]:
+    """``(format, provenance, index of the provenance line)`` of a rendered leaderboard, its
+    lines not read yet (:func:`read_document` reads them). ``provenance``: the sidecar's, the
+    provenance of a table without a line of its own (CSV: index None).
 
-    return [t for t in tables if tuple(t[1]) != COMPARISON_HEADER]
+    Raises
+    ------
+    LeaderboardError
+        No provenance line and no ``provenance``, or a provenance line that is not one.
+    """
+    lines = text.splitlines()
+    tagged = [i for i, line in enumerate(lines) if PROVENANCE_TAG in line]
+    if len(tagged) > 1:
+        raise LeaderboardError(f"lines {tagged[0] + 1} and {tagged[1] + 1} both hold an offbench "
+                               "provenance; a table has one")
+    if not tagged:
+        if provenance is None:
+            raise LeaderboardError("no offbench provenance line in this table and no provenance "
+                                   "sidecar beside it (was it written by `offbench leaderboard "
+                                   "-o`?)")
+        if lines and (lines[0].startswith("# ") or lines[0].startswith("% ")):
+            raise LeaderboardError("this Markdown or LaTeX table has no provenance line: "
+                                   "offbench leaderboard writes one into every such table")
+        return "csv", provenance, None
+    at = tagged[0]
+    line = lines[at].rstrip()
+    if line.startswith(f"<!-- {PROVENANCE_TAG} ") and line.endswith(" -->"):
+        fmt, js = "md", line[len(f"<!-- {PROVENANCE_TAG} "):-len(" -->")]
+    elif line.startswith(f"% {PROVENANCE_TAG} "):
+        fmt, js = "latex", line[len(f"% {PROVENANCE_TAG} "):]
+    else:
+        raise LeaderboardError(f"line {at + 1}: the provenance is not on a line of its own, as "
+                               "offbench leaderboard writes it")
+    try:
+        prov = json.loads(js)
+    except json.JSONDecodeError as e:
+        raise LeaderboardError(f"line {at + 1}: the provenance line is not valid JSON "
+                               f"({e.msg})") from None
+    if not isinstance(prov, dict):
+        raise LeaderboardError(f"line {at + 1}: the provenance line holds no JSON object")
+    return fmt, prov, at
 
 
-def _parse_md(lines: list[str]):
-    out, title, header, rows = [], None, None, []
-    for line in lines + [""]:
-        if line.startswith("## "):
-            title = line[3:].strip()
-        elif line.startswith("|"):
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if header is None:
-                header = cells
-            elif not all(re.fullmatch(r":?-+:?", c) for c in cells):
-                rows.append(cells)
-        elif header is not None:
-            out.append((title or "", header, rows))
-            header, rows = None, []
-    return out
+def provenance_differences(a, b, path: str = "") -> list[tuple[str, object, object]]:
+    """``(field, a's value, b's value)`` where two provenances (or parts of them) differ:
+    dicts with the same keys field by field, lists of dicts of the same length item by item
+    (an item named by its ``name`` or ``id``), anything else whole."""
+    if isinstance(a, dict) and isinstance(b, dict) and set(a) == set(b):
+        return [d for k in sorted(a) for d in provenance_differences(
+            a[k], b[k], f"{path}.{k}" if path else str(k))]
+    if (isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and a
+            and all(isinstance(x, dict) for x in a + b)):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += provenance_differences(x, y, f"{path}[{x.get('name') or x.get('id') or i}]")
+        return out
+    same = json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    return [] if same else [(path or "provenance", a, b)]
 
 
-def _parse_latex(lines: list[str]):
-    out, title, header, rows, inside = [], None, None, [], False
-    for line in lines:
-        if line.startswith("\\caption{"):
-            title = line[len("\\caption{"):].split(". ")[0]
-        elif line.startswith("\\begin{tabular}"):
-            inside, header, rows = True, None, []
-        elif line.startswith("\\end{tabular}"):
-            out.append((title or "", header or [], rows))
-            inside = False
-        elif inside and line.endswith("\\\\"):
-            cells = [c.strip() for c in line[:-2].split(" & ")]
-            if header is None:
-                header = cells
-            else:
-                rows.append(cells)
-    return out
+def _clip_pair(a: str, b: str, keep: int = 25) -> tuple[str, str]:
+    """Two long strings, quoted, around where they differ."""
+    if len(a) <= 100 and len(b) <= 100:
+        return repr(a), repr(b)
+    p = 0
+    while p < min(len(a), len(b)) and a[p] == b[p]:
+        p += 1
+    q = 0
+    while q < min(len(a), len(b)) - p and a[-1 - q] == b[-1 - q]:
+        q += 1
+    lo = max(0, p - keep)
+
+    def clip(s: str) -> str:
+        hi = len(s) - max(0, q - keep)
+        return ("..." if lo else "") + repr(s[lo:hi]) + ("..." if hi < len(s) else "")
+
+    return clip(a), clip(b)
 
 
-def _parse_csv(lines: list[str]):
-    body = [line for line in lines if not line.startswith("#") and line.strip()]
-    rdr = list(csv.reader(body))
-    if not rdr:
+def _show(line: str) -> str:
+    return repr(line if len(line) <= 80 else line[:77] + "...")
+
+
+def _md_cells(line: str) -> list[str] | None:
+    if len(line) < 2 or not (line.startswith("|") and line.endswith("|")):
+        return None
+    return [c.strip() for c in line[1:-1].split("|")]
+
+
+def _read_md(lines: list[str], at: int, doc: Document) -> list[tuple[int, str]]:
+    """Read a Markdown table into ``doc``; return its provenance header lines ``(line number,
+    text)``."""
+    head: list[tuple[int, str]] = []
+    state, title, header, rows, where = "start", "", [], [], []
+    for n, raw in enumerate(lines, 1):
+        line = raw.rstrip()
+
+        def bad(why: str) -> LeaderboardError:
+            return LeaderboardError(f"line {n} {_show(line)}: {why}")
+
+        if state == "delimiter":
+            cells = _md_cells(line)
+            if cells is None or len(cells) != len(header) or not all(
+                    re.fullmatch(r":?-+:?", c) for c in cells):
+                raise bad(f"expected the delimiter row of table {title!r} under its header")
+            state = "rows"
+        elif state == "rows" and line:
+            cells = _md_cells(line)
+            if cells is None:
+                raise bad(f"Markdown shows this line as a row of table {title!r} (no blank line "
+                          "ends the table before it), and it is not a row that offbench "
+                          "leaderboard writes; verify refuses a table it cannot read whole")
+            if len(cells) != len(header):
+                raise bad(f"a row of table {title!r} with {len(cells)} cells for "
+                          f"{len(header)} columns")
+            rows.append(cells)
+            where.append(n)
+        elif not line:
+            if state == "rows":
+                state = "notes"
+        elif state == "start":
+            if line != "# offbench leaderboard":
+                raise bad("an offbench Markdown table starts with '# offbench leaderboard'")
+            state = "header"
+        elif state == "header" and line.startswith("- "):
+            head.append((n, line[2:]))
+        elif state == "header" and n - 1 == at:
+            state = "notes"
+        elif state == "notes" and line.startswith("## "):
+            title, state = line[3:].strip(), "title"
+        elif state == "title":
+            cells = _md_cells(line)
+            if cells is None:
+                raise bad(f"expected the header row of table {title!r}")
+            header, rows, where, state = cells, [], [], "delimiter"
+            doc.tables.append((title, header, rows))
+            doc.lines.append(where)
+            doc.notes.append([])
+        elif state == "notes" and doc.tables and len(line) > 2 and line[0] == line[-1] == "_":
+            doc.notes[-1].append(line[1:-1])
+        else:
+            raise bad("not a line that offbench leaderboard writes here; verify reads every "
+                      "line of a table, so that no number a reader sees goes unchecked")
+    if state in ("title", "delimiter"):
+        raise LeaderboardError(f"the text ends inside table {title!r}, before its rows")
+    if state in ("start", "header"):
+        raise LeaderboardError("no provenance line and tables after the provenance header")
+    return head
+
+
+def _latex_cells(line: str) -> list[str] | None:
+    if not line.endswith("\\\\"):
+        return None
+    body = line[:-2]
+    if "\\\\" in body or re.search(r"(?<!\\)%", body):
+        return None  # a second row on the line, or a comment hiding the rest of it
+    return [c.strip() for c in re.split(r"(?<!\\)&", body)]
+
+
+def _read_latex(lines: list[str], at: int, doc: Document) -> list[tuple[int, str]]:
+    """Read a LaTeX table into ``doc``; return its provenance header lines."""
+    from .compare import COMPARISON_TITLE
+
+    head: list[tuple[int, str]] = []
+    fixed = {"begin": "\\begin{table}[t]", "centering": "\\centering", "small": "\\small",
+             "toprule": "\\toprule", "midrule": "\\midrule", "end": "\\end{tabular}",
+             "endtable": "\\end{table}"}
+    after = {"begin": "centering", "centering": "small", "small": "caption",
+             "toprule": "headrow", "midrule": "rows", "end": "endtable", "endtable": "between"}
+    comparison = _latex_caption(COMPARISON_TITLE, _COMPARISON_CAPTION)
+    lead, tail = "\\caption{", f". {latex_escape(_LEADERBOARD_CAPTION)}}}"
+    state, title, spec, header, rows, where = "header", "", "", [], [], []
+    for n, raw in enumerate(lines, 1):
+        line = raw.rstrip()
+
+        def bad(why: str) -> LeaderboardError:
+            return LeaderboardError(f"line {n} {_show(line)}: {why}")
+
+        if state == "header" and n - 1 == at:
+            state = "needs"
+        elif state == "header" and line.startswith("% "):
+            head.append((n, line[2:]))
+        elif state == "needs" and line == "% Needs \\usepackage{booktabs}.":
+            state = "between"
+        elif state == "between" and not line:
+            pass
+        elif state == "between" and line == fixed["begin"]:
+            state = after["begin"]
+        elif state in fixed and state != "begin" and line == fixed[state]:
+            state = after[state]
+        elif state == "caption" and (line == comparison or (
+                line.startswith(lead) and line.endswith(tail) and len(line) > len(lead + tail))):
+            title = COMPARISON_TITLE if line == comparison else line[len(lead):-len(tail)]
+            state = "tabular"
+        elif state == "tabular" and re.fullmatch(r"\\begin\{tabular\}\{(l+r*)\}", line):
+            spec, state = line[len("\\begin{tabular}{"):-1], "toprule"
+        elif state == "headrow" and _latex_cells(line) is not None:
+            header, rows, where, state = _latex_cells(line), [], [], "midrule"
+            want = "lll" if title == COMPARISON_TITLE else "l"
+            if spec != want + "r" * (len(header) - len(want)):
+                raise bad(f"table {title!r} has {len(header)} columns, its tabular "
+                          f"{{{spec}}} another form")
+            doc.tables.append((title, header, rows))
+            doc.lines.append(where)
+            doc.notes.append([])
+        elif state == "rows" and line == "\\bottomrule":
+            state = "end"
+        elif state == "rows":
+            cells = _latex_cells(line)
+            if cells is None or len(cells) != len(header):
+                raise bad(f"inside table {title!r}, not a row of {len(header)} cells as "
+                          "offbench leaderboard writes it; verify refuses a table it cannot "
+                          "read whole")
+            rows.append(cells)
+            where.append(n)
+        else:
+            raise bad("not a line that offbench leaderboard writes here; verify reads every "
+                      "line of a table, so that no number a reader sees goes unchecked")
+    if state != "between":
+        raise LeaderboardError(f"the text ends inside table {title!r}" if doc.tables or
+                               state not in ("header", "needs") else
+                               "no provenance line and tables after the provenance header")
+    return head
+
+
+def _split_comparison(doc: Document) -> None:
+    """Move the paired comparison written with ``--compare`` out of ``doc.tables``."""
+    from .compare import COMPARISON_HEADER, COMPARISON_TITLE
+
+    keep = []
+    for i, (title, header, rows) in enumerate(doc.tables):
+        is_comp = tuple(header) == COMPARISON_HEADER
+        if is_comp != (title == COMPARISON_TITLE):
+            raise LeaderboardError(f"table {title!r}: a title and columns that offbench "
+                                   "leaderboard never writes together")
+        if not is_comp:
+            keep.append(i)
+            continue
+        if doc.comparisons is not None:
+            raise LeaderboardError("two paired comparisons in one table; offbench leaderboard "
+                                   "writes one")
+        if doc.notes[i]:
+            raise LeaderboardError(f"notes under the paired comparison ({doc.notes[i][0]!r}); "
+                                   "offbench leaderboard writes none")
+        doc.comparisons, doc.comparison_lines = rows, doc.lines[i]
+    doc.tables = [doc.tables[i] for i in keep]
+    doc.lines = [doc.lines[i] for i in keep]
+    doc.notes = [doc.notes[i] for i in keep]
+
+
+def _read_csv(text: str, doc: Document) -> None:
+    """Read a CSV table into ``doc``: one header line, then rows of as many cells, blank lines
+    skipped (as pandas does); a '#' line is a row to pandas, so it is one here too."""
+    rdr = csv.reader(io.StringIO(text))
+    header = None
+    tables: dict[tuple, tuple[list, list]] = {}
+    for cells in rdr:
+        if not cells:
+            continue
+        if header is None:
+            if tuple(cells) != CSV_HEADER:
+                raise LeaderboardError(f"line {rdr.line_num}: the CSV header is not that of an "
+                                       "offbench leaderboard")
+            header = cells
+            continue
+        if len(cells) != len(header):
+            raise LeaderboardError(f"line {rdr.line_num}: a row of {len(cells)} cells for "
+                                   f"{len(header)} columns")
+        rows, where = tables.setdefault((cells[0], cells[1]), ([], []))
+        rows.append(cells)
+        where.append(rdr.line_num)
+    if header is None:
         raise LeaderboardError("no CSV rows in this table")
-    header, rows = rdr[0], rdr[1:]
-    if tuple(header) != CSV_HEADER:
-        raise LeaderboardError("the CSV header is not that of an offbench leaderboard")
-    tables: dict[tuple, list] = {}
-    for r in rows:
-        tables.setdefault((r[0], r[1]), []).append(r)
-    return [(f"{k[0]} / {k[1]}", list(header), v) for k, v in tables.items()]
+    for (source, track), (rows, where) in tables.items():
+        doc.tables.append((f"{source} / {track}", list(header), rows))
+        doc.lines.append(where)
+        doc.notes.append([])
 
 
-def _quality_view(tables) -> dict:
-    """``{(title, solver label): {column: cell}}`` over the quality columns only."""
-    out = {}
-    for title, header, rows in tables:
-        skip = set(TIMING_COLUMNS) | set(CSV_TIMING)
-        if "solver" not in header:
-            raise LeaderboardError(f"table {title!r} has no 'solver' column")
-        si = header.index("solver")
-        for r in rows:
-            if len(r) != len(header):
-                raise LeaderboardError(f"table {title!r}: a row has {len(r)} cells for {len(header)} columns")
-            out[(title, r[si])] = {h: c for h, c in zip(header, r) if h not in skip}
-    return out
+def quality_columns(header: list[str]) -> list[str]:
+    """The columns of ``header`` that verify compares: all but latency and time."""
+    skip = set(TIMING_COLUMNS) | set(CSV_TIMING)
+    return [h for h in header if h not in skip]
