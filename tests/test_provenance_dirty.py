@@ -31,6 +31,10 @@ def _git(repo: Path, *args: str) -> str:
 def repo(tmp_path) -> Path:
     r = tmp_path / "checkout"
     for rel, text in {"offbench/__init__.py": "", "offbench/run/loop.py": "x = 1\n",
+                      "results/dag/zoo-v2.toml": "seeds = [0]\n",
+                      "results/dag/zoo-v2/leaderboard.md": "| a |\n",
+                      "results/dag/zoo-v2/rows.csv": "a\n",
+                      "results/default/figures/x-anytime.png": "png\n",
                       "solvers/greedy.py": "y = 2\n", "instances/capacitated.toml": "a = [0.1, 0.3]\n",
                       "README.md": "readme\n", "tests/test_x.py": "\n",
                       ".gitignore": "/offbench-results/\n*.sqlite\n__pycache__/\n"}.items():
@@ -56,6 +60,7 @@ def test_a_clean_checkout_gives_the_head_commit(repo):
     "staged offbench/run/loop.py",
     "delete solvers/greedy.py",
     "rename solvers/greedy.py",
+    "edit results/dag/zoo-v2.toml",       # a run spec under results/ is an input
 ])
 def test_every_change_that_a_run_can_see_makes_it_dirty(repo, change):
     kind, rel = change.split(" ", 1)
@@ -87,6 +92,19 @@ def test_untracked_scratch_and_ignored_files_leave_it_clean(repo):
     (repo / "solvers" / "__pycache__").mkdir()
     (repo / "solvers" / "__pycache__" / "greedy.pyc").write_text("x")  # ignored inside solvers/
     assert git_commit(repo) == head
+
+
+def test_regenerated_tables_and_figures_under_results_leave_it_clean(repo):
+    """A run's committed outputs are not its inputs: results/README.md regenerates several
+    tables in one clean worktree, and every table after the first said ``+dirty``."""
+    head = _git(repo, "rev-parse", "HEAD")
+    for rel in ("results/dag/zoo-v2/leaderboard.md", "results/dag/zoo-v2/rows.csv",
+                "results/default/figures/x-anytime.png"):
+        (repo / rel).write_text("regenerated\n")
+    (repo / "results" / "dag" / "zoo-v2" / "leaderboard.md.provenance.json").write_text("{}\n")
+    assert git_commit(repo) == head
+    _git(repo, "add", "results")
+    assert git_commit(repo) == head  # (staged too)
 
 
 def test_outside_a_checkout_or_without_git_there_is_no_commit(repo, tmp_path, monkeypatch):

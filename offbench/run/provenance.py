@@ -17,6 +17,21 @@ from pathlib import Path
 #: results store in the working folder, a table written with ``-o``, notes) are scratch.
 LOADED_FOLDERS = ("offbench/", "solvers/", "instances/")
 
+#: Tracked files that are a run's outputs, not its inputs, so that changing them leaves a commit
+#: clean: the committed tables, figures, row exports and provenance sidecars under ``results/``
+#: (regenerating several tables in one clean worktree, as results/README.md does, would
+#: otherwise mark every table after the first ``+dirty``). Specs (``*.toml``) and scripts
+#: (``*.py``) under ``results/`` still count.
+OUTPUT_FOLDER = "results/"
+OUTPUT_SUFFIXES = (".md", ".csv", ".json", ".tex", ".png", ".pdf", ".svg", ".html")
+
+#: Fields before the path in ``git status --porcelain=v2`` entries, by entry type.
+_PATH_FIELD = {"1 ": 8, "2 ": 9, "u ": 10}
+
+
+def _is_output(path: str) -> bool:
+    return path.startswith(OUTPUT_FOLDER) and path.endswith(OUTPUT_SUFFIXES)
+
 
 def git_commit(root: str | os.PathLike | None = None) -> str | None:
     """The commit of the offbench source tree, or None outside a checkout (or without git).
@@ -24,8 +39,9 @@ def git_commit(root: str | os.PathLike | None = None) -> str | None:
     ``+dirty`` is appended when the tree differs from the commit in a way that can change what a
     run computes or records: any change to a tracked file anywhere in the repository (the code,
     ``instances/*.toml``, whose parameters make every digest, the frozen sets, ...), staged or
-    not, and any untracked file under :data:`LOADED_FOLDERS` (a new ``solvers/*.py`` is run as a
-    built-in solver). Files that ``.gitignore`` names never count. One ``git status`` call (its
+    not, but for the committed outputs under ``results/`` (:data:`OUTPUT_SUFFIXES`), and any
+    untracked file under :data:`LOADED_FOLDERS` (a new ``solvers/*.py`` is run as a built-in
+    solver). Files that ``.gitignore`` names never count. One ``git status`` call (its
     ``branch.oid`` header is the commit), which takes no lock on the index, so it runs beside
     other git commands.
 
@@ -52,9 +68,12 @@ def git_commit(root: str | os.PathLike | None = None) -> str | None:
             continue
         if f.startswith("# branch.oid "):
             commit = f[len("# branch.oid "):].strip()
-        elif f[:2] in ("1 ", "2 ", "u "):  # a changed, renamed or unmerged tracked file
-            dirty = True
+        elif f[:2] in _PATH_FIELD:  # a changed, renamed or unmerged tracked file
             skip = f.startswith("2 ")
+            parts = f.split(" ", _PATH_FIELD[f[:2]])
+            # (a rename is dirty wherever it goes: its other path is the next field)
+            if skip or not (len(parts) > _PATH_FIELD[f[:2]] and _is_output(parts[-1])):
+                dirty = True
         elif f.startswith("? ") and f[2:].startswith(LOADED_FOLDERS):
             dirty = True
     if not commit or commit == "(initial)":  # no commit yet
