@@ -61,7 +61,7 @@ Tables
     Per-frame rows of a learning-track job, keyed by (result row, frame index), with what the
     learner said it learned from that frame (``info``: JSON, e.g. ``{"loss": 0.12}``).
 
-Kept whole (about 900 lines): one schema and the one class that reads and writes it, so that
+Kept whole (about 1,100 lines): one schema and the one class that reads and writes it, so that
 the append-only guarantees (triggers, the unique key, one transaction per job, the writer lock)
 and every query that relies on them can be checked in one file.
 
@@ -70,6 +70,12 @@ members and references) in one transaction, skipping a row whose key is already 
 same job finished twice: a Dask task re-run after its worker died). ``offbench run`` commits a
 batch at least every quarter of a second (:mod:`offbench.run.loop`): a kill loses at most that
 batch, which a resume redoes.
+
+Paths and damage: SQLite URIs (the read-only opens) are built from the percent-escaped path
+(:func:`_uri`), so any file name works. SQLite's own errors saying a file is damaged (a page
+that is not what it wrote, a header that is not its) become one message naming the store
+(:func:`damaged_error`): when opening, and, for reads after it, in :meth:`Store.__exit__`,
+:func:`reading` and the run loop.
 
 Schema versions: 2 added ``frames.info``; 3 added ``results.flags`` and ``results.refereed``
 (``built_members`` was added to version 3 as it stands: created when a store is opened for
@@ -82,10 +88,13 @@ version with the same meaning. A store of any other version is refused with a me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shlex
 import sqlite3
+import urllib.parse
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -306,6 +315,40 @@ class Store:
             Another process is writing to it, the folder cannot be created, or the file is not an
             offbench results store of this schema version.
         """
+        given, p = cls.check_writable(path)
+        lock_fd = _lock(p)
+        try:
+            conn = sqlite3.connect(str(p), isolation_level=None, timeout=30.0)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                store = cls(p, conn, writable=True, lock_fd=lock_fd)
+                store._init_schema()
+            except sqlite3.DatabaseError as e:
+                conn.close()
+                if _readonly_error(e):
+                    raise StoreError(f"--store {given}: cannot write there ({e}); copy the store "
+                                     "to a writable folder, or give another --store") from None
+                raise _unreadable(given, e) from None
+        except BaseException:
+            _unlock(lock_fd, p)
+            raise
+        store._lock_path = p
+        return store
+
+    @classmethod
+    def check_writable(cls, path: str | os.PathLike) -> tuple[Path, Path]:
+        """Check, without locking or writing it, that a store can be opened for writing there
+        (creating its folder): what :meth:`open` checks first. ``offbench run`` calls it before
+        it makes anything beside the store (its logs folder), so that a bad ``--store`` is
+        named as such. Returns the path given and the real file's path.
+
+        Raises
+        ------
+        StoreError
+            As :meth:`open` (but for the writer lock).
+        """
         given = Path(path)
         try:
             given.parent.mkdir(parents=True, exist_ok=True)
@@ -313,6 +356,10 @@ class Store:
             # must not give a second writer a second lock file (and a second WAL).
             p = given.resolve()
         except (OSError, RuntimeError) as e:
+            above = next((a for a in given.parents if a.exists()), None)
+            if above is not None and not above.is_dir():
+                raise StoreError(f"--store {given}: {above} is a file, not a folder; give a "
+                                 "path in a folder") from None
             raise StoreError(f"--store {given}: cannot create its folder or follow its path "
                              f"({getattr(e, 'strerror', None) or e})") from None
         if p.exists() and p.is_dir():
@@ -328,26 +375,7 @@ class Store:
             raise StoreError(f"--store {given}: the store or its folder is read-only; a run writes "
                              "the store, its lock and its journal there. Copy it to a writable "
                              "folder, or give another --store")
-        lock_fd = _lock(p)
-        try:
-            conn = sqlite3.connect(str(p), isolation_level=None, timeout=30.0)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                store = cls(p, conn, writable=True, lock_fd=lock_fd)
-                store._init_schema()
-            except sqlite3.DatabaseError as e:
-                conn.close()
-                if _readonly_error(e):
-                    raise StoreError(f"--store {given}: cannot write there ({e}); copy the store "
-                                     "to a writable folder, or give another --store") from None
-                raise StoreError(f"--store {given}: not an offbench results store ({e})") from None
-        except BaseException:
-            _unlock(lock_fd, p)
-            raise
-        store._lock_path = p
-        return store
+        return given, p
 
     @classmethod
     def open_readonly(cls, path: str | os.PathLike) -> "Store":
@@ -357,7 +385,7 @@ class Store:
             raise StoreError(f"--store {p}: no such results store (run `offbench run --store {p}` first)")
         store = None
         try:
-            conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, isolation_level=None,
+            conn = sqlite3.connect(_uri(p, "mode=ro"), uri=True, isolation_level=None,
                                    timeout=30.0)
             store = cls(p, conn, writable=False)
             store._check_schema()
@@ -365,13 +393,22 @@ class Store:
             if store is not None:
                 store.close()
             if not _readonly_error(e):
-                raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+                raise _unreadable(p, e) from None
             # A store in WAL mode in a folder this process cannot write (a read-only mount, a
             # shared results folder): SQLite cannot make the shared-memory file beside it.
-            # Nobody can be writing there either, so it is read as an immutable file.
+            # Nobody can be writing there either, so it is read as an immutable file, which
+            # SQLite reads without its write-ahead log: one with commits in it is refused.
+            wal = p.with_name(p.name + "-wal")
+            if wal.is_file() and wal.stat().st_size > 0:
+                raise StoreError(
+                    f"--store {p}: it has commits in its write-ahead log {wal.name} (its writer "
+                    "was stopped before it closed the store), which SQLite cannot read in a "
+                    f"folder this process cannot write; copy {p.name} and {wal.name} together "
+                    "to a writable folder and read the copy there") from None
             store = _open_immutable(cls, p)
         except BaseException:
-            store.close()
+            if store is not None:
+                store.close()
             raise
         return store
 
@@ -397,8 +434,10 @@ class Store:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         self.close()
+        if damaged(exc):
+            raise damaged_error(self.path, exc) from None
 
     def _init_schema(self) -> None:
         c = self.conn
@@ -442,16 +481,21 @@ class Store:
     def _check_schema(self) -> None:
         try:
             meta = dict(self.conn.execute("SELECT key, value FROM meta"))
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise  # unreadable (a read-only folder, a damaged file): the caller says which
             raise StoreError(f"--store {self.path}: not an offbench results store (no meta table)") from None
         if meta.get("format") != STORE_FORMAT:
             raise StoreError(f"--store {self.path}: not an offbench results store")
         version = meta.get("schema_version")
+        if version is None:
+            raise StoreError(f"--store {self.path}: its meta table has no schema_version row: a "
+                             "damaged store, or not an offbench results store")
         if version in MIGRATABLE and not self.writable:
             self.schema_version = int(version)
             return
         if version != str(SCHEMA_VERSION):
-            newer = version is not None and version.isdigit() and int(version) > SCHEMA_VERSION
+            newer = version.isdigit() and int(version) > SCHEMA_VERSION
             raise StoreError(
                 f"--store {self.path}: schema version {version}, but this offbench reads versions "
                 f"{', '.join(MIGRATABLE)} (migrating them to {SCHEMA_VERSION} when it writes) and "
@@ -955,14 +999,73 @@ def _split_sql(script: str) -> list[str]:
     return out
 
 
+def damaged(e: BaseException | None) -> bool:
+    """Whether an SQLite error says the file is damaged (a page that is not what SQLite
+    wrote: ``database disk image is malformed``; a header that is not SQLite's: ``file is not
+    a database``)."""
+    if not isinstance(e, sqlite3.DatabaseError):
+        return False
+    text = str(e).lower()
+    return "malformed" in text or "not a database" in text
+
+
+@contextlib.contextmanager
+def reading(path):
+    """Within it, an SQLite error saying the store at ``path`` is damaged becomes
+    :func:`damaged_error` (one message, no traceback)."""
+    try:
+        yield
+    except sqlite3.DatabaseError as e:
+        if damaged(e):
+            raise damaged_error(path, e) from None
+        raise
+
+
+def damaged_error(path, e: BaseException) -> StoreError:
+    """The message for a store SQLite found damaged while reading or writing it."""
+    q = shlex.quote(str(path))
+    return StoreError(f"--store {path}: the store is damaged ({e}): part of the file is not "
+                      f"what SQLite wrote. Check it with `sqlite3 {q} \"PRAGMA "
+                      "integrity_check\"`, and restore it from a copy (or give another --store)")
+
+
+def _unreadable(p: Path, e: sqlite3.DatabaseError) -> StoreError:
+    """The message for a file SQLite could not open as a store: damaged if it looks like an
+    offbench store (its schema's text is in the file, or it has SQLite's header), else not a
+    store at all."""
+    if damaged(e) and _looks_like_store(p):
+        return damaged_error(p, e)
+    return StoreError(f"--store {p}: not an offbench results store ({e})")
+
+
+def _looks_like_store(p: Path) -> bool:
+    """Whether the start of the file is SQLite's header or holds the schema of a store (page 1
+    keeps every table's CREATE text, and the meta table is near the start): a damaged header
+    leaves the rest."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return False
+    return head.startswith(b"SQLite format 3\x00") or b"results_append_only" in head
+
+
 def _readonly_error(e: Exception) -> bool:
     text = str(e).lower()
     return "readonly" in text or "read-only" in text or "unable to open" in text
 
 
+def _uri(p: Path, query: str) -> str:
+    """The SQLite URI of file ``p`` with ``query``. The path is percent-escaped (RFC 3986, as
+    SQLite decodes it): raw, a ``#`` or ``?`` in a file or folder name would end the path there
+    and drop the query (``mode=ro`` among it), and ``%XX`` would be decoded. The bytes are the
+    file system's (any name, even one that is not UTF-8)."""
+    return f"file:{urllib.parse.quote(os.fsencode(p.resolve()), safe='/')}?{query}"
+
+
 def _open_immutable(cls, p: Path) -> "Store":
     try:
-        conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro&immutable=1", uri=True,
+        conn = sqlite3.connect(_uri(p, "mode=ro&immutable=1"), uri=True,
                                isolation_level=None, timeout=30.0)
         store = cls(p, conn, writable=False)
     except sqlite3.DatabaseError as e:
@@ -971,7 +1074,7 @@ def _open_immutable(cls, p: Path) -> "Store":
         store._check_schema()
     except sqlite3.DatabaseError as e:
         store.close()
-        raise StoreError(f"--store {p}: not an offbench results store ({e})") from None
+        raise _unreadable(p, e) from None
     except BaseException:
         store.close()
         raise

@@ -131,6 +131,10 @@ def run(args) -> int:
     command = "offbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     import contextlib
 
+    from ..store import Store
+
+    # The store first: a --store that cannot be written is named as such, not its logs folder.
+    Store.check_writable(args.store)
     log = None
     if not args.verbose:
         import os
@@ -140,7 +144,14 @@ def run(args) -> int:
         from ..progress import SolverLog
 
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
-        log = SolverLog(Path(args.store).parent / "logs" / f"run-{stamp}.log")
+        logs = Path(args.store).parent / "logs"
+        try:
+            logs.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"--store {args.store}: cannot create the solvers' logs folder {logs} "
+                            f"beside it ({e.strerror or e}); give a --store in a writable folder, "
+                            "or --verbose (no log)") from None
+        log = SolverLog(logs / f"run-{stamp}.log")
     try:
         with log if log is not None else contextlib.nullcontext():
             progress = Progress(mode)
@@ -157,7 +168,6 @@ def run(args) -> int:
               file=sys.stderr)
     if not args.jsonl and not args.no_leaderboard:
         from ..leaderboard import build, render
-        from ..store import Store
 
         with Store.open_readonly(args.store) as store:
             board = build(store, keys=summary.keys,

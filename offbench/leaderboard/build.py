@@ -63,7 +63,7 @@ from .. import tracks as track_registry
 from ..tracks.outcome import decision_solved
 from . import aggregate as _aggregate
 from ..errors import UserError
-from ..store import KEY_COLUMNS, Store, canonical_json
+from ..store import KEY_COLUMNS, Store, canonical_json, reading
 
 FORMATS = ("md", "csv", "latex")
 PROVENANCE_TAG = "offbench-provenance:"
@@ -161,7 +161,15 @@ def build(store: Store, *, keys: Iterable[tuple] | None = None, offbench_version
     ------
     LeaderboardError
         No rows match (the message lists the versions that have rows).
+    offbench.store.StoreError
+        The store is damaged (SQLite found a page it did not write).
     """
+    with reading(store.path):  # a damaged page: one message naming the store
+        return _build(store, keys=keys, offbench_version=offbench_version, sources=sources,
+                      tracks=tracks, solvers=solvers)
+
+
+def _build(store: Store, *, keys, offbench_version, sources, tracks, solvers) -> Leaderboard:
     from .. import __version__
 
     version = offbench_version or __version__

@@ -40,14 +40,16 @@ running the same command again skips every job whose key is present and does the
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import referee
 from ..errors import UserError
-from ..store import DEFAULT_STORE, Store, instance_record
+from ..store import DEFAULT_STORE, Store, damaged, damaged_error, instance_record
 from ..tracks import Outcome
 from .execute import REF_FIELDS, ReferenceOutcome, judged_row
 from .executors import Executor, make_executor
@@ -128,13 +130,21 @@ class _Writer:
 
     def reference(self, digest: str, ref: dict, origin: str, settings: dict, version: str) -> None:
         self.references.append((digest, ref, origin, settings, version))
-        self._touch()
+        self._done(ref.get("wall_time"))
 
     def result(self, row: dict, frames, wall: float) -> None:
         self.results.append((row, frames))
-        self.work += float(wall or 0.0)
+        self._done(wall)
+
+    def _done(self, wall) -> None:
+        """A finished job's row (a result or a reference) was queued: commit the batch when it
+        is due. References follow the results' rule, so a kill during a block's reference phase
+        loses only the batch not yet committed, not every reference of the block."""
+        wall = float(wall or 0.0)
+        if math.isfinite(wall):
+            self.work += wall
         self._touch()
-        if (len(self.results) >= BATCH_ROWS or self.work >= BATCH_SECONDS
+        if (len(self.results) + len(self.references) >= BATCH_ROWS or self.work >= BATCH_SECONDS
                 or time.monotonic() - self.since >= BATCH_SECONDS):
             self.flush()
 
@@ -221,6 +231,10 @@ def run(spec: RunSpec, store_path: str | os.PathLike = DEFAULT_STORE, *,
                 store.end_run(run_id, "interrupted")
             except Exception:
                 pass
+        raise
+    except sqlite3.DatabaseError as e:
+        if damaged(e):  # a page of the store is not what SQLite wrote: say so, no traceback
+            raise damaged_error(store_path, e) from None
         raise
     finally:
         try:
