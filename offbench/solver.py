@@ -415,6 +415,7 @@ class Solver:
 
     def _finish(self, inst: Instance, ctx: Context, prop: Proposal, wall: float, base: dict) -> Result:
         from .cost import as_decision, evaluate
+        from .errors import DecisionError
 
         problem = _malformed(prop)
         claims = _non_finite_claims(prop)
@@ -437,6 +438,10 @@ class Solver:
                           error=None if status == "timeout" else "solver returned no decision",
                           **base)
         try:
+            if _is_boolean(prop.decision):
+                # SPEC.md section 4: a decision is tiers 0, 1, 2; a mask is not one (it would
+                # read as device/edge and could never say cloud).
+                raise DecisionError("decision: expected integers (tiers 0, 1, 2), got booleans")
             x = as_decision(inst, prop.decision)
         except UserError as e:
             return Result(status="error", decision=None, cost=None, feasible=None, bound=None,
@@ -479,6 +484,17 @@ def dag_refusal(cls: type[Solver], inst: Instance) -> str | None:
     return (f"{cls.id or cls.__name__} does not handle DAG jobs (SPEC.md section 7), and "
             f"{what} has {n} of {inst.n_jobs} jobs that are DAGs; use a solver that declares "
             f"handles_dag (offbench solvers)")
+
+
+def _is_boolean(decision) -> bool:
+    """Whether a solver's decision is booleans (a numpy bool array, or a sequence of bools)."""
+    dtype = getattr(decision, "dtype", None)
+    if dtype is not None:
+        return getattr(dtype, "kind", None) == "b"
+    try:
+        return len(decision) > 0 and all(type(v) is bool for v in decision)
+    except TypeError:
+        return False
 
 
 def _malformed(prop) -> str | None:

@@ -309,3 +309,27 @@ def test_solve_stdout_is_only_the_json(tmp_path):
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["status"] == "feasible"
     assert "python noise" in p.stderr and "native noise" in p.stderr
+
+
+class BooleanT(Solver):
+    """Returns a mask where a decision is due: it would read as device/edge."""
+
+    name = "t-boolean"
+
+    def __init__(self, as_list: bool = False, **kw):
+        super().__init__(**kw)
+        self.as_list = as_list
+
+    def _solve(self, inst, ctx):
+        mask = np.arange(inst.n_layers) % 2 == 0
+        return Proposal(mask.tolist() if self.as_list else mask)
+
+
+def test_a_boolean_decision_is_refused_not_read_as_tiers():
+    """SPEC.md section 4: a decision is tiers 0, 1, 2 (a hunt found a bool array scored as
+    tiers 0 and 1); lists of bools too, while lists of ints still pass."""
+    inst = random_instance(0)
+    for as_list in (False, True):
+        r = BooleanT(as_list=as_list).solve(inst)
+        assert r.status == "error" and r.decision is None, r
+        assert "invalid decision" in r.error and "booleans" in r.error
