@@ -319,14 +319,12 @@ def file_digests(cls, params: dict, where: str = "solver") -> dict:
         v = params.get(p.name)
         if p.type != "path" or p.exists != "file" or not isinstance(v, str):
             continue
-        h = hashlib.sha256()
+        from ..learn.base import weights_digest  # (only solvers with a file: the learners)
+
         try:
-            with open(Path(v).expanduser(), "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
+            out[p.name] = weights_digest(Path(v).expanduser())
         except OSError as e:
             raise SpecError(f"{where}.params.{p.name}: cannot read {v} ({e.strerror or e})") from None
-        out[p.name] = h.hexdigest()
     return out
 
 
