@@ -73,3 +73,23 @@ def test_the_batch_path_and_streams_take_the_same_words():
     a = fam._seq(_NS_INSTANCE, W, 2, _PART_FRAMES).random(4)
     b = fam._seq(_NS_INSTANCE, 0, 1 + 2 * W, _PART_FRAMES).random(4)
     assert not np.array_equal(a, b)
+
+
+def test_frame_seeds_of_large_stream_seeds_no_longer_alias():
+    """A stream job's frame seeds (``offbench.tracks.frame_seed``): SeedSequence pads a list
+    shorter than its pool with zeros, so seed ``5 + 3 * 2**32`` at frame 0 (words 5, 3, 0) was
+    seed 5 at frame 3 (words 5, 3 and the padding), the same frame in two streams."""
+    from offbench.tracks import frame_seed
+
+    assert frame_seed(5 + 3 * W, 0) != frame_seed(5, 3)
+    seen = {}
+    for seed, frame in itertools.product(TRICKY, repeat=2):
+        seen.setdefault(frame_seed(seed, frame), []).append((seed, frame))
+    assert all(len(v) == 1 for v in seen.values()), [v for v in seen.values() if len(v) > 1]
+    # below 2**32 the seeds are those of before: SeedSequence's own words for the pair
+    rng = np.random.default_rng(2)
+    for seed, frame in [(0, 0), (W - 1, W - 1), (5, 3)] + [tuple(map(int, rng.integers(0, W, 2)))
+                                                          for _ in range(100)]:
+        assert frame_seed(seed, frame) == int(
+            np.random.SeedSequence([seed, frame]).generate_state(1)[0])
+    assert frame_seed(5, 3) == 727168946  # made by the code before the change

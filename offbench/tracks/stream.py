@@ -22,14 +22,33 @@ import time
 
 import numpy as np
 
+from ..families.family import entropy_words
 from .base import Track
 from .outcome import Outcome, decision_solved
 from .scoring import score, score_outcome
 
 
+#: First word of the long form of :func:`frame_seed` (``b"fram"``).
+_LONG_FRAME_TAG = 0x6672616D
+
+
 def frame_seed(seed: int, frame: int) -> int:
-    """The seed of one frame of a stream job: a pure function of (job seed, frame index)."""
-    return int(np.random.SeedSequence([int(seed), int(frame)]).generate_state(1)[0])
+    """The seed of one frame of a stream job: a pure function of (job seed, frame index).
+
+    With both below ``2**32`` (every spec so far) it is the first word of
+    ``SeedSequence([seed, frame])``, as it always was. That list's words run together without
+    lengths, and SeedSequence pads a list shorter than its pool (4 words) with zeros, so seed
+    ``5 + 3 * 2**32`` with frame 0 (words 5, 3, 0) would give seed 5's frame 3 (words 5, 3, then
+    the padding): the same frame in two streams. So a seed or a frame of ``2**32`` or more is
+    written as a tag, then each value preceded by its number of words: at least 5 words, longer
+    than the pool, so it meets neither the short form nor another long one."""
+    seed, frame = int(seed), int(frame)
+    if 0 <= seed < 4294967296 and 0 <= frame < 4294967296:
+        words = [seed, frame]
+    else:
+        s, f = entropy_words((seed,)), entropy_words((frame,))
+        words = np.concatenate(([_LONG_FRAME_TAG, s.size], s, [f.size], f)).astype(np.uint32)
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 def learn_metrics(value) -> dict:
