@@ -230,3 +230,49 @@ def test_the_pool_runs_a_generated_source_of_many_solvers_job_by_job(tmp_path):
         with Store.open_readonly(tmp_path / f"{name}.sqlite") as a, \
                 Store.open_readonly(tmp_path / f"{name}-0.sqlite") as b:
             assert a.quality_snapshot() == b.quality_snapshot()
+
+
+# ------------------------------------------------------------------ whose mistake an error row names
+_PICKY = '''
+from offbench.solver import Param, Proposal, Solver, SolverError
+import numpy as np
+
+
+class Picky(Solver):
+    """Checks a pair of parameters together, in its constructor."""
+
+    name = "picky"
+    params = (Param("lo", int, 0), Param("hi", int, 1))
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        if self.lo >= self.hi:
+            raise SolverError(f"picky: lo = {self.lo} must be below hi = {self.hi}")
+
+    def _solve(self, inst, ctx):
+        return Proposal(np.zeros(inst.n_layers, dtype=np.int8))
+'''
+
+
+@pytest.mark.parametrize("where", ["in-process", "sandbox"])
+def test_a_solver_error_inside_a_job_names_the_solver_not_the_runner(tmp_path, where):
+    """A parameter mistake that only the solver's constructor sees (in the job) is the solver's:
+    the row says ``solver picky-v1: SolverError: ...``, not ``runner: ...``."""
+    from offbench.run.execute import execute
+
+    (tmp_path / "picky.py").write_text(_PICKY)
+    inst = random_instance(0, n_devices=1, n_jobs=1, layers=(2, 2))
+    job = Job(kind="solve", index=0, source="s", digest=inst.digest, solver_id="picky-v1",
+              params={"lo": 3, "hi": 1}, param_hash="x", seed=0, time_limit=1.0,
+              kill_after=60.0, solver_dirs=(str(tmp_path),), instance=inst)
+    if where == "in-process":
+        out = execute(job)
+    else:
+        box = Sandbox()
+        try:
+            ((_, out),) = list(box.run_many([job]))
+        finally:
+            box.close()
+    assert out.status == "error"
+    assert out.error.startswith("solver picky-v1: SolverError: picky: lo = 3 must be below"), \
+        out.error

@@ -326,7 +326,12 @@ def execute(job: Job, started: Callable[[], None] | None = None) -> Outcome | Re
         if job.kind == "reference":
             return ReferenceOutcome(error=f"reference failed: {text}", worker=_worker_name(),
                                     traceback=traceback.format_exc(limit=20))
-        return failed_outcome(job, "error", f"runner: {text}",
+        from ..solver import SolverError
+
+        # A SolverError is the solver's parameters or files (a weights tensor whose shape the
+        # network it builds does not take), not the runner's failure.
+        who = f"solver {job.solver_id}" if isinstance(e, SolverError) else "runner"
+        return failed_outcome(job, "error", f"{who}: {text}",
                               info={"traceback": traceback.format_exc(limit=20)})
 
 
