@@ -649,3 +649,27 @@ def test_a_reference_cost_of_0_scores_positive_costs_unsolved_end_to_end(tmp_pat
         recs = {r["solver_id"]: r for r in row_records(s)}
     assert recs["all-device-v1"]["solved"] is False and recs["all-device-v1"]["fallback_ratio"] == math.inf
     assert recs["milp-v1"]["solved"] is True and recs["milp-v1"]["fallback_ratio"] == 1.0
+
+
+def test_changed_parameters_pairs_each_set_with_its_own():
+    """A solver the table holds with two parameter sets, both changed by a new parameter: each
+    old set is named once, beside its own new set, not beside the other (four lines, two of them
+    wrong, before)."""
+    from offbench.leaderboard.verify import _changed_parameters
+
+    table = [{"id": "d-v1", "param_hash": "a" * 64, "params": {"q": "cost"}},
+             {"id": "d-v1", "param_hash": "b" * 64, "params": {"q": "learned"}},
+             {"id": "e-v1", "param_hash": "e" * 64, "params": {"k": 1}}]
+    rows = [{"solver_id": "d-v1", "param_hash": "c" * 64, "params": {"q": "cost", "adapt": True}},
+            {"solver_id": "d-v1", "param_hash": "d" * 64, "params": {"q": "learned", "adapt": True}},
+            {"solver_id": "e-v1", "param_hash": "e" * 64, "params": {"k": 1}}]
+    got = [line for _, line in _changed_parameters(table, rows)]
+    assert got == ["solver d-v1: its parameters changed since the table was made (hash "
+                   "aaaaaaaaaaaa -> cccccccccccc): adapt = True (new)",
+                   "solver d-v1: its parameters changed since the table was made (hash "
+                   "bbbbbbbbbbbb -> dddddddddddd): adapt = True (new)"]
+    # one set unchanged, one changed: the unchanged one is not offered as the changed one's pair
+    rows2 = [rows[0], {"solver_id": "d-v1", "param_hash": "b" * 64, "params": {"q": "learned"}}]
+    assert [line for _, line in _changed_parameters(table[:2], rows2)] == [
+        "solver d-v1: its parameters changed since the table was made (hash aaaaaaaaaaaa -> "
+        "cccccccccccc): adapt = True (new)"]

@@ -380,21 +380,35 @@ def _changed_references(table_sources: list[dict], store: Store, chosen) -> list
 def _changed_parameters(table_solvers: list[dict], rows: list[dict]) -> list[tuple[str, str]]:
     """For each solver of the table whose parameters the re-run validated differently (a
     parameter added with its default, a default changed), its ID and one line naming what
-    changed."""
+    changed.
+
+    A solver that the table holds with several parameter sets (``dmro[q=cost]`` and
+    ``dmro[q=learned]``) is paired with the re-run's sets of that ID that the table does not
+    have, each with the one (or the ones, on a tie) that differs from it in the fewest
+    parameters: its own set as validated now, not every other set of the ID."""
     rerun: dict[str, dict[str, dict]] = {}
     for r in rows:
         rerun.setdefault(r["solver_id"], {})[r["param_hash"]] = r["params"]
+    table_hashes = {(s["id"], s["param_hash"]) for s in table_solvers}
     out = []
     for s in table_solvers:
         now = rerun.get(s["id"], {})
         if not now or s["param_hash"] in now:
             continue
+        old = s.get("params") or {}
+        found = []
         for h, params in now.items():
-            old = s.get("params") or {}
+            if (s["id"], h) in table_hashes:
+                continue  # another of the table's own sets, re-run unchanged
             keys = sorted(set(old) | set(params))
             what = [f"{k}: {old[k]!r} -> {params[k]!r}" if k in old and k in params else
                     f"{k} = {params[k]!r} (new)" if k in params else f"{k} = {old[k]!r} (gone)"
                     for k in keys if old.get(k, _MISSING) != params.get(k, _MISSING)]
+            found.append((len(what), h, what))
+        fewest = min((n for n, _, _ in found), default=None)
+        for n, h, what in found:
+            if n != fewest:
+                continue
             out.append((s["id"], f"solver {s['id']}: its parameters changed since the table was "
                         f"made (hash {s['param_hash'][:12]} -> {h[:12]}): " + (", ".join(what) or
                         "the same values, validated differently")))
