@@ -4,10 +4,12 @@ its default) changes the hash of every table made before it, and the table must 
 again (results/README.md). Checked without re-running anything (a few seconds), so that such a
 table is found by CI the day the parameter is added, not by the next verify. DMRO's ``adapt``
 parameters (111f70f) left ``results/learned/capacitated`` and ``online-core`` stale for a day
-this way."""
+this way. Likewise each table's run spec must be what its committed spec file gives today (an
+edited spec file means the table's command makes another table)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -49,3 +51,40 @@ def test_a_committed_tables_solver_parameters_validate_to_its_hashes(table, monk
     assert not stale, (f"{table.relative_to(ROOT)} was made with solver parameters that today's "
                        f"code validates differently; make the table again (results/README.md): "
                        + "; ".join(stale))
+
+
+@functools.lru_cache(maxsize=1)
+def _specs_by_name() -> dict[str, list[tuple[str, dict]]]:
+    import tomllib
+
+    out: dict[str, list[tuple[str, dict]]] = {}
+    files = sorted((ROOT / "results").rglob("*.toml")) + [ROOT / "offbench/data/default_run.toml"]
+    for f in files:
+        d = parse_spec(tomllib.loads(f.read_text())).to_dict()
+        out.setdefault(d["name"], []).append((f.relative_to(ROOT).as_posix(), d))
+    return out
+
+
+def _made_by(table_spec: dict, spec: dict) -> bool:
+    """Whether ``spec`` (a committed spec file, validated) is the one a table's run used, or that
+    run narrowed to some of its solvers and sources (``offbench run SPEC --solver ...``)."""
+    rest = lambda d: {k: v for k, v in d.items() if k not in ("solvers", "sources")}  # noqa: E731
+    return (rest(table_spec) == rest(spec)
+            and all(s in spec["solvers"] for s in table_spec["solvers"])
+            and all(s in spec["sources"] for s in table_spec["sources"]))
+
+
+@pytest.mark.parametrize("table", TABLES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_a_committed_tables_run_spec_is_its_spec_file(table, monkeypatch):
+    """The README of each table says which spec file makes it again: that file, validated today,
+    is the spec the table's provenance records (or narrowed to some of its solvers or sources),
+    so an edit to a spec file without making its tables again is found here."""
+    monkeypatch.chdir(ROOT)
+    by_name = _specs_by_name()
+    for ps in _provenance(table)["specs"]:
+        files = by_name.get(ps["name"], [])
+        assert files, f"{table.relative_to(ROOT)}: no committed spec file is named {ps['name']!r}"
+        assert any(_made_by(ps, d) for _, d in files), (
+            f"{table.relative_to(ROOT)}: its run spec {ps['name']!r} is not what "
+            f"{' or '.join(f for f, _ in files)} gives today; make the table again "
+            "(results/README.md)")
