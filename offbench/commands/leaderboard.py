@@ -207,7 +207,8 @@ def _verify(args) -> int:
     if report.ok:
         comps = (f", {report.comparisons} paired comparison{'s' if report.comparisons != 1 else ''}"
                  if report.comparisons else "")
-        print(f"verify {path}: OK: {report.tables} tables, {report.rows} solver rows, "
+        tables = f"{report.tables} table{'s' if report.tables != 1 else ''}"
+        print(f"verify {path}: OK: {tables}, {report.rows} solver rows, "
               f"{report.numbers} quality numbers{comps} and the provenance identical after "
               "re-running (latency and time columns not compared)")
         if notes:
