@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from offbench.run.spec import parse_spec
+from offbench.run.spec import load_spec_file, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = sorted(p for p in (ROOT / "results").rglob("*.md")
@@ -55,12 +55,10 @@ def test_a_committed_tables_solver_parameters_validate_to_its_hashes(table, monk
 
 @functools.lru_cache(maxsize=1)
 def _specs_by_name() -> dict[str, list[tuple[str, dict]]]:
-    import tomllib
-
     out: dict[str, list[tuple[str, dict]]] = {}
     files = sorted((ROOT / "results").rglob("*.toml")) + [ROOT / "offbench/data/default_run.toml"]
     for f in files:
-        d = parse_spec(tomllib.loads(f.read_text())).to_dict()
+        d = parse_spec(load_spec_file(f)).to_dict()  # as offbench run FILE reads it
         out.setdefault(d["name"], []).append((f.relative_to(ROOT).as_posix(), d))
     return out
 

@@ -160,7 +160,10 @@ def load_spec_file(path: str | os.PathLike) -> dict:
         raise SpecError(f"{p}: no such run spec file")
     text = p.read_bytes()
     if p.suffix.lower() == ".toml":
-        import tomllib
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10: the tomli backport (a dependency there)
+            import tomli as tomllib
 
         try:
             data = tomllib.loads(text.decode("utf-8"))
