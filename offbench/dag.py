@@ -230,12 +230,12 @@ def random_dag_instance(seed: int, *, n_devices: int = 2, n_jobs: int = 2,
     carries its own message with probability ``message_prob`` (of 0 bits a quarter of the
     time, which still pays latency). A job whose draw is the plain chain is stored as a chain.
     ``seed`` is the only source of randomness."""
-    from .generators import random_instance
+    from .generators import STREAM_WIRING, random_instance, seed_stream
 
     base = random_instance(seed, n_devices=n_devices, n_jobs=n_jobs, layers=nodes,
                            capacities=capacities, deadlines=deadlines,
                            zero_fraction=zero_fraction, name=name)
-    rng = np.random.default_rng([int(seed), 15])
+    rng = seed_stream(seed, STREAM_WIRING)
     d = base.to_dict()
     d["version"] = 2
     for job in d["jobs"]:

@@ -15,6 +15,33 @@ import numpy as np
 
 from .instance import Instance, check_size
 
+#: The tag that leads a seed's long form (``"rndm"``): :func:`seed_stream`.
+_LONG_SEED_TAG = 0x726E646D
+#: The stream numbers of :func:`seed_stream`: the instance itself, and the wiring that
+#: :func:`offbench.dag.random_dag_instance` draws after it.
+STREAM_INSTANCE, STREAM_WIRING = 0, 15
+
+
+def seed_stream(seed: int, stream: int = STREAM_INSTANCE) -> np.random.Generator:
+    """The generator of stream ``stream`` of seed ``seed`` (``random_instance`` draws stream
+    0, ``random_dag_instance`` its wiring from stream 15).
+
+    Below ``2**32`` these are the streams they always were: ``default_rng(seed)`` and
+    ``default_rng([seed, 15])``. Those two forms run the values' 32-bit words together, and
+    SeedSequence pads a list shorter than its 4-word pool with zeros, so seed ``s + 15 * 2**32``
+    (words ``s, 15``) drew its instance from seed ``s``'s wiring: two instances from one
+    stream. So a seed of ``2**32`` or more is written as a tag, its number of words, its words,
+    then the stream: at least 5 words, longer than the pool, so it meets neither short form nor
+    another long one. A negative seed is refused by SeedSequence, as before."""
+    seed = int(seed)
+    if 0 <= seed < 4294967296 or seed < 0:
+        return np.random.default_rng(seed if stream == STREAM_INSTANCE else [seed, stream])
+    from .families.family import entropy_words
+
+    s = entropy_words((seed,))
+    return np.random.default_rng(np.random.SeedSequence(
+        np.concatenate(([_LONG_SEED_TAG, s.size], s, [stream])).astype(np.uint32)))
+
 
 def _loguniform(rng: np.random.Generator, lo: float, hi: float, size=None):
     """Log-uniform draws, exponentiated by the C library (``math.exp``), not ``np.exp``.
@@ -78,7 +105,7 @@ def random_instance(
         raise ValueError("n_devices and n_jobs must be >= 1")
     check_size(n_devices=n_devices, n_jobs=n_jobs, layers_per_job=layers[1],
                n_layers=n_jobs * layers[0], where="random instance")  # before anything is drawn
-    rng = np.random.default_rng(seed)
+    rng = seed_stream(seed)
     nd = n_devices
     dev = dict(
         dev_speed=_loguniform(rng, 1e8, 2e10, nd),

@@ -12,6 +12,8 @@ from offbench.families import get_family
 from offbench.families.family import _NS_INSTANCE, _PART_FRAMES, entropy_words, seed_words
 
 W = 2**32
+RANDOM_3_DIGEST = "01bc2c3dcc043c65898b9e3adb3c93696057bda7faa2dae0991ff99b5cc4b9cb"
+DAG_4_DIGEST = "9c2e3999436a61a63f1aa35eb82152efec968653c1239312a303eaab4d8d83ea"
 TRICKY = (0, 1, 2, 3, W - 1, W, W + 1, 2 * W, 1 + 2 * W, 2 + W, W * W, W * W + 1, 1 + W + W * W)
 
 
@@ -93,3 +95,30 @@ def test_frame_seeds_of_large_stream_seeds_no_longer_alias():
         assert frame_seed(seed, frame) == int(
             np.random.SeedSequence([seed, frame]).generate_state(1)[0])
     assert frame_seed(5, 3) == 727168946  # made by the code before the change
+
+
+def test_random_instance_no_longer_draws_a_dag_instances_wiring():
+    """``random_dag_instance(s)`` wires its jobs from ``default_rng([s, 15])``, whose words are
+    those of ``random_instance(s + 15 * 2**32)``'s ``default_rng(s + 15 * 2**32)``: two instances
+    from one stream. A seed of 2**32 or more now has a tagged long form
+    (``offbench.generators.seed_stream``); below 2**32 both streams are those of before."""
+    from offbench.dag import random_dag_instance
+    from offbench.generators import STREAM_WIRING, random_instance, seed_stream
+
+    s = 7
+    big = seed_stream(s + 15 * W).integers(0, W, 8)
+    assert not np.array_equal(big, seed_stream(s, STREAM_WIRING).integers(0, W, 8))
+    firsts = {}
+    for seed, stream in itertools.product(TRICKY, (0, STREAM_WIRING)):
+        firsts.setdefault(tuple(seed_stream(seed, stream).integers(0, W, 4)), []).append((seed, stream))
+    assert all(len(v) == 1 for v in firsts.values()), [v for v in firsts.values() if len(v) > 1]
+    for seed in (0, 5, W - 1, 123456789):
+        assert np.array_equal(seed_stream(seed).integers(0, W, 8),
+                              np.random.default_rng(seed).integers(0, W, 8))
+        assert np.array_equal(seed_stream(seed, STREAM_WIRING).integers(0, W, 8),
+                              np.random.default_rng([seed, 15]).integers(0, W, 8))
+    # the instances below 2**32, pinned by digests made by the code before the change
+    assert random_instance(3, capacities=True, deadlines=True).digest == RANDOM_3_DIGEST
+    assert random_dag_instance(4, n_jobs=3, nodes=(3, 6)).digest == DAG_4_DIGEST
+    with pytest.raises(ValueError):
+        random_instance(-1)
