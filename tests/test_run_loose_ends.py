@@ -276,3 +276,25 @@ def test_a_solver_error_inside_a_job_names_the_solver_not_the_runner(tmp_path, w
     assert out.status == "error"
     assert out.error.startswith("solver picky-v1: SolverError: picky: lo = 3 must be below"), \
         out.error
+
+
+def test_a_time_limit_past_the_platforms_clock_is_a_long_limit_not_a_traceback(tmp_path, capsys):
+    """``setitimer`` refuses seconds past the platform's ``time_t``: ``--time-limit 1e12`` (and
+    a spec's ``time_limit = 1e10``) ended in an OverflowError in-process. The alarm is now set
+    to at most ``ALARM_MAX`` seconds."""
+    from offbench.instance import save_instance
+    from offbench.run.execute import call_with_alarm
+
+    assert call_with_alarm(lambda: 7, 1e300) == (7, None)
+    p = tmp_path / "i.json"
+    save_instance(random_instance(4, n_jobs=2, layers=(2, 3)), p)
+    for limit in ("1e12", "1e300"):
+        assert main(["solve", str(p), "--solver", "greedy", "--time-limit", limit,
+                     "--kill-after", limit]) == 0
+        assert json.loads(capsys.readouterr().out)["status"] == "feasible"
+    store = tmp_path / "s.sqlite"
+    assert main(["run", "--family", "dmro-v1", "--count", "1", "--solver", "greedy",
+                 "--reference", "none", "--time-limit", "1e12", "-j", "0", "--store", str(store),
+                 "--quiet", "--no-leaderboard"]) == 0
+    with Store.open_readonly(store) as s:
+        assert [r["status"] for r in s.results()] == ["feasible"]

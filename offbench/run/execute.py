@@ -448,20 +448,20 @@ def execute_with_alarm(job: Job, stamps: list | None = None) -> Outcome | Refere
     began: list[bool] = []
     # Until the timed work starts: imports, compilation and the warm-up, as in a sandbox.
     allowance = import_allowance(job)
-    signal.setitimer(signal.ITIMER_REAL, limit + allowance)
+    set_alarm(limit + allowance)
 
     def started():
         t0[0] = time.perf_counter()
         began.append(True)
         if stamps is not None:
             stamps.append(t0[0])
-        signal.setitimer(signal.ITIMER_REAL, limit)
+        set_alarm(limit)
 
     try:
         try:
             return execute(job, started)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            set_alarm(0)
     except _HardTimeout:
         elapsed = time.perf_counter() - t0[0]
         if not began and (job.solver_id, job.param_hash) not in _WARMED:
@@ -511,6 +511,18 @@ def killed(job: Job, elapsed: float, how: str, *, started: bool = True,
                           wall_time=elapsed, info=info)
 
 
+#: The longest in-process alarm set (about 31 years): ``setitimer`` refuses seconds past the
+#: platform's ``time_t`` (``--time-limit 1e12`` was an OverflowError), and a run never lasts
+#: that long, so a longer hard limit is this one.
+ALARM_MAX = 1e9
+
+
+def set_alarm(seconds: float) -> None:
+    """Arm (or, with 0, disarm) the in-process hard limit's ``SIGALRM`` in ``seconds``, at most
+    :data:`ALARM_MAX`."""
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, ALARM_MAX))
+
+
 def call_with_alarm(fn: Callable[[], object], limit: float | None):
     """``fn()`` under the in-process hard limit of ``limit`` seconds (``SIGALRM``, best effort,
     as :func:`execute_with_alarm`; none where :func:`alarm_usable` says no, or without a
@@ -521,10 +533,10 @@ def call_with_alarm(fn: Callable[[], object], limit: float | None):
     t0 = time.perf_counter()
     try:
         try:
-            signal.setitimer(signal.ITIMER_REAL, limit)
+            set_alarm(limit)
             return fn(), None
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            set_alarm(0)
     except _HardTimeout:
         return None, time.perf_counter() - t0
     finally:
