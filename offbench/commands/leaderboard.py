@@ -83,10 +83,31 @@ def add_parser(sub):
     return p
 
 
+def unfinished_rows_note(store, version: str | None) -> str | None:
+    """What :func:`offbench.leaderboard.build.unfinished_sources` says of ``store``'s rows of
+    ``version`` (default: the running one) that no table holds yet, or None."""
+    from .. import __version__
+    from ..leaderboard.build import unfinished_sources
+
+    return unfinished_sources(store.conn, version or __version__)
+
+
+def _export(store, args) -> None:
+    """``--rows`` and ``--frames``: the stored rows as CSV."""
+    from ..leaderboard import export_frames, export_rows
+
+    if args.rows:
+        n = export_rows(store, args.rows, offbench_version=args.offbench_version)
+        print(f"offbench leaderboard: {n} rows written to {args.rows}", file=sys.stderr)
+    if args.frames:
+        n = export_frames(store, args.frames, offbench_version=args.offbench_version)
+        print(f"offbench leaderboard: {n} frame rows written to {args.frames}", file=sys.stderr)
+
+
 def run(args) -> int:
     if getattr(args, "action", None) == "verify":
         return _verify(args)
-    from ..leaderboard import build, export_frames, export_rows, render
+    from ..leaderboard import build, render
     from ..leaderboard.render import print_terminal
     from ..store import Store
 
@@ -96,17 +117,17 @@ def run(args) -> int:
                         "for the terminal)")
     with Store.open_readonly(args.store) as store:
         board = build(store, offbench_version=args.offbench_version, tracks=args.track or None)
+        # (an interrupted run's first source has rows but no table yet: build says so, or
+        # when other sources have tables, this note)
+        note = unfinished_rows_note(store, args.offbench_version)
+        if note:
+            print(f"offbench leaderboard: not in these tables: {note}", file=sys.stderr)
         comps = None
         if args.compare:
             from ..leaderboard.compare import compare
 
             comps = compare(board, *args.compare)
-        if args.rows:
-            n = export_rows(store, args.rows, offbench_version=args.offbench_version)
-            print(f"offbench leaderboard: {n} rows written to {args.rows}", file=sys.stderr)
-        if args.frames:
-            n = export_frames(store, args.frames, offbench_version=args.offbench_version)
-            print(f"offbench leaderboard: {n} frame rows written to {args.frames}", file=sys.stderr)
+        _export(store, args)
         if args.plots:
             from ..plots import write_plots
 

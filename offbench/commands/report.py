@@ -37,9 +37,13 @@ def run(args) -> int:
     from ..leaderboard import build
     from ..report import write_report
     from ..store import Store
+    from .leaderboard import unfinished_rows_note
 
     with Store.open_readonly(args.store) as store:
         board = build(store, offbench_version=args.offbench_version, tracks=args.track or None)
+        note = unfinished_rows_note(store, args.offbench_version)
+    if note:
+        print(f"offbench report: not in this report: {note}", file=sys.stderr)
     if not args.no_figures:
         print(f"offbench report: drawing {len(board.tables)} tables' figures ...", file=sys.stderr,
               flush=True)
