@@ -201,11 +201,13 @@ def make_solver(name: str, params: dict | None = None, solver_dirs: Sequence[str
     return resolve(name, solver_dirs)(**(params or {}))
 
 
-def parse_params(cls: type[Solver], pairs: Sequence[str]) -> dict:
+def parse_params(cls: type[Solver], pairs: Sequence[str], option: str = "--param") -> dict:
     """Parse ``["k=v", ...]`` from the command line against the solver's declared params
     (:func:`offbench.params.parse_assignments`: unknown names get "did you mean", a name given
-    twice is refused, values read as :meth:`offbench.params.Param.parse` reads them)."""
-    return _params.parse_assignments(pairs, {p.name: p for p in cls.params}, cls.id, error=SolverError)
+    twice is refused, values read as :meth:`offbench.params.Param.parse` reads them).
+    ``option``: how messages name where the pairs came from."""
+    return _params.parse_assignments(pairs, {p.name: p for p in cls.params}, cls.id,
+                                     error=SolverError, option=option)
 
 
 def solve(inst: Instance, solver: str = "milp", *, time_limit: float | None = None, seed: int = 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -18,22 +19,24 @@ def print_json(obj) -> None:
 
 
 def positive_float(text: str) -> float:
+    """An option's number of seconds > 0 (argparse names the option in the message)."""
     try:
         v = float(text)
     except ValueError:
-        raise UserError(f"expected a number of seconds > 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
     if not (v > 0) or not math.isfinite(v):
-        raise UserError(f"expected a number of seconds > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
     return v
 
 
 def seed_int(text: str) -> int:
+    """An option's integer >= 0: a seed, an index (argparse names the option in the message)."""
     try:
         v = int(text)
     except ValueError:
-        raise UserError(f"expected a seed: an integer >= 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if v < 0:
-        raise UserError(f"expected a seed: an integer >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return v
 
 

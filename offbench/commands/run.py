@@ -103,6 +103,11 @@ def _seeds(text: str) -> list[int]:
             raise UserError(f"--seeds: expected integers >= 0 separated by commas, got {text!r}") from None
         if v < 0:
             raise UserError(f"--seeds: expected integers >= 0, got {v}")
+        if v > 2**63 - 1:
+            raise UserError(f"--seeds: a seed is at most 2**63 - 1 = {2**63 - 1} (the store keeps "
+                            f"64-bit integers), got {v}")
+        if v in out:
+            raise UserError(f"--seeds {text}: seed {v} is given twice")
         out.append(v)
     if not out:
         raise UserError(f"--seeds: expected at least one seed, got {text!r}")
@@ -121,7 +126,7 @@ def run(args) -> int:
         instance_paths=args.instances, seeds=args.seeds, time_limit=args.time_limit,
         tracks=args.track, solvers_dirs=args.solvers_dir, reference=args.reference,
         count=args.count, instance_seed=args.instance_seed, families_dirs=args.families_dir)
-    spec = parse_spec(raw, where=args.config or "built-in run spec")
+    spec = parse_spec(raw, where=args.config or "the run spec of the command line")
     plan = make_plan(spec)
     check_learners(plan)
     if args.dry_run:

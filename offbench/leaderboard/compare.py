@@ -70,6 +70,12 @@ def compare(board: Leaderboard, a: str, b: str) -> list[Comparison]:
             raise LeaderboardError(
                 f"--compare {a} {b}: no solver {who!r} in these tables (solvers: {', '.join(ids)}"
                 + (f"; entries: {', '.join(labels)}" if labels else "") + ")")
+    same = [t.title for t in board.tables
+            if _match(t, a) is not None and _match(t, a) is _match(t, b)]
+    if same:
+        raise LeaderboardError(f"--compare {a} {b}: both name the same entry "
+                               f"({_match(next(t for t in board.tables if t.title == same[0]), a).label}"
+                               f" in {same[0]}); name two different entries")
     out = []
     for t in board.tables:
         ea, eb = _match(t, a), _match(t, b)

@@ -682,4 +682,4 @@ def _cli_solver(text: str, dirs: list[str]) -> dict:
     if not pairs:
         return {"id": name}
     cls = resolve(name, dirs)
-    return {"id": name, "params": parse_params(cls, pairs)}
+    return {"id": name, "params": parse_params(cls, pairs, option=f"--solver {text}: key")}

@@ -1,5 +1,5 @@
 """Shared helpers of the adversarial suite: run the command line in-process and require a clean
-refusal (status 2, one line on stderr, no traceback) or a success."""
+refusal (status 2, one line on stderr after argparse's usage, no traceback) or a success."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ def refused(capsys, argv, *needles) -> str:
     out, err = capsys.readouterr()
     assert rc == 2, (rc, out, err)
     assert out == "", out
-    lines = [line for line in err.splitlines() if not line.startswith("usage:")]
+    lines = err.splitlines()
+    if lines and lines[0].startswith("usage:"):  # argparse's usage, with its indented lines
+        lines = lines[1:]
+        while lines and lines[0].startswith(" "):
+            lines = lines[1:]
     assert len(lines) == 1, err
     assert lines[0].startswith("offbench: error: "), err
     assert "Traceback" not in err

@@ -1,0 +1,66 @@
+"""Messages for a user's mistakes on the command line name the option the user gave (a new
+user's trial found some that named another option, a seed for an index, or a run spec that the
+user never wrote)."""
+
+from __future__ import annotations
+
+import pytest
+
+from offbench.cli import main
+from offbench.generators import random_instance
+from offbench.instance import save_instance
+
+
+@pytest.fixture
+def inst_path(tmp_path):
+    p = tmp_path / "i.json"
+    save_instance(random_instance(4, n_jobs=2, layers=(2, 3)), p)
+    return p
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("option,value,want", [
+    ("--time-limit", "0", "argument --time-limit: expected a number of seconds > 0, got '0'"),
+    ("--kill-after", "nan", "argument --kill-after: expected a number of seconds > 0, got 'nan'"),
+    ("--seed", "-3", "argument --seed: expected an integer >= 0, got '-3'"),
+])
+def test_solve_options_are_named(capsys, inst_path, option, value, want):
+    assert _error(capsys, ["solve", str(inst_path), "--solver", "greedy", option, value]).endswith(want)
+
+
+def test_an_index_is_not_called_a_seed(capsys, tmp_path):
+    err = _error(capsys, ["instances", "generate", "dmro-v1", "--start", "-1", "--count", "1",
+                          "-o", str(tmp_path / "g")])
+    assert err.endswith("argument --start: expected an integer >= 0, got '-1'")
+    assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize("seeds,want", [
+    ("1,1", "--seeds 1,1: seed 1 is given twice"),
+    (str(2**63), f"--seeds: a seed is at most 2**63 - 1 = {2**63 - 1} (the store keeps 64-bit "
+                 f"integers), got {2**63}"),
+])
+def test_run_seeds_are_named_as_the_option_not_a_spec(capsys, tmp_path, seeds, want):
+    err = _error(capsys, ["run", "--family", "dmro-v1", "--count", "1", "--solver", "greedy",
+                          "--seeds", seeds, "--store", str(tmp_path / "s.sqlite")])
+    assert err.endswith(want) and "run spec" not in err
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_key_twice_in_a_solver_option_names_that_option(capsys, tmp_path):
+    err = _error(capsys, ["run", "--family", "dmro-v1", "--count", "1", "--solver",
+                          "local-search:restarts=2,restarts=3", "--store", str(tmp_path / "s.sqlite")])
+    assert err.endswith("--solver local-search:restarts=2,restarts=3: key restarts: given twice (2 and 3)")
+
+
+def test_compare_of_one_entry_with_itself_says_so(capsys, tmp_path):
+    store = str(tmp_path / "s.sqlite")
+    assert main(["run", "--family", "dmro-v1", "--count", "3", "--solver", "greedy", "--solver",
+                 "all-device", "--store", store, "--quiet", "--no-leaderboard", "-j", "0"]) == 0
+    err = _error(capsys, ["leaderboard", "--store", store, "--compare", "greedy", "greedy-v1"])
+    assert "--compare greedy greedy-v1: both name the same entry (greedy-v1 in dmro-v1" in err
+    assert main(["leaderboard", "--store", store, "--compare", "greedy", "all-device"]) == 0
