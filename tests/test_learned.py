@@ -265,7 +265,11 @@ def test_offbench_train_is_bitwise_reproducible_and_refuses_bad_input(tmp_path, 
                       (["train", "dmro", "--family", "nope", "--out", str(tmp_path / "x")], "unknown family"),
                       (["train", "dmro", "--family", "dmro-v1", "--out", str(tmp_path / "x"), "--param", "K=0"],
                        "'K' parameter of solver dmro-v1"),
-                      (["train", "dmro", "--out", str(tmp_path / "a"), *args], "exists (use --force")):
+                      (["train", "dmro", "--out", str(tmp_path / "a"), *args], "exists (use --force"),
+                      # a DAG family: each seed draws other workflows, and training draws each
+                      # environment from a seed of its own (it stopped inside, naming no way out)
+                      (["train", "dmro", "--family", "dmro-v2", "--out", str(tmp_path / "x")],
+                       "dmro-v2's seeds draw frames of other structures")):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

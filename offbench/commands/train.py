@@ -116,9 +116,10 @@ def train(solver_name: str, family: str, out: str | Path, *, seed: int = 0, iter
     wpath = out / f"{cls.id}.safetensors"
     if wpath.exists() and not force:
         raise UserError(f"--out {out}: {wpath.name} exists (use --force to overwrite)")
+    structure = next(iter(fam.stream(int(seed), 1)))
+    _check_one_structure(fam, structure, int(seed), cls.id)
     created = _make_out(out)
     try:
-        structure = next(iter(fam.stream(int(seed), 1)))
         t0 = time.perf_counter()
         solver.start(structure, int(seed))
         report = solver.meta_train(fam.id, int(iterations), int(seed), seed_space=seed_space)
@@ -154,6 +155,25 @@ def train(solver_name: str, family: str, out: str | Path, *, seed: int = 0, iter
                 pass
         raise
     return doc
+
+
+def _check_one_structure(fam, structure, seed: int, solver_id: str) -> None:
+    """Refuse, before anything is written, a family whose frames change structure from seed to
+    seed (its DAG versions: each seed draws other workflows): meta-training draws each training
+    environment's frames from a seed of its own, and a learner keeps the one structure it
+    started on, so the training would stop at its first other environment."""
+    from ..learn.features import same_structure, structure_difference
+
+    other = next(iter(fam.stream(seed + 1, 1)))
+    if not same_structure(structure, other):
+        raise UserError(
+            f"offbench train {solver_id} --family {fam.id}: meta-training draws each training "
+            f"environment from a seed of its own, and {fam.id}'s seeds draw frames of other "
+            f"structures ({structure_difference(structure, other)}), while a learner keeps the "
+            "one structure it started on. Train on a family whose seeds share one structure "
+            "(its chain versions, such as dmro-v1), or, on DAG streams, adapt without "
+            "meta-training (the adaptation track without meta_frames: "
+            "results/dag/learners-adaptation.toml)")
 
 
 def _make_out(out: Path) -> list[Path]:
