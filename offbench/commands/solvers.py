@@ -1,4 +1,9 @@
-"""``offbench solvers``: list the solvers found, with what they guarantee."""
+"""``offbench solvers``: list the solvers found, with what they guarantee.
+
+The table's columns: ID, GUARANTEE, DAG (whether the solver declares ``handles_dag``: it takes
+version-2 instances, whose jobs may be DAGs, SPEC.md section 7; dp's refusal of such an
+instance points here), TRACKS and SUMMARY.
+"""
 
 from __future__ import annotations
 
@@ -36,16 +41,17 @@ def run(args) -> int:
     rows = []
     for e in entries.values():
         if e.cls is None:
-            rows.append((e.id, "-", "-", f"NOT LOADED: {e.problem}"))
+            rows.append((e.id, "-", "-", "-", f"NOT LOADED: {e.problem}"))
             continue
         d = e.cls.describe()
         missing = e.cls.missing_requirements()
         note = d["summary"] + (f"  [unavailable: needs {', '.join(missing)}; {install_hint(missing)}]"
                                if missing else "")
         params = ", ".join(f"{p['name']}={p['written']}" for p in d["params"])  # as --param reads it
-        rows.append((e.id, d["guarantee"], ",".join(d["tracks"]), note + (f"  ({params})" if params else "")))
-    w = [max(len(r[i]) for r in rows + [("ID", "GUARANTEE", "TRACKS", "")]) for i in range(3)]
-    print(f"{'ID':<{w[0]}}  {'GUARANTEE':<{w[1]}}  {'TRACKS':<{w[2]}}  SUMMARY")
-    for r in rows:
-        print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+        rows.append((e.id, d["guarantee"], "yes" if d["handles_dag"] else "no",
+                     ",".join(d["tracks"]), note + (f"  ({params})" if params else "")))
+    head = ("ID", "GUARANTEE", "DAG", "TRACKS", "SUMMARY")
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    for r in [head] + rows:
+        print("  ".join(f"{r[i]:<{w[i]}}" for i in range(4)) + f"  {r[4]}")
     return 0
