@@ -50,3 +50,58 @@ def test_solvers_table_says_which_solvers_take_dag_jobs(capsys):
         assert rows[e.id][col] == ("yes" if e.cls.handles_dag else "no"), e.id
 
 
+PLUGIN = textwrap.dedent('''
+    import numpy as np
+    from offbench.solver import Proposal, Solver
+
+    class Wordy(Solver):
+        """A plug-in whose summary is one sentence wrapped over two lines of its docstring,
+        ending here.
+
+        More that is not the summary."""
+        name = "wordy"
+        version = 1
+        guarantee = "heuristic"
+        handles_dag = True
+
+        def _solve(self, inst, ctx):
+            return Proposal(np.zeros(inst.n_layers, dtype=np.int8), status="feasible")
+
+    class Long(Solver):
+        """First sentence of a long summary. ''' + "Then many words " * 20 + '''and the end.
+        """
+        name = "long"
+        version = 1
+        guarantee = "heuristic"
+
+        def _solve(self, inst, ctx):
+            return Proposal(np.zeros(inst.n_layers, dtype=np.int8), status="feasible")
+''')
+
+
+def test_solver_summaries_are_never_cut_mid_sentence(tmp_path, capsys):
+    d = tmp_path / "plugins"
+    d.mkdir()
+    (d / "wordy.py").write_text(PLUGIN)
+    assert main(["solvers", "--solvers-dir", str(d)]) == 0
+    names, rows = _table(capsys.readouterr().out)
+    col = names.index("SUMMARY")
+    for sid, cells in rows.items():
+        text = cells[col].split("  (")[0].split("  [")[0]  # parameters and notes follow
+        assert text.endswith((".", ")", "...")), f"{sid}: {text!r}"
+    assert rows["milp-v1"][col].startswith(
+        "Exact MILP (HiGHS via highspy; HiGHS/SCIP/CBC/CP-SAT via OR-Tools) over Lagrangian-reduced "
+        "path or transition formulations, with a certified bound.")
+    assert rows["wordy-v1"][col] == ("A plug-in whose summary is one sentence wrapped over two "
+                                     "lines of its docstring, ending here.")
+    assert rows["long-v1"][col] == "First sentence of a long summary."
+    assert rows["wordy-v1"][names.index("DAG")] == "yes" and rows["long-v1"][names.index("DAG")] == "no"
+    assert main(["solvers", "--json", "--solvers-dir", str(d)]) == 0
+    out = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert out["milp-v1"]["summary"].endswith("with a certified bound.")
+    assert out["wordy-v1"]["handles_dag"] is True and out["long-v1"]["handles_dag"] is False
+    from offbench.commands.solvers import SUMMARY_MAX
+
+    assert all(len(r.get("summary", "")) <= SUMMARY_MAX + 4 for r in out.values())
+
+
