@@ -105,3 +105,50 @@ def test_solver_summaries_are_never_cut_mid_sentence(tmp_path, capsys):
     assert all(len(r.get("summary", "")) <= SUMMARY_MAX + 4 for r in out.values())
 
 
+# ------------------------------------------------------------------------------ instances list
+def _version_1(text: str, name: str) -> str:
+    """A built-in definition as a user family: renamed, version 1 only (no frozen sets, no
+    later versions or their history), a doc of its own."""
+    text = text.replace(text[:text.index("\n")], f'name = "{name}"', 1)
+    text = text[:text.index("\n[v2]")] + "\n"                        # every table from [v2] on
+    text = re.sub(r"\[\[v1\.sets\]\]\n(?:[^\[\n].*\n|\n)*", "", text)  # [[v1.sets]]
+    text = re.sub(r"\[\[history\]\]\nversion = [23]\n(?:[^\[\n].*\n|\n)*", "", text)
+    return re.sub(r'doc = """.*?"""', 'doc = """\nWhat it models\n  A campus cell.\n"""', text,
+                  flags=re.S)
+
+
+def test_instances_list_marks_dag_families_and_previews(tmp_path, capsys, monkeypatch):
+    from offbench.families import get_family
+
+    monkeypatch.setenv(PATH_ENV, "")
+    d = tmp_path / "fams"                          # user families: no frozen sets, so drawn
+    d.mkdir()
+    for builtin, name in (("dmro", "campus"), ("workflow", "flows")):
+        text = (ROOT / "instances" / f"{builtin}.toml").read_text(encoding="utf-8")
+        (d / f"{name}.toml").write_text(_version_1(text, name), encoding="utf-8")
+    assert main(["instances", "list", "--json", "--families-dir", str(d)]) == 0
+    fams = {f["id"]: f for f in json.loads(capsys.readouterr().out)["families"]}
+    assert fams["campus-v1"]["jobs"] == "chains" and fams["flows-v1:single"]["jobs"] == "dags"
+    for fid, f in fams.items():                   # what each version's instances are
+        assert f["jobs"] == ("dags" if get_family(fid).generate(0, 0).is_dag else "chains"), fid
+    assert fams["dmro-v1"]["jobs"] == "chains" and fams["dmro-v1"]["preview"] is False
+    assert fams["dmro-v2"]["jobs"] == "dags" and fams["dmro-v2"]["preview"] is True
+    assert fams["dmro-v3"]["jobs"] == "dags" and fams["dmro-v3"]["preview"] is True
+    assert fams["workflow-v1:single"]["jobs"] == "dags" and not fams["workflow-v1:single"]["preview"]
+    assert fams["zoo-v1:fleet"]["jobs"] == "chains" and fams["zoo-v2:fleet"]["jobs"] == "dags"
+    assert fams["capacitated-v1:small"]["jobs"] == "chains"
+    lines = [fams[f"dmro-v{v}"]["version_description"] for v in (1, 2, 3)]
+    assert len(set(lines)) == 3, lines
+    assert lines[1].startswith("Version 2: workflow DAGs") and lines[2].startswith("Version 3:")
+    assert lines[0] == fams["dmro-v1"]["description"]
+
+    assert main(["instances", "list"]) == 0
+    names, rows = _table(capsys.readouterr().out)
+    assert names[:3] == ["ID", "JOBS", "PREVIEW"]
+    j, p, d = names.index("JOBS"), names.index("PREVIEW"), names.index("DESCRIPTION")
+    assert rows["dmro-v1"][j:p + 1] == ["chains", "no"]
+    assert rows["dmro-v2"][j:p + 1] == ["DAGs", "yes"]
+    assert rows["zoo-v2:fleet"][j:p + 1] == ["DAGs", "yes"]
+    assert len({rows[f"dmro-v{v}"][d] for v in (1, 2, 3)}) == 3
+
+

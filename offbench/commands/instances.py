@@ -125,6 +125,47 @@ def _user_dirs() -> set:
     return {p.resolve() for p in families_dirs()}
 
 
+def _jobs(fam) -> str:
+    """``"dags"`` when a family version's instances are version 2 (some job a DAG, SPEC.md
+    section 7), else ``"chains"``. Nothing in a definition declares it, so it is read off an
+    instance: the ``version`` of the first member of a frozen set of this version when it has
+    one (offbench writes 2 exactly when some job is a DAG, ``Instance.to_dict``; the set is the
+    version's own draw, which ``verify-sets`` checks), else the instance the family draws first
+    (seed 0, index 0). The set is read for speed: deadline-v1's first draw loads the cost
+    model's kernels and a DAG's validation Numba's, about 2 s where reading a member takes ms."""
+    from ..instance_sets import MANIFEST, set_path
+
+    ids = [fam.set_id(spec) for spec in fam.sets]
+    for sid in sorted(ids, key=lambda sid: sid.split("/")[0] != fam.id):  # this preset's first
+        man = set_path(sid) / MANIFEST
+        try:
+            first = man.parent / json.loads(man.read_text(encoding="utf-8"))["members"][0]["file"]
+            if first.suffix == ".npz":
+                import numpy as np
+
+                with np.load(first, allow_pickle=False) as z:
+                    version = int(z["version"])
+            else:
+                version = json.loads(first.read_text(encoding="utf-8"))["version"]
+        except (OSError, ValueError, LookupError, TypeError):
+            continue  # not frozen here (or damaged, which verify-sets reports): draw one
+        return "dags" if version == 2 else "chains"
+    return "dags" if fam.generate(0, 0).is_dag else "chains"
+
+
+def _version_line(fam) -> str:
+    """What this version is, in one line: the heading of its own section of the family's doc
+    (``Version 2: workflow DAGs ...``, as ``offbench instances show NAME-vN`` prints it first;
+    :func:`offbench.families.family.version_doc`), or the family's description for version 1
+    and a version without a section of its own."""
+    from ..families.family import version_doc
+
+    first = version_doc(fam._def.doc, fam.version).splitlines()[0]
+    if fam.version > 1 and first.startswith(f"Version {fam.version}"):
+        return " ".join(first.split())
+    return fam.description
+
+
 def run_list(args) -> int:
     from ..families import list_families
     from ..instance_sets import list_sets
@@ -132,23 +173,32 @@ def run_list(args) -> int:
     use_families_dirs(args)
     fams = list_families()
     sets = list_sets()
+    user = _user_dirs()
+    rows = [(f, _jobs(f), bool(f._spec.get("preview")), _version_line(f)) for f in fams]
     if args.json:
         out = {"families": [{"id": f.id, "name": f.name, "version": f.version,
-                             "latest": f.version == f.latest_version, "description": f.description,
+                             "latest": f.version == f.latest_version, "preview": preview,
+                             "jobs": jobs, "description": f.description,
+                             "version_description": line,
                              "presets": list(f.presets), "environments": list(f.environments),
                              "definition": str(f.definition_path),
-                             "user": f.definition_path.parent in _user_dirs()}
-                            for f in fams],
+                             "user": f.definition_path.parent in user}
+                            for f, jobs, preview, line in rows],
                "sets": sets}
         sys.stdout.write(json.dumps(out) + "\n")
         return 0
     width = max(len(f.id) for f in fams)
-    for f in fams:
+    print(f"{'ID':<{width}}  JOBS    PREVIEW  DESCRIPTION")
+    for f, jobs, preview, line in rows:
         extra = f" (presets: {', '.join(f.presets)})" if f.presets else ""
-        if f.definition_path.parent in _user_dirs():
+        if f.definition_path.parent in user:
             extra += f" [user family: {f.definition_path}]"
-        print(f"{f.id:<{width}}  {f.description}{extra}")
+        print(f"{f.id:<{width}}  {'DAGs' if jobs == 'dags' else 'chains':<6}  "
+              f"{'yes' if preview else 'no':<7}  {line}{extra}")
     print()
+    print("JOBS: chains (version-1 instances) or DAGs (version 2, SPEC.md section 7; solvers that "
+          "take them: the DAG column of offbench solvers). A preview is used only when named: "
+          "the bare name means the newest version that is not one.")
     print("Frozen sets: " + (", ".join(sets) if sets else "none (offbench instances freeze)"))
     return 0
 
