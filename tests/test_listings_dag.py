@@ -152,3 +152,28 @@ def test_instances_list_marks_dag_families_and_previews(tmp_path, capsys, monkey
     assert len({rows[f"dmro-v{v}"][d] for v in (1, 2, 3)}) == 3
 
 
+# ------------------------------------------------------------------------------ validate
+def test_validate_says_a_file_has_dag_jobs_and_leaves_chains_as_they_were(tmp_path, capsys):
+    d = random_dag_instance(0, n_jobs=3, nodes=(3, 5)).to_dict()
+    chain = random_instance(0, n_jobs=1, layers=(4, 4)).to_dict()["jobs"][0]
+    d["jobs"][2] = {**chain, "device": 0}                 # a version-2 file may mix both forms
+    dag_path = tmp_path / "dag.json"
+    dag_path.write_text(json.dumps(d))
+    dags = [j for j in d["jobs"] if "edges" in j]
+    nodes, edges = sum(len(j["ops"]) for j in dags), sum(len(j["edges"]) for j in dags)
+    assert len(dags) == 2 and edges > 0
+    inst = Instance.from_json(dag_path.read_text())
+    assert main(["validate", str(dag_path)]) == 0
+    assert capsys.readouterr().out == (
+        f"{dag_path}: ok: version 2, DAG jobs: 2 of 3 ({nodes} nodes, {edges} edges); "
+        f"{inst.n_devices} devices, 3 jobs, {inst.n_layers} layers; digest {inst.digest}\n")
+
+    c = random_instance(1, n_jobs=2, capacities=True)
+    chain_path = tmp_path / "chain.json"
+    chain_path.write_text(c.to_json())
+    assert main(["validate", str(chain_path)]) == 0
+    assert capsys.readouterr().out == (
+        f"{chain_path}: ok: {c.n_devices} devices, {c.n_jobs} jobs, {c.n_layers} layers, "
+        f"capacities; digest {c.digest}\n")
+
+

@@ -2,7 +2,8 @@
 
 Every file is checked: a good one gets an ``ok`` line on stdout, a bad one a line naming it and
 what is wrong on stderr, and the command goes on to the next; the status is 2 if any was bad
-(one file alone: its one-line message, as every command gives).
+(one file alone: its one-line message, as every command gives). An instance with DAG jobs
+(version 2) says so first: how many jobs are DAGs, with how many nodes and edges.
 The ``manifest.json`` that ``offbench instances generate`` writes beside its instances is
 named as a manifest, not an instance (``offbench validate DIR/*.json`` is the common call).
 """
@@ -27,6 +28,18 @@ def _shown(path: str) -> str:
     return path if len(path) <= 200 else f"{path[:100]}...{path[-50:]}"
 
 
+def _dag_note(inst) -> str:
+    """For an instance with DAG jobs (version 2, SPEC.md section 7): ``version 2, DAG jobs: 3 of 4
+    (60 nodes, 93 edges); ``; for chains nothing (a version-2 file whose jobs are all
+    chains is the same instance as version 1, with the same digest)."""
+    if not inst.is_dag:
+        return ""
+    dag = inst.job_is_dag
+    nodes = int(inst.layers_per_job[dag].sum())
+    return (f"version 2, DAG jobs: {int(dag.sum())} of {inst.n_jobs} ({nodes} nodes, "
+            f"{inst.n_edges} edges); ")
+
+
 def run(args) -> int:
     from ..errors import UserError
     from ..instance import is_generator_manifest, load_instance_named
@@ -47,8 +60,8 @@ def run(args) -> int:
             bad += 1
             print(f"offbench validate: {msg}", file=sys.stderr)
             continue
-        print(f"{path}: ok: {inst.n_devices} devices, {inst.n_jobs} jobs, {inst.n_layers} layers"
-              f"{', capacities' if inst.has_capacities else ''}"
+        print(f"{path}: ok: {_dag_note(inst)}{inst.n_devices} devices, {inst.n_jobs} jobs, "
+              f"{inst.n_layers} layers{', capacities' if inst.has_capacities else ''}"
               f"{', deadlines' if inst.has_deadlines else ''}; digest {inst.digest}")
     if bad:
         raise UserError(f"{bad} of {len(args.instances)} files are not valid instances (each "
