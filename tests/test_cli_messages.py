@@ -64,3 +64,11 @@ def test_compare_of_one_entry_with_itself_says_so(capsys, tmp_path):
     err = _error(capsys, ["leaderboard", "--store", store, "--compare", "greedy", "greedy-v1"])
     assert "--compare greedy greedy-v1: both name the same entry (greedy-v1 in dmro-v1" in err
     assert main(["leaderboard", "--store", store, "--compare", "greedy", "all-device"]) == 0
+
+
+def test_a_count_past_what_a_store_keeps_is_refused(capsys, tmp_path):
+    err = _error(capsys, ["run", "--family", "dmro-v1", "--count", str(10**23), "--solver",
+                          "greedy", "--store", str(tmp_path / "s.sqlite")])
+    assert err.endswith(f"--count: expected a number of instances of at most 2**63 - 1 (the store "
+                        f"keeps 64-bit integers), got {10**23}")
+    assert not (tmp_path / "s.sqlite").exists()

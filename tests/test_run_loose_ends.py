@@ -298,3 +298,15 @@ def test_a_time_limit_past_the_platforms_clock_is_a_long_limit_not_a_traceback(t
                  "--quiet", "--no-leaderboard"]) == 0
     with Store.open_readonly(store) as s:
         assert [r["status"] for r in s.results()] == ["feasible"]
+
+
+def test_the_pool_starts_the_builders_its_tasks_need_and_refuses_absurd_worker_counts(tmp_path):
+    """``-j 5`` on a run of one instance started five builder processes; builders now start as
+    tasks need them. ``-j 100000`` would have tried to start 100,000 interpreters."""
+    one = {**SPEC, "sources": [{**SPEC["sources"][0], "count": 1}], "solvers": ["fx-zero"]}
+    with PoolExecutor(5) as ex:
+        summary = run(parse_spec(one), tmp_path / "one.sqlite", executor=ex)
+        assert len(ex._builders.builders) == 1
+    assert summary.done == summary.planned == 1
+    with pytest.raises(Exception, match=r"-j 100000: at most \d+ worker processes here"):
+        PoolExecutor(100000)

@@ -76,8 +76,13 @@ def add_parser(sub):
     return p
 
 
+#: The largest count, seed or index a store keeps (SQLite's 64-bit integers).
+_INT64_MAX = 2**63 - 1
+
+
 def _int_option(option: str, low: int, what: str):
-    """An argparse type for an integer option ``>= low``; a bad value names the option."""
+    """An argparse type for an integer option ``>= low`` (and at most :data:`_INT64_MAX`); a
+    bad value names the option."""
     def parse(text: str) -> int:
         try:
             v = int(text)
@@ -85,6 +90,9 @@ def _int_option(option: str, low: int, what: str):
             v = None
         if v is None or v < low:
             raise UserError(f"{option}: expected {what} >= {low}, got {text!r}")
+        if v > _INT64_MAX:
+            raise UserError(f"{option}: expected {what} of at most 2**63 - 1 (the store keeps "
+                            f"64-bit integers), got {text}")
         return v
     return parse
 
@@ -103,8 +111,8 @@ def _seeds(text: str) -> list[int]:
             raise UserError(f"--seeds: expected integers >= 0 separated by commas, got {text!r}") from None
         if v < 0:
             raise UserError(f"--seeds: expected integers >= 0, got {v}")
-        if v > 2**63 - 1:
-            raise UserError(f"--seeds: a seed is at most 2**63 - 1 = {2**63 - 1} (the store keeps "
+        if v > _INT64_MAX:
+            raise UserError(f"--seeds: a seed is at most 2**63 - 1 = {_INT64_MAX} (the store keeps "
                             f"64-bit integers), got {v}")
         if v in out:
             raise UserError(f"--seeds {text}: seed {v} is given twice")

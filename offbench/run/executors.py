@@ -134,6 +134,11 @@ class PoolExecutor(Executor):
     def __init__(self, workers: int, threads: int = 1):
         if workers < 1:
             raise UserError(f"-j: expected a number of worker processes >= 1, got {workers}")
+        most = max(64, 4 * (os.cpu_count() or 1))
+        if workers > most:
+            raise UserError(f"-j {workers}: at most {most} worker processes here (4 per CPU, and "
+                            "at least 64): each is an interpreter of its own, and solvers "
+                            "competing for fewer CPUs are timed slower")
         self.workers = workers
         self.threads = threads
         self._boxes: list[Sandbox] = []

@@ -455,8 +455,9 @@ class BuilderPool:
 
 
 class LazyBuilders(BuilderPool):
-    """A :class:`BuilderPool` whose processes start with its first task (a run whose sources
-    are all held never starts them)."""
+    """A :class:`BuilderPool` whose processes start as tasks need them: a new one (up to
+    ``workers``) when every one started has a task in flight. A run whose sources are all held
+    starts none, and a run of one task one (``-j 5`` on one instance started five)."""
 
     def __init__(self, workers: int, threads: int):
         self.workers, self.threads = workers, threads
@@ -465,8 +466,8 @@ class LazyBuilders(BuilderPool):
         self.n = 0
 
     def submit(self, units: list, settings: dict):
-        if not self.builders:
-            self.builders = [Builder(self.threads, str(i)) for i in range(self.workers)]
+        if len(self.builders) < self.workers and all(b.inflight for b in self.builders):
+            self.builders.append(Builder(self.threads, str(len(self.builders))))
         return super().submit(units, settings)
 
 
