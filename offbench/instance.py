@@ -792,6 +792,11 @@ def load_instance_named(path: str | os.PathLike) -> Instance:
         return load_instance(path)
     except InstanceError as e:
         shown = _short(Path(path))
+        if is_generator_manifest(path):  # (only where it failed: the test reads the file again)
+            raise InstanceError("", f"{shown}: the manifest of an instance set (what `offbench "
+                                "instances generate` writes), not an instance: give one of the "
+                                "set's instance files, or run the whole set (offbench run "
+                                f"--instances {_short(Path(path).parent)})") from None
         msg = str(e)
         raise InstanceError("", msg if msg.startswith(shown) else f"{shown}: {msg}") from None
 

@@ -72,3 +72,12 @@ def test_a_count_past_what_a_store_keeps_is_refused(capsys, tmp_path):
     assert err.endswith(f"--count: expected a number of instances of at most 2**63 - 1 (the store "
                         f"keeps 64-bit integers), got {10**23}")
     assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_solving_a_sets_manifest_says_what_the_file_is(capsys, tmp_path):
+    out = tmp_path / "set"
+    assert main(["instances", "generate", "dmro-v1", "--seed", "0", "--count", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    err = _error(capsys, ["solve", str(out / "manifest.json"), "--solver", "greedy"])
+    assert "manifest.json: the manifest of an instance set" in err
+    assert "unknown key" not in err and "--instances" in err
