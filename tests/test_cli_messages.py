@@ -81,3 +81,15 @@ def test_solving_a_sets_manifest_says_what_the_file_is(capsys, tmp_path):
     err = _error(capsys, ["solve", str(out / "manifest.json"), "--solver", "greedy"])
     assert "manifest.json: the manifest of an instance set" in err
     assert "unknown key" not in err and "--instances" in err
+
+
+def test_plots_into_a_file_is_refused_before_drawing(capsys, tmp_path):
+    store = str(tmp_path / "s.sqlite")
+    assert main(["run", "--family", "dmro-v1", "--count", "2", "--solver", "greedy", "--store",
+                 store, "--quiet", "--no-leaderboard", "-j", "0", "--reference", "none"]) == 0
+    (tmp_path / "pf").write_text("x")
+    capsys.readouterr()
+    assert main(["leaderboard", "--store", store, "--plots", str(tmp_path / "pf")]) == 2
+    err = capsys.readouterr().err
+    assert "pf: a file, not a folder" in err and "drawing the figures" not in err
+    assert (tmp_path / "pf").read_text() == "x"
