@@ -177,3 +177,63 @@ def test_validate_says_a_file_has_dag_jobs_and_leaves_chains_as_they_were(tmp_pa
         f"capacities; digest {c.digest}\n")
 
 
+# ------------------------------------------------------------------------------ README
+def _recipe(text: str, name: str) -> str:
+    """instances/dmro.toml edited as the README's own-family recipe says."""
+    return _version_1(text, name).replace("n_devices = 10", "n_devices = 3", 1)
+
+
+def test_readme_own_family_recipe_and_generator_list(tmp_path, capsys, monkeypatch):
+    from offbench.families.definition import _definitions, _generators, definitions_dir
+
+    monkeypatch.setenv(PATH_ENV, "")
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    para = readme[readme.index("**Your own families.**"):]
+    para = para[:para.index("$OFFBENCH_INSTANCES_DIR")]
+    assert "delete its `[[v1.sets]]` table, every table from `[v2]` on" in para
+    listed = re.search(r"\(`offbench\.families\.dmro`([^)]*)\)", para)
+    assert listed, para
+    names = {"offbench.families.dmro"} | {"offbench.families" + m for m in
+                                          re.findall(r"`(\.[a-z_]+)`", listed.group(1))}
+    allowed, _ = _generators(_definitions(str(definitions_dir())))
+    assert names == allowed
+
+    d = tmp_path / "fams"
+    d.mkdir()
+    (d / "campus.toml").write_text(_recipe((ROOT / "instances" / "dmro.toml").read_text(
+        encoding="utf-8"), "campus"), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["instances", "generate", "campus", "--seed", "0", "--count", "2", "--out",
+                 str(out), "--families-dir", str(d)]) == 0
+    assert "wrote 2 instances of campus-v1" in capsys.readouterr().out
+    assert main(["instances", "show", "campus", "--families-dir", str(d)]) == 0
+    assert "Later versions" not in capsys.readouterr().out
+
+
+def test_readme_default_run_names_the_solvers_it_runs():
+    from offbench.discovery import discover
+    from offbench.run.spec import load_spec_file
+
+    spec = load_spec_file(ROOT / "offbench" / "data" / "default_run.toml")
+    ids = {s["id"] if isinstance(s, dict) else s for s in spec["solvers"]}
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    para = readme[readme.index("`offbench run` runs the built-in benchmark"):]
+    para = para[:para.index("Results go to")]
+    assert "every built-in solver" not in para
+    static = {e.cls.name for e in discover([]).values() if e.cls and list(e.cls.tracks) == ["static"]}
+    assert ids < static
+    for name in ids:
+        assert re.search(rf"(?<![-\w]){re.escape(name)}(?![-\w])", para), name
+    left_out = para[para.index(", not "):]
+    for name in static - ids:                   # named as left out
+        assert re.search(rf"(?<![-\w]){re.escape(name)}(?![-\w])", left_out), name
+
+
+@pytest.mark.parametrize("option", [
+    "--instance-seed", "--instances", "--track", "--quiet", "--jsonl", "--progress",
+    "--no-leaderboard", "--verbose", "--dry-run", "--offbench-version", "--no-figures",
+    "instances freeze", "--bits-per-element", "--from-torch", "--iterations", "--force"])
+def test_readme_command_line_names_the_options(option):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("## The command line"):readme.index("## The Python API")]
+    assert option in block
