@@ -9,7 +9,9 @@ Modes
 ``quiet``
     Nothing but problems (``--quiet``).
 ``jsonl``
-    One JSON object per line on stdout (``--jsonl``): ``{"event": "plan", ...}`` first, then
+    One JSON object per line on stdout (``--jsonl``): ``{"event": "plan", ...}`` first (its
+    ``to_run``, ``already_in_store`` and ``references`` null where the run finds them as it goes,
+    as every run does now: the summary has the counts), then
     ``{"event": "job", ...}`` for every finished job (``"kind": "reference"`` or ``"solve"``),
     then ``{"event": "summary", ...}``. The bar and the tables stay off stdout.
 
@@ -98,8 +100,13 @@ class Progress:
         sizes = [s.count if hasattr(s, "count") else len(s.instances) for s in plan.sources]
         n_inst = sum(sizes)
         if self.mode == "jsonl":
-            self._json({"event": "plan", "jobs": n_jobs, "to_run": total - references,
-                        "already_in_store": already, "references": references,
+            # With as_found, what the store holds is found as the run reaches it: not known
+            # yet (null), never a count of 0 that a finished store contradicts; the summary
+            # event has the counts.
+            self._json({"event": "plan", "jobs": n_jobs,
+                        "to_run": None if as_found else total - references,
+                        "already_in_store": None if as_found else already,
+                        "references": None if as_found else references,
                         "sources": [{"name": s.name, "kind": s.kind, "instances": n,
                                      "digest": s.digest if getattr(s, "digest_known", True) else None}
                                     for s, n in zip(plan.sources, sizes)],

@@ -93,3 +93,19 @@ def test_plots_into_a_file_is_refused_before_drawing(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "pf: a file, not a folder" in err and "drawing the figures" not in err
     assert (tmp_path / "pf").read_text() == "x"
+
+
+def test_the_jsonl_plan_event_does_not_claim_counts_it_cannot_know(capsys, tmp_path):
+    """The plan event of a run on a finished store said already_in_store 0 and to_run 60: the
+    run finds what the store holds as it goes, so those are null, and the summary counts."""
+    import json
+
+    argv = ["run", "--family", "dmro-v1", "--count", "2", "--solver", "greedy", "--store",
+            str(tmp_path / "s.sqlite"), "--jsonl", "--reference", "none", "-j", "0"]
+    for already in (0, 2):
+        assert main(argv) == 0
+        events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        plan, summary = events[0], events[-1]
+        assert plan["event"] == "plan" and plan["jobs"] == 2
+        assert plan["already_in_store"] is None and plan["to_run"] is None
+        assert summary["event"] == "summary" and summary["already"] == already
