@@ -84,10 +84,10 @@ def add_parser(sub):
 
 
 def unfinished_rows_note(store, version: str | None) -> str | None:
-    """What :func:`offbench.leaderboard.build.unfinished_sources` says of ``store``'s rows of
+    """What :func:`offbench.leaderboard.unfinished.unfinished_sources` says of ``store``'s rows of
     ``version`` (default: the running one) that no table holds yet, or None."""
     from .. import __version__
-    from ..leaderboard.build import unfinished_sources
+    from ..leaderboard.unfinished import unfinished_sources
 
     return unfinished_sources(store.conn, version or __version__)
 
