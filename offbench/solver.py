@@ -32,6 +32,7 @@ frames (not timed). The tracks of SPEC.md section 6 drive them through these thr
 from __future__ import annotations
 
 import difflib
+import inspect
 import functools
 import importlib
 import importlib.util
@@ -59,6 +60,28 @@ ENTRY_POINT_GROUP = "offbench.solvers"
 
 #: Relative slack allowed between a proven bound and a cost before it is called a bug.
 BOUND_RTOL = 1e-6
+
+
+#: The longest summary shown whole; a longer one is cut at its last sentence end before this, or
+#: at a word with "..." (written by hand: textwrap.shorten collapses but cuts only at words).
+SUMMARY_MAX = 200
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)\.\s(?=[A-Z(])")  # not "et al. 2018"
+
+
+def solver_summary(cls) -> str:
+    """A solver's summary: the first paragraph of its docstring on one line.
+
+    The first *line* cut milp's mid-sentence ("... over Lagrangian-reduced"); a paragraph
+    wrapped over lines is read whole (:meth:`Solver.describe`, ``offbench solvers``)."""
+    para = " ".join(inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].split())
+    if len(para) <= SUMMARY_MAX:
+        return para
+    head = para[:SUMMARY_MAX]
+    ends = [m.start() for m in _SENTENCE_END.finditer(head)]
+    if ends:
+        return head[:ends[-1] + 1]
+    cut = head.rfind(" ")
+    return head[:cut if cut > 0 else SUMMARY_MAX].rstrip(",;:") + " ..."
 
 
 class SolverError(UserError):
@@ -322,13 +345,12 @@ class Solver:
 
     @classmethod
     def describe(cls) -> dict:
-        doc = (cls.__doc__ or "").strip().splitlines()
         return {
             "id": cls.id, "name": cls.name, "version": cls.version, "guarantee": cls.guarantee,
             "tracks": list(cls.tracks), "requires": list(cls.requires),
             "promises_feasible": cls.promises_feasible,
             "handles_dag": bool(cls.handles_dag),
-            "summary": doc[0] if doc else "",
+            "summary": solver_summary(cls),
             "params": [{"name": p.name, "type": p.type_name, "default": p.default,
                         "written": p.format(p.default), "allowed": p.describe(), "doc": p.doc}
                        for p in cls.params],

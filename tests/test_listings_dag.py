@@ -100,7 +100,7 @@ def test_solver_summaries_are_never_cut_mid_sentence(tmp_path, capsys):
     out = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert out["milp-v1"]["summary"].endswith("with a certified bound.")
     assert out["wordy-v1"]["handles_dag"] is True and out["long-v1"]["handles_dag"] is False
-    from offbench.commands.solvers import SUMMARY_MAX
+    from offbench.solver import SUMMARY_MAX
 
     assert all(len(r.get("summary", "")) <= SUMMARY_MAX + 4 for r in out.values())
 
