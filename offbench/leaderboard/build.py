@@ -533,13 +533,15 @@ def _stream_table(name: str, s: dict, rows: list[dict], frames_by_row: dict) -> 
         ratios = [r["ratio"] for r in g]
         scored = all(x is not None for x in ratios)
         fr = []
-        missing = 0  # scored frames of jobs that gave no decision at all: counted infeasible
+        # scored frames without a frame row (a job that gave no decision at all, or frames a
+        # stream that stopped never reached): counted infeasible, unsolved
+        missing = 0
         for r in g:
             all_frames = frames_by_row.get(r["row_id"], [])
-            fr += [all_frames[i] for i in tr.scored_frames(r["track_config"], len(all_frames))]
-            if not all_frames:
-                cfg = r["track_config"]
-                missing += len(tr.scored_frames(cfg, int(cfg.get("frames", 0))))
+            total = max(int(r["track_config"].get("frames", 0)), len(all_frames))
+            scored_k = tr.scored_frames(r["track_config"], total)
+            fr += [all_frames[i] for i in scored_k if i < len(all_frames)]
+            missing += sum(1 for i in scored_k if i >= len(all_frames))
         wt = [f["wall_time"] for f in fr]
         ft = [math.inf if r["info"].get("frames_to_threshold") is None else r["info"]["frames_to_threshold"]
               for r in g]

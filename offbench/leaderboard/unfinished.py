@@ -18,7 +18,9 @@ def unfinished_sources(conn, version: str) -> str | None:
     finishes them."""
     n = int(conn.execute(
         "SELECT COUNT(*) FROM results WHERE offbench_version = ? AND instance_digest NOT IN "
-        "(SELECT instance_digest FROM source_members)", (version,)).fetchone()[0])
+        "(SELECT instance_digest FROM source_members) AND instance_digest NOT IN "
+        "(SELECT digest FROM sources)",  # (a stream's rows carry the stream's own digest)
+        (version,)).fetchone()[0])
     if not n:
         return None
     recorded = {r[0] for r in conn.execute("SELECT name FROM sources")}

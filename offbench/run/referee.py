@@ -380,7 +380,7 @@ def _judge_stream(job, out: Outcome, flags: list) -> None:
     summary = track._summary(rows, len(frames), job.track_config, bool(info.get("learning")),
                              float(info.get("learn_time") or 0.0),
                              int(info.get("learn_evaluations") or 0), aborted,
-                             frames_until_stays_below)
+                             frames_until_stays_below, track.unreached(job, len(rows)))
     for k in ("provenance", "supervised_time", "meta_evaluations", "meta"):  # meta: adaptation's phase
         if k in info:
             summary.info[k] = info[k]

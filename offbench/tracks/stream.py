@@ -144,6 +144,16 @@ class StreamTrack(Track):
                                     for k in summary])) if summary else None)
         out.counted_infeasible = True
 
+    def unreached(self, job, n_rows: int) -> list:
+        """The fallback ratios (SPEC.md section 6) of the frames after the first ``n_rows`` of a
+        stream that stopped: failed frames, so that a learner that stops after one good frame
+        does not have its summary taken over that frame alone. Empty where the job is not
+        scored (no references: the sandbox's copy; the referee scores)."""
+        if not (job.score and job.frame_refs is not None):
+            return []
+        return [score(job.frames[k], job.frame_refs[k], None, None)[0]
+                for k in range(n_rows, len(job.frames))]
+
     def run(self, job, solver_cls, started=None) -> Outcome:
         from ..metrics import frames_until_stays_below
         from ..solver import Context, LearningSolver
@@ -199,17 +209,22 @@ class StreamTrack(Track):
                 learn_evals += lctx.evaluations
             rows.append(fo.frame_row(k, frame.digest, metrics))
         out = self._summary(rows, len(frames), cfg, learning, learn_time, learn_evals, aborted,
-                            frames_until_stays_below)
+                            frames_until_stays_below, self.unreached(job, len(rows)))
         out.info.update(pre)
         if learning and hasattr(solver, "provenance"):  # e.g. the weights a learner started from
             out.info["provenance"] = solver.provenance()
         return out
 
     def _summary(self, rows, n_frames, cfg, learning, learn_time, learn_evals, aborted,
-                 frames_until_stays_below) -> Outcome:
-        """The row of a stream job: the summary ratio over its window, and what happened."""
+                 frames_until_stays_below, unreached=()) -> Outcome:
+        """The row of a stream job: the summary ratio over its window, and what happened.
+        ``unreached``: the fallback ratios of the frames after the last row of a stream that
+        stopped, each a failed frame (never stored as a frame row: nothing was decided)."""
         n = len(rows)
-        part = [rows[k] for k in self.scored_frames(cfg, n)]
+        full = rows + [{"frame": n + i, "ratio": x, "counted_infeasible": True, "status": "error",
+                        "decision": None, "feasible": None, "cost": None, "wall_time": 0.0,
+                        "evaluations": 0} for i, x in enumerate(unreached)]
+        part = [full[k] for k in self.scored_frames(cfg, len(full))]
         ratios = [r["ratio"] for r in part]
         scored = bool(part) and all(r is not None for r in ratios)
         summary_rows, window = self.summary_window(cfg, part)
@@ -229,6 +244,7 @@ class StreamTrack(Track):
             "error_frames": sum(1 for r in part if r["status"] == "error"),
             "timeout_frames": sum(1 for r in part if r["status"] == "timeout"),
             "learning": learning,
+            **({"unreached_frames": len(unreached)} if unreached else {}),
             "learn_time": learn_time,
             "learn_evaluations": learn_evals,
         }
