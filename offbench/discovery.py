@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from . import params as _params
 from .instance import Instance
 from .solver import (ENTRY_POINT_GROUP, GUARANTEES, TRACKS, Context, Param, Result, Solver,
@@ -198,7 +200,19 @@ def resolve(name: str, solver_dirs: Sequence[str | Path] = ()) -> type[Solver]:
 
 def make_solver(name: str, params: dict | None = None, solver_dirs: Sequence[str | Path] = ()) -> Solver:
     """Resolve a solver by ID or name and instantiate it with validated parameters."""
-    return resolve(name, solver_dirs)(**(params or {}))
+    return instantiate(resolve(name, solver_dirs), params)
+
+
+def instantiate(cls: type[Solver], params: dict | None = None) -> Solver:
+    """``cls(**params)``; a plug-in whose constructor raises something other than a
+    :class:`SolverError` (its own bug, or its own check) becomes a SolverError naming it, so that
+    the user reads a message, not a traceback through offbench."""
+    try:
+        return cls(**(params or {}))
+    except SolverError:
+        raise
+    except Exception as e:
+        raise SolverError(f"solver {cls.id}: its constructor raised {type(e).__name__}: {e}") from None
 
 
 def parse_params(cls: type[Solver], pairs: Sequence[str], option: str = "--param") -> dict:
@@ -216,6 +230,69 @@ def solve(inst: Instance, solver: str = "milp", *, time_limit: float | None = No
     """Solve one instance with a solver given by ID or name (SPEC.md section 5).
 
     ``threads``: the threads the solver may use (:class:`Context`; exhaustive walks blocks of
-    placements on them, with the same answer for any number)."""
-    return make_solver(solver, params, solver_dirs).solve(inst, time_limit=time_limit, seed=seed,
-                                                          threads=threads)
+    placements on them, with the same answer for any number). The solver works on a copy of
+    ``inst`` (:func:`guarded_solve`): the caller's instance is never changed."""
+    if not isinstance(inst, Instance):
+        raise TypeError(f"offbench.solve: inst must be an Instance (a file is read with "
+                        f"offbench.load_instance), got {type(inst).__name__}")
+    if isinstance(solver_dirs, (str, Path)):
+        solver_dirs = [solver_dirs]  # one folder, not its letters
+    if time_limit is not None and (isinstance(time_limit, bool)
+                                   or not isinstance(time_limit, (int, float))
+                                   or not time_limit > 0):
+        raise ValueError(f"offbench.solve: time_limit must be a number of seconds > 0 or None, "
+                         f"got {time_limit!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"offbench.solve: seed must be an integer >= 0, got {seed!r}")
+    return guarded_solve(make_solver(solver, params, solver_dirs), inst, time_limit=time_limit,
+                         seed=seed, threads=threads)
+
+
+def guarded_solve(solver, inst: Instance, **kwargs) -> Result:
+    """``solver.solve(inst, **kwargs)`` for the API and ``offbench solve``, where the solver runs
+    in the caller's process: it is given its own copy of ``inst`` (a plug-in that makes the
+    arrays it is given writeable, or swaps their fields, changes only its copy), and its answer
+    is an ``error`` result, not trusted, when its copy changed or when its decision, priced on
+    the caller's untouched instance, costs other than it was priced on the copy (tampered cost
+    tables). A run's sandboxes and referee do this for ``offbench run``."""
+    import copy
+
+    own = copy.deepcopy(inst)
+    res = solver.solve(own, **kwargs)
+    what = _changed_fields(inst, own)
+    if not what and res.decision is not None:
+        from .cost import evaluate
+
+        ev = evaluate(inst, res.decision)
+        if not _same(ev.cost, res.cost) or bool(ev.feasible) != bool(res.feasible):
+            what = ["its cost tables (its decision costs "
+                    f"{ev.cost!r} on the instance given, not {res.cost!r})"]
+    if not what:
+        return res
+    return Result(solver=res.solver, status="error", decision=None, cost=None, feasible=None,
+                  bound=None, wall_time=res.wall_time, evaluations=res.evaluations, seed=res.seed,
+                  params=res.params,
+                  error=f"solver {res.solver} changed the instance it was given "
+                        f"({', '.join(what)}): its answer is not trusted")
+
+
+def _same(a, b) -> bool:
+    return a == b or (a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(a)))
+
+
+def _changed_fields(inst: Instance, own) -> list[str]:
+    """The fields of ``own`` (a copy of ``inst`` given to a solver) that differ from ``inst``'s."""
+    if type(own) is not type(inst):
+        return ["its type"]
+    a, b = inst.__getstate__(), own.__getstate__()
+    out = []
+    for k in a:
+        x, y = a[k], b.get(k)
+        if isinstance(x, np.ndarray):
+            same = (isinstance(y, np.ndarray) and x.shape == y.shape and x.dtype == y.dtype
+                    and np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"))
+        else:
+            same = type(x) is type(y) and (x == y or (x != x and y != y))
+        if not same:
+            out.append(k)
+    return out

@@ -37,7 +37,7 @@ from .cost import evaluate, evaluate_many
 from .generators import random_instance
 from .instance import Instance
 from .solver import STATUSES, Solver, SolverError
-from .discovery import resolve
+from .discovery import guarded_solve, instantiate, resolve
 
 #: Relative tolerance when comparing a cost with an optimum.
 RTOL = 1e-6
@@ -171,6 +171,9 @@ def check_solver(solver: type[Solver] | str, *, params: dict | None = None,
             fail("params", "an unknown parameter was accepted")
         except SolverError:
             pass
+        except Exception as e:
+            fail("params", f"an unknown parameter raised {type(e).__name__} instead of "
+                           f"SolverError: {e}")
         for p in cls.params:
             for v in _bad_values(p):
                 try:
@@ -186,12 +189,18 @@ def check_solver(solver: type[Solver] | str, *, params: dict | None = None,
         insts = list(battery()) + (dag_battery() if cls.handles_dag is True else [])
     else:
         insts = list(instances)
-    solver_obj = cls(**(params or {}))
     active = [c for c in ("result", "feasible", "determinism", "optimality") if c not in skip]
     ran.extend(active)
+    try:
+        solver_obj = instantiate(cls, params)
+    except SolverError as e:
+        fail("params", f"construction with {params or {}} failed: {e}")
+        insts = []
     for inst in insts:
         where = f"instance {inst.name or inst.digest[:12]}"
-        r1 = solver_obj.solve(inst, time_limit=time_limit, seed=7)
+        # (a copy per solve: a solver that changes its instance is a failed result, and the
+        # battery stays as it was for the next check)
+        r1 = guarded_solve(solver_obj, inst, time_limit=time_limit, seed=7)
         if "result" in active:
             if r1.status not in STATUSES:
                 fail("result", f"{where}: status {r1.status!r} is not one of {STATUSES}")
@@ -212,7 +221,7 @@ def check_solver(solver: type[Solver] | str, *, params: dict | None = None,
                 and r1.status in ("optimal", "feasible") and not r1.feasible):
             fail("feasible", f"{where}: infeasible decision with status {r1.status}")
         if "determinism" in active:
-            r2 = solver_obj.solve(inst, time_limit=time_limit, seed=7)
+            r2 = guarded_solve(solver_obj, inst, time_limit=time_limit, seed=7)
             same = (r1.status == r2.status and r1.cost == r2.cost
                     and ((r1.decision is None and r2.decision is None)
                          or (r1.decision is not None and r2.decision is not None

@@ -49,14 +49,14 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..discovery import parse_params, resolve
+    from ..discovery import guarded_solve, instantiate, parse_params, resolve
     from ..run.execute import call_with_alarm
     from ..instance import load_instance_named
     from ._util import print_json, stdout_to_stderr
 
     inst = load_instance_named(args.instance)
     cls = resolve(args.solver, args.solvers_dir)
-    solver = cls(**parse_params(cls, args.param))
+    solver = instantiate(cls, parse_params(cls, args.param))
     from ..solver import LearningSolver
 
     if isinstance(solver, LearningSolver):  # its parameters against the instance, up front
@@ -71,8 +71,8 @@ def run(args) -> int:
     limit = None if kill_after is None else kill_after + allowance
     with stdout_to_stderr():
         result, stopped = call_with_alarm(
-            lambda: solver.solve(inst, time_limit=args.time_limit, seed=args.seed,
-                                 threads=args.threads), limit)
+            lambda: guarded_solve(solver, inst, time_limit=args.time_limit, seed=args.seed,
+                                  threads=args.threads), limit)
     if stopped is not None:
         result = _stopped(solver, args, kill_after, allowance, stopped)
     print_json(result.to_dict())

@@ -555,7 +555,7 @@ def _random_args(s: dict, where: str) -> dict:
 
 def _parse_solver(s, where: str, dirs: list[str], time_limit, kill_after, seeds) -> SolverSpec:
     from ..solver import LearningSolver, SolverError
-    from ..discovery import resolve
+    from ..discovery import instantiate, resolve
 
     if isinstance(s, str):
         s = {"id": s}
@@ -568,7 +568,7 @@ def _parse_solver(s, where: str, dirs: list[str], time_limit, kill_after, seeds)
         raise SpecError(f"{where}.params: expected a table of parameters, got {params!r}")
     try:
         cls = resolve(sid, dirs)
-        validated = cls(**params).param_values
+        validated = instantiate(cls, params).param_values
     except SolverError as e:
         raise SpecError(f"{where}: {e}") from None
     missing = cls.missing_requirements()

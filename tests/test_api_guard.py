@@ -1,0 +1,137 @@
+"""Plug-ins run in the caller's process by ``offbench.solve``, ``offbench solve`` and
+``check_solver`` get their own copy of the instance: one that made the arrays it was given
+writeable (they own their memory) or swapped their fields changed the caller's instance, and
+its answer was priced on what it had changed ("cost 3.8e-18, feasible"). A constructor that
+raises, and wrong arguments to ``offbench.solve``, give messages, not tracebacks."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+import offbench
+from offbench.cli import main
+from offbench.generators import random_instance
+from offbench.instance import save_instance
+from offbench.solver import SolverError
+from offbench.testing import SolverCheckError, check_solver
+
+PLUGINS = '''
+import numpy as np
+from offbench.solver import Proposal, Solver
+
+
+class Scale(Solver):
+    """Makes the arrays it is given writeable and scales them down."""
+    name = "tamper-scale"
+
+    def _solve(self, inst, ctx):
+        for f in ("ops", "bits", "job_weight"):
+            a = getattr(inst, f)
+            a.setflags(write=True)
+            a[...] = a * 1e-6
+        return Proposal(np.zeros(inst.n_layers, np.int8))
+
+
+class Swap(Solver):
+    """Swaps the instance's fields for others."""
+    name = "tamper-swap"
+
+    def _solve(self, inst, ctx):
+        object.__setattr__(inst, "ops", np.zeros_like(inst.ops))
+        object.__setattr__(inst, "w_time", 0.0)
+        return Proposal(np.zeros(inst.n_layers, np.int8), status="optimal", bound=0.0)
+
+
+class Tables(Solver):
+    """Leaves the fields alone and scales the cached cost tables."""
+    name = "tamper-tables"
+
+    def _solve(self, inst, ctx):
+        from offbench.cost import tables
+        for a in tables(inst):
+            if a.dtype.kind == "f" and a.size:
+                if a.base is not None:  # deliberately: the views' read-only owner first
+                    a.base.setflags(write=True)
+                a.setflags(write=True)
+                a *= 1e-6
+        return Proposal(np.zeros(inst.n_layers, np.int8))
+
+
+class Boom(Solver):
+    """Raises in its constructor."""
+    name = "tamper-boom"
+
+    def __init__(self, **params):
+        raise RuntimeError("boom in __init__")
+'''
+
+
+@pytest.fixture
+def plug(tmp_path):
+    d = tmp_path / "plug"
+    d.mkdir()
+    (d / "tamper.py").write_text(textwrap.dedent(PLUGINS))
+    return str(d)
+
+
+@pytest.mark.parametrize("sid,what", [("tamper-scale", "ops, bits, job_weight"),
+                                      ("tamper-swap", "w_time, ops"),
+                                      ("tamper-tables", "")])  # (its fields or its tables)
+def test_a_solver_that_changes_its_instance_changes_only_its_copy(plug, sid, what):
+    inst = random_instance(3, n_jobs=2, layers=(2, 3))
+    digest, cost = inst.digest, offbench.evaluate(inst, np.zeros(inst.n_layers, np.int8)).cost
+    r = offbench.solve(inst, sid, solver_dirs=plug)  # one folder, as a str
+    assert r.status == "error" and r.decision is None and r.cost is None
+    assert r.error.startswith(f"solver {sid}-v1 changed the instance it was given (")
+    assert all(w in r.error for w in what.split(", "))
+    assert inst.digest == digest
+    assert offbench.evaluate(inst, np.zeros(inst.n_layers, np.int8)).cost == cost
+    assert offbench.solve(inst, "all-device").cost == cost
+
+
+def test_offbench_solve_and_check_solver_use_the_copy_too(plug, tmp_path, capsys):
+    p = tmp_path / "i.json"
+    save_instance(random_instance(3, n_jobs=2, layers=(2, 3)), p)
+    assert main(["solve", str(p), "--solver", "tamper-scale", "--solvers-dir", plug]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["status"] == "error" and "changed the instance it was given" in row["error"]
+    from offbench.discovery import resolve
+
+    battery = [random_instance(5, n_jobs=2, layers=(2, 2))]
+    before = battery[0].digest
+    with pytest.raises(SolverCheckError, match=r"\[result\] tamper-swap-v1: .*changed the instance"):
+        check_solver(resolve("tamper-swap", [plug]), instances=battery)
+    assert battery[0].digest == before
+    with pytest.raises(SolverCheckError, match=r"\[params\] tamper-boom-v1: default construction"):
+        check_solver(resolve("tamper-boom", [plug]), instances=battery)
+
+
+def test_a_constructor_that_raises_is_a_message(plug, tmp_path, capsys):
+    p = tmp_path / "i.json"
+    save_instance(random_instance(3, n_jobs=2, layers=(2, 3)), p)
+    want = "solver tamper-boom-v1: its constructor raised RuntimeError: boom in __init__"
+    with pytest.raises(SolverError, match=want):
+        offbench.solve(offbench.load_instance(p), "tamper-boom", solver_dirs=[plug])
+    assert main(["solve", str(p), "--solver", "tamper-boom", "--solvers-dir", plug]) == 2
+    assert want in capsys.readouterr().err
+    assert main(["run", "--instances", str(p), "--solver", "tamper-boom", "--solvers-dir", plug,
+                 "--store", str(tmp_path / "s.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert want in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"inst": "i.json"}, TypeError, "inst must be an Instance"),
+    ({"time_limit": "1"}, ValueError, "time_limit must be a number of seconds > 0"),
+    ({"time_limit": 0}, ValueError, "time_limit must be a number of seconds > 0"),
+    ({"seed": "a"}, ValueError, "seed must be an integer >= 0"),
+    ({"seed": 1.7}, ValueError, "seed must be an integer >= 0"),
+])
+def test_wrong_arguments_to_solve_are_named(kwargs, error, match):
+    args = {"inst": random_instance(3, n_jobs=1, layers=(2, 2)), "solver": "greedy", **kwargs}
+    with pytest.raises(error, match=match):
+        offbench.solve(**args)
