@@ -278,6 +278,16 @@ class Progress:
         self.out.flush()
 
 
+#: The open :class:`SolverLog` streams for in-process solvers' Python output, innermost last.
+_SOLVER_OUTPUT: list = []
+
+
+def solver_output():
+    """Where an in-process solver's Python output goes: the innermost :class:`SolverLog`'s log,
+    or ``sys.stderr`` outside one (``--verbose``, or a captured stderr)."""
+    return _SOLVER_OUTPUT[-1] if _SOLVER_OUTPUT else sys.stderr
+
+
 class SolverLog:
     """Solver output (native libraries' banners included) goes to a log file, not the terminal.
 
@@ -303,16 +313,22 @@ class SolverLog:
         self._log = open(self.path, "ab")
         os.dup2(self._log.fileno(), 2)
         self._old = sys.stderr
-        self._term = None
+        self._term = self._solver = None
         try:
             real = sys.stderr.fileno() == 2
         except (AttributeError, OSError, ValueError):
             real = False  # already not the process's stderr (captured): leave it
         if real:
-            self._term = os.fdopen(os.dup(self._saved), "w", buffering=1,
-                                   encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+            enc = getattr(sys.stderr, "encoding", None) or "utf-8"
+            self._term = os.fdopen(os.dup(self._saved), "w", buffering=1, encoding=enc,
                                    errors="backslashreplace")
             sys.stderr = self._term
+            # What an in-process solver prints (Python's sys.stdout, redirected by the
+            # in-process executor) goes to the log, as a worker's does: not to sys.stderr,
+            # which is the terminal now.
+            self._solver = os.fdopen(os.dup(2), "w", buffering=1, encoding=enc,
+                                     errors="backslashreplace")
+            _SOLVER_OUTPUT.append(self._solver)
         return self
 
     def __exit__(self, *exc):
@@ -320,6 +336,9 @@ class SolverLog:
 
         try:
             sys.stderr.flush()
+            if self._solver is not None:
+                _SOLVER_OUTPUT.remove(self._solver)
+                self._solver.close()
         finally:
             os.dup2(self._saved, 2)
             os.close(self._saved)

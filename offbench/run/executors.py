@@ -98,6 +98,8 @@ class InProcessExecutor(Executor):
     def run(self, jobs, on_start):
         import contextlib
 
+        from ..progress import solver_output
+
         # The alarm's handler is installed once for these jobs (each job arms its timer only
         # while it runs) and restored when they are done, or the caller stops early.
         installed = bool(jobs) and alarm_usable()
@@ -107,7 +109,7 @@ class InProcessExecutor(Executor):
                 on_start(job)
                 stamps: list[float] = []
                 # Solver chatter goes to stderr, as from a worker process: stdout may be --jsonl.
-                with contextlib.redirect_stdout(sys.stderr):
+                with contextlib.redirect_stdout(solver_output()):
                     out = execute_with_alarm(sandbox_job(job, copy=True), stamps)
                     end = time.perf_counter()
                 if stamps and hasattr(out, "supervised_time"):
