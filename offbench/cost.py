@@ -677,6 +677,13 @@ def as_decision(inst: Instance, decision: Sequence[int] | np.ndarray) -> np.ndar
     return np.ascontiguousarray(a, dtype=np.int8)
 
 
+def _need_instance(inst, where: str) -> None:
+    """A TypeError naming the mistake where ``inst`` is not an Instance (a path, a dict)."""
+    if not isinstance(inst, Instance):
+        raise TypeError(f"{where}: inst must be an Instance (offbench.load_instance reads a "
+                        f"file), got {type(inst).__name__}")
+
+
 def evaluate(inst: Instance, decision: Sequence[int] | np.ndarray) -> Evaluation:
     """Evaluate one decision exactly as SPEC.md section 2 says.
 
@@ -692,6 +699,7 @@ def evaluate(inst: Instance, decision: Sequence[int] | np.ndarray) -> Evaluation
         ``cost``, ``feasible``, ``load`` (``{"edge", "cloud"}`` in ops) and per-job
         ``time``, ``energy``, ``tardiness``, ``cost``.
     """
+    _need_instance(inst, "evaluate")
     job_T, job_E, U, job_cost, load, feasible = _evaluate_arrays(inst, decision)
     jobs = [JobCost(*v) for v in zip(job_T.tolist(), job_E.tolist(), U.tolist(), job_cost.tolist())]
     return Evaluation(
@@ -776,6 +784,7 @@ def evaluate_many(inst: Instance, X, *, with_feasibility: bool = False, parallel
             threads = check_threads(threads)
         except ValueError as e:
             raise DecisionError(f"evaluate_many: {e}") from None
+    _need_instance(inst, "evaluate_many")
     X = _as_batch(inst, X)
     t = tables(inst)
     m = X.shape[0]

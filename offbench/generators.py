@@ -103,6 +103,8 @@ def random_instance(
         raise ValueError(f"layers must be (lo, hi) with 1 <= lo <= hi, got {layers!r}")
     if n_devices < 1 or n_jobs < 1:
         raise ValueError("n_devices and n_jobs must be >= 1")
+    if not 0.0 <= zero_fraction <= 1.0:
+        raise ValueError(f"zero_fraction must be in [0, 1], got {zero_fraction!r}")
     check_size(n_devices=n_devices, n_jobs=n_jobs, layers_per_job=layers[1],
                n_layers=n_jobs * layers[0], where="random instance")  # before anything is drawn
     rng = seed_stream(seed)

@@ -804,6 +804,9 @@ def load_instance_named(path: str | os.PathLike) -> Instance:
 def save_instance(instance: Instance, path: str | os.PathLike) -> None:
     """Write an instance atomically (``.json``, or ``.npz`` for the columnar form)."""
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"save_instance: {p} is a folder; give a file name (.json, or "
+                                ".npz for the columnar form)")
     data = instance.to_npz_bytes() if p.suffix == ".npz" else instance.to_json().encode()
     atomic_write(p, data)
 

@@ -135,3 +135,19 @@ def test_wrong_arguments_to_solve_are_named(kwargs, error, match):
     args = {"inst": random_instance(3, n_jobs=1, layers=(2, 2)), "solver": "greedy", **kwargs}
     with pytest.raises(error, match=match):
         offbench.solve(**args)
+
+
+def test_wrong_arguments_elsewhere_in_the_api_are_named(tmp_path):
+    from offbench.dag import random_dag_instance
+    from offbench.instance import save_instance
+
+    inst = random_instance(3, n_jobs=1, layers=(2, 2))
+    for fn in (offbench.evaluate, offbench.evaluate_many):
+        with pytest.raises(TypeError, match=f"{fn.__name__}: inst must be an Instance"):
+            fn(str(tmp_path / "i.json"), [[0, 0]] if fn is offbench.evaluate_many else [0, 0])
+    dag = random_dag_instance(4, n_jobs=2, nodes=(3, 4))
+    assert offbench.evaluate(dag, np.zeros(dag.n_layers, np.int8)).cost > 0
+    with pytest.raises(ValueError, match=r"zero_fraction must be in \[0, 1\], got 2.0"):
+        random_instance(1, zero_fraction=2.0)
+    with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
+        save_instance(inst, tmp_path)
