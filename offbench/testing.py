@@ -122,6 +122,43 @@ def _bad_values(p) -> list:
     return bad
 
 
+def _attempt(cls, solver_obj, params, inst: Instance, time_limit: float):
+    """One checked answer of the solver on ``inst`` (on its own copy: :func:`guarded_solve`).
+    A learner without a static solve of its own (no ``_solve``: what the README's learners
+    implement) answers as the learning tracks run it: a fresh solver,
+    ``start`` on the instance, ``step`` (``decide``, timed and priced) and ``learn`` on that
+    decision; a failure of ``start`` or ``learn`` is an ``error`` result naming it."""
+    from .solver import Context, LearningSolver, Result
+    from .tracks.stream import learn_metrics
+
+    if not (issubclass(cls, LearningSolver) and cls._solve is Solver._solve):
+        return guarded_solve(solver_obj, inst, time_limit=time_limit, seed=7)
+    learner = instantiate(cls, params)
+    stage = "start"
+    try:
+        learner.start(inst, 7)
+        stage = "decide"
+        r = guarded_solve(_Step(learner), inst, time_limit=time_limit, seed=7)
+        if r.decision is not None:
+            stage = "learn"
+            learn_metrics(learner.learn(inst, np.asarray(r.decision), Context(inst, None, 7)))
+        return r
+    except Exception as e:
+        return Result(solver=cls.id, status="error", decision=None, cost=None, feasible=None,
+                      bound=None, wall_time=0.0, seed=7,
+                      error=f"{stage} failed: {type(e).__name__}: {e}")
+
+
+class _Step:
+    """A learner's ``step`` as the ``solve`` that :func:`guarded_solve` calls."""
+
+    def __init__(self, learner):
+        self.learner = learner
+
+    def solve(self, inst, *, time_limit=None, seed=0):
+        return self.learner.step(inst, time_limit=time_limit, seed=seed)
+
+
 def check_solver(solver: type[Solver] | str, *, params: dict | None = None,
                  instances: Sequence[Instance] | None = None, time_limit: float = 20.0,
                  skip: Iterable[str] = ()) -> list[str]:
@@ -200,7 +237,7 @@ def check_solver(solver: type[Solver] | str, *, params: dict | None = None,
         where = f"instance {inst.name or inst.digest[:12]}"
         # (a copy per solve: a solver that changes its instance is a failed result, and the
         # battery stays as it was for the next check)
-        r1 = guarded_solve(solver_obj, inst, time_limit=time_limit, seed=7)
+        r1 = _attempt(cls, solver_obj, params, inst, time_limit)
         if "result" in active:
             if r1.status not in STATUSES:
                 fail("result", f"{where}: status {r1.status!r} is not one of {STATUSES}")
@@ -221,7 +258,7 @@ def check_solver(solver: type[Solver] | str, *, params: dict | None = None,
                 and r1.status in ("optimal", "feasible") and not r1.feasible):
             fail("feasible", f"{where}: infeasible decision with status {r1.status}")
         if "determinism" in active:
-            r2 = guarded_solve(solver_obj, inst, time_limit=time_limit, seed=7)
+            r2 = _attempt(cls, solver_obj, params, inst, time_limit)
             same = (r1.status == r2.status and r1.cost == r2.cost
                     and ((r1.decision is None and r2.decision is None)
                          or (r1.decision is not None and r2.decision is not None

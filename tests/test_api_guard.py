@@ -151,3 +151,47 @@ def test_wrong_arguments_elsewhere_in_the_api_are_named(tmp_path):
         random_instance(1, zero_fraction=2.0)
     with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
         save_instance(inst, tmp_path)
+
+
+LEARNERS = '''
+import numpy as np
+from offbench.solver import LearningSolver, Proposal
+
+
+class Plain(LearningSolver):
+    """A learner as the README describes one: start, decide, learn (no _solve)."""
+    name = "plain-learner"
+
+    def start(self, structure, seed):
+        self.best = np.zeros(structure.n_layers, np.int8)
+
+    def decide(self, frame, ctx):
+        return Proposal(self.best)
+
+    def learn(self, frame, decision, ctx):
+        return {"kept": 1}
+
+
+class Wordy(Plain):
+    """Its learn returns a string, which stops a stream."""
+    name = "wordy-learner"
+
+    def learn(self, frame, decision, ctx):
+        return "loss=0.1"
+'''
+
+
+def test_check_solver_runs_a_learner_as_the_learning_tracks_do(tmp_path):
+    """check_solver called solve() on a learner without the static track: 'does not implement
+    _solve' for every learner written as the README describes, and learn() never checked."""
+    from offbench.discovery import resolve
+
+    d = tmp_path / "learners"
+    d.mkdir()
+    (d / "learners.py").write_text(textwrap.dedent(LEARNERS))
+    battery = [random_instance(5, n_jobs=2, layers=(2, 2))]
+    assert check_solver(resolve("plain-learner", [str(d)]), instances=battery) == \
+        ["params", "result", "feasible", "determinism", "optimality"]
+    with pytest.raises(SolverCheckError, match=r"\[result\] wordy-learner-v1: .*learn failed: "
+                                               r"TypeError: learn must return None or a dict"):
+        check_solver(resolve("wordy-learner", [str(d)]), instances=battery)
