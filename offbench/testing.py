@@ -133,15 +133,18 @@ def _attempt(cls, solver_obj, params, inst: Instance, time_limit: float):
 
     if not (issubclass(cls, LearningSolver) and cls._solve is Solver._solve):
         return guarded_solve(solver_obj, inst, time_limit=time_limit, seed=7)
+    import copy
+
     learner = instantiate(cls, params)
+    mine = copy.deepcopy(inst)  # start and learn see a copy too: the battery stays as it was
     stage = "start"
     try:
-        learner.start(inst, 7)
+        learner.start(mine, 7)
         stage = "decide"
         r = guarded_solve(_Step(learner), inst, time_limit=time_limit, seed=7)
         if r.decision is not None:
             stage = "learn"
-            learn_metrics(learner.learn(inst, np.asarray(r.decision), Context(inst, None, 7)))
+            learn_metrics(learner.learn(mine, np.asarray(r.decision), Context(mine, None, 7)))
         return r
     except Exception as e:
         return Result(solver=cls.id, status="error", decision=None, cost=None, feasible=None,
