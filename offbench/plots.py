@@ -595,20 +595,20 @@ def _stream_figures(t, title: str) -> dict:
     }
 
 
-def plots_folder(out_dir) -> Path:
-    """The folder ``--plots`` names, made if it is not there; a UserError, before any figure is
-    drawn, where it cannot be made or written in."""
+def output_folder(out_dir, option: str = "--plots") -> Path:
+    """The folder an option names (``--plots``, report's ``--out``), made if it is not there; a
+    UserError naming the option, before anything is drawn, where it cannot be made or written in."""
     import os
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise UserError(f"--plots {out}: a file, not a folder (figures go into a folder)")
+        raise UserError(f"{option} {out}: a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"--plots {out}: cannot create the folder ({e.strerror})") from None
+        raise UserError(f"{option} {out}: cannot create the folder ({e.strerror})") from None
     if not os.access(out, os.W_OK | os.X_OK):
-        raise UserError(f"--plots {out}: cannot write in the folder (permission denied)")
+        raise UserError(f"{option} {out}: cannot write in the folder (permission denied)")
     return out
 
 
@@ -625,7 +625,7 @@ def write_plots(board, out_dir, *, formats: Sequence[str] = FORMATS) -> list[Pat
     """
     from . import tracks
 
-    out = plots_folder(out_dir)
+    out = output_folder(out_dir)
     files: list[Path] = []
     for t in board.tables:
         track = tracks.get(t.track)

@@ -129,14 +129,9 @@ def write_report(board: Leaderboard, out_dir, *, figures: bool = True) -> Path:
     """Write ``out_dir/index.html`` (whole or not at all); returns its path."""
     from .instance import atomic_write
     from .leaderboard import LeaderboardError
+    from .plots import output_folder
 
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LeaderboardError(f"--out {out}: cannot create the folder ({e.strerror})") from None
-    if not out.is_dir():
-        raise LeaderboardError(f"--out {out}: not a folder")
+    out = output_folder(out_dir, "--out")
     path = out / "index.html"
     text = render_report(board, figures=figures)
     try:

@@ -94,6 +94,12 @@ def test_plots_into_a_file_is_refused_before_drawing(capsys, tmp_path):
     assert "pf: a file, not a folder" in err and "drawing the figures" not in err
     assert (tmp_path / "pf").read_text() == "x"
 
+    # report --out: the same check, before 'drawing the figures of 1 table' is announced
+    assert main(["report", "--store", store, "--out", str(tmp_path / "pf")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "pf: a file, not a folder" in err and "drawing" not in err
+    assert (tmp_path / "pf").read_text() == "x"
+
 
 def test_the_jsonl_plan_event_does_not_claim_counts_it_cannot_know(capsys, tmp_path):
     """The plan event of a run on a finished store said already_in_store 0 and to_run 60: the

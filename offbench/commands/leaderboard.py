@@ -129,9 +129,9 @@ def run(args) -> int:
             comps = compare(board, *args.compare)
         _export(store, args)
         if args.plots:
-            from ..plots import plots_folder, write_plots
+            from ..plots import output_folder, write_plots
 
-            plots_folder(args.plots)  # (a folder that cannot be written in: said before drawing)
+            output_folder(args.plots)  # (a folder that cannot be written in: said before drawing)
             print(f"offbench leaderboard: drawing the figures into {args.plots} ...",
                   file=sys.stderr, flush=True)
             files = write_plots(board, args.plots)

@@ -35,6 +35,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..leaderboard import build
+    from ..plots import output_folder
     from ..report import write_report
     from ..store import Store
     from .leaderboard import unfinished_rows_note
@@ -44,9 +45,11 @@ def run(args) -> int:
         note = unfinished_rows_note(store, args.offbench_version)
     if note:
         print(f"offbench report: not in this report: {note}", file=sys.stderr)
+    output_folder(args.out, "--out")  # (a folder that cannot be written in: said before drawing)
     if not args.no_figures:
-        print(f"offbench report: drawing {len(board.tables)} tables' figures ...", file=sys.stderr,
-              flush=True)
+        n = len(board.tables)
+        print(f"offbench report: drawing the figures of {n} table{'s' * (n != 1)} ...",
+              file=sys.stderr, flush=True)
     path = write_report(board, args.out, figures=not args.no_figures)
     print(f"offbench report: {path} ({path.stat().st_size // 1024} KiB); open it in a browser",
           file=sys.stderr)
