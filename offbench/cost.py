@@ -735,7 +735,10 @@ def _evaluate_arrays(inst: Instance, decision):
 
 
 def _as_batch(inst: Instance, X) -> np.ndarray:
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except (TypeError, ValueError) as e:  # rows of different lengths, say
+        raise DecisionError(f"decisions: not an array of tiers ({e})") from None
     if X.ndim != 2 or X.shape[1] != inst.n_layers:
         raise DecisionError(
             f"decisions: expected an array of shape (m, {inst.n_layers}) (one row per decision), "

@@ -254,6 +254,8 @@ def test_decision_errors_name_the_problem():
         evaluate_many(inst, np.zeros((2, 4), dtype=np.int8))
     with pytest.raises(DecisionError, match=r"shape \(m, 3\)"):
         evaluate_many(inst, np.zeros(3, dtype=np.int8))
+    with pytest.raises(DecisionError, match=r"decisions: not an array of tiers"):
+        evaluate_many(inst, [[0, 0, 0], [0, 0]])   # rows of different lengths
 
 
 def test_batch_accepts_other_int_dtypes_and_empty():
