@@ -10,6 +10,7 @@ and seed give the same instance (the same digest) on every machine.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -58,6 +59,17 @@ def _loguniform(rng: np.random.Generator, lo: float, hi: float, size=None):
     return np.fromiter((math.exp(v) for v in u), dtype=np.float64, count=len(u))
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _whole(name: str, v, low: int) -> int:
+    """``v`` as an int, refused (naming ``name``) unless it is an integer ``>= low``."""
+    if not _is_int(v) or v < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+    return int(v)
+
+
 def random_instance(
     seed: int,
     *,
@@ -99,11 +111,16 @@ def random_instance(
     name : str, optional
         Defaults to ``random-<seed>``.
     """
-    if not (isinstance(layers, tuple) and len(layers) == 2 and 1 <= layers[0] <= layers[1]):
-        raise ValueError(f"layers must be (lo, hi) with 1 <= lo <= hi, got {layers!r}")
-    if n_devices < 1 or n_jobs < 1:
-        raise ValueError("n_devices and n_jobs must be >= 1")
-    if not 0.0 <= zero_fraction <= 1.0:
+    # a float or a string is refused, not truncated: seed 1.5 drew seed 1's instance
+    seed = _whole("seed", seed, 0)
+    if not (isinstance(layers, tuple) and len(layers) == 2 and all(map(_is_int, layers))
+            and 1 <= layers[0] <= layers[1]):
+        raise ValueError(f"layers must be (lo, hi), ints with 1 <= lo <= hi, got {layers!r}")
+    layers = (int(layers[0]), int(layers[1]))
+    n_devices = _whole("n_devices", n_devices, 1)
+    n_jobs = _whole("n_jobs", n_jobs, 1)
+    if (isinstance(zero_fraction, bool) or not isinstance(zero_fraction, numbers.Real)
+            or not 0.0 <= zero_fraction <= 1.0):
         raise ValueError(f"zero_fraction must be in [0, 1], got {zero_fraction!r}")
     check_size(n_devices=n_devices, n_jobs=n_jobs, layers_per_job=layers[1],
                n_layers=n_jobs * layers[0], where="random instance")  # before anything is drawn

@@ -149,6 +149,18 @@ def test_wrong_arguments_elsewhere_in_the_api_are_named(tmp_path):
     assert offbench.evaluate(dag, np.zeros(dag.n_layers, np.int8)).cost > 0
     with pytest.raises(ValueError, match=r"zero_fraction must be in \[0, 1\], got 2.0"):
         random_instance(1, zero_fraction=2.0)
+    # refused, not truncated: seed 1.5 drew seed 1's instance (named random-1.5), and
+    # n_jobs="3" or None was a bare TypeError from a comparison
+    for kw, match in (({"seed": 1.5}, r"seed must be an int >= 0, got 1.5"),
+                      ({"seed": True}, r"seed must be an int >= 0, got True"),
+                      ({"seed": -1}, r"seed must be an int >= 0, got -1"),
+                      ({"n_jobs": "3"}, r"n_jobs must be an int >= 1, got '3'"),
+                      ({"n_devices": None}, r"n_devices must be an int >= 1, got None"),
+                      ({"layers": (1.5, 3)}, r"layers must be \(lo, hi\), ints"),
+                      ({"zero_fraction": "0.1"}, r"zero_fraction must be in \[0, 1\]")):
+        with pytest.raises(ValueError, match=match):
+            random_instance(**{"seed": 1, **kw})
+    assert random_instance(np.int64(1), n_jobs=np.int32(4)).digest == random_instance(1).digest
     with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
         save_instance(inst, tmp_path)
 
