@@ -516,7 +516,13 @@ class PlacementEnv(_Base):
     def step(self, action):
         if self._done:
             raise RuntimeError("step() after the episode ended: call reset()")
-        k = int(action)
+        if isinstance(action, (int, np.integer)):  # (a bool is an int, as for Discrete(3))
+            k = int(action)
+        else:  # a 0-d integer array; a float is refused, not truncated (1.7 was the edge)
+            a = np.asarray(action)
+            if a.ndim != 0 or a.dtype.kind not in "iub":
+                raise EnvError(f"action must be a tier in {{0, 1, 2}} (an integer), got {action!r}")
+            k = int(a)
         if not 0 <= k < N_TIERS:
             raise EnvError(f"action must be a tier in {{0, 1, 2}}, got {action!r}")
         d = _seq_step(self._t, self._x, self._job_T, self._load, self._state, k, self._S, self._obs,

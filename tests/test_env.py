@@ -261,6 +261,14 @@ def test_bad_actions_and_structures_are_refused():
     with pytest.raises(EnvError, match="action must be a tier") as e:
         env.step(3)
     _one_line(e)
+    # not an integer: refused, not truncated (1.7 was taken as the edge, "2" as the cloud)
+    for bad in (1.7, np.float32(1.0), "2", None, np.array([1])):
+        with pytest.raises(EnvError, match=r"action must be a tier in \{0, 1, 2\} \(an integer\)"):
+            env.step(bad)
+    assert env._x[0] == 0 and int(env._state[0]) == 0     # nothing was placed
+    for ok in (np.int64(1), np.array(2), True):
+        env.step(ok)
+    assert env._x[:3].tolist() == [1, 2, 1]
     b = PlacementBanditEnv(family="dmro-v1")
     b.reset()
     with pytest.raises(EnvError, match="action must be 50 tiers") as e:
