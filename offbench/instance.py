@@ -803,10 +803,18 @@ def load_instance_named(path: str | os.PathLike) -> Instance:
 
 def save_instance(instance: Instance, path: str | os.PathLike) -> None:
     """Write an instance atomically (``.json``, or ``.npz`` for the columnar form)."""
+    if not isinstance(instance, Instance):
+        raise TypeError(f"save_instance: instance must be an Instance (the first argument), got "
+                        f"{type(instance).__name__}")
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(f"save_instance: {p} is a folder; give a file name (.json, or "
                                 ".npz for the columnar form)")
+    # (else the error named the temporary file beside it, which the caller never asked for)
+    if p.parent.exists() and not p.parent.is_dir():
+        raise NotADirectoryError(f"save_instance: {p.parent} is a file, not a folder")
+    if not p.parent.exists():
+        raise FileNotFoundError(f"save_instance: no folder {p.parent} (make it first)")
     data = instance.to_npz_bytes() if p.suffix == ".npz" else instance.to_json().encode()
     atomic_write(p, data)
 

@@ -163,6 +163,15 @@ def test_wrong_arguments_elsewhere_in_the_api_are_named(tmp_path):
     assert random_instance(np.int64(1), n_jobs=np.int32(4)).digest == random_instance(1).digest
     with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
         save_instance(inst, tmp_path)
+    # the messages named the temporary file (".x.json.1234.tmp") or said 'no attribute to_json'
+    with pytest.raises(FileNotFoundError, match=r"save_instance: no folder .*nope \(make it first\)"):
+        save_instance(inst, tmp_path / "nope" / "x.json")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(NotADirectoryError, match=r"save_instance: .*f is a file, not a folder"):
+        save_instance(inst, tmp_path / "f" / "x.json")
+    with pytest.raises(TypeError, match="save_instance: instance must be an Instance .* got str"):
+        save_instance(str(tmp_path / "x.json"), inst)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
 LEARNERS = '''
