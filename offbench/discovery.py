@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import numbers
 import pkgutil
 import re
 import sys
@@ -238,10 +239,12 @@ def solve(inst: Instance, solver: str = "milp", *, time_limit: float | None = No
     if isinstance(solver_dirs, (str, Path)):
         solver_dirs = [solver_dirs]  # one folder, not its letters
     if time_limit is not None and (isinstance(time_limit, bool)
-                                   or not isinstance(time_limit, (int, float))
+                                   or not isinstance(time_limit, numbers.Real)  # numpy's too
                                    or not time_limit > 0):
         raise ValueError(f"offbench.solve: time_limit must be a number of seconds > 0 or None, "
                          f"got {time_limit!r}")
+    if isinstance(time_limit, np.generic):
+        time_limit = time_limit.item()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"offbench.solve: seed must be an integer >= 0, got {seed!r}")
     return guarded_solve(make_solver(solver, params, solver_dirs), inst, time_limit=time_limit,

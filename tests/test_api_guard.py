@@ -137,6 +137,14 @@ def test_wrong_arguments_to_solve_are_named(kwargs, error, match):
         offbench.solve(**args)
 
 
+@pytest.mark.parametrize("limit", [np.int64(5), np.float32(2.5), np.float64(5.0)])
+def test_solve_takes_numpy_numbers_as_time_limits(limit):
+    # np.int64(5) and np.float32(2.5) were refused: 'time_limit must be a number of seconds > 0'
+    inst = random_instance(3, n_jobs=1, layers=(2, 2))
+    res = offbench.solve(inst, "greedy", time_limit=limit, seed=np.int64(1))
+    assert res.status == "feasible"
+
+
 def test_wrong_arguments_elsewhere_in_the_api_are_named(tmp_path):
     from offbench.dag import random_dag_instance
     from offbench.instance import save_instance
