@@ -101,6 +101,7 @@ plus the Gymnasium wrappers; ``benchmarks/scripts/bench_env.py`` measures steps 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -399,7 +400,8 @@ class _Base(gym.Env):
                  frames=None, stream=None, instance=None, normalize=False, infeasible_penalty=0.1):
         if not isinstance(normalize, (bool, np.bool_)):
             raise EnvError(f"normalize must be a bool, got {normalize!r}")
-        if (isinstance(infeasible_penalty, bool) or not isinstance(infeasible_penalty, (int, float))
+        if (isinstance(infeasible_penalty, bool)  # numpy's numbers too (np.float32 was refused)
+                or not isinstance(infeasible_penalty, numbers.Real)
                 or not math.isfinite(infeasible_penalty) or infeasible_penalty < 0):
             raise EnvError(f"infeasible_penalty must be a number >= 0, got {infeasible_penalty!r}")
         self.normalize = bool(normalize)

@@ -255,6 +255,13 @@ def test_bad_arguments_are_refused_in_one_line(env_id, kwargs, match):
     _one_line(e)
 
 
+def test_numpy_numbers_are_taken_as_the_penalty():
+    # np.float32(0.2) was refused: 'infeasible_penalty must be a number >= 0'
+    for p in (np.float32(0.25), np.int64(2)):
+        env = gym.make(SEQUENTIAL_ID, family="dmro-v1", infeasible_penalty=p)
+        assert env.unwrapped.infeasible_penalty == float(p)
+
+
 def test_bad_actions_and_structures_are_refused():
     env = PlacementEnv(family="dmro-v1")
     env.reset()
