@@ -848,12 +848,25 @@ class MoveState:
         """Whether the decision fits the capacities (exactly: :func:`fits_state`)."""
         return bool(fits_state(self.t, self.x, self.load))
 
+    def _move(self, layer, tier) -> tuple[int, int]:
+        """``(layer, tier)`` checked: the kernels index without bounds checks (a layer past
+        the end read other memory or crashed the interpreter, -1 priced the last layer)."""
+        ok = isinstance(layer, (int, np.integer)) and not isinstance(layer, (bool, np.bool_))
+        if not ok or not 0 <= layer < self.x.size:
+            raise DecisionError(f"layer must be an int in [0, {self.x.size}), got {layer!r}")
+        if (not isinstance(tier, (int, np.integer)) or isinstance(tier, (bool, np.bool_))
+                or not 0 <= tier < N_TIERS):
+            raise DecisionError(f"tier must be 0, 1 or 2, got {tier!r}")
+        return int(layer), int(tier)
+
     def move_fits(self, layer: int, tier: int) -> bool:
         """Whether ``tier`` still fits once ``layer`` moves there (:func:`move_fits`)."""
+        layer, tier = self._move(layer, tier)
         return bool(move_fits(self.t, self.x, self.load, layer, tier))
 
     def delta(self, layer: int, tier: int) -> tuple[float, float, float]:
         """``(d_cost, d_edge_load, d_cloud_load)`` of moving ``layer`` to ``tier``."""
+        layer, tier = self._move(layer, tier)
         d_cost, _ = move_delta(self.t, self.x, layer, tier, self.job_T)
         old = int(self.x[layer])
         o = float(self.t.ops[layer])
@@ -861,6 +874,7 @@ class MoveState:
 
     def apply(self, layer: int, tier: int) -> float:
         """Make the move; return the change in cost."""
+        layer, tier = self._move(layer, tier)
         d = apply_move(self.t, self.x, layer, tier, self.job_T, self.load)
         self.cost += d
         return d

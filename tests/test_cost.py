@@ -258,6 +258,25 @@ def test_decision_errors_name_the_problem():
         evaluate_many(inst, [[0, 0, 0], [0, 0]])   # rows of different lengths
 
 
+def test_move_state_refuses_a_layer_or_tier_out_of_range():
+    # the kernels index without bounds checks: layer n_layers read past the tables (then an
+    # IndexError), a far larger one crashed the interpreter, -1 priced the last layer
+    inst = random_instance(3, n_jobs=2, layers=(2, 3), capacities=True)
+    ms = MoveState(inst)
+    n = inst.n_layers
+    for layer, tier, match in ((n, 1, rf"layer must be an int in \[0, {n}\), got {n}"),
+                               (-1, 1, r"layer must be an int in \[0, \d+\), got -1"),
+                               (1.0, 1, r"layer must be an int .* got 1.0"),
+                               (0, 3, r"tier must be 0, 1 or 2, got 3"),
+                               (0, -1, r"tier must be 0, 1 or 2, got -1")):
+        for call in (ms.delta, ms.move_fits, ms.apply):
+            with pytest.raises(DecisionError, match=match):
+                call(layer, tier)
+    assert not ms.x.any() and ms.cost == pytest.approx(all_device_cost(inst), rel=1e-12)  # unmoved
+    assert ms.apply(np.int64(n - 1), np.int8(2)) == pytest.approx(
+        evaluate(inst, [0] * (n - 1) + [2]).cost - all_device_cost(inst), rel=1e-9, abs=1e-12)
+
+
 def test_batch_accepts_other_int_dtypes_and_empty():
     inst = random_instance(5, n_jobs=3)
     X = np.random.default_rng(0).integers(0, 3, (20, inst.n_layers))
