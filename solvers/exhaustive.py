@@ -558,8 +558,11 @@ class Exhaustive(Solver):
     def _solve(self, inst, ctx):
         n = inst.n_layers
         if n > self.max_layers:
+            # dp refuses DAG jobs; there the exact alternatives are mincut and milp
+            alt = ("mincut (exact when capacities and deadlines do not bind) or milp"
+                   if inst.is_dag else "dp or milp")
             hint = (f"Raise max_layers (--param max_layers={n}) if that is really meant, or use "
-                    f"dp or milp." if n <= 39 else "Use dp or milp.")
+                    f"{alt}." if n <= 39 else f"Use {alt}.")
             raise Unsupported(
                 f"exhaustive search over {n} layers would visit 3^{n} (about "
                 f"10^{n * math.log10(3):.0f}) placements; the limit is max_layers="

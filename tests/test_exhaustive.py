@@ -175,6 +175,16 @@ def test_refuses_a_very_long_chain_without_overflow():
     assert "3^700 (about 10^334)" in res.error and "Use dp or milp" in res.error
 
 
+def test_refusal_on_a_dag_names_solvers_that_take_dags():
+    # dp refuses DAG jobs: the hint sent users from one refusal to another.
+    from offbench.dag import random_dag_instance
+    inst = random_dag_instance(3, n_jobs=2, nodes=(4, 4), edge_prob=0.7)
+    assert inst.is_dag
+    res = resolve("exhaustive")(max_layers=4).solve(inst)
+    assert res.status == "error" and "3^8" in res.error
+    assert "mincut" in res.error and "milp" in res.error and "dp" not in res.error
+
+
 def test_rejects_bad_parameters():
     with pytest.raises(SolverError, match="max_layers"):
         resolve("exhaustive")(max_layers=0)
