@@ -39,6 +39,20 @@ def test_an_index_is_not_called_a_seed(capsys, tmp_path):
     assert not (tmp_path / "g").exists()
 
 
+@pytest.mark.parametrize("argv,want", [
+    (["generate", "dmro-v1", "--seed", "0", "--count", "0"],
+     "--count: expected a number of instances >= 1, got '0'"),
+    (["generate", "dmro-v1", "--seed", "0", "--count", str(2**64)],
+     f"--count: expected a number of instances of at most 2**63 - 1, got {2**64}"),
+    (["stream", "dmro", "--seed", "0", "--frames", "x"],
+     "--frames: expected a number of frames >= 1, got 'x'"),
+])
+def test_instance_counts_are_named(capsys, tmp_path, argv, want):
+    """'expected a count: an integer >= 1' named neither --count nor --frames."""
+    assert _error(capsys, ["instances", *argv, "--out", str(tmp_path / "g")]).endswith(want)
+    assert not (tmp_path / "g").exists()
+
+
 @pytest.mark.parametrize("seeds,want", [
     ("1,1", "--seeds 1,1: seed 1 is given twice"),
     (str(2**63), f"--seeds: a seed is at most 2**63 - 1 = {2**63 - 1} (the store keeps 64-bit "

@@ -40,6 +40,27 @@ def seed_int(text: str) -> int:
     return v
 
 
+INT64_MAX = 2**63 - 1
+
+
+def int_option(option: str, low: int, what: str,
+               why_max: str | None = "the store keeps 64-bit integers"):
+    """An argparse type for an integer option ``>= low`` (and at most :data:`INT64_MAX`); a
+    bad value names the option."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < low:
+            raise UserError(f"{option}: expected {what} >= {low}, got {text!r}")
+        if v > INT64_MAX:
+            why = f" ({why_max})" if why_max else ""
+            raise UserError(f"{option}: expected {what} of at most 2**63 - 1{why}, got {text}")
+        return v
+    return parse
+
+
 @contextlib.contextmanager
 def stdout_to_stderr():
     """Send everything written to standard output, by Python or by native libraries (a MILP

@@ -22,19 +22,11 @@ from __future__ import annotations
 import json
 import sys
 
-from ._util import families_dir_option, positive_float, seed_int, use_families_dirs
+from ._util import families_dir_option, int_option, positive_float, seed_int, use_families_dirs
 
 
-def _count(text: str) -> int:
-    from ..errors import UserError
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise UserError(f"expected a count: an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise UserError(f"expected a count: an integer >= 1, got {text!r}")
-    return v
+_count = int_option("--count", 1, "a number of instances", None)
+_frames = int_option("--frames", 1, "a number of frames", None)
 
 
 def add_parser(sub):
@@ -62,7 +54,7 @@ def add_parser(sub):
 
     q = s.add_parser("stream", help="write the frames of a stream to a folder (with a manifest)")
     _output_args(q)
-    q.add_argument("--frames", type=_count, required=True, metavar="N", help="how many frames")
+    q.add_argument("--frames", type=_frames, required=True, metavar="N", help="how many frames")
     q.add_argument("--environment", default=None, metavar="E",
                    help="the family's environment to draw frames in (default: its first)")
     q.add_argument("--switch-at", type=seed_int, default=None, metavar="T",

@@ -11,7 +11,7 @@ import shlex
 import sys
 
 from ..errors import UserError
-from ._util import families_dir_option, positive_float, use_families_dirs
+from ._util import INT64_MAX, families_dir_option, int_option, positive_float, use_families_dirs
 
 
 def add_parser(sub):
@@ -77,29 +77,9 @@ def add_parser(sub):
 
 
 #: The largest count, seed or index a store keeps (SQLite's 64-bit integers).
-_INT64_MAX = 2**63 - 1
-
-
-def _int_option(option: str, low: int, what: str):
-    """An argparse type for an integer option ``>= low`` (and at most :data:`_INT64_MAX`); a
-    bad value names the option."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = None
-        if v is None or v < low:
-            raise UserError(f"{option}: expected {what} >= {low}, got {text!r}")
-        if v > _INT64_MAX:
-            raise UserError(f"{option}: expected {what} of at most 2**63 - 1 (the store keeps "
-                            f"64-bit integers), got {text}")
-        return v
-    return parse
-
-
-_jobs = _int_option("-j", 0, "a number of worker processes")
-_count = _int_option("--count", 1, "a number of instances")
-_seed = _int_option("--instance-seed", 0, "an integer")
+_jobs = int_option("-j", 0, "a number of worker processes")
+_count = int_option("--count", 1, "a number of instances")
+_seed = int_option("--instance-seed", 0, "an integer")
 
 
 def _seeds(text: str) -> list[int]:
@@ -111,8 +91,8 @@ def _seeds(text: str) -> list[int]:
             raise UserError(f"--seeds: expected integers >= 0 separated by commas, got {text!r}") from None
         if v < 0:
             raise UserError(f"--seeds: expected integers >= 0, got {v}")
-        if v > _INT64_MAX:
-            raise UserError(f"--seeds: a seed is at most 2**63 - 1 = {_INT64_MAX} (the store keeps "
+        if v > INT64_MAX:
+            raise UserError(f"--seeds: a seed is at most 2**63 - 1 = {INT64_MAX} (the store keeps "
                             f"64-bit integers), got {v}")
         if v in out:
             raise UserError(f"--seeds {text}: seed {v} is given twice")
