@@ -396,6 +396,14 @@ def test_output_to_a_device_writes_through_it(store_path, tmp_path):
     assert got and got[0].startswith("# offbench leaderboard")
 
 
+def test_output_dash_is_stdout(store_path, tmp_path, capsys, monkeypatch):
+    """-o - wrote files named '-' and '-.provenance.json' in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["leaderboard", "--store", str(store_path), "--format", "csv", "-o", "-"]) == 0
+    assert capsys.readouterr().out.startswith("source,track,solver,")
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_beaten_unproven_reference_is_said_under_the_table(tmp_path):
     """A ratio under 1 can only come from an unproven reference; the table says so."""
     from offbench import __version__

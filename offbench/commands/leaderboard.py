@@ -43,7 +43,7 @@ def add_parser(sub):
                    help="output format (default: aligned tables on a terminal; md for --output)")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="write the table here instead of stdout, its full provenance beside it "
-                        "(FILE.provenance.json)")
+                        "(FILE.provenance.json); - is stdout")
     p.add_argument("--rows", metavar="FILE",
                    help="also export every result row (.csv, .jsonl or .parquet; provenance in "
                         "FILE.provenance.json)")
@@ -142,7 +142,7 @@ def run(args) -> int:
 
         fmt = args.format or "md"
         text = render(board, fmt) + (render_comparisons(comps, fmt) if comps else "")
-        if args.output:
+        if args.output and args.output != "-":
             from ..leaderboard import write_output
 
             write_output(args.output, text, provenance=board)
