@@ -340,7 +340,7 @@ class _JobPacker:
                                        f"got {_tname(e)} {short_repr(e)}"[:200])
             for end, u in zip("uv", e[:2]):
                 if isinstance(u, bool) or not isinstance(u, int):
-                    raise InstanceError(q, f"expected a node number in 1..{L} for {end}, got "
+                    raise InstanceError(q, f"expected an integer node number in 1..{L} for {end}, got "
                                            f"{_tname(u)} {short_repr(u)}"[:200])
                 if not 1 <= u <= L:
                     raise InstanceError(q, f"an edge to node {u}, which does not exist (the "

@@ -375,6 +375,8 @@ def _dag_example():
     ([[1, 2, -1.0]], [1, 1, 1], "jobs[0].edges[0][2]", ">= 0"),
     ([[1, 2, 3, 4]], [1, 1, 1], "jobs[0].edges[0]", "[u, v] or [u, v, bits]"),
     ([[1, True]], [1, 1, 1], "jobs[0].edges[0]", "node number"),
+    # 1.0 lies in 1..3: the message must say what is wrong with it (not an integer)
+    ([[1.0, 2]], [1, 1, 1], "jobs[0].edges[0]", "expected an integer node number in 1..3 for u"),
 ])
 def test_bad_dag_jobs_are_refused_with_a_named_field(edges, out_bits, path, needle):
     d = _one_job(edges, [1.0, 2.0, 3.0], 1.0, out_bits)
