@@ -177,6 +177,13 @@ def test_cli_validate_and_evaluate_ok(tmp_path, capsys):
     assert "value 1 is 'x'" in capsys.readouterr().err
     assert main(["evaluate", str(p), "--decision", "1,1"]) == 2
     assert "expected 3 values" in capsys.readouterr().err
+    # the compact form of a results store's decision column ("120") is the same decision
+    assert main(["evaluate", str(p), "--decision", "120"]) == 0
+    assert json.loads(capsys.readouterr().out) == out
+    assert main(["evaluate", str(p), "--decision", "12"]) == 2
+    assert "expected 3 values" in capsys.readouterr().err
+    assert main(["evaluate", str(p), "--decision", "130"]) == 2
+    assert "value 0 is '130'" in capsys.readouterr().err
 
 
 def test_version_flag(capsys):

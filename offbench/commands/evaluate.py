@@ -12,13 +12,19 @@ def add_parser(sub):
                        description="Evaluate one decision with the cost model of SPEC.md section 2.")
     p.add_argument("instance", metavar="INSTANCE", help="instance file (.json or .npz)")
     p.add_argument("--decision", required=True,
-                   help="one tier per layer (0 device, 1 edge, 2 cloud), comma-separated, jobs in file order")
+                   help="one tier per layer (0 device, 1 edge, 2 cloud), comma-separated, jobs in "
+                        "file order; or the digits written together ('0120'), as a results "
+                        "store's decision column holds it")
     p.set_defaults(func=run)
     return p
 
 
 def parse_decision(text: str) -> list[int]:
+    """``0,1,2`` (commas or blanks), or the compact ``012`` of a results store's ``decision``
+    column: one token of the digits 0, 1 and 2 only is one tier per digit."""
     parts = [t for t in re.split(r"[,\s]+", text.strip()) if t]
+    if len(parts) == 1 and len(parts[0]) > 1 and set(parts[0]) <= set("012"):
+        parts = list(parts[0])
     out = []
     for i, t in enumerate(parts):
         if t not in ("0", "1", "2"):
