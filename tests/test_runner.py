@@ -151,6 +151,25 @@ def test_cli_overrides_replace_parts_of_the_spec():
         ("fx-random-best-v1", {"samples": 3, "sleep": 0.0}, (4,), 2.0)]
 
 
+@pytest.mark.parametrize("key, value, options, message", [
+    ("reference", ["auto"], {"reference": "none"}, r"reference: expected a table, got \['auto'\]"),
+    ("solvers", "fx-zero", {"families": ["dmro-v1"]}, "solvers: expected a non-empty list"),
+    ("solvers", {"id": "fx-zero"}, {"time_limit": 2.0}, "solvers: expected a non-empty list"),
+    ("solvers_dirs", 3, {"solvers_dirs": [FIXTURES]}, r"'solvers_dirs\[0\]' key .* Got 3\."),
+])
+def test_cli_overrides_leave_a_misshapen_part_to_be_named(key, value, options, message):
+    # An option folded into a spec part of the wrong shape: a traceback ('list' object is not a
+    # mapping), or the part read as a list (a string one solver per letter: 'unknown solver
+    # 'f''; a table one per key), before parse_spec could name the key.
+    with pytest.raises(SpecError, match=message):
+        parse_spec(apply_overrides({**SPEC, key: value}, **options))
+
+
+def test_cli_solvers_dir_adds_to_one_folder_written_as_a_string(tmp_path):
+    raw = apply_overrides({**SPEC, "solvers_dirs": FIXTURES}, solvers_dirs=[str(tmp_path)])
+    assert parse_spec(raw).solvers_dirs == [FIXTURES, str(tmp_path)]
+
+
 def test_cli_run_prints_the_table_and_refuses_bad_input(tmp_path, capsys):
     cfg = tmp_path / "run.toml"
     cfg.write_text(

@@ -629,7 +629,9 @@ def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequenc
         raw["families_dirs"] = (list(have) if isinstance(have, list) else [have]) + [
             str(Path(d).expanduser().resolve()) for d in families_dirs]
     if solvers_dirs:
-        raw["solvers_dirs"] = list(raw.get("solvers_dirs", [])) + [str(Path(d).resolve()) for d in solvers_dirs]
+        have = raw.get("solvers_dirs", [])
+        raw["solvers_dirs"] = (list(have) if isinstance(have, list) else [have]) + [
+            str(Path(d).resolve()) for d in solvers_dirs]
     if solvers:
         dirs = raw.get("solvers_dirs", [])
         raw["solvers"] = [_cli_solver(s, dirs if isinstance(dirs, list) else [dirs]) for s in solvers]
@@ -643,20 +645,30 @@ def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequenc
         raw["sources"] = new_sources
         # Solvers' source filters named the spec's sources, which are gone: every solver now
         # runs on every source given (one that cannot handle an instance says so in its rows).
-        raw["solvers"] = [({k: v for k, v in s.items() if k != "sources"} if isinstance(s, dict) else s)
-                          for s in raw.get("solvers", [])]
+        _each_solver(raw, "sources")
     if seeds is not None:
         raw.pop("repetitions", None)
         raw["seeds"] = list(seeds)
     if time_limit is not None:
         raw["time_limit"] = time_limit
-        raw["solvers"] = [({k: v for k, v in s.items() if k != "time_limit"} if isinstance(s, dict) else s)
-                          for s in raw.get("solvers", [])]
+        _each_solver(raw, "time_limit")
     if tracks:
         raw["tracks"] = list(tracks)
     if reference is not None:
-        raw["reference"] = {**raw.get("reference", {}), "mode": reference}
+        have = raw.get("reference", {})
+        if isinstance(have, dict):  # anything else is parse_spec's to refuse, by its key
+            raw["reference"] = {**have, "mode": reference}
     return raw
+
+
+def _each_solver(raw: dict, key: str) -> None:
+    """Drop ``key`` from every solver table of ``raw`` (an option replaced it). A ``solvers``
+    that is not a list is left as written, for :func:`parse_spec` to refuse by its key: read
+    as a list here, a string became one solver per letter ('unknown solver 'g'') and a table
+    one per key ('unknown solver 'id'')."""
+    if isinstance(raw.get("solvers"), list):
+        raw["solvers"] = [({k: v for k, v in s.items() if k != key} if isinstance(s, dict) else s)
+                          for s in raw["solvers"]]
 
 
 def _split_colon(text: str, opt: str) -> tuple[str, list[str]]:
