@@ -130,6 +130,10 @@ def test_spec_errors_name_the_key():
         parse_spec({**SPEC, "solvers": [{"id": "fx-random-best", "params": {"samples": 0}}]})
     with pytest.raises(SpecError, match=r"The 'time_limit' key of run spec must be a float in \(0, inf\) or None\. Got -1\."):
         parse_spec({**SPEC, "time_limit": -1})
+    # the seeds are listed in the plan: 10**11 of them was a MemoryError traceback
+    with pytest.raises(SpecError, match=r"The 'repetitions' key of run spec must be an int in "
+                                        r"\[1, 1000000\]\. Got 100000000000\."):
+        parse_spec({**{k: v for k, v in SPEC.items() if k != "seeds"}, "repetitions": 10**11})
     with pytest.raises(SpecError, match="layers must be \\[L, L\\]"):
         parse_spec({**SPEC, "sources": [{"kind": "stream", "random": {"layers": [1, 3]}}]})
     with pytest.raises(SpecError, match="the same solver and parameters"):

@@ -367,7 +367,8 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     if "seeds" in raw and "repetitions" in raw:
         raise SpecError(f"{where}: give seeds or repetitions, not both")
     if "repetitions" in raw:
-        seeds = list(range(_int(raw["repetitions"], f"{where}: repetitions", 1)))
+        seeds = list(range(_check(f"{where}: repetitions", raw["repetitions"], int, low=1,
+                                  high=1_000_000)))  # listed in the plan (10**11: MemoryError)
     else:
         seeds = _seeds(raw.get("seeds", [0]), f"{where}: seeds")
     time_limit = _seconds(raw.get("time_limit", 10.0), f"{where}: time_limit")
