@@ -452,6 +452,21 @@ def test_a_yaml_spec_refuses_a_key_given_twice(tmp_path):
     assert load_spec_file(p)["solvers"] == [{"id": "local-search", "params": {"restarts": 1}}]
 
 
+def test_a_yaml_spec_takes_merge_keys(tmp_path):
+    # '<<: *anchor' (a source repeated with another seed, a key overridden) was refused: "not
+    # valid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:merge'"
+    from offbench.run.spec import load_spec_file
+
+    p = tmp_path / "run.yaml"
+    p.write_text("sources:\n  - &one {kind: random, count: 2, seed: 1}\n  - <<: *one\n"
+                 "    name: again\n    seed: 5\nsolvers: [greedy]\n")
+    assert load_spec_file(p)["sources"] == [{"kind": "random", "count": 2, "seed": 1},
+                                             {"kind": "random", "count": 2, "seed": 5, "name": "again"}]
+    p.write_text("sources:\n  - &one {kind: random}\n  - <<: *one\n    seed: 1\n    seed: 2\n")
+    with pytest.raises(SpecError, match=r"run\.yaml, line 5: the key 'seed' is given twice$"):
+        load_spec_file(p)
+
+
 def test_every_declared_default_and_family_value_reads_back_as_written():
     from offbench.families import list_families
     from offbench.discovery import discover

@@ -196,6 +196,8 @@ def _load_yaml(yaml, text: str, where) -> Any:
     def mapping(loader, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # <<: *anchor, whose keys the mapping's own may override
             key = loader.construct_object(key_node, deep=deep)
             try:
                 twice = key in seen
