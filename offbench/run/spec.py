@@ -82,8 +82,8 @@ _RANDOM_ARGS = ("n_devices", "n_jobs", "layers", "capacities", "deadlines", "zer
 
 def _unknown(keys: Iterable[str], allowed: Sequence[str], where: str) -> None:
     for k in keys:
-        if k not in allowed:
-            close = difflib.get_close_matches(k, list(allowed), n=1)
+        if k not in allowed:  # (YAML reads an unquoted on, yes, 1 or ~ as no string)
+            close = difflib.get_close_matches(k, list(allowed), n=1) if isinstance(k, str) else None
             hint = f" Did you mean {close[0]!r}?" if close else f" Allowed: {', '.join(allowed)}."
             raise SpecError(f"{where}: unknown key {k!r}.{hint}")
 

@@ -283,3 +283,12 @@ def test_a_lone_surrogate_in_a_yaml_spec_is_one_line(tmp_path, capsys, escaped):
     else:
         refused(capsys, argv, "sources[0].name", "lone surrogate")
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("key, shown", [("on", "True"), ("1", "1"), ("~", "None")])
+def test_a_yaml_key_that_is_not_a_string_is_one_line(tmp_path, capsys, key, shown):
+    """YAML reads an unquoted on, yes, 1 or ~ as a bool, an int or None: such a key, unknown,
+    ended in a TypeError traceback from difflib (its "did you mean" takes strings only)."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"solvers: [greedy]\nsources:\n  - kind: random\n    {key}: 3\n")
+    refused(capsys, ["run", spec, "--dry-run"], f"sources[0]: unknown key {shown}. Allowed: kind")
