@@ -490,10 +490,28 @@ def _length_text(length: tuple, items: str = "") -> str:
 
 
 def _shown(value: Any) -> str:
-    """A refused value as the message shows it (``0``, ``'lenet'``, ``nan``, ``(5, 2)``)."""
+    """A refused value as the message shows it (``0``, ``'lenet'``, ``nan``, ``(5, 2)``); a
+    table or list of over 1,000 values in all, abridged (``[[[...], ...], ...]``): YAML's
+    aliases make a few lines a structure too large to write (nine nested lists of nine aliases
+    of the one below: 9**9 strings, and a message that never came)."""
     if isinstance(value, np.generic):
         value = value.item()
-    return repr(value)
+    todo, n = [value], 0
+    while todo and n <= 1000:
+        x = todo.pop()
+        n += 1
+        if isinstance(x, dict):
+            todo += [*x.keys(), *x.values()]
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            todo += x
+    if n <= 1000:
+        return repr(value)
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 3, 60, 60
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = 8
+    return r.repr(value)
 
 
 # ------------------------------------------------------------------------------ assignments

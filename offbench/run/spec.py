@@ -106,19 +106,22 @@ def _check(where: str, value, *args, **kw):
     return Key(name, *args, **kw).validate(head.replace(": ", " ") or "run spec", value)
 
 
-def _int(v, where: str, low: int | None = None) -> int:
-    return _check(where, v, int, low=low)
+def _int(v, where: str, low: int | None = None, high: int | None = None) -> int:
+    return _check(where, v, int, low=low, high=high)
 
 
 def _seconds(v, where: str, allow_none: bool = True) -> float | None:
     return _check(where, v, float, low=0.0, low_open=True, allow_none=allow_none)
 
 
-def _refuse_unencodable(v, where: str, depth: int = 0) -> None:
+def _refuse_unencodable(v, where: str, depth: int, seen: set) -> None:
     """Refuse a string that is not text (a lone surrogate: YAML's ``"\\ud800"``, or PyYAML's
     reading of a character beyond U+FFFF written as an escaped surrogate pair), naming its key:
     it cannot be printed, stored or hashed as UTF-8, and used to end ``--dry-run`` in a
-    UnicodeEncodeError traceback."""
+    UnicodeEncodeError traceback. What YAML aliases is walked once (9**9 visits hung)."""
+    if id(v) in seen:
+        return
+    seen.add(id(v))
     if isinstance(v, str):
         try:
             v.encode("utf-8")
@@ -127,11 +130,11 @@ def _refuse_unencodable(v, where: str, depth: int = 0) -> None:
                             f"{v[e.start]!r} at {e.start}); write the character itself") from None
     elif isinstance(v, dict) and depth < 64:
         for k, x in v.items():
-            _refuse_unencodable(k, f"{where}: a key", depth + 1)
-            _refuse_unencodable(x, f"{where}: {k}" if depth == 0 else f"{where}.{k}", depth + 1)
+            _refuse_unencodable(k, f"{where}: a key", depth + 1, seen)
+            _refuse_unencodable(x, f"{where}: {k}" if depth == 0 else f"{where}.{k}", depth + 1, seen)
     elif isinstance(v, (list, tuple)) and depth < 64:
         for i, x in enumerate(v):
-            _refuse_unencodable(x, f"{where}[{i}]", depth + 1)
+            _refuse_unencodable(x, f"{where}[{i}]", depth + 1, seen)
 
 
 def _str(v, where: str) -> str:
@@ -351,7 +354,7 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
 
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: expected a table of keys")
-    _refuse_unencodable(raw, where)
+    _refuse_unencodable(raw, where, 0, set())
     with_settings = [t for t in TRACKS if tracks_registry.get(t).settings]
     _unknown(raw, _TOP_KEYS + tuple(with_settings), where)
     name = _str(raw.get("name", "offbench-run"), f"{where}: name")
@@ -369,8 +372,7 @@ def parse_spec(raw: dict, *, where: str = "run spec") -> RunSpec:
     if "seeds" in raw and "repetitions" in raw:
         raise SpecError(f"{where}: give seeds or repetitions, not both")
     if "repetitions" in raw:
-        seeds = list(range(_check(f"{where}: repetitions", raw["repetitions"], int, low=1,
-                                  high=1_000_000)))  # listed in the plan (10**11: MemoryError)
+        seeds = list(range(_int(raw["repetitions"], f"{where}: repetitions", 1, 10**6)))  # all listed
     else:
         seeds = _seeds(raw.get("seeds", [0]), f"{where}: seeds")
     time_limit = _seconds(raw.get("time_limit", 10.0), f"{where}: time_limit")
@@ -665,10 +667,8 @@ def apply_overrides(raw: dict, *, solvers: Sequence[str] = (), families: Sequenc
 
 
 def _each_solver(raw: dict, key: str) -> None:
-    """Drop ``key`` from every solver table of ``raw`` (an option replaced it). A ``solvers``
-    that is not a list is left as written, for :func:`parse_spec` to refuse by its key: read
-    as a list here, a string became one solver per letter ('unknown solver 'g'') and a table
-    one per key ('unknown solver 'id'')."""
+    """Drop ``key`` from every solver table of ``raw``; a ``solvers`` that is not a list is
+    left as written, for :func:`parse_spec` to refuse by its key."""
     if isinstance(raw.get("solvers"), list):
         raw["solvers"] = [({k: v for k, v in s.items() if k != key} if isinstance(s, dict) else s)
                           for s in raw["solvers"]]

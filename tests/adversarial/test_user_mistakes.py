@@ -292,3 +292,16 @@ def test_a_yaml_key_that_is_not_a_string_is_one_line(tmp_path, capsys, key, show
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"solvers: [greedy]\nsources:\n  - kind: random\n    {key}: 3\n")
     refused(capsys, ["run", spec, "--dry-run"], f"sources[0]: unknown key {shown}. Allowed: kind")
+
+
+def test_a_yaml_spec_of_nested_aliases_is_refused_at_once(tmp_path, capsys):
+    """Nine lists of nine aliases of the list below (a few hundred bytes; 9**9 strings as
+    Python objects) as a spec's name: the check for lone surrogates walked every one, and the
+    message would have written them all; neither ended (timeout after 120 s)."""
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name:\n" + "".join(f"  {line}\n" for line in lines)
+                    + "solvers: [greedy]\nsources:\n  - kind: random\n")
+    line = refused(capsys, ["run", spec, "--dry-run"], "The 'name' key of", "must be a non-empty str")
+    assert len(line) < 2000
