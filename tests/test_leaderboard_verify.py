@@ -280,6 +280,29 @@ def test_a_header_or_sidecar_that_is_not_the_provenance_line_is_a_problem(store)
                         "statistics.confidence differ"]
 
 
+@pytest.mark.parametrize("field,value,said", [
+    ("selection.sources", [["tiny"]], "selection.sources is not a list of [name, digest] pairs"),
+    ("selection.solvers", "fx-zero-v1", "selection.solvers is not a list of [solver ID"),
+    ("selection.tracks", 5, "selection.tracks is not a list of track names"),
+    ("sources", 5, "sources is not a list of objects with name and digest"),
+    ("solvers", [1, 2], "solvers is not a list of objects with id and param_hash"),
+])
+def test_a_provenance_of_another_shape_is_refused_naming_the_field(store, tmp_path, field,
+                                                                   value, said):
+    """A hand-edited sidecar of a CSV table (which has no provenance line to check it against)
+    whose selection or solvers were not of the form offbench writes ended verify in a
+    traceback (ValueError, TypeError) after the re-run, naming no field."""
+    board, _ = _board(store)
+    prov = copy.deepcopy(board.provenance)
+    *parents, last = field.split(".")
+    d = prov
+    for k in parents:
+        d = d[k]
+    d[last] = value
+    with pytest.raises(LeaderboardError, match=re.escape(said)):
+        _verify(render(board, "csv"), tmp_path, "csv", provenance=prov)
+
+
 def test_verify_on_the_command_line_reads_the_sidecar_and_names_lines(store, tmp_path, capsys):
     out = tmp_path / "t.md"
     assert main(["leaderboard", "--store", str(store), "-o", str(out)]) == 0

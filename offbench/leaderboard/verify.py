@@ -83,6 +83,42 @@ def check_solvers_dirs(specs: list, allowed=()) -> None:
             + " ".join(f"--solvers-dir {b[:200]}" for b in bad[:5]))
 
 
+def _pairs(v) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in v)
+
+
+def check_shape(prov: dict) -> None:
+    """Refuse a provenance whose fields that verify reads are not of the form ``offbench
+    leaderboard`` writes (a hand-edited or damaged sidecar), naming the field, before anything
+    runs.
+
+    Raises
+    ------
+    LeaderboardError
+    """
+    sel = prov.get("selection")
+    if not isinstance(sel, dict) or not all(k in sel for k in ("sources", "solvers", "tracks")):
+        raise LeaderboardError("the table's provenance has no selection (sources, solvers, "
+                               "tracks) to rebuild it from")
+    bad = []
+    for k, what in (("sources", "[name, digest]"), ("solvers", "[solver ID, parameter hash]")):
+        if not _pairs(sel[k]):
+            bad.append(f"selection.{k} is not a list of {what} pairs")
+    if not (isinstance(sel["tracks"], list) and all(isinstance(t, str) for t in sel["tracks"])):
+        bad.append("selection.tracks is not a list of track names")
+    for k, keys in (("sources", ("name", "digest")), ("solvers", ("id", "param_hash"))):
+        v = prov.get(k, [])
+        if not (isinstance(v, list) and all(
+                isinstance(x, dict) and all(isinstance(x.get(n), str) for n in keys)
+                and isinstance(x.get("params", {}), dict) for x in v)):
+            bad.append(f"{k} is not a list of objects with {' and '.join(keys)}"
+                       + (" and params (an object)" if k == "solvers" else ""))
+    if bad:
+        raise LeaderboardError("the table's provenance is not one offbench leaderboard writes: "
+                               + "; ".join(bad))
+
+
 def verify(text: str, *, executor=None, workdir=None, progress=None,
            solvers_dirs=(), provenance: dict | None = None) -> VerifyReport:
     """Re-run the specs named in a rendered table's provenance into a fresh store, rebuild the
@@ -122,10 +158,8 @@ def verify(text: str, *, executor=None, workdir=None, progress=None,
     if not specs or not isinstance(specs, list):
         raise LeaderboardError("the table's provenance names no run specs to re-run")
     check_solvers_dirs(specs, solvers_dirs)
-    sel = prov.get("selection")
-    if not isinstance(sel, dict) or not all(k in sel for k in ("sources", "solvers", "tracks")):
-        raise LeaderboardError("the table's provenance has no selection (sources, solvers, "
-                               "tracks) to rebuild it from")
+    check_shape(prov)
+    sel = prov["selection"]
     doc = read_document(text, provenance)
     tmp = tempfile.TemporaryDirectory(prefix="offbench-verify-") if workdir is None else None
     root = Path(tmp.name if tmp else workdir)
