@@ -105,6 +105,10 @@ def test_offbench_run_uses_a_user_family(user_dir, tmp_path, capsys):
     ("toml", "{path}: not valid TOML (Invalid value (at line 3, column 15))"),
     ("generator", "{path}: generator 'os' is neither a built-in generator (offbench.families.capacitated, "),
     ("sets", "{path}: [v1].sets: frozen sets are for built-in families only"),
+    # these three were tracebacks (UnicodeDecodeError, RecursionError) or named no definition
+    ("latin-1", "{path}: not UTF-8 text (byte 68: 0xe9); save it as UTF-8"),
+    ("deep", "{path}: not valid TOML (arrays or tables nested too deeply)"),
+    ("folder", "{path}: cannot be read (Is a directory)"),
 ])
 def test_a_bad_user_definition_is_refused_with_its_file_named(tmp_path, monkeypatch, capsys, case, message):
     monkeypatch.setenv(PATH_ENV, "")
@@ -116,7 +120,12 @@ def test_a_bad_user_definition_is_refused_with_its_file_named(tmp_path, monkeypa
     if case == "toml":
         text = text.replace('description = "A', 'description = = "A', 1)
     path = d / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
+    if case == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(text.replace("A campus", "\u00e9 campus").encode("latin-1") if case == "latin-1"
+                         else ("x = " + "[" * 5000 + "]" * 5000).encode() if case == "deep"
+                         else text.encode())
     err = _error(capsys, ["instances", "list", "--families-dir", str(d)])
     want = "offbench: error: family definition " + message.format(path=path, builtin=BUILTIN / "dmro.toml")
     assert err.startswith(want), err

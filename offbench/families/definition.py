@@ -202,6 +202,13 @@ def _load_definition(path: Path) -> _Definition:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise FamilyError(f"{where}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise FamilyError(f"{where}: not valid TOML (arrays or tables nested too deeply)") from None
+    except UnicodeDecodeError as e:
+        raise FamilyError(f"{where}: not UTF-8 text (byte {e.start}: {e.object[e.start]:#04x}); "
+                          "save it as UTF-8") from None
+    except OSError as e:
+        raise FamilyError(f"{where}: cannot be read ({e.strerror or e})") from None
     versions = {}
     for key, value in data.items():
         m = re.fullmatch(r"v([1-9][0-9]*)", key)
