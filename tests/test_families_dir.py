@@ -144,3 +144,19 @@ def test_a_missing_folder_and_a_family_defined_twice_are_refused(user_dir, tmp_p
     with pytest.raises(FamilyError, match=f"{twin / 'campus.toml'}: the family 'campus' is also "
                                           f"defined in {user_dir / 'campus.toml'}"):
         add_families_dirs([user_dir, twin])
+
+
+@pytest.mark.parametrize("old, new, table", [
+    ("n_devices = 4", "n_devices = -1", "[v1.params]"),
+    ("params = { bandwidth_hz = 8.0e6 }", "params = { bandwidth_hz = -3.0 }", "[v1.environments.night]"),
+    ("[v1.environments.busy]", "[v1.presets.big]\nn_devices = 0\n\n[v1.environments.busy]",
+     "[v1.presets.big]"),
+])
+def test_a_bad_value_in_a_definition_names_its_table_and_file(tmp_path, monkeypatch, capsys, old, new,
+                                                              table):
+    # "The 'bandwidth_hz' parameter of family campus must be a float in [1, inf). Got -3.0." said
+    # neither which of the environments (or presets) nor which file gave it
+    monkeypatch.setenv(PATH_ENV, "")
+    (tmp_path / "campus.toml").write_text(_campus().replace(old, new, 1), encoding="utf-8")
+    err = _error(capsys, ["instances", "list", "--families-dir", str(tmp_path)])
+    assert f"parameter of family campus ({table} of {tmp_path / 'campus.toml'}) must be" in err, err

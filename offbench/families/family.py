@@ -158,18 +158,25 @@ class Family:
             base.update(self.presets[preset])
         declared = self._declared()
         self._check_known(base, f"definition of {self.name}-v{self.version}")
+
+        def written(k: str) -> str:  # the family, and where its definition gives k's value
+            at = f"presets.{preset}" if preset is not None and k in self.presets[preset] else "params"
+            return f"{self.name} ([v{self.version}.{at}] of {definition.path})"
+
         self.overrides: dict[str, Any] = {}
         for k, v in (overrides or {}).items():
             self._check_known({k: v}, "the parameters given")
             v = declared[k].validate(self.name, v)
-            if k in base and declared[k].validate(self.name, base[k]) == v:
+            if k in base and declared[k].validate(written(k), base[k]) == v:
                 continue  # not a change: the ID (and so the instances) stay the family's own
             self.overrides[k] = v
         base.update(self.overrides)
         missing = [p.name for p in declared.values() if p.name not in base]
         if missing:
             raise FamilyError(f"definition of {self.name}-v{self.version} lacks parameters {missing}")
-        self.params: dict[str, Any] = {k: declared[k].validate(self.name, base[k]) for k in declared}
+        self.params: dict[str, Any] = {
+            k: declared[k].validate(self.name if k in self.overrides else written(k), base[k])
+            for k in declared}
         self._check_params(self.params)
         self.environments: dict[str, Environment] = {}
         for ename, e in (spec.get("environments", {}) or {}).items():
@@ -251,12 +258,12 @@ class Family:
     def _check_known(self, d: Mapping[str, Any], where: str) -> None:
         check_known(d, self._declared(), f"family {self.name}", error=FamilyError, where=where)
 
-    def _check_params(self, p: Mapping[str, Any]) -> None:
+    def _check_params(self, p: Mapping[str, Any], where: str = "") -> None:
         check = getattr(self.module, "check", None)
         if check is not None:
             msg = check(p)
             if msg:
-                raise FamilyError(f"family {self.name}: {msg}")
+                raise FamilyError(f"family {self.name}{where}: {msg}")
 
     def with_params(self, **overrides: Any) -> "Family":
         """The same family with some generator parameters changed (its ID says which).
@@ -383,9 +390,10 @@ class Family:
             return got
         declared = self._declared()
         p = dict(self.params)
+        where = f"[v{self.version}.environments.{env.name}] of {self._def.path}"
         for k, v in env.params.items():
-            p[k] = declared[k].validate(self.name, v)
-        self._check_params(p)
+            p[k] = declared[k].validate(f"{self.name} ({where})", v)
+        self._check_params(p, f" ({where})" if env.params else "")
         try:
             var = Variation.from_dict({**self._stream, **env.stream})
         except (TypeError, ValueError) as e:
