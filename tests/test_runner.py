@@ -145,6 +145,10 @@ def test_spec_errors_name_the_key():
     with pytest.raises(SpecError, match="^source 'no-such-set/x': "):
         plan(parse_spec({**SPEC, "solvers": ["fx-zero"],
                          "sources": [{"kind": "set", "set": "no-such-set/x"}]}))
+    with pytest.raises(SpecError, match="^source 'drift': family dmro-v1 has no environment 'nope'"):
+        plan(parse_spec({**SPEC, "solvers": ["fx-zero"], "tracks": ["adaptation"],
+                         "sources": [{"kind": "stream", "family": "dmro-v1", "name": "drift",
+                                      "frames": 3, "switch_at": 1, "switch_to": "nope"}]}))
 
 
 def test_cli_overrides_replace_parts_of_the_spec():

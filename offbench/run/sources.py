@@ -317,7 +317,12 @@ def expand_source(s: dict) -> Source:
             if not hasattr(fam, "stream"):
                 raise SpecError(f"{where}: family {s['family']} has no frame streams")
             kw = {k: s[k] for k in ("environment", "switch_at", "switch_to") if k in s}
-            frames = list(fam.stream(s["seed"], s["frames"], **kw))
+            try:  # (an environment the family lacks: named with the source, as the family is)
+                frames = list(fam.stream(s["seed"], s["frames"], **kw))
+            except SpecError:
+                raise
+            except UserError as e:
+                raise SpecError(f"{where}: {e}") from None
         else:
             frames = [_random(s["seed"] + i, s["random"], f"{s['name']}-{i}", where)
                       for i in range(s["frames"])]
