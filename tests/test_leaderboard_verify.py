@@ -303,6 +303,26 @@ def test_a_provenance_of_another_shape_is_refused_naming_the_field(store, tmp_pa
         _verify(render(board, "csv"), tmp_path, "csv", provenance=prov)
 
 
+def test_a_field_the_provenance_lacks_is_named(store, tmp_path):
+    """A provenance without a field (seeds dropped from a CSV table's sidecar) failed with one
+    line comparing the whole provenance, 'provenance provenance: table says {"executors": ...',
+    cut off before any difference; a field of the machine that an older table lacks made the
+    whole provenance a failure, not a note."""
+    from offbench.leaderboard.render import read_document
+
+    board, _ = _board(store)
+    prov = copy.deepcopy(board.provenance)
+    del prov["seeds"]
+    del prov["machines"][0]["cpu"]
+    report = _verify(render(board, "csv"), tmp_path, "csv", provenance=prov)
+    assert report.differences == ["provenance seeds: table says (no such field), re-run gives "
+                                  f"{json.dumps(board.provenance['seeds'])}"]
+    assert any(n.startswith("machines[0].cpu: the table's (no such field)") for n in report.notes)
+    problems = read_document(render(board, "md"), prov).problems
+    assert problems == ["the provenance sidecar disagrees with the table's provenance line: "
+                        "machines[0].cpu, seeds differ"]
+
+
 def test_verify_on_the_command_line_reads_the_sidecar_and_names_lines(store, tmp_path, capsys):
     out = tmp_path / "t.md"
     assert main(["leaderboard", "--store", str(store), "-o", str(out)]) == 0

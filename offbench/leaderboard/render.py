@@ -454,19 +454,33 @@ def read_provenance(text: str, provenance: dict | None = None) -> tuple[str, dic
     return fmt, prov, at
 
 
+class _Missing:
+    """The value of a field that one of two provenances lacks (:func:`provenance_differences`)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+#: What :func:`provenance_differences` gives for a field one side does not have.
+MISSING = _Missing()
+
+
 def provenance_differences(a, b, path: str = "") -> list[tuple[str, object, object]]:
     """``(field, a's value, b's value)`` where two provenances (or parts of them) differ:
-    dicts with the same keys field by field, lists of dicts of the same length item by item
-    (an item named by its ``name`` or ``id``), anything else whole."""
-    if isinstance(a, dict) and isinstance(b, dict) and set(a) == set(b):
-        return [d for k in sorted(a) for d in provenance_differences(
-            a[k], b[k], f"{path}.{k}" if path else str(k))]
+    dicts with a field in common field by field (a field only one has: :data:`MISSING` on the
+    other side), lists of dicts of the same length item by item (an item named by its ``name``
+    or ``id``), anything else whole."""
+    if isinstance(a, dict) and isinstance(b, dict) and (set(a) & set(b) or set(a) == set(b)):
+        return [d for k in sorted(set(a) | set(b), key=str) for d in provenance_differences(
+            a.get(k, MISSING), b.get(k, MISSING), f"{path}.{k}" if path else str(k))]
     if (isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and a
             and all(isinstance(x, dict) for x in a + b)):
         out = []
         for i, (x, y) in enumerate(zip(a, b)):
             out += provenance_differences(x, y, f"{path}[{x.get('name') or x.get('id') or i}]")
         return out
+    if a is MISSING or b is MISSING:
+        return [] if a is b else [(path or "provenance", a, b)]
     same = json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     return [] if same else [(path or "provenance", a, b)]
 

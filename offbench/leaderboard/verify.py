@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from ..store import Store
 from .build import LeaderboardError, build
-from .render import (Document, _prov_json, latex_escape, provenance_differences,
+from .render import (MISSING, Document, _prov_json, latex_escape, provenance_differences,
                      quality_columns, read_document, read_provenance, render)
 
 
@@ -313,6 +313,8 @@ def _compare_provenance(prov: dict, fresh: dict, explained: set[str]
 
 
 def _short(v) -> str:
+    if v is MISSING:
+        return "(no such field)"
     s = json.dumps(v, sort_keys=True)
     return s if len(s) <= 120 else s[:117] + "..."
 
