@@ -323,6 +323,19 @@ def test_a_field_the_provenance_lacks_is_named(store, tmp_path):
                         "machines[0].cpu, seeds differ"]
 
 
+def test_a_long_provenance_field_is_shown_where_it_differs(store, tmp_path):
+    """A long field that differs late (the last parameter hash of selection.solvers) was cut
+    to its first 117 characters on both sides: 'table says [["fx-random-best-v1", "…"], …,
+    re-run gives [["fx-random-best-v1", "…"], …', two identical texts."""
+    board, _ = _board(store)
+    prov = copy.deepcopy(board.provenance)
+    prov["selection"]["solvers"][-1][1] = "f" * 64
+    report = _verify(render(board, "csv"), tmp_path, "csv", provenance=prov)
+    line = next(d for d in report.differences if d.startswith("provenance selection.solvers"))
+    said, given = line.split(": table says ", 1)[1].split(", re-run gives ")
+    assert said != given and "ffffffffffff" in said and "ffffffffffff" not in given, line
+
+
 def test_verify_on_the_command_line_reads_the_sidecar_and_names_lines(store, tmp_path, capsys):
     out = tmp_path / "t.md"
     assert main(["leaderboard", "--store", str(store), "-o", str(out)]) == 0

@@ -305,18 +305,30 @@ def _compare_provenance(prov: dict, fresh: dict, explained: set[str]
         if any(path == e or path.startswith(e + ".") or path.startswith(e + "[")
                for e in explained):
             continue
+        sa, sb = _said(a, b)
         if path.split(".")[0].split("[")[0] in INFORMATIONAL:
-            notes.append(f"{path}: the table's {_short(a)}, the re-run's {_short(b)}")
+            notes.append(f"{path}: the table's {sa}, the re-run's {sb}")
         else:
-            diffs.append(f"provenance {path}: table says {_short(a)}, re-run gives {_short(b)}")
+            diffs.append(f"provenance {path}: table says {sa}, re-run gives {sb}")
     return diffs, notes
 
 
-def _short(v) -> str:
-    if v is MISSING:
-        return "(no such field)"
-    s = json.dumps(v, sort_keys=True)
-    return s if len(s) <= 120 else s[:117] + "..."
+def _said(a, b, width: int = 120) -> tuple[str, str]:
+    """Two values as JSON, a long one cut to ``width`` characters from a little before where
+    the two first differ (cut from their start, two long lists that differ late read the same)."""
+    sa, sb = ("(no such field)" if v is MISSING else json.dumps(v, sort_keys=True)
+              for v in (a, b))
+    if len(sa) <= width and len(sb) <= width:
+        return sa, sb
+    p = next((i for i, (x, y) in enumerate(zip(sa, sb)) if x != y), min(len(sa), len(sb)))
+    lo = max(0, p - 40)
+
+    def cut(s: str) -> str:
+        if len(s) <= width:
+            return s
+        return ("..." if lo else "") + s[lo:lo + width] + ("..." if lo + width < len(s) else "")
+
+    return cut(sa), cut(sb)
 
 
 def _recompute_comparisons(doc: Document, board) -> tuple[dict, list[str]]:
