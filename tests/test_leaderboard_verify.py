@@ -336,6 +336,22 @@ def test_a_long_provenance_field_is_shown_where_it_differs(store, tmp_path):
     assert said != given and "ffffffffffff" in said and "ffffffffffff" not in given, line
 
 
+def test_digests_that_differ_in_their_tail_are_shown_apart(store, tmp_path):
+    """An instance digest changed in its last character was reported as 'the table's
+    instances have digest 38748eda8be6, the re-run's 38748eda8be6': both cut to 12 characters."""
+    board, _ = _board(store)
+    digest = board.provenance["sources"][0]["digest"]
+    forged = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+
+    def edit(p):
+        p["sources"][0]["digest"] = forged
+        p["selection"]["sources"][0][1] = forged
+
+    report = _verify(_table(store, edit=edit), tmp_path, "md")
+    assert (f"source tiny: the table's instances have digest {forged}, the re-run's {digest} "
+            "(the generator, the family or the instance files changed)") in report.differences
+
+
 def test_verify_on_the_command_line_reads_the_sidecar_and_names_lines(store, tmp_path, capsys):
     out = tmp_path / "t.md"
     assert main(["leaderboard", "--store", str(store), "-o", str(out)]) == 0

@@ -181,9 +181,10 @@ def verify(text: str, *, executor=None, workdir=None, progress=None,
                 if digest in rerun.get(name, ()):
                     chosen.append((name, digest))
                 elif name in rerun:  # the same source now gives other instances
-                    diffs.append(f"source {name}: the table's instances have digest {digest[:12]}, "
-                                 f"the re-run's {rerun[name][-1][:12]} (the generator, the family "
-                                 "or the instance files changed)")
+                    mine, theirs = _prefixes(digest, rerun[name][-1])
+                    diffs.append(f"source {name}: the table's instances have digest {mine}, "
+                                 f"the re-run's {theirs} (the generator, the family or the "
+                                 "instance files changed)")
                     explained |= {f"sources[{name}].digest", "selection.sources"}
                     chosen.append((name, rerun[name][-1]))
                 else:
@@ -457,10 +458,18 @@ def _changed_parameters(table_solvers: list[dict], rows: list[dict]) -> list[tup
         for n, h, what in found:
             if n != fewest:
                 continue
+            was, now = _prefixes(s["param_hash"], h)
             out.append((s["id"], f"solver {s['id']}: its parameters changed since the table was "
-                        f"made (hash {s['param_hash'][:12]} -> {h[:12]}): " + (", ".join(what) or
+                        f"made (hash {was} -> {now}): " + (", ".join(what) or
                         "the same values, validated differently")))
     return out
 
 
 _MISSING = object()
+
+
+def _prefixes(a: str, b: str, n: int = 12) -> tuple[str, str]:
+    """Two digests cut to ``n`` characters, or to where they first differ when that is later
+    (two digests that differ in their tail never read the same)."""
+    p = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return a[:max(n, p + 1)], b[:max(n, p + 1)]
