@@ -352,6 +352,29 @@ def test_digests_that_differ_in_their_tail_are_shown_apart(store, tmp_path):
             "(the generator, the family or the instance files changed)") in report.differences
 
 
+def test_changed_parameters_names_an_edited_hash():
+    """A table whose parameter hash was edited (its values those of the re-run, which hash to
+    the re-run's hash) was said to have parameters 'changed since the table was made ...: the
+    same values, validated differently', blaming offbench; the same values with a hash of other
+    values (8 vs 8.0) are still a change of validation."""
+    from offbench.leaderboard.verify import _changed_parameters
+    from offbench.run.spec import param_hash
+
+    h = param_hash({"restarts": 8})
+    table = [{"id": "ls-v1", "param_hash": "1" * 64, "params": {"restarts": 8}}]
+    rows = [{"solver_id": "ls-v1", "param_hash": h, "params": {"restarts": 8}}]
+    assert [line for _, line in _changed_parameters(table, rows)] == [
+        "solver ls-v1: the table's parameter hash 111111111111 is not the hash of the parameters "
+        f"it lists (restarts=8 hash to {h[:12]}, as in the re-run): the table's hash or "
+        "parameters were edited"]
+    h2 = param_hash({"restarts": 8.0})
+    table = [{"id": "ls-v1", "param_hash": h, "params": {"restarts": 8}}]
+    rows = [{"solver_id": "ls-v1", "param_hash": h2, "params": {"restarts": 8.0}}]
+    assert [line for _, line in _changed_parameters(table, rows)] == [
+        f"solver ls-v1: its parameters changed since the table was made (hash {h[:12]} -> "
+        f"{h2[:12]}): the same values, validated differently"]
+
+
 def test_verify_on_the_command_line_reads_the_sidecar_and_names_lines(store, tmp_path, capsys):
     out = tmp_path / "t.md"
     assert main(["leaderboard", "--store", str(store), "-o", str(out)]) == 0

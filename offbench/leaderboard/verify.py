@@ -434,7 +434,11 @@ def _changed_parameters(table_solvers: list[dict], rows: list[dict]) -> list[tup
     A solver that the table holds with several parameter sets (``dmro[q=cost]`` and
     ``dmro[q=learned]``) is paired with the re-run's sets of that ID that the table does not
     have, each with the one (or the ones, on a tie) that differs from it in the fewest
-    parameters: its own set as validated now, not every other set of the ID."""
+    parameters: its own set as validated now, not every other set of the ID. A set whose values
+    are the re-run's and hash to the re-run's hash is said to have an edited hash, not changed
+    parameters."""
+    from ..run.spec import param_hash
+
     rerun: dict[str, dict[str, dict]] = {}
     for r in rows:
         rerun.setdefault(r["solver_id"], {})[r["param_hash"]] = r["params"]
@@ -459,6 +463,14 @@ def _changed_parameters(table_solvers: list[dict], rows: list[dict]) -> list[tup
             if n != fewest:
                 continue
             was, now = _prefixes(s["param_hash"], h)
+            if not what and h == param_hash(old):
+                # the re-run's hash is that of the very values the table lists: the table's
+                # hash is not (edited by hand), nothing in the solver changed
+                shown = ", ".join(f"{k}={v}" for k, v in old.items()) or "no parameters"
+                out.append((s["id"], f"solver {s['id']}: the table's parameter hash {was} is not "
+                            f"the hash of the parameters it lists ({shown} hash to {now}, as in "
+                            "the re-run): the table's hash or parameters were edited"))
+                continue
             out.append((s["id"], f"solver {s['id']}: its parameters changed since the table was "
                         f"made (hash {was} -> {now}): " + (", ".join(what) or
                         "the same values, validated differently")))
