@@ -394,6 +394,21 @@ def test_verify_on_the_command_line_reads_the_sidecar_and_names_lines(store, tmp
     assert "Traceback" not in err and re.search(r"line \d+ ' \| fx-zero-v1", err), err
 
 
+
+@pytest.mark.parametrize("fmt", ["md", "csv"])
+def test_a_table_saved_with_a_byte_order_mark_and_crlf_verifies(store, tmp_path, capsys, fmt):
+    """A table and sidecar saved by a Windows editor (a UTF-8 byte order mark, CRLF line ends)
+    were refused: "line 1 '\\ufeff# offbench leaderboard': an offbench Markdown table starts
+    with '# offbench leaderboard'", "line 1: the CSV header is not that of an offbench
+    leaderboard", and for the sidecar "Unexpected UTF-8 BOM"; pandas reads such a CSV as it is."""
+    out = tmp_path / f"t.{fmt}"
+    assert main(["leaderboard", "--store", str(store), "--format", fmt, "-o", str(out)]) == 0
+    for f in (out, Path(str(out) + ".provenance.json")):
+        f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes().replace(b"\n", b"\r\n"))
+    args = ["leaderboard", "verify", str(out), "-j", "0", "--quiet", "--solvers-dir", FIXTURES]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "OK" in capsys.readouterr().out
+
 # ------------------------------------------------------------------------------ plots
 def test_plots_announce_only_what_was_written(store, tmp_path, capsys):
     """No solver here records trajectories: no anytime figure is drawn, and none is said."""

@@ -207,7 +207,8 @@ def _verify(args) -> int:
         raise UserError(f"{path}: no such table file")
     sidecar = read_sidecar(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark (a table saved by a Windows editor) is not a line
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file") from None
     import os

@@ -153,7 +153,7 @@ def read_sidecar(path) -> dict | None:
     if not sp.is_file():
         return None
     try:
-        d = json.loads(sp.read_text(encoding="utf-8"))
+        d = json.loads(sp.read_text(encoding="utf-8-sig"))  # a byte order mark is no JSON
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise LeaderboardError(f"{sp}: not a provenance sidecar ({e})") from None
     prov = d.get(PROVENANCE_TAG.rstrip(":")) if isinstance(d, dict) else None
