@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 from ..store import Store
 from .build import LeaderboardError, build
-from .render import (MISSING, Document, _prov_json, latex_escape, provenance_differences,
-                     quality_columns, read_document, read_provenance, render)
+from .differences import MISSING, provenance_differences
+from .render import (Document, _prov_json, latex_escape, quality_columns, read_document,
+                     read_provenance, render)
 
 
 @dataclass
