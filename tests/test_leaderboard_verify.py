@@ -409,6 +409,30 @@ def test_a_table_saved_with_a_byte_order_mark_and_crlf_verifies(store, tmp_path,
     assert main(args) == 0, capsys.readouterr().err
     assert "OK" in capsys.readouterr().out
 
+
+def test_a_csv_header_of_another_form_is_refused_saying_how(store):
+    """A CSV table whose columns were reordered (pandas, a spreadsheet) or whose last header cell
+    gained a blank was refused with 'the CSV header is not that of an offbench leaderboard' and
+    nothing on what differs."""
+    import csv
+    import io
+
+    from offbench.leaderboard.render import read_document
+
+    board, _ = _board(store)
+    prov, rows = board.provenance, list(csv.reader(io.StringIO(render(board, "csv"))))
+    swapped = [r[:6] + [r[9], r[7], r[8], r[6]] + r[10:] for r in rows]
+    for table, said in (
+            (swapped, "the same columns in another order"),
+            ([rows[0][:-1] + ["wins "]] + rows[1:], "column 21 is 'wins ', where offbench "
+             "leaderboard writes 'wins'"),
+            ([rows[0][:-1]] + [r[:-1] for r in rows[1:]], "20 columns where offbench "
+             "leaderboard writes 21")):
+        text = "".join(",".join(r) + "\n" for r in table)
+        with pytest.raises(LeaderboardError, match=re.escape(f"line 1: the CSV header is not that "
+                                                             f"of an offbench leaderboard: {said}")):
+            read_document(text, prov)
+
 # ------------------------------------------------------------------------------ plots
 def test_plots_announce_only_what_was_written(store, tmp_path, capsys):
     """No solver here records trajectories: no anytime figure is drawn, and none is said."""

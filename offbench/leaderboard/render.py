@@ -638,7 +638,7 @@ def _read_csv(text: str, doc: Document) -> None:
         if header is None:
             if tuple(cells) != CSV_HEADER:
                 raise LeaderboardError(f"line {rdr.line_num}: the CSV header is not that of an "
-                                       "offbench leaderboard")
+                                       f"offbench leaderboard: {_header_difference(cells)}")
             header = cells
             continue
         if len(cells) != len(header):
@@ -653,6 +653,17 @@ def _read_csv(text: str, doc: Document) -> None:
         doc.tables.append((f"{source} / {track}", list(header), rows))
         doc.lines.append(where)
         doc.notes.append([])
+
+
+def _header_difference(cells: list[str]) -> str:
+    """Where a CSV header differs from :data:`CSV_HEADER`, in words."""
+    if sorted(cells) == sorted(CSV_HEADER):
+        return ("the same columns in another order (verify reads a table as offbench "
+                "leaderboard writes it; write it again with `offbench leaderboard --format csv`)")
+    k = next((i for i, (a, b) in enumerate(zip(cells, CSV_HEADER)) if a != b), None)
+    if k is None:
+        return f"{len(cells)} columns where offbench leaderboard writes {len(CSV_HEADER)}"
+    return f"column {k + 1} is {cells[k]!r}, where offbench leaderboard writes {CSV_HEADER[k]!r}"
 
 
 def quality_columns(header: list[str]) -> list[str]:
