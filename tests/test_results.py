@@ -1,5 +1,6 @@
 """What a run shows and gives: the progress bar (compile phase, ETA, counts) and the Python API
-to results (``offbench.results``; the exports are tested in test_leaderboard.py)."""
+to results (``offbench.results``; the exports are tested in test_leaderboard.py, the types of
+Parquet exports here)."""
 
 from __future__ import annotations
 
@@ -107,3 +108,28 @@ def test_solver_output_goes_to_the_run_log_not_the_terminal(tmp_path, capfd):
     assert not quiet.written and not (tmp_path / "logs" / "quiet.log").exists()
     os.write(2, b"after\n")
     assert "after" in capfd.readouterr().err  # fd 2 is restored
+
+
+def test_parquet_exports_of_two_stores_read_as_one(tmp_path):
+    """A store in which no job failed wrote its Parquet ``error`` column (all missing) as
+    numbers (double), a store with failures as text: reading the two as one data set
+    (``pyarrow.parquet.read_table(files)``, Dask) failed ("Failed to parse string: 'unsupported: ...' as a scalar of type double"). Text
+    columns stay text, number columns numbers, whatever a store holds."""
+    from types import SimpleNamespace
+
+    import pyarrow.parquet as pq
+
+    from offbench.leaderboard.export import ROW_EXPORT_COLUMNS, _write_records
+
+    board = SimpleNamespace(provenance={})
+    base = {c: None for c in ROW_EXPORT_COLUMNS} | {"seed": 0, "solved": True, "cost": 1.5}
+    (tmp_path / "d").mkdir()
+    _write_records(tmp_path / "d" / "a.parquet", [base], ROW_EXPORT_COLUMNS, board, "--rows")
+    failed = base | {"error": "unsupported: too many layers", "bound": 1.0}
+    _write_records(tmp_path / "d" / "b.parquet", [failed], ROW_EXPORT_COLUMNS, board, "--rows")
+    files = [str(tmp_path / "d" / f"{n}.parquet") for n in "ab"]
+    a, b = (pq.read_schema(f) for f in files)
+    assert str(a.field("error").type) == "string" and str(a.field("bound").type) == "double"
+    assert a == b
+    both = pq.read_table(files).to_pandas()  # one data set (the sidecars lie beside them)
+    assert len(both) == 2 and set(both.error.fillna("-")) == {"-", "unsupported: too many layers"}

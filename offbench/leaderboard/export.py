@@ -44,6 +44,11 @@ FRAME_EXPORT_COLUMNS = ("source", "family", "solver_id", "param_hash", "seed", "
                         "counted_infeasible", "wall_time", "evaluations", "decision", "error",
                         "info")
 
+#: Columns of the exports that are numbers (a missing one NaN in Parquet), even where a store
+#: has no value in them; every other column without a value is text.
+FLOAT_COLUMNS = frozenset({"cost", "ref_cost", "ratio", "fallback_ratio", "bound", "gap",
+                           "wall_time"})
+
 _SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
@@ -137,8 +142,14 @@ def _write_records(path, records: list[dict], columns: tuple[str, ...], board, w
             vals = [rec.get(c) for rec in records]
             if c in ("params", "track_config", "info", "flags"):
                 vals = [None if v is None else canonical_json(clean(v)) for v in vals]
-            elif vals and all(isinstance(v, float) or v is None for v in vals):
+            if c in FLOAT_COLUMNS or (vals and all(isinstance(v, float) or v is None
+                                                   for v in vals) and any(v is not None
+                                                                          for v in vals)):
                 vals = [math.nan if v is None else v for v in vals]
+            elif vals and all(v is None for v in vals):
+                # a text column with no value in this store (no job failed: no error text)
+                # stays text, so that exports of several stores read as one data set
+                vals = pa.array(vals, type=pa.string())
             cols[c] = vals
         try:
             table = pa.table(cols)
