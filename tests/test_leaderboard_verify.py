@@ -433,6 +433,19 @@ def test_a_csv_header_of_another_form_is_refused_saying_how(store):
                                                              f"of an offbench leaderboard: {said}")):
             read_document(text, prov)
 
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_verify_of_a_rows_export_says_it_is_not_a_table(store, tmp_path, capsys, suffix):
+    """rows.csv has the tables' provenance in its sidecar, and verify of it said "the CSV header
+    is not that of an offbench leaderboard"; of rows.jsonl the same about a column '{"source":
+    ...'; of rows.parquet "not a text file"."""
+    out = tmp_path / f"rows.{suffix}"
+    assert main(["leaderboard", "--store", str(store), "--rows", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["leaderboard", "verify", str(out), "-j", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "a per-job export (--rows or --frames), not a leaderboard table" in err, err
+
 # ------------------------------------------------------------------------------ plots
 def test_plots_announce_only_what_was_written(store, tmp_path, capsys):
     """No solver here records trajectories: no anytime figure is drawn, and none is said."""

@@ -202,15 +202,25 @@ def _verify(args) -> int:
 
     from ..leaderboard.render import read_sidecar
 
+    from ..leaderboard.export import FRAME_EXPORT_COLUMNS, ROW_EXPORT_COLUMNS
+
     path = Path(args.table)
     if not path.is_file():
         raise UserError(f"{path}: no such table file")
+    export = (f"{path}: a per-job export (--rows or --frames), not a leaderboard table; verify "
+              "the table written from the same store (leaderboard.md, .csv or .tex), whose "
+              "provenance it shares")
+    if path.suffix in (".jsonl", ".parquet"):
+        raise UserError(export)
     sidecar = read_sidecar(path)
     try:
         # utf-8-sig: a byte order mark (a table saved by a Windows editor) is not a line
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file") from None
+    if text.split("\n", 1)[0].rstrip() in (",".join(ROW_EXPORT_COLUMNS),
+                                           ",".join(FRAME_EXPORT_COLUMNS)):
+        raise UserError(export)
     import os
     import tempfile
 
