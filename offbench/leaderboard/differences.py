@@ -1,6 +1,6 @@
 """Where two provenances differ (:func:`provenance_differences`: what ``offbench leaderboard
 verify`` reports, field by field) and two long texts shown around where they differ
-(:func:`clip_pair`)."""
+(:func:`first_difference`, :func:`clip_pair`)."""
 
 from __future__ import annotations
 
@@ -38,13 +38,16 @@ def provenance_differences(a, b, path: str = "") -> list[tuple[str, object, obje
     return [] if same else [(path or "provenance", a, b)]
 
 
+def first_difference(a: str, b: str) -> int:
+    """Where two strings first differ (the shorter one's length when one starts the other)."""
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
 def clip_pair(a: str, b: str, keep: int = 25) -> tuple[str, str]:
     """Two long strings, quoted, around where they differ."""
     if len(a) <= 100 and len(b) <= 100:
         return repr(a), repr(b)
-    p = 0
-    while p < min(len(a), len(b)) and a[p] == b[p]:
-        p += 1
+    p = first_difference(a, b)
     q = 0
     while q < min(len(a), len(b)) - p and a[-1 - q] == b[-1 - q]:
         q += 1

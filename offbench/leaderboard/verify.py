@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from ..store import Store
 from .build import LeaderboardError, build
-from .differences import MISSING, provenance_differences
+from .differences import MISSING, first_difference, provenance_differences
 from .render import (Document, _prov_json, latex_escape, quality_columns, read_document,
                      read_provenance, render)
 
@@ -322,8 +322,7 @@ def _said(a, b, width: int = 120) -> tuple[str, str]:
               for v in (a, b))
     if len(sa) <= width and len(sb) <= width:
         return sa, sb
-    p = next((i for i, (x, y) in enumerate(zip(sa, sb)) if x != y), min(len(sa), len(sb)))
-    lo = max(0, p - 40)
+    lo = max(0, first_difference(sa, sb) - 40)
 
     def cut(s: str) -> str:
         if len(s) <= width:
@@ -484,5 +483,5 @@ _MISSING = object()
 def _prefixes(a: str, b: str, n: int = 12) -> tuple[str, str]:
     """Two digests cut to ``n`` characters, or to where they first differ when that is later
     (two digests that differ in their tail never read the same)."""
-    p = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    p = first_difference(a, b)
     return a[:max(n, p + 1)], b[:max(n, p + 1)]
